@@ -2,6 +2,21 @@
 //! tensors safely.
 //!
 //! The library never prints; the `picklescan-rs` binary is a thin layer over it.
+//! Pipeline: bytes → pickle streams → symbolic machine ([`pickle::vm`]) → events → rules
+//! ([`rules`]) → findings ([`finding`]) → report ([`report`]).
 
+#![warn(missing_docs)]
+#![warn(clippy::print_stdout, clippy::print_stderr)]
+
+pub mod file;
 pub mod finding;
+pub mod limits;
+pub mod names;
+pub mod pickle;
+pub mod report;
 pub mod rules;
+pub mod scan;
+
+pub use finding::{Finding, Severity, Usage, Verdict};
+pub use limits::Limits;
+pub use scan::Scanner;

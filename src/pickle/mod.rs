@@ -1,0 +1,7 @@
+//! Pickle: the opcode table, the decoder, symbolic values, the symbolic machine and rendering.
+
+pub mod decode;
+pub mod opcode;
+pub mod render;
+pub mod value;
+pub mod vm;

@@ -1,0 +1,76 @@
+//! Reports: the per-file result and its renderings (text, JSON).
+//!
+//! The JSON wire format is versioned by [`SCHEMA_VERSION`] and documented in README.md; fields are
+//! only ever added within one version.
+
+pub mod json;
+pub mod text;
+
+use crate::finding::{verdict_of, Finding, Verdict};
+use serde::Serialize;
+
+/// Version of the JSON report schema.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// The result of scanning one file.
+#[derive(Debug, Clone, Serialize)]
+pub struct FileReport {
+    /// The path as given (or found while walking a folder).
+    pub path: String,
+    /// The verdict.
+    pub verdict: Verdict,
+    /// Lower-case hex SHA-256 of the file's bytes, when computed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// Size in bytes.
+    pub size: u64,
+    /// What the content was detected as (`pickle`, `torch-zip`, …).
+    pub format: String,
+    /// Findings, in stream order.
+    pub findings: Vec<Finding>,
+    /// Set when the file could not be read at all (exit code 3).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl FileReport {
+    /// A report for a scanned file; the verdict follows from the findings.
+    pub fn scanned(path: String, size: u64, format: &str, findings: Vec<Finding>) -> Self {
+        FileReport {
+            path,
+            verdict: verdict_of(&findings),
+            sha256: None,
+            size,
+            format: format.to_string(),
+            findings,
+            error: None,
+        }
+    }
+
+    /// A report for a file that could not be read: never clean.
+    pub fn unreadable(path: String, error: String) -> Self {
+        FileReport {
+            path,
+            verdict: Verdict::Suspicious,
+            sha256: None,
+            size: 0,
+            format: "unreadable".into(),
+            findings: Vec::new(),
+            error: Some(error),
+        }
+    }
+}
+
+/// Exit code over many files: 1 if anything is dangerous, else 3 if a file could not be read,
+/// else 2 if anything is suspicious, else 0.
+pub fn exit_code(files: &[FileReport]) -> i32 {
+    if files.iter().any(|f| f.verdict == Verdict::Dangerous) {
+        1
+    } else if files.iter().any(|f| f.error.is_some()) {
+        3
+    } else if files.iter().any(|f| f.verdict == Verdict::Suspicious) {
+        2
+    } else {
+        0
+    }
+}

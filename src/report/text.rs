@@ -1,0 +1,75 @@
+//! The human-readable report, coloured on a terminal.
+
+use super::json::Summary;
+use super::FileReport;
+use crate::finding::{Severity, Verdict};
+use colored::Colorize;
+use std::fmt::Write;
+
+fn verdict_word(v: Verdict) -> colored::ColoredString {
+    match v {
+        Verdict::Clean => "clean".green().bold(),
+        Verdict::Suspicious => "suspicious".yellow().bold(),
+        Verdict::Dangerous => "dangerous".red().bold(),
+    }
+}
+
+fn severity_word(s: Severity) -> colored::ColoredString {
+    match s {
+        Severity::Critical | Severity::High => s.as_str().red(),
+        Severity::Medium | Severity::Low => s.as_str().yellow(),
+        Severity::Info => s.as_str().normal(),
+    }
+}
+
+/// One file's report as text.
+pub fn render_file(f: &FileReport) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{}: {} ({})",
+        f.path,
+        verdict_word(f.verdict),
+        f.format
+    );
+    if let Some(e) = &f.error {
+        let _ = writeln!(out, "  error: {e}");
+    }
+    for x in &f.findings {
+        let mut place = String::new();
+        if let Some(m) = &x.member {
+            let _ = write!(place, " in {m}");
+        }
+        if let Some(o) = x.offset {
+            let _ = write!(place, " at byte {o}");
+        }
+        let what = x
+            .global
+            .as_deref()
+            .map(|g| format!(" {g}"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "  [{}] {} {}{} ({}){}",
+            severity_word(x.severity),
+            x.rule.bold(),
+            x.usage.as_str(),
+            what,
+            x.message,
+            place
+        );
+        if let Some(c) = &x.call {
+            let _ = writeln!(out, "      {}", c.cyan());
+        }
+    }
+    out
+}
+
+/// The closing summary line.
+pub fn render_summary(files: &[FileReport], seconds: f64) -> String {
+    let s = Summary::of(files);
+    format!(
+        "{} files, {} clean, {} suspicious, {} dangerous, {} errors; {} bytes in {:.3}s\n",
+        s.files, s.clean, s.suspicious, s.dangerous, s.errors, s.bytes, seconds
+    )
+}

@@ -1,0 +1,373 @@
+//! From pickle bytes to findings: runs the symbolic machine over every stream of a byte slice and
+//! judges what it recorded against the rule set.
+
+use crate::finding::{Finding, Severity, Usage};
+use crate::limits::Limits;
+use crate::pickle::render::Renderer;
+use crate::pickle::value::{CallKind, Id, Value};
+use crate::pickle::vm::{EventKind, Hooks, Run, Vm, VmError};
+use crate::rules::{Judgement, Rule, RuleSet};
+use std::collections::{HashMap, HashSet};
+
+/// Rule ids of the findings the scanner itself raises.
+pub mod ids {
+    /// Import of a global on neither list.
+    pub const UNKNOWN_GLOBAL: &str = "PS001";
+    /// The stream is malformed.
+    pub const MALFORMED: &str = "PS900";
+    /// The stream ends early.
+    pub const TRUNCATED: &str = "PS901";
+    /// A budget was exceeded.
+    pub const BUDGET: &str = "PS902";
+    /// EXT1/2/4 import through the copyreg registry.
+    pub const EXTENSION: &str = "PS903";
+    /// STACK_GLOBAL with computed operands.
+    pub const DYNAMIC_GLOBAL: &str = "PS904";
+    /// A persistent id the known loaders do not produce.
+    pub const PERSISTENT_ID: &str = "PS905";
+    /// Bytes after the last pickle that are not a pickle.
+    pub const TRAILING_DATA: &str = "PS906";
+    /// A FRAME longer than the data.
+    pub const FRAME: &str = "PS907";
+    /// NEXT_BUFFER: out-of-band data.
+    pub const OUT_OF_BAND: &str = "PS908";
+}
+
+/// How many findings of one kind (rule, global, usage) are listed before they are only counted.
+const SAME_KIND_LISTED: usize = 3;
+/// How many findings one pickle source lists at most.
+const MAX_FINDINGS: usize = 500;
+
+/// The result of scanning the pickle streams of one byte slice.
+#[derive(Debug, Clone, Default)]
+pub struct PickleScan {
+    /// What was found.
+    pub findings: Vec<Finding>,
+    /// Pickle streams seen.
+    pub streams: usize,
+    /// Opcodes executed.
+    pub ops: u64,
+}
+
+/// Judges pickle streams against a rule set within budgets.
+#[derive(Debug, Clone)]
+pub struct Scanner {
+    /// The rules in force.
+    pub rules: RuleSet,
+    /// The budgets.
+    pub limits: Limits,
+}
+
+impl Default for Scanner {
+    fn default() -> Self {
+        Scanner {
+            rules: RuleSet::builtin(),
+            limits: Limits::default(),
+        }
+    }
+}
+
+impl Scanner {
+    /// A scanner with these rules and budgets.
+    pub fn new(rules: RuleSet, limits: Limits) -> Self {
+        Scanner { rules, limits }
+    }
+
+    /// Scan every pickle stream in `data`: the first starts at 0, each further one right after
+    /// the previous STOP. Bytes after the last STOP that are not a pickle are a finding.
+    pub fn scan_pickles(&self, data: &[u8], hooks: &mut dyn Hooks) -> PickleScan {
+        let mut vm = Vm::new(self.limits.clone());
+        let mut findings = Vec::new();
+        let mut pos = 0usize;
+        let mut streams = 0usize;
+        if data.is_empty() {
+            findings.push(self.anomaly(
+                ids::TRUNCATED,
+                Some(0),
+                "empty pickle stream: nothing to load".into(),
+            ));
+        }
+        while pos < data.len() {
+            if streams >= self.limits.max_streams {
+                findings.push(self.anomaly(
+                    ids::BUDGET,
+                    Some(pos as u64),
+                    format!(
+                        "more than {} pickle streams; the rest is not scanned",
+                        self.limits.max_streams
+                    ),
+                ));
+                break;
+            }
+            let run = vm.run(&data[pos..], pos as u64, hooks);
+            streams += 1;
+            if let Some(err) = &run.error {
+                if streams > 1 && err.offset() == pos as u64 && is_not_a_pickle(err) {
+                    findings.push(self.anomaly(
+                        ids::TRAILING_DATA,
+                        Some(pos as u64),
+                        format!(
+                            "{} bytes after the last pickle are not a pickle",
+                            data.len() - pos
+                        ),
+                    ));
+                } else {
+                    findings.push(self.stream_error(err));
+                }
+                break;
+            }
+            pos += run.end;
+        }
+        findings.extend(self.judge_events(&vm));
+        PickleScan {
+            findings: limit_findings(findings),
+            streams,
+            ops: vm.ops(),
+        }
+    }
+
+    /// Run one stream and return the machine for further interpretation (extraction).
+    pub fn run_one<'a>(&self, data: &'a [u8], hooks: &mut dyn Hooks) -> (Vm<'a>, Run) {
+        let mut vm = Vm::new(self.limits.clone());
+        let run = vm.run(data, 0, hooks);
+        (vm, run)
+    }
+
+    /// The finding for a stream that stopped early.
+    pub fn stream_error(&self, err: &VmError) -> Finding {
+        let (id, what) = match err {
+            VmError::Budget { .. } => (ids::BUDGET, "scan stopped"),
+            e if e.is_truncation() => (ids::TRUNCATED, "truncated pickle"),
+            _ => (ids::MALFORMED, "malformed pickle"),
+        };
+        self.anomaly(
+            id,
+            Some(err.offset()),
+            format!("{what}: {err}; a real load stops here, after running everything before"),
+        )
+    }
+
+    /// A finding of an anomaly rule.
+    pub fn anomaly(&self, id: &str, offset: Option<u64>, message: String) -> Finding {
+        let severity = self
+            .rules
+            .get(id)
+            .map(|r| r.severity)
+            .unwrap_or(Severity::Medium);
+        Finding::anomaly(id, severity, offset, message)
+    }
+
+    /// Turn the machine's events into findings.
+    pub fn judge_events(&self, vm: &Vm<'_>) -> Vec<Finding> {
+        let budget = self.limits.max_render;
+        let mut findings = Vec::new();
+        // Globals whose use (call, state, method) is reported: their bare import is not.
+        let mut used: HashSet<u64> = HashSet::new();
+        for ev in vm.events() {
+            let subject_origin = match ev.kind {
+                EventKind::Call(_) | EventKind::Build | EventKind::Method(_) => {
+                    origin_offset(vm, ev.subject)
+                }
+                _ => None,
+            };
+            if let Some(o) = subject_origin {
+                used.insert(o);
+            }
+        }
+        for ev in vm.events() {
+            match ev.kind {
+                EventKind::Import => {
+                    let Some(g) = vm.as_global(ev.subject) else { continue };
+                    if used.contains(&g.offset) {
+                        continue;
+                    }
+                    if let Some((rule, severity)) = self.judgement(&g.module, &g.name) {
+                        findings.push(Finding {
+                            rule,
+                            severity,
+                            global: Some(g.qualified()),
+                            usage: Usage::Imported,
+                            offset: Some(ev.offset),
+                            member: None,
+                            call: None,
+                            message: format!("{} imports {} (not called here)", g.via, g.qualified()),
+                        });
+                    }
+                }
+                EventKind::Call(kind) => {
+                    let usage = if kind.is_instantiation() { Usage::Instantiated } else { Usage::Called };
+                    let call = Renderer::render_call(vm, ev.node, budget);
+                    findings.extend(self.use_of(vm, ev.subject, usage, ev.offset, call, kind_word(kind)));
+                }
+                EventKind::Build => {
+                    let call = format!(
+                        "{}.__setstate__({})",
+                        Renderer::render(vm, ev.subject, budget / 2),
+                        Renderer::render(vm, ev.node, budget / 2)
+                    );
+                    findings.extend(self.use_of(vm, ev.subject, Usage::StateSet, ev.offset, call, "state set on"));
+                }
+                EventKind::Method(method) => {
+                    let call = Renderer::render_method(vm, ev.subject, method, ev.node, budget);
+                    findings.extend(self.use_of(vm, ev.subject, Usage::MethodOnObject, ev.offset, call, method));
+                }
+                EventKind::PersistentId => {
+                    if !is_storage_pid(vm, ev.subject) {
+                        findings.push(Finding {
+                            call: Some(Renderer::render(vm, ev.node, budget)),
+                            usage: Usage::PersistentId,
+                            ..self.anomaly(
+                                ids::PERSISTENT_ID,
+                                Some(ev.offset),
+                                "persistent id that no known model loader produces; its meaning depends on the loading program".into(),
+                            )
+                        });
+                    }
+                }
+                EventKind::DynamicGlobal => findings.push(Finding {
+                    call: Some(format!("find_class{}", Renderer::render(vm, ev.node, budget))),
+                    ..self.anomaly(
+                        ids::DYNAMIC_GLOBAL,
+                        Some(ev.offset),
+                        "STACK_GLOBAL with a module or name computed at load time: the import cannot be known".into(),
+                    )
+                }),
+                EventKind::Extension(code) => findings.push(Finding {
+                    global: vm.as_global(ev.subject).map(|g| g.qualified()),
+                    ..self.anomaly(
+                        ids::EXTENSION,
+                        Some(ev.offset),
+                        format!("EXT opcode imports extension code {code} through the copyreg registry: the import depends on the loading program"),
+                    )
+                }),
+                EventKind::OutOfBandBuffer => findings.push(self.anomaly(
+                    ids::OUT_OF_BAND,
+                    Some(ev.offset),
+                    "NEXT_BUFFER: out-of-band data supplied by the loading program".into(),
+                )),
+                EventKind::FrameAnomaly => findings.push(self.anomaly(
+                    ids::FRAME,
+                    Some(ev.offset),
+                    "FRAME declares more bytes than remain".into(),
+                )),
+            }
+        }
+        findings
+    }
+
+    /// `(rule id, severity)` for a global that is not allowlisted.
+    fn judgement(&self, module: &str, name: &str) -> Option<(String, Severity)> {
+        match self.rules.judge(module, name) {
+            Judgement::Safe(_) => None,
+            Judgement::Dangerous(rule) => Some((rule.id.clone(), rule.severity)),
+            Judgement::Unknown => {
+                let sev = self
+                    .rules
+                    .get(ids::UNKNOWN_GLOBAL)
+                    .map(|r: &Rule| r.severity)
+                    .unwrap_or(Severity::Medium);
+                Some((ids::UNKNOWN_GLOBAL.to_string(), sev))
+            }
+        }
+    }
+
+    /// The finding for calling, building or filling `subject`, unless it comes from a safe global.
+    fn use_of(
+        &self,
+        vm: &Vm<'_>,
+        subject: Id,
+        usage: Usage,
+        offset: u64,
+        call: String,
+        verb: &str,
+    ) -> Option<Finding> {
+        match vm.origin(subject) {
+            Some(g) => {
+                let (rule, severity) = self.judgement(&g.module, &g.name)?;
+                Some(Finding {
+                    rule,
+                    severity,
+                    global: Some(g.qualified()),
+                    usage,
+                    offset: Some(offset),
+                    member: None,
+                    call: Some(call),
+                    message: format!("{verb} {}", g.qualified()),
+                })
+            }
+            None => match vm.value(subject) {
+                // Data containers built by the stream itself: nothing is called on them.
+                Value::List(_) | Value::Dict(_) | Value::Set(_) | Value::Tuple(_)
+                    if usage != Usage::Called =>
+                {
+                    None
+                }
+                _ => Some(Finding {
+                    call: Some(call),
+                    usage,
+                    ..self.anomaly(
+                        ids::MALFORMED,
+                        Some(offset),
+                        format!("{verb} a value that is not an imported global"),
+                    )
+                }),
+            },
+        }
+    }
+}
+
+fn kind_word(kind: CallKind) -> &'static str {
+    match kind {
+        CallKind::Reduce => "calls",
+        CallKind::Inst | CallKind::Obj => "instantiates",
+        CallKind::NewObj | CallKind::NewObjEx => "creates (__new__)",
+    }
+}
+
+fn origin_offset(vm: &Vm<'_>, id: Id) -> Option<u64> {
+    vm.origin(id).map(|g| g.offset)
+}
+
+/// True when the stream could not even start: the first byte is no opcode.
+fn is_not_a_pickle(err: &VmError) -> bool {
+    matches!(
+        err,
+        VmError::Decode(crate::pickle::decode::DecodeError::InvalidOpcode { .. })
+    )
+}
+
+/// `('storage', …)`: the persistent ids torch writes for tensor storages.
+pub fn is_storage_pid(vm: &Vm<'_>, pid: Id) -> bool {
+    match vm.value(pid) {
+        Value::Tuple(items) => items.first().and_then(|&f| vm.value(f).as_str()) == Some("storage"),
+        // Legacy torch, protocol 0 writes the id as text.
+        _ => false,
+    }
+}
+
+/// Keep at most a few findings of each kind, and a bounded total, counting what is left out.
+fn limit_findings(findings: Vec<Finding>) -> Vec<Finding> {
+    let mut seen: HashMap<(String, Option<String>, Usage), usize> = HashMap::new();
+    let mut kept = Vec::new();
+    let mut omitted = 0usize;
+    for f in findings {
+        let n = seen
+            .entry((f.rule.clone(), f.global.clone(), f.usage))
+            .or_default();
+        *n += 1;
+        if *n > SAME_KIND_LISTED || kept.len() >= MAX_FINDINGS {
+            omitted += 1;
+        } else {
+            kept.push(f);
+        }
+    }
+    if omitted > 0 {
+        kept.push(Finding::anomaly(
+            "PS000",
+            Severity::Info,
+            None,
+            format!("{omitted} more findings of the same kinds are not listed"),
+        ));
+    }
+    kept
+}
