@@ -102,7 +102,11 @@ pub(crate) fn scan_zip(ctx: &Ctx<'_>, data: &[u8], depth: usize) -> Scanned {
     };
     let mut findings: Vec<Finding> = Vec::new();
     let mut notes: Vec<Note> = archive.notes.clone();
-    let lower: Vec<String> = archive.entries.iter().map(|e| lower_basename(&e.name)).collect();
+    let lower: Vec<String> = archive
+        .entries
+        .iter()
+        .map(|e| lower_basename(&e.name))
+        .collect();
     let torchscript = lower.iter().any(|b| b == "constants.pkl");
     let torch = lower.iter().any(|b| b == "data.pkl");
     let format = if torchscript {
@@ -144,7 +148,10 @@ pub(crate) fn scan_zip(ctx: &Ctx<'_>, data: &[u8], depth: usize) -> Scanned {
         let Some(bytes) = read_member(ctx, &archive, e, &mut findings, &mut notes) else {
             continue;
         };
-        if matches!(super::detect(&bytes, Some(&e.name)), Kind::Pickle | Kind::TorchLegacy) {
+        if matches!(
+            super::detect(&bytes, Some(&e.name)),
+            Kind::Pickle | Kind::TorchLegacy
+        ) {
             let (vm, _run) = ctx.scanner.run_one(&bytes, &mut NoHooks);
             let lname = e.name.to_lowercase();
             let (dir, stem) = match lname.rsplit_once('/') {
@@ -331,14 +338,37 @@ fn is_legacy_magic(v: &Value<'_>) -> bool {
     }
 }
 
+/// True when the first pickles of `data` are those of torch's legacy format: the magic number,
+/// or (when an attacker replaced it) the protocol version 1001 or the `sys_info` dict after it.
+/// The three are small at any protocol, so only the first few KiB are looked at.
+fn looks_legacy(ctx: &Ctx<'_>, data: &[u8]) -> bool {
+    let mut probe = Walker::new(ctx, &data[..data.len().min(4096)]);
+    let mut pos = 0;
+    for i in 0..3 {
+        let Ok((r, end, _)) = probe.next(pos) else {
+            return false;
+        };
+        let v = probe.vm.value(r);
+        let hit = match i {
+            0 => is_legacy_magic(v),
+            1 => v.as_int() == Some(1001),
+            _ => {
+                super::joblib::dict_get(&probe.vm, r, "protocol_version").is_some()
+                    && super::joblib::dict_get(&probe.vm, r, "type_sizes").is_some()
+            }
+        };
+        if hit {
+            return true;
+        }
+        pos = end;
+    }
+    false
+}
+
 /// A raw pickle file: plain pickle, joblib dump, or torch's legacy format.
 pub(crate) fn scan_pickle_file(ctx: &Ctx<'_>, data: &[u8]) -> Scanned {
-    // The pickled magic number is a few dozen bytes at any protocol: look only there.
-    let mut probe = Walker::new(ctx, &data[..data.len().min(64)]);
-    if let Ok((first, _, _)) = probe.next(0) {
-        if is_legacy_magic(probe.vm.value(first)) {
-            return scan_legacy(ctx, data, Walker::new(ctx, data));
-        }
+    if looks_legacy(ctx, data) {
+        return scan_legacy(ctx, data, Walker::new(ctx, data));
     }
     let mut hooks = JoblibHooks::new(data);
     let scan = ctx.scanner.scan_pickles(data, &mut hooks);
@@ -396,7 +426,10 @@ fn scan_legacy<'d>(ctx: &Ctx<'_>, data: &'d [u8], mut w: Walker<'d>) -> Scanned 
         }
     }
     let pickles_end = pos;
-    let mut findings = ctx.scanner.scan_pickles(&data[..pickles_end], &mut NoHooks).findings;
+    let mut findings = ctx
+        .scanner
+        .scan_pickles(&data[..pickles_end], &mut NoHooks)
+        .findings;
     if let Some(keys) = keys {
         let mut at = pickles_end;
         let mut ok = true;
@@ -416,7 +449,11 @@ fn scan_legacy<'d>(ctx: &Ctx<'_>, data: &'d [u8], mut w: Walker<'d>) -> Scanned 
                 .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")));
             let (Some(size), Some(count)) = (size, count) else {
                 extra.push(ctx.anomaly(
-                    if count.is_none() { ids::TRUNCATED } else { ids::MALFORMED },
+                    if count.is_none() {
+                        ids::TRUNCATED
+                    } else {
+                        ids::MALFORMED
+                    },
                     Some(at as u64),
                     format!(
                         "raw storage '{key}' of class {}: cannot be located",
@@ -522,7 +559,12 @@ fn scan_regions(ctx: &Ctx<'_>, data: &[u8], regions: &[(usize, usize)]) -> Vec<F
 
 /// Scan what is left of a sequence after a walk stopped at `pos` with `err`.
 fn walk_error(ctx: &Ctx<'_>, data: &[u8], pos: usize, what: String) -> Vec<Finding> {
-    let mut out = shift(ctx.scanner.scan_pickles(&data[pos..], &mut NoHooks).findings, pos as u64);
+    let mut out = shift(
+        ctx.scanner
+            .scan_pickles(&data[pos..], &mut NoHooks)
+            .findings,
+        pos as u64,
+    );
     out.push(ctx.anomaly(ids::MALFORMED, Some(pos as u64), what));
     out
 }
@@ -538,7 +580,12 @@ fn scan_tar_storages(ctx: &Ctx<'_>, data: &[u8]) -> Vec<Finding> {
     regions.push((0, pos));
     let Some(n) = n.filter(|&n| n >= 0) else {
         let mut out = scan_regions(ctx, data, &regions);
-        out.extend(walk_error(ctx, data, pos, "storages: count is not an integer".into()));
+        out.extend(walk_error(
+            ctx,
+            data,
+            pos,
+            "storages: count is not an integer".into(),
+        ));
         return out;
     };
     for _ in 0..n {
@@ -547,18 +594,22 @@ fn scan_tar_storages(ctx: &Ctx<'_>, data: &[u8]) -> Vec<Finding> {
             Ok((r, end, _)) => (r, end),
             Err(_) => {
                 let mut out = scan_regions(ctx, data, &regions);
-                out.extend(shift(ctx.scanner.scan_pickles(&data[pos..], &mut NoHooks).findings, pos as u64));
+                out.extend(shift(
+                    ctx.scanner
+                        .scan_pickles(&data[pos..], &mut NoHooks)
+                        .findings,
+                    pos as u64,
+                ));
                 return out;
             }
         };
         regions.push((start, end));
-        let class = w
-            .vm
-            .value(r)
-            .as_seq()
-            .and_then(|t| t.get(2))
-            .and_then(|&c| w.vm.as_global(c))
-            .map(|g| g.name.clone());
+        let class =
+            w.vm.value(r)
+                .as_seq()
+                .and_then(|t| t.get(2))
+                .and_then(|&c| w.vm.as_global(c))
+                .map(|g| g.name.clone());
         let size = class.as_deref().and_then(storage_element_size);
         let count = data
             .get(end..end + 8)
@@ -589,7 +640,12 @@ fn scan_tar_storages(ctx: &Ctx<'_>, data: &[u8]) -> Vec<Finding> {
     let mut out = scan_regions(ctx, data, &regions);
     if pos < data.len() {
         // storage_views pickle and anything after it.
-        out.extend(shift(ctx.scanner.scan_pickles(&data[pos..], &mut NoHooks).findings, pos as u64));
+        out.extend(shift(
+            ctx.scanner
+                .scan_pickles(&data[pos..], &mut NoHooks)
+                .findings,
+            pos as u64,
+        ));
     }
     out
 }
@@ -610,7 +666,12 @@ fn scan_tar_tensors(ctx: &Ctx<'_>, data: &[u8]) -> Vec<Finding> {
             Ok((_, end, _)) => end,
             Err(_) => {
                 let mut out = scan_regions(ctx, data, &regions);
-                out.extend(shift(ctx.scanner.scan_pickles(&data[pos..], &mut NoHooks).findings, pos as u64));
+                out.extend(shift(
+                    ctx.scanner
+                        .scan_pickles(&data[pos..], &mut NoHooks)
+                        .findings,
+                    pos as u64,
+                ));
                 return out;
             }
         };
