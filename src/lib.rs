@@ -4,4 +4,5 @@
 //! The library never prints; the `picklescan-rs` binary is a thin layer over it.
 
 pub mod finding;
+pub mod names;
 pub mod rules;
