@@ -49,9 +49,8 @@ pub fn collect(paths: &[PathBuf], exclude: &GlobSet) -> Vec<Entry> {
                     .follow_links(true)
                     .sort_by_file_name()
                     .into_iter();
-                let mut it =
-                    walker.filter_entry(|e| e.depth() == 0 || !excluded(exclude, e.path()));
-                while let Some(item) = it.next() {
+                let it = walker.filter_entry(|e| e.depth() == 0 || !excluded(exclude, e.path()));
+                for item in it {
                     match item {
                         Ok(e) if e.file_type().is_dir() => {}
                         Ok(e) => out.push(Entry::File(e.into_path())),
