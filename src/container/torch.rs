@@ -321,9 +321,12 @@ impl<'d> Walker<'d> {
     }
 }
 
+/// Little-endian bytes of torch's legacy MAGIC_NUMBER.
+const TORCH_MAGIC_BYTES: [u8; 10] = [0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19];
+
 /// True when a value is the int torch's legacy format starts with.
 fn is_legacy_magic(v: &Value<'_>) -> bool {
-    const MAGIC: [u8; 10] = [0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19];
+    const MAGIC: [u8; 10] = TORCH_MAGIC_BYTES;
     match v {
         Value::BigInt(b) => {
             let trimmed: &[u8] = if b.len() > 10 && b[10..].iter().all(|&x| x == 0) {
@@ -340,9 +343,23 @@ fn is_legacy_magic(v: &Value<'_>) -> bool {
 
 /// True when the first pickles of `data` are those of torch's legacy format: the magic number,
 /// or (when an attacker replaced it) the protocol version 1001 or the `sys_info` dict after it.
-/// The three are small at any protocol, so only the first few KiB are looked at.
+/// The three are small at any protocol, so only the first bytes are looked at.
 fn looks_legacy(ctx: &Ctx<'_>, data: &[u8]) -> bool {
-    let mut probe = Walker::new(ctx, &data[..data.len().min(4096)]);
+    // Cheap filter before running anything: the magic number's bytes, the protocol version or
+    // the sys_info keys near the start. A file with none of them is not loaded past its first
+    // pickle by torch, and is scanned as a sequence of pickles anyway.
+    let head = &data[..data.len().min(512)];
+    let has = |needle: &[u8]| head.windows(needle.len()).any(|w| w == needle);
+    let markers: [&[u8]; 4] = [
+        &TORCH_MAGIC_BYTES[..4],
+        b"11954703714603880",
+        b"protocol_version",
+        b"M\xe9\x03",
+    ];
+    if !markers.iter().any(|m| has(m)) {
+        return false;
+    }
+    let mut probe = Walker::new(ctx, head);
     let mut pos = 0;
     for i in 0..3 {
         let Ok((r, end, _)) = probe.next(pos) else {
