@@ -421,8 +421,8 @@ def build_7z(name: str, data: bytes) -> bytes:
     header += b"\x07" + b"\x0b" + n(1) + b"\x00"  # kUnPackInfo, kFolder, 1 folder, not external
     header += n(1) + b"\x01" + b"\x00"  # 1 coder: id size 1, simple; id 00 = Copy
     header += b"\x0c" + n(len(data))  # kCodersUnPackSize
-    header += b"\x0a" + b"\x01" + struct.pack("<I", zlib.crc32(data) & 0xFFFFFFFF)  # kCRC
     header += b"\x00"  # end of kUnPackInfo
+    header += b"\x08" + b"\x0a" + b"\x01" + struct.pack("<I", zlib.crc32(data) & 0xFFFFFFFF) + b"\x00"  # kSubStreamsInfo: kCRC
     header += b"\x00"  # end of kMainStreamsInfo
     header += b"\x05" + n(1)  # kFilesInfo, 1 file
     fname = name.encode("utf-16-le") + b"\x00\x00"
@@ -1516,8 +1516,16 @@ def catalogue_doc(results: dict | None) -> str:
     out.append(f"| **total** | **{len(CATALOGUE)}** |")
     out.append("")
     short = {PS: "PS", MS: "MS", FK: "FK", MA: "MA", PT: "PT"}
+    peers = json.loads(PEERS_PATH.read_text()) if PEERS_PATH.exists() else None
+    if peers:
+        out += [
+            f"\"PS/MS today\" is the exit code of picklescan {peers['picklescan']} and modelscan {peers['modelscan']}",
+            "run on the fixture here (`corpus/gen/bypass.py --peers`; `corpus/bypass/peer-results.json`).",
+            "Exit 0 on a malicious file is a live bypass; modelscan's 3 means it scanned nothing.",
+            "",
+        ]
     for origin, fs in by_origin.items():
-        out += [f"## {origin}", "", "| id / advisory | what it does | bypassed | fixture | expected | our verdict |", "|---|---|---|---|---|---|"]
+        out += [f"## {origin}", "", "| id / advisory | what it does | bypassed | PS/MS today | fixture | expected | our verdict |", "|---|---|---|---|---|---|---|"]
         for f in fs:
             ids = ", ".join(f.advisories) if f.advisories else f"[source]({f.source})"
             if f.advisories:
@@ -1527,7 +1535,7 @@ def catalogue_doc(results: dict | None) -> str:
                 r = results[f"bypass/{f.file}"]
                 got = r["verdict"] + ("" if r["ok"] else " ✗ " + _md_escape("; ".join(r["problems"])))
             byp = ", ".join(short[b] for b in f.bypassed) or "—"
-            out.append(f"| {ids} | {_md_escape(f.what)} | {byp} | `{f.file}` | {f.verdict} | {got} |")
+            out.append(f"| {ids} | {_md_escape(f.what)} | {byp} | {_peer_cell(peers, f)} | `{f.file}` | {f.verdict} | {got} |")
         out.append("")
     out += [RULES_NEEDED, ""]
     return "\n".join(out)
@@ -1535,6 +1543,45 @@ def catalogue_doc(results: dict | None) -> str:
 
 # What the fixtures that still fail need (rule entries or container features); kept here so the
 # catalogue is regenerated with it.
+PEERS_PATH = OUT / "peer-results.json"
+
+
+def run_peers(bin_dir: Path) -> None:
+    """Run the installed Python peers on every fixture (they disassemble, never unpickle) and
+    record their exit codes: picklescan 0 clean / 1 dangerous / 2 error; modelscan 0 clean /
+    1 issues / 2 error / 3 nothing scanned."""
+    import subprocess
+
+    def version(tool):
+        try:
+            from importlib.metadata import version as v
+
+            return v(tool)
+        except Exception:
+            return "?"
+
+    res = {"picklescan": version("picklescan"), "modelscan": version("modelscan"), "files": {}}
+    for f in CATALOGUE:
+        p = str(OUT / f.file)
+        ps = subprocess.run([str(bin_dir / "picklescan"), "-p", p], capture_output=True, timeout=120).returncode
+        ms = subprocess.run([str(bin_dir / "modelscan"), "-p", p], capture_output=True, timeout=300).returncode
+        res["files"][f.file] = {"picklescan": ps, "modelscan": ms}
+    PEERS_PATH.write_text(json.dumps(res, indent=1, sort_keys=True) + "\n")
+
+
+def _peer_cell(peers, f) -> str:
+    if not peers or f.file not in peers["files"]:
+        return "—"
+    r = peers["files"][f.file]
+
+    def word(tool, code):
+        if tool == "picklescan":
+            return {0: "**0 clean**", 1: "1", 2: "2 error"}.get(code, str(code))
+        return {0: "**0 clean**", 1: "1", 2: "2 error", 3: "**3 nothing scanned**"}.get(code, str(code))
+
+    return f"{word('picklescan', r['picklescan'])} / {word('modelscan', r['modelscan'])}"
+
+
 RULES_NEEDED = """## Rules needed
 
 (filled in from the test run)
@@ -1545,6 +1592,7 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--check", action="store_true")
     ap.add_argument("--results")
+    ap.add_argument("--peers", metavar="BIN_DIR", help="run picklescan/modelscan from BIN_DIR on the fixtures")
     a = ap.parse_args()
     files = build_all()
     man = json.dumps(manifest(), indent=1) + "\n"
@@ -1565,6 +1613,8 @@ def main() -> int:
         (OUT / name).write_bytes(data)
     (OUT / "manifest.json").write_text(man)
     (OUT / "README.md").write_text(readme())
+    if a.peers:
+        run_peers(Path(a.peers))
     results = None
     if a.results:
         results = {r["path"]: r for r in json.loads(Path(a.results).read_text())}
