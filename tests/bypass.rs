@@ -83,7 +83,17 @@ fn every_published_bypass_is_caught() {
             g.dedup();
             g.join(", ")
         };
+        // Rules behind the verdict: those of the findings as serious as the verdict.
+        let mut rules: Vec<&str> = report
+            .findings
+            .iter()
+            .filter(|f| f.severity.verdict() == report.verdict && report.verdict != Verdict::Clean)
+            .map(|f| f.rule.as_str())
+            .collect();
+        rules.sort_unstable();
+        rules.dedup();
         results.push(json!({
+            "rules": rules,
             "path": rel,
             "expected": entry["verdict"],
             "verdict": report.verdict.as_str(),

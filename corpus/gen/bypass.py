@@ -1380,7 +1380,7 @@ def ps_marshal():
     return call4("marshal", "loads", b"\xe3\x00\x00\x00\x00")
 
 
-# --- dotted names (peers.md T13) -------------------------------------------------------------
+# --- dotted names (local reproduction against picklescan 1.0.5 / modelscan 0.8.8) -------------------------------------------------------------
 
 for _mod in ("sysconfig", "torch.serialization"):
 
@@ -1390,8 +1390,8 @@ for _mod in ("sysconfig", "torch.serialization"):
     _b.__name__ = f"dotted_{_slug(_mod)}"
     fixture(
         f"t13-dotted-{_slug(_mod)}-os_system.pkl", "dangerous", [f"{_mod}.os.system"], ["system('echo hi')"],
-        technique="dotted-name: attribute walk through a module that imports os", advisories=[], source="/work/shared/peers.md#4 (T13)",
-        bypassed=[PS, MS], what=f"`STACK_GLOBAL('{_mod}', 'os.system')`: protocol-4 find_class walks attributes", origin="reproduced (peers.md)",
+        technique="dotted-name: attribute walk through a module that imports os", advisories=[], source="https://github.com/trailofbits/fickling/security/advisories/GHSA-5j3x-jp52-966f",
+        bypassed=[PS, MS], what=f"`STACK_GLOBAL('{_mod}', 'os.system')`: protocol-4 find_class walks attributes", origin="reproduced locally against the peers",
     )(_b)
 
 
@@ -1425,6 +1425,140 @@ def pt_torchscript():
         ],
         align=64,
     )
+
+
+# --- torch weights_only: opcode and storage checks ----------------------------------------------
+
+
+def _tensor_pkl(numel_declared: int, tail: bytes = b"") -> bytes:
+    """data.pkl of torch.save(tensor) for a float32 tensor of `numel_declared` elements, with
+    extra opcodes `tail` applied to the tensor before STOP."""
+    p = P().proto(2).global_("torch._utils", "_rebuild_tensor_v2").mark()
+    p.mark().binunicode("storage").global_("torch", "FloatStorage").binunicode("0").binunicode("cpu").binint(numel_declared).tuple_().raw(b"Q")
+    p.binint(0).binint(numel_declared).tuple1().binint(1).tuple1().false()
+    p.global_("collections", "OrderedDict").empty_tuple().reduce()
+    p.tuple_().reduce()
+    p.raw(tail)
+    return p.stop().bytes()
+
+
+def _torch_zip_with_storage(data_pkl: bytes, storage: bytes) -> bytes:
+    return build_zip(
+        [
+            Member("archive/data.pkl", data_pkl),
+            Member("archive/byteorder", b"little"),
+            Member("archive/data/0", storage),
+            Member("archive/version", b"3\n"),
+        ],
+        align=64,
+    )
+
+
+@fixture(
+    "pt-CVE-2026-24747-setitem_on_tensor.pt", "suspicious", [], [],
+    container="torch-zip", technique="SETITEMS applied to a non-dict object (a tensor)", advisories=["CVE-2026-24747"],
+    source="https://github.com/pytorch/pytorch/security/advisories", bypassed=[PT],
+    what="SETITEMS on the tensor returned by `_rebuild_tensor_v2`: torch.save never writes it; torch's weights_only unpickler corrupted memory on it", origin="torch weights_only",
+)
+def pt_setitem_tensor():
+    tail = P().mark().binint(0).raw(b"G" + struct.pack(">d", 1.0)).setitems().bytes()
+    return _torch_zip_with_storage(_tensor_pkl(4, tail), b"\x00" * 16)
+
+
+@fixture(
+    "pt-CVE-2026-24747-storage_size_mismatch.pt", "suspicious", [], [],
+    container="torch-zip", technique="storage declares more elements than its archive member holds", advisories=["CVE-2026-24747"],
+    source="https://github.com/pytorch/pytorch/security/advisories", bypassed=[PT],
+    what="persistent id declares 1,048,576 float32 elements, `archive/data/0` holds 16 bytes: out-of-bounds reads in loaders that trust the count", origin="torch weights_only",
+)
+def pt_storage_mismatch():
+    return _torch_zip_with_storage(_tensor_pkl(1 << 20), b"\x00" * 16)
+
+
+# --- formats the peers do not open (local reproduction against picklescan 1.0.5 / modelscan 0.8.8) ---------------------------------------------
+
+EVIL2 = call2("posix", "system", ECHO)
+
+
+@fixture(
+    "t17-evil_zlib.joblib", "dangerous", ["posix.system"], ["system('echo pwned')"],
+    container="joblib-zlib", technique="container: zlib-compressed joblib", advisories=[], source="https://github.com/mmaitre314/picklescan/pull/68",
+    bypassed=[PS, MS], what="`joblib.dump(obj, compress=('zlib', 3))`: the pickle is zlib-compressed; picklescan reports a parse warning and exits 0", origin="reproduced locally against the peers",
+)
+def t17_zlib():
+    return zlib.compress(EVIL2, 3)
+
+
+@fixture(
+    "t18-evil_object.npy", "dangerous", ["posix.system"], ["system('echo pwned')"],
+    container="npy", technique="container: object-dtype .npy (pickle after the header)", advisories=[], source="https://github.com/protectai/modelscan/blob/main/modelscan/tools/picklescanner.py",
+    bypassed=[MS], what="`np.save` of an object array: the data section is a pickle; modelscan crashes on numpy 2 (exit 3)", origin="reproduced locally against the peers",
+)
+def t18_npy():
+    header = b"{'descr': '|O', 'fortran_order': False, 'shape': (1,), }"
+    total = 10 + len(header) + 1
+    header += b" " * ((-total) % 64) + b"\n"
+    return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header + EVIL2
+
+
+@fixture(
+    "t5-evil_legacy.pt", "dangerous", ["posix.system"], ["system('echo pwned')"],
+    container="torch-legacy", technique="container: legacy torch file, payload after the magic number", advisories=[], source="https://github.com/protectai/modelscan/blob/main/modelscan/tools/picklescanner.py",
+    bypassed=[MS], what="legacy (non-zip) torch.save: magic, protocol, sys_info, then the malicious object; modelscan only scans the first pickle", origin="reproduced locally against the peers",
+)
+def t5_legacy():
+    magic = P().proto(2).raw(b"\x8a\x0a" + (0x1950A86A20F9469CFC6C).to_bytes(10, "little")).stop().bytes()
+    version = P().proto(2).binint(1001).stop().bytes()
+    sysinfo = P().proto(2).empty_dict().mark().str_("little_endian").true().str_("protocol_version").binint(1001).setitems().stop().bytes()
+    keys = P().proto(2).empty_list().stop().bytes()
+    return magic + version + sysinfo + EVIL2 + keys
+
+
+@fixture(
+    "t11-stacked.pkl", "dangerous", ["posix.system"], ["system('echo pwned')"],
+    technique="several pickles in one file: benign first", advisories=[], source="https://github.com/mmaitre314/picklescan/pull/9",
+    bypassed=[], what="a benign pickle followed by a malicious one; `pickle.load` called twice runs both", origin="reproduced locally against the peers",
+)
+def t11_stacked():
+    return P().proto(4).empty_list().stop().bytes() + EVIL2
+
+
+@fixture(
+    "nested_zip.zip", "dangerous", ["builtins.eval"], ["eval("],
+    container="zip", technique="container: zip inside a zip", advisories=[], source="https://github.com/protectai/modelscan/blob/main/modelscan/modelscan.py",
+    bypassed=[PS, MS], what="a zip member that is itself a zip holding the pickle: picklescan ignores it, modelscan errors", origin="container tricks",
+)
+def nested_zip():
+    return build_zip([Member("inner.zip", build_zip([Member("data.pkl", EVAL_PKL)]))])
+
+
+def _tar(members: list[tuple[str, bytes]]) -> bytes:
+    out = bytearray()
+    for name, data in members:
+        h = bytearray(512)
+        h[0 : len(name)] = name.encode()
+        h[100:108] = b"0000644\x00"
+        h[108:116] = b"0000000\x00"
+        h[116:124] = b"0000000\x00"
+        h[124:136] = f"{len(data):011o}\x00".encode()
+        h[136:148] = b"00000000000\x00"
+        h[148:156] = b" " * 8
+        h[156:157] = b"0"
+        h[257:263] = b"ustar\x00"
+        h[263:265] = b"00"
+        h[148:156] = f"{sum(h):06o}\x00 ".encode()
+        out += h + data + b"\x00" * ((-len(data)) % 512)
+    return bytes(out + b"\x00" * 1024)
+
+
+@fixture(
+    "torch_legacy_tar.pt", "dangerous", ["posix.system"], ["system('echo pwned')"],
+    container="torch-tar", technique="container: legacy torch tar (torch <= 0.1.10)", advisories=[], source="https://github.com/mmaitre314/picklescan/blob/main/src/picklescan/torch.py",
+    bypassed=[PS, MS], what="tar with `sys_info`, `pickle`, `tensors`, `storages`: torch.load still reads it; both peers have a TODO for it", origin="container tricks",
+)
+def torch_tar():
+    sysinfo = P().proto(2).empty_dict().mark().str_("little_endian").true().str_("protocol_version").binint(1001).setitems().stop().bytes()
+    return _tar([("sys_info", sysinfo), ("pickle", EVIL2), ("tensors", b"\x80\x02K\x00."), ("storages", b"\x80\x02K\x00.")])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1477,7 +1611,9 @@ def readme() -> str:
         "",
         "**Never unpickle these files.** Payloads only run `true` or `echo ...`, but they are real exploits.",
         "",
-        "Regenerate: `/work/pyenv/bin/python corpus/gen/bypass.py` (`--check` verifies the committed bytes).",
+        "Regenerate: `python3 corpus/gen/bypass.py` (standard library only; `--check` verifies the committed bytes,",
+        "`--peers BIN_DIR` re-runs picklescan/modelscan, `--results FILE` fills the verdict column of",
+        "docs/bypass-catalogue.md from `BYPASS_RESULTS=FILE cargo test --test bypass`).",
         "",
         "| file | id(s) | source | technique |",
         "|---|---|---|---|",
@@ -1533,7 +1669,9 @@ def catalogue_doc(results: dict | None) -> str:
             got = "—"
             if results and f"bypass/{f.file}" in results:
                 r = results[f"bypass/{f.file}"]
-                got = r["verdict"] + ("" if r["ok"] else " ✗ " + _md_escape("; ".join(r["problems"])))
+                rules = ", ".join(r.get("rules", []))
+                got = r["verdict"] + (f" ({rules})" if rules else "")
+                got += "" if r["ok"] else " ✗ " + _md_escape("; ".join(r["problems"]))
             byp = ", ".join(short[b] for b in f.bypassed) or "—"
             out.append(f"| {ids} | {_md_escape(f.what)} | {byp} | {_peer_cell(peers, f)} | `{f.file}` | {f.verdict} | {got} |")
         out.append("")
@@ -1584,7 +1722,24 @@ def _peer_cell(peers, f) -> str:
 
 RULES_NEEDED = """## Rules needed
 
-(filled in from the test run)
+Measured on branch `bypass` with `rules` (242fd43) and `containers` (4248d20) merged. Every
+fixture whose dangerous call is visible is reported dangerous by a deny rule on the listed global
+(PS100–PS501); **no deny entry is missing**. What remains needs scanner or container features:
+
+| fixture | got | what is missing | where |
+|---|---|---|---|
+| `fk-cpython154848-frame_straddle.pkl` | clean | An opcode whose argument runs past the end of the current FRAME must be an anomaly (PS907, medium or higher). Python's `_Unframer` raises "pickle exhausted before end of frame"; the C unpickler reading a file drops the rest of its buffer and goes on, so `pickle.load(file)` can run a `GLOBAL os system` / `REDUCE` that `pickletools` (and we) read as the bytes of one BINBYTES. Better still: also decode the stream the way `_pickle.c` re-synchronises and scan that reading (it would be dangerous, `os.system`). | `src/pickle/decode.rs` / `vm.rs` (FRAME handling) |
+| `pt-CVE-2026-24747-setitem_on_tensor.pt` | clean | SETITEM(S)/APPEND(S)/ADDITEMS applied to an object that is not a plain container is dropped when the object comes from an allowlisted global (`scan.rs` `use_of` returns nothing for safe origins). `torch.save` never writes it; torch's weights_only unpickler corrupted memory on it (CVE-2026-24747), and for `pickle.load` it is a `__setitem__` call on an arbitrary object. Needed: a finding (new anomaly id, medium) for a method event on a value whose origin is allowlisted but is not a known container constructor (`collections.OrderedDict`, `collections.defaultdict`, `builtins.set`, `builtins.dict`, `builtins.list`, …), e.g. an `container = true` flag on allow rules. | `src/scan.rs`, allow rule data |
+| `pt-CVE-2026-24747-storage_size_mismatch.pt` | clean | A storage's persistent id declares 1,048,576 float32 elements while `archive/data/0` holds 16 bytes. Needed: check `numel × itemsize` of every `('storage', type, key, location, numel)` against the size of its archive member (zip, legacy, tar) and report a mismatch (anomaly, medium; extraction must refuse). | `src/container/torch.rs` |
+
+Passing, but only at the minimum or through a side effect (worth a feature):
+
+| fixture | got | note |
+|---|---|---|
+| `rl-nullifai-7z.pt` | suspicious | 7z is recognised but not opened. Reading 7z Copy/LZMA/LZMA2 folders (nullifAI used 7z instead of zip) would show `posix.system` and make it dangerous. |
+| `pt-CVE-2025-32434-torchscript.pt` | suspicious | TorchScript `code/` is present; an explicit "executable TorchScript code" finding (`ops.aten.save` to a path here) would explain why. |
+| `ms-issue85-build_setattr.pkl` | dangerous via PS904 only | BUILD whose target is an imported global itself (`numpy.prod.__setstate__((None, {'a': 'os'}))`, i.e. setattr on a library function or class, shared by every later user) is only PS001/medium. Suggested rule: BUILD (state set) on a value that *is* a global, not an instance, is dangerous (high); references modelscan #85 and #330 (`numpy.size.__setstate__({'shape': numpy.__builtins__})`). |
+| `ps-ext1_copyreg.pkl` | dangerous via PS903 | EXT1 with an empty registry; fine as it is. |
 """
 
 
