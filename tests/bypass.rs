@@ -28,7 +28,11 @@ fn verdict_of(s: &str) -> Verdict {
 fn strings(v: &Value, key: &str) -> Vec<String> {
     v.get(key)
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -139,7 +143,10 @@ fn manifest_entries_are_well_formed() {
         let path = entry["path"].as_str().unwrap();
         assert!(path.starts_with("bypass/"), "{path}");
         let v = entry["verdict"].as_str().unwrap();
-        assert!(v == "dangerous" || v == "suspicious", "{path}: a bypass is never expected clean");
+        assert!(
+            v == "dangerous" || v == "suspicious",
+            "{path}: a bypass is never expected clean"
+        );
         for key in ["globals", "calls", "advisories"] {
             assert!(entry[key].is_array(), "{path}: {key}");
         }
