@@ -4,4 +4,6 @@
 //! The library never prints; the `picklescan-rs` binary is a thin layer over it.
 
 pub mod finding;
+pub mod gguf;
+pub mod quant;
 pub mod rules;

@@ -69,7 +69,10 @@ impl RuleSet {
 
     /// Add the rules of one more file (`--rules FILE`).
     pub fn add_file(&mut self, path: &Path) -> Result<(), RuleError> {
-        Err(RuleError { file: path.display().to_string(), message: "not implemented".into() })
+        Err(RuleError {
+            file: path.display().to_string(),
+            message: "not implemented".into(),
+        })
     }
 
     /// Judge `module.name` as resolved by the unpickler.
