@@ -8,6 +8,8 @@ References:
     ggml's C quantize_row_*_ref.
   * Q2_K, Q3_K, Q4_K, Q5_K, Q6_K: ggml's C quantize_row_*_ref (gguf-py has no K-quantizer).
   * Dequantization: SHA-256 of ggml's C dequantize_row_* output for every quantized fixture.
+  * example.gguf: a file written by gguf-py's GGUFWriter with metadata of every value type and
+    tensors of several types; tests/quant.rs rebuilds it byte for byte with the Rust writer.
 
 The C reference is compiled from the ggml sources vendored in the ggml-python sdist from PyPI
 (downloaded with pip into a temporary directory; nothing of it is kept in the repository),
@@ -182,6 +184,58 @@ def float_values(rng: np.random.Generator) -> np.ndarray:
     return bits.view(np.float32)
 
 
+def example_values(n: int) -> np.ndarray:
+    """Deterministic test data, exactly representable in f32 (tests/quant.rs uses the same)."""
+    i = np.arange(n, dtype=np.int64)
+    return (((i * 37) % 101 - 50) / 16.0).astype(np.float32)
+
+
+def write_example_gguf(path: str) -> None:
+    V = gguf.GGUFValueType
+    w = gguf.GGUFWriter(path, "llama")
+    w.add_key_value("example.u8", 200, V.UINT8)
+    w.add_key_value("example.i8", -100, V.INT8)
+    w.add_key_value("example.u16", 60000, V.UINT16)
+    w.add_key_value("example.i16", -30000, V.INT16)
+    w.add_key_value("example.u32", 4000000000, V.UINT32)
+    w.add_key_value("example.i32", -2000000000, V.INT32)
+    w.add_key_value("example.f32", 1.5, V.FLOAT32)
+    w.add_key_value("example.bool", True, V.BOOL)
+    w.add_key_value("example.string", "h\u00e9llo, world", V.STRING)
+    w.add_key_value("example.u64", 18000000000000000000, V.UINT64)
+    w.add_key_value("example.i64", -9000000000000000000, V.INT64)
+    w.add_key_value("example.f64", -2.25e300, V.FLOAT64)
+    w.add_key_value("example.arr.u8", [1, 2, 255], V.ARRAY, V.UINT8)
+    w.add_key_value("example.arr.i8", [-1, 2, -128], V.ARRAY, V.INT8)
+    w.add_key_value("example.arr.u16", [1, 65535], V.ARRAY, V.UINT16)
+    w.add_key_value("example.arr.i16", [-2, 300], V.ARRAY, V.INT16)
+    w.add_key_value("example.arr.u32", [7, 8, 9], V.ARRAY, V.UINT32)
+    w.add_key_value("example.arr.i32", [-7, 8], V.ARRAY, V.INT32)
+    w.add_key_value("example.arr.f32", [0.5, -1.25], V.ARRAY, V.FLOAT32)
+    w.add_key_value("example.arr.bool", [True, False, True], V.ARRAY, V.BOOL)
+    w.add_key_value("example.arr.string", ["a", "", "\u00fc\u00df"], V.ARRAY, V.STRING)
+    w.add_key_value("example.arr.u64", [1, 2**64 - 1], V.ARRAY, V.UINT64)
+    w.add_key_value("example.arr.i64", [-(2**63), 5], V.ARRAY, V.INT64)
+    w.add_key_value("example.arr.f64", [3.0, -0.125], V.ARRAY, V.FLOAT64)
+    w.add_custom_alignment(64)
+    w.add_quantization_version(2)
+    x = example_values(15).reshape(3, 5)
+    w.add_tensor("t.f32", x)
+    w.add_tensor("t.f16", example_values(64).reshape(2, 4, 8).astype(np.float16))
+    bf = gguf.quants.quantize(example_values(32).reshape(2, 16), T.BF16)
+    w.add_tensor("t.bf16", bf.view(np.uint8).reshape(2, 32), raw_dtype=T.BF16)
+    q8 = gguf.quants.quantize(example_values(256).reshape(4, 64), T.Q8_0)
+    w.add_tensor("t.q8_0", q8, raw_dtype=T.Q8_0)
+    w.add_tensor("t.vec", example_values(7))
+    w.add_tensor("t.4d", example_values(24).reshape(2, 1, 3, 4))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    r = gguf.GGUFReader(path)
+    assert [t.name for t in r.tensors][-1] == "t.4d"
+
+
 def sha256(a: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()
 
@@ -252,6 +306,9 @@ def main() -> None:
                                   "reference": "ggml_compute_fp32_to_fp16 (== numpy astype except NaN payloads)"},
                           "BF16": {"file": "floats.BF16.bin",
                                    "reference": "ggml_compute_fp32_to_bf16 (== gguf.quants BF16)"}}
+
+    write_example_gguf(os.path.join(out, "example.gguf"))
+    manifest["example_gguf"] = {"file": "example.gguf", "writer": "gguf.GGUFWriter"}
 
     with open(os.path.join(out, "manifest.json"), "w") as f:
         json.dump(manifest, f, indent=1)

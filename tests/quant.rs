@@ -291,3 +291,78 @@ fn choose_type_policy() {
     }
     let _ = quant::QK_K;
 }
+
+/// Same data as `example_values` in scripts/gen_quant_refs.py (exact in f32).
+fn example_values(n: usize) -> Vec<f32> {
+    (0..n as i64)
+        .map(|i| ((i * 37) % 101 - 50) as f32 / 16.0)
+        .collect()
+}
+
+#[test]
+fn gguf_writer_matches_gguf_py() {
+    use picklescan_rs::gguf::{Array, GgufWriter, Value};
+    let expected = std::fs::read(fixture_dir().join("example.gguf")).unwrap();
+
+    let mut w = GgufWriter::new(Vec::new());
+    let kvs: Vec<(&str, Value)> = vec![
+        ("general.architecture", "llama".into()),
+        ("example.u8", 200u8.into()),
+        ("example.i8", (-100i8).into()),
+        ("example.u16", 60000u16.into()),
+        ("example.i16", (-30000i16).into()),
+        ("example.u32", 4_000_000_000u32.into()),
+        ("example.i32", (-2_000_000_000i32).into()),
+        ("example.f32", 1.5f32.into()),
+        ("example.bool", true.into()),
+        ("example.string", "h\u{e9}llo, world".into()),
+        ("example.u64", 18_000_000_000_000_000_000u64.into()),
+        ("example.i64", (-9_000_000_000_000_000_000i64).into()),
+        ("example.f64", (-2.25e300f64).into()),
+        ("example.arr.u8", vec![1u8, 2, 255].into()),
+        ("example.arr.i8", vec![-1i8, 2, -128].into()),
+        ("example.arr.u16", vec![1u16, 65535].into()),
+        ("example.arr.i16", vec![-2i16, 300].into()),
+        ("example.arr.u32", vec![7u32, 8, 9].into()),
+        ("example.arr.i32", vec![-7i32, 8].into()),
+        ("example.arr.f32", vec![0.5f32, -1.25].into()),
+        ("example.arr.bool", vec![true, false, true].into()),
+        ("example.arr.string", vec!["a", "", "\u{fc}\u{df}"].into()),
+        (
+            "example.arr.u64",
+            Value::Array(Array::U64(vec![1, u64::MAX])),
+        ),
+        ("example.arr.i64", vec![i64::MIN, 5].into()),
+        ("example.arr.f64", vec![3.0f64, -0.125].into()),
+        ("general.alignment", 64u32.into()),
+        ("general.quantization_version", 2u32.into()),
+    ];
+    for (k, v) in kvs {
+        w.add_kv(k, v).unwrap();
+    }
+    let tensors: Vec<(&str, Vec<usize>, GgmlType)> = vec![
+        ("t.f32", vec![3, 5], GgmlType::F32),
+        ("t.f16", vec![2, 4, 8], GgmlType::F16),
+        ("t.bf16", vec![2, 16], GgmlType::BF16),
+        ("t.q8_0", vec![4, 64], GgmlType::Q8_0),
+        ("t.vec", vec![7], GgmlType::F32),
+        ("t.4d", vec![2, 1, 3, 4], GgmlType::F32),
+    ];
+    for (name, shape, ty) in &tensors {
+        w.add_tensor_info(*name, shape, *ty).unwrap();
+    }
+    w.write_header().unwrap();
+    for (_, shape, ty) in &tensors {
+        let n: usize = shape.iter().product();
+        let data = quantize(*ty, &example_values(n), shape[shape.len() - 1]).unwrap();
+        // Stream in two chunks to exercise partial writes.
+        let (a, b) = data.split_at(data.len() / 2);
+        w.write_tensor_data(a).unwrap();
+        w.write_tensor_data(b).unwrap();
+    }
+    let got = w.finish().unwrap();
+    assert_eq!(got.len(), expected.len());
+    if let Some(i) = first_diff(&got, &expected) {
+        panic!("GGUF differs from gguf-py's at byte {i}");
+    }
+}
