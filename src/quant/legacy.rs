@@ -50,6 +50,21 @@ fn inverse(d: f32) -> f32 {
     }
 }
 
+/// `roundf` (nearest, ties away from zero) for |v| < 2^23, without a libm call: the
+/// truncation and the remaining fraction are both exact in that range.
+#[inline(always)]
+fn round_away(v: f32) -> i32 {
+    let t = v as i32;
+    let frac = v - t as f32;
+    if frac >= 0.5 {
+        t + 1
+    } else if frac <= -0.5 {
+        t - 1
+    } else {
+        t
+    }
+}
+
 pub(super) fn quantize_q8_0(x: &[f32], out: &mut [u8]) {
     let mut amax = 0.0f32;
     for &v in x {
@@ -61,7 +76,7 @@ pub(super) fn quantize_q8_0(x: &[f32], out: &mut [u8]) {
     write_f16(out, 0, d);
     for (o, &v) in out[2..2 + QK].iter_mut().zip(x) {
         // roundf: ties away from zero; the value is within [-127, 127].
-        *o = ((v * id).round() as i8) as u8;
+        *o = (round_away(v * id) as i8) as u8;
     }
 }
 
@@ -172,5 +187,32 @@ pub(super) fn dequantize_q5_1(b: &[u8], y: &mut [f32]) {
         let h1 = ((qh >> (j + QK / 2)) & 1) << 4;
         y[j] = ((q & 0x0f) as u32 | h0) as f32 * d + m;
         y[j + QK / 2] = ((q >> 4) as u32 | h1) as f32 * d + m;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::round_away;
+
+    #[test]
+    fn round_away_matches_roundf() {
+        let mut vals = vec![
+            0.5f32,
+            -0.5,
+            1.5,
+            -1.5,
+            2.5,
+            126.5,
+            -127.5,
+            0.49999997,
+            -0.49999997,
+        ];
+        for i in 0..200_000u32 {
+            vals.push(f32::from_bits(0x3000_0000 + i * 5743) % 128.0);
+            vals.push(-(i as f32) / 1024.0);
+        }
+        for v in vals {
+            assert_eq!(round_away(v), v.round() as i32, "{v}");
+        }
     }
 }
