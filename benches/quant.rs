@@ -3,8 +3,9 @@
 //! Options (after `--`): `--n N` values (default 100_663_296 = 24576 rows of 4096),
 //! `--runs R` (default 5), `--types q8_0,q4_0`, `--threads 1,2`, `--dump PATH` (write the input
 //! as raw little-endian f32 for benches/quant_py.py and exit).
-//! Prints the median time and throughput (GB/s of f32 input) per type and thread count, and
-//! the SHA-256 of the output so it can be compared with gguf-py's.
+//! Prints the median wall time and throughput (GB/s of f32 input) per type and thread count,
+//! the median CPU time (steadier when other processes compete for the cores), and the SHA-256
+//! of the output so it can be compared with gguf-py's.
 
 use std::time::Instant;
 
@@ -31,6 +32,19 @@ fn data(n: usize) -> Vec<f32> {
         }
     });
     v
+}
+
+/// CPU time (user + system) of this process in seconds, from /proc/self/stat (Linux; 0 elsewhere).
+/// Under contention from other processes, throughput per CPU-second is the steadier figure.
+fn cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    let rest = &stat[stat.rfind(')').map_or(0, |i| i + 2)..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 fn main() {
@@ -71,11 +85,14 @@ fn main() {
                 .build()
                 .unwrap();
             let mut times = Vec::new();
+            let mut cpu = Vec::new();
             let mut digest = String::new();
             for _ in 0..runs {
+                let c0 = cpu_seconds();
                 let start = Instant::now();
                 let out = pool.install(|| quantize(ty, &x, ROW).unwrap());
                 times.push(start.elapsed().as_secs_f64());
+                cpu.push(cpu_seconds() - c0);
                 if digest.is_empty() {
                     digest = Sha256::digest(&out)
                         .iter()
@@ -84,12 +101,15 @@ fn main() {
                 }
             }
             times.sort_by(f64::total_cmp);
+            cpu.sort_by(f64::total_cmp);
             let med = times[times.len() / 2];
+            let cpu_med = cpu[cpu.len() / 2];
             println!(
-                "{ty:5} threads={t}: median {med:.3} s  {:.2} GB/s  (min {:.3} s, max {:.3} s)  sha256 {}",
+                "{ty:5} threads={t}: median {med:.3} s  {:.2} GB/s  (min {:.3} s, max {:.3} s)  cpu {cpu_med:.2} s = {:.2} GB/cpu-s  sha256 {}",
                 gb / med,
                 times[0],
                 times[times.len() - 1],
+                gb / cpu_med.max(1e-9),
                 &digest[..16]
             );
         }

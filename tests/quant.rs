@@ -252,6 +252,16 @@ fn errors_are_reported() {
         other => panic!("{other:?}"),
     }
     assert!(quantize(GgmlType::F16, &x, 64).is_ok());
+    // With bad values in several parallel chunks, the first one is reported.
+    let mut big = vec![1.0f32; 1 << 20];
+    big[900_000] = f32::NEG_INFINITY;
+    big[70_001] = f32::INFINITY;
+    for _ in 0..5 {
+        match quantize(GgmlType::Q4_K, &big, 4096) {
+            Err(QuantError::NonFinite { index, .. }) => assert_eq!(index, 70_001),
+            other => panic!("{other:?}"),
+        }
+    }
     assert!(matches!(
         dequantize(GgmlType::Q4_K, &[0u8; 100]),
         Err(QuantError::PartialBlock { .. })
@@ -267,7 +277,10 @@ fn choose_type_policy() {
     assert_eq!(t, F32);
     assert!(note.unwrap().contains("1-D"));
     assert_eq!(choose_type(Q8_0, &[]).0, F32);
-    assert_eq!(choose_type(F16, &[7]), (F16, None));
+    assert_eq!(choose_type(F16, &[7]).0, F32);
+    assert_eq!(choose_type(BF16, &[]).0, F32);
+    assert_eq!(choose_type(F32, &[7]), (F32, None));
+    assert_eq!(choose_type(F16, &[3, 7]), (F16, None));
     assert_eq!(choose_type(BF16, &[3, 7]), (BF16, None));
     // K-quant fallbacks when 256 does not divide the row.
     assert_eq!(choose_type(Q2_K, &[10, 96]).0, Q4_0);

@@ -226,18 +226,19 @@ impl FromStr for GgmlType {
 }
 
 /// Picks the type a tensor of this shape (torch order) is stored as when `requested` is asked
-/// for, following llama.cpp's per-tensor policy (`llama_tensor_get_type`); the note says why
-/// when the answer differs from the request.
+/// for, following llama.cpp (`convert_hf_to_gguf.py` for 1-D tensors, `llama_tensor_get_type`
+/// for the fallbacks); the note says why when the answer differs from the request.
 ///
-/// * Tensors with fewer than two dimensions (biases, norms, scalars) stay F32.
-/// * When the row length (last dimension) is not a multiple of the block size, K-quants fall
-///   back as llama.cpp does: Q4_K → Q5_0, Q5_K → Q5_1, Q6_K → Q8_0; Q2_K and Q3_K → Q4_0
-///   (llama.cpp uses IQ4_NL there, which is not implemented here; Q4_0 has the same size,
-///   4.5 bits per weight). If 32 does not divide the row either, or a legacy type was
+/// * Tensors with fewer than two dimensions (biases, norms, scalars) are stored as F32 whatever
+///   was requested: llama.cpp's converter does the same, as most kernels expect F32 there.
+/// * F32, F16 and BF16 fit any row.
+/// * When the row length (last dimension, ggml `ne[0]`) is not a multiple of the block size,
+///   K-quants fall back as llama.cpp does: Q4_K → Q5_0, Q5_K → Q5_1, Q6_K → Q8_0; Q2_K and
+///   Q3_K → Q4_0 (llama.cpp uses IQ4_NL there, which is not implemented here; Q4_0 has the same
+///   size, 4.5 bits per weight). If 32 does not divide the row either, or a legacy type was
 ///   requested, the tensor is stored as F16.
-/// * F32, F16 and BF16 are always kept.
 pub fn choose_type(requested: GgmlType, shape: &[usize]) -> (GgmlType, Option<String>) {
-    if !requested.is_quantized() {
+    if requested == GgmlType::F32 {
         return (requested, None);
     }
     if shape.len() < 2 {
@@ -246,6 +247,9 @@ pub fn choose_type(requested: GgmlType, shape: &[usize]) -> (GgmlType, Option<St
             shape.len()
         );
         return (GgmlType::F32, Some(note));
+    }
+    if !requested.is_quantized() {
+        return (requested, None);
     }
     let row_len = shape[shape.len() - 1];
     if row_len % requested.block_size() == 0 {
@@ -312,10 +316,23 @@ pub fn quantize_into(
     let bs = ty.block_size();
     let elems = CHUNK_ELEMS.max(bs);
     let bytes = elems / bs * ty.type_size();
-    out.par_chunks_mut(bytes)
+    let result = out
+        .par_chunks_mut(bytes)
         .zip(data.par_chunks(elems))
         .enumerate()
-        .try_for_each(|(i, (o, x))| encode_blocks(ty, x, o, i * elems))
+        .try_for_each(|(i, (o, x))| encode_blocks(ty, x, o, i * elems));
+    match result {
+        // Several chunks may fail at once; report the first bad value, whatever the schedule.
+        Err(QuantError::NonFinite { .. }) => {
+            let index = data.iter().position(|v| !v.is_finite()).unwrap_or(0);
+            Err(QuantError::NonFinite {
+                ty,
+                index,
+                value: data[index],
+            })
+        }
+        other => other,
+    }
 }
 
 fn output_size(ty: GgmlType, len: usize, row_len: usize) -> Result<usize, QuantError> {
