@@ -2,7 +2,7 @@
 """Time gguf-py's quantizer (gguf.quants.quantize) on the data the Rust bench uses.
 
   cargo bench --bench quant -- --dump /tmp/quant-bench.f32
-  /work/pyenv/bin/python benches/quant_py.py /tmp/quant-bench.f32 [runs] [types]
+  python3 benches/quant_py.py /tmp/quant-bench.f32 [runs] [types]
 
 Prints the median wall and CPU time, throughput (GB/s of f32 input) and the SHA-256 prefix of the output,
 to compare with the Rust figures.

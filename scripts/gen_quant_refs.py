@@ -15,7 +15,7 @@ The C reference is compiled from the ggml sources vendored in the ggml-python sd
 (downloaded with pip into a temporary directory; nothing of it is kept in the repository),
 with `gcc -O2 -ffp-contract=off` for plain x86-64, so no multiply-add is fused.
 
-Usage: /work/pyenv/bin/python scripts/gen_quant_refs.py [--ggml-src DIR] [--out DIR]
+Usage: python3 scripts/gen_quant_refs.py [--ggml-src DIR] [--out DIR]
   --ggml-src  a ggml source tree (containing src/ggml-quants.c and include/ggml.h); when
               omitted, the ggml-python sdist is downloaded with pip and its vendor/ggml used.
 Needs: numpy, gguf (gguf-py), gcc, pip.

@@ -231,6 +231,8 @@ fn type_table_and_names() {
         Err(QuantError::UnknownType(_))
     ));
     assert_eq!(GgmlType::from_id(9), None);
+    assert_eq!(GgmlType::Q8_0.file_type(), 7);
+    assert_eq!(GgmlType::BF16.file_type(), 32);
     assert_eq!(GgmlType::Q4_K.nbytes(&[3, 512]).unwrap(), 3 * 2 * 144);
     assert_eq!(GgmlType::F16.nbytes(&[]).unwrap(), 2);
 }

@@ -167,6 +167,27 @@ impl GgmlType {
         self.block_size() == QK_K
     }
 
+    /// The `general.file_type` value (llama.cpp `llama_ftype` / gguf-py `LlamaFileType`) of a
+    /// file whose weights are mostly of this type. The K-quants map to the `_S` variants
+    /// (Q3_K_S, Q4_K_S, Q5_K_S), the uniform mixes; Q2_K and Q6_K have a single value.
+    pub fn file_type(self) -> u32 {
+        match self {
+            GgmlType::F32 => 0,
+            GgmlType::F16 => 1,
+            GgmlType::Q4_0 => 2,
+            GgmlType::Q4_1 => 3,
+            GgmlType::Q8_0 => 7,
+            GgmlType::Q5_0 => 8,
+            GgmlType::Q5_1 => 9,
+            GgmlType::Q2_K => 10,
+            GgmlType::Q3_K => 11,
+            GgmlType::Q4_K => 14,
+            GgmlType::Q5_K => 16,
+            GgmlType::Q6_K => 18,
+            GgmlType::BF16 => 32,
+        }
+    }
+
     /// Bytes needed for one row of `row_len` elements.
     pub fn row_size(self, row_len: usize) -> Result<usize, QuantError> {
         let bs = self.block_size();
