@@ -11,10 +11,12 @@
 pub mod container;
 pub mod file;
 pub mod finding;
+pub mod gguf;
 pub mod limits;
 pub mod mmap;
 pub mod names;
 pub mod pickle;
+pub mod quant;
 pub mod report;
 pub mod rules;
 pub mod scan;

@@ -136,6 +136,8 @@ pub(crate) fn scan_zip(ctx: &Ctx<'_>, data: &[u8], depth: usize) -> Scanned {
 
     // Phase 1: members named like pickles; their storage ids name the tensor data members.
     let mut storages: HashSet<String> = HashSet::new();
+    type Declared = (String, String, [String; 3], Option<String>, Option<u64>);
+    let mut declared: Vec<Declared> = Vec::new();
     let mut later: Vec<&Entry> = Vec::new();
     for e in &archive.entries {
         if e.is_dir() {
@@ -159,15 +161,64 @@ pub(crate) fn scan_zip(ctx: &Ctx<'_>, data: &[u8], depth: usize) -> Scanned {
                 None => (String::new(), lname.clone()),
             };
             let stem = stem.split('.').next().unwrap_or("").to_string();
-            for (key, _, _) in storage_ids(&vm, 0) {
+            for (key, class, numel) in storage_ids(&vm, 0) {
                 let key = key.to_lowercase();
-                storages.insert(format!("{dir}{stem}/{key}"));
-                storages.insert(format!("{dir}data/{key}"));
-                storages.insert(format!("{dir}constants/{key}"));
+                let names = [
+                    format!("{dir}{stem}/{key}"),
+                    format!("{dir}data/{key}"),
+                    format!("{dir}constants/{key}"),
+                ];
+                storages.extend(names.iter().cloned());
+                declared.push((e.name.clone(), key, names, class, numel));
             }
         }
         let scanned = scan_content(ctx, &bytes, Some(&e.name), depth + 1);
         findings.extend(scanned.findings.into_iter().map(|f| f.in_member(&e.name)));
+    }
+
+    // Each storage's declared size against its member (CVE-2026-24747: a storage larger than
+    // its record makes the loader read past it).
+    let mut by_name: HashMap<String, &Entry> = HashMap::new();
+    for e in &archive.entries {
+        by_name.entry(e.name.to_lowercase()).or_insert(e);
+    }
+    let mut checked: HashSet<(String, String)> = HashSet::new();
+    for (pickle, key, names, class, numel) in &declared {
+        if !checked.insert((pickle.clone(), key.clone())) {
+            continue;
+        }
+        let Some(m) = names.iter().find_map(|n| by_name.get(n)) else {
+            findings.push(
+                ctx.anomaly(
+                    ids::ZIP_ANOMALY,
+                    None,
+                    format!("storage '{key}' is referenced but the archive has no member for it"),
+                )
+                .in_member(pickle),
+            );
+            continue;
+        };
+        let need = class
+            .as_deref()
+            .and_then(storage_element_size)
+            .zip(*numel)
+            .and_then(|(size, n)| size.checked_mul(n));
+        match need {
+            Some(need) if need != m.size => findings.push(
+                ctx.anomaly(
+                    ids::ZIP_ANOMALY,
+                    Some(m.local_offset),
+                    format!(
+                        "storage '{key}' declares {} elements of class {} ({need} bytes) but its member holds {} bytes",
+                        numel.unwrap_or(0),
+                        class.as_deref().unwrap_or("?"),
+                        m.size
+                    ),
+                )
+                .in_member(&m.name),
+            ),
+            _ => {}
+        }
     }
 
     // Phase 2: everything else, by content.
