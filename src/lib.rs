@@ -8,14 +8,17 @@
 #![warn(missing_docs)]
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
+pub mod config;
 pub mod file;
 pub mod finding;
 pub mod limits;
 pub mod names;
 pub mod pickle;
+pub mod policy;
 pub mod report;
 pub mod rules;
 pub mod scan;
+pub mod serve;
 pub mod walk;
 
 pub use finding::{Finding, Severity, Usage, Verdict};
