@@ -2,19 +2,23 @@
 //! tensors safely.
 //!
 //! The library never prints; the `picklescan-rs` binary is a thin layer over it.
-//! Pipeline: bytes → pickle streams → symbolic machine ([`pickle::vm`]) → events → rules
+//! Pipeline: bytes → container detection ([`container`]) → pickle streams → symbolic machine ([`pickle::vm`]) → events → rules
 //! ([`rules`]) → findings ([`finding`]) → report ([`report`]).
 
 #![warn(missing_docs)]
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod config;
+pub mod container;
 pub mod file;
 pub mod finding;
+pub mod gguf;
 pub mod limits;
+pub mod mmap;
 pub mod names;
 pub mod pickle;
 pub mod policy;
+pub mod quant;
 pub mod report;
 pub mod rules;
 pub mod scan;

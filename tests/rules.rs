@@ -75,7 +75,7 @@ const ANOMALY_RULES: &[(&str, Severity)] = &[
     ("PS904", Severity::High),
     ("PS905", Severity::Medium),
     ("PS906", Severity::Low),
-    ("PS907", Severity::Info),
+    ("PS907", Severity::Medium),
     ("PS908", Severity::Medium),
     ("PS910", Severity::Medium),
     ("PS911", Severity::Medium),
@@ -90,6 +90,8 @@ const ANOMALY_RULES: &[(&str, Severity)] = &[
     ("PS920", Severity::Medium),
     ("PS921", Severity::Medium),
     ("PS922", Severity::Medium),
+    ("PS923", Severity::Medium),
+    ("PS924", Severity::High),
 ];
 
 #[test]

@@ -119,6 +119,14 @@ fn validate(origin: &str, def: RuleDef) -> Result<Rule, RuleError> {
     }
 
     let mut patterns = Vec::new();
+    for module in &def.modules {
+        if !is_dotted_identifier(module) {
+            return Err(rerr(format!(
+                "modules: `{module}` is not a dotted module name"
+            )));
+        }
+        patterns.push(Pattern::Module(module.clone()));
+    }
     for (module, names) in &def.globals {
         if !is_dotted_identifier(module) {
             return Err(rerr(format!(
@@ -144,14 +152,6 @@ fn validate(origin: &str, def: RuleDef) -> Result<Rule, RuleError> {
                 name: name.clone(),
             });
         }
-    }
-    for module in &def.modules {
-        if !is_dotted_identifier(module) {
-            return Err(rerr(format!(
-                "modules: `{module}` is not a dotted module name"
-            )));
-        }
-        patterns.push(Pattern::Module(module.clone()));
     }
     for attr in &def.attributes {
         if !is_identifier(attr) {

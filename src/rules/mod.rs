@@ -35,13 +35,16 @@
 mod builtin;
 mod doc;
 mod file;
+mod hash;
 
 use crate::finding::Severity;
 use crate::names::{fix_imports_cow, is_identifier};
+use hash::{FastMap, FastSet};
 use sha2::{Digest, Sha256};
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 
 /// Ids of the anomaly rules the scanner reports by id.
 pub mod ids {
@@ -229,26 +232,28 @@ pub struct RuleError {
 /// All rules in force.
 #[derive(Debug, Clone, Default)]
 pub struct RuleSet {
-    rules: Vec<Rule>,
+    rules: Arc<Vec<Rule>>,
     aliases: Vec<(String, String)>,
     sources: Vec<(String, Cow<'static, str>)>,
-    index: Index,
+    index: Arc<Index>,
 }
 
 /// Lookup tables, rebuilt whenever rules are added.
 #[derive(Debug, Clone, Default)]
 struct Index {
-    by_id: HashMap<String, usize>,
+    by_id: FastMap<String, usize>,
     /// Dotted key (canonical spelling and every alias spelling) → deny rule.
-    deny: HashMap<String, usize>,
+    deny: FastMap<String, usize>,
     /// First component of a deny key → most components of any key starting with it.
-    heads: HashMap<String, usize>,
+    heads: FastMap<String, usize>,
     /// Attribute name → deny rule.
-    attributes: HashMap<String, usize>,
+    attributes: FastMap<String, usize>,
     /// Canonical module → name → allow rule.
-    allow: HashMap<String, HashMap<String, usize>>,
+    allow: FastMap<String, FastMap<String, usize>>,
     /// Alias → canonical module.
-    alias: HashMap<String, String>,
+    alias: FastMap<String, String>,
+    /// First components of the aliases (most modules skip alias lookups entirely).
+    alias_heads: FastSet<String>,
     empty_name: Option<usize>,
     non_identifier: Option<usize>,
 }
@@ -262,6 +267,8 @@ struct Candidate {
 
 impl RuleSet {
     /// The rules embedded in the binary from `rules/`.
+    ///
+    /// Parsed once per process; every call returns a cheap copy that shares the tables.
     pub fn builtin() -> RuleSet {
         builtin::builtin().clone()
     }
@@ -278,30 +285,22 @@ impl RuleSet {
             file: origin.clone(),
             message: format!("cannot read: {e}"),
         })?;
-        self.add_source(origin, Cow::Owned(text))
+        self.add_sources(vec![(origin, Cow::Owned(text))])
     }
 
     /// Add the rules of one rule text; `origin` names it in errors and in [`Rule::origin`].
     ///
     /// On error the rule set is unchanged.
     pub fn add_str(&mut self, origin: &str, text: &str) -> Result<(), RuleError> {
-        self.add_source(origin.to_string(), Cow::Owned(text.to_string()))
+        self.add_sources(vec![(origin.to_string(), Cow::Owned(text.to_string()))])
     }
 
-    pub(crate) fn add_source(
-        &mut self,
-        origin: String,
-        text: Cow<'static, str>,
-    ) -> Result<(), RuleError> {
-        self.add_sources(vec![(origin, text)])
-    }
-
-    /// Parse several texts and rebuild the index once. Atomic: on error nothing changes.
+    /// Parse several texts and rebuild the tables once. Atomic: on error nothing changes.
     pub(crate) fn add_sources(
         &mut self,
         sources: Vec<(String, Cow<'static, str>)>,
     ) -> Result<(), RuleError> {
-        let mut rules = self.rules.clone();
+        let mut rules: Vec<Rule> = self.rules.as_ref().clone();
         let mut aliases = self.aliases.clone();
         let mut ids: HashMap<String, String> = rules
             .iter()
@@ -312,146 +311,71 @@ impl RuleSet {
             .map(|r| (r.name.clone(), r.id.clone()))
             .collect();
         for (origin, text) in &sources {
+            let error = |message: String| RuleError {
+                file: origin.clone(),
+                message,
+            };
             let parsed = file::parse(origin, text)?;
             for (alias, canonical) in parsed.aliases {
-                if let Some((_, prev)) = aliases.iter().find(|(a, _)| *a == alias) {
-                    if *prev != canonical {
-                        return Err(RuleError {
-                            file: origin.clone(),
-                            message: format!(
-                                "alias `{alias}` = `{canonical}` conflicts with `{alias}` = `{prev}`"
-                            ),
-                        });
+                match aliases.iter().find(|(a, _)| *a == alias) {
+                    Some((_, prev)) if *prev != canonical => {
+                        return Err(error(format!(
+                            "alias `{alias}` = `{canonical}` conflicts with `{alias}` = `{prev}`"
+                        )));
                     }
-                    continue;
+                    Some(_) => {}
+                    None => aliases.push((alias, canonical)),
                 }
-                aliases.push((alias, canonical));
+            }
+            for (alias, canonical) in &aliases {
+                if aliases.iter().any(|(a, _)| a == canonical) {
+                    return Err(error(format!(
+                        "alias `{alias}` = `{canonical}`: `{canonical}` is itself an alias"
+                    )));
+                }
             }
             for rule in parsed.rules {
                 if let Some(prev) = ids.get(&rule.id) {
-                    return Err(RuleError {
-                        file: origin.clone(),
-                        message: format!("rule {}: id already used by {prev}", rule.id),
-                    });
+                    return Err(error(format!(
+                        "rule {}: id already used by {prev}",
+                        rule.id
+                    )));
                 }
                 if let Some(prev) = names.get(&rule.name) {
-                    return Err(RuleError {
-                        file: origin.clone(),
-                        message: format!(
-                            "rule {}: name `{}` already used by {prev}",
-                            rule.id, rule.name
-                        ),
-                    });
+                    return Err(error(format!(
+                        "rule {}: name `{}` already used by {prev}",
+                        rule.id, rule.name
+                    )));
                 }
                 ids.insert(rule.id.clone(), origin.clone());
                 names.insert(rule.name.clone(), rule.id.clone());
                 rules.push(rule);
             }
         }
-        for (alias, canonical) in &aliases {
-            if aliases.iter().any(|(a, _)| a == canonical) {
-                return Err(RuleError {
-                    file: sources.last().map(|s| s.0.clone()).unwrap_or_default(),
-                    message: format!(
-                        "alias `{alias}` = `{canonical}`: `{canonical}` is itself an alias"
-                    ),
-                });
-            }
-        }
-        self.rules = rules;
+        self.index = Arc::new(Index::build(&rules, &aliases));
+        self.rules = Arc::new(rules);
         self.aliases = aliases;
         self.sources.extend(sources);
-        self.rebuild();
         Ok(())
-    }
-
-    fn rebuild(&mut self) {
-        let mut ix = Index {
-            alias: self.aliases.iter().cloned().collect(),
-            ..Index::default()
-        };
-        for (i, rule) in self.rules.iter().enumerate() {
-            ix.by_id.entry(rule.id.clone()).or_insert(i);
-            match rule.action {
-                Action::Deny => {
-                    for p in &rule.patterns {
-                        match p {
-                            Pattern::Global { module, name } => {
-                                let key = format!("{}.{name}", canonical_module(&ix.alias, module));
-                                insert_deny(&mut ix.deny, &self.rules, key, i);
-                            }
-                            Pattern::Module(module) => {
-                                let key = canonical_module(&ix.alias, module).into_owned();
-                                insert_deny(&mut ix.deny, &self.rules, key, i);
-                            }
-                            Pattern::Attribute(a) => {
-                                insert_deny(&mut ix.attributes, &self.rules, a.clone(), i);
-                            }
-                        }
-                    }
-                }
-                Action::Allow => {
-                    for p in &rule.patterns {
-                        if let Pattern::Global { module, name } = p {
-                            let m = canonical_module(&ix.alias, module).into_owned();
-                            ix.allow
-                                .entry(m)
-                                .or_default()
-                                .entry(name.clone())
-                                .or_insert(i);
-                        }
-                    }
-                }
-                Action::Anomaly => {}
-            }
-        }
-        // Every alias spelling of a denied path is denied too: `os.system` is also
-        // `posix.system`, and an alias of something inside a denied module (`posixpath` is
-        // `os.path`) is denied as a whole.
-        let keys: Vec<(String, usize)> = ix.deny.iter().map(|(k, v)| (k.clone(), *v)).collect();
-        for (alias, canonical) in &self.aliases {
-            for (key, rule) in &keys {
-                if let Some(rest) = strip_components(key, canonical) {
-                    insert_deny(&mut ix.deny, &self.rules, format!("{alias}{rest}"), *rule);
-                } else if strip_components(canonical, key).is_some() {
-                    insert_deny(&mut ix.deny, &self.rules, alias.clone(), *rule);
-                }
-            }
-        }
-        for key in ix.deny.keys() {
-            let head = key.split('.').next().unwrap_or(key);
-            let n = key.split('.').count();
-            let e = ix.heads.entry(head.to_string()).or_insert(0);
-            *e = (*e).max(n);
-        }
-        let anomaly = |id: &str| {
-            ix.by_id
-                .get(id)
-                .copied()
-                .filter(|&i| self.rules[i].action == Action::Anomaly)
-        };
-        ix.empty_name = anomaly(ids::EMPTY_GLOBAL_NAME);
-        ix.non_identifier = anomaly(ids::NON_IDENTIFIER_GLOBAL_NAME);
-        self.index = ix;
     }
 
     /// Judge `module.name` as resolved by the unpickler.
     pub fn judge(&self, module: &str, name: &str) -> Judgement<'_> {
+        let ix = &*self.index;
         let (fixed_module, fixed_name) = fix_imports_cow(module, name);
         let mut best = None;
-        self.deny_scan(&fixed_module, &fixed_name, &mut best);
+        ix.deny_scan(&self.rules, &fixed_module, &fixed_name, &mut best);
         if fixed_module != module || fixed_name != name {
-            self.deny_scan(module, name, &mut best);
+            ix.deny_scan(&self.rules, module, name, &mut best);
         }
         if let Some(c) = best {
             return Judgement::Dangerous(&self.rules[c.rule]);
         }
-        if let Some(i) = self.name_anomaly(module, name) {
+        if let Some(i) = ix.name_anomaly(module, name) {
             return Judgement::Dangerous(&self.rules[i]);
         }
-        let canonical = canonical_module(&self.index.alias, &fixed_module);
-        match self
-            .index
+        let canonical = ix.canonical_module(&fixed_module);
+        match ix
             .allow
             .get(canonical.as_ref())
             .and_then(|m| m.get(fixed_name.as_ref()))
@@ -459,84 +383,6 @@ impl RuleSet {
             Some(&i) => Judgement::Safe(&self.rules[i]),
             None => Judgement::Unknown,
         }
-    }
-
-    fn consider(&self, best: &mut Option<Candidate>, rule: usize, components: usize) {
-        let new = Candidate { rule, components };
-        *best = Some(match *best {
-            None => new,
-            Some(old) => {
-                if better(&self.rules, new, old) {
-                    new
-                } else {
-                    old
-                }
-            }
-        });
-    }
-
-    fn deny_scan(&self, module: &str, name: &str, best: &mut Option<Candidate>) {
-        let ix = &self.index;
-        if !ix.attributes.is_empty() {
-            for comp in module.split('.').chain(name.split('.')) {
-                if let Some(&i) = ix.attributes.get(comp) {
-                    self.consider(best, i, 1);
-                }
-            }
-        }
-        if ix.heads.is_empty() {
-            return;
-        }
-        let full = [module, ".", name].concat();
-        let module_components = module.split('.').count();
-        let mut start = 0;
-        let mut component = 0;
-        loop {
-            if component == 0 || component >= module_components {
-                self.scan_from(&full, start, best);
-            }
-            match full[start..].find('.') {
-                Some(p) => {
-                    start += p + 1;
-                    component += 1;
-                }
-                None => break,
-            }
-        }
-    }
-
-    /// Check every run of components of `full` that starts at byte `start`.
-    fn scan_from(&self, full: &str, start: usize, best: &mut Option<Candidate>) {
-        let rest = &full[start..];
-        let mut end = rest.find('.').unwrap_or(rest.len());
-        let Some(&max) = self.index.heads.get(&rest[..end]) else {
-            return;
-        };
-        let mut count = 1;
-        loop {
-            if let Some(&i) = self.index.deny.get(&rest[..end]) {
-                self.consider(best, i, count);
-            }
-            if count >= max || end >= rest.len() {
-                break;
-            }
-            end = match rest[end + 1..].find('.') {
-                Some(p) => end + 1 + p,
-                None => rest.len(),
-            };
-            count += 1;
-        }
-    }
-
-    fn name_anomaly(&self, module: &str, name: &str) -> Option<usize> {
-        let components = || module.split('.').chain(name.split('.'));
-        if components().any(str::is_empty) {
-            return self.index.empty_name;
-        }
-        if !components().all(is_identifier) {
-            return self.index.non_identifier;
-        }
-        None
     }
 
     /// Look a rule up by id (anomaly rules used by the scanner are looked up this way).
@@ -557,7 +403,7 @@ impl RuleSet {
     /// The module spelling rules are indexed under (`posix` → `os`, `numpy._core.x` →
     /// `numpy.core.x`).
     pub fn canonical_module<'a>(&self, module: &'a str) -> Cow<'a, str> {
-        canonical_module(&self.index.alias, module)
+        self.index.canonical_module(module)
     }
 
     /// SHA-256 (hex) of the rule texts in force, in load order, for audit logs.
@@ -571,11 +417,11 @@ impl RuleSet {
     }
 
     /// Consistency problems of the rules in force, one message each (empty when all is well):
-    /// an allow or deny example that does not judge to its own rule, an allow entry shadowed by
-    /// a deny rule or by another allow rule, a missing anomaly rule the scanner needs.
+    /// an allow or deny example that does not judge to its own rule, and an allow entry
+    /// shadowed by a deny rule or by another allow rule.
     pub fn self_check(&self) -> Vec<String> {
         let mut problems = Vec::new();
-        for rule in &self.rules {
+        for rule in self.rules.iter() {
             if rule.action == Action::Anomaly {
                 continue;
             }
@@ -624,6 +470,197 @@ impl RuleSet {
     }
 }
 
+/// Longest dotted path checked without a heap allocation.
+const STACK_PATH: usize = 256;
+
+impl Index {
+    fn build(rules: &[Rule], aliases: &[(String, String)]) -> Index {
+        let mut ix = Index {
+            alias: aliases.iter().cloned().collect(),
+            alias_heads: aliases
+                .iter()
+                .map(|(a, _)| first_component(a).to_string())
+                .collect(),
+            ..Index::default()
+        };
+        for (i, rule) in rules.iter().enumerate() {
+            ix.by_id.entry(rule.id.clone()).or_insert(i);
+            match rule.action {
+                Action::Deny => {
+                    for p in &rule.patterns {
+                        match p {
+                            Pattern::Global { module, name } => {
+                                let key = format!("{}.{name}", ix.canonical_module(module));
+                                insert_deny(&mut ix.deny, rules, key, i);
+                            }
+                            Pattern::Module(module) => {
+                                let key = ix.canonical_module(module).into_owned();
+                                insert_deny(&mut ix.deny, rules, key, i);
+                            }
+                            Pattern::Attribute(a) => {
+                                insert_deny(&mut ix.attributes, rules, a.clone(), i);
+                            }
+                        }
+                    }
+                }
+                Action::Allow => {
+                    for p in &rule.patterns {
+                        if let Pattern::Global { module, name } = p {
+                            let m = ix.canonical_module(module).into_owned();
+                            ix.allow
+                                .entry(m)
+                                .or_default()
+                                .entry(name.clone())
+                                .or_insert(i);
+                        }
+                    }
+                }
+                Action::Anomaly => {}
+            }
+        }
+        // Every alias spelling of a denied path is denied too: `os.system` is also
+        // `posix.system`, and an alias of something inside a denied module (`posixpath` is
+        // `os.path`) is denied as a whole.
+        let keys: Vec<(String, usize)> = ix.deny.iter().map(|(k, v)| (k.clone(), *v)).collect();
+        for (alias, canonical) in aliases {
+            for (key, rule) in &keys {
+                if let Some(rest) = strip_components(key, canonical) {
+                    insert_deny(&mut ix.deny, rules, format!("{alias}{rest}"), *rule);
+                } else if strip_components(canonical, key).is_some() {
+                    insert_deny(&mut ix.deny, rules, alias.clone(), *rule);
+                }
+            }
+        }
+        for key in ix.deny.keys() {
+            let n = key.split('.').count();
+            let e = ix
+                .heads
+                .entry(first_component(key).to_string())
+                .or_insert(0);
+            *e = (*e).max(n);
+        }
+        let anomaly = |id: &str| {
+            ix.by_id
+                .get(id)
+                .copied()
+                .filter(|&i| rules[i].action == Action::Anomaly)
+        };
+        ix.empty_name = anomaly(ids::EMPTY_GLOBAL_NAME);
+        ix.non_identifier = anomaly(ids::NON_IDENTIFIER_GLOBAL_NAME);
+        ix
+    }
+
+    fn deny_scan(&self, rules: &[Rule], module: &str, name: &str, best: &mut Option<Candidate>) {
+        if !self.attributes.is_empty() {
+            for comp in module.split('.').chain(name.split('.')) {
+                if let Some(&i) = self.attributes.get(comp) {
+                    consider(rules, best, i, 1);
+                }
+            }
+        }
+        if self.heads.is_empty() {
+            return;
+        }
+        let len = module.len() + 1 + name.len();
+        let mut buf = [0u8; STACK_PATH];
+        let heap;
+        let full: &str = if len <= STACK_PATH {
+            buf[..module.len()].copy_from_slice(module.as_bytes());
+            buf[module.len()] = b'.';
+            buf[module.len() + 1..len].copy_from_slice(name.as_bytes());
+            // Two valid strings joined by '.' are valid UTF-8; the fallback is never taken.
+            match std::str::from_utf8(&buf[..len]) {
+                Ok(s) => s,
+                Err(_) => {
+                    heap = [module, ".", name].concat();
+                    &heap
+                }
+            }
+        } else {
+            heap = [module, ".", name].concat();
+            &heap
+        };
+        let module_components = module.split('.').count();
+        let mut start = 0;
+        let mut component = 0;
+        loop {
+            if component == 0 || component >= module_components {
+                self.scan_from(rules, &full[start..], best);
+            }
+            match full[start..].find('.') {
+                Some(p) => {
+                    start += p + 1;
+                    component += 1;
+                }
+                None => break,
+            }
+        }
+    }
+
+    /// Check every run of whole components at the start of `rest`.
+    fn scan_from(&self, rules: &[Rule], rest: &str, best: &mut Option<Candidate>) {
+        let mut end = rest.find('.').unwrap_or(rest.len());
+        let Some(&max) = self.heads.get(&rest[..end]) else {
+            return;
+        };
+        let mut count = 1;
+        loop {
+            if let Some(&i) = self.deny.get(&rest[..end]) {
+                consider(rules, best, i, count);
+            }
+            if count >= max || end >= rest.len() {
+                break;
+            }
+            end = match rest[end + 1..].find('.') {
+                Some(p) => end + 1 + p,
+                None => rest.len(),
+            };
+            count += 1;
+        }
+    }
+
+    fn name_anomaly(&self, module: &str, name: &str) -> Option<usize> {
+        let components = || module.split('.').chain(name.split('.'));
+        if components().any(str::is_empty) {
+            return self.empty_name;
+        }
+        if !components().all(is_identifier) {
+            return self.non_identifier;
+        }
+        None
+    }
+
+    /// Replace the longest aliased prefix (whole components) of `module` by its canonical
+    /// spelling.
+    fn canonical_module<'a>(&self, module: &'a str) -> Cow<'a, str> {
+        if !self.alias_heads.contains(first_component(module)) {
+            return Cow::Borrowed(module);
+        }
+        let mut end = module.len();
+        loop {
+            if let Some(c) = self.alias.get(&module[..end]) {
+                return Cow::Owned(format!("{c}{}", &module[end..]));
+            }
+            match module[..end].rfind('.') {
+                Some(p) => end = p,
+                None => return Cow::Borrowed(module),
+            }
+        }
+    }
+}
+
+fn first_component(path: &str) -> &str {
+    path.split('.').next().unwrap_or(path)
+}
+
+fn consider(rules: &[Rule], best: &mut Option<Candidate>, rule: usize, components: usize) {
+    let new = Candidate { rule, components };
+    match *best {
+        Some(old) if !better(rules, new, old) => {}
+        _ => *best = Some(new),
+    }
+}
+
 fn describe(j: &Judgement<'_>) -> String {
     match j {
         Judgement::Safe(r) => format!("safe ({})", r.id),
@@ -640,7 +677,7 @@ fn better(rules: &[Rule], new: Candidate, old: Candidate) -> bool {
 }
 
 /// Insert a deny key, keeping the more severe rule (the earlier one among equals).
-fn insert_deny(map: &mut HashMap<String, usize>, rules: &[Rule], key: String, rule: usize) {
+fn insert_deny(map: &mut FastMap<String, usize>, rules: &[Rule], key: String, rule: usize) {
     match map.get(&key) {
         Some(&old)
             if (rules[old].severity, std::cmp::Reverse(old))
@@ -655,21 +692,4 @@ fn insert_deny(map: &mut HashMap<String, usize>, rules: &[Rule], key: String, ru
 fn strip_components<'a>(path: &'a str, prefix: &str) -> Option<&'a str> {
     path.strip_prefix(prefix)
         .filter(|rest| rest.is_empty() || rest.starts_with('.'))
-}
-
-/// Replace the longest aliased prefix (whole components) of `module` by its canonical spelling.
-fn canonical_module<'a>(aliases: &HashMap<String, String>, module: &'a str) -> Cow<'a, str> {
-    if aliases.is_empty() {
-        return Cow::Borrowed(module);
-    }
-    let mut end = module.len();
-    loop {
-        if let Some(c) = aliases.get(&module[..end]) {
-            return Cow::Owned(format!("{c}{}", &module[end..]));
-        }
-        match module[..end].rfind('.') {
-            Some(p) => end = p,
-            None => return Cow::Borrowed(module),
-        }
-    }
 }
