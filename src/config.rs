@@ -52,12 +52,9 @@ pub struct ConfigError {
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.position {
-            Some((line, col)) => write!(
-                f,
-                "{}:{line}:{col}: {}",
-                self.file.display(),
-                self.message
-            ),
+            Some((line, col)) => {
+                write!(f, "{}:{line}:{col}: {}", self.file.display(), self.message)
+            }
             None => write!(f, "{}: {}", self.file.display(), self.message),
         }
     }
@@ -256,9 +253,8 @@ impl Config {
 
     /// Every rule id named by the configuration must exist.
     pub fn check_ids(&self, rules: &RuleSet) -> Result<(), ConfigError> {
-        let known = |id: &str| {
-            rules.get(id).is_some() || policy::ids::ALL.contains(&id) || id == "PS000"
-        };
+        let known =
+            |id: &str| rules.get(id).is_some() || policy::ids::ALL.contains(&id) || id == "PS000";
         for id in self.severity.keys() {
             if !known(id) {
                 return Err(ConfigError {
@@ -272,7 +268,10 @@ impl Config {
             if !known(&s.rule) {
                 return Err(ConfigError {
                     file: self.file.clone(),
-                    position: self.severity_lines.get(&format!("suppress:{}", s.rule)).copied(),
+                    position: self
+                        .severity_lines
+                        .get(&format!("suppress:{}", s.rule))
+                        .copied(),
                     message: format!("suppression of unknown rule id `{}`", s.rule),
                 });
             }
@@ -319,10 +318,7 @@ fn pyproject_has_table(path: &Path) -> bool {
         return false;
     };
     match toml::from_str::<toml::Table>(&text) {
-        Ok(t) => t
-            .get("tool")
-            .and_then(|t| t.get("picklescan-rs"))
-            .is_some(),
+        Ok(t) => t.get("tool").and_then(|t| t.get("picklescan-rs")).is_some(),
         // A broken pyproject that mentions the table is reported rather than skipped.
         Err(_) => text.contains("[tool.picklescan-rs"),
     }

@@ -132,7 +132,9 @@ fn parse_fsync(s: &str) -> Result<serve::audit::Fsync, String> {
     match s {
         "batch" => Ok(serve::audit::Fsync::Batch),
         "never" => Ok(serve::audit::Fsync::Never),
-        _ => Err(format!("unknown fsync policy `{s}` (expected batch or never)")),
+        _ => Err(format!(
+            "unknown fsync policy `{s}` (expected batch or never)"
+        )),
     }
 }
 fn parse_size(s: &str) -> Result<u64, String> {
@@ -210,7 +212,11 @@ fn main() -> ExitCode {
     if !std::io::stdout().is_terminal() {
         colored::control::set_override(false);
     }
-    let (rules, policy) = match setup(&cli.rules, &cli.policy, cli.paths.first().map(|p| p.as_path())) {
+    let (rules, policy) = match setup(
+        &cli.rules,
+        &cli.policy,
+        cli.paths.first().map(|p| p.as_path()),
+    ) {
         Ok(x) => x,
         Err(e) => return fail(e),
     };
@@ -276,7 +282,10 @@ fn main() -> ExitCode {
     // A closed pipe (`| head`) does not change the verdict.
     drop(written);
     for unused in policy.unused_suppressions() {
-        eprintln!("picklescan-rs: warning: {} [{}]", unused.message, unused.rule);
+        eprintln!(
+            "picklescan-rs: warning: {} [{}]",
+            unused.message, unused.rule
+        );
     }
     ExitCode::from(policy.exit_code(&reports) as u8)
 }
@@ -323,7 +332,10 @@ fn serve_main(args: ServeArgs) -> ExitCode {
         Ok(a) => a,
         Err(e) => return fail(format!("cannot open the audit log: {e}")),
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => return fail(format!("cannot start: {e}")),
     };

@@ -37,7 +37,11 @@ pub mod ids {
     /// A suppression that matched no finding.
     pub const UNUSED_SUPPRESSION: &str = "PS958";
     /// Every id above.
-    pub const ALL: &[&str] = &[WEIGHTS_ONLY_GLOBAL, WEIGHTS_ONLY_REJECTED, UNUSED_SUPPRESSION];
+    pub const ALL: &[&str] = &[
+        WEIGHTS_ONLY_GLOBAL,
+        WEIGHTS_ONLY_REJECTED,
+        UNUSED_SUPPRESSION,
+    ];
 }
 
 /// The anomaly rules for the ids in [`ids`], in the rule file format.
@@ -162,24 +166,25 @@ impl Suppression {
         reason: Option<String>,
         origin: String,
     ) -> Result<Self, PolicyError> {
-        let build = |globs: &mut dyn Iterator<Item = &String>| -> Result<Option<GlobSet>, PolicyError> {
-            let mut b = GlobSetBuilder::new();
-            let mut any = false;
-            for g in globs {
-                let glob = GlobBuilder::new(g.trim_start_matches("./"))
-                    .literal_separator(true)
-                    .build()
-                    .map_err(|e| PolicyError(format!("bad path glob `{g}`: {e}")))?;
-                b.add(glob);
-                any = true;
-            }
-            if !any {
-                return Ok(None);
-            }
-            b.build()
-                .map(Some)
-                .map_err(|e| PolicyError(format!("bad path globs: {e}")))
-        };
+        let build =
+            |globs: &mut dyn Iterator<Item = &String>| -> Result<Option<GlobSet>, PolicyError> {
+                let mut b = GlobSetBuilder::new();
+                let mut any = false;
+                for g in globs {
+                    let glob = GlobBuilder::new(g.trim_start_matches("./"))
+                        .literal_separator(true)
+                        .build()
+                        .map_err(|e| PolicyError(format!("bad path glob `{g}`: {e}")))?;
+                    b.add(glob);
+                    any = true;
+                }
+                if !any {
+                    return Ok(None);
+                }
+                b.build()
+                    .map(Some)
+                    .map_err(|e| PolicyError(format!("bad path globs: {e}")))
+            };
         let set = build(&mut paths.iter())?;
         let name_set = build(&mut paths.iter().filter(|g| !g.contains('/')))?;
         Ok(Suppression {

@@ -187,10 +187,16 @@ async fn verdicts_for_clean_dangerous_suspicious_and_malformed_uploads() {
 
     let (status, doc) = server.upload(&client, "empty.pkl", Vec::new()).await;
     assert_eq!(status, 200);
-    assert_ne!(file0(&doc)["verdict"], "clean", "an empty upload is never clean");
+    assert_ne!(
+        file0(&doc)["verdict"],
+        "clean",
+        "an empty upload is never clean"
+    );
 
     // Names are reported as given, percent-decoded.
-    let (_, doc) = server.upload(&client, "dir%2Fmodel%20v2.bin", clean()).await;
+    let (_, doc) = server
+        .upload(&client, "dir%2Fmodel%20v2.bin", clean())
+        .await;
     assert_eq!(file0(&doc)["path"], "dir/model v2.bin");
 
     let health: Value = reqwest::get(server.url("/healthz"))
@@ -228,7 +234,12 @@ async fn bad_requests_get_json_errors() {
     let (status, body) = raw(
         server.addr,
         &head,
-        &[chunk.as_bytes(), chunk.as_bytes(), chunk.as_bytes(), b"0\r\n\r\n"],
+        &[
+            chunk.as_bytes(),
+            chunk.as_bytes(),
+            chunk.as_bytes(),
+            b"0\r\n\r\n",
+        ],
         Duration::ZERO,
     )
     .await;
@@ -291,14 +302,26 @@ async fn bad_requests_get_json_errors() {
     assert_eq!(status, 408, "{body}");
 
     // Garbage instead of HTTP: the connection is refused, the server carries on.
-    let _ = raw(server.addr, "\x16\x03\x01garbage\r\n\r\n", &[], Duration::ZERO).await;
+    let _ = raw(
+        server.addr,
+        "\x16\x03\x01garbage\r\n\r\n",
+        &[],
+        Duration::ZERO,
+    )
+    .await;
     let (status, doc) = server.upload(&client, "ok.pkl", clean()).await;
     assert_eq!(status, 200);
     assert_eq!(file0(&doc)["verdict"], "clean");
 
     let metrics = server.metrics().await;
-    assert!(metrics.contains("picklescan_rejected_total{status=\"413\"} 2"), "{metrics}");
-    assert!(metrics.contains("picklescan_rejected_total{status=\"408\"} 1"), "{metrics}");
+    assert!(
+        metrics.contains("picklescan_rejected_total{status=\"413\"} 2"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("picklescan_rejected_total{status=\"408\"} 1"),
+        "{metrics}"
+    );
     server.stop().await;
 }
 
@@ -388,7 +411,10 @@ async fn fifty_concurrent_uploads_are_all_judged_logged_and_counted() {
         assert_eq!(e["rules"], fingerprint);
         assert!(e["client"].as_str().unwrap().starts_with("127.0.0.1:"));
         let time = e["time"].as_str().unwrap();
-        assert!(time.len() == 24 && time.ends_with('Z') && &time[10..11] == "T", "{time}");
+        assert!(
+            time.len() == 24 && time.ends_with('Z') && &time[10..11] == "T",
+            "{time}"
+        );
         assert!(e["duration_ms"].as_f64().unwrap() >= 0.0);
         assert!(e["size"].as_u64().unwrap() > 0);
         if *want == "dangerous" {
@@ -454,6 +480,9 @@ async fn torch_weights_only_policy_is_applied_to_uploads() {
         wo["add_safe_globals"],
         serde_json::json!(["collections.defaultdict"])
     );
-    assert_eq!(wo["loads_after_allowlisting"], false, "not a torch file: {wo}");
+    assert_eq!(
+        wo["loads_after_allowlisting"], false,
+        "not a torch file: {wo}"
+    );
     server.stop().await;
 }

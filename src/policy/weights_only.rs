@@ -200,11 +200,14 @@ pub fn check(data: &[u8]) -> WeightsOnly {
                             blocked.extend(r.blocked);
                             out.errors.extend(r.error);
                         }
-                        Err(e) => out.errors.push(problem(format!("cannot read {}: {e}", rec.name))),
+                        Err(e) => out
+                            .errors
+                            .push(problem(format!("cannot read {}: {e}", rec.name))),
                     }
                 } else {
-                    out.errors
-                        .push(problem("PytorchStreamReader: file not found: data.pkl".into()));
+                    out.errors.push(problem(
+                        "PytorchStreamReader: file not found: data.pkl".into(),
+                    ));
                 }
             }
         }
@@ -282,7 +285,13 @@ fn looks_like_tar(data: &[u8]) -> bool {
     let computed: u32 = data[..512]
         .iter()
         .enumerate()
-        .map(|(i, &b)| if (148..156).contains(&i) { 32 } else { b as u32 })
+        .map(|(i, &b)| {
+            if (148..156).contains(&i) {
+                32
+            } else {
+                b as u32
+            }
+        })
         .sum();
     sum == computed && data[0] != 0
 }
@@ -478,7 +487,9 @@ const MAX_VALUES: usize = 20_000_000;
 
 impl Sim<'_> {
     fn pop(&mut self) -> Result<V, String> {
-        self.stack.pop().ok_or_else(|| "pop from empty stack".into())
+        self.stack
+            .pop()
+            .ok_or_else(|| "pop from empty stack".into())
     }
 
     fn top(&mut self) -> Result<&mut V, String> {
@@ -859,7 +870,9 @@ mod tests {
 
     #[test]
     fn non_storage_persistent_id_is_rejected() {
-        let p = [0x80, 2, b'X', 3, 0, 0, 0, b'e', b'v', b'l', 0x85, b'Q', b'.'];
+        let p = [
+            0x80, 2, b'X', 3, 0, 0, 0, b'e', b'v', b'l', 0x85, b'Q', b'.',
+        ];
         let r = simulate(Allowlist::get(), &p);
         assert!(r
             .error

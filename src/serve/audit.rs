@@ -120,9 +120,7 @@ fn writer(mut file: File, rx: mpsc::Receiver<Job>, fsync: Fsync) {
 
 /// RFC 3339 UTC time with milliseconds, e.g. `2024-05-01T12:34:56.789Z`.
 pub fn rfc3339(t: SystemTime) -> String {
-    let d = t
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap_or_default();
+    let d = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
     let secs = d.as_secs() as i64;
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).

@@ -508,7 +508,10 @@ async fn receive(
             }
             Ok(None) => break,
             Ok(Some(Err(e))) => {
-                return Err((StatusCode::BAD_REQUEST, format!("cannot read the body: {e}")))
+                return Err((
+                    StatusCode::BAD_REQUEST,
+                    format!("cannot read the body: {e}"),
+                ))
             }
             Ok(Some(Ok(f))) => f,
         };
