@@ -226,14 +226,12 @@ async fn bad_requests_get_json_errors() {
     assert_eq!(status, 413, "{doc}");
     assert!(error_of(&doc).contains("1024"));
     // Too large without a declared length (chunked): cut off while streaming.
-    let head = format!(
-        "POST /v1/scan?name=big HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\
-         Connection: close\r\n\r\n"
-    );
+    let head = "POST /v1/scan?name=big HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\
+                Connection: close\r\n\r\n";
     let chunk = format!("{:x}\r\n{}\r\n", 600, "a".repeat(600));
     let (status, body) = raw(
         server.addr,
-        &head,
+        head,
         &[
             chunk.as_bytes(),
             chunk.as_bytes(),
@@ -367,7 +365,8 @@ async fn fifty_concurrent_uploads_are_all_judged_logged_and_counted() {
     };
     let server = Arc::new(Server::start(options, Policy::default()).await);
     let client = reqwest::Client::new();
-    let kinds: [(&str, fn() -> Vec<u8>); 3] = [
+    type Maker = fn() -> Vec<u8>;
+    let kinds: [(&str, Maker); 3] = [
         ("clean", clean),
         ("suspicious", suspicious),
         ("dangerous", dangerous),
