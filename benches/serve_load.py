@@ -156,6 +156,8 @@ def main():
     ap.add_argument("--clients", type=int, default=100)
     ap.add_argument("--requests", type=int, default=20, help="per client")
     ap.add_argument("--size", default="1.5G")
+    ap.add_argument("--kind", choices=["pickle", "zip"], default="pickle",
+                    help="huge: one BINBYTES8 pickle, or a torch-style zip with one big storage")
     ap.add_argument("--server-arg", action="append", default=[])
     a = ap.parse_args()
 
@@ -179,18 +181,38 @@ def main():
     else:
         mult = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
         size = int(float(a.size[:-1]) * mult[a.size[-1].upper()]) if a.size[-1].isalpha() else int(a.size)
-        with tempfile.NamedTemporaryFile(prefix="huge-", suffix=".pkl", delete=False) as f:
-            # One BINBYTES8 of `size` bytes, then STOP: a valid, clean protocol 4 pickle.
-            f.write(b"\x80\x04\x8e" + struct.pack("<Q", size))
-            chunk = os.urandom(1 << 20)
-            left = size
-            while left:
-                n = min(left, len(chunk))
-                f.write(chunk[:n])
-                left -= n
-            f.write(b".")
+        chunk = os.urandom(1 << 20)
+        with tempfile.NamedTemporaryFile(prefix="huge-", suffix=".pt", delete=False) as f:
             path = f.name
+            if a.kind == "pickle":
+                # One BINBYTES8 of `size` bytes, then STOP: a valid, clean protocol 4 pickle.
+                f.write(b"\x80\x04\x8e" + struct.pack("<Q", size))
+                left = size
+                while left:
+                    n = min(left, len(chunk))
+                    f.write(chunk[:n])
+                    left -= n
+                f.write(b".")
+        if a.kind == "zip":
+            # torch.save layout: archive/data.pkl referencing storage "0", archive/data/0 raw.
+            import zipfile
+            numel = size // 4
+            pkl = (b"\x80\x02}q\x00X\x01\x00\x00\x00wq\x01ctorch._utils\n_rebuild_tensor_v2\nq\x02"
+                   b"((X\x07\x00\x00\x00storageq\x03ctorch\nFloatStorage\nq\x04X\x01\x00\x00\x000q\x05"
+                   b"X\x03\x00\x00\x00cpuq\x06" + b"\x8a\x05" + numel.to_bytes(5, "little") +
+                   b"tq\x07QK\x00" + b"\x8a\x05" + numel.to_bytes(5, "little") + b"\x85q\x08K\x01\x85q\t"
+                   b"\x89ccollections\nOrderedDict\nq\n)Rq\x0btq\x0cRq\rs.")
+            with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED, allowZip64=True) as z:
+                z.writestr("archive/data.pkl", pkl)
+                with z.open("archive/data/0", "w", force_zip64=True) as m:
+                    left = numel * 4
+                    while left:
+                        n = min(left, len(chunk))
+                        m.write(chunk[:n])
+                        left -= n
+                z.writestr("archive/version", b"3\n")
         server = Server(a.bin, ["--max-body", "4G", *a.server_arg])
+        time.sleep(0.2)
         idle = dict(server.peak)
         t = time.perf_counter()
         out = subprocess.run(
@@ -200,10 +222,14 @@ def main():
         wall = time.perf_counter() - t
         doc = json.loads(out.stdout)
         lines = server.stop()
+        total = os.path.getsize(path)
         os.unlink(path)
-        ok = doc["files"][0]["verdict"] == "clean" and doc["files"][0]["size"] == os.path.getsize if False else doc["files"][0]["verdict"] == "clean"
-        report("huge", [wall], wall, 1, server.peak, lines, 0 if ok else 1)
-        print(json.dumps({"idle_kb": idle, "bytes": size + 12}), file=sys.stderr)
+        f0 = doc["files"][0]
+        ok = f0["verdict"] == "clean" and f0["size"] == total
+        if not ok:
+            print(json.dumps(f0)[:2000], file=sys.stderr)
+        report(f"huge-{a.kind}", [wall], wall, 1, server.peak, lines, 0 if ok else 1)
+        print(json.dumps({"idle_kb": idle, "bytes": total, "format": f0["format"]}), file=sys.stderr)
 
 
 if __name__ == "__main__":

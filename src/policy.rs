@@ -17,7 +17,7 @@
 
 pub mod weights_only;
 
-use crate::finding::{verdict_of, Finding, Severity, Usage, Verdict};
+use crate::finding::{verdict_of, Finding, Severity, Usage};
 use crate::report::FileReport;
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use std::collections::BTreeMap;
@@ -433,7 +433,72 @@ pub fn render_weights_only(wo: &WeightsOnly) -> String {
     out
 }
 
-/// Verdict of a report after the policy (a convenience for callers holding findings only).
-pub fn verdict(findings: &[Finding]) -> Verdict {
-    verdict_of(findings)
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::finding::Verdict;
+
+    fn report(findings: Vec<Finding>) -> FileReport {
+        FileReport::scanned("models/a.pkl".into(), 10, "pickle", findings)
+    }
+
+    fn unknown() -> Finding {
+        Finding {
+            global: Some("acme.Net".into()),
+            usage: Usage::Called,
+            ..Finding::anomaly("PS001", Severity::Medium, Some(2), "calls acme.Net".into())
+        }
+    }
+
+    #[test]
+    fn strict_makes_unknown_imports_dangerous() {
+        let mut r = report(vec![unknown()]);
+        Policy::new(Mode::Strict).apply(&mut r, None);
+        assert_eq!(r.verdict, Verdict::Dangerous);
+        let mut r = report(vec![unknown()]);
+        Policy::new(Mode::Default).apply(&mut r, None);
+        assert_eq!(r.verdict, Verdict::Suspicious);
+    }
+
+    #[test]
+    fn overrides_then_suppressions_then_verdict() {
+        let mut p = Policy::new(Mode::Strict).with_suppressions(vec![
+            Suppression::new("PS906", vec!["models/*".into()], None, "c:1".into()).unwrap(),
+            Suppression::new("PS903", vec![], None, "c:2".into()).unwrap(),
+        ]);
+        p.severity.insert("PS001".into(), Severity::Low);
+        let trailing = Finding::anomaly("PS906", Severity::Low, None, "trailing".into());
+        let mut r = report(vec![unknown(), trailing]);
+        p.apply(&mut r, None);
+        assert_eq!(r.findings.len(), 1);
+        assert_eq!(
+            r.findings[0].severity,
+            Severity::Low,
+            "override wins over strict"
+        );
+        assert_eq!(r.verdict, Verdict::Suspicious);
+        let unused = p.unused_suppressions();
+        assert_eq!(unused.len(), 1);
+        assert!(unused[0].message.contains("PS903"));
+        assert_eq!(unused[0].rule, ids::UNUSED_SUPPRESSION);
+    }
+
+    #[test]
+    fn fail_on_dangerous_lets_suspicious_files_pass() {
+        let files = vec![report(vec![unknown()])];
+        assert_eq!(exit_code(&files, FailOn::Suspicious), 2);
+        assert_eq!(exit_code(&files, FailOn::Dangerous), 0);
+        let mut unreadable = FileReport::unreadable("x".into(), "gone".into());
+        Policy::new(Mode::Strict).apply(&mut unreadable, None);
+        assert_eq!(exit_code(&[unreadable], FailOn::Dangerous), 3);
+    }
+
+    #[test]
+    fn suppression_globs_match_relative_paths_and_names() {
+        let s = Suppression::new("PS001", vec!["*.pkl".into()], None, "c:1".into()).unwrap();
+        assert!(s.matches_path("deep/dir/a.pkl", None));
+        let s = Suppression::new("PS001", vec!["vendor/**".into()], None, "c:1".into()).unwrap();
+        assert!(s.matches_path("./vendor/x/a.pkl", None));
+        assert!(!s.matches_path("models/vendor.pkl", None));
+    }
 }
