@@ -8,6 +8,7 @@
 #![warn(missing_docs)]
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
+pub mod config;
 pub mod container;
 pub mod file;
 pub mod finding;
@@ -16,10 +17,12 @@ pub mod limits;
 pub mod mmap;
 pub mod names;
 pub mod pickle;
+pub mod policy;
 pub mod quant;
 pub mod report;
 pub mod rules;
 pub mod scan;
+pub mod serve;
 pub mod walk;
 
 pub use finding::{Finding, Severity, Usage, Verdict};

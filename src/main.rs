@@ -1,12 +1,14 @@
 //! The `picklescan-rs` command: a thin layer over the library.
 
-use clap::{Parser, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
+use picklescan_rs::config::{self, Config};
 use picklescan_rs::file::{scan_path, FileOptions};
+use picklescan_rs::policy::{self, FailOn, Mode, Policy};
 use picklescan_rs::report::{self, FileReport};
 use picklescan_rs::rules::RuleSet;
 use picklescan_rs::walk::{self, Entry};
-use picklescan_rs::{Limits, Scanner};
+use picklescan_rs::{serve, Limits, Scanner};
 use rayon::prelude::*;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -25,8 +27,15 @@ enum Format {
 /// Exit codes: 0 all clean, 1 something dangerous, 2 something suspicious (nothing dangerous),
 /// 3 usage or I/O error. Over many files: 1, then 3, then 2, then 0.
 #[derive(Debug, Parser)]
-#[command(name = "picklescan-rs", version)]
+#[command(
+    name = "picklescan-rs",
+    version,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
 struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
     /// Files or folders to scan (folders are walked recursively).
     #[arg(required = true)]
     paths: Vec<PathBuf>,
@@ -42,6 +51,145 @@ struct Cli {
     /// Never show a progress bar.
     #[arg(long)]
     no_progress: bool,
+    #[command(flatten)]
+    policy: PolicyArgs,
+}
+
+/// Policy and configuration flags (the scan and `serve`).
+#[derive(Debug, Args)]
+struct PolicyArgs {
+    /// How findings are judged: `default`; `strict` (imports on no list are dangerous);
+    /// `torch-weights-only` (only torch's weights_only allowlist is safe; the report says
+    /// whether torch.load(weights_only=True) would succeed and what add_safe_globals it needs).
+    #[arg(long, value_name = "POLICY", value_parser = parse_mode)]
+    policy: Option<Mode>,
+    /// Which verdict makes the exit code non-zero: `suspicious` (default: exit 2 for suspicious
+    /// files) or `dangerous` (suspicious files exit 0).
+    #[arg(long, value_name = "VERDICT", value_parser = parse_fail_on)]
+    fail_on: Option<FailOn>,
+    /// Configuration file. Without it, `.picklescan.toml` (or `pyproject.toml` with
+    /// `[tool.picklescan-rs]`) is looked for from the first path's folder upwards.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Do not look for a configuration file.
+    #[arg(long, conflicts_with = "config")]
+    no_config: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve an HTTP API for upload gates: POST /v1/scan?name=FILE with the file as the body.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// Address to listen on (port 0: any free port, printed at start).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    listen: std::net::SocketAddr,
+    /// Append one JSON line per decision to this file.
+    #[arg(long, value_name = "FILE")]
+    audit_log: Option<PathBuf>,
+    /// When the audit log is fsynced: `batch` (before answering; default) or `never`.
+    #[arg(long, value_name = "WHEN", default_value = "batch", value_parser = parse_fsync)]
+    audit_fsync: serve::audit::Fsync,
+    /// Largest upload (bytes; K, M, G suffixes allowed); larger bodies get 413.
+    #[arg(long, value_name = "BYTES", default_value = "8G", value_parser = parse_size)]
+    max_body: u64,
+    /// Scans at once (default: twice the CPUs); more requests wait for a slot.
+    #[arg(long, value_name = "N")]
+    max_concurrent: Option<usize>,
+    /// Requests that may wait for a slot; beyond, 503.
+    #[arg(long, value_name = "N", default_value_t = 1024)]
+    max_queue: usize,
+    /// Seconds a request may wait for a scan slot before 503.
+    #[arg(long, value_name = "SECS", default_value_t = 30.0)]
+    queue_timeout: f64,
+    /// Seconds for a whole request (upload, wait, scan): 408 while uploading, 504 while scanning.
+    #[arg(long, value_name = "SECS", default_value_t = 600.0)]
+    timeout: f64,
+    /// Seconds to wait for the next piece of a body (or for request headers) before cutting a
+    /// slow client off.
+    #[arg(long, value_name = "SECS", default_value_t = 30.0)]
+    read_timeout: f64,
+    /// Folder for upload temporary files (default: the system's).
+    #[arg(long, value_name = "DIR")]
+    temp_dir: Option<PathBuf>,
+    /// Extra rule file(s), on top of the built-in rules.
+    #[arg(long = "rules", value_name = "FILE")]
+    rules: Vec<PathBuf>,
+    #[command(flatten)]
+    policy: PolicyArgs,
+}
+
+fn parse_mode(s: &str) -> Result<Mode, String> {
+    s.parse()
+}
+fn parse_fail_on(s: &str) -> Result<FailOn, String> {
+    s.parse()
+}
+fn parse_fsync(s: &str) -> Result<serve::audit::Fsync, String> {
+    match s {
+        "batch" => Ok(serve::audit::Fsync::Batch),
+        "never" => Ok(serve::audit::Fsync::Never),
+        _ => Err(format!(
+            "unknown fsync policy `{s}` (expected batch or never)"
+        )),
+    }
+}
+fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let (num, mult) = match t.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let m: u64 = match c.to_ascii_uppercase() {
+                'K' => 1 << 10,
+                'M' => 1 << 20,
+                'G' => 1 << 30,
+                'T' => 1 << 40,
+                _ => return Err(format!("bad size `{s}`")),
+            };
+            (&t[..i], m)
+        }
+        _ => (t, 1),
+    };
+    num.trim()
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(mult))
+        .ok_or_else(|| format!("bad size `{s}`"))
+}
+
+/// Rules and policy from the built-ins, `--rules` files, the configuration and the flags.
+fn setup(
+    rule_files: &[PathBuf],
+    args: &PolicyArgs,
+    discover_from: Option<&std::path::Path>,
+) -> Result<(RuleSet, Policy), String> {
+    let mut rules = RuleSet::builtin();
+    for r in rule_files {
+        rules.add_file(r).map_err(|e| e.to_string())?;
+    }
+    let config_file = match (&args.config, args.no_config) {
+        (Some(f), _) => Some(f.clone()),
+        (None, false) => discover_from.and_then(config::discover),
+        (None, true) => None,
+    };
+    let config = match &config_file {
+        Some(f) => {
+            let c = Config::load(f).map_err(|e| format!("invalid configuration: {e}"))?;
+            c.apply_rules(&mut rules)
+                .map_err(|e| format!("invalid configuration: {e}"))?;
+            c
+        }
+        None => Config::default(),
+    };
+    let policy = config.policy(args.policy, args.fail_on);
+    if policy.mode == Mode::TorchWeightsOnly || !policy.suppressions.is_empty() {
+        rules
+            .add_str("rules/policy/anomalies.toml", policy::RULES_FILE)
+            .map_err(|e| e.to_string())?;
+    }
+    Ok((rules, policy))
 }
 
 fn fail(message: String) -> ExitCode {
@@ -58,15 +206,20 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    if let Some(Command::Serve(args)) = cli.command {
+        return serve_main(args);
+    }
     if !std::io::stdout().is_terminal() {
         colored::control::set_override(false);
     }
-    let mut rules = RuleSet::builtin();
-    for r in &cli.rules {
-        if let Err(e) = rules.add_file(r) {
-            return fail(e.to_string());
-        }
-    }
+    let (rules, policy) = match setup(
+        &cli.rules,
+        &cli.policy,
+        cli.paths.first().map(|p| p.as_path()),
+    ) {
+        Ok(x) => x,
+        Err(e) => return fail(e),
+    };
     let exclude = match walk::exclude_set(&cli.exclude) {
         Ok(s) => s,
         Err(e) => return fail(format!("bad --exclude pattern: {e}")),
@@ -92,7 +245,16 @@ fn main() -> ExitCode {
         .par_iter()
         .map(|e| {
             let r = match e {
-                Entry::File(p) => scan_path(&scanner, p, &opts),
+                Entry::File(p) => {
+                    let mut r = scan_path(&scanner, p, &opts);
+                    let content = if policy.needs_content() {
+                        picklescan_rs::mmap::Input::open(p).ok()
+                    } else {
+                        None
+                    };
+                    policy.apply(&mut r, content.as_ref().map(|c| c.bytes()));
+                    r
+                }
                 Entry::Error { path, message } => {
                     FileReport::unreadable(path.display().to_string(), message.clone())
                 }
@@ -119,5 +281,101 @@ fn main() -> ExitCode {
     };
     // A closed pipe (`| head`) does not change the verdict.
     drop(written);
-    ExitCode::from(report::exit_code(&reports) as u8)
+    for unused in policy.unused_suppressions() {
+        eprintln!(
+            "picklescan-rs: warning: {} [{}]",
+            unused.message, unused.rule
+        );
+    }
+    ExitCode::from(policy.exit_code(&reports) as u8)
+}
+
+fn serve_main(args: ServeArgs) -> ExitCode {
+    let (rules, policy) = match setup(&args.rules, &args.policy, None) {
+        Ok(x) => x,
+        Err(e) => return fail(e),
+    };
+    let secs = |s: f64, what: &str| {
+        if s.is_finite() && s > 0.0 {
+            Ok(std::time::Duration::from_secs_f64(s))
+        } else {
+            Err(format!("--{what} must be a positive number of seconds"))
+        }
+    };
+    let durations = (|| {
+        Ok::<_, String>((
+            secs(args.timeout, "timeout")?,
+            secs(args.read_timeout, "read-timeout")?,
+            secs(args.queue_timeout, "queue-timeout")?,
+        ))
+    })();
+    let (timeout, read_timeout, queue_timeout) = match durations {
+        Ok(d) => d,
+        Err(e) => return fail(e),
+    };
+    let mut options = serve::Options {
+        max_body: args.max_body,
+        max_queue: args.max_queue,
+        queue_timeout,
+        timeout,
+        read_timeout,
+        header_timeout: read_timeout,
+        temp_dir: args.temp_dir,
+        audit_log: args.audit_log.map(|p| (p, args.audit_fsync)),
+        ..serve::Options::default()
+    };
+    if let Some(n) = args.max_concurrent {
+        options.max_concurrent = n.max(1);
+    }
+    let engine = serve::Engine::new(Scanner::new(rules, Limits::default()), policy);
+    let app = match serve::App::new(engine, options) {
+        Ok(a) => a,
+        Err(e) => return fail(format!("cannot open the audit log: {e}")),
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => return fail(format!("cannot start: {e}")),
+    };
+    runtime.block_on(async move {
+        let listener = match tokio::net::TcpListener::bind(args.listen).await {
+            Ok(l) => l,
+            Err(e) => return fail(format!("cannot listen on {}: {e}", args.listen)),
+        };
+        if let Ok(addr) = listener.local_addr() {
+            eprintln!(
+                "picklescan-rs: serving on http://{addr} (rules {}, policy {})",
+                &app.engine.fingerprint[..12],
+                app.engine.policy.mode
+            );
+        }
+        match serve::run(listener, app, shutdown_signal()).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(format!("server error: {e}")),
+        }
+    })
+}
+
+/// Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
 }

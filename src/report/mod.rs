@@ -32,6 +32,9 @@ pub struct FileReport {
     /// Set when the file could not be read at all (exit code 3).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// What `torch.load(weights_only=True)` would do (`--policy torch-weights-only`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub torch_weights_only: Option<crate::policy::weights_only::WeightsOnly>,
 }
 
 impl FileReport {
@@ -45,6 +48,7 @@ impl FileReport {
             format: format.to_string(),
             findings,
             error: None,
+            torch_weights_only: None,
         }
     }
 
@@ -58,6 +62,7 @@ impl FileReport {
             format: "unreadable".into(),
             findings: Vec::new(),
             error: Some(error),
+            torch_weights_only: None,
         }
     }
 }

@@ -62,6 +62,9 @@ pub fn render_file(f: &FileReport) -> String {
             let _ = writeln!(out, "      {}", c.cyan());
         }
     }
+    if let Some(wo) = &f.torch_weights_only {
+        out.push_str(&crate::policy::render_weights_only(wo));
+    }
     out
 }
 

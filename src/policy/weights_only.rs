@@ -1,0 +1,888 @@
+//! What `torch.load(f, weights_only=True)` (torch 2.15.0) would do with a file, decided without
+//! running anything.
+//!
+//! torch's restricted unpickler (`torch/_weights_only_unpickler.py`) is a small interpreter of
+//! its own: it accepts only some opcodes, only globals on an allowlist (plus those the user adds
+//! with `torch.serialization.add_safe_globals`), and only some operations on the objects it
+//! builds. This module replays that interpreter over the pickles `torch.load` would read:
+//!
+//! * a file starting with `PK\x03\x04` is a zip: TorchScript archives (a `constants.pkl` record)
+//!   are refused, otherwise `<archive>/data.pkl` is unpickled;
+//! * a tar archive is refused (legacy tar format);
+//! * anything else is the legacy format: the first pickle must be torch's magic number, then the
+//!   protocol version, `sys_info`, the object and the storage keys follow, each unpickled by the
+//!   restricted unpickler. A plain pickle (not written by `torch.save`) fails at the magic-number
+//!   check; its globals are still listed, as `torch._weights_only_unpickler` would judge them.
+//!
+//! The result separates what `add_safe_globals([...])` can fix (globals missing from the
+//! allowlist, and classes that need BUILD) from what nothing can fix (opcodes the unpickler does
+//! not implement, blocked modules, non-storage persistent ids, unsupported containers).
+
+use crate::names::fix_imports_cow;
+use crate::pickle::decode::{Arg, Decoder};
+use crate::pickle::opcode::Opcode;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::io::Read;
+use std::rc::Rc;
+use std::sync::OnceLock;
+
+/// The allowlist data, embedded from `rules/policy/torch-weights-only.toml`.
+pub const ALLOWLIST_FILE: &str = include_str!("../../rules/policy/torch-weights-only.toml");
+
+/// torch's default allowlist and related constants.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Allowlist {
+    /// The torch version the list was taken from.
+    pub torch_version: String,
+    /// Modules whose globals are refused even when user-allowlisted.
+    pub blocked_modules: Vec<String>,
+    /// Types BUILD applies to without allowlisting.
+    pub buildable: Vec<String>,
+    /// Module → names.
+    pub globals: BTreeMap<String, Vec<String>>,
+    #[serde(skip)]
+    set: HashSet<String>,
+}
+
+impl Allowlist {
+    /// The embedded list (parsed once).
+    pub fn get() -> &'static Allowlist {
+        static LIST: OnceLock<Allowlist> = OnceLock::new();
+        LIST.get_or_init(|| {
+            let mut a: Allowlist =
+                toml::from_str(ALLOWLIST_FILE).expect("embedded weights_only allowlist parses");
+            a.set = a
+                .globals
+                .iter()
+                .flat_map(|(m, names)| names.iter().map(move |n| format!("{m}.{n}")))
+                .collect();
+            a
+        })
+    }
+
+    /// Whether `module.name` (already remapped) is on torch's default allowlist.
+    pub fn allows(&self, full: &str) -> bool {
+        self.set.contains(full)
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.set.len()
+    }
+
+    /// True when the list is empty (never, for the embedded list).
+    pub fn is_empty(&self) -> bool {
+        self.set.is_empty()
+    }
+
+    fn blocked(&self, module: &str) -> bool {
+        self.blocked_modules.iter().any(|b| b == module)
+    }
+}
+
+/// What `torch.load(weights_only=True)` would do with a file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WeightsOnly {
+    /// torch version whose behaviour is modelled.
+    pub torch_version: String,
+    /// How torch.load would read the file: `zip`, `torchscript`, `legacy`, `tar`, `pickle`.
+    pub container: String,
+    /// The pickle record read, for zip files (`archive/data.pkl`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub member: Option<String>,
+    /// Whether the load succeeds as things are.
+    pub loads: bool,
+    /// Whether it would succeed after `add_safe_globals(add_safe_globals)`.
+    pub loads_after_allowlisting: bool,
+    /// Globals (dotted) the file needs added with `torch.serialization.add_safe_globals`.
+    pub add_safe_globals: Vec<String>,
+    /// Globals that can never be allowed (blocked modules).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub blocked: Vec<String>,
+    /// Why the load fails even with every needed global allowed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<Problem>,
+}
+
+/// One reason the load stops.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    /// What kind of reason.
+    pub kind: ProblemKind,
+    /// Byte offset within the pickle (or the file, for container problems).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offset: Option<u64>,
+    /// What torch would say.
+    pub message: String,
+}
+
+/// Where a load stops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProblemKind {
+    /// The restricted unpickler refuses an opcode, a persistent id or an operation.
+    Unpickler,
+    /// torch.load refuses the container (TorchScript, tar, broken zip, missing `data.pkl`).
+    Container,
+    /// The file is a pickle that torch.save did not write (the legacy magic number is missing).
+    NotTorchFile,
+}
+
+impl WeightsOnly {
+    /// The Python call that allowlists what the file needs.
+    pub fn python(&self) -> Option<String> {
+        if self.add_safe_globals.is_empty() {
+            None
+        } else {
+            Some(format!(
+                "torch.serialization.add_safe_globals([{}])",
+                self.add_safe_globals.join(", ")
+            ))
+        }
+    }
+}
+
+/// Decide what `torch.load(weights_only=True)` would do with these bytes.
+pub fn check(data: &[u8]) -> WeightsOnly {
+    let list = Allowlist::get();
+    let mut out = WeightsOnly {
+        torch_version: list.torch_version.clone(),
+        container: String::new(),
+        member: None,
+        loads: false,
+        loads_after_allowlisting: false,
+        add_safe_globals: Vec::new(),
+        blocked: Vec::new(),
+        errors: Vec::new(),
+    };
+    let mut needs = BTreeSet::new();
+    let mut blocked = BTreeSet::new();
+    let problem = |message: String| Problem {
+        kind: ProblemKind::Container,
+        offset: None,
+        message,
+    };
+    if data.starts_with(b"PK\x03\x04") {
+        out.container = "zip".into();
+        match zip_records(data) {
+            Err(e) => out.errors.push(problem(format!(
+                "PytorchStreamReader failed reading zip archive: {e}"
+            ))),
+            Ok(records) => {
+                let prefix = records
+                    .first()
+                    .and_then(|r| r.name.split_once('/').map(|(p, _)| p.to_string()));
+                let find = |leaf: &str| -> Option<&Record> {
+                    let want = format!("{}/{leaf}", prefix.as_deref()?);
+                    records
+                        .iter()
+                        .find(|r| r.name == want)
+                        .or_else(|| records.iter().find(|r| r.name.eq_ignore_ascii_case(&want)))
+                };
+                if prefix.is_none() {
+                    out.errors
+                        .push(problem("file in archive is not in a subdirectory".into()));
+                } else if find("constants.pkl").is_some() {
+                    out.container = "torchscript".into();
+                    out.errors.push(problem(
+                        "Cannot use weights_only=True with TorchScript archives passed to \
+                         torch.load (torch.jit.load runs their code)"
+                            .into(),
+                    ));
+                } else if let Some(rec) = find("data.pkl") {
+                    out.member = Some(rec.name.clone());
+                    match read_record(data, rec) {
+                        Ok(pkl) => {
+                            let r = simulate(list, &pkl);
+                            needs.extend(r.needs);
+                            blocked.extend(r.blocked);
+                            out.errors.extend(r.error);
+                        }
+                        Err(e) => out
+                            .errors
+                            .push(problem(format!("cannot read {}: {e}", rec.name))),
+                    }
+                } else {
+                    out.errors.push(problem(
+                        "PytorchStreamReader: file not found: data.pkl".into(),
+                    ));
+                }
+            }
+        }
+    } else if looks_like_tar(data) {
+        out.container = "tar".into();
+        out.errors.push(problem(
+            "Cannot use weights_only=True with files saved in the legacy .tar format".into(),
+        ));
+    } else {
+        let legacy = data.starts_with(LEGACY_MAGIC);
+        out.container = if legacy { "legacy" } else { "pickle" }.into();
+        // The legacy format is five consecutive pickles; torch unpickles them all.
+        let streams = if legacy { 5 } else { 1 };
+        let mut pos = 0usize;
+        for i in 0..streams {
+            if pos >= data.len() {
+                out.errors.push(Problem {
+                    kind: ProblemKind::Unpickler,
+                    offset: Some(pos as u64),
+                    message: "Ran out of input".into(),
+                });
+                break;
+            }
+            let r = simulate(list, &data[pos..]);
+            needs.extend(r.needs);
+            blocked.extend(r.blocked);
+            let failed = r.error.is_some();
+            out.errors.extend(r.error.map(|mut p| {
+                p.offset = p.offset.map(|o| o + pos as u64);
+                p
+            }));
+            if failed {
+                break;
+            }
+            if i == 0 && !legacy {
+                out.errors.push(Problem {
+                    kind: ProblemKind::NotTorchFile,
+                    offset: Some(0),
+                    message: "Invalid magic number; corrupt file? (not written by torch.save: \
+                              torch.load reads the first pickle as the legacy magic number)"
+                        .into(),
+                });
+            }
+            pos += r.end;
+        }
+    }
+    out.add_safe_globals = needs.into_iter().collect();
+    out.blocked = blocked.into_iter().collect();
+    out.loads_after_allowlisting = out.errors.is_empty() && out.blocked.is_empty();
+    out.loads = out.loads_after_allowlisting && out.add_safe_globals.is_empty();
+    out
+}
+
+/// `torch._utils`' legacy MAGIC_NUMBER pickled at protocol 2.
+const LEGACY_MAGIC: &[u8] = &[
+    0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, 0x2e,
+];
+
+fn looks_like_tar(data: &[u8]) -> bool {
+    if data.len() < 512 {
+        return false;
+    }
+    if &data[257..262] == b"ustar" {
+        return true;
+    }
+    // Old (v7) tar: a valid header checksum.
+    let text: String = data[148..156]
+        .iter()
+        .take_while(|&&b| b != 0 && b != b' ')
+        .map(|&b| b as char)
+        .collect();
+    let Ok(sum) = u32::from_str_radix(text.trim(), 8) else {
+        return false;
+    };
+    let computed: u32 = data[..512]
+        .iter()
+        .enumerate()
+        .map(|(i, &b)| {
+            if (148..156).contains(&i) {
+                32
+            } else {
+                b as u32
+            }
+        })
+        .sum();
+    sum == computed && data[0] != 0
+}
+
+// ---------------------------------------------------------------------------------------------
+// Zip: just enough to find `data.pkl` the way torch's reader does.
+
+struct Record {
+    name: String,
+    method: u16,
+    compressed: u64,
+    size: u64,
+    local: u64,
+}
+
+fn le16(d: &[u8], at: usize) -> Option<u16> {
+    Some(u16::from_le_bytes(d.get(at..at + 2)?.try_into().ok()?))
+}
+fn le32(d: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_le_bytes(d.get(at..at + 4)?.try_into().ok()?))
+}
+fn le64(d: &[u8], at: usize) -> Option<u64> {
+    Some(u64::from_le_bytes(d.get(at..at + 8)?.try_into().ok()?))
+}
+
+fn zip_records(data: &[u8]) -> Result<Vec<Record>, String> {
+    if data.len() < 22 {
+        return Err("end of central directory not found".into());
+    }
+    let floor = data.len().saturating_sub(22 + 65535);
+    let eocd = (floor..=data.len() - 22)
+        .rev()
+        .find(|&i| data[i..].starts_with(b"PK\x05\x06"))
+        .ok_or("end of central directory not found")?;
+    let bad = || "truncated central directory".to_string();
+    let mut count = le16(data, eocd + 10).ok_or_else(bad)? as u64;
+    let mut cd = le32(data, eocd + 16).ok_or_else(bad)? as u64;
+    // Zip64 end record, through its locator just before the end record.
+    if eocd >= 20 && data[eocd - 20..].starts_with(b"PK\x06\x07") {
+        if let Some(at) = le64(data, eocd - 20 + 8).and_then(|a| usize::try_from(a).ok()) {
+            if data.get(at..).is_some_and(|d| d.starts_with(b"PK\x06\x06")) {
+                count = le64(data, at + 32).ok_or_else(bad)?;
+                cd = le64(data, at + 48).ok_or_else(bad)?;
+            }
+        }
+    }
+    let mut records = Vec::new();
+    let mut p = usize::try_from(cd).map_err(|_| bad())?;
+    for _ in 0..count.min(1_000_000) {
+        if !data.get(p..).is_some_and(|d| d.starts_with(b"PK\x01\x02")) {
+            return Err("bad central directory entry".into());
+        }
+        let method = le16(data, p + 10).ok_or_else(bad)?;
+        let mut compressed = le32(data, p + 20).ok_or_else(bad)? as u64;
+        let mut size = le32(data, p + 24).ok_or_else(bad)? as u64;
+        let name_len = le16(data, p + 28).ok_or_else(bad)? as usize;
+        let extra_len = le16(data, p + 30).ok_or_else(bad)? as usize;
+        let comment_len = le16(data, p + 32).ok_or_else(bad)? as usize;
+        let mut local = le32(data, p + 42).ok_or_else(bad)? as u64;
+        let name = data.get(p + 46..p + 46 + name_len).ok_or_else(bad)?;
+        let extra = data
+            .get(p + 46 + name_len..p + 46 + name_len + extra_len)
+            .ok_or_else(bad)?;
+        // Zip64 extended information: present fields are those whose 32-bit value is all ones.
+        let mut e = 0;
+        while e + 4 <= extra.len() {
+            let id = le16(extra, e).unwrap_or(0);
+            let len = le16(extra, e + 2).unwrap_or(0) as usize;
+            if id == 1 {
+                let mut f = e + 4;
+                for v in [&mut size, &mut compressed, &mut local] {
+                    if *v == 0xFFFF_FFFF {
+                        if let Some(x) = le64(extra, f) {
+                            *v = x;
+                        }
+                        f += 8;
+                    }
+                }
+            }
+            e += 4 + len;
+        }
+        records.push(Record {
+            name: String::from_utf8_lossy(name).into_owned(),
+            method,
+            compressed,
+            size,
+            local,
+        });
+        p += 46 + name_len + extra_len + comment_len;
+    }
+    Ok(records)
+}
+
+/// The bytes of a record (stored or deflated, as torch's reader supports), at most 1 GiB.
+fn read_record<'a>(data: &'a [u8], r: &Record) -> Result<std::borrow::Cow<'a, [u8]>, String> {
+    let at = usize::try_from(r.local).map_err(|_| "offset out of range")?;
+    if !data.get(at..).is_some_and(|d| d.starts_with(b"PK\x03\x04")) {
+        return Err("bad local header".into());
+    }
+    let name_len = le16(data, at + 26).ok_or("truncated local header")? as usize;
+    let extra_len = le16(data, at + 28).ok_or("truncated local header")? as usize;
+    let start = at + 30 + name_len + extra_len;
+    let end = start
+        .checked_add(usize::try_from(r.compressed).map_err(|_| "size out of range")?)
+        .ok_or("size out of range")?;
+    let raw = data.get(start..end).ok_or("record extends past the end")?;
+    match r.method {
+        0 => Ok(std::borrow::Cow::Borrowed(raw)),
+        8 => {
+            let mut out = Vec::new();
+            flate2::read::DeflateDecoder::new(raw)
+                .take(r.size.min(1 << 30))
+                .read_to_end(&mut out)
+                .map_err(|e| format!("inflate: {e}"))?;
+            Ok(std::borrow::Cow::Owned(out))
+        }
+        m => Err(format!("unsupported compression method {m}")),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The restricted unpickler.
+
+/// What the restricted unpickler knows about a value: just enough to apply its checks.
+#[derive(Debug, Clone)]
+enum V {
+    /// A global, by its dotted (remapped) name.
+    Global(Rc<str>),
+    /// A string (kept only when short: compared against `"storage"`).
+    Str(Option<Rc<str>>),
+    Int,
+    /// Any other scalar or opaque value (float, bool, None, storage, bytes).
+    Scalar,
+    Tuple(Rc<[V]>),
+    List,
+    Dict,
+    /// A `torch.Tensor` or `torch.nn.Parameter`.
+    Tensor,
+    OrderedDict,
+    Counter,
+    Set,
+    /// An instance created by NEWOBJ or by calling a class that is not torch's.
+    Object {
+        class: Rc<str>,
+        pending: Option<usize>,
+    },
+    /// The result of calling a user-allowlisted function: its type is unknown.
+    Opaque,
+}
+
+impl V {
+    fn type_name(&self) -> &str {
+        match self {
+            V::Global(_) => "a type or function",
+            V::Str(_) => "str",
+            V::Int => "int",
+            V::Scalar => "a scalar",
+            V::Tuple(_) => "tuple",
+            V::List => "list",
+            V::Dict => "dict",
+            V::Tensor => "torch.Tensor",
+            V::OrderedDict => "collections.OrderedDict",
+            V::Counter => "collections.Counter",
+            V::Set => "set",
+            V::Object { class, .. } => class,
+            V::Opaque => "object",
+        }
+    }
+}
+
+struct SimResult {
+    needs: BTreeSet<String>,
+    blocked: BTreeSet<String>,
+    error: Option<Problem>,
+    /// Bytes consumed (just past STOP).
+    end: usize,
+}
+
+struct Sim<'l> {
+    list: &'l Allowlist,
+    stack: Vec<V>,
+    marks: Vec<Vec<V>>,
+    memo: HashMap<u32, V>,
+    needs: BTreeSet<String>,
+    blocked: BTreeSet<String>,
+    pending: HashSet<usize>,
+    next_object: usize,
+    stopped: bool,
+}
+
+/// Bound on values kept (stack plus memo): beyond it the answer is "cannot tell".
+const MAX_VALUES: usize = 20_000_000;
+
+impl Sim<'_> {
+    fn pop(&mut self) -> Result<V, String> {
+        self.stack
+            .pop()
+            .ok_or_else(|| "pop from empty stack".into())
+    }
+
+    fn top(&mut self) -> Result<&mut V, String> {
+        self.stack
+            .last_mut()
+            .ok_or_else(|| "stack is empty".to_string())
+    }
+
+    fn pop_mark(&mut self) -> Result<Vec<V>, String> {
+        let prev = self
+            .marks
+            .pop()
+            .ok_or_else(|| "MARK expected but not found".to_string())?;
+        Ok(std::mem::replace(&mut self.stack, prev))
+    }
+
+    fn global_name(v: &V) -> Option<Rc<str>> {
+        match v {
+            V::Global(g) => Some(g.clone()),
+            _ => None,
+        }
+    }
+
+    fn result_of_call(&mut self, g: &str, newobj: bool) -> V {
+        match g {
+            "torch.nn.parameter.Parameter" | "torch.Tensor" => V::Tensor,
+            "collections.OrderedDict" => V::OrderedDict,
+            "collections.Counter" => V::Counter,
+            "builtins.set" => V::Set,
+            _ if g.starts_with("torch._utils._rebuild_")
+                || g == "torch._tensor._rebuild_from_type_v2" =>
+            {
+                V::Tensor
+            }
+            _ if self.list.allows(g) => V::Scalar,
+            _ => {
+                let last = g.rsplit('.').next().unwrap_or(g);
+                if newobj || last.starts_with(|c: char| c.is_ascii_uppercase()) {
+                    let pending = newobj.then(|| {
+                        let id = self.next_object;
+                        self.next_object += 1;
+                        self.pending.insert(id);
+                        id
+                    });
+                    V::Object {
+                        class: g.into(),
+                        pending,
+                    }
+                } else {
+                    V::Opaque
+                }
+            }
+        }
+    }
+
+    fn step(&mut self, code: Opcode, arg: Arg<'_>) -> Result<(), String> {
+        use Opcode::*;
+        match code {
+            PROTO => {}
+            STOP => {
+                if !self.pending.is_empty() {
+                    return Err(
+                        "an object created by NEWOBJ was never initialised by BUILD".to_string()
+                    );
+                }
+                self.stopped = true;
+            }
+            GLOBAL => {
+                let Arg::Pair(m, n) = arg else {
+                    return Err("bad GLOBAL".into());
+                };
+                let (m, n) = fix_imports_cow(&m, &n);
+                let full = format!("{m}.{n}");
+                if self.list.blocked(&m) {
+                    self.blocked.insert(full.clone());
+                    return Err(format!(
+                        "Trying to load unsupported GLOBAL {full} whose module {m} is blocked"
+                    ));
+                }
+                if !self.list.allows(&full) {
+                    self.needs.insert(full.clone());
+                }
+                self.stack.push(V::Global(full.into()));
+            }
+            NEWOBJ => {
+                let _args = self.pop()?;
+                let cls = self.pop()?;
+                let Some(g) = Self::global_name(&cls) else {
+                    return Err(format!(
+                        "Trying to instantiate unsupported class {}",
+                        cls.type_name()
+                    ));
+                };
+                let v = self.result_of_call(&g, g.as_ref() != "torch.nn.parameter.Parameter");
+                self.stack.push(v);
+            }
+            REDUCE => {
+                let _args = self.pop()?;
+                let func = self.top()?.clone();
+                let Some(g) = Self::global_name(&func) else {
+                    return Err(format!(
+                        "Trying to call reduce for unrecognized function {}",
+                        func.type_name()
+                    ));
+                };
+                let v = self.result_of_call(&g, false);
+                *self.top()? = v;
+            }
+            BUILD => {
+                let _state = self.pop()?;
+                let inst = self.top()?.clone();
+                match inst {
+                    V::Tensor | V::OrderedDict | V::Opaque => {}
+                    V::Object { class, pending } => {
+                        if let Some(id) = pending {
+                            self.pending.remove(&id);
+                        }
+                        if !self.list.buildable.iter().any(|b| **b == *class) {
+                            // BUILD on any other type needs that type user-allowlisted.
+                            self.needs.insert(class.to_string());
+                        }
+                    }
+                    other => {
+                        return Err(format!(
+                            "Can only build Tensor, Parameter, OrderedDict or types allowlisted \
+                             via `add_safe_globals`, but got {}",
+                            other.type_name()
+                        ))
+                    }
+                }
+            }
+            APPEND | APPENDS => {
+                if code == APPEND {
+                    self.pop()?;
+                } else {
+                    self.pop_mark()?;
+                }
+                match self.top()? {
+                    V::List | V::Opaque => {}
+                    other => {
+                        return Err(format!(
+                            "Can only append to lists, but got {}",
+                            other.type_name()
+                        ))
+                    }
+                }
+            }
+            SETITEM | SETITEMS => {
+                if code == SETITEM {
+                    self.pop()?;
+                    self.pop()?;
+                } else if self.pop_mark()?.len() % 2 != 0 {
+                    return Err("odd number of items for SETITEMS".into());
+                }
+                match self.top()? {
+                    V::Dict | V::OrderedDict | V::Counter | V::Opaque => {}
+                    other => {
+                        return Err(format!(
+                            "Can only set items on dict, OrderedDict or Counter, but got {}",
+                            other.type_name()
+                        ))
+                    }
+                }
+            }
+            MARK => {
+                let stack = std::mem::take(&mut self.stack);
+                self.marks.push(stack);
+            }
+            TUPLE => {
+                let items = self.pop_mark()?;
+                self.stack.push(V::Tuple(items.into()));
+            }
+            TUPLE1 | TUPLE2 | TUPLE3 => {
+                let n = match code {
+                    TUPLE1 => 1,
+                    TUPLE2 => 2,
+                    _ => 3,
+                };
+                if self.stack.len() < n {
+                    return Err("pop from empty stack".into());
+                }
+                let items = self.stack.split_off(self.stack.len() - n);
+                self.stack.push(V::Tuple(items.into()));
+            }
+            NONE | NEWFALSE | NEWTRUE | BINFLOAT => self.stack.push(V::Scalar),
+            EMPTY_TUPLE => self.stack.push(V::Tuple(Rc::from(Vec::new()))),
+            EMPTY_LIST => self.stack.push(V::List),
+            EMPTY_DICT => self.stack.push(V::Dict),
+            EMPTY_SET => self.stack.push(V::Set),
+            BININT | BININT1 | BININT2 | LONG1 => self.stack.push(V::Int),
+            BINUNICODE | SHORT_BINSTRING => {
+                let text = match &arg {
+                    Arg::Bytes(b) if b.len() <= 64 => std::str::from_utf8(b).ok().map(Rc::from),
+                    Arg::Text(t) if t.len() <= 64 => Some(Rc::from(t.as_ref())),
+                    _ => None,
+                };
+                self.stack.push(V::Str(text));
+            }
+            BINPERSID => {
+                let pid = self.pop()?;
+                match &pid {
+                    V::Int => {}
+                    V::Tuple(items) => match items.first() {
+                        Some(V::Str(Some(s))) if s.as_ref() == "storage" => {}
+                        first => {
+                            return Err(format!(
+                                "Only persistent_load of storage is allowed, but got {}",
+                                first.map(V::type_name).unwrap_or("an empty tuple")
+                            ))
+                        }
+                    },
+                    other => {
+                        return Err(format!(
+                            "persistent_load id must be tuple or int, but got {}",
+                            other.type_name()
+                        ))
+                    }
+                }
+                self.stack.push(V::Scalar);
+            }
+            BINGET | LONG_BINGET => {
+                let Arg::Int(i) = arg else {
+                    return Err("bad memo index".into());
+                };
+                let v = self
+                    .memo
+                    .get(&(i as u32))
+                    .cloned()
+                    .ok_or_else(|| format!("Memo value not found at index {i}"))?;
+                self.stack.push(v);
+            }
+            BINPUT | LONG_BINPUT => {
+                let Arg::Int(i) = arg else {
+                    return Err("bad memo index".into());
+                };
+                let v = self.top()?.clone();
+                self.memo.insert(i as u32, v);
+            }
+            other => {
+                return Err(format!(
+                    "Unsupported operand {} ({}): torch's weights_only unpickler does not \
+                     implement it",
+                    other as u8,
+                    other.name()
+                ))
+            }
+        }
+        if self.stack.len() + self.memo.len() > MAX_VALUES {
+            return Err("too many values to follow".into());
+        }
+        Ok(())
+    }
+}
+
+/// Replay the restricted unpickler over one pickle. After the first error the rest of the
+/// stream is still walked for GLOBALs, so the list of needed globals is complete.
+fn simulate(list: &Allowlist, data: &[u8]) -> SimResult {
+    let mut sim = Sim {
+        list,
+        stack: Vec::new(),
+        marks: Vec::new(),
+        memo: HashMap::new(),
+        needs: BTreeSet::new(),
+        blocked: BTreeSet::new(),
+        pending: HashSet::new(),
+        next_object: 0,
+        stopped: false,
+    };
+    let mut dec = Decoder::new(data, 0);
+    let mut error = None;
+    while let Some(op) = dec.next_op() {
+        let op = match op {
+            Ok(op) => op,
+            Err(e) => {
+                error = Some(Problem {
+                    kind: ProblemKind::Unpickler,
+                    offset: Some(e.offset()),
+                    message: format!("the stream does not decode: {e}"),
+                });
+                break;
+            }
+        };
+        let offset = op.offset;
+        if let Err(message) = sim.step(op.code, op.arg) {
+            error = Some(Problem {
+                kind: ProblemKind::Unpickler,
+                offset: Some(offset),
+                message,
+            });
+            break;
+        }
+        if sim.stopped {
+            break;
+        }
+    }
+    if error.is_none() && !sim.stopped {
+        error = Some(Problem {
+            kind: ProblemKind::Unpickler,
+            offset: Some(data.len() as u64),
+            message: "pickle data was truncated".into(),
+        });
+    }
+    if error.is_some() {
+        // Keep listing GLOBALs up to the next STOP, so the needed list is complete.
+        while let Some(Ok(op)) = dec.next_op() {
+            match (op.code, op.arg) {
+                (Opcode::GLOBAL, Arg::Pair(m, n)) => {
+                    let (m, n) = fix_imports_cow(&m, &n);
+                    let full = format!("{m}.{n}");
+                    if list.blocked(&m) {
+                        sim.blocked.insert(full);
+                    } else if !list.allows(&full) {
+                        sim.needs.insert(full);
+                    }
+                }
+                (Opcode::STOP, _) => break,
+                _ => {}
+            }
+        }
+    }
+    SimResult {
+        needs: sim.needs,
+        blocked: sim.blocked,
+        error,
+        end: dec.position(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allowlist_has_144_entries() {
+        let a = Allowlist::get();
+        assert_eq!(a.len(), 144);
+        assert!(a.allows("torch._utils._rebuild_tensor_v2"));
+        assert!(a.allows("collections.OrderedDict"));
+        assert!(!a.allows("numpy.core.multiarray._reconstruct"));
+    }
+
+    fn global(m: &str, n: &str) -> Vec<u8> {
+        format!("c{m}\n{n}\n").into_bytes()
+    }
+
+    #[test]
+    fn plain_state_dict_pickle_needs_nothing_but_is_not_a_torch_file() {
+        // {'a': OrderedDict()} at protocol 2.
+        let mut p = vec![0x80, 2, b'}', b'q', 0, b'X', 1, 0, 0, 0, b'a'];
+        p.extend(global("collections", "OrderedDict"));
+        p.extend([b')', b'R', b's', b'.']);
+        let r = check(&p);
+        assert_eq!(r.container, "pickle");
+        assert!(r.add_safe_globals.is_empty());
+        assert!(!r.loads);
+        assert_eq!(r.errors.len(), 1, "{:?}", r.errors);
+    }
+
+    #[test]
+    fn protocol_4_opcodes_are_rejected() {
+        let p = [0x80, 4, 0x95, 1, 0, 0, 0, 0, 0, 0, 0, b'N', b'.'];
+        let r = simulate(Allowlist::get(), &p);
+        assert!(r.error.unwrap().message.contains("Unsupported operand 149"));
+    }
+
+    #[test]
+    fn numpy_globals_are_needed_and_os_is_blocked() {
+        let mut p = vec![0x80, 2];
+        p.extend(global("numpy.core.multiarray", "_reconstruct"));
+        p.extend([b')', b'R']);
+        p.extend(global("posix", "system"));
+        p.extend(b"0.".iter());
+        let r = simulate(Allowlist::get(), &p);
+        assert!(r.needs.contains("numpy.core.multiarray._reconstruct"));
+        assert!(r.blocked.contains("posix.system"));
+        assert!(r.error.is_some());
+    }
+
+    #[test]
+    fn non_storage_persistent_id_is_rejected() {
+        let p = [
+            0x80, 2, b'X', 3, 0, 0, 0, b'e', b'v', b'l', 0x85, b'Q', b'.',
+        ];
+        let r = simulate(Allowlist::get(), &p);
+        assert!(r
+            .error
+            .unwrap()
+            .message
+            .contains("Only persistent_load of storage"));
+        let p = [
+            0x80, 2, b'X', 7, 0, 0, 0, b's', b't', b'o', b'r', b'a', b'g', b'e', 0x85, b'Q', b'.',
+        ];
+        let r = simulate(Allowlist::get(), &p);
+        assert!(r.error.is_none(), "{:?}", r.error);
+    }
+}
