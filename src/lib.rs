@@ -8,6 +8,7 @@
 #![warn(missing_docs)]
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
+pub mod extract;
 pub mod file;
 pub mod finding;
 pub mod limits;

@@ -24,7 +24,7 @@ enum Format {
 #[command(name = "picklescan-rs", version)]
 struct Cli {
     /// Files to scan.
-    #[arg(required = true)]
+    #[arg(required_unless_present = "extract")]
     paths: Vec<PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
@@ -32,6 +32,31 @@ struct Cli {
     /// Extra rule file(s) to load on top of the built-in rules.
     #[arg(long = "rules", value_name = "FILE")]
     rules: Vec<PathBuf>,
+    #[command(flatten)]
+    extract: ExtractArgs,
+}
+
+/// Safe extraction to safetensors (scan first, then rebuild tensors without running anything).
+#[derive(Debug, clap::Args)]
+struct ExtractArgs {
+    /// Extract the tensors of PATH into a safetensors file (default: beside it, NAME.safetensors).
+    #[arg(long = "extract", value_name = "PATH", conflicts_with = "paths")]
+    extract: Option<PathBuf>,
+    /// Output file for --extract.
+    #[arg(short = 'o', long = "output", value_name = "OUT", requires = "extract")]
+    output: Option<PathBuf>,
+    /// Extract only the sub-tree under this dotted name (e.g. state_dict).
+    #[arg(long, value_name = "KEY", requires = "extract")]
+    select: Option<String>,
+    /// Refuse to extract a file whose scan verdict is not clean.
+    #[arg(long, requires = "extract")]
+    strict: bool,
+    /// Replace an existing output file.
+    #[arg(long, requires = "extract")]
+    force: bool,
+    /// Leave out tensors safetensors cannot hold (complex, quantized) instead of failing.
+    #[arg(long, requires = "extract")]
+    skip_unsupported: bool,
 }
 
 fn main() -> ExitCode {
@@ -54,6 +79,9 @@ fn main() -> ExitCode {
         }
     }
     let scanner = Scanner::new(rules, Limits::default());
+    if let Some(input) = &cli.extract.extract {
+        return run_extract(&scanner, input, &cli.extract);
+    }
     let opts = FileOptions {
         hash: cli.format != Format::Text,
     };
@@ -83,4 +111,25 @@ fn main() -> ExitCode {
     // A closed pipe (`| head`) is not an error of the scan.
     let _ = written;
     ExitCode::from(report::exit_code(&reports) as u8)
+}
+
+/// `--extract`: print the scan, then what was written (or why not).
+fn run_extract(scanner: &Scanner, input: &std::path::Path, a: &ExtractArgs) -> ExitCode {
+    use picklescan_rs::extract::{self, ExtractOptions};
+    let opts = ExtractOptions {
+        output: a.output.clone(),
+        select: a.select.clone(),
+        strict: a.strict,
+        force: a.force,
+        skip_unsupported: a.skip_unsupported,
+    };
+    let outcome = extract::extract(scanner, input, &opts);
+    if let Some(scan) = &outcome.scan {
+        print!("{}", report::text::render_file(scan));
+    }
+    match &outcome.result {
+        Ok(w) => print!("{}", extract::render_written(w)),
+        Err(e) => eprintln!("picklescan-rs: extraction failed: {e}"),
+    }
+    ExitCode::from(outcome.exit_code() as u8)
 }
