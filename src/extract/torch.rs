@@ -277,3 +277,127 @@ fn quantized(w: &mut Walk<'_, '_>, args: &[Id]) -> Result<Interp, String> {
     };
     Ok(Interp::Unsupported(format!("quantized tensor ({what})")))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::extract::graph::{Leaf, Walk};
+    use crate::extract::numpy::InlineArrays;
+    use crate::extract::tensor::Backing;
+    use crate::scan::Scanner;
+    use std::collections::HashMap;
+
+    /// Storages from a map; `swap` for a big-endian archive.
+    struct Fake(HashMap<String, Vec<u8>>, bool);
+    impl Storages for Fake {
+        fn storage(&self, key: &str) -> Result<(Region, bool), String> {
+            let b = self
+                .0
+                .get(key)
+                .ok_or_else(|| format!("no record data/{key}"))?;
+            Ok((Backing::owned(b.clone()).whole(), self.1))
+        }
+    }
+
+    fn s(out: &mut Vec<u8>, t: &str) {
+        out.push(b'X');
+        out.extend_from_slice(&(t.len() as u32).to_le_bytes());
+        out.extend_from_slice(t.as_bytes());
+    }
+    fn k(out: &mut Vec<u8>, v: u8) {
+        out.extend_from_slice(&[b'K', v]);
+    }
+    fn ints(out: &mut Vec<u8>, v: &[u8]) {
+        out.push(b'(');
+        for &x in v {
+            k(out, x);
+        }
+        out.push(b't');
+    }
+
+    /// `{'w': _rebuild_tensor_v2(storage(class, '0', numel), offset, size, stride, False, {})}`
+    fn data_pkl(class: &str, numel: u8, offset: u8, size: &[u8], stride: &[u8]) -> Vec<u8> {
+        let mut p = vec![0x80, 2, b'}'];
+        s(&mut p, "w");
+        p.extend_from_slice(b"ctorch._utils\n_rebuild_tensor_v2\n((");
+        s(&mut p, "storage");
+        p.extend_from_slice(format!("ctorch\n{class}\n").as_bytes());
+        s(&mut p, "0");
+        s(&mut p, "cpu");
+        k(&mut p, numel);
+        p.extend_from_slice(b"tQ");
+        k(&mut p, offset);
+        ints(&mut p, size);
+        ints(&mut p, stride);
+        p.extend_from_slice(b"\x89}tRs.");
+        p
+    }
+
+    fn leaves(pkl: &[u8], st: &Fake) -> Result<Vec<Leaf>, String> {
+        let scanner = Scanner::default();
+        let (vm, run) = scanner.run_one(pkl, &mut crate::pickle::vm::NoHooks);
+        assert!(run.error.is_none(), "{:?}", run.error);
+        let inline = InlineArrays::new();
+        let mut w = Walk::new(&vm, Backing::owned(pkl.to_vec()), st, &inline, "tensor");
+        w.walk(run.result.unwrap(), "")?;
+        Ok(w.leaves)
+    }
+
+    fn bytes_of(l: &Leaf) -> (Vec<u64>, Vec<u8>) {
+        let Leaf::Tensor { shape, source, .. } = l else {
+            panic!("not a tensor: {l:?}")
+        };
+        let mut out = Vec::new();
+        source
+            .for_each_chunk(3, &mut |b| {
+                out.extend_from_slice(b);
+                Ok(())
+            })
+            .unwrap();
+        (shape.clone(), out)
+    }
+
+    #[test]
+    fn strided_view_with_offset() {
+        // int16 storage 0..6 as a 2x3 matrix; the view w[:, 1:] has offset 1, stride (3, 1).
+        let storage: Vec<u8> = (0u16..6).flat_map(|v| v.to_le_bytes()).collect();
+        let st = Fake(HashMap::from([("0".to_string(), storage)]), false);
+        let l = leaves(&data_pkl("ShortStorage", 6, 1, &[2, 2], &[3, 1]), &st).unwrap();
+        let (shape, b) = bytes_of(&l[0]);
+        assert_eq!(shape, [2, 2]);
+        assert_eq!(b, [1, 0, 2, 0, 4, 0, 5, 0]);
+    }
+
+    #[test]
+    fn big_endian_archive_is_swapped() {
+        let storage: Vec<u8> = [1u32, 2].iter().flat_map(|v| v.to_be_bytes()).collect();
+        let st = Fake(HashMap::from([("0".to_string(), storage)]), true);
+        let l = leaves(&data_pkl("IntStorage", 2, 0, &[2], &[1]), &st).unwrap();
+        assert_eq!(bytes_of(&l[0]).1, [1, 0, 0, 0, 2, 0, 0, 0]);
+    }
+
+    #[test]
+    fn stride_outside_storage_is_an_error() {
+        let st = Fake(HashMap::from([("0".to_string(), vec![0u8; 16])]), false);
+        let e = leaves(&data_pkl("FloatStorage", 4, 0, &[2, 2], &[3, 1]), &st).unwrap_err();
+        assert!(
+            e.contains("'w'") && e.contains("storage has only 16 bytes"),
+            "{e}"
+        );
+        // The record is shorter than the declared numel.
+        let e = leaves(&data_pkl("FloatStorage", 8, 0, &[2], &[1]), &st).unwrap_err();
+        assert!(e.contains("declares 32 bytes"), "{e}");
+        // A missing record.
+        let none = Fake(HashMap::new(), false);
+        assert!(leaves(&data_pkl("FloatStorage", 4, 0, &[4], &[1]), &none).is_err());
+    }
+
+    #[test]
+    fn complex_storage_is_unsupported() {
+        let st = Fake(HashMap::from([("0".to_string(), vec![0u8; 16])]), false);
+        let l = leaves(&data_pkl("ComplexFloatStorage", 2, 0, &[2], &[1]), &st).unwrap();
+        assert!(
+            matches!(&l[0], Leaf::Unsupported { name, what } if name == "w" && what.contains("complex64"))
+        );
+    }
+}
