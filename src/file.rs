@@ -1,6 +1,8 @@
-//! Scanning one file on disk: read it, hash it, find its pickles, judge them.
+//! Scanning one file on disk: map it, recognise its format by content, scan every pickle a loader
+//! would run, and hash it when asked.
 
-use crate::pickle::vm::NoHooks;
+use crate::container;
+use crate::mmap::Input;
 use crate::report::FileReport;
 use crate::scan::Scanner;
 use sha2::{Digest, Sha256};
@@ -9,28 +11,39 @@ use std::path::Path;
 /// Options for scanning files.
 #[derive(Debug, Clone, Default)]
 pub struct FileOptions {
-    /// Compute each file's SHA-256 (JSON and SARIF reports carry it).
+    /// Compute each file's SHA-256 (JSON and SARIF reports carry it). Off for text output:
+    /// hashing reads every byte, which a scan of a large checkpoint otherwise never does.
     pub hash: bool,
 }
 
-/// Scan one file. A file that cannot be read gets a report with `error` set, never a clean one.
+/// Scan one file. A file that cannot be opened or read gets a report with `error` set (exit
+/// code 3), never a clean one. The file is opened read-only and never modified.
 pub fn scan_path(scanner: &Scanner, path: &Path, opts: &FileOptions) -> FileReport {
     let shown = path.display().to_string();
-    let data = match std::fs::read(path) {
-        Ok(d) => d,
+    let input = match Input::open(path) {
+        Ok(i) => i,
         Err(e) => return FileReport::unreadable(shown, format!("cannot read: {e}")),
     };
-    let mut report = scan_bytes(scanner, &data, shown);
+    let name = path.file_name().and_then(|n| n.to_str());
+    let mut report = scan_named(scanner, &input, shown.clone(), name);
     if opts.hash {
-        report.sha256 = Some(hex(&Sha256::digest(&data)));
+        report.sha256 = Some(hex(&Sha256::digest(input.bytes())));
     }
     report
 }
 
-/// Scan bytes already in memory.
+/// Scan bytes already in memory (`path` is only used in the report).
 pub fn scan_bytes(scanner: &Scanner, data: &[u8], path: String) -> FileReport {
-    let scan = scanner.scan_pickles(data, &mut NoHooks);
-    FileReport::scanned(path, data.len() as u64, "pickle", scan.findings)
+    let name = Path::new(&path)
+        .file_name()
+        .and_then(|n| n.to_str())
+        .map(str::to_string);
+    scan_named(scanner, data, path, name.as_deref())
+}
+
+fn scan_named(scanner: &Scanner, data: &[u8], path: String, name: Option<&str>) -> FileReport {
+    let scanned = container::scan(scanner, data, name);
+    FileReport::scanned(path, data.len() as u64, &scanned.format, scanned.findings)
 }
 
 /// Lower-case hex of bytes.

@@ -2,16 +2,18 @@
 //! tensors safely.
 //!
 //! The library never prints; the `picklescan-rs` binary is a thin layer over it.
-//! Pipeline: bytes → pickle streams → symbolic machine ([`pickle::vm`]) → events → rules
+//! Pipeline: bytes → container detection ([`container`]) → pickle streams → symbolic machine ([`pickle::vm`]) → events → rules
 //! ([`rules`]) → findings ([`finding`]) → report ([`report`]).
 
 #![warn(missing_docs)]
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
+pub mod container;
 pub mod extract;
 pub mod file;
 pub mod finding;
 pub mod limits;
+pub mod mmap;
 pub mod names;
 pub mod pickle;
 pub mod report;

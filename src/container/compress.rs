@@ -1,0 +1,186 @@
+//! Whole-file compression as joblib writes it (zlib, gzip, bz2, lzma, xz, lz4) and joblib's
+//! pre-0.10 "z-file": recognise the magic, inflate as a stream under a byte budget.
+
+use std::io::{self, Read, Write};
+
+/// A compression format recognised by its magic bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Codec {
+    /// Raw zlib stream (RFC 1950), joblib's default (`78 …`).
+    Zlib,
+    /// gzip (`1F 8B`).
+    Gzip,
+    /// bzip2 (`BZh`).
+    Bz2,
+    /// Legacy LZMA-alone (`5D 00 00`).
+    Lzma,
+    /// xz (`FD 37 7A 58 5A 00`).
+    Xz,
+    /// LZ4 frame (`04 22 4D 18`).
+    Lz4,
+    /// joblib < 0.10 z-file: `ZF` + 19 hex/space characters + zlib.
+    ZFile,
+}
+
+impl Codec {
+    /// Short lower-case name (`zlib`, `gzip`, …).
+    pub fn name(self) -> &'static str {
+        match self {
+            Codec::Zlib => "zlib",
+            Codec::Gzip => "gzip",
+            Codec::Bz2 => "bz2",
+            Codec::Lzma => "lzma",
+            Codec::Xz => "xz",
+            Codec::Lz4 => "lz4",
+            Codec::ZFile => "zfile",
+        }
+    }
+}
+
+/// The codec whose magic `data` starts with, in joblib's detection order.
+pub fn sniff(data: &[u8]) -> Option<Codec> {
+    if data.starts_with(b"ZF") && data.len() >= 21 && is_zfile_header(&data[2..21]) {
+        return Some(Codec::ZFile);
+    }
+    if data.starts_with(&[0x78]) {
+        return Some(Codec::Zlib);
+    }
+    if data.starts_with(&[0x1f, 0x8b]) {
+        return Some(Codec::Gzip);
+    }
+    if data.starts_with(b"BZh") {
+        return Some(Codec::Bz2);
+    }
+    if data.starts_with(&[0x5d, 0x00, 0x00]) {
+        return Some(Codec::Lzma);
+    }
+    if data.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0x00]) {
+        return Some(Codec::Xz);
+    }
+    if data.starts_with(&[0x04, 0x22, 0x4d, 0x18]) {
+        return Some(Codec::Lz4);
+    }
+    None
+}
+
+/// `0x…` followed by spaces: the length field of a joblib z-file.
+fn is_zfile_header(field: &[u8]) -> bool {
+    let text = field.trim_ascii_end();
+    text.len() > 2
+        && text.starts_with(b"0x")
+        && text[2..].iter().all(|c| c.is_ascii_hexdigit())
+}
+
+/// Why decompression stopped.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecompressError {
+    /// More output than allowed.
+    #[error("decompresses to more than {0} bytes")]
+    Budget(u64),
+    /// The stream is corrupt or cut off; `produced` bytes came out before the error.
+    #[error("corrupt {codec} stream after {produced} bytes: {detail}")]
+    Corrupt {
+        /// Codec name.
+        codec: &'static str,
+        /// Bytes produced before the error.
+        produced: u64,
+        /// The decoder's message.
+        detail: String,
+    },
+}
+
+/// A writer that refuses to grow past its budget.
+struct Capped {
+    out: Vec<u8>,
+    budget: u64,
+    over: bool,
+}
+
+impl Write for Capped {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.out.len() as u64 + buf.len() as u64 > self.budget {
+            let room = self.budget.saturating_sub(self.out.len() as u64) as usize;
+            self.out.extend_from_slice(&buf[..room.min(buf.len())]);
+            self.over = true;
+            return Err(io::Error::other("decompression budget exceeded"));
+        }
+        self.out.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Output of a decompression: what came out, and why it stopped early if it did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decompressed {
+    /// The bytes produced (all of them, or those before the error or the budget).
+    pub data: Vec<u8>,
+    /// Why decompression did not reach the end of the stream.
+    pub error: Option<DecompressError>,
+}
+
+/// Decompress `data` as a stream with at most `budget` bytes of output. A corrupt stream or an
+/// exhausted budget is reported with the bytes produced until then: a loader reading the stream
+/// would have acted on them before failing.
+pub fn decompress(codec: Codec, data: &[u8], budget: u64) -> Decompressed {
+    let mut sink = Capped {
+        out: Vec::new(),
+        budget,
+        over: false,
+    };
+    let result: io::Result<()> = match codec {
+        Codec::Zlib => copy(flate2::read::ZlibDecoder::new(data), &mut sink),
+        Codec::Gzip => copy(flate2::read::MultiGzDecoder::new(data), &mut sink),
+        Codec::Bz2 => copy(bzip2::read::MultiBzDecoder::new(data), &mut sink),
+        Codec::Lz4 => copy(lz4_flex::frame::FrameDecoder::new(data), &mut sink),
+        Codec::Xz => {
+            let mut input = data;
+            lzma_rs::xz_decompress(&mut input, &mut sink).map_err(io::Error::other)
+        }
+        Codec::Lzma => {
+            let mut input = data;
+            let opts = lzma_rs::decompress::Options {
+                memlimit: Some(usize::try_from(budget).unwrap_or(usize::MAX)),
+                ..Default::default()
+            };
+            lzma_rs::lzma_decompress_with_options(&mut input, &mut sink, &opts)
+                .map_err(io::Error::other)
+        }
+        Codec::ZFile => {
+            // `ZF` + 19 characters; joblib ≤ 0.8.4 wrote one more space.
+            let start = if data.get(21) == Some(&b' ') { 22 } else { 21 };
+            copy(
+                flate2::read::ZlibDecoder::new(&data[start.min(data.len())..]),
+                &mut sink,
+            )
+        }
+    };
+    let error = match result {
+        Ok(()) => None,
+        Err(_) if sink.over => Some(DecompressError::Budget(budget)),
+        Err(e) => Some(DecompressError::Corrupt {
+            codec: codec.name(),
+            produced: sink.out.len() as u64,
+            detail: e.to_string(),
+        }),
+    };
+    Decompressed {
+        data: sink.out,
+        error,
+    }
+}
+
+fn copy<R: Read>(mut r: R, w: &mut Capped) -> io::Result<()> {
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = match r.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        w.write_all(&buf[..n])?;
+    }
+}

@@ -1,0 +1,189 @@
+//! joblib's inline arrays: after the BUILD of a `NumpyArrayWrapper`, `joblib.load` reads the
+//! array bytes straight from the stream (optionally after alignment padding), or a whole nested
+//! pickle for object arrays, then resumes unpickling. These hooks make the symbolic machine do the
+//! same, so the scan continues exactly where joblib's does.
+
+use crate::pickle::value::{CallKind, Id, Value};
+use crate::pickle::vm::{AfterBuild, EventKind, Hooks, Vm};
+
+/// Hooks for a pickle stream that may be a joblib dump.
+pub struct JoblibHooks<'d> {
+    data: &'d [u8],
+    /// Inline arrays skipped.
+    pub arrays: usize,
+    /// Nested object-array pickles entered.
+    pub object_arrays: usize,
+    /// Arrays stored in companion files (joblib < 0.10): the file names, not scanned here.
+    pub companion_files: Vec<(u64, String)>,
+}
+
+impl<'d> JoblibHooks<'d> {
+    /// Hooks for the pickle bytes `data`; the machine must be run with offsets relative to the
+    /// start of `data` (the `base` of [`Vm::run`] is the position in `data`).
+    pub fn new(data: &'d [u8]) -> Self {
+        JoblibHooks {
+            data,
+            arrays: 0,
+            object_arrays: 0,
+            companion_files: Vec::new(),
+        }
+    }
+}
+
+/// The class name a BUILD target was created from, when it is an instance of a global class.
+fn instance_class<'v>(vm: &'v Vm<'_>, target: Id) -> Option<(&'v str, &'v str, Option<Id>)> {
+    let Value::Object(o) = vm.value(target) else {
+        return None;
+    };
+    if !matches!(o.kind, CallKind::NewObj | CallKind::NewObjEx | CallKind::Reduce | CallKind::Obj | CallKind::Inst) {
+        return None;
+    }
+    let g = vm.as_global(o.func)?;
+    Some((g.module.as_str(), g.name.as_str(), o.state))
+}
+
+fn is_joblib_module(module: &str) -> bool {
+    module == "joblib.numpy_pickle" || module.ends_with(".joblib.numpy_pickle")
+}
+
+/// Look a key up in a dict value.
+pub fn dict_get(vm: &Vm<'_>, dict: Id, key: &str) -> Option<Id> {
+    match vm.value(dict) {
+        Value::Dict(pairs) => pairs
+            .iter()
+            .rev()
+            .find(|(k, _)| vm.value(*k).as_str() == Some(key))
+            .map(|(_, v)| *v),
+        _ => None,
+    }
+}
+
+/// Item size and whether the dtype holds Python objects, from a pickled `numpy.dtype`.
+pub fn dtype_info(vm: &Vm<'_>, dtype: Id) -> Result<(u64, bool), String> {
+    let Value::Object(o) = vm.value(dtype) else {
+        return Err("array dtype is not a numpy.dtype object".into());
+    };
+    let g = vm
+        .as_global(o.func)
+        .ok_or("array dtype is not created by numpy.dtype")?;
+    if g.name != "dtype" || !g.module.starts_with("numpy") {
+        return Err(format!("array dtype is created by {}", g.qualified()));
+    }
+    let args = vm.value(o.args).as_seq().unwrap_or(&[]);
+    let code = args
+        .first()
+        .and_then(|&a| vm.value(a).as_str())
+        .ok_or("numpy.dtype without a type string")?;
+    let state = o.state.and_then(|s| vm.value(s).as_seq());
+    let elsize = state
+        .and_then(|s| s.get(5))
+        .and_then(|&e| vm.value(e).as_int())
+        .filter(|&e| e > 0);
+    let flags = state
+        .and_then(|s| s.get(7))
+        .and_then(|&e| vm.value(e).as_int())
+        .unwrap_or(0);
+    let (kind, size) = parse_typestr(code).ok_or_else(|| format!("unknown dtype '{code}'"))?;
+    let has_object = kind == 'O' || flags & 1 != 0;
+    let itemsize = match elsize {
+        Some(e) => e as u64,
+        None => match kind {
+            'U' => size * 4,
+            _ => size,
+        },
+    };
+    Ok((itemsize, has_object))
+}
+
+/// `'f4'` → ('f', 4); a leading byte-order character is allowed; `'M8[ns]'` → ('M', 8).
+pub fn parse_typestr(s: &str) -> Option<(char, u64)> {
+    let s = s.trim_start_matches(['<', '>', '|', '=']);
+    let mut chars = s.chars();
+    let kind = chars.next()?;
+    if !"biufcmMOSUVa?".contains(kind) {
+        return None;
+    }
+    let rest = chars.as_str();
+    let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
+    let size = if digits.is_empty() {
+        match kind {
+            '?' | 'b' => 1,
+            'O' => 8,
+            _ => return None,
+        }
+    } else {
+        digits.parse().ok()?
+    };
+    Some((if kind == 'a' { 'S' } else { kind }, size))
+}
+
+impl Hooks for JoblibHooks<'_> {
+    fn after_build(&mut self, vm: &Vm<'_>, target: Id) -> Result<AfterBuild, String> {
+        let Some((module, name, state)) = instance_class(vm, target) else {
+            return Ok(AfterBuild::Continue);
+        };
+        if !is_joblib_module(module) {
+            return Ok(AfterBuild::Continue);
+        }
+        let Some(state) = state else {
+            return Ok(AfterBuild::Continue);
+        };
+        match name {
+            "NumpyArrayWrapper" => {}
+            "NDArrayWrapper" | "ZNDArrayWrapper" => {
+                let file = dict_get(vm, state, "filename")
+                    .and_then(|f| vm.value(f).as_str().map(str::to_string))
+                    .unwrap_or_else(|| "?".into());
+                let at = vm.events().last().map(|e| e.offset).unwrap_or(0);
+                self.companion_files.push((at, file));
+                return Ok(AfterBuild::Continue);
+            }
+            _ => return Ok(AfterBuild::Continue),
+        }
+        // The BUILD event was recorded just before this hook: the array follows its opcode.
+        let build = vm
+            .events()
+            .last()
+            .filter(|e| e.kind == EventKind::Build)
+            .ok_or("NumpyArrayWrapper BUILD without an event")?;
+        let after = build.offset as usize + 1;
+        let dtype = dict_get(vm, state, "dtype").ok_or("NumpyArrayWrapper without a dtype")?;
+        let (itemsize, has_object) = dtype_info(vm, dtype)?;
+        if has_object {
+            self.object_arrays += 1;
+            return Ok(AfterBuild::NestedPickle);
+        }
+        let shape = dict_get(vm, state, "shape").ok_or("NumpyArrayWrapper without a shape")?;
+        let dims = vm
+            .value(shape)
+            .as_seq()
+            .ok_or("NumpyArrayWrapper shape is not a tuple")?;
+        let mut count: u64 = 1;
+        for &d in dims {
+            let d = vm
+                .value(d)
+                .as_int()
+                .filter(|&d| d >= 0)
+                .ok_or("NumpyArrayWrapper shape holds a non-integer or negative size")?;
+            count = count
+                .checked_mul(d as u64)
+                .ok_or("NumpyArrayWrapper shape overflows")?;
+        }
+        let nbytes = count
+            .checked_mul(itemsize)
+            .ok_or("NumpyArrayWrapper size overflows")?;
+        // joblib ≥ 1.2: one padding-length byte, then that many padding bytes.
+        let padded = match dict_get(vm, state, "numpy_array_alignment_bytes") {
+            Some(a) if !matches!(vm.value(a), Value::None) => {
+                let p = *self
+                    .data
+                    .get(after)
+                    .ok_or("stream ends before the array's padding byte")?;
+                1 + u64::from(p)
+            }
+            _ => 0,
+        };
+        self.arrays += 1;
+        Ok(AfterBuild::Skip(padded + nbytes))
+    }
+}

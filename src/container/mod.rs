@@ -1,0 +1,370 @@
+//! Containers: recognise what a file is by its content and find every pickle a loader would run.
+//!
+//! Detection never trusts the file name: magic bytes decide, and the name only breaks ties (see
+//! [`detect`]). Each format has a module that knows how its loader reads it:
+//!
+//! | kind | module | what is scanned |
+//! |---|---|---|
+//! | zip (torch, TorchScript, npz, any zip) | [`zip`] reader, [`torch`] member policy | every member that is a pickle or a container; tensor storages skipped |
+//! | torch legacy (five pickles + raw storages) | [`torch`] | all five pickles; storages skipped by their recorded sizes |
+//! | tar (torch ≤ 0.1.10, any tar) | [`tar`], [`torch`] | `pickle`, `storages`, `tensors` pickles; other members by content |
+//! | joblib, raw pickle | [`joblib`] hooks | every stream; inline arrays skipped, object arrays scanned |
+//! | gzip/zlib/bz2/xz/lzma/lz4, joblib z-file | [`compress`] | decompressed under a budget, then detected again |
+//! | numpy `.npy` | [`npy`] | object arrays (a pickle); plain arrays checked for size |
+//! | safetensors, GGUF | [`safetensors`], [`gguf`] | structure validated; never code |
+//!
+//! Findings raised here use the ids in [`ids`]; a finding inside an archive member carries the
+//! member's name ([`Finding::in_member`]), and offsets are relative to the member's (or the
+//! decompressed stream's) bytes. Offsets of zip structure findings are file offsets.
+
+pub mod compress;
+pub mod gguf;
+pub mod joblib;
+pub mod npy;
+pub mod safetensors;
+pub mod tar;
+pub mod torch;
+pub mod zip;
+
+use crate::finding::Finding;
+use crate::pickle::opcode::Opcode;
+use crate::pickle::vm::EventKind;
+use crate::scan::Scanner;
+use compress::Codec;
+use std::cell::Cell;
+
+/// Rule ids of container findings.
+pub mod ids {
+    /// Zip structure oddity (CRC, header disagreement, prefix bytes, duplicates, …).
+    pub const ZIP_ANOMALY: &str = "PS910";
+    /// Encrypted member or unsupported compression method: not scanned.
+    pub const UNSUPPORTED_MEMBER: &str = "PS911";
+    /// A format this scanner cannot look inside (7z, rar, zstd, HDF5, …).
+    pub const UNSCANNABLE: &str = "PS912";
+    /// Content of no known format.
+    pub const UNRECOGNISED: &str = "PS913";
+    /// TorchScript code that `torch.jit.load` compiles and runs.
+    pub const TORCHSCRIPT_CODE: &str = "PS914";
+    /// Containers nested deeper than the budget.
+    pub const NESTED_DEPTH: &str = "PS915";
+    /// Decompression budget exceeded.
+    pub const DECOMPRESSION_BUDGET: &str = "PS916";
+    /// safetensors file that fails validation.
+    pub const SAFETENSORS_INVALID: &str = "PS917";
+    /// GGUF file that fails validation.
+    pub const GGUF_INVALID: &str = "PS918";
+    /// The file could not be read.
+    pub const IO_ERROR: &str = "PS919";
+    /// numpy `.npy` header or size problem.
+    pub const NPY_INVALID: &str = "PS920";
+    /// Malformed pickle (shared with the pickle scanner).
+    pub const MALFORMED: &str = crate::scan::ids::MALFORMED;
+    /// Truncated data (shared with the pickle scanner).
+    pub const TRUNCATED: &str = crate::scan::ids::TRUNCATED;
+    /// Bytes after the last pickle (shared with the pickle scanner).
+    pub const TRAILING_DATA: &str = crate::scan::ids::TRAILING_DATA;
+}
+
+/// What the content of a file or member is, judged from its bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A zip archive (`PK\x03\x04`, the empty archive `PK\x05\x06`, or an end record at the
+    /// end of content that starts with something else).
+    Zip,
+    /// numpy `.npy`.
+    Npy,
+    /// safetensors.
+    Safetensors,
+    /// GGUF.
+    Gguf,
+    /// torch legacy format: starts with the pickled magic number.
+    TorchLegacy,
+    /// A tar archive.
+    Tar,
+    /// Compressed stream (joblib compressors) or joblib z-file.
+    Compressed(Codec),
+    /// An archive or model format this scanner cannot look inside.
+    Unscannable(&'static str),
+    /// A pickle stream (protocol 2+ header, or a protocol 0/1 opcode first).
+    Pickle,
+    /// No bytes at all.
+    Empty,
+    /// Nothing known.
+    Unknown,
+}
+
+impl Kind {
+    /// Report name of the kind.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Zip => "zip",
+            Kind::Npy => "npy",
+            Kind::Safetensors => "safetensors",
+            Kind::Gguf => "gguf",
+            Kind::TorchLegacy => "torch-legacy",
+            Kind::Tar => "tar",
+            Kind::Compressed(c) => c.name(),
+            Kind::Unscannable(n) => n,
+            Kind::Pickle => "pickle",
+            Kind::Empty => "empty",
+            Kind::Unknown => "unknown",
+        }
+    }
+}
+
+/// The pickle of `torch._utils`' legacy MAGIC_NUMBER at protocol 2.
+pub const TORCH_LEGACY_MAGIC: &[u8] = &[
+    0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, 0x2e,
+];
+
+/// Archive and model formats that cannot be looked into, by magic.
+const UNSCANNABLE: &[(&[u8], &str)] = &[
+    (&[0x37, 0x7a, 0xbc, 0xaf, 0x27, 0x1c], "7z"),
+    (b"Rar!\x1a\x07", "rar"),
+    (&[0x28, 0xb5, 0x2f, 0xfd], "zstd"),
+    (b"\x89HDF\r\n\x1a\n", "hdf5"),
+    (b"MSCF", "cab"),
+    (b"PYTORCH1", "torch-preview"),
+    (b"\x60\xea", "arj"),
+];
+
+/// What `data` is. `name` (a file or member name) only breaks ties: it is consulted for nothing
+/// but choosing between readings the bytes allow equally.
+pub fn detect(data: &[u8], name: Option<&str>) -> Kind {
+    let _ = name;
+    if data.is_empty() {
+        return Kind::Empty;
+    }
+    if data.starts_with(b"PK\x03\x04") || data.starts_with(b"PK\x05\x06") {
+        return Kind::Zip;
+    }
+    if data.starts_with(b"\x93NUMPY") {
+        return Kind::Npy;
+    }
+    if data.starts_with(b"GGUF") {
+        return Kind::Gguf;
+    }
+    if safetensors::looks_like(data) {
+        return Kind::Safetensors;
+    }
+    if data.starts_with(TORCH_LEGACY_MAGIC) {
+        return Kind::TorchLegacy;
+    }
+    for (magic, what) in UNSCANNABLE {
+        if data.starts_with(magic) {
+            return Kind::Unscannable(what);
+        }
+    }
+    if tar::looks_like(data) {
+        return Kind::Tar;
+    }
+    if let Some(c) = compress::sniff(data) {
+        return Kind::Compressed(c);
+    }
+    if data[0] == 0x80 {
+        return Kind::Pickle;
+    }
+    if zip::has_end_record(data) {
+        return Kind::Zip;
+    }
+    if Opcode::from_byte(data[0]).is_some() {
+        return Kind::Pickle;
+    }
+    Kind::Unknown
+}
+
+/// The result of scanning one piece of content.
+#[derive(Debug, Clone, Default)]
+pub struct Scanned {
+    /// What the content was found to be (`torch-zip`, `joblib-gzip`, …).
+    pub format: String,
+    /// Everything found.
+    pub findings: Vec<Finding>,
+}
+
+/// State shared by the whole scan of one file.
+pub(crate) struct Ctx<'s> {
+    pub scanner: &'s Scanner,
+    /// Decompression budget left for the whole file.
+    pub decompress_left: Cell<u64>,
+}
+
+impl<'s> Ctx<'s> {
+    pub fn anomaly(&self, id: &str, offset: Option<u64>, message: String) -> Finding {
+        self.scanner.anomaly(id, offset, message)
+    }
+
+    /// Take up to `want` bytes of decompression budget.
+    pub fn budget(&self) -> u64 {
+        self.decompress_left
+            .get()
+            .min(self.scanner.limits.max_decompressed)
+    }
+
+    pub fn spend(&self, n: u64) {
+        self.decompress_left
+            .set(self.decompress_left.get().saturating_sub(n));
+    }
+}
+
+/// Scan `data` (a whole file's content) with `scanner`: detect, dispatch, scan every pickle a
+/// loader would run. `name` is the file name (ties only).
+pub fn scan(scanner: &Scanner, data: &[u8], name: Option<&str>) -> Scanned {
+    let ctx = Ctx {
+        scanner,
+        decompress_left: Cell::new(scanner.limits.max_decompressed),
+    };
+    scan_content(&ctx, data, name, 0)
+}
+
+/// Scan content at container nesting `depth` (0 for the file itself).
+pub(crate) fn scan_content(ctx: &Ctx<'_>, data: &[u8], name: Option<&str>, depth: usize) -> Scanned {
+    if depth > ctx.scanner.limits.max_container_depth {
+        return Scanned {
+            format: "nested".into(),
+            findings: vec![ctx.anomaly(
+                ids::NESTED_DEPTH,
+                Some(0),
+                format!(
+                    "containers nested more than {} deep: the inner content is not scanned",
+                    ctx.scanner.limits.max_container_depth
+                ),
+            )],
+        };
+    }
+    let kind = detect(data, name);
+    let mut out = match kind {
+        Kind::Zip => torch::scan_zip(ctx, data, depth),
+        Kind::Npy => npy::scan(ctx, data, depth),
+        Kind::Safetensors => with_polyglot_check(ctx, data, safetensors::scan(ctx, data)),
+        Kind::Gguf => with_polyglot_check(ctx, data, gguf::scan(ctx, data)),
+        Kind::TorchLegacy | Kind::Pickle => torch::scan_pickle_file(ctx, data),
+        Kind::Tar => torch::scan_tar(ctx, data, depth),
+        Kind::Compressed(codec) => scan_compressed(ctx, codec, data, name, depth),
+        Kind::Unscannable(what) => Scanned {
+            format: what.into(),
+            findings: vec![ctx.anomaly(
+                ids::UNSCANNABLE,
+                Some(0),
+                format!("{what} content cannot be looked into: not proven safe"),
+            )],
+        },
+        Kind::Empty => Scanned {
+            format: "empty".into(),
+            findings: vec![ctx.anomaly(
+                ids::UNRECOGNISED,
+                Some(0),
+                "empty content: no model format".into(),
+            )],
+        },
+        Kind::Unknown => Scanned {
+            format: "unknown".into(),
+            findings: vec![ctx.anomaly(
+                ids::UNRECOGNISED,
+                Some(0),
+                format!(
+                    "content of no known model format (starts with {})",
+                    crate::file::hex(&data[..data.len().min(8)])
+                ),
+            )],
+        },
+    };
+    if out.format.is_empty() {
+        out.format = kind.name().into();
+    }
+    out
+}
+
+/// A data format that some loaders would hand to `pickle.load` instead (torch.load picks by
+/// content, not by name, for anything that is not a zip): if its bytes also run as a pickle that
+/// does something, scan that pickle too.
+fn with_polyglot_check(ctx: &Ctx<'_>, data: &[u8], mut scanned: Scanned) -> Scanned {
+    if let Some(mut findings) = speculative_pickle(ctx, data) {
+        scanned.findings.push(ctx.anomaly(
+            ids::UNRECOGNISED,
+            Some(0),
+            format!(
+                "the {} file is also a pickle that acts when loaded with pickle/torch.load",
+                scanned.format
+            ),
+        ));
+        scanned.findings.append(&mut findings);
+    }
+    scanned
+}
+
+/// Scan `data` as a pickle only if it is one that would do something: it runs to STOP, or it
+/// calls, builds or loads something before breaking. `None` for data that merely starts with an
+/// opcode byte.
+pub(crate) fn speculative_pickle(ctx: &Ctx<'_>, data: &[u8]) -> Option<Vec<Finding>> {
+    let first = *data.first()?;
+    Opcode::from_byte(first)?;
+    let (vm, run) = ctx.scanner.run_one(data, &mut crate::pickle::vm::NoHooks);
+    let acts = vm
+        .events()
+        .iter()
+        .any(|e| !matches!(e.kind, EventKind::Import | EventKind::FrameAnomaly));
+    if run.error.is_none() || acts {
+        let mut hooks = joblib::JoblibHooks::new(data);
+        Some(ctx.scanner.scan_pickles(data, &mut hooks).findings)
+    } else {
+        None
+    }
+}
+
+fn scan_compressed(
+    ctx: &Ctx<'_>,
+    codec: Codec,
+    data: &[u8],
+    name: Option<&str>,
+    depth: usize,
+) -> Scanned {
+    let budget = ctx.budget();
+    let out = compress::decompress(codec, data, budget);
+    ctx.spend(out.data.len() as u64);
+    let mut findings = Vec::new();
+    match &out.error {
+        None => {}
+        Some(compress::DecompressError::Budget(b)) => findings.push(ctx.anomaly(
+            ids::DECOMPRESSION_BUDGET,
+            Some(0),
+            format!(
+                "{} stream decompresses to more than {b} bytes: only the first {b} are scanned",
+                codec.name()
+            ),
+        )),
+        Some(e) => findings.push(ctx.anomaly(ids::MALFORMED, Some(0), e.to_string())),
+    }
+    if out.data.is_empty() && out.error.is_some() {
+        return Scanned {
+            format: codec.name().into(),
+            findings,
+        };
+    }
+    // What did come out is scanned even when the stream broke: a loader runs it before failing.
+    let inner_name = name.map(|n| {
+        n.rsplit_once('.')
+            .map(|(stem, _)| stem.to_string())
+            .unwrap_or_else(|| n.to_string())
+    });
+    let scanned = scan_content(ctx, &out.data, inner_name.as_deref(), depth + 1);
+    let format = match (codec, scanned.format.as_str()) {
+        (Codec::ZFile, _) => "joblib-zfile".to_string(),
+        (_, "pickle" | "joblib") => format!("joblib-{}", codec.name()),
+        (_, other) => format!("{}+{other}", codec.name()),
+    };
+    findings.extend(scanned.findings);
+    Scanned { format, findings }
+}
+
+/// Shift the offsets of findings by `by` (findings of a region scanned on its own).
+pub(crate) fn shift(mut findings: Vec<Finding>, by: u64) -> Vec<Finding> {
+    if by > 0 {
+        for f in &mut findings {
+            if let Some(o) = f.offset.as_mut() {
+                *o += by;
+            }
+        }
+    }
+    findings
+}

@@ -1,0 +1,650 @@
+//! How torch (and anything that opens zips, tars and pickles) reads its containers, and which
+//! parts of them are pickles.
+//!
+//! * zip (`torch.save`, TorchScript, `.npz`, any zip): every member is considered. Members named
+//!   like pickles (`*.pkl`, `*.debug_pkl`, `*.pickle`) are scanned first and their persistent ids
+//!   `('storage', type, key, …)` name the tensor storages (`<dir>/data/<key>`,
+//!   `<dir>/constants/<key>`): those are data and are never read. Every other member is
+//!   recognised by content: a pickle or a container is scanned, anything else is data.
+//!   TorchScript `code/` members are Python-like source that `torch.jit.load` compiles and runs.
+//! * legacy (`_use_new_zipfile_serialization=False`): five pickles, then raw storages skipped by
+//!   the sizes the main pickle records.
+//! * tar (torch ≤ 0.1.10): `storages`, `tensors` and `pickle` members.
+
+use super::joblib::JoblibHooks;
+use super::zip::{Archive, Entry, Note, ZipError};
+use super::{ids, scan_content, shift, speculative_pickle, Ctx, Kind, Scanned};
+use crate::finding::Finding;
+use crate::pickle::value::{Id, Value};
+use crate::pickle::vm::{EventKind, NoHooks, Vm, VmError};
+use crate::scan::is_storage_pid;
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
+
+/// Bytes inflated to recognise a member's content.
+const HEAD: usize = 64;
+
+/// Element size of a torch storage class (legacy typed storages; `UntypedStorage` counts bytes).
+pub fn storage_element_size(class: &str) -> Option<u64> {
+    Some(match class {
+        "DoubleStorage" | "LongStorage" | "ComplexFloatStorage" => 8,
+        "FloatStorage" | "IntStorage" | "QInt32Storage" => 4,
+        "HalfStorage" | "BFloat16Storage" | "ShortStorage" => 2,
+        "CharStorage" | "ByteStorage" | "BoolStorage" | "QInt8Storage" | "QUInt8Storage"
+        | "QUInt4x2Storage" | "QUInt2x4Storage" | "UntypedStorage" => 1,
+        "ComplexDoubleStorage" => 16,
+        _ => return None,
+    })
+}
+
+/// `(key, storage class name, numel)` of every storage persistent id recorded in `events`.
+pub fn storage_ids(vm: &Vm<'_>, from_event: usize) -> Vec<(String, Option<String>, Option<u64>)> {
+    let mut out = Vec::new();
+    for ev in &vm.events()[from_event..] {
+        if ev.kind != EventKind::PersistentId || !is_storage_pid(vm, ev.subject) {
+            continue;
+        }
+        let Some(items) = vm.value(ev.subject).as_seq() else {
+            continue;
+        };
+        let key = items.get(2).and_then(|&k| match vm.value(k) {
+            Value::Str(s) => Some(s.to_string()),
+            Value::Int(i) => Some(i.to_string()),
+            _ => None,
+        });
+        let class = items
+            .get(1)
+            .and_then(|&c| vm.as_global(c))
+            .map(|g| g.name.clone());
+        let numel = items
+            .get(4)
+            .and_then(|&n| vm.value(n).as_int())
+            .and_then(|n| u64::try_from(n).ok());
+        if let Some(key) = key {
+            out.push((key, class, numel));
+        }
+    }
+    out
+}
+
+fn note_finding(ctx: &Ctx<'_>, n: Note) -> Finding {
+    let f = ctx.anomaly(ids::ZIP_ANOMALY, n.offset, n.message);
+    match n.member {
+        Some(m) => f.in_member(&m),
+        None => f,
+    }
+}
+
+fn lower_basename(name: &str) -> String {
+    name.rsplit('/').next().unwrap_or(name).to_lowercase()
+}
+
+fn is_pickle_name(name: &str) -> bool {
+    let b = lower_basename(name);
+    b.ends_with(".pkl") || b.ends_with("debug_pkl") || b.ends_with(".pickle")
+}
+
+/// Scan a zip archive member by member.
+pub(crate) fn scan_zip(ctx: &Ctx<'_>, data: &[u8], depth: usize) -> Scanned {
+    let limits = &ctx.scanner.limits;
+    let archive = match Archive::parse(data, limits.max_members) {
+        Ok(a) => a,
+        Err(e) => {
+            return Scanned {
+                format: "zip".into(),
+                findings: vec![ctx.anomaly(
+                    ids::ZIP_ANOMALY,
+                    Some(0),
+                    format!("unreadable zip archive: {e}"),
+                )],
+            }
+        }
+    };
+    let mut findings: Vec<Finding> = Vec::new();
+    let mut notes: Vec<Note> = archive.notes.clone();
+    let lower: Vec<String> = archive.entries.iter().map(|e| lower_basename(&e.name)).collect();
+    let torchscript = lower.iter().any(|b| b == "constants.pkl");
+    let torch = lower.iter().any(|b| b == "data.pkl");
+    let format = if torchscript {
+        "torchscript"
+    } else if torch {
+        "torch-zip"
+    } else if !lower.is_empty() && lower.iter().all(|b| b.ends_with(".npy") || b.is_empty()) {
+        "npz"
+    } else {
+        "zip"
+    };
+
+    // Bytes before the archive: a loader that does not look for a zip (torch.load checks only
+    // the first four bytes) reads them as something else, so they are content of their own.
+    if archive.prefix_len > 0 {
+        let prefix = &data[..archive.prefix_len as usize];
+        let scanned = scan_content(ctx, prefix, None, depth + 1);
+        if scanned.format != "unknown" {
+            findings.extend(
+                scanned
+                    .findings
+                    .into_iter()
+                    .map(|f| f.in_member("<bytes before the archive>")),
+            );
+        }
+    }
+
+    // Phase 1: members named like pickles; their storage ids name the tensor data members.
+    let mut storages: HashSet<String> = HashSet::new();
+    let mut later: Vec<&Entry> = Vec::new();
+    for e in &archive.entries {
+        if e.is_dir() {
+            continue;
+        }
+        if !is_pickle_name(&e.name) {
+            later.push(e);
+            continue;
+        }
+        let Some(bytes) = read_member(ctx, &archive, e, &mut findings, &mut notes) else {
+            continue;
+        };
+        if matches!(super::detect(&bytes, Some(&e.name)), Kind::Pickle | Kind::TorchLegacy) {
+            let (vm, _run) = ctx.scanner.run_one(&bytes, &mut NoHooks);
+            let lname = e.name.to_lowercase();
+            let (dir, stem) = match lname.rsplit_once('/') {
+                Some((d, b)) => (format!("{d}/"), b.to_string()),
+                None => (String::new(), lname.clone()),
+            };
+            let stem = stem.split('.').next().unwrap_or("").to_string();
+            for (key, _, _) in storage_ids(&vm, 0) {
+                let key = key.to_lowercase();
+                storages.insert(format!("{dir}{stem}/{key}"));
+                storages.insert(format!("{dir}data/{key}"));
+                storages.insert(format!("{dir}constants/{key}"));
+            }
+        }
+        let scanned = scan_content(ctx, &bytes, Some(&e.name), depth + 1);
+        findings.extend(scanned.findings.into_iter().map(|f| f.in_member(&e.name)));
+    }
+
+    // Phase 2: everything else, by content.
+    let mut code_members: Vec<&str> = Vec::new();
+    for e in later {
+        let lname = e.name.to_lowercase();
+        if storages.contains(&lname) {
+            continue;
+        }
+        if torchscript && lname.ends_with(".py") && lname.contains("code/") {
+            code_members.push(&e.name);
+            continue;
+        }
+        if e.is_encrypted() || !matches!(e.method, super::zip::STORED | super::zip::DEFLATED) {
+            // Reported by read_member.
+            let _ = read_member(ctx, &archive, e, &mut findings, &mut notes);
+            continue;
+        }
+        let head = match archive.head(e, HEAD, &mut notes) {
+            Ok(h) => h,
+            Err(err) => {
+                findings.push(member_error(ctx, e, &err));
+                continue;
+            }
+        };
+        let kind = super::detect(&head, Some(&e.name));
+        let scan_whole = match kind {
+            Kind::Empty | Kind::Unknown => false,
+            // A protocol 0/1 opcode first is weak evidence: decided below by running it.
+            Kind::Pickle => head[0] == 0x80,
+            _ => true,
+        };
+        let weak = kind == Kind::Pickle && !scan_whole;
+        if !scan_whole && !weak {
+            continue;
+        }
+        let Some(bytes) = read_member(ctx, &archive, e, &mut findings, &mut notes) else {
+            continue;
+        };
+        if weak {
+            if let Some(fs) = speculative_pickle(ctx, &bytes) {
+                findings.extend(fs.into_iter().map(|f| f.in_member(&e.name)));
+            }
+            continue;
+        }
+        let scanned = scan_content(ctx, &bytes, Some(&e.name), depth + 1);
+        findings.extend(scanned.findings.into_iter().map(|f| f.in_member(&e.name)));
+    }
+    if !code_members.is_empty() {
+        let shown: Vec<&str> = code_members.iter().take(5).copied().collect();
+        findings.push(ctx.anomaly(
+            ids::TORCHSCRIPT_CODE,
+            None,
+            format!(
+                "TorchScript archive: {} code member(s) ({}{}) are compiled and run by torch.jit.load; torch refuses TorchScript under weights_only=True",
+                code_members.len(),
+                shown.join(", "),
+                if code_members.len() > shown.len() { ", …" } else { "" }
+            ),
+        ));
+    } else if torchscript {
+        findings.push(ctx.anomaly(
+            ids::TORCHSCRIPT_CODE,
+            None,
+            "TorchScript archive (constants.pkl): torch.jit.load compiles and runs its code".into(),
+        ));
+    }
+    let mut all: Vec<Finding> = notes.into_iter().map(|n| note_finding(ctx, n)).collect();
+    all.extend(findings);
+    Scanned {
+        format: format.into(),
+        findings: all,
+    }
+}
+
+fn member_error(ctx: &Ctx<'_>, e: &Entry, err: &ZipError) -> Finding {
+    let f = match err {
+        ZipError::Unsupported(m) => ctx.anomaly(
+            ids::UNSUPPORTED_MEMBER,
+            Some(e.local_offset),
+            format!("member not scanned: {m}"),
+        ),
+        ZipError::Budget(b) => ctx.anomaly(
+            ids::DECOMPRESSION_BUDGET,
+            Some(e.local_offset),
+            format!("member inflates to more than {b} bytes: not scanned"),
+        ),
+        other => ctx.anomaly(
+            ids::ZIP_ANOMALY,
+            Some(e.local_offset),
+            format!("member cannot be read: {other}"),
+        ),
+    };
+    f.in_member(&e.name)
+}
+
+/// Read a whole member, reporting why not when it cannot be read. Encrypted members stored
+/// without compression are still scanned as they are, in case a reader ignores the flag.
+fn read_member<'a>(
+    ctx: &Ctx<'_>,
+    archive: &Archive<'a>,
+    e: &Entry,
+    findings: &mut Vec<Finding>,
+    notes: &mut Vec<Note>,
+) -> Option<Cow<'a, [u8]>> {
+    match archive.read(e, ctx.budget(), notes) {
+        Ok(b) => {
+            if let Cow::Owned(v) = &b {
+                ctx.spend(v.len() as u64);
+            }
+            Some(b)
+        }
+        Err(err) => {
+            findings.push(member_error(ctx, e, &err));
+            if e.is_encrypted() && e.method == super::zip::STORED {
+                if let Ok(raw) = archive.raw(e, notes) {
+                    if let Some(fs) = speculative_pickle(ctx, raw) {
+                        findings.extend(fs.into_iter().map(|f| f.in_member(&e.name)));
+                    }
+                }
+            }
+            None
+        }
+    }
+}
+
+/// Run pickles one after another from `pos` with one machine; used to find where the pickles of
+/// a sequence end and what they returned.
+struct Walker<'d> {
+    vm: Vm<'d>,
+    data: &'d [u8],
+}
+
+impl<'d> Walker<'d> {
+    fn new(ctx: &Ctx<'_>, data: &'d [u8]) -> Self {
+        Walker {
+            vm: Vm::new(ctx.scanner.limits.clone()),
+            data,
+        }
+    }
+
+    /// Run the pickle at `pos`: its result and the position after its STOP.
+    fn next(&mut self, pos: usize) -> Result<(Id, usize, usize), VmError> {
+        let events = self.vm.events().len();
+        let run = self.vm.run(&self.data[pos..], pos as u64, &mut NoHooks);
+        if let Some(e) = run.error {
+            return Err(e);
+        }
+        let result = run.result.expect("a run without error has a result");
+        Ok((result, pos + run.end, events))
+    }
+}
+
+/// True when a value is the int torch's legacy format starts with.
+fn is_legacy_magic(v: &Value<'_>) -> bool {
+    const MAGIC: [u8; 10] = [0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19];
+    match v {
+        Value::BigInt(b) => {
+            let trimmed: &[u8] = if b.len() > 10 && b[10..].iter().all(|&x| x == 0) {
+                &b[..10]
+            } else {
+                b
+            };
+            trimmed == MAGIC
+        }
+        Value::BigText(t) => t.trim_end_matches('L') == "119547037146038801333356",
+        _ => false,
+    }
+}
+
+/// A raw pickle file: plain pickle, joblib dump, or torch's legacy format.
+pub(crate) fn scan_pickle_file(ctx: &Ctx<'_>, data: &[u8]) -> Scanned {
+    // The pickled magic number is a few dozen bytes at any protocol: look only there.
+    let mut probe = Walker::new(ctx, &data[..data.len().min(64)]);
+    if let Ok((first, _, _)) = probe.next(0) {
+        if is_legacy_magic(probe.vm.value(first)) {
+            return scan_legacy(ctx, data, Walker::new(ctx, data));
+        }
+    }
+    let mut hooks = JoblibHooks::new(data);
+    let scan = ctx.scanner.scan_pickles(data, &mut hooks);
+    let mut findings = scan.findings;
+    for (at, file) in &hooks.companion_files {
+        findings.push(ctx.anomaly(
+            ids::UNSCANNABLE,
+            Some(*at),
+            format!(
+                "joblib < 0.10 array stored in a companion file '{file}' (loaded from the dump's folder, possibly as a pickle): not scanned here"
+            ),
+        ));
+    }
+    let format = if hooks.arrays + hooks.object_arrays > 0 || !hooks.companion_files.is_empty() {
+        "joblib"
+    } else {
+        "pickle"
+    };
+    Scanned {
+        format: format.into(),
+        findings,
+    }
+}
+
+/// torch legacy: magic, protocol, sys_info, object, storage keys, raw storages.
+fn scan_legacy<'d>(ctx: &Ctx<'_>, data: &'d [u8], mut w: Walker<'d>) -> Scanned {
+    let mut extra: Vec<Finding> = Vec::new();
+    let mut pos = 0usize;
+    let mut storages: HashMap<String, (Option<String>, Option<u64>)> = HashMap::new();
+    let mut keys: Option<Vec<String>> = None;
+    for i in 0..5 {
+        match w.next(pos) {
+            Ok((result, end, events)) => {
+                pos = end;
+                if i == 3 {
+                    for (k, class, numel) in storage_ids(&w.vm, events) {
+                        storages.entry(k).or_insert((class, numel));
+                    }
+                }
+                if i == 4 {
+                    keys = w.vm.value(result).as_seq().map(|items| {
+                        items
+                            .iter()
+                            .filter_map(|&k| w.vm.value(k).as_str().map(str::to_string))
+                            .collect()
+                    });
+                }
+            }
+            Err(_) => {
+                // The pickle scan below reports the broken stream.
+                keys = None;
+                pos = data.len();
+                break;
+            }
+        }
+    }
+    let pickles_end = pos;
+    let mut findings = ctx.scanner.scan_pickles(&data[..pickles_end], &mut NoHooks).findings;
+    if let Some(keys) = keys {
+        let mut at = pickles_end;
+        let mut ok = true;
+        for key in &keys {
+            let Some((class, numel)) = storages.get(key) else {
+                extra.push(ctx.anomaly(
+                    ids::MALFORMED,
+                    Some(at as u64),
+                    format!("storage key '{key}' is listed but no storage with that key was pickled: the rest of the file cannot be located"),
+                ));
+                ok = false;
+                break;
+            };
+            let size = class.as_deref().and_then(storage_element_size);
+            let count = data
+                .get(at..at + 8)
+                .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")));
+            let (Some(size), Some(count)) = (size, count) else {
+                extra.push(ctx.anomaly(
+                    if count.is_none() { ids::TRUNCATED } else { ids::MALFORMED },
+                    Some(at as u64),
+                    format!(
+                        "raw storage '{key}' of class {}: cannot be located",
+                        class.as_deref().unwrap_or("?")
+                    ),
+                ));
+                ok = false;
+                break;
+            };
+            if numel.is_some_and(|n| n != count) {
+                extra.push(ctx.anomaly(
+                    ids::MALFORMED,
+                    Some(at as u64),
+                    format!(
+                        "raw storage '{key}' holds {count} elements but the pickle records {}: torch refuses it",
+                        numel.unwrap_or(0)
+                    ),
+                ));
+            }
+            let end = count
+                .checked_mul(size)
+                .and_then(|n| n.checked_add(at as u64 + 8))
+                .filter(|&e| e <= data.len() as u64);
+            match end {
+                Some(e) => at = e as usize,
+                None => {
+                    extra.push(ctx.anomaly(
+                        ids::TRUNCATED,
+                        Some(at as u64),
+                        format!("raw storage '{key}' ({count} elements of {size} bytes) runs past the end of the file"),
+                    ));
+                    ok = false;
+                    break;
+                }
+            }
+        }
+        if ok && at < data.len() {
+            let tail = &data[at..];
+            extra.push(ctx.anomaly(
+                ids::TRAILING_DATA,
+                Some(at as u64),
+                format!("{} bytes after the last raw storage", tail.len()),
+            ));
+            if let Some(fs) = speculative_pickle(ctx, tail) {
+                extra.extend(shift(fs, at as u64));
+            }
+        }
+    } else if pickles_end < data.len() {
+        // Not the full legacy layout: scan the rest as pickles, as a plain loader would.
+        findings = ctx.scanner.scan_pickles(data, &mut NoHooks).findings;
+    }
+    findings.extend(extra);
+    Scanned {
+        format: "torch-legacy".into(),
+        findings,
+    }
+}
+
+/// A tar archive: torch ≤ 0.1.10 (`storages`, `tensors`, `pickle`) or any tar.
+pub(crate) fn scan_tar(ctx: &Ctx<'_>, data: &[u8], depth: usize) -> Scanned {
+    let listing = super::tar::list(data, ctx.scanner.limits.max_members);
+    let mut findings = Vec::new();
+    if let Some(e) = &listing.error {
+        findings.push(ctx.anomaly(ids::ZIP_ANOMALY, None, format!("tar archive: {e}")));
+    }
+    let names: HashSet<&str> = listing.members.iter().map(|m| m.name.as_str()).collect();
+    let torch = ["storages", "tensors", "pickle"]
+        .iter()
+        .all(|n| names.contains(n));
+    for m in &listing.members {
+        let fs = match (torch, m.name.as_str()) {
+            (true, "pickle") => ctx.scanner.scan_pickles(m.data, &mut NoHooks).findings,
+            (true, "storages") => scan_tar_storages(ctx, m.data),
+            (true, "tensors") => scan_tar_tensors(ctx, m.data),
+            _ => {
+                let kind = super::detect(m.data, Some(&m.name));
+                match kind {
+                    Kind::Empty | Kind::Unknown => Vec::new(),
+                    Kind::Pickle if m.data[0] != 0x80 && !is_pickle_name(&m.name) => {
+                        speculative_pickle(ctx, m.data).unwrap_or_default()
+                    }
+                    _ => scan_content(ctx, m.data, Some(&m.name), depth + 1).findings,
+                }
+            }
+        };
+        findings.extend(fs.into_iter().map(|f| f.in_member(&m.name)));
+    }
+    Scanned {
+        format: if torch { "torch-tar" } else { "tar" }.into(),
+        findings,
+    }
+}
+
+/// Scan the pickles of a sequence given as byte ranges, each on its own.
+fn scan_regions(ctx: &Ctx<'_>, data: &[u8], regions: &[(usize, usize)]) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for &(s, e) in regions {
+        let fs = ctx.scanner.scan_pickles(&data[s..e], &mut NoHooks).findings;
+        out.extend(shift(fs, s as u64));
+    }
+    out
+}
+
+/// Scan what is left of a sequence after a walk stopped at `pos` with `err`.
+fn walk_error(ctx: &Ctx<'_>, data: &[u8], pos: usize, what: String) -> Vec<Finding> {
+    let mut out = shift(ctx.scanner.scan_pickles(&data[pos..], &mut NoHooks).findings, pos as u64);
+    out.push(ctx.anomaly(ids::MALFORMED, Some(pos as u64), what));
+    out
+}
+
+/// `storages`: pickle(n); n × (pickle((key, location, storage_type)), u64 count, data); pickle(views).
+fn scan_tar_storages(ctx: &Ctx<'_>, data: &[u8]) -> Vec<Finding> {
+    let mut w = Walker::new(ctx, data);
+    let mut regions = Vec::new();
+    let (n, mut pos) = match w.next(0) {
+        Ok((r, end, _)) => (w.vm.value(r).as_int(), end),
+        Err(_) => return ctx.scanner.scan_pickles(data, &mut NoHooks).findings,
+    };
+    regions.push((0, pos));
+    let Some(n) = n.filter(|&n| n >= 0) else {
+        let mut out = scan_regions(ctx, data, &regions);
+        out.extend(walk_error(ctx, data, pos, "storages: count is not an integer".into()));
+        return out;
+    };
+    for _ in 0..n {
+        let start = pos;
+        let (r, end) = match w.next(pos) {
+            Ok((r, end, _)) => (r, end),
+            Err(_) => {
+                let mut out = scan_regions(ctx, data, &regions);
+                out.extend(shift(ctx.scanner.scan_pickles(&data[pos..], &mut NoHooks).findings, pos as u64));
+                return out;
+            }
+        };
+        regions.push((start, end));
+        let class = w
+            .vm
+            .value(r)
+            .as_seq()
+            .and_then(|t| t.get(2))
+            .and_then(|&c| w.vm.as_global(c))
+            .map(|g| g.name.clone());
+        let size = class.as_deref().and_then(storage_element_size);
+        let count = data
+            .get(end..end + 8)
+            .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")));
+        let next = match (size, count) {
+            (Some(s), Some(c)) => c
+                .checked_mul(s)
+                .and_then(|b| b.checked_add(end as u64 + 8))
+                .filter(|&e| e <= data.len() as u64),
+            _ => None,
+        };
+        match next {
+            Some(p) => pos = p as usize,
+            None => {
+                let mut out = scan_regions(ctx, data, &regions);
+                out.push(ctx.anomaly(
+                    ids::MALFORMED,
+                    Some(end as u64),
+                    format!(
+                        "storages: raw data of class {} cannot be located",
+                        class.as_deref().unwrap_or("?")
+                    ),
+                ));
+                return out;
+            }
+        }
+    }
+    let mut out = scan_regions(ctx, data, &regions);
+    if pos < data.len() {
+        // storage_views pickle and anything after it.
+        out.extend(shift(ctx.scanner.scan_pickles(&data[pos..], &mut NoHooks).findings, pos as u64));
+    }
+    out
+}
+
+/// `tensors`: pickle(n); n × (pickle((key, storage_id, type)), i32 ndim, 4 pad, sizes, strides, offset).
+fn scan_tar_tensors(ctx: &Ctx<'_>, data: &[u8]) -> Vec<Finding> {
+    let mut w = Walker::new(ctx, data);
+    let mut regions = Vec::new();
+    let (n, mut pos) = match w.next(0) {
+        Ok((r, end, _)) => (w.vm.value(r).as_int(), end),
+        Err(_) => return ctx.scanner.scan_pickles(data, &mut NoHooks).findings,
+    };
+    regions.push((0, pos));
+    let n = n.filter(|&n| n >= 0).unwrap_or(0);
+    for _ in 0..n {
+        let start = pos;
+        let end = match w.next(pos) {
+            Ok((_, end, _)) => end,
+            Err(_) => {
+                let mut out = scan_regions(ctx, data, &regions);
+                out.extend(shift(ctx.scanner.scan_pickles(&data[pos..], &mut NoHooks).findings, pos as u64));
+                return out;
+            }
+        };
+        regions.push((start, end));
+        let ndim = data
+            .get(end..end + 4)
+            .map(|b| i32::from_le_bytes(b.try_into().expect("4 bytes")));
+        let next = ndim
+            .filter(|&d| (0..=64).contains(&d))
+            .map(|d| end + 8 + 16 * d as usize + 8)
+            .filter(|&p| p <= data.len());
+        match next {
+            Some(p) => pos = p,
+            None => {
+                let mut out = scan_regions(ctx, data, &regions);
+                out.push(ctx.anomaly(
+                    ids::MALFORMED,
+                    Some(end as u64),
+                    "tensors: tensor header cannot be read".into(),
+                ));
+                return out;
+            }
+        }
+    }
+    let mut out = scan_regions(ctx, data, &regions);
+    if pos < data.len() {
+        out.push(ctx.anomaly(
+            ids::TRAILING_DATA,
+            Some(pos as u64),
+            format!("{} bytes after the last tensor header", data.len() - pos),
+        ));
+        if let Some(fs) = speculative_pickle(ctx, &data[pos..]) {
+            out.extend(shift(fs, pos as u64));
+        }
+    }
+    out
+}
