@@ -66,9 +66,7 @@ pub fn sniff(data: &[u8]) -> Option<Codec> {
 /// `0x…` followed by spaces: the length field of a joblib z-file.
 fn is_zfile_header(field: &[u8]) -> bool {
     let text = field.trim_ascii_end();
-    text.len() > 2
-        && text.starts_with(b"0x")
-        && text[2..].iter().all(|c| c.is_ascii_hexdigit())
+    text.len() > 2 && text.starts_with(b"0x") && text[2..].iter().all(|c| c.is_ascii_hexdigit())
 }
 
 /// Why decompression stopped.

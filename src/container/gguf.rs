@@ -72,11 +72,19 @@ impl R<'_> {
     }
     fn u32(&mut self, what: &str) -> Result<u32, String> {
         let b: [u8; 4] = self.take(4, what)?.try_into().expect("4 bytes");
-        Ok(if self.big { u32::from_be_bytes(b) } else { u32::from_le_bytes(b) })
+        Ok(if self.big {
+            u32::from_be_bytes(b)
+        } else {
+            u32::from_le_bytes(b)
+        })
     }
     fn u64(&mut self, what: &str) -> Result<u64, String> {
         let b: [u8; 8] = self.take(8, what)?.try_into().expect("8 bytes");
-        Ok(if self.big { u64::from_be_bytes(b) } else { u64::from_le_bytes(b) })
+        Ok(if self.big {
+            u64::from_be_bytes(b)
+        } else {
+            u64::from_le_bytes(b)
+        })
     }
     fn string(&mut self, what: &str) -> Result<String, String> {
         let n = self.u64(what)?;
@@ -119,7 +127,9 @@ fn value(r: &mut R<'_>, t: u32, key: &str, nested: bool) -> Result<Option<u32>, 
             }
             match scalar_size(et) {
                 Some(s) => {
-                    let bytes = n.checked_mul(s).ok_or_else(|| format!("key '{key}': array size overflows"))?;
+                    let bytes = n
+                        .checked_mul(s)
+                        .ok_or_else(|| format!("key '{key}': array size overflows"))?;
                     if et == 7 {
                         if r.take(bytes, key)?.iter().any(|&b| b > 1) {
                             return Err(format!("key '{key}': bool other than 0/1"));
@@ -161,7 +171,11 @@ pub fn validate(data: &[u8]) -> Result<u64, String> {
     if !data.starts_with(b"GGUF") {
         return Err("bad magic".into());
     }
-    let mut r = R { d: data, i: 4, big: false };
+    let mut r = R {
+        d: data,
+        i: 4,
+        big: false,
+    };
     let mut version = r.u32("version")?;
     if version != 0 && version & 0xFFFF == 0 {
         r.big = true;
@@ -176,7 +190,9 @@ pub fn validate(data: &[u8]) -> Result<u64, String> {
     let n_kv = r.u64("metadata count")?;
     // Each KV needs at least 12 bytes, each tensor info at least 24.
     if n_kv > r.left() / 12 || n_tensors > r.left() / 24 {
-        return Err(format!("{n_tensors} tensors and {n_kv} metadata entries cannot fit in the file"));
+        return Err(format!(
+            "{n_tensors} tensors and {n_kv} metadata entries cannot fit in the file"
+        ));
     }
     let mut keys = HashSet::new();
     let mut alignment: u64 = 32;
@@ -203,7 +219,11 @@ pub fn validate(data: &[u8]) -> Result<u64, String> {
     for _ in 0..n_tensors {
         let name = r.string("tensor name")?;
         if name.len() >= MAX_NAME {
-            return Err(format!("tensor name '{name}' is {} bytes (limit {})", name.len(), MAX_NAME - 1));
+            return Err(format!(
+                "tensor name '{name}' is {} bytes (limit {})",
+                name.len(),
+                MAX_NAME - 1
+            ));
         }
         if !names.insert(name.clone()) {
             return Err(format!("duplicate tensor name '{name}'"));
@@ -222,10 +242,13 @@ pub fn validate(data: &[u8]) -> Result<u64, String> {
         }
         let t = r.u32(&name)?;
         let off = r.u64(&name)?;
-        let (blck, tsize) = type_size(t).ok_or_else(|| format!("tensor '{name}' has invalid ggml type {t}"))?;
+        let (blck, tsize) =
+            type_size(t).ok_or_else(|| format!("tensor '{name}' has invalid ggml type {t}"))?;
         let ne0 = ne.first().copied().unwrap_or(1);
         if ne0 % blck != 0 {
-            return Err(format!("tensor '{name}': row of {ne0} is not a multiple of the block size {blck}"));
+            return Err(format!(
+                "tensor '{name}': row of {ne0} is not a multiple of the block size {blck}"
+            ));
         }
         let mut nbytes = (ne0 / blck)
             .checked_mul(tsize)
@@ -247,12 +270,16 @@ pub fn validate(data: &[u8]) -> Result<u64, String> {
     let mut end = data_start;
     for (name, off, nbytes) in &infos {
         if *off != expected {
-            return Err(format!("tensor '{name}' has offset {off}, expected {expected} (ggml rejects it)"));
+            return Err(format!(
+                "tensor '{name}' has offset {off}, expected {expected} (ggml rejects it)"
+            ));
         }
         end = data_start
             .checked_add(off + nbytes)
             .filter(|&e| e <= data.len() as u64)
-            .ok_or_else(|| format!("tensor '{name}' ({nbytes} bytes at {off}) runs past the end of the file"))?;
+            .ok_or_else(|| {
+                format!("tensor '{name}' ({nbytes} bytes at {off}) runs past the end of the file")
+            })?;
         expected = pad(off + nbytes).ok_or("offset overflows")?;
     }
     let padded_end = if infos.is_empty() {

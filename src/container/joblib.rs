@@ -35,7 +35,10 @@ fn instance_class<'v>(vm: &'v Vm<'_>, target: Id) -> Option<(&'v str, &'v str, O
     let Value::Object(o) = vm.value(target) else {
         return None;
     };
-    if !matches!(o.kind, CallKind::NewObj | CallKind::NewObjEx | CallKind::Reduce | CallKind::Obj | CallKind::Inst) {
+    if !matches!(
+        o.kind,
+        CallKind::NewObj | CallKind::NewObjEx | CallKind::Reduce | CallKind::Obj | CallKind::Inst
+    ) {
         return None;
     }
     let g = vm.as_global(o.func)?;

@@ -218,7 +218,12 @@ pub fn scan(scanner: &Scanner, data: &[u8], name: Option<&str>) -> Scanned {
 }
 
 /// Scan content at container nesting `depth` (0 for the file itself).
-pub(crate) fn scan_content(ctx: &Ctx<'_>, data: &[u8], name: Option<&str>, depth: usize) -> Scanned {
+pub(crate) fn scan_content(
+    ctx: &Ctx<'_>,
+    data: &[u8],
+    name: Option<&str>,
+    depth: usize,
+) -> Scanned {
     if depth > ctx.scanner.limits.max_container_depth {
         return Scanned {
             format: "nested".into(),

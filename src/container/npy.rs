@@ -190,10 +190,14 @@ pub fn descr_info(d: &Lit) -> Result<(u64, bool), String> {
                 let mut count: u64 = 1;
                 match parts.get(2) {
                     None => {}
-                    Some(Lit::Int(n)) => count = u64::try_from(*n).map_err(|_| "bad field shape")?,
+                    Some(Lit::Int(n)) => {
+                        count = u64::try_from(*n).map_err(|_| "bad field shape")?
+                    }
                     Some(Lit::Tuple(dims)) => {
                         for d in dims {
-                            let Lit::Int(n) = d else { return Err("bad field shape".into()) };
+                            let Lit::Int(n) = d else {
+                                return Err("bad field shape".into());
+                            };
                             let n = u64::try_from(*n).map_err(|_| "bad field shape")?;
                             count = count.checked_mul(n).ok_or("field shape overflows")?;
                         }
@@ -239,7 +243,10 @@ pub fn parse_header(data: &[u8]) -> Result<Header, String> {
         1 => (u16::from_le_bytes([data[8], data[9]]) as usize, 10),
         2 | 3 => {
             let b = data.get(8..12).ok_or("header length cut off")?;
-            (u32::from_le_bytes(b.try_into().expect("4 bytes")) as usize, 12)
+            (
+                u32::from_le_bytes(b.try_into().expect("4 bytes")) as usize,
+                12,
+            )
         }
         v => return Err(format!("unsupported .npy version {v}.{}", data[7])),
     };
@@ -295,7 +302,11 @@ pub(crate) fn scan(ctx: &Ctx<'_>, data: &[u8], _depth: usize) -> Scanned {
         Err(e) => {
             return Scanned {
                 format: "npy".into(),
-                findings: vec![ctx.anomaly(ids::NPY_INVALID, Some(0), format!("invalid .npy: {e}"))],
+                findings: vec![ctx.anomaly(
+                    ids::NPY_INVALID,
+                    Some(0),
+                    format!("invalid .npy: {e}"),
+                )],
             }
         }
     };
@@ -315,11 +326,16 @@ pub(crate) fn scan(ctx: &Ctx<'_>, data: &[u8], _depth: usize) -> Scanned {
         .try_fold(1u64, |acc, &d| acc.checked_mul(d))
         .and_then(|n| n.checked_mul(h.itemsize));
     match nbytes {
-        None => findings.push(ctx.anomaly(ids::NPY_INVALID, Some(0), "array size overflows".into())),
+        None => {
+            findings.push(ctx.anomaly(ids::NPY_INVALID, Some(0), "array size overflows".into()))
+        }
         Some(n) if n > body.len() as u64 => findings.push(ctx.anomaly(
             ids::NPY_INVALID,
             Some(h.data_start as u64),
-            format!("array needs {n} bytes but only {} follow the header", body.len()),
+            format!(
+                "array needs {n} bytes but only {} follow the header",
+                body.len()
+            ),
         )),
         Some(n) if n < body.len() as u64 => findings.push(ctx.anomaly(
             ids::NPY_INVALID,

@@ -77,8 +77,8 @@ pub fn validate(data: &[u8]) -> Result<usize, String> {
         .filter(|&e| e <= data.len() as u64)
         .ok_or("header length runs past the end of the file")? as usize;
     let text = std::str::from_utf8(&data[8..end]).map_err(|_| "header is not UTF-8")?;
-    let Pairs(pairs) =
-        serde_json::from_str::<Pairs>(text).map_err(|e| format!("header is not valid JSON: {e}"))?;
+    let Pairs(pairs) = serde_json::from_str::<Pairs>(text)
+        .map_err(|e| format!("header is not valid JSON: {e}"))?;
     let mut seen = std::collections::HashSet::new();
     let mut tensors: Vec<(String, u64, u64)> = Vec::new();
     for (name, v) in &pairs {
@@ -99,7 +99,8 @@ pub fn validate(data: &[u8]) -> Result<usize, String> {
             .get("dtype")
             .and_then(|d| d.as_str())
             .ok_or_else(|| format!("tensor '{name}' has no dtype"))?;
-        let bits = dtype_bits(dtype).ok_or_else(|| format!("tensor '{name}': unknown dtype '{dtype}'"))?;
+        let bits =
+            dtype_bits(dtype).ok_or_else(|| format!("tensor '{name}': unknown dtype '{dtype}'"))?;
         let shape = obj
             .get("shape")
             .and_then(|s| s.as_array())
@@ -117,7 +118,9 @@ pub fn validate(data: &[u8]) -> Result<usize, String> {
             .checked_mul(bits)
             .ok_or_else(|| format!("tensor '{name}': size overflows"))?;
         if total_bits % 8 != 0 {
-            return Err(format!("tensor '{name}': {total_bits} bits is not a whole number of bytes"));
+            return Err(format!(
+                "tensor '{name}': {total_bits} bits is not a whole number of bytes"
+            ));
         }
         let offs = obj
             .get("data_offsets")
@@ -143,7 +146,11 @@ pub fn validate(data: &[u8]) -> Result<usize, String> {
         if *b != at {
             return Err(format!(
                 "tensor '{name}' starts at {b}, expected {at}: {}",
-                if *b > at { "gap between tensors" } else { "overlapping tensors" }
+                if *b > at {
+                    "gap between tensors"
+                } else {
+                    "overlapping tensors"
+                }
             ));
         }
         at = *e;
@@ -151,7 +158,10 @@ pub fn validate(data: &[u8]) -> Result<usize, String> {
     let buffer = (data.len() - end) as u64;
     if at != buffer {
         return Err(if at < buffer {
-            format!("{} bytes after the last tensor are not covered by any tensor", buffer - at)
+            format!(
+                "{} bytes after the last tensor are not covered by any tensor",
+                buffer - at
+            )
         } else {
             format!("tensors need {at} bytes but the data section has {buffer}")
         });
@@ -163,7 +173,11 @@ pub fn validate(data: &[u8]) -> Result<usize, String> {
 pub(crate) fn scan(ctx: &Ctx<'_>, data: &[u8]) -> Scanned {
     let findings = match validate(data) {
         Ok(_) => Vec::new(),
-        Err(e) => vec![ctx.anomaly(ids::SAFETENSORS_INVALID, Some(0), format!("invalid safetensors: {e}"))],
+        Err(e) => vec![ctx.anomaly(
+            ids::SAFETENSORS_INVALID,
+            Some(0),
+            format!("invalid safetensors: {e}"),
+        )],
     };
     Scanned {
         format: "safetensors".into(),

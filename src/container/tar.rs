@@ -28,13 +28,25 @@ fn checksum_ok(h: &[u8]) -> bool {
     let sum: u64 = h
         .iter()
         .enumerate()
-        .map(|(i, &b)| if (148..156).contains(&i) { 32 } else { u64::from(b) })
+        .map(|(i, &b)| {
+            if (148..156).contains(&i) {
+                32
+            } else {
+                u64::from(b)
+            }
+        })
         .sum();
     // Some old writers summed signed chars.
     let signed: i64 = h
         .iter()
         .enumerate()
-        .map(|(i, &b)| if (148..156).contains(&i) { 32 } else { i64::from(b as i8) })
+        .map(|(i, &b)| {
+            if (148..156).contains(&i) {
+                32
+            } else {
+                i64::from(b as i8)
+            }
+        })
         .sum();
     stored == sum || stored as i64 == signed
 }
@@ -96,7 +108,10 @@ pub fn list(data: &[u8], max_members: usize) -> Listing<'_> {
             return out;
         };
         let start = pos + 512;
-        let Some(end) = usize::try_from(size).ok().and_then(|s| start.checked_add(s)) else {
+        let Some(end) = usize::try_from(size)
+            .ok()
+            .and_then(|s| start.checked_add(s))
+        else {
             out.error = Some(format!("member at offset {pos} is too large"));
             return out;
         };

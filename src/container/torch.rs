@@ -102,7 +102,11 @@ pub(crate) fn scan_zip(ctx: &Ctx<'_>, data: &[u8], depth: usize) -> Scanned {
     };
     let mut findings: Vec<Finding> = Vec::new();
     let mut notes: Vec<Note> = archive.notes.clone();
-    let lower: Vec<String> = archive.entries.iter().map(|e| lower_basename(&e.name)).collect();
+    let lower: Vec<String> = archive
+        .entries
+        .iter()
+        .map(|e| lower_basename(&e.name))
+        .collect();
     let torchscript = lower.iter().any(|b| b == "constants.pkl");
     let torch = lower.iter().any(|b| b == "data.pkl");
     let format = if torchscript {
@@ -144,7 +148,10 @@ pub(crate) fn scan_zip(ctx: &Ctx<'_>, data: &[u8], depth: usize) -> Scanned {
         let Some(bytes) = read_member(ctx, &archive, e, &mut findings, &mut notes) else {
             continue;
         };
-        if matches!(super::detect(&bytes, Some(&e.name)), Kind::Pickle | Kind::TorchLegacy) {
+        if matches!(
+            super::detect(&bytes, Some(&e.name)),
+            Kind::Pickle | Kind::TorchLegacy
+        ) {
             let (vm, _run) = ctx.scanner.run_one(&bytes, &mut NoHooks);
             let lname = e.name.to_lowercase();
             let (dir, stem) = match lname.rsplit_once('/') {
@@ -396,7 +403,10 @@ fn scan_legacy<'d>(ctx: &Ctx<'_>, data: &'d [u8], mut w: Walker<'d>) -> Scanned 
         }
     }
     let pickles_end = pos;
-    let mut findings = ctx.scanner.scan_pickles(&data[..pickles_end], &mut NoHooks).findings;
+    let mut findings = ctx
+        .scanner
+        .scan_pickles(&data[..pickles_end], &mut NoHooks)
+        .findings;
     if let Some(keys) = keys {
         let mut at = pickles_end;
         let mut ok = true;
@@ -416,7 +426,11 @@ fn scan_legacy<'d>(ctx: &Ctx<'_>, data: &'d [u8], mut w: Walker<'d>) -> Scanned 
                 .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")));
             let (Some(size), Some(count)) = (size, count) else {
                 extra.push(ctx.anomaly(
-                    if count.is_none() { ids::TRUNCATED } else { ids::MALFORMED },
+                    if count.is_none() {
+                        ids::TRUNCATED
+                    } else {
+                        ids::MALFORMED
+                    },
                     Some(at as u64),
                     format!(
                         "raw storage '{key}' of class {}: cannot be located",
@@ -522,7 +536,12 @@ fn scan_regions(ctx: &Ctx<'_>, data: &[u8], regions: &[(usize, usize)]) -> Vec<F
 
 /// Scan what is left of a sequence after a walk stopped at `pos` with `err`.
 fn walk_error(ctx: &Ctx<'_>, data: &[u8], pos: usize, what: String) -> Vec<Finding> {
-    let mut out = shift(ctx.scanner.scan_pickles(&data[pos..], &mut NoHooks).findings, pos as u64);
+    let mut out = shift(
+        ctx.scanner
+            .scan_pickles(&data[pos..], &mut NoHooks)
+            .findings,
+        pos as u64,
+    );
     out.push(ctx.anomaly(ids::MALFORMED, Some(pos as u64), what));
     out
 }
@@ -538,7 +557,12 @@ fn scan_tar_storages(ctx: &Ctx<'_>, data: &[u8]) -> Vec<Finding> {
     regions.push((0, pos));
     let Some(n) = n.filter(|&n| n >= 0) else {
         let mut out = scan_regions(ctx, data, &regions);
-        out.extend(walk_error(ctx, data, pos, "storages: count is not an integer".into()));
+        out.extend(walk_error(
+            ctx,
+            data,
+            pos,
+            "storages: count is not an integer".into(),
+        ));
         return out;
     };
     for _ in 0..n {
@@ -547,18 +571,22 @@ fn scan_tar_storages(ctx: &Ctx<'_>, data: &[u8]) -> Vec<Finding> {
             Ok((r, end, _)) => (r, end),
             Err(_) => {
                 let mut out = scan_regions(ctx, data, &regions);
-                out.extend(shift(ctx.scanner.scan_pickles(&data[pos..], &mut NoHooks).findings, pos as u64));
+                out.extend(shift(
+                    ctx.scanner
+                        .scan_pickles(&data[pos..], &mut NoHooks)
+                        .findings,
+                    pos as u64,
+                ));
                 return out;
             }
         };
         regions.push((start, end));
-        let class = w
-            .vm
-            .value(r)
-            .as_seq()
-            .and_then(|t| t.get(2))
-            .and_then(|&c| w.vm.as_global(c))
-            .map(|g| g.name.clone());
+        let class =
+            w.vm.value(r)
+                .as_seq()
+                .and_then(|t| t.get(2))
+                .and_then(|&c| w.vm.as_global(c))
+                .map(|g| g.name.clone());
         let size = class.as_deref().and_then(storage_element_size);
         let count = data
             .get(end..end + 8)
@@ -589,7 +617,12 @@ fn scan_tar_storages(ctx: &Ctx<'_>, data: &[u8]) -> Vec<Finding> {
     let mut out = scan_regions(ctx, data, &regions);
     if pos < data.len() {
         // storage_views pickle and anything after it.
-        out.extend(shift(ctx.scanner.scan_pickles(&data[pos..], &mut NoHooks).findings, pos as u64));
+        out.extend(shift(
+            ctx.scanner
+                .scan_pickles(&data[pos..], &mut NoHooks)
+                .findings,
+            pos as u64,
+        ));
     }
     out
 }
@@ -610,7 +643,12 @@ fn scan_tar_tensors(ctx: &Ctx<'_>, data: &[u8]) -> Vec<Finding> {
             Ok((_, end, _)) => end,
             Err(_) => {
                 let mut out = scan_regions(ctx, data, &regions);
-                out.extend(shift(ctx.scanner.scan_pickles(&data[pos..], &mut NoHooks).findings, pos as u64));
+                out.extend(shift(
+                    ctx.scanner
+                        .scan_pickles(&data[pos..], &mut NoHooks)
+                        .findings,
+                    pos as u64,
+                ));
                 return out;
             }
         };

@@ -212,7 +212,9 @@ impl<'a> Archive<'a> {
     pub fn parse(data: &'a [u8], max_members: usize) -> Result<Archive<'a>, ZipError> {
         let mut last_err = None;
         for at in end_candidates(data) {
-            let Some(end) = read_end(data, at) else { continue };
+            let Some(end) = read_end(data, at) else {
+                continue;
+            };
             match Self::from_end(data, end, max_members) {
                 Ok(a) => return Ok(a),
                 Err(e) => last_err = Some(e),
@@ -281,7 +283,8 @@ impl<'a> Archive<'a> {
         }
         if end.at + EOCD_LEN < data.len() {
             let comment = u16_at(data, end.at + 20).unwrap_or(0) as usize;
-            let extra = data.len() - (end.at + EOCD_LEN) - comment.min(data.len() - end.at - EOCD_LEN);
+            let extra =
+                data.len() - (end.at + EOCD_LEN) - comment.min(data.len() - end.at - EOCD_LEN);
             if extra > 0 {
                 notes.push(Note {
                     offset: Some((end.at + EOCD_LEN) as u64),
@@ -366,9 +369,7 @@ impl<'a> Archive<'a> {
         let c = u16_at(data, pos + 32).ok_or_else(trunc)? as usize;
         let mut local = u64::from(u32_at(data, pos + 42).ok_or_else(trunc)?);
         let name_bytes = data.get(pos + 46..pos + 46 + n).ok_or_else(trunc)?;
-        let extra = data
-            .get(pos + 46 + n..pos + 46 + n + e)
-            .ok_or_else(trunc)?;
+        let extra = data.get(pos + 46 + n..pos + 46 + n + e).ok_or_else(trunc)?;
         // Zip64 extra: only the fields whose 32-bit value is saturated are present, in order.
         let mut x = 0usize;
         while x + 4 <= extra.len() {
@@ -411,16 +412,22 @@ impl<'a> Archive<'a> {
         let mut notes = Vec::new();
         let mut pos = first;
         while u32_at(data, pos) == Some(LOCAL_SIG) && entries.len() < max_members {
-            let Some(h) = LocalHeader::read(data, pos) else { break };
+            let Some(h) = LocalHeader::read(data, pos) else {
+                break;
+            };
             let start = pos + 30 + h.name.len() + h.extra_len;
             let mut csize = h.csize;
             if h.flags & flags::DATA_DESCRIPTOR != 0 && csize == 0 {
                 // Size unknown from the header: the data end at the descriptor or next header.
-                let next = [&0x0807_4b50u32.to_le_bytes()[..], &LOCAL_SIG.to_le_bytes()[..], &CENTRAL_SIG.to_le_bytes()[..]]
-                    .iter()
-                    .filter_map(|sig| find(data, sig, start))
-                    .min()
-                    .unwrap_or(data.len());
+                let next = [
+                    &0x0807_4b50u32.to_le_bytes()[..],
+                    &LOCAL_SIG.to_le_bytes()[..],
+                    &CENTRAL_SIG.to_le_bytes()[..],
+                ]
+                .iter()
+                .filter_map(|sig| find(data, sig, start))
+                .min()
+                .unwrap_or(data.len());
                 csize = (next - start) as u64;
             }
             entries.push(Entry {

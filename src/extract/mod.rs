@@ -290,8 +290,17 @@ fn sha256_file(path: &Path) -> io::Result<String> {
     Ok(hex(&h.finalize()))
 }
 
+/// Keeps a mapped (or, when small, read) input alive behind a [`Backing`].
+struct InputBytes(crate::mmap::Input);
+
+impl AsRef<[u8]> for InputBytes {
+    fn as_ref(&self) -> &[u8] {
+        self.0.bytes()
+    }
+}
+
 fn open_bytes(path: &Path) -> io::Result<Arc<dyn AsRef<[u8]> + Send + Sync>> {
-    Ok(Arc::new(std::fs::read(path)?))
+    Ok(Arc::new(InputBytes(crate::mmap::Input::open(path)?)))
 }
 
 /// An input file opened for extraction.
