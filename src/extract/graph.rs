@@ -125,7 +125,11 @@ impl<'w, 'a> Walk<'w, 'a> {
     }
 
     fn drop_leaf(&mut self, name: &str, what: impl Into<String>) {
-        let name = self.leaf_name(name);
+        let name = if name.is_empty() {
+            "(top level)".to_string()
+        } else {
+            name.to_string()
+        };
         self.leaves.push(Leaf::Dropped {
             name,
             what: what.into(),

@@ -279,7 +279,7 @@ fn extract_scanned(
 fn sha256_file(path: &Path) -> io::Result<String> {
     let mut f = File::open(path)?;
     let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
+    let mut buf = vec![0u8; 4 << 20];
     loop {
         let n = f.read(&mut buf)?;
         if n == 0 {
@@ -440,7 +440,6 @@ pub fn write_safetensors(
     let mut plan = safetensors::Plan::new(&extraction.tensors, metadata);
     let (mut file, mut temp) = create_temp(&dir, &file_name).map_err(werr(output))?;
     let tmp_path = temp.path.clone();
-    file.set_len(0).map_err(werr(&tmp_path))?;
     file.write_all(&plan.head).map_err(werr(&tmp_path))?;
     for &i in &plan.order {
         let t = &extraction.tensors[i];
