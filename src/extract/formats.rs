@@ -112,13 +112,24 @@ fn member(
 ) -> Result<Region, String> {
     let mut notes = Vec::new();
     if e.method == STORED && !e.is_encrypted() {
-        let span = archive
-            .span(e, &mut notes)
-            .map_err(|err| format!("member {}: {err}", e.name))?;
+        // The data start from the local header's own name and extra lengths (torch's
+        // getRecordOffset), read with pread rather than through the mapping.
+        let h = backing
+            .read_at(e.local_offset, 30)
+            .ok_or_else(|| format!("member {}: local header past the end of the file", e.name))?;
+        if h[..4] != [0x50, 0x4b, 0x03, 0x04] {
+            return Err(format!(
+                "member {}: no local header at offset {}",
+                e.name, e.local_offset
+            ));
+        }
+        let n = u16::from_le_bytes([h[26], h[27]]) as u64;
+        let x = u16::from_le_bytes([h[28], h[29]]) as u64;
+        let start = e.local_offset + 30 + n + x;
         return backing
             .whole()
-            .sub(span.start, span.len)
-            .ok_or_else(|| format!("member {} lies outside the file", e.name));
+            .sub(start, e.compressed_size)
+            .ok_or_else(|| format!("member {}: its data run past the end of the file", e.name));
     }
     let bytes = archive
         .read(e, scanner.limits.max_decompressed, &mut notes)
@@ -396,9 +407,9 @@ fn legacy_leaves(scanner: &Scanner, backing: &Backing) -> Result<Vec<Leaf>, Extr
             .ok_or_else(|| fmt_err(format!("storage '{key}' is listed but never used")))?;
         let size = container::torch::storage_element_size(&class)
             .ok_or_else(|| fmt_err(format!("unknown storage class {class}")))?;
-        let count = whole
-            .sub(at, 8)
-            .map(|r| u64::from_le_bytes(r.bytes().try_into().expect("8 bytes")))
+        let count = backing
+            .read_at(at, 8)
+            .map(|r| u64::from_le_bytes(r.try_into().expect("8 bytes")))
             .ok_or_else(|| fmt_err(format!("raw storage '{key}' is cut off")))?;
         let region = count
             .checked_mul(size)

@@ -255,6 +255,25 @@ impl Backing {
         (*self.data).as_ref()
     }
 
+    /// Copy `len` bytes at `offset` without touching the mapping when the bytes are a file's:
+    /// a page fault on a mapping can map a whole large folio (megabytes) into the process, so
+    /// small reads scattered over a big file (zip local headers, legacy storage counts) go through
+    /// `pread` instead.
+    pub fn read_at(&self, offset: u64, len: usize) -> Option<Vec<u8>> {
+        let end = offset.checked_add(len as u64)?;
+        if end > self.bytes().len() as u64 {
+            return None;
+        }
+        if let Some((file, base)) = &self.file {
+            use std::os::unix::fs::FileExt;
+            let mut buf = vec![0u8; len];
+            if file.read_exact_at(&mut buf, base + offset).is_ok() {
+                return Some(buf);
+            }
+        }
+        Some(self.bytes()[offset as usize..end as usize].to_vec())
+    }
+
     /// The region of these bytes that `sub` (a slice borrowed from them) covers.
     pub fn region_of(&self, sub: &[u8]) -> Option<Region> {
         let all = self.bytes();
