@@ -19,6 +19,7 @@ pub mod pickle;
 pub mod report;
 pub mod rules;
 pub mod scan;
+pub mod walk;
 
 pub use finding::{Finding, Severity, Usage, Verdict};
 pub use limits::Limits;

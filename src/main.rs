@@ -1,10 +1,13 @@
 //! The `picklescan-rs` command: a thin layer over the library.
 
 use clap::{Parser, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
 use picklescan_rs::file::{scan_path, FileOptions};
 use picklescan_rs::report::{self, FileReport};
 use picklescan_rs::rules::RuleSet;
+use picklescan_rs::walk::{self, Entry};
 use picklescan_rs::{Limits, Scanner};
+use rayon::prelude::*;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -14,24 +17,31 @@ use std::time::Instant;
 enum Format {
     Text,
     Json,
+    Sarif,
 }
 
 /// Scan pickle-based model files (PyTorch, joblib, numpy, raw pickle) without executing them.
 ///
 /// Exit codes: 0 all clean, 1 something dangerous, 2 something suspicious (nothing dangerous),
-/// 3 usage or I/O error.
+/// 3 usage or I/O error. Over many files: 1, then 3, then 2, then 0.
 #[derive(Debug, Parser)]
 #[command(name = "picklescan-rs", version)]
 struct Cli {
-    /// Files to scan.
+    /// Files or folders to scan (folders are walked recursively).
     #[arg(required_unless_present = "extract")]
     paths: Vec<PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
-    /// Extra rule file(s) to load on top of the built-in rules.
+    /// Extra rule file(s), on top of the built-in rules.
     #[arg(long = "rules", value_name = "FILE")]
     rules: Vec<PathBuf>,
+    /// Skip files and folders whose path or name matches this glob (repeatable).
+    #[arg(long, value_name = "GLOB")]
+    exclude: Vec<String>,
+    /// Never show a progress bar.
+    #[arg(long)]
+    no_progress: bool,
     #[command(flatten)]
     extract: ExtractArgs,
 }
@@ -59,6 +69,11 @@ struct ExtractArgs {
     skip_unsupported: bool,
 }
 
+fn fail(message: String) -> ExitCode {
+    eprintln!("picklescan-rs: {message}");
+    ExitCode::from(3)
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
@@ -74,10 +89,13 @@ fn main() -> ExitCode {
     let mut rules = RuleSet::builtin();
     for r in &cli.rules {
         if let Err(e) = rules.add_file(r) {
-            eprintln!("picklescan-rs: {e}");
-            return ExitCode::from(3);
+            return fail(e.to_string());
         }
     }
+    let exclude = match walk::exclude_set(&cli.exclude) {
+        Ok(s) => s,
+        Err(e) => return fail(format!("bad --exclude pattern: {e}")),
+    };
     let scanner = Scanner::new(rules, Limits::default());
     if let Some(input) = &cli.extract.extract {
         return run_extract(&scanner, input, &cli.extract);
@@ -86,30 +104,49 @@ fn main() -> ExitCode {
         hash: cli.format != Format::Text,
     };
     let start = Instant::now();
-    let reports: Vec<FileReport> = cli
-        .paths
-        .iter()
-        .map(|p| scan_path(&scanner, p, &opts))
+    let entries = walk::collect(&cli.paths, &exclude);
+    let progress = if !cli.no_progress && std::io::stderr().is_terminal() && entries.len() > 50 {
+        let bar = ProgressBar::new(entries.len() as u64);
+        if let Ok(style) =
+            ProgressStyle::with_template("{bar:40} {pos}/{len} files {elapsed} {wide_msg}")
+        {
+            bar.set_style(style);
+        }
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+    let reports: Vec<FileReport> = entries
+        .par_iter()
+        .map(|e| {
+            let r = match e {
+                Entry::File(p) => scan_path(&scanner, p, &opts),
+                Entry::Error { path, message } => {
+                    FileReport::unreadable(path.display().to_string(), message.clone())
+                }
+            };
+            progress.inc(1);
+            r
+        })
         .collect();
+    progress.finish_and_clear();
     let mut out = std::io::stdout().lock();
     let written = match cli.format {
         Format::Json => writeln!(out, "{}", report::json::render(&reports)),
-        Format::Text => {
-            let mut r = Ok(());
-            for f in &reports {
-                r = r.and_then(|_| write!(out, "{}", report::text::render_file(f)));
-            }
-            r.and_then(|_| {
+        Format::Sarif => writeln!(out, "{}", report::sarif::render(&reports, &scanner.rules)),
+        Format::Text => reports
+            .iter()
+            .try_for_each(|f| write!(out, "{}", report::text::render_file(f)))
+            .and_then(|_| {
                 write!(
                     out,
                     "{}",
                     report::text::render_summary(&reports, start.elapsed().as_secs_f64())
                 )
-            })
-        }
+            }),
     };
-    // A closed pipe (`| head`) is not an error of the scan.
-    let _ = written;
+    // A closed pipe (`| head`) does not change the verdict.
+    drop(written);
     ExitCode::from(report::exit_code(&reports) as u8)
 }
 

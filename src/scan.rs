@@ -196,7 +196,7 @@ impl Scanner {
                 }
                 EventKind::Call(kind) => {
                     let usage = if kind.is_instantiation() { Usage::Instantiated } else { Usage::Called };
-                    let call = Renderer::render_call(vm, ev.node, budget);
+                    let call = Renderer::render_effective_call(vm, ev.node, budget);
                     findings.extend(self.use_of(vm, ev.subject, usage, ev.offset, call, kind_word(kind)));
                 }
                 EventKind::Build => {

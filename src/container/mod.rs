@@ -243,7 +243,26 @@ pub(crate) fn scan_content(
         Kind::Npy => npy::scan(ctx, data, depth),
         Kind::Safetensors => with_polyglot_check(ctx, data, safetensors::scan(ctx, data)),
         Kind::Gguf => with_polyglot_check(ctx, data, gguf::scan(ctx, data)),
-        Kind::TorchLegacy | Kind::Pickle => torch::scan_pickle_file(ctx, data),
+        Kind::TorchLegacy => torch::scan_pickle_file(ctx, data),
+        // A protocol 2+ header is a pickle whatever follows; a protocol 0/1 opcode first is a
+        // pickle only if the bytes act as one.
+        Kind::Pickle if data[0] == 0x80 || acts_as_pickle(ctx, data) => {
+            torch::scan_pickle_file(ctx, data)
+        }
+        Kind::Pickle => {
+            let (_, run) = ctx.scanner.run_one(data, &mut crate::pickle::vm::NoHooks);
+            let why = run.error.map(|e| e.to_string()).unwrap_or_default();
+            Scanned {
+                format: "unknown".into(),
+                findings: vec![ctx.anomaly(
+                    ids::UNRECOGNISED,
+                    Some(0),
+                    format!(
+                        "content of no known model format: it starts with a pickle opcode but breaks at once ({why})"
+                    ),
+                )],
+            }
+        }
         Kind::Tar => torch::scan_tar(ctx, data, depth),
         Kind::Compressed(codec) => scan_compressed(ctx, codec, data, name, depth),
         Kind::Unscannable(what) => Scanned {
@@ -302,19 +321,29 @@ fn with_polyglot_check(ctx: &Ctx<'_>, data: &[u8], mut scanned: Scanned) -> Scan
 /// calls, builds or loads something before breaking. `None` for data that merely starts with an
 /// opcode byte.
 pub(crate) fn speculative_pickle(ctx: &Ctx<'_>, data: &[u8]) -> Option<Vec<Finding>> {
-    let first = *data.first()?;
-    Opcode::from_byte(first)?;
-    let (vm, run) = ctx.scanner.run_one(data, &mut crate::pickle::vm::NoHooks);
-    let acts = vm
-        .events()
-        .iter()
-        .any(|e| !matches!(e.kind, EventKind::Import | EventKind::FrameAnomaly));
-    if run.error.is_none() || acts {
-        let mut hooks = joblib::JoblibHooks::new(data);
-        Some(ctx.scanner.scan_pickles(data, &mut hooks).findings)
+    if acts_as_pickle(ctx, data) {
+        Some(torch::scan_pickle_file(ctx, data).findings)
     } else {
         None
     }
+}
+
+/// True when `data` runs as a pickle to STOP, or calls, builds or loads something before it
+/// breaks: bytes a pickle loader would act on, as opposed to data that merely starts with a byte
+/// that happens to be an opcode.
+pub(crate) fn acts_as_pickle(ctx: &Ctx<'_>, data: &[u8]) -> bool {
+    let Some(&first) = data.first() else {
+        return false;
+    };
+    if Opcode::from_byte(first).is_none() {
+        return false;
+    }
+    let (vm, run) = ctx.scanner.run_one(data, &mut crate::pickle::vm::NoHooks);
+    run.error.is_none()
+        || vm
+            .events()
+            .iter()
+            .any(|e| !matches!(e.kind, EventKind::Import | EventKind::FrameAnomaly))
 }
 
 fn scan_compressed(

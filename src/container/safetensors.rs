@@ -30,7 +30,7 @@ pub fn looks_like(data: &[u8]) -> bool {
         return false;
     }
     let n = u64::from_le_bytes(data[..8].try_into().expect("8 bytes"));
-    if n < 2 || n > MAX_HEADER_SIZE || n > (data.len() - 8) as u64 {
+    if !(2..=MAX_HEADER_SIZE).contains(&n) || n > (data.len() - 8) as u64 {
         return false;
     }
     let header = &data[8..8 + n as usize];

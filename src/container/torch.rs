@@ -338,14 +338,37 @@ fn is_legacy_magic(v: &Value<'_>) -> bool {
     }
 }
 
+/// True when the first pickles of `data` are those of torch's legacy format: the magic number,
+/// or (when an attacker replaced it) the protocol version 1001 or the `sys_info` dict after it.
+/// The three are small at any protocol, so only the first few KiB are looked at.
+fn looks_legacy(ctx: &Ctx<'_>, data: &[u8]) -> bool {
+    let mut probe = Walker::new(ctx, &data[..data.len().min(4096)]);
+    let mut pos = 0;
+    for i in 0..3 {
+        let Ok((r, end, _)) = probe.next(pos) else {
+            return false;
+        };
+        let v = probe.vm.value(r);
+        let hit = match i {
+            0 => is_legacy_magic(v),
+            1 => v.as_int() == Some(1001),
+            _ => {
+                super::joblib::dict_get(&probe.vm, r, "protocol_version").is_some()
+                    && super::joblib::dict_get(&probe.vm, r, "type_sizes").is_some()
+            }
+        };
+        if hit {
+            return true;
+        }
+        pos = end;
+    }
+    false
+}
+
 /// A raw pickle file: plain pickle, joblib dump, or torch's legacy format.
 pub(crate) fn scan_pickle_file(ctx: &Ctx<'_>, data: &[u8]) -> Scanned {
-    // The pickled magic number is a few dozen bytes at any protocol: look only there.
-    let mut probe = Walker::new(ctx, &data[..data.len().min(64)]);
-    if let Ok((first, _, _)) = probe.next(0) {
-        if is_legacy_magic(probe.vm.value(first)) {
-            return scan_legacy(ctx, data, Walker::new(ctx, data));
-        }
+    if looks_legacy(ctx, data) {
+        return scan_legacy(ctx, data, Walker::new(ctx, data));
     }
     let mut hooks = JoblibHooks::new(data);
     let scan = ctx.scanner.scan_pickles(data, &mut hooks);

@@ -348,6 +348,16 @@ impl<'a> Archive<'a> {
             .min()
             .unwrap_or(cd_start)
             .min(cd_start);
+        if a.prefix_len > 0 && shift == 0 {
+            a.notes.push(Note {
+                offset: Some(0),
+                member: None,
+                message: format!(
+                    "{} bytes before the first member: torch.load does not open this as a zip",
+                    a.prefix_len
+                ),
+            });
+        }
         a.check_names();
         Ok(a)
     }

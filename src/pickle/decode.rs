@@ -123,6 +123,8 @@ impl<'a> Decoder<'a> {
         let offset = self.base + start as u64;
         let byte = self.data[start];
         let Some(code) = Opcode::from_byte(byte) else {
+            // Decoding cannot go on past a byte that is no opcode.
+            self.pos = self.data.len();
             return Some(Err(DecodeError::InvalidOpcode { byte, offset }));
         };
         self.pos += 1;

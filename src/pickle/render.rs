@@ -30,9 +30,42 @@ impl<'v, 'a> Renderer<'v, 'a> {
         r.finish()
     }
 
-    /// Render the call that created the object `id` (or the value itself if it is no call).
-    pub fn render_call(vm: &'v Vm<'a>, id: Id, budget: usize) -> String {
-        Self::render(vm, id, budget)
+    /// Render a call; when the callable is a `functools.partial` object, add the call it really
+    /// makes: `functools.partial(posix.system, 'x')()  ⇒ posix.system('x')`.
+    pub fn render_effective_call(vm: &'v Vm<'a>, id: Id, budget: usize) -> String {
+        let shown = Self::render(vm, id, budget);
+        let Value::Object(call) = vm.value(id) else {
+            return shown;
+        };
+        let Value::Object(partial) = vm.value(call.func) else {
+            return shown;
+        };
+        let is_partial = vm.origin(partial.func).is_some_and(|g| {
+            matches!(g.module.as_str(), "functools" | "_functools") && g.name == "partial"
+        });
+        let (Some(bound), Some(extra)) = (
+            vm.value(partial.args).as_seq(),
+            vm.value(call.args).as_seq(),
+        ) else {
+            return shown;
+        };
+        let Some((&func, bound)) = bound.split_first() else {
+            return shown;
+        };
+        if !is_partial {
+            return shown;
+        }
+        let mut r = Renderer {
+            vm,
+            out: String::new(),
+            budget,
+        };
+        r.value(func, 1);
+        r.push("(");
+        let all: Vec<Id> = bound.iter().chain(extra.iter()).copied().collect();
+        r.seq(&all, 1);
+        r.push(")");
+        format!("{shown}  ⇒ {}", r.finish())
     }
 
     /// Render `target.method(item)`.

@@ -145,3 +145,12 @@ impl<'a> Value<'a> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn values_stay_small() {
+        // The arena holds millions of these on large pickles.
+        assert!(std::mem::size_of::<super::Value<'static>>() <= 32);
+    }
+}

@@ -153,10 +153,50 @@ const NONE_ID: Id = Id(0);
 const FALSE_ID: Id = Id(1);
 const TRUE_ID: Id = Id(2);
 
+/// The memo: dense for the small sequential keys every pickler writes, sparse for the rest, so a
+/// key of four billion costs one map entry rather than a four-billion-slot table.
+#[derive(Default)]
+struct Memo {
+    dense: Vec<Option<Id>>,
+    sparse: HashMap<u64, Id>,
+    count: usize,
+}
+
+impl Memo {
+    fn get(&self, key: u64) -> Option<Id> {
+        match self.dense.get(key as usize) {
+            Some(slot) => *slot,
+            None => self.sparse.get(&key).copied(),
+        }
+    }
+
+    fn contains(&self, key: u64) -> bool {
+        self.get(key).is_some()
+    }
+
+    fn len(&self) -> usize {
+        self.count
+    }
+
+    fn insert(&mut self, key: u64, v: Id) {
+        if (key as usize) < self.dense.len() {
+            if self.dense[key as usize].replace(v).is_none() {
+                self.count += 1;
+            }
+        } else if key as usize <= self.dense.len() + 1024 && self.sparse.is_empty() {
+            self.dense.resize(key as usize + 1, None);
+            self.dense[key as usize] = Some(v);
+            self.count += 1;
+        } else if self.sparse.insert(key, v).is_none() {
+            self.count += 1;
+        }
+    }
+}
+
 struct Frame<'a> {
     stack: Vec<Id>,
     marks: Vec<Vec<Id>>,
-    memo: HashMap<u64, Id>,
+    memo: Memo,
     proto: u8,
     decoder: Decoder<'a>,
 }
@@ -203,6 +243,11 @@ impl<'a> Vm<'a> {
 
     /// Run one pickle stream from the start of `data`; offsets are reported as `base + position`.
     pub fn run(&mut self, data: &'a [u8], base: u64, hooks: &mut dyn Hooks) -> Run {
+        // A value takes at least two bytes of pickle; reserving up front avoids repeated copies
+        // of a large arena as it grows.
+        let expected = (data.len() / 4).min(self.limits.max_nodes);
+        self.arena
+            .reserve(expected.saturating_sub(self.arena.len()));
         self.run_nested(data, base, hooks, 0)
     }
 
@@ -216,7 +261,7 @@ impl<'a> Vm<'a> {
         let mut f = Frame {
             stack: Vec::new(),
             marks: Vec::new(),
-            memo: HashMap::new(),
+            memo: Memo::default(),
             proto: 0,
             decoder: Decoder::new(data, base),
         };
@@ -719,7 +764,7 @@ impl<'a> Vm<'a> {
         op: &'static str,
         offset: u64,
     ) -> Result<Id, VmError> {
-        f.memo.get(&key).copied().ok_or_else(|| VmError::Invalid {
+        f.memo.get(key).ok_or_else(|| VmError::Invalid {
             op,
             offset,
             detail: format!("memo value not found at index {key}"),
@@ -727,7 +772,7 @@ impl<'a> Vm<'a> {
     }
 
     fn memo_put(&self, f: &mut Frame<'a>, key: u64, v: Id, offset: u64) -> Result<(), VmError> {
-        if f.memo.len() >= self.limits.max_memo && !f.memo.contains_key(&key) {
+        if f.memo.len() >= self.limits.max_memo && !f.memo.contains(key) {
             return Err(VmError::Budget {
                 what: "memo entries",
                 limit: self.limits.max_memo as u64,

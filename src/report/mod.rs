@@ -4,6 +4,7 @@
 //! only ever added within one version.
 
 pub mod json;
+pub mod sarif;
 pub mod text;
 
 use crate::finding::{verdict_of, Finding, Verdict};

@@ -1,0 +1,88 @@
+//! Shared test helpers: a tiny pickle assembler so tests say which opcodes they emit.
+#![allow(dead_code)]
+
+/// Builds a pickle byte stream opcode by opcode.
+#[derive(Default, Clone)]
+pub struct Asm(pub Vec<u8>);
+
+impl Asm {
+    pub fn new() -> Self {
+        Asm(Vec::new())
+    }
+    pub fn proto(mut self, p: u8) -> Self {
+        self.0.extend([0x80, p]);
+        self
+    }
+    pub fn op(mut self, byte: u8) -> Self {
+        self.0.push(byte);
+        self
+    }
+    pub fn raw(mut self, bytes: &[u8]) -> Self {
+        self.0.extend_from_slice(bytes);
+        self
+    }
+    pub fn global(mut self, module: &str, name: &str) -> Self {
+        self.0.push(b'c');
+        self.0
+            .extend_from_slice(format!("{module}\n{name}\n").as_bytes());
+        self
+    }
+    pub fn inst(mut self, module: &str, name: &str) -> Self {
+        self.0.push(b'i');
+        self.0
+            .extend_from_slice(format!("{module}\n{name}\n").as_bytes());
+        self
+    }
+    pub fn unicode(mut self, s: &str) -> Self {
+        if s.len() < 256 {
+            self.0.push(0x8c);
+            self.0.push(s.len() as u8);
+        } else {
+            self.0.push(b'X');
+            self.0.extend((s.len() as u32).to_le_bytes());
+        }
+        self.0.extend_from_slice(s.as_bytes());
+        self
+    }
+    pub fn string0(mut self, s: &str) -> Self {
+        self.0.extend_from_slice(format!("S'{s}'\n").as_bytes());
+        self
+    }
+    pub fn int(mut self, i: i32) -> Self {
+        self.0.push(b'J');
+        self.0.extend(i.to_le_bytes());
+        self
+    }
+    pub fn binput(mut self, k: u8) -> Self {
+        self.0.extend([b'q', k]);
+        self
+    }
+    pub fn binget(mut self, k: u8) -> Self {
+        self.0.extend([b'h', k]);
+        self
+    }
+    pub fn mark(self) -> Self {
+        self.op(b'(')
+    }
+    pub fn tuple(self) -> Self {
+        self.op(b't')
+    }
+    pub fn tuple1(self) -> Self {
+        self.op(0x85)
+    }
+    pub fn reduce(self) -> Self {
+        self.op(b'R')
+    }
+    pub fn stack_global(self) -> Self {
+        self.op(0x93)
+    }
+    pub fn memoize(self) -> Self {
+        self.op(0x94)
+    }
+    pub fn stop(self) -> Self {
+        self.op(b'.')
+    }
+    pub fn build(self) -> Vec<u8> {
+        self.0
+    }
+}
