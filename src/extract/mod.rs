@@ -31,7 +31,7 @@ use crate::scan::Scanner;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -244,21 +244,20 @@ fn extract_scanned(
     opts: &ExtractOptions,
 ) -> Result<Written, ExtractError> {
     let source = Source::open(input)?;
-    // Hash the input beside the extraction; the digest goes into the header at the end.
-    let hasher = {
-        let path = input.to_path_buf();
-        std::thread::spawn(move || sha256_file(&path))
-    };
     let extraction = source.collect(scanner, opts)?;
     let mut metadata = BTreeMap::new();
     metadata.insert("format".to_string(), "pt".to_string());
     metadata.insert("scan_verdict".to_string(), verdict.to_string());
     metadata.insert("source_sha256".to_string(), "0".repeat(64));
-    let written = write_safetensors(&extraction, &metadata, output, opts.force, || {
-        hasher
-            .join()
-            .map_err(|_| io::Error::other("hashing the input failed"))?
-            .map(|d| vec![("source_sha256".to_string(), d)])
+    let written = write_file(&extraction, &metadata, output, opts.force, |plan, out| {
+        let digest = match source.backing.file_handle() {
+            Some(file) => write_hashing(plan, &extraction.tensors, out, file)?,
+            None => {
+                write_in_order(plan, &extraction.tensors, out)?;
+                hex(&Sha256::digest(source.backing.bytes()))
+            }
+        };
+        Ok(vec![("source_sha256".to_string(), digest)])
     })?;
     Ok(Written {
         output: output.to_path_buf(),
@@ -276,18 +275,108 @@ fn extract_scanned(
     })
 }
 
-fn sha256_file(path: &Path) -> io::Result<String> {
-    let mut f = File::open(path)?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 4 << 20];
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
+/// Bytes read per step of the single pass over the input.
+const PASS_CHUNK: usize = 8 << 20;
+
+/// Write the tensor data and hash the input in one sequential pass over the input file.
+///
+/// Tensors whose bytes are a span of the input as they stand are copied while the input is read
+/// in order for the digest: each chunk read is hashed (on another thread) and the parts of it that
+/// belong to output tensors are written at their planned places. Every other tensor (strided,
+/// byte-swapped, inflated) is gathered in bounded chunks first. Memory stays at a few chunks.
+fn write_hashing(
+    plan: &safetensors::Plan,
+    tensors: &[Tensor],
+    out: &File,
+    src: &Arc<File>,
+) -> io::Result<String> {
+    use std::os::unix::fs::FileExt;
+    use std::sync::mpsc;
+    let mut spans: Vec<(u64, u64, u64)> = Vec::new();
+    let mut dst = plan.head.len() as u64;
+    for &i in &plan.order {
+        let t = &tensors[i];
+        match t.source.file_range() {
+            Some((f, start, len)) if Arc::ptr_eq(f, src) => spans.push((start, len, dst)),
+            _ => {
+                let mut pos = dst;
+                t.source.for_each_chunk(CHUNK, &mut |b| {
+                    out.write_all_at(b, pos)?;
+                    pos += b.len() as u64;
+                    Ok(())
+                })?;
+            }
+        }
+        dst += t.nbytes();
+    }
+    spans.sort_unstable();
+    let src_len = src.metadata()?.len();
+    let (to_hash, hash_rx) = mpsc::sync_channel::<(Vec<u8>, usize)>(2);
+    let (back_tx, back_rx) = mpsc::channel::<Vec<u8>>();
+    for _ in 0..3 {
+        let _ = back_tx.send(vec![0u8; PASS_CHUNK]);
+    }
+    let hasher = std::thread::spawn(move || {
+        let mut h = Sha256::new();
+        for (buf, n) in hash_rx {
+            h.update(&buf[..n]);
+            let _ = back_tx.send(buf);
+        }
+        hex(&h.finalize())
+    });
+    let mut pos = 0u64;
+    let mut result = Ok(());
+    while pos < src_len {
+        let Ok(mut buf) = back_rx.recv() else {
+            result = Err(io::Error::other("hashing the input failed"));
+            break;
+        };
+        let n = (PASS_CHUNK as u64).min(src_len - pos) as usize;
+        if let Err(e) = src.read_exact_at(&mut buf[..n], pos) {
+            result = Err(e);
             break;
         }
-        h.update(&buf[..n]);
+        let end = pos + n as u64;
+        for &(s, len, d) in &spans {
+            let e = s + len;
+            if s < end && e > pos {
+                let (a, b) = (s.max(pos), e.min(end));
+                let piece = &buf[(a - pos) as usize..(b - pos) as usize];
+                if let Err(err) = out.write_all_at(piece, d + (a - s)) {
+                    result = Err(err);
+                    break;
+                }
+            }
+        }
+        if result.is_err() || to_hash.send((buf, n)).is_err() {
+            break;
+        }
+        pos = end;
     }
-    Ok(hex(&h.finalize()))
+    drop(to_hash);
+    let digest = hasher
+        .join()
+        .map_err(|_| io::Error::other("hashing the input failed"))?;
+    result?;
+    if spans.iter().any(|&(s, len, _)| s + len > src_len) {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "the input file is shorter than when it was read",
+        ));
+    }
+    Ok(digest)
+}
+
+/// Write the tensor data in file order, each tensor through [`ByteSource::write_to`].
+fn write_in_order(plan: &safetensors::Plan, tensors: &[Tensor], out: &mut File) -> io::Result<()> {
+    out.seek(SeekFrom::Start(plan.head.len() as u64))?;
+    for &i in &plan.order {
+        let t = &tensors[i];
+        t.source
+            .write_to(out, CHUNK)
+            .map_err(|e| io::Error::new(e.kind(), format!("tensor '{}': {e}", t.name)))?;
+    }
+    Ok(())
 }
 
 /// Keeps a mapped (or, when small, read) input alive behind a [`Backing`].
@@ -425,6 +514,21 @@ pub fn write_safetensors(
     force: bool,
     late: impl FnOnce() -> Late,
 ) -> Result<FileWritten, ExtractError> {
+    write_file(extraction, metadata, output, force, |plan, out| {
+        write_in_order(plan, &extraction.tensors, out)?;
+        late()
+    })
+}
+
+/// The temporary-file protocol around a data writer: header placeholder, data, late metadata,
+/// final header, rename into place; any failure removes the temporary file.
+fn write_file(
+    extraction: &Extraction,
+    metadata: &BTreeMap<String, String>,
+    output: &Path,
+    force: bool,
+    data: impl FnOnce(&safetensors::Plan, &mut File) -> Late,
+) -> Result<FileWritten, ExtractError> {
     let werr = |path: &Path| {
         let path = path.to_path_buf();
         move |source| ExtractError::Write { path, source }
@@ -441,19 +545,7 @@ pub fn write_safetensors(
     let (mut file, mut temp) = create_temp(&dir, &file_name).map_err(werr(output))?;
     let tmp_path = temp.path.clone();
     file.write_all(&plan.head).map_err(werr(&tmp_path))?;
-    for &i in &plan.order {
-        let t = &extraction.tensors[i];
-        t.source
-            .write_to(&mut file, CHUNK)
-            .map_err(|e| ExtractError::Write {
-                path: tmp_path.clone(),
-                source: io::Error::new(e.kind(), format!("tensor '{}': {e}", t.name)),
-            })?;
-    }
-    let late = late().map_err(|e| ExtractError::Read {
-        path: PathBuf::from("input"),
-        source: e,
-    })?;
+    let late = data(&plan, &mut file).map_err(werr(&tmp_path))?;
     for (k, v) in &late {
         let old = metadata.get(k).cloned().unwrap_or_default();
         if !plan.patch_metadata(k, &old, v) {

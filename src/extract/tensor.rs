@@ -274,6 +274,14 @@ impl Backing {
         Some(self.bytes()[offset as usize..end as usize].to_vec())
     }
 
+    /// The file these bytes are, when they are a whole file's own bytes from offset 0.
+    pub fn file_handle(&self) -> Option<&Arc<File>> {
+        match &self.file {
+            Some((f, 0)) => Some(f),
+            _ => None,
+        }
+    }
+
     /// The region of these bytes that `sub` (a slice borrowed from them) covers.
     pub fn region_of(&self, sub: &[u8]) -> Option<Region> {
         let all = self.bytes();
@@ -562,6 +570,17 @@ impl ByteSource {
                 idx[k] = 0;
             }
         }
+    }
+
+    /// When the output bytes are one span of a file as they stand (contiguous, no swapping):
+    /// the file, the offset of the first byte and the length.
+    pub fn file_range(&self) -> Option<(&Arc<File>, u64, u64)> {
+        if !self.is_contiguous() || self.numel == 0 {
+            return None;
+        }
+        let (file, base) = self.region.backing.file.as_ref()?;
+        let start = base + self.region.start as u64 + self.offset * self.elem_size as u64;
+        Some((file, start, self.nbytes()))
     }
 
     /// Write the tensor's bytes to `out` (a file positioned at the tensor's place). Contiguous
