@@ -51,6 +51,11 @@ def main():
                                     str(out / "bench_ours.safetensors"), "--force"],
         "torch.load(mmap) + save_file": [a.python, str(HERE / "extract_torch_ref.py"), str(model),
                                          str(out / "bench_ref.safetensors")],
+        # The floor set by the source digest the output's metadata carries (OpenSSL SHA-256).
+        "sha256 of the input (hashlib)": [
+            a.python, "-c",
+            "import hashlib,sys\nh=hashlib.sha256()\nf=open(sys.argv[1],'rb')\n"
+            "while b:=f.read(8<<20): h.update(b)", str(model)],
     }
     results = {k: [] for k in cmds}
     for i in range(a.runs):

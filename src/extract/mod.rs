@@ -11,7 +11,12 @@
 //! bytes C-contiguous and little-endian in bounded chunks); [`write_safetensors`] is one consumer.
 //!
 //! Output is written to a temporary file beside the target and renamed into place at the end: a
-//! failure leaves nothing behind, an existing file is never replaced without `force`.
+//! failure leaves nothing behind, an existing file is never replaced without `force`. The data
+//! are streamed: the header is planned first, then the input file is read once, in order, in
+//! bounded chunks; each chunk is hashed (for `source_sha256`) on a second thread while the parts
+//! of it that are output tensors are written at their planned places. Tensors that are not a span
+//! of the input as they stand (strided views, big-endian data, inflated members) are gathered in
+//! bounded chunks. Peak memory is a few chunks, whatever the model size.
 
 mod formats;
 pub mod graph;
