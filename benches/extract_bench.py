@@ -49,6 +49,9 @@ def main():
         "cp": ["cp", str(model), str(out / "bench_cp.pth")],
         "picklescan-rs --extract": [a.bin, "--extract", str(model), "-o",
                                     str(out / "bench_ours.safetensors"), "--force"],
+        "picklescan-rs --extract --no-source-hash": [
+            a.bin, "--extract", str(model), "-o", str(out / "bench_ours_nohash.safetensors"),
+            "--force", "--no-source-hash"],
         "torch.load(mmap) + save_file": [a.python, str(HERE / "extract_torch_ref.py"), str(model),
                                          str(out / "bench_ref.safetensors")],
         # The floor set by the source digest the output's metadata carries (OpenSSL SHA-256).

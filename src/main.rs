@@ -67,6 +67,9 @@ struct ExtractArgs {
     /// Leave out tensors safetensors cannot hold (complex, quantized) instead of failing.
     #[arg(long, requires = "extract")]
     skip_unsupported: bool,
+    /// Do not record the input's SHA-256 in the output metadata (faster on large files).
+    #[arg(long, requires = "extract")]
+    no_source_hash: bool,
 }
 
 fn fail(message: String) -> ExitCode {
@@ -159,6 +162,7 @@ fn run_extract(scanner: &Scanner, input: &std::path::Path, a: &ExtractArgs) -> E
         strict: a.strict,
         force: a.force,
         skip_unsupported: a.skip_unsupported,
+        no_source_hash: a.no_source_hash,
     };
     let outcome = extract::extract(scanner, input, &opts);
     if let Some(scan) = &outcome.scan {

@@ -528,3 +528,25 @@ fn cli_extracts_and_reports() {
     assert_eq!(r.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&r.stderr).contains("--force"));
 }
+
+#[test]
+fn the_source_digest_can_be_left_out() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("o.safetensors");
+    let input = corpus().join("benign/torch_state_dict_legacy.pt");
+    let w = run(&input, &opts_to(&out)).result.unwrap();
+    let with = read_safetensors(&out);
+    assert_eq!(with.metadata["source_sha256"], w.source_sha256);
+    let o = run(
+        &input,
+        &ExtractOptions {
+            no_source_hash: true,
+            force: true,
+            ..opts_to(&out)
+        },
+    );
+    assert_eq!(o.result.unwrap().source_sha256, "");
+    let without = read_safetensors(&out);
+    assert!(!without.metadata.contains_key("source_sha256"));
+    assert_eq!(without.entries, with.entries);
+}

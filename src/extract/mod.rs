@@ -12,11 +12,12 @@
 //!
 //! Output is written to a temporary file beside the target and renamed into place at the end: a
 //! failure leaves nothing behind, an existing file is never replaced without `force`. The data
-//! are streamed: the header is planned first, then the input file is read once, in order, in
-//! bounded chunks; each chunk is hashed (for `source_sha256`) on a second thread while the parts
-//! of it that are output tensors are written at their planned places. Tensors that are not a span
-//! of the input as they stand (strided views, big-endian data, inflated members) are gathered in
-//! bounded chunks. Peak memory is a few chunks, whatever the model size.
+//! are streamed: the header is planned first (with a placeholder for the input's digest), then
+//! each tensor is written in file order: spans of the input as they stand are copied file to file
+//! by the kernel (`copy_file_range`), other tensors (strided views, big-endian data, inflated
+//! members) are gathered in bounded chunks. Meanwhile a second thread hashes the input, reading
+//! it in order with `pread` (not through the mapping, whose touched pages would count as the
+//! process's memory). Peak memory stays at a few chunks, whatever the model size.
 
 mod formats;
 pub mod graph;
@@ -57,6 +58,10 @@ pub struct ExtractOptions {
     pub force: bool,
     /// Leave out tensors whose dtype the output cannot hold instead of failing.
     pub skip_unsupported: bool,
+    /// Do not hash the input: the output's metadata then has no `source_sha256`. Hashing reads
+    /// the whole input a second time and SHA-256 is slower than a file copy, so it bounds the
+    /// speed of extraction (see benches/EXTRACT.md).
+    pub no_source_hash: bool,
 }
 
 /// Something in the file that is not written, and why.
@@ -253,10 +258,16 @@ fn extract_scanned(
     let mut metadata = BTreeMap::new();
     metadata.insert("format".to_string(), "pt".to_string());
     metadata.insert("scan_verdict".to_string(), verdict.to_string());
-    metadata.insert("source_sha256".to_string(), "0".repeat(64));
+    if !opts.no_source_hash {
+        metadata.insert("source_sha256".to_string(), "0".repeat(64));
+    }
     let written = write_file(&extraction, &metadata, output, opts.force, |plan, out| {
+        if opts.no_source_hash {
+            write_in_order(plan, &extraction.tensors, out)?;
+            return Ok(Vec::new());
+        }
         let digest = match source.backing.file_handle() {
-            Some(file) => write_hashing(plan, &extraction.tensors, out, file)?,
+            Some(file) => write_copying(plan, &extraction.tensors, out, file)?,
             None => {
                 write_in_order(plan, &extraction.tensors, out)?;
                 hex(&Sha256::digest(source.backing.bytes()))
@@ -280,96 +291,38 @@ fn extract_scanned(
     })
 }
 
-/// Bytes read per step of the single pass over the input.
+/// Bytes read per step when hashing the input.
 const PASS_CHUNK: usize = 8 << 20;
 
-/// Write the tensor data and hash the input in one sequential pass over the input file.
-///
-/// Tensors whose bytes are a span of the input as they stand are copied while the input is read
-/// in order for the digest: each chunk read is hashed (on another thread) and the parts of it that
-/// belong to output tensors are written at their planned places. Every other tensor (strided,
-/// byte-swapped, inflated) is gathered in bounded chunks first. Memory stays at a few chunks.
-fn write_hashing(
+/// Write the tensor data in file order (contiguous spans copied file to file by the kernel) while
+/// another thread hashes the input, reading it once in order.
+fn write_copying(
     plan: &safetensors::Plan,
     tensors: &[Tensor],
-    out: &File,
+    out: &mut File,
     src: &Arc<File>,
 ) -> io::Result<String> {
-    use std::os::unix::fs::FileExt;
-    use std::sync::mpsc;
-    let mut spans: Vec<(u64, u64, u64)> = Vec::new();
-    let mut dst = plan.head.len() as u64;
-    for &i in &plan.order {
-        let t = &tensors[i];
-        match t.source.file_range() {
-            Some((f, start, len)) if Arc::ptr_eq(f, src) => spans.push((start, len, dst)),
-            _ => {
-                let mut pos = dst;
-                t.source.for_each_chunk(CHUNK, &mut |b| {
-                    out.write_all_at(b, pos)?;
-                    pos += b.len() as u64;
-                    Ok(())
-                })?;
-            }
-        }
-        dst += t.nbytes();
-    }
-    spans.sort_unstable();
-    let src_len = src.metadata()?.len();
-    let (to_hash, hash_rx) = mpsc::sync_channel::<(Vec<u8>, usize)>(2);
-    let (back_tx, back_rx) = mpsc::channel::<Vec<u8>>();
-    for _ in 0..3 {
-        let _ = back_tx.send(vec![0u8; PASS_CHUNK]);
-    }
-    let hasher = std::thread::spawn(move || {
+    let file = Arc::clone(src);
+    let hasher = std::thread::spawn(move || -> io::Result<String> {
+        use std::os::unix::fs::FileExt;
+        let len = file.metadata()?.len();
         let mut h = Sha256::new();
-        for (buf, n) in hash_rx {
+        let mut buf = vec![0u8; PASS_CHUNK];
+        let mut pos = 0u64;
+        while pos < len {
+            let n = (PASS_CHUNK as u64).min(len - pos) as usize;
+            file.read_exact_at(&mut buf[..n], pos)?;
             h.update(&buf[..n]);
-            let _ = back_tx.send(buf);
+            pos += n as u64;
         }
-        hex(&h.finalize())
+        Ok(hex(&h.finalize()))
     });
-    let mut pos = 0u64;
-    let mut result = Ok(());
-    while pos < src_len {
-        let Ok(mut buf) = back_rx.recv() else {
-            result = Err(io::Error::other("hashing the input failed"));
-            break;
-        };
-        let n = (PASS_CHUNK as u64).min(src_len - pos) as usize;
-        if let Err(e) = src.read_exact_at(&mut buf[..n], pos) {
-            result = Err(e);
-            break;
-        }
-        let end = pos + n as u64;
-        for &(s, len, d) in &spans {
-            let e = s + len;
-            if s < end && e > pos {
-                let (a, b) = (s.max(pos), e.min(end));
-                let piece = &buf[(a - pos) as usize..(b - pos) as usize];
-                if let Err(err) = out.write_all_at(piece, d + (a - s)) {
-                    result = Err(err);
-                    break;
-                }
-            }
-        }
-        if result.is_err() || to_hash.send((buf, n)).is_err() {
-            break;
-        }
-        pos = end;
-    }
-    drop(to_hash);
+    let written = write_in_order(plan, tensors, out);
     let digest = hasher
         .join()
         .map_err(|_| io::Error::other("hashing the input failed"))?;
-    result?;
-    if spans.iter().any(|&(s, len, _)| s + len > src_len) {
-        return Err(io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            "the input file is shorter than when it was read",
-        ));
-    }
-    Ok(digest)
+    written?;
+    digest
 }
 
 /// Write the tensor data in file order, each tensor through [`ByteSource::write_to`].
