@@ -60,6 +60,12 @@ impl Input {
         // * a concurrent truncation raises SIGBUS rather than producing undefined reads; see the
         //   limitation documented above.
         let map = unsafe { memmap2::MmapOptions::new().map(&file)? };
+        // The scan jumps over tensor data: no read-ahead around the pages it touches, and no
+        // huge mappings (the kernel would otherwise map a whole 2 MiB page-cache folio for one
+        // touched byte, which shows as resident memory).
+        let _ = map.advise(memmap2::Advice::Random);
+        #[cfg(target_os = "linux")]
+        let _ = map.advise(memmap2::Advice::NoHugePage);
         Ok(Input {
             backing: Backing::Mapped(map),
         })

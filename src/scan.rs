@@ -31,6 +31,10 @@ pub mod ids {
     pub const FRAME: &str = "PS907";
     /// NEXT_BUFFER: out-of-band data.
     pub const OUT_OF_BAND: &str = "PS908";
+    /// A container method on an allowlisted object that is not a container.
+    pub const METHOD_ON_ALLOWED: &str = "PS923";
+    /// BUILD on an imported global itself.
+    pub const STATE_ON_GLOBAL: &str = "PS924";
 }
 
 /// How many findings of one kind (rule, global, usage) are listed before they are only counted.
@@ -205,10 +209,37 @@ impl Scanner {
                         Renderer::render(vm, ev.subject, budget / 2),
                         Renderer::render(vm, ev.node, budget / 2)
                     );
+                    if let Some(g) = vm.as_global(ev.subject) {
+                        findings.push(Finding {
+                            global: Some(g.qualified()),
+                            usage: Usage::StateSet,
+                            call: Some(call.clone()),
+                            ..self.anomaly(
+                                ids::STATE_ON_GLOBAL,
+                                Some(ev.offset),
+                                format!("BUILD sets attributes on {} itself, not on an instance", g.qualified()),
+                            )
+                        });
+                    }
                     findings.extend(self.use_of(vm, ev.subject, Usage::StateSet, ev.offset, call, "state set on"));
                 }
                 EventKind::Method(method) => {
                     let call = Renderer::render_method(vm, ev.subject, method, ev.node, budget);
+                    if let Some(g) = vm.origin(ev.subject) {
+                        let safe = matches!(self.rules.judge(&g.module, &g.name), Judgement::Safe(_));
+                        if safe && !is_container_type(&g.module, &g.name, vm.as_global(ev.subject).is_some()) {
+                            findings.push(Finding {
+                                global: Some(g.qualified()),
+                                usage: Usage::MethodOnObject,
+                                call: Some(call.clone()),
+                                ..self.anomaly(
+                                    ids::METHOD_ON_ALLOWED,
+                                    Some(ev.offset),
+                                    format!("{method} called on a {} object, which is not a container", g.qualified()),
+                                )
+                            });
+                        }
+                    }
                     findings.extend(self.use_of(vm, ev.subject, Usage::MethodOnObject, ev.offset, call, method));
                 }
                 EventKind::PersistentId => {
@@ -248,7 +279,7 @@ impl Scanner {
                 EventKind::FrameAnomaly => findings.push(self.anomaly(
                     ids::FRAME,
                     Some(ev.offset),
-                    "FRAME declares more bytes than remain".into(),
+                    "FRAME declares more bytes than remain, or an opcode crosses the end of its frame: the C and Python unpicklers read this stream differently".into(),
                 )),
             }
         }
@@ -314,6 +345,20 @@ impl Scanner {
             },
         }
     }
+}
+
+/// Allowlisted classes whose instances are containers, on which APPEND/SETITEM/ADDITEMS are the
+/// ordinary way a pickler fills them. `on_class` is true when the method is applied to the class
+/// object itself, which is never a container.
+fn is_container_type(module: &str, name: &str, on_class: bool) -> bool {
+    !on_class
+        && matches!(
+            (module, name),
+            (
+                "collections",
+                "OrderedDict" | "defaultdict" | "Counter" | "deque"
+            ) | ("builtins", "set" | "dict" | "list" | "bytearray")
+        )
 }
 
 fn kind_word(kind: CallKind) -> &'static str {

@@ -90,6 +90,8 @@ const ANOMALY_RULES: &[(&str, Severity)] = &[
     ("PS920", Severity::Medium),
     ("PS921", Severity::Medium),
     ("PS922", Severity::Medium),
+    ("PS923", Severity::Medium),
+    ("PS924", Severity::High),
 ];
 
 #[test]

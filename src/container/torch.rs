@@ -136,6 +136,8 @@ pub(crate) fn scan_zip(ctx: &Ctx<'_>, data: &[u8], depth: usize) -> Scanned {
 
     // Phase 1: members named like pickles; their storage ids name the tensor data members.
     let mut storages: HashSet<String> = HashSet::new();
+    type Declared = (String, String, [String; 3], Option<String>, Option<u64>);
+    let mut declared: Vec<Declared> = Vec::new();
     let mut later: Vec<&Entry> = Vec::new();
     for e in &archive.entries {
         if e.is_dir() {
@@ -159,15 +161,64 @@ pub(crate) fn scan_zip(ctx: &Ctx<'_>, data: &[u8], depth: usize) -> Scanned {
                 None => (String::new(), lname.clone()),
             };
             let stem = stem.split('.').next().unwrap_or("").to_string();
-            for (key, _, _) in storage_ids(&vm, 0) {
+            for (key, class, numel) in storage_ids(&vm, 0) {
                 let key = key.to_lowercase();
-                storages.insert(format!("{dir}{stem}/{key}"));
-                storages.insert(format!("{dir}data/{key}"));
-                storages.insert(format!("{dir}constants/{key}"));
+                let names = [
+                    format!("{dir}{stem}/{key}"),
+                    format!("{dir}data/{key}"),
+                    format!("{dir}constants/{key}"),
+                ];
+                storages.extend(names.iter().cloned());
+                declared.push((e.name.clone(), key, names, class, numel));
             }
         }
         let scanned = scan_content(ctx, &bytes, Some(&e.name), depth + 1);
         findings.extend(scanned.findings.into_iter().map(|f| f.in_member(&e.name)));
+    }
+
+    // Each storage's declared size against its member (CVE-2026-24747: a storage larger than
+    // its record makes the loader read past it).
+    let mut by_name: HashMap<String, &Entry> = HashMap::new();
+    for e in &archive.entries {
+        by_name.entry(e.name.to_lowercase()).or_insert(e);
+    }
+    let mut checked: HashSet<(String, String)> = HashSet::new();
+    for (pickle, key, names, class, numel) in &declared {
+        if !checked.insert((pickle.clone(), key.clone())) {
+            continue;
+        }
+        let Some(m) = names.iter().find_map(|n| by_name.get(n)) else {
+            findings.push(
+                ctx.anomaly(
+                    ids::ZIP_ANOMALY,
+                    None,
+                    format!("storage '{key}' is referenced but the archive has no member for it"),
+                )
+                .in_member(pickle),
+            );
+            continue;
+        };
+        let need = class
+            .as_deref()
+            .and_then(storage_element_size)
+            .zip(*numel)
+            .and_then(|(size, n)| size.checked_mul(n));
+        match need {
+            Some(need) if need != m.size => findings.push(
+                ctx.anomaly(
+                    ids::ZIP_ANOMALY,
+                    Some(m.local_offset),
+                    format!(
+                        "storage '{key}' declares {} elements of class {} ({need} bytes) but its member holds {} bytes",
+                        numel.unwrap_or(0),
+                        class.as_deref().unwrap_or("?"),
+                        m.size
+                    ),
+                )
+                .in_member(&m.name),
+            ),
+            _ => {}
+        }
     }
 
     // Phase 2: everything else, by content.
@@ -321,9 +372,12 @@ impl<'d> Walker<'d> {
     }
 }
 
+/// Little-endian bytes of torch's legacy MAGIC_NUMBER.
+const TORCH_MAGIC_BYTES: [u8; 10] = [0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19];
+
 /// True when a value is the int torch's legacy format starts with.
 fn is_legacy_magic(v: &Value<'_>) -> bool {
-    const MAGIC: [u8; 10] = [0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19];
+    const MAGIC: [u8; 10] = TORCH_MAGIC_BYTES;
     match v {
         Value::BigInt(b) => {
             let trimmed: &[u8] = if b.len() > 10 && b[10..].iter().all(|&x| x == 0) {
@@ -340,9 +394,23 @@ fn is_legacy_magic(v: &Value<'_>) -> bool {
 
 /// True when the first pickles of `data` are those of torch's legacy format: the magic number,
 /// or (when an attacker replaced it) the protocol version 1001 or the `sys_info` dict after it.
-/// The three are small at any protocol, so only the first few KiB are looked at.
+/// The three are small at any protocol, so only the first bytes are looked at.
 fn looks_legacy(ctx: &Ctx<'_>, data: &[u8]) -> bool {
-    let mut probe = Walker::new(ctx, &data[..data.len().min(4096)]);
+    // Cheap filter before running anything: the magic number's bytes, the protocol version or
+    // the sys_info keys near the start. A file with none of them is not loaded past its first
+    // pickle by torch, and is scanned as a sequence of pickles anyway.
+    let head = &data[..data.len().min(512)];
+    let has = |needle: &[u8]| head.windows(needle.len()).any(|w| w == needle);
+    let markers: [&[u8]; 4] = [
+        &TORCH_MAGIC_BYTES[..4],
+        b"11954703714603880",
+        b"protocol_version",
+        b"M\xe9\x03",
+    ];
+    if !markers.iter().any(|m| has(m)) {
+        return false;
+    }
+    let mut probe = Walker::new(ctx, head);
     let mut pos = 0;
     for i in 0..3 {
         let Ok((r, end, _)) = probe.next(pos) else {

@@ -194,6 +194,8 @@ impl Memo {
 }
 
 struct Frame<'a> {
+    /// End (position in the data) of the current FRAME, while inside one.
+    frame_end: Option<usize>,
     stack: Vec<Id>,
     marks: Vec<Vec<Id>>,
     memo: Memo,
@@ -259,6 +261,7 @@ impl<'a> Vm<'a> {
         depth: usize,
     ) -> Run {
         let mut f = Frame {
+            frame_end: None,
             stack: Vec::new(),
             marks: Vec::new(),
             memo: Memo::default(),
@@ -288,6 +291,16 @@ impl<'a> Vm<'a> {
                 }
             };
             let offset = op.offset;
+            let start = (offset - base) as usize;
+            if let Some(end) = f.frame_end {
+                if start >= end {
+                    f.frame_end = None;
+                } else if f.decoder.position() > end {
+                    // The C unpickler and the Python one read such a stream differently.
+                    self.event(EventKind::FrameAnomaly, offset, NONE_ID, NONE_ID);
+                    f.frame_end = None;
+                }
+            }
             match self.step(&mut f, op, data, base, hooks, depth) {
                 Ok(Some(result)) => {
                     max_proto = max_proto.max(f.proto);
@@ -694,9 +707,13 @@ impl<'a> Vm<'a> {
                 return Ok(None);
             }
             (FRAME, Arg::U64(n)) => {
-                let left = (data.len() - f.decoder.position()) as u64;
+                let pos = f.decoder.position();
+                let left = (data.len() - pos) as u64;
                 if n > left {
                     self.event(EventKind::FrameAnomaly, offset, NONE_ID, NONE_ID);
+                    f.frame_end = None;
+                } else {
+                    f.frame_end = Some(pos + n as usize);
                 }
                 return Ok(None);
             }

@@ -29,7 +29,8 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// Entries of one manifest file; paths are made absolute. Missing manifest ⇒ empty list.
+/// Entries of one manifest file; paths are made absolute (relative to the manifest's folder or
+/// the corpus root). Missing manifest ⇒ empty list.
 pub fn load(manifest: &Path) -> Vec<(PathBuf, Entry)> {
     let Ok(text) = std::fs::read_to_string(manifest) else {
         return Vec::new();
@@ -67,7 +68,13 @@ pub fn load(manifest: &Path) -> Vec<(PathBuf, Entry)> {
                 calls: list("calls"),
                 container: s("container"),
             };
-            (dir.join(&e.path), e)
+            // Paths are relative to the manifest's folder, or to the corpus root above it.
+            let here = dir.join(&e.path);
+            let file = match dir.parent() {
+                Some(up) if !here.exists() && up.join(&e.path).exists() => up.join(&e.path),
+                _ => here,
+            };
+            (file, e)
         })
         .collect()
 }
