@@ -10,6 +10,7 @@
 
 pub mod config;
 pub mod container;
+pub mod extract;
 pub mod file;
 pub mod finding;
 pub mod gguf;

@@ -37,7 +37,7 @@ struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
     /// Files or folders to scan (folders are walked recursively).
-    #[arg(required = true)]
+    #[arg(required_unless_present = "extract")]
     paths: Vec<PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
@@ -53,6 +53,8 @@ struct Cli {
     no_progress: bool,
     #[command(flatten)]
     policy: PolicyArgs,
+    #[command(flatten)]
+    extract: ExtractArgs,
 }
 
 /// Policy and configuration flags (the scan and `serve`).
@@ -192,6 +194,32 @@ fn setup(
     Ok((rules, policy))
 }
 
+/// Safe extraction to safetensors (scan first, then rebuild tensors without running anything).
+#[derive(Debug, clap::Args)]
+struct ExtractArgs {
+    /// Extract the tensors of PATH into a safetensors file (default: beside it, NAME.safetensors).
+    #[arg(long = "extract", value_name = "PATH", conflicts_with = "paths")]
+    extract: Option<PathBuf>,
+    /// Output file for --extract.
+    #[arg(short = 'o', long = "output", value_name = "OUT", requires = "extract")]
+    output: Option<PathBuf>,
+    /// Extract only the sub-tree under this dotted name (e.g. state_dict).
+    #[arg(long, value_name = "KEY", requires = "extract")]
+    select: Option<String>,
+    /// Refuse to extract a file whose scan verdict is not clean.
+    #[arg(long, requires = "extract")]
+    strict: bool,
+    /// Replace an existing output file.
+    #[arg(long, requires = "extract")]
+    force: bool,
+    /// Leave out tensors safetensors cannot hold (complex, quantized) instead of failing.
+    #[arg(long, requires = "extract")]
+    skip_unsupported: bool,
+    /// Do not record the input's SHA-256 in the output metadata (faster on large files).
+    #[arg(long, requires = "extract")]
+    no_source_hash: bool,
+}
+
 fn fail(message: String) -> ExitCode {
     eprintln!("picklescan-rs: {message}");
     ExitCode::from(3)
@@ -225,6 +253,9 @@ fn main() -> ExitCode {
         Err(e) => return fail(format!("bad --exclude pattern: {e}")),
     };
     let scanner = Scanner::new(rules, Limits::default());
+    if let Some(input) = &cli.extract.extract {
+        return run_extract(&scanner, input, &cli.extract);
+    }
     let opts = FileOptions {
         hash: cli.format != Format::Text,
     };
@@ -378,4 +409,26 @@ async fn shutdown_signal() {
         _ = ctrl_c => {},
         _ = term => {},
     }
+}
+
+/// `--extract`: print the scan, then what was written (or why not).
+fn run_extract(scanner: &Scanner, input: &std::path::Path, a: &ExtractArgs) -> ExitCode {
+    use picklescan_rs::extract::{self, ExtractOptions};
+    let opts = ExtractOptions {
+        output: a.output.clone(),
+        select: a.select.clone(),
+        strict: a.strict,
+        force: a.force,
+        skip_unsupported: a.skip_unsupported,
+        no_source_hash: a.no_source_hash,
+    };
+    let outcome = extract::extract(scanner, input, &opts);
+    if let Some(scan) = &outcome.scan {
+        print!("{}", report::text::render_file(scan));
+    }
+    match &outcome.result {
+        Ok(w) => print!("{}", extract::render_written(w)),
+        Err(e) => eprintln!("picklescan-rs: extraction failed: {e}"),
+    }
+    ExitCode::from(outcome.exit_code() as u8)
 }

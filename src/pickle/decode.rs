@@ -115,6 +115,7 @@ impl<'a> Decoder<'a> {
     }
 
     /// Decode the next opcode. `None` at the end of input.
+    #[inline]
     pub fn next_op(&mut self) -> Option<Result<Op<'a>, DecodeError>> {
         if self.pos >= self.data.len() {
             return None;
@@ -138,6 +139,7 @@ impl<'a> Decoder<'a> {
         }
     }
 
+    #[inline]
     fn take(&mut self, n: usize, code: Opcode, offset: u64) -> Result<&'a [u8], DecodeError> {
         let available = self.data.len() - self.pos;
         if n > available {
@@ -167,6 +169,7 @@ impl<'a> Decoder<'a> {
         }
     }
 
+    #[inline]
     fn fixed<const N: usize>(&mut self, code: Opcode, offset: u64) -> Result<[u8; N], DecodeError> {
         let s = self.take(N, code, offset)?;
         let mut a = [0u8; N];
@@ -186,6 +189,7 @@ impl<'a> Decoder<'a> {
         Ok(n as usize)
     }
 
+    #[inline]
     fn arg(&mut self, code: Opcode, offset: u64) -> Result<Arg<'a>, DecodeError> {
         let bad = |detail: String| DecodeError::BadArgument {
             op: code.name(),

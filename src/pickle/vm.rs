@@ -325,6 +325,7 @@ impl<'a> Vm<'a> {
         }
     }
 
+    #[inline]
     fn alloc(&mut self, v: Value<'a>, offset: u64) -> Result<Id, VmError> {
         if self.arena.len() >= self.limits.max_nodes {
             return Err(VmError::Budget {
@@ -364,6 +365,7 @@ impl<'a> Vm<'a> {
     }
 
     /// Execute one opcode. `Ok(Some(id))` at STOP.
+    #[inline]
     fn step(
         &mut self,
         f: &mut Frame<'a>,

@@ -1,0 +1,447 @@
+//! From a file's bytes to named leaves: which container it is (recognised by content, with the
+//! container readers of [`crate::container`]), where its pickles and storages are, and the walk
+//! over each pickle.
+//!
+//! * torch zip: `<prefix>/data.pkl` with storages in `<prefix>/data/<key>` and the `byteorder`
+//!   record; TorchScript also `constants.pkl` (storages in `constants/`), named `constants.*`.
+//! * `.npz`: every `*.npy` member, named by the member name without `.npy`.
+//! * torch legacy: five pickles then the raw storages in the order of the key list.
+//! * `.npy`: one array named `array`.
+//! * joblib (compressed or not) and plain pickles: the first pickle stream, joblib's inline arrays
+//!   included.
+//!
+//! Stored zip members and raw storages are ranges of the input (copied file to file when
+//! written); deflated members and compressed streams are inflated once, within the budget of
+//! [`crate::Limits::max_decompressed`].
+
+use super::graph::{join, Leaf, Walk};
+use super::numpy::{InlineArrays, JoblibArrays, NpDtype};
+use super::tensor::{c_strides, f_strides, Backing, ByteSource, Region};
+use super::torch::{NoStorages, Storages};
+use super::ExtractError;
+use crate::container::zip::{Archive, Entry, STORED};
+use crate::container::{self, compress, npy, Kind};
+use crate::pickle::vm::{NoHooks, Vm};
+use crate::scan::Scanner;
+use std::collections::HashMap;
+use std::path::Path;
+
+fn fmt_err(e: impl std::fmt::Display) -> ExtractError {
+    ExtractError::Format(e.to_string())
+}
+
+/// The leaves of a file and what it was read as.
+pub(crate) fn leaves(
+    scanner: &Scanner,
+    path: &Path,
+    backing: &Backing,
+) -> Result<(String, Vec<Leaf>), ExtractError> {
+    let data = backing.bytes();
+    let name = path.file_name().and_then(|n| n.to_str());
+    match container::detect(data, name) {
+        Kind::Zip => zip_leaves(scanner, backing),
+        Kind::Npy => Ok(("npy".into(), npy_leaves(&backing.whole(), "array")?)),
+        Kind::TorchLegacy => Ok(("torch-legacy".into(), legacy_leaves(scanner, backing)?)),
+        Kind::Tar => tar_leaves(scanner, backing),
+        Kind::Compressed(codec) => {
+            let out = compress::decompress(codec, data, scanner.limits.max_decompressed);
+            if let Some(e) = out.error {
+                return Err(fmt_err(format!(
+                    "cannot decompress the {} stream: {e}",
+                    codec.name()
+                )));
+            }
+            let inner = Backing::owned(out.data);
+            let leaves = pickle_leaves(scanner, &inner.whole(), &NoStorages, "tensor")?;
+            Ok((format!("joblib-{}", codec.name()), leaves))
+        }
+        Kind::Pickle => {
+            let leaves = pickle_leaves(scanner, &backing.whole(), &NoStorages, "tensor")?;
+            Ok(("pickle".into(), leaves))
+        }
+        Kind::Safetensors | Kind::Gguf => Err(fmt_err(format!(
+            "the file is already a {} tensor file: nothing to extract",
+            container::detect(data, name).name()
+        ))),
+        other => Err(fmt_err(format!(
+            "cannot extract tensors from {} content",
+            other.name()
+        ))),
+    }
+}
+
+/// Run one pickle stream (with joblib's inline arrays) and walk what it returns.
+pub(crate) fn pickle_leaves(
+    scanner: &Scanner,
+    data: &Region,
+    storages: &dyn Storages,
+    root_name: &str,
+) -> Result<Vec<Leaf>, ExtractError> {
+    let bytes = data.bytes();
+    let mut hook = JoblibArrays::new(data.clone());
+    let (vm, run) = scanner.run_one(bytes, &mut hook);
+    if let Some(e) = &run.error {
+        return Err(fmt_err(format!("the pickle cannot be read: {e}")));
+    }
+    let root = run
+        .result
+        .ok_or_else(|| fmt_err("the pickle returned nothing"))?;
+    walk(&vm, data, storages, &hook.found, root, root_name)
+}
+
+fn walk(
+    vm: &Vm<'_>,
+    data: &Region,
+    storages: &dyn Storages,
+    inline: &InlineArrays,
+    root: crate::pickle::value::Id,
+    root_name: &str,
+) -> Result<Vec<Leaf>, ExtractError> {
+    let mut walk = Walk::new(vm, data.backing().clone(), storages, inline, root_name);
+    walk.walk(root, "")
+        .map_err(|e| fmt_err(format!("tensor {e}")))?;
+    Ok(walk.leaves)
+}
+
+/// A zip member's uncompressed bytes: a range of the input when stored, inflated otherwise.
+fn member(
+    scanner: &Scanner,
+    archive: &Archive<'_>,
+    backing: &Backing,
+    e: &Entry,
+) -> Result<Region, String> {
+    let mut notes = Vec::new();
+    if e.method == STORED && !e.is_encrypted() {
+        // The data start from the local header's own name and extra lengths (torch's
+        // getRecordOffset), read with pread rather than through the mapping.
+        let h = backing
+            .read_at(e.local_offset, 30)
+            .ok_or_else(|| format!("member {}: local header past the end of the file", e.name))?;
+        if h[..4] != [0x50, 0x4b, 0x03, 0x04] {
+            return Err(format!(
+                "member {}: no local header at offset {}",
+                e.name, e.local_offset
+            ));
+        }
+        let n = u16::from_le_bytes([h[26], h[27]]) as u64;
+        let x = u16::from_le_bytes([h[28], h[29]]) as u64;
+        let start = e.local_offset + 30 + n + x;
+        return backing
+            .whole()
+            .sub(start, e.compressed_size)
+            .ok_or_else(|| format!("member {}: its data run past the end of the file", e.name));
+    }
+    let bytes = archive
+        .read(e, scanner.limits.max_decompressed, &mut notes)
+        .map_err(|err| format!("member {}: {err}", e.name))?;
+    Ok(Backing::owned(bytes.into_owned()).whole())
+}
+
+/// Storages of a torch zip: `<dir><key>` members, looked up case-insensitively as torch does.
+struct ZipStorages<'z, 'a> {
+    scanner: &'z Scanner,
+    archive: &'z Archive<'a>,
+    backing: &'z Backing,
+    by_name: &'z HashMap<String, Vec<&'z Entry>>,
+    dir: String,
+    swap: bool,
+}
+
+impl Storages for ZipStorages<'_, '_> {
+    fn storage(&self, key: &str) -> Result<(Region, bool), String> {
+        let name = format!("{}{key}", self.dir);
+        match self.by_name.get(&name.to_lowercase()).map(Vec::as_slice) {
+            Some([e]) => Ok((
+                member(self.scanner, self.archive, self.backing, e)?,
+                self.swap,
+            )),
+            Some([]) | None => Err(format!("the archive has no record {name}")),
+            Some(_) => Err(format!("the archive has several records named {name}")),
+        }
+    }
+}
+
+fn zip_leaves(scanner: &Scanner, backing: &Backing) -> Result<(String, Vec<Leaf>), ExtractError> {
+    let archive = Archive::parse(backing.bytes(), scanner.limits.max_members)
+        .map_err(|e| fmt_err(format!("cannot read the zip archive: {e}")))?;
+    let mut by_name: HashMap<String, Vec<&Entry>> = HashMap::new();
+    for e in &archive.entries {
+        by_name.entry(e.name.to_lowercase()).or_default().push(e);
+    }
+    let pickles: Vec<&Entry> = archive
+        .entries
+        .iter()
+        .filter(|e| {
+            let n = e.name.to_lowercase();
+            n == "data.pkl" || n.ends_with("/data.pkl")
+        })
+        .collect();
+    match pickles.as_slice() {
+        [] => {}
+        [data_pkl] => return torch_zip(scanner, &archive, backing, &by_name, data_pkl),
+        _ => {
+            let names: Vec<&str> = pickles.iter().map(|e| e.name.as_str()).collect();
+            return Err(fmt_err(format!(
+                "the archive has several data.pkl records ({}): which one torch loads depends on its zip reader",
+                names.join(", ")
+            )));
+        }
+    }
+    // numpy .npz: one array per *.npy member.
+    let mut leaves = Vec::new();
+    for e in &archive.entries {
+        if e.is_dir() {
+            continue;
+        }
+        let Some(stem) = e.name.strip_suffix(".npy") else {
+            leaves.push(Leaf::Dropped {
+                name: e.name.clone(),
+                what: "zip member that is not an array".into(),
+            });
+            continue;
+        };
+        let region = member(scanner, &archive, backing, e).map_err(fmt_err)?;
+        leaves.extend(npy_leaves(&region, stem)?);
+    }
+    if !leaves.iter().any(|l| !matches!(l, Leaf::Dropped { .. })) {
+        return Err(fmt_err(
+            "the zip archive has neither a torch data.pkl nor .npy members",
+        ));
+    }
+    Ok(("npz".into(), leaves))
+}
+
+fn torch_zip(
+    scanner: &Scanner,
+    archive: &Archive<'_>,
+    backing: &Backing,
+    by_name: &HashMap<String, Vec<&Entry>>,
+    data_pkl: &Entry,
+) -> Result<(String, Vec<Leaf>), ExtractError> {
+    let prefix = &data_pkl.name[..data_pkl.name.len() - "data.pkl".len()];
+    let record = |name: &str| -> Result<Option<Region>, ExtractError> {
+        match by_name
+            .get(&format!("{prefix}{name}").to_lowercase())
+            .map(Vec::as_slice)
+        {
+            Some([e]) => Ok(Some(member(scanner, archive, backing, e).map_err(fmt_err)?)),
+            Some([]) | None => Ok(None),
+            Some(_) => Err(fmt_err(format!(
+                "the archive has several {prefix}{name} records"
+            ))),
+        }
+    };
+    // No byteorder record: little-endian (what current torch assumes).
+    let swap = match record("byteorder")? {
+        Some(r) => match r.bytes().trim_ascii() {
+            b"little" => false,
+            b"big" => true,
+            other => {
+                return Err(fmt_err(format!(
+                    "unknown byteorder record {:?}",
+                    String::from_utf8_lossy(other)
+                )))
+            }
+        },
+        None => false,
+    };
+    let storages = |dir: &str| ZipStorages {
+        scanner,
+        archive,
+        backing,
+        by_name,
+        dir: format!("{prefix}{dir}"),
+        swap,
+    };
+    let pkl = member(scanner, archive, backing, data_pkl).map_err(fmt_err)?;
+    let mut leaves = pickle_leaves(scanner, &pkl, &storages("data/"), "tensor")?;
+    let mut format = "torch-zip";
+    if let Some(constants) = record("constants.pkl")? {
+        format = "torchscript";
+        let more = pickle_leaves(scanner, &constants, &storages("constants/"), "constants")?;
+        leaves.extend(
+            more.into_iter()
+                .map(|l| rename(l, |n| join("constants", n))),
+        );
+    }
+    Ok((format.into(), leaves))
+}
+
+fn rename(mut l: Leaf, f: impl Fn(&str) -> String) -> Leaf {
+    let name = match &mut l {
+        Leaf::Tensor { name, .. } | Leaf::Unsupported { name, .. } | Leaf::Dropped { name, .. } => {
+            name
+        }
+    };
+    *name = f(name);
+    l
+}
+
+/// One `.npy` array.
+fn npy_leaves(data: &Region, name: &str) -> Result<Vec<Leaf>, ExtractError> {
+    let bytes = data.bytes();
+    let h = npy::parse_header(bytes).map_err(|e| fmt_err(format!("{name}: invalid .npy: {e}")))?;
+    if h.has_object {
+        return Ok(vec![Leaf::Dropped {
+            name: name.into(),
+            what: "numpy object array (a pickle; not loaded)".into(),
+        }]);
+    }
+    let start = if h.major == 1 { 10 } else { 12 };
+    let text = &bytes[start..h.data_start];
+    let descr = match npy::parse_literal(text) {
+        Ok(npy::Lit::Dict(pairs)) => pairs.into_iter().find_map(|(k, v)| match (k, v) {
+            (npy::Lit::Str(k), npy::Lit::Str(v)) if k == "descr" => Some(v),
+            _ => None,
+        }),
+        _ => None,
+    };
+    let Some(dtype) = descr.as_deref().and_then(NpDtype::parse) else {
+        return Ok(vec![Leaf::Dropped {
+            name: name.into(),
+            what: "numpy array of a structured dtype".into(),
+        }]);
+    };
+    let Some(elem) = dtype.elem() else {
+        return Ok(vec![Leaf::Dropped {
+            name: name.into(),
+            what: format!("numpy array of dtype {} (not numeric)", dtype.text),
+        }]);
+    };
+    let n =
+        super::tensor::numel(&h.shape).ok_or_else(|| fmt_err(format!("{name}: size overflows")))?;
+    let nbytes = n
+        .checked_mul(dtype.itemsize as u64)
+        .ok_or_else(|| fmt_err(format!("{name}: size overflows")))?;
+    let region = data.sub(h.data_start as u64, nbytes).ok_or_else(|| {
+        fmt_err(format!(
+            "{name}: the array data ({nbytes} bytes) run past the end"
+        ))
+    })?;
+    let strides = if h.fortran_order {
+        f_strides(&h.shape)
+    } else {
+        c_strides(&h.shape)
+    };
+    let source = ByteSource::new(
+        region,
+        dtype.itemsize,
+        0,
+        h.shape.clone(),
+        strides,
+        dtype.swap(),
+    )
+    .map_err(|e| fmt_err(format!("'{name}': {e}")))?;
+    Ok(vec![match elem {
+        super::tensor::ElemType::Supported(d) => Leaf::Tensor {
+            name: name.into(),
+            elem: d,
+            shape: h.shape,
+            source,
+        },
+        super::tensor::ElemType::Unsupported { name: what, .. } => Leaf::Unsupported {
+            name: name.into(),
+            what: format!("dtype {what}"),
+        },
+    }])
+}
+
+/// Raw storages of the legacy format, by key.
+struct LegacyStorages(HashMap<String, Region>);
+
+impl Storages for LegacyStorages {
+    fn storage(&self, key: &str) -> Result<(Region, bool), String> {
+        self.0
+            .get(key)
+            .cloned()
+            .map(|r| (r, false))
+            .ok_or_else(|| format!("storage '{key}' is not among the raw storages"))
+    }
+}
+
+/// torch legacy: magic, protocol, sys_info, the object, the storage keys, then per key a u64 LE
+/// element count and the raw little-endian elements.
+fn legacy_leaves(scanner: &Scanner, backing: &Backing) -> Result<Vec<Leaf>, ExtractError> {
+    let data = backing.bytes();
+    let mut vm = Vm::new(scanner.limits.clone());
+    let mut pos = 0usize;
+    let mut results = Vec::new();
+    let mut main_events = 0;
+    for i in 0..5 {
+        if i == 3 {
+            main_events = vm.events().len();
+        }
+        let run = vm.run(&data[pos..], pos as u64, &mut NoHooks);
+        if let Some(e) = run.error {
+            return Err(fmt_err(format!(
+                "legacy torch pickle {} cannot be read: {e}",
+                i + 1
+            )));
+        }
+        results.push(
+            run.result
+                .ok_or_else(|| fmt_err("legacy pickle without result"))?,
+        );
+        pos += run.end;
+    }
+    let mut classes: HashMap<String, Option<String>> = HashMap::new();
+    for (key, class, _) in container::torch::storage_ids(&vm, main_events) {
+        classes.entry(key).or_insert(class);
+    }
+    let keys: Vec<String> = vm
+        .value(results[4])
+        .as_seq()
+        .ok_or_else(|| fmt_err("the legacy storage key list is not a list"))?
+        .iter()
+        .map(|&k| vm.value(k).as_str().map(str::to_string))
+        .collect::<Option<_>>()
+        .ok_or_else(|| fmt_err("a legacy storage key is not a string"))?;
+    let whole = backing.whole();
+    let mut regions = HashMap::new();
+    let mut at = pos as u64;
+    for key in keys {
+        let class = classes
+            .get(&key)
+            .cloned()
+            .flatten()
+            .ok_or_else(|| fmt_err(format!("storage '{key}' is listed but never used")))?;
+        let size = container::torch::storage_element_size(&class)
+            .ok_or_else(|| fmt_err(format!("unknown storage class {class}")))?;
+        let count = backing
+            .read_at(at, 8)
+            .map(|r| u64::from_le_bytes(r.try_into().expect("8 bytes")))
+            .ok_or_else(|| fmt_err(format!("raw storage '{key}' is cut off")))?;
+        let region = count
+            .checked_mul(size)
+            .and_then(|n| whole.sub(at + 8, n))
+            .ok_or_else(|| fmt_err(format!("raw storage '{key}' runs past the end of the file")))?;
+        at += 8 + region.len() as u64;
+        regions.insert(key, region);
+    }
+    walk(
+        &vm,
+        &whole,
+        &LegacyStorages(regions),
+        &InlineArrays::new(),
+        results[3],
+        "tensor",
+    )
+}
+
+/// The oldest tar format: only its main pickle is walked; its tensors live in the `tensors`
+/// member, which extraction does not read.
+fn tar_leaves(scanner: &Scanner, backing: &Backing) -> Result<(String, Vec<Leaf>), ExtractError> {
+    let listing = container::tar::list(backing.bytes(), scanner.limits.max_members);
+    let pickle = listing
+        .members
+        .iter()
+        .find(|m| m.name == "pickle")
+        .ok_or_else(|| fmt_err("a tar archive without a 'pickle' member"))?;
+    let region = backing
+        .region_of(pickle.data)
+        .ok_or_else(|| fmt_err("tar member outside the file"))?;
+    Ok((
+        "torch-tar".into(),
+        pickle_leaves(scanner, &region, &NoStorages, "tensor")?,
+    ))
+}

@@ -1,0 +1,612 @@
+//! Safe extraction: the tensors of a pickle-based model file, rebuilt symbolically and written as
+//! safetensors, without running anything from the file.
+//!
+//! Only the known array constructions are interpreted (torch's rebuild functions over storages,
+//! numpy array reconstruction, joblib's inline arrays, `.npy`/`.npz`); every other object in the
+//! graph is listed as dropped and never created. The file is scanned first and its findings are
+//! reported; `--strict` extracts only clean files.
+//!
+//! The pipeline has a seam for other output formats: [`Source::open`] + [`Source::collect`] give an
+//! [`Extraction`], a list of [`Tensor`]s (name, dtype, shape, and a [`ByteSource`] that yields the
+//! bytes C-contiguous and little-endian in bounded chunks); [`write_safetensors`] is one consumer.
+//!
+//! Output is written to a temporary file beside the target and renamed into place at the end: a
+//! failure leaves nothing behind, an existing file is never replaced without `force`. The data
+//! are streamed: the header is planned first (with a placeholder for the input's digest), then
+//! each tensor is written in file order: spans of the input as they stand are copied file to file
+//! by the kernel (`copy_file_range`), other tensors (strided views, big-endian data, inflated
+//! members) are gathered in bounded chunks. Meanwhile a second thread hashes the input, reading
+//! it in order with `pread` (not through the mapping, whose touched pages would count as the
+//! process's memory). Peak memory stays at a few chunks, whatever the model size.
+
+mod formats;
+pub mod graph;
+pub mod names;
+pub mod numpy;
+pub mod safetensors;
+pub mod tensor;
+pub mod torch;
+
+pub use graph::Leaf;
+pub use tensor::{Backing, ByteSource, DType, Region, Tensor};
+
+use crate::file::{hex, scan_path, FileOptions};
+use crate::finding::Verdict;
+use crate::report::FileReport;
+use crate::scan::Scanner;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Bytes copied per step when a tensor has to pass through memory (strided, byte-swapped or
+/// inflated data): bounds the extra memory of extraction.
+pub const CHUNK: usize = 4 << 20;
+
+/// What to extract and how to write it.
+#[derive(Debug, Clone, Default)]
+pub struct ExtractOptions {
+    /// Output path; default: the input's path with the extension `.safetensors`.
+    pub output: Option<PathBuf>,
+    /// Keep only the sub-tree under this dotted name (`state_dict`).
+    pub select: Option<String>,
+    /// Refuse a file whose scan verdict is not clean.
+    pub strict: bool,
+    /// Replace an existing output file.
+    pub force: bool,
+    /// Leave out tensors whose dtype the output cannot hold instead of failing.
+    pub skip_unsupported: bool,
+    /// Do not hash the input: the output's metadata then has no `source_sha256`. Hashing reads
+    /// the whole input a second time and SHA-256 is slower than a file copy, so it bounds the
+    /// speed of extraction (see benches/EXTRACT.md).
+    pub no_source_hash: bool,
+}
+
+/// Something in the file that is not written, and why.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Dropped {
+    /// Flattened name.
+    pub name: String,
+    /// What it is.
+    pub what: String,
+}
+
+/// The tensors of a file, ready for a writer.
+#[derive(Debug, Clone)]
+pub struct Extraction {
+    /// What the content was read as (`torch-zip`, `joblib`, `npy`, …).
+    pub format: String,
+    /// The tensors, in the order they were found.
+    pub tensors: Vec<Tensor>,
+    /// Tensors left out because the output cannot hold them (only with `skip_unsupported`).
+    pub skipped: Vec<Dropped>,
+    /// Non-tensor values and objects that were not created.
+    pub dropped: Vec<Dropped>,
+}
+
+/// Why extraction failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ExtractError {
+    /// The input could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// Input.
+        path: PathBuf,
+        /// Cause.
+        source: io::Error,
+    },
+    /// The content is not something extraction understands, or is inconsistent.
+    #[error("{0}")]
+    Format(String),
+    /// `--strict` and the scan verdict is not clean.
+    #[error("refused: the scan verdict is {verdict}, and --strict extracts only clean files")]
+    NotClean {
+        /// The verdict.
+        verdict: Verdict,
+    },
+    /// The output exists and `force` was not given.
+    #[error("{0} exists; use --force to replace it")]
+    Exists(PathBuf),
+    /// The output would be the input.
+    #[error("the output {0} is the input file")]
+    SameFile(PathBuf),
+    /// Several tensors would get the same name.
+    #[error("several tensors would be named {}: rename them or use --select", .0.join(", "))]
+    Duplicates(Vec<String>),
+    /// Tensors the output cannot hold.
+    #[error("{}", unsupported_message(.0))]
+    Unsupported(Vec<Dropped>),
+    /// `--select` matched nothing.
+    #[error("--select {key}: nothing is named so; top-level names: {}", .available.join(", "))]
+    Select {
+        /// The key.
+        key: String,
+        /// The top-level names there are.
+        available: Vec<String>,
+    },
+    /// The output could not be written.
+    #[error("cannot write {path}: {source}")]
+    Write {
+        /// Output (or its temporary file).
+        path: PathBuf,
+        /// Cause.
+        source: io::Error,
+    },
+}
+
+fn unsupported_message(list: &[Dropped]) -> String {
+    let items: Vec<String> = list
+        .iter()
+        .map(|d| format!("'{}' ({})", d.name, d.what))
+        .collect();
+    format!(
+        "safetensors cannot hold {} tensor(s): {}; use --skip-unsupported to leave them out",
+        list.len(),
+        items.join(", ")
+    )
+}
+
+impl ExtractError {
+    /// Exit code: the scan's (1 dangerous, 2 suspicious) when `--strict` refused the file,
+    /// 3 for every other failure.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            ExtractError::NotClean {
+                verdict: Verdict::Dangerous,
+            } => 1,
+            ExtractError::NotClean { .. } => 2,
+            _ => 3,
+        }
+    }
+}
+
+/// What a successful extraction wrote.
+#[derive(Debug, Clone)]
+pub struct Written {
+    /// The output file.
+    pub output: PathBuf,
+    /// What the input was read as.
+    pub format: String,
+    /// `(name, dtype, shape)` of each tensor written, in file order.
+    pub tensors: Vec<(String, DType, Vec<u64>)>,
+    /// Bytes of the output file.
+    pub bytes: u64,
+    /// Tensors left out (`skip_unsupported`).
+    pub skipped: Vec<Dropped>,
+    /// Everything else that was not written.
+    pub dropped: Vec<Dropped>,
+    /// SHA-256 of the input.
+    pub source_sha256: String,
+}
+
+/// The scan report (when the scan ran) and the extraction's result.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The scan of the input.
+    pub scan: Option<FileReport>,
+    /// What was written, or why not.
+    pub result: Result<Written, ExtractError>,
+}
+
+impl Outcome {
+    /// 0 when the output was written, else [`ExtractError::exit_code`].
+    pub fn exit_code(&self) -> i32 {
+        match &self.result {
+            Ok(_) => 0,
+            Err(e) => e.exit_code(),
+        }
+    }
+}
+
+/// Scan `input`, then extract its tensors into a safetensors file.
+pub fn extract(scanner: &Scanner, input: &Path, opts: &ExtractOptions) -> Outcome {
+    let output = match output_path(input, opts) {
+        Ok(o) => o,
+        Err(e) => {
+            return Outcome {
+                scan: None,
+                result: Err(e),
+            }
+        }
+    };
+    let scan = scan_path(scanner, input, &FileOptions { hash: false });
+    if let Some(e) = &scan.error {
+        return Outcome {
+            scan: Some(scan.clone()),
+            result: Err(ExtractError::Format(format!("cannot extract: {e}"))),
+        };
+    }
+    let verdict = scan.verdict;
+    let result = if opts.strict && verdict != Verdict::Clean {
+        Err(ExtractError::NotClean { verdict })
+    } else {
+        extract_scanned(scanner, input, &output, verdict, opts)
+    };
+    Outcome {
+        scan: Some(scan),
+        result,
+    }
+}
+
+fn output_path(input: &Path, opts: &ExtractOptions) -> Result<PathBuf, ExtractError> {
+    let output = match &opts.output {
+        Some(o) => o.clone(),
+        None => input.with_extension("safetensors"),
+    };
+    if let (Ok(a), Ok(b)) = (input.canonicalize(), output.canonicalize()) {
+        if a == b {
+            return Err(ExtractError::SameFile(output));
+        }
+    }
+    if !opts.force && output.symlink_metadata().is_ok() {
+        return Err(ExtractError::Exists(output));
+    }
+    Ok(output)
+}
+
+fn extract_scanned(
+    scanner: &Scanner,
+    input: &Path,
+    output: &Path,
+    verdict: Verdict,
+    opts: &ExtractOptions,
+) -> Result<Written, ExtractError> {
+    let source = Source::open(input)?;
+    let extraction = source.collect(scanner, opts)?;
+    let mut metadata = BTreeMap::new();
+    metadata.insert("format".to_string(), "pt".to_string());
+    metadata.insert("scan_verdict".to_string(), verdict.to_string());
+    if !opts.no_source_hash {
+        metadata.insert("source_sha256".to_string(), "0".repeat(64));
+    }
+    let written = write_file(&extraction, &metadata, output, opts.force, |plan, out| {
+        if opts.no_source_hash {
+            write_in_order(plan, &extraction.tensors, out)?;
+            return Ok(Vec::new());
+        }
+        let digest = match source.backing.file_handle() {
+            Some(file) => write_copying(plan, &extraction.tensors, out, file)?,
+            None => {
+                write_in_order(plan, &extraction.tensors, out)?;
+                hex(&Sha256::digest(source.backing.bytes()))
+            }
+        };
+        Ok(vec![("source_sha256".to_string(), digest)])
+    })?;
+    Ok(Written {
+        output: output.to_path_buf(),
+        format: extraction.format,
+        source_sha256: written
+            .late
+            .iter()
+            .find(|(k, _)| k == "source_sha256")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default(),
+        tensors: written.tensors,
+        bytes: written.bytes,
+        skipped: extraction.skipped,
+        dropped: extraction.dropped,
+    })
+}
+
+/// Bytes read per step when hashing the input.
+const PASS_CHUNK: usize = 8 << 20;
+
+/// Write the tensor data in file order (contiguous spans copied file to file by the kernel) while
+/// another thread hashes the input, reading it once in order.
+fn write_copying(
+    plan: &safetensors::Plan,
+    tensors: &[Tensor],
+    out: &mut File,
+    src: &Arc<File>,
+) -> io::Result<String> {
+    let file = Arc::clone(src);
+    let hasher = std::thread::spawn(move || -> io::Result<String> {
+        use std::os::unix::fs::FileExt;
+        let len = file.metadata()?.len();
+        let mut h = Sha256::new();
+        let mut buf = vec![0u8; PASS_CHUNK];
+        let mut pos = 0u64;
+        while pos < len {
+            let n = (PASS_CHUNK as u64).min(len - pos) as usize;
+            file.read_exact_at(&mut buf[..n], pos)?;
+            h.update(&buf[..n]);
+            pos += n as u64;
+        }
+        Ok(hex(&h.finalize()))
+    });
+    let written = write_in_order(plan, tensors, out);
+    let digest = hasher
+        .join()
+        .map_err(|_| io::Error::other("hashing the input failed"))?;
+    written?;
+    digest
+}
+
+/// Write the tensor data in file order, each tensor through [`ByteSource::write_to`].
+fn write_in_order(plan: &safetensors::Plan, tensors: &[Tensor], out: &mut File) -> io::Result<()> {
+    out.seek(SeekFrom::Start(plan.head.len() as u64))?;
+    for &i in &plan.order {
+        let t = &tensors[i];
+        t.source
+            .write_to(out, CHUNK)
+            .map_err(|e| io::Error::new(e.kind(), format!("tensor '{}': {e}", t.name)))?;
+    }
+    Ok(())
+}
+
+/// Keeps a mapped (or, when small, read) input alive behind a [`Backing`].
+struct InputBytes(crate::mmap::Input);
+
+impl AsRef<[u8]> for InputBytes {
+    fn as_ref(&self) -> &[u8] {
+        self.0.bytes()
+    }
+}
+
+fn open_bytes(path: &Path) -> io::Result<Arc<dyn AsRef<[u8]> + Send + Sync>> {
+    Ok(Arc::new(InputBytes(crate::mmap::Input::open(path)?)))
+}
+
+/// An input file opened for extraction.
+pub struct Source {
+    path: PathBuf,
+    backing: Backing,
+}
+
+impl Source {
+    /// Open (memory-map) a file.
+    pub fn open(path: &Path) -> Result<Source, ExtractError> {
+        let read_err = |source| ExtractError::Read {
+            path: path.to_path_buf(),
+            source,
+        };
+        let data = open_bytes(path).map_err(read_err)?;
+        let file = File::open(path).map_err(read_err)?;
+        // The bytes are the file's own from offset 0, mapped or read: contiguous spans can be
+        // copied file to file.
+        Ok(Source {
+            path: path.to_path_buf(),
+            backing: Backing::file(data, Arc::new(file), 0),
+        })
+    }
+
+    /// Bytes already in memory (tests, decompressed streams).
+    pub fn from_bytes(name: &str, bytes: Vec<u8>) -> Source {
+        Source {
+            path: PathBuf::from(name),
+            backing: Backing::owned(bytes),
+        }
+    }
+
+    /// Find the tensors: interpret the content, apply `select`, check names and dtypes.
+    pub fn collect(
+        &self,
+        scanner: &Scanner,
+        opts: &ExtractOptions,
+    ) -> Result<Extraction, ExtractError> {
+        let (format, mut leaves) = formats::leaves(scanner, &self.path, &self.backing)?;
+        if let Some(key) = &opts.select {
+            leaves = names::select(leaves, key).map_err(|available| ExtractError::Select {
+                key: key.clone(),
+                available,
+            })?;
+        }
+        let mut tensors = Vec::new();
+        let mut unsupported = Vec::new();
+        let mut dropped = Vec::new();
+        for leaf in leaves {
+            match leaf {
+                Leaf::Tensor {
+                    name,
+                    elem,
+                    shape,
+                    source,
+                } => tensors.push(Tensor {
+                    name,
+                    dtype: elem,
+                    shape,
+                    source,
+                }),
+                Leaf::Unsupported { name, what } => unsupported.push(Dropped { name, what }),
+                Leaf::Dropped { name, what } => dropped.push(Dropped { name, what }),
+            }
+        }
+        let dups = names::duplicates(
+            tensors
+                .iter()
+                .map(|t| t.name.as_str())
+                .chain(unsupported.iter().map(|d| d.name.as_str())),
+        );
+        if !dups.is_empty() {
+            return Err(ExtractError::Duplicates(dups));
+        }
+        if !unsupported.is_empty() && !opts.skip_unsupported {
+            return Err(ExtractError::Unsupported(unsupported));
+        }
+        Ok(Extraction {
+            format,
+            tensors,
+            skipped: unsupported,
+            dropped,
+        })
+    }
+}
+
+/// Removes the temporary output unless it was put in place.
+struct TempFile {
+    path: PathBuf,
+    keep: bool,
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if !self.keep {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+type Late = io::Result<Vec<(String, String)>>;
+
+/// What [`write_safetensors`] wrote.
+#[derive(Debug, Clone)]
+pub struct FileWritten {
+    /// `(name, dtype, shape)` in file order.
+    pub tensors: Vec<(String, DType, Vec<u64>)>,
+    /// File size.
+    pub bytes: u64,
+    /// The metadata values filled in at the end.
+    pub late: Vec<(String, String)>,
+}
+
+/// Write `extraction` as a safetensors file at `output`, through a temporary file in the same
+/// folder renamed into place at the end. `late` is called once all data is written and returns
+/// metadata values known only then (same length as their placeholders in `metadata`).
+pub fn write_safetensors(
+    extraction: &Extraction,
+    metadata: &BTreeMap<String, String>,
+    output: &Path,
+    force: bool,
+    late: impl FnOnce() -> Late,
+) -> Result<FileWritten, ExtractError> {
+    write_file(extraction, metadata, output, force, |plan, out| {
+        write_in_order(plan, &extraction.tensors, out)?;
+        late()
+    })
+}
+
+/// The temporary-file protocol around a data writer: header placeholder, data, late metadata,
+/// final header, rename into place; any failure removes the temporary file.
+fn write_file(
+    extraction: &Extraction,
+    metadata: &BTreeMap<String, String>,
+    output: &Path,
+    force: bool,
+    data: impl FnOnce(&safetensors::Plan, &mut File) -> Late,
+) -> Result<FileWritten, ExtractError> {
+    let werr = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| ExtractError::Write { path, source }
+    };
+    let dir = match output.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let file_name = output
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "output".into());
+    let mut plan = safetensors::Plan::new(&extraction.tensors, metadata);
+    let (mut file, mut temp) = create_temp(&dir, &file_name).map_err(werr(output))?;
+    let tmp_path = temp.path.clone();
+    file.write_all(&plan.head).map_err(werr(&tmp_path))?;
+    let late = data(&plan, &mut file).map_err(werr(&tmp_path))?;
+    for (k, v) in &late {
+        let old = metadata.get(k).cloned().unwrap_or_default();
+        if !plan.patch_metadata(k, &old, v) {
+            return Err(ExtractError::Format(format!(
+                "metadata {k} could not be filled in"
+            )));
+        }
+    }
+    file.seek(SeekFrom::Start(0)).map_err(werr(&tmp_path))?;
+    file.write_all(&plan.head).map_err(werr(&tmp_path))?;
+    let len = file.seek(SeekFrom::End(0)).map_err(werr(&tmp_path))?;
+    if len != plan.file_len() {
+        return Err(ExtractError::Format(format!(
+            "wrote {len} bytes but planned {}",
+            plan.file_len()
+        )));
+    }
+    drop(file);
+    put_in_place(&tmp_path, output, force).map_err(|e| match e.kind() {
+        io::ErrorKind::AlreadyExists => ExtractError::Exists(output.to_path_buf()),
+        _ => ExtractError::Write {
+            path: output.to_path_buf(),
+            source: e,
+        },
+    })?;
+    temp.keep = true;
+    let tensors = plan
+        .order
+        .iter()
+        .map(|&i| {
+            let t = &extraction.tensors[i];
+            (t.name.clone(), t.dtype, t.shape.clone())
+        })
+        .collect();
+    Ok(FileWritten {
+        tensors,
+        bytes: len,
+        late,
+    })
+}
+
+fn create_temp(dir: &Path, name: &str) -> io::Result<(File, TempFile)> {
+    let pid = std::process::id();
+    for n in 0..1000u32 {
+        let path = dir.join(format!(".{name}.{pid}.{n}.tmp"));
+        match OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+        {
+            Ok(f) => return Ok((f, TempFile { path, keep: false })),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(io::Error::other("no free temporary file name"))
+}
+
+/// Move `tmp` to `output`. Without `force`, never replace an existing file: a hard link fails if
+/// the target exists (atomic no-clobber); where links are not supported, check then rename.
+fn put_in_place(tmp: &Path, output: &Path, force: bool) -> io::Result<()> {
+    if force {
+        return std::fs::rename(tmp, output);
+    }
+    match std::fs::hard_link(tmp, output) {
+        Ok(()) => std::fs::remove_file(tmp),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(e),
+        Err(_) => {
+            if output.symlink_metadata().is_ok() {
+                return Err(io::Error::from(io::ErrorKind::AlreadyExists));
+            }
+            std::fs::rename(tmp, output)
+        }
+    }
+}
+
+/// How many dropped entries the text summary lists before only counting them.
+const LISTED_DROPPED: usize = 40;
+
+/// A text summary of what was written.
+pub fn render_written(w: &Written) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "extracted {} tensors ({} bytes) from {} to {}",
+        w.tensors.len(),
+        w.bytes,
+        w.format,
+        w.output.display()
+    );
+    for s in &w.skipped {
+        let _ = writeln!(out, "  skipped {}: {}", s.name, s.what);
+    }
+    if !w.dropped.is_empty() {
+        let _ = writeln!(out, "  not extracted (never created or not a tensor):");
+        for d in w.dropped.iter().take(LISTED_DROPPED) {
+            let _ = writeln!(out, "    {}: {}", d.name, d.what);
+        }
+        if w.dropped.len() > LISTED_DROPPED {
+            let _ = writeln!(out, "    … and {} more", w.dropped.len() - LISTED_DROPPED);
+        }
+    }
+    out
+}

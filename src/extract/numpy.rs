@@ -1,0 +1,440 @@
+//! Numpy arrays in pickles and joblib files, interpreted from the value graph.
+//!
+//! * `numpy._core.multiarray._reconstruct(ndarray, (0,), b'b')` + BUILD state
+//!   `([version,] shape, dtype, is_fortran, rawdata)` (formats.md §4.3); `numpy.core.*` is the same.
+//! * `numpy._core.numeric._frombuffer(buf, dtype, shape, order[, axis_order])` (protocol 5).
+//! * joblib `NumpyArrayWrapper` + BUILD state, whose bytes follow the BUILD opcode in the file
+//!   (§3.2): [`JoblibArrays`] is the machine hook that finds them while the pickle runs.
+//! * `numpy.dtype(typestr, False, True)` + BUILD state `(version, byteorder, …)`.
+//!
+//! Non-numeric arrays (objects, strings, dates, records) are dropped like any non-tensor value;
+//! complex ones are reported as unsupported.
+
+use super::graph::{global_of, Interp, Walk};
+use super::tensor::{c_strides, f_strides, numel, Backing, ByteSource, ElemType, Region};
+use crate::pickle::value::{Id, Value};
+use crate::pickle::vm::{AfterBuild, EventKind, Hooks, Vm};
+use std::collections::HashMap;
+
+/// A numpy dtype as far as extraction cares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NpDtype {
+    /// Kind letter (`f`, `i`, `u`, `b`, `c`, `O`, `U`, `S`, `V`, `M`, `m`).
+    pub kind: char,
+    /// Bytes per item.
+    pub itemsize: usize,
+    /// Big-endian data.
+    pub big_endian: bool,
+    /// What numpy calls it, for messages.
+    pub text: String,
+}
+
+impl NpDtype {
+    /// Parse a type string (`<f4`, `|b1`, `>i8`, `f4`, `U3`, `O8`).
+    pub fn parse(s: &str) -> Option<NpDtype> {
+        let (order, rest) = match s.chars().next()? {
+            c @ ('<' | '>' | '|' | '=') => (c, &s[1..]),
+            _ => ('=', s),
+        };
+        let mut chars = rest.chars();
+        let kind = chars.next()?;
+        let digits: String = chars.take_while(|c| c.is_ascii_digit()).collect();
+        let n: usize = if digits.is_empty() {
+            match kind {
+                'O' => 8,
+                'b' | '?' => 1,
+                _ => 0,
+            }
+        } else {
+            digits.parse().ok()?
+        };
+        let kind = if kind == '?' { 'b' } else { kind };
+        let itemsize = if kind == 'U' { n.checked_mul(4)? } else { n };
+        Some(NpDtype {
+            kind,
+            itemsize,
+            big_endian: order == '>',
+            text: s.to_string(),
+        })
+    }
+
+    /// The element type, `None` for non-numeric kinds.
+    pub fn elem(&self) -> Option<ElemType> {
+        ElemType::from_numpy_kind(self.kind, self.itemsize)
+    }
+
+    /// Whether elements must be byte-swapped to little-endian.
+    pub fn swap(&self) -> bool {
+        self.big_endian && self.itemsize > 1 && !matches!(self.kind, 'U' | 'S' | 'V' | 'O' | 'b')
+    }
+}
+
+/// A `numpy.dtype` object in the graph.
+pub fn dtype_of(vm: &Vm<'_>, id: Id) -> Result<NpDtype, String> {
+    let Value::Object(o) = vm.value(id) else {
+        return Err("the dtype is not a numpy.dtype object".into());
+    };
+    match global_of(vm, o.func) {
+        Some((m, n)) if m.starts_with("numpy") && n == "dtype" => {}
+        _ => return Err("the dtype is not a numpy.dtype object".into()),
+    }
+    let typestr = vm
+        .value(o.args)
+        .as_seq()
+        .and_then(|a| a.first())
+        .and_then(|&t| vm.value(t).as_str())
+        .ok_or("numpy.dtype without a type string")?;
+    let mut dt =
+        NpDtype::parse(typestr).ok_or_else(|| format!("bad numpy type string {typestr:?}"))?;
+    if let Some(state) = o.state.and_then(|s| vm.value(s).as_seq()) {
+        if let Some(order) = state.get(1).and_then(|&b| vm.value(b).as_str()) {
+            dt.big_endian = order == ">";
+            dt.text = format!("{order}{typestr}");
+        }
+        // Structured dtypes carry field names: not a plain numeric array.
+        if let Some(names) = state.get(3) {
+            if !matches!(vm.value(*names), Value::None) {
+                dt.kind = 'V';
+            }
+        }
+    }
+    Ok(dt)
+}
+
+/// Joblib arrays found while the pickle ran: wrapper object → its raw bytes in the stream.
+pub type InlineArrays = HashMap<Id, Region>;
+
+/// The machine hook that finds joblib's inline array bytes: after the BUILD of a
+/// `NumpyArrayWrapper`, skip (and remember) the padding and the array bytes that follow.
+pub struct JoblibArrays {
+    data: Region,
+    /// Where each wrapper's bytes are.
+    pub found: InlineArrays,
+}
+
+impl JoblibArrays {
+    /// A hook over the stream `data` (run from its start with base 0: the machine's offsets
+    /// index it).
+    pub fn new(data: Region) -> Self {
+        JoblibArrays {
+            data,
+            found: HashMap::new(),
+        }
+    }
+}
+
+fn is_wrapper(module: &str, name: &str) -> bool {
+    name == "NumpyArrayWrapper"
+        && (module == "joblib.numpy_pickle" || module.ends_with(".joblib.numpy_pickle"))
+}
+
+fn dict_get(vm: &Vm<'_>, dict: Id, key: &str) -> Option<Id> {
+    match vm.value(dict) {
+        Value::Dict(pairs) => pairs
+            .iter()
+            .rev()
+            .find(|(k, _)| vm.value(*k).as_str() == Some(key))
+            .map(|&(_, v)| v),
+        _ => None,
+    }
+}
+
+fn ints(vm: &Vm<'_>, id: Id) -> Option<Vec<u64>> {
+    vm.value(id)
+        .as_seq()?
+        .iter()
+        .map(|&i| vm.value(i).as_int().filter(|&v| v >= 0).map(|v| v as u64))
+        .collect()
+}
+
+impl Hooks for JoblibArrays {
+    fn after_build(&mut self, vm: &Vm<'_>, target: Id) -> Result<AfterBuild, String> {
+        let Value::Object(o) = vm.value(target) else {
+            return Ok(AfterBuild::Continue);
+        };
+        match global_of(vm, o.func) {
+            Some((m, n)) if is_wrapper(&m, &n) => {}
+            _ => return Ok(AfterBuild::Continue),
+        }
+        let state = o.state.ok_or("NumpyArrayWrapper without state")?;
+        let build = vm
+            .events()
+            .iter()
+            .rev()
+            .find(|e| e.kind == EventKind::Build)
+            .ok_or("NumpyArrayWrapper BUILD not recorded")?;
+        let after_build = build.offset as usize + 1;
+        let dtype = dict_get(vm, state, "dtype").ok_or("NumpyArrayWrapper without dtype")?;
+        let dtype = dtype_of(vm, dtype)?;
+        if dtype.kind == 'O' {
+            return Ok(AfterBuild::NestedPickle);
+        }
+        let shape = dict_get(vm, state, "shape")
+            .and_then(|s| ints(vm, s))
+            .ok_or("NumpyArrayWrapper without a shape")?;
+        let bytes = self.data.bytes();
+        let mut pos = after_build;
+        if dict_get(vm, state, "numpy_array_alignment_bytes").is_some() {
+            let pad = *bytes
+                .get(pos)
+                .ok_or("joblib array padding byte past the end")? as usize;
+            pos += 1 + pad;
+        }
+        let nbytes = numel(&shape)
+            .and_then(|n| n.checked_mul(dtype.itemsize as u64))
+            .ok_or("joblib array size overflows")?;
+        let region = self
+            .data
+            .sub(pos as u64, nbytes)
+            .ok_or_else(|| format!("joblib array of {nbytes} bytes runs past the end"))?;
+        self.found.insert(target, region);
+        Ok(AfterBuild::Skip((pos - after_build) as u64 + nbytes))
+    }
+}
+
+/// Raw bytes of a bytes-like value: `bytes`, `bytearray`, or protocol 2's
+/// `_codecs.encode(text, 'latin1')`.
+fn raw_bytes(w: &Walk<'_, '_>, id: Id) -> Result<Option<Region>, String> {
+    let vm = w.vm;
+    match vm.value(id) {
+        Value::Bytes(b) | Value::ByteArray(b) => Ok(Some(
+            w.pickle
+                .region_of(b)
+                .unwrap_or_else(|| Backing::owned(b.to_vec()).whole()),
+        )),
+        Value::Object(o) => match global_of(vm, o.func) {
+            Some((m, n)) if m == "_codecs" && n == "encode" => {
+                let args = vm.value(o.args).as_seq().unwrap_or(&[]);
+                let text = args.first().and_then(|&t| vm.value(t).as_str());
+                let enc = args.get(1).and_then(|&t| vm.value(t).as_str());
+                match (text, enc) {
+                    (Some(t), Some("latin1" | "latin-1" | "iso-8859-1")) => {
+                        let mut out = Vec::with_capacity(t.len());
+                        for c in t.chars() {
+                            let c = c as u32;
+                            if c > 0xff {
+                                return Err("latin1 text with a character above U+00FF".into());
+                            }
+                            out.push(c as u8);
+                        }
+                        Ok(Some(Backing::owned(out).whole()))
+                    }
+                    _ => Err("_codecs.encode with arguments other than (text, 'latin1')".into()),
+                }
+            }
+            // `bytes()`: protocol 2's empty bytes.
+            Some((m, n))
+                if (m == "builtins" || m == "__builtin__")
+                    && n == "bytes"
+                    && vm.value(o.args).as_seq().is_some_and(|a| a.is_empty()) =>
+            {
+                Ok(Some(Backing::owned(Vec::new()).whole()))
+            }
+            _ => Ok(None),
+        },
+        _ => Ok(None),
+    }
+}
+
+fn make(
+    dtype: &NpDtype,
+    shape: Vec<u64>,
+    strides: Vec<u64>,
+    data: Region,
+) -> Result<Interp, String> {
+    let Some(elem) = dtype.elem() else {
+        return Ok(Interp::Dropped(format!(
+            "numpy array of dtype {} (not numeric)",
+            dtype.text
+        )));
+    };
+    let n = numel(&shape).ok_or("array size overflows")?;
+    let need = n
+        .checked_mul(dtype.itemsize as u64)
+        .ok_or("array size overflows")?;
+    if need != data.len() as u64 {
+        return Err(format!(
+            "array of shape {shape:?} and dtype {} needs {need} bytes but has {}",
+            dtype.text,
+            data.len()
+        ));
+    }
+    let source = ByteSource::new(
+        data,
+        dtype.itemsize,
+        0,
+        shape.clone(),
+        strides,
+        dtype.swap(),
+    )?;
+    Ok(Interp::Array {
+        elem,
+        shape,
+        source,
+    })
+}
+
+/// Interpret `id` (an object made by `module.name`) if it is a numpy or joblib array.
+pub(crate) fn array(
+    w: &mut Walk<'_, '_>,
+    module: &str,
+    name: &str,
+    id: Id,
+) -> Option<Result<Interp, String>> {
+    let vm = w.vm;
+    let Value::Object(o) = vm.value(id) else {
+        return None;
+    };
+    match (module, name) {
+        ("numpy._core.multiarray", "_reconstruct") => Some(reconstruct(w, id)),
+        ("numpy._core.numeric", "_frombuffer") => Some(frombuffer(w, o.args)),
+        ("numpy._core.multiarray", "scalar") => {
+            Some(Ok(Interp::Dropped("numpy scalar (not an array)".into())))
+        }
+        (m, n) if is_wrapper(m, n) => Some(wrapper(w, id)),
+        _ => None,
+    }
+}
+
+fn reconstruct(w: &mut Walk<'_, '_>, id: Id) -> Result<Interp, String> {
+    let vm = w.vm;
+    let Value::Object(o) = vm.value(id) else {
+        unreachable!("checked by the caller")
+    };
+    let args = vm.value(o.args).as_seq().unwrap_or(&[]);
+    match args.first().and_then(|&c| global_of(vm, c)) {
+        Some((m, n)) if m == "numpy" && n == "ndarray" => {}
+        Some((m, n)) if n == "memmap" && m.starts_with("numpy") => {}
+        Some((m, n)) => {
+            return Ok(Interp::Dropped(format!(
+                "array of the ndarray subclass {m}.{n}"
+            )));
+        }
+        None => return Err("_reconstruct without an array class".into()),
+    }
+    let state = o.state.ok_or("numpy array without state (no BUILD)")?;
+    let st = vm
+        .value(state)
+        .as_seq()
+        .ok_or("numpy array state is not a tuple")?;
+    let st: &[Id] = match st.len() {
+        5 => &st[1..],
+        4 => st,
+        n => return Err(format!("numpy array state has {n} items")),
+    };
+    let shape = ints(vm, st[0]).ok_or("numpy array shape is not a tuple of integers")?;
+    let dtype = dtype_of(vm, st[1])?;
+    let fortran = vm.value(st[2]).as_int().unwrap_or(0) != 0;
+    let Some(data) = raw_bytes(w, st[3])? else {
+        return Ok(Interp::Dropped(format!(
+            "numpy array of dtype {} (objects)",
+            dtype.text
+        )));
+    };
+    let strides = if fortran {
+        f_strides(&shape)
+    } else {
+        c_strides(&shape)
+    };
+    make(&dtype, shape, strides, data)
+}
+
+fn frombuffer(w: &mut Walk<'_, '_>, args: Id) -> Result<Interp, String> {
+    let vm = w.vm;
+    let a = vm.value(args).as_seq().unwrap_or(&[]).to_vec();
+    if a.len() < 4 {
+        return Err(format!("_frombuffer with {} arguments", a.len()));
+    }
+    let data = raw_bytes(w, a[0])?.ok_or("_frombuffer of something that is not bytes")?;
+    let dtype = dtype_of(vm, a[1])?;
+    let shape = ints(vm, a[2]).ok_or("_frombuffer shape is not a tuple of integers")?;
+    let order = vm.value(a[3]).as_str().unwrap_or("C").to_string();
+    let (shape, strides) = match order.as_str() {
+        "F" => {
+            let s = f_strides(&shape);
+            (shape, s)
+        }
+        "K" if a.len() > 4 && !matches!(vm.value(a[4]), Value::None) => {
+            // reshape(shape, 'C').transpose(axis_order)
+            let axes = ints(vm, a[4]).ok_or("_frombuffer axis order is not integers")?;
+            let base = c_strides(&shape);
+            if axes.len() != shape.len() {
+                return Err("_frombuffer axis order does not match the shape".into());
+            }
+            let mut new_shape = Vec::with_capacity(axes.len());
+            let mut new_strides = Vec::with_capacity(axes.len());
+            let mut seen = vec![false; axes.len()];
+            for &ax in &axes {
+                let ax = ax as usize;
+                if ax >= shape.len() || seen[ax] {
+                    return Err("_frombuffer axis order is not a permutation".into());
+                }
+                seen[ax] = true;
+                new_shape.push(shape[ax]);
+                new_strides.push(base[ax]);
+            }
+            (new_shape, new_strides)
+        }
+        _ => {
+            let s = c_strides(&shape);
+            (shape, s)
+        }
+    };
+    make(&dtype, shape, strides, data)
+}
+
+fn wrapper(w: &mut Walk<'_, '_>, id: Id) -> Result<Interp, String> {
+    let vm = w.vm;
+    let Value::Object(o) = vm.value(id) else {
+        unreachable!("checked by the caller")
+    };
+    let state = o.state.ok_or("NumpyArrayWrapper without state")?;
+    let dtype = dtype_of(
+        vm,
+        dict_get(vm, state, "dtype").ok_or("NumpyArrayWrapper without dtype")?,
+    )?;
+    if let Some(sub) = dict_get(vm, state, "subclass").and_then(|s| global_of(vm, s)) {
+        if !(sub.0 == "numpy" && sub.1 == "ndarray") && sub.1 != "memmap" {
+            return Ok(Interp::Dropped(format!(
+                "array of the ndarray subclass {}.{}",
+                sub.0, sub.1
+            )));
+        }
+    }
+    let shape = dict_get(vm, state, "shape")
+        .and_then(|s| ints(vm, s))
+        .ok_or("NumpyArrayWrapper without a shape")?;
+    let order = dict_get(vm, state, "order")
+        .and_then(|s| vm.value(s).as_str())
+        .unwrap_or("C");
+    let Some(region) = w.inline.get(&id).cloned() else {
+        return Ok(Interp::Dropped(format!(
+            "joblib array of dtype {} whose bytes were not found inline",
+            dtype.text
+        )));
+    };
+    let strides = if order == "F" {
+        f_strides(&shape)
+    } else {
+        c_strides(&shape)
+    };
+    make(&dtype, shape, strides, region)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typestrings() {
+        let d = NpDtype::parse("<f4").unwrap();
+        assert_eq!((d.kind, d.itemsize, d.big_endian), ('f', 4, false));
+        assert!(NpDtype::parse(">i8").unwrap().swap());
+        assert_eq!(NpDtype::parse("U3").unwrap().itemsize, 12);
+        assert_eq!(
+            NpDtype::parse("|b1").unwrap().elem(),
+            Some(ElemType::Supported(super::super::tensor::DType::BOOL))
+        );
+        assert_eq!(NpDtype::parse("O8").unwrap().elem(), None);
+    }
+}

@@ -1,0 +1,700 @@
+//! Tensors as extraction produces them: a name, a dtype, a shape and a [`ByteSource`] that says
+//! where each element's bytes live in the input.
+//!
+//! A byte source is a view (offset, strides, both in elements) over a [`Region`] of the input, the
+//! way torch and numpy describe arrays. Everything is validated when the view is made, with
+//! overflow-checked arithmetic: a view whose last element lies outside its region is an error, never
+//! a panic or an out-of-bounds read. Reading a source yields the tensor's bytes C-contiguous and
+//! little-endian, in bounded chunks, whatever the layout on disk.
+
+use std::fs::File;
+use std::io::{self, Seek, SeekFrom, Write};
+use std::sync::Arc;
+
+/// Element types that the output formats hold, in the safetensors declaration order (which is the
+/// order its writer sorts by, descending).
+#[allow(non_camel_case_types)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DType {
+    /// bool, one byte.
+    BOOL,
+    /// uint8.
+    U8,
+    /// int8.
+    I8,
+    /// float8 e5m2.
+    F8_E5M2,
+    /// float8 e4m3fn.
+    F8_E4M3,
+    /// float8 e8m0fnu.
+    F8_E8M0,
+    /// float8 e4m3fnuz.
+    F8_E4M3FNUZ,
+    /// float8 e5m2fnuz.
+    F8_E5M2FNUZ,
+    /// int16.
+    I16,
+    /// uint16.
+    U16,
+    /// float16.
+    F16,
+    /// bfloat16.
+    BF16,
+    /// int32.
+    I32,
+    /// uint32.
+    U32,
+    /// float32.
+    F32,
+    /// float64.
+    F64,
+    /// int64.
+    I64,
+    /// uint64.
+    U64,
+}
+
+impl DType {
+    /// Bytes per element.
+    pub fn size(self) -> usize {
+        use DType::*;
+        match self {
+            BOOL | U8 | I8 | F8_E5M2 | F8_E4M3 | F8_E8M0 | F8_E4M3FNUZ | F8_E5M2FNUZ => 1,
+            I16 | U16 | F16 | BF16 => 2,
+            I32 | U32 | F32 => 4,
+            F64 | I64 | U64 => 8,
+        }
+    }
+
+    /// The safetensors name (`F32`, `BF16`, …).
+    pub fn safetensors_name(self) -> &'static str {
+        use DType::*;
+        match self {
+            BOOL => "BOOL",
+            U8 => "U8",
+            I8 => "I8",
+            F8_E5M2 => "F8_E5M2",
+            F8_E4M3 => "F8_E4M3",
+            F8_E8M0 => "F8_E8M0",
+            F8_E4M3FNUZ => "F8_E4M3FNUZ",
+            F8_E5M2FNUZ => "F8_E5M2FNUZ",
+            I16 => "I16",
+            U16 => "U16",
+            F16 => "F16",
+            BF16 => "BF16",
+            I32 => "I32",
+            U32 => "U32",
+            F32 => "F32",
+            F64 => "F64",
+            I64 => "I64",
+            U64 => "U64",
+        }
+    }
+}
+
+/// What a source element type maps to: an output dtype, or a reason it cannot be written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ElemType {
+    /// Written as this dtype.
+    Supported(DType),
+    /// Numeric but not representable (complex, quantized, sub-byte): refused or skipped.
+    Unsupported {
+        /// The source's name for it (`complex64`, `qint8`).
+        name: String,
+        /// Bytes per element in the source.
+        size: usize,
+    },
+}
+
+impl ElemType {
+    /// Bytes per element.
+    pub fn size(&self) -> usize {
+        match self {
+            ElemType::Supported(d) => d.size(),
+            ElemType::Unsupported { size, .. } => *size,
+        }
+    }
+
+    fn unsupported(name: &str, size: usize) -> Self {
+        ElemType::Unsupported {
+            name: name.to_string(),
+            size,
+        }
+    }
+
+    /// A torch dtype by its attribute name in `torch` (`float32`, `bfloat16`, `float8_e4m3fn`).
+    pub fn from_torch_dtype(name: &str) -> Option<ElemType> {
+        use DType::*;
+        let s = |d| Some(ElemType::Supported(d));
+        match name {
+            "float64" | "double" => s(F64),
+            "float32" | "float" => s(F32),
+            "float16" | "half" => s(F16),
+            "bfloat16" => s(BF16),
+            "int64" | "long" => s(I64),
+            "int32" | "int" => s(I32),
+            "int16" | "short" => s(I16),
+            "int8" => s(I8),
+            "uint8" => s(U8),
+            "uint16" => s(U16),
+            "uint32" => s(U32),
+            "uint64" => s(U64),
+            "bool" => s(BOOL),
+            "float8_e5m2" => s(F8_E5M2),
+            "float8_e4m3fn" => s(F8_E4M3),
+            "float8_e8m0fnu" => s(F8_E8M0),
+            "float8_e4m3fnuz" => s(F8_E4M3FNUZ),
+            "float8_e5m2fnuz" => s(F8_E5M2FNUZ),
+            "complex32" | "chalf" | "bcomplex32" => Some(Self::unsupported(name, 4)),
+            "complex64" | "cfloat" => Some(Self::unsupported(name, 8)),
+            "complex128" | "cdouble" => Some(Self::unsupported(name, 16)),
+            "qint8" | "quint8" | "quint4x2" | "quint2x4" | "float4_e2m1fn_x2" | "bits8"
+            | "bits1x8" | "bits2x4" | "bits4x2" => Some(Self::unsupported(name, 1)),
+            "bits16" => Some(Self::unsupported(name, 2)),
+            "qint32" => Some(Self::unsupported(name, 4)),
+            _ => None,
+        }
+    }
+
+    /// A legacy typed storage class by name (`FloatStorage`), as torch maps it: the module is
+    /// ignored. `UntypedStorage` and `TypedStorage` are bytes.
+    pub fn from_storage_class(name: &str) -> Option<ElemType> {
+        let dtype = match name {
+            "DoubleStorage" => "float64",
+            "FloatStorage" => "float32",
+            "HalfStorage" => "float16",
+            "BFloat16Storage" => "bfloat16",
+            "LongStorage" => "int64",
+            "IntStorage" => "int32",
+            "ShortStorage" => "int16",
+            "CharStorage" => "int8",
+            "ByteStorage" | "UntypedStorage" | "TypedStorage" => "uint8",
+            "BoolStorage" => "bool",
+            "ComplexFloatStorage" => "complex64",
+            "ComplexDoubleStorage" => "complex128",
+            "QInt8Storage" => "qint8",
+            "QUInt8Storage" => "quint8",
+            "QInt32Storage" => "qint32",
+            "QUInt4x2Storage" => "quint4x2",
+            "QUInt2x4Storage" => "quint2x4",
+            _ => return None,
+        };
+        Self::from_torch_dtype(dtype)
+    }
+
+    /// A numpy type string without byte order: kind letter and item size (`f4`, `i8`, `b1`).
+    /// `None` for non-numeric kinds (objects, strings, dates, records).
+    pub fn from_numpy_kind(kind: char, size: usize) -> Option<ElemType> {
+        use DType::*;
+        let s = |d| Some(ElemType::Supported(d));
+        match (kind, size) {
+            ('f', 2) => s(F16),
+            ('f', 4) => s(F32),
+            ('f', 8) => s(F64),
+            ('i', 1) => s(I8),
+            ('i', 2) => s(I16),
+            ('i', 4) => s(I32),
+            ('i', 8) => s(I64),
+            ('u', 1) => s(U8),
+            ('u', 2) => s(U16),
+            ('u', 4) => s(U32),
+            ('u', 8) => s(U64),
+            ('b', 1) => s(BOOL),
+            ('c', 8) => Some(Self::unsupported("complex64", 8)),
+            ('c', 16) => Some(Self::unsupported("complex128", 16)),
+            ('f', 16) | ('f', 12) => Some(Self::unsupported("longdouble", size)),
+            ('c', 32) | ('c', 24) => Some(Self::unsupported("clongdouble", size)),
+            _ => None,
+        }
+    }
+}
+
+/// Bytes the input provides: a memory-mapped file, an inflated archive member, a decompressed
+/// stream. When the bytes are a file's own bytes, the file and the offset of the first byte are
+/// kept too, so contiguous spans can be copied by the kernel without passing through memory.
+#[derive(Clone)]
+pub struct Backing {
+    data: Arc<dyn AsRef<[u8]> + Send + Sync>,
+    file: Option<(Arc<File>, u64)>,
+}
+
+impl std::fmt::Debug for Backing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Backing")
+            .field("len", &self.bytes().len())
+            .field("file_offset", &self.file.as_ref().map(|f| f.1))
+            .finish()
+    }
+}
+
+impl Backing {
+    /// Bytes in memory.
+    pub fn memory(data: Arc<dyn AsRef<[u8]> + Send + Sync>) -> Self {
+        Backing { data, file: None }
+    }
+
+    /// Bytes that are the file's own bytes from `file_offset` on (a mapping of it).
+    pub fn file(
+        data: Arc<dyn AsRef<[u8]> + Send + Sync>,
+        file: Arc<File>,
+        file_offset: u64,
+    ) -> Self {
+        Backing {
+            data,
+            file: Some((file, file_offset)),
+        }
+    }
+
+    /// An owned buffer.
+    pub fn owned(v: Vec<u8>) -> Self {
+        Self::memory(Arc::new(v))
+    }
+
+    /// All the bytes.
+    pub fn bytes(&self) -> &[u8] {
+        (*self.data).as_ref()
+    }
+
+    /// Copy `len` bytes at `offset` without touching the mapping when the bytes are a file's:
+    /// a page fault on a mapping can map a whole large folio (megabytes) into the process, so
+    /// small reads scattered over a big file (zip local headers, legacy storage counts) go through
+    /// `pread` instead.
+    pub fn read_at(&self, offset: u64, len: usize) -> Option<Vec<u8>> {
+        let end = offset.checked_add(len as u64)?;
+        if end > self.bytes().len() as u64 {
+            return None;
+        }
+        if let Some((file, base)) = &self.file {
+            use std::os::unix::fs::FileExt;
+            let mut buf = vec![0u8; len];
+            if file.read_exact_at(&mut buf, base + offset).is_ok() {
+                return Some(buf);
+            }
+        }
+        Some(self.bytes()[offset as usize..end as usize].to_vec())
+    }
+
+    /// The file these bytes are, when they are a whole file's own bytes from offset 0.
+    pub fn file_handle(&self) -> Option<&Arc<File>> {
+        match &self.file {
+            Some((f, 0)) => Some(f),
+            _ => None,
+        }
+    }
+
+    /// The region of these bytes that `sub` (a slice borrowed from them) covers.
+    pub fn region_of(&self, sub: &[u8]) -> Option<Region> {
+        let all = self.bytes();
+        let base = all.as_ptr() as usize;
+        let p = sub.as_ptr() as usize;
+        let start = p.checked_sub(base)?;
+        if start.checked_add(sub.len())? > all.len() {
+            return None;
+        }
+        Some(Region {
+            backing: self.clone(),
+            start,
+            len: sub.len(),
+        })
+    }
+
+    /// The whole of it as a region.
+    pub fn whole(&self) -> Region {
+        Region {
+            backing: self.clone(),
+            start: 0,
+            len: self.bytes().len(),
+        }
+    }
+}
+
+/// A byte range of a [`Backing`].
+#[derive(Debug, Clone)]
+pub struct Region {
+    backing: Backing,
+    start: usize,
+    len: usize,
+}
+
+impl Region {
+    /// The bytes.
+    pub fn bytes(&self) -> &[u8] {
+        &self.backing.bytes()[self.start..self.start + self.len]
+    }
+
+    /// Length in bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True if empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// A sub-range, if it lies inside.
+    pub fn sub(&self, start: u64, len: u64) -> Option<Region> {
+        let end = start.checked_add(len)?;
+        if end > self.len as u64 {
+            return None;
+        }
+        Some(Region {
+            backing: self.backing.clone(),
+            start: self.start + start as usize,
+            len: len as usize,
+        })
+    }
+
+    /// The bytes this is a range of.
+    pub fn backing(&self) -> &Backing {
+        &self.backing
+    }
+
+    /// The file and offset of the first byte, when the bytes are a file's own.
+    fn file_span(&self) -> Option<(&File, u64)> {
+        self.backing
+            .file
+            .as_ref()
+            .map(|(f, off)| (&**f, off + self.start as u64))
+    }
+}
+
+/// Where a tensor's elements live: `element(i0..ik)` is at element index
+/// `offset + Σ ij·strides[j]` of `region`, each element `elem_size` bytes, byte-swapped when
+/// `swap` (big-endian source).
+#[derive(Debug, Clone)]
+pub struct ByteSource {
+    region: Region,
+    elem_size: usize,
+    offset: u64,
+    shape: Vec<u64>,
+    strides: Vec<u64>,
+    swap: bool,
+    numel: u64,
+}
+
+/// C-contiguous strides (in elements) of a shape.
+pub fn c_strides(shape: &[u64]) -> Vec<u64> {
+    let mut strides = vec![0u64; shape.len()];
+    let mut acc = 1u64;
+    for i in (0..shape.len()).rev() {
+        strides[i] = acc;
+        acc = acc.saturating_mul(shape[i].max(1));
+    }
+    strides
+}
+
+/// Fortran (column-major) strides of a shape.
+pub fn f_strides(shape: &[u64]) -> Vec<u64> {
+    let mut strides = vec![0u64; shape.len()];
+    let mut acc = 1u64;
+    for i in 0..shape.len() {
+        strides[i] = acc;
+        acc = acc.saturating_mul(shape[i].max(1));
+    }
+    strides
+}
+
+/// Number of elements of a shape, overflow-checked.
+pub fn numel(shape: &[u64]) -> Option<u64> {
+    shape.iter().try_fold(1u64, |a, &d| a.checked_mul(d))
+}
+
+impl ByteSource {
+    /// A view over `region`, checked: every element it addresses lies inside the region.
+    pub fn new(
+        region: Region,
+        elem_size: usize,
+        offset: u64,
+        shape: Vec<u64>,
+        strides: Vec<u64>,
+        swap: bool,
+    ) -> Result<Self, String> {
+        if shape.len() != strides.len() {
+            return Err(format!(
+                "size has {} dimensions but stride has {}",
+                shape.len(),
+                strides.len()
+            ));
+        }
+        let n = numel(&shape).ok_or("the number of elements overflows")?;
+        let es = elem_size as u64;
+        n.checked_mul(es).ok_or("the byte size overflows")?;
+        if n > 0 {
+            let mut last = offset;
+            for (&d, &s) in shape.iter().zip(&strides) {
+                last = (d - 1)
+                    .checked_mul(s)
+                    .and_then(|x| last.checked_add(x))
+                    .ok_or("the extent of the strides overflows")?;
+            }
+            let end = last
+                .checked_add(1)
+                .and_then(|x| x.checked_mul(es))
+                .ok_or("the extent of the strides overflows")?;
+            if end > region.len() as u64 {
+                return Err(format!(
+                    "the view (offset {offset}, size {shape:?}, stride {strides:?}) reaches byte {end} \
+                     but its storage has only {} bytes",
+                    region.len()
+                ));
+            }
+        }
+        Ok(ByteSource {
+            region,
+            elem_size,
+            offset,
+            shape,
+            strides,
+            swap: swap && elem_size > 1,
+            numel: n,
+        })
+    }
+
+    /// A C-contiguous little-endian run of bytes holding `shape`.
+    pub fn contiguous(region: Region, elem_size: usize, shape: Vec<u64>) -> Result<Self, String> {
+        let strides = c_strides(&shape);
+        Self::new(region, elem_size, 0, shape, strides, false)
+    }
+
+    /// Number of elements.
+    pub fn numel(&self) -> u64 {
+        self.numel
+    }
+
+    /// Bytes of the contiguous output.
+    pub fn nbytes(&self) -> u64 {
+        self.numel * self.elem_size as u64
+    }
+
+    /// Bytes per element.
+    pub fn elem_size(&self) -> usize {
+        self.elem_size
+    }
+
+    /// Shape.
+    pub fn shape(&self) -> &[u64] {
+        &self.shape
+    }
+
+    /// True when the source bytes are already the C-contiguous little-endian output.
+    pub fn is_contiguous(&self) -> bool {
+        self.run_dims().0 == 0 && !self.swap
+    }
+
+    /// `(outer dims, run length in elements)`: the innermost dimensions that are laid out
+    /// contiguously collapse into runs; the remaining outer dimensions are iterated.
+    fn run_dims(&self) -> (usize, u64) {
+        let mut run = 1u64;
+        let mut k = self.shape.len();
+        while k > 0 {
+            let d = self.shape[k - 1];
+            if d == 1 || self.strides[k - 1] == run {
+                run *= d;
+                k -= 1;
+            } else {
+                break;
+            }
+        }
+        (k, run)
+    }
+
+    /// Feed the tensor's bytes, C-contiguous and little-endian, to `sink` in chunks of at most
+    /// about `chunk` bytes (a single element run may be handed over whole when it is a slice of
+    /// the input and needs no swapping).
+    pub fn for_each_chunk(
+        &self,
+        chunk: usize,
+        sink: &mut dyn FnMut(&[u8]) -> io::Result<()>,
+    ) -> io::Result<()> {
+        if self.numel == 0 {
+            return Ok(());
+        }
+        let es = self.elem_size;
+        let data = self.region.bytes();
+        let (outer, run) = self.run_dims();
+        let run_bytes = run as usize * es;
+        if outer == 0 {
+            let start = self.offset as usize * es;
+            let all = &data[start..start + run_bytes];
+            if !self.swap {
+                for piece in all.chunks(chunk.max(es)) {
+                    sink(piece)?;
+                }
+            } else {
+                let step = (chunk.max(es) / es) * es;
+                let mut buf = Vec::with_capacity(step.min(all.len()));
+                for piece in all.chunks(step) {
+                    buf.clear();
+                    buf.extend_from_slice(piece);
+                    swap_in_place(&mut buf, es);
+                    sink(&buf)?;
+                }
+            }
+            return Ok(());
+        }
+        // Iterate the outer dimensions in C order, one run at a time.
+        let swap = self.swap;
+        let mut flush = |buf: &mut Vec<u8>| -> io::Result<()> {
+            if swap {
+                swap_in_place(buf, es);
+            }
+            sink(buf)?;
+            buf.clear();
+            Ok(())
+        };
+        let mut idx = vec![0u64; outer];
+        let mut buf: Vec<u8> = Vec::with_capacity(chunk.max(run_bytes).min(1 << 26));
+        let mut pos = self.offset;
+        loop {
+            if !buf.is_empty() && buf.len() + run_bytes > chunk {
+                flush(&mut buf)?;
+            }
+            let start = pos as usize * es;
+            buf.extend_from_slice(&data[start..start + run_bytes]);
+            // Advance the odometer over the outer dimensions.
+            let mut k = outer;
+            loop {
+                if k == 0 {
+                    return flush(&mut buf);
+                }
+                k -= 1;
+                idx[k] += 1;
+                // Wrapping: an intermediate position may pass the last element, the result
+                // (checked against the region when the view was made) does not.
+                pos = pos.wrapping_add(self.strides[k]);
+                if idx[k] < self.shape[k] {
+                    break;
+                }
+                pos = pos.wrapping_sub(self.strides[k].wrapping_mul(idx[k]));
+                idx[k] = 0;
+            }
+        }
+    }
+
+    /// When the output bytes are one span of a file as they stand (contiguous, no swapping):
+    /// the file, the offset of the first byte and the length.
+    pub fn file_range(&self) -> Option<(&Arc<File>, u64, u64)> {
+        if !self.is_contiguous() || self.numel == 0 {
+            return None;
+        }
+        let (file, base) = self.region.backing.file.as_ref()?;
+        let start = base + self.region.start as u64 + self.offset * self.elem_size as u64;
+        Some((file, start, self.nbytes()))
+    }
+
+    /// Write the tensor's bytes to `out` (a file positioned at the tensor's place). Contiguous
+    /// spans that are a file's own bytes are copied file to file by the kernel; everything else
+    /// goes through a bounded buffer.
+    pub fn write_to(&self, out: &mut File, chunk: usize) -> io::Result<()> {
+        if self.numel == 0 {
+            return Ok(());
+        }
+        if self.is_contiguous() {
+            if let Some((file, off)) = self.region.file_span() {
+                let start = off + self.offset * self.elem_size as u64;
+                let mut src = file;
+                src.seek(SeekFrom::Start(start))?;
+                let n = io::copy(&mut io::Read::take(src, self.nbytes()), out)?;
+                if n != self.nbytes() {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "the input file is shorter than when it was read",
+                    ));
+                }
+                return Ok(());
+            }
+        }
+        self.for_each_chunk(chunk, &mut |b| out.write_all(b))
+    }
+}
+
+/// Reverse the bytes of every `size`-byte element.
+pub fn swap_in_place(buf: &mut [u8], size: usize) {
+    if size > 1 {
+        for e in buf.chunks_exact_mut(size) {
+            e.reverse();
+        }
+    }
+}
+
+/// One tensor ready to be written.
+#[derive(Debug, Clone)]
+pub struct Tensor {
+    /// Flattened name (`state_dict.layers.0.weight`).
+    pub name: String,
+    /// Element type.
+    pub dtype: DType,
+    /// Shape, C order (`[]` for a 0-d scalar).
+    pub shape: Vec<u64>,
+    /// Where the bytes are.
+    pub source: ByteSource,
+}
+
+impl Tensor {
+    /// Bytes of the tensor's data.
+    pub fn nbytes(&self) -> u64 {
+        self.source.nbytes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn collect(s: &ByteSource, chunk: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        s.for_each_chunk(chunk, &mut |b| {
+            out.extend_from_slice(b);
+            Ok(())
+        })
+        .unwrap();
+        out
+    }
+
+    #[test]
+    fn transposed_view_is_gathered_in_c_order() {
+        let b = Backing::owned((0u8..12).collect());
+        // 3x4 matrix, its transpose 4x3 with strides (1, 4).
+        let s = ByteSource::new(b.whole(), 1, 0, vec![4, 3], vec![1, 4], false).unwrap();
+        assert!(!s.is_contiguous());
+        for chunk in [1, 2, 5, 100] {
+            assert_eq!(
+                collect(&s, chunk),
+                vec![0, 4, 8, 1, 5, 9, 2, 6, 10, 3, 7, 11]
+            );
+        }
+    }
+
+    #[test]
+    fn offset_rows_and_swap() {
+        let b = Backing::owned((0u8..16).collect());
+        let s = ByteSource::new(b.whole(), 2, 2, vec![2, 2], vec![4, 1], true).unwrap();
+        assert_eq!(collect(&s, 3), vec![5, 4, 7, 6, 13, 12, 15, 14]);
+    }
+
+    #[test]
+    fn out_of_bounds_is_an_error() {
+        let b = Backing::owned(vec![0; 16]);
+        assert!(ByteSource::new(b.whole(), 4, 1, vec![4], vec![1], false).is_err());
+        assert!(ByteSource::new(b.whole(), 4, 0, vec![2, 2], vec![u64::MAX, 1], false).is_err());
+        assert!(ByteSource::new(b.whole(), 4, u64::MAX, vec![1], vec![1], false).is_err());
+        // Empty tensors read nothing, wherever they point.
+        assert!(ByteSource::new(b.whole(), 4, 100, vec![0, 3], vec![3, 1], false).is_ok());
+    }
+
+    #[test]
+    fn expanded_stride_zero() {
+        let b = Backing::owned(vec![1, 2]);
+        let s = ByteSource::new(b.whole(), 1, 0, vec![3, 2], vec![0, 1], false).unwrap();
+        assert_eq!(collect(&s, 4), vec![1, 2, 1, 2, 1, 2]);
+    }
+
+    #[test]
+    fn scalar() {
+        let b = Backing::owned(vec![9, 8, 7, 6]);
+        let s = ByteSource::new(b.whole(), 4, 0, vec![], vec![], false).unwrap();
+        assert!(s.is_contiguous());
+        assert_eq!(collect(&s, 64), vec![9, 8, 7, 6]);
+    }
+}

@@ -1,0 +1,552 @@
+//! Extraction end to end: corpus fixtures against the tensors torch/numpy/joblib loaded when the
+//! corpus was generated (`corpus/expected/<stem>.npz`, read here with the crate's own zip and npy
+//! readers), output file semantics (temporary file + rename, no overwrite, nothing left behind on
+//! failure), `--strict`, `--select`, duplicate names, and malicious files (nothing runs; what is
+//! not a tensor is listed as dropped).
+
+use picklescan_rs::container::npy;
+use picklescan_rs::container::zip::Archive;
+use picklescan_rs::extract::{self, ExtractError, ExtractOptions, Outcome};
+use picklescan_rs::Scanner;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+fn corpus() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus")
+}
+
+/// A safetensors file: header entries and the data section.
+struct St {
+    entries: BTreeMap<String, (String, Vec<u64>, Vec<u8>)>,
+    metadata: BTreeMap<String, String>,
+    order: Vec<String>,
+}
+
+fn read_safetensors(path: &Path) -> St {
+    let b = std::fs::read(path).unwrap();
+    let n = u64::from_le_bytes(b[..8].try_into().unwrap()) as usize;
+    assert_eq!(n % 8, 0, "header length is a multiple of 8");
+    let header = &b[8..8 + n];
+    let json: serde_json::Map<String, Value> = serde_json::from_slice(header).unwrap();
+    let data = &b[8 + n..];
+    let mut entries = BTreeMap::new();
+    let mut metadata = BTreeMap::new();
+    let mut spans = Vec::new();
+    for (k, v) in &json {
+        if k == "__metadata__" {
+            for (mk, mv) in v.as_object().unwrap() {
+                metadata.insert(mk.clone(), mv.as_str().unwrap().to_string());
+            }
+            continue;
+        }
+        let dtype = v["dtype"].as_str().unwrap().to_string();
+        let shape: Vec<u64> = v["shape"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d.as_u64().unwrap())
+            .collect();
+        let o = v["data_offsets"].as_array().unwrap();
+        let (s, e) = (o[0].as_u64().unwrap(), o[1].as_u64().unwrap());
+        entries.insert(
+            k.clone(),
+            (dtype, shape, data[s as usize..e as usize].to_vec()),
+        );
+        spans.push((s, e, k.clone()));
+    }
+    spans.sort();
+    let mut end = 0u64;
+    for (s, e, k) in &spans {
+        assert_eq!(*s, end, "{k}: tensors are back to back");
+        end = *e;
+    }
+    assert_eq!(end as usize, data.len(), "no trailing bytes");
+    let order = spans.into_iter().map(|(_, _, k)| k).collect();
+    St {
+        entries,
+        metadata,
+        order,
+    }
+}
+
+/// `corpus/expected/<stem>`: name → (dtype, shape, C-contiguous little-endian bytes).
+fn expected(stem: &str) -> BTreeMap<String, (String, Vec<u64>, Vec<u8>)> {
+    let dir = corpus().join("expected");
+    let meta: serde_json::Map<String, Value> =
+        serde_json::from_slice(&std::fs::read(dir.join(format!("{stem}.json"))).unwrap()).unwrap();
+    let npz = std::fs::read(dir.join(format!("{stem}.npz"))).unwrap();
+    let archive = Archive::parse(&npz, 10_000).unwrap();
+    let mut out = BTreeMap::new();
+    for e in &archive.entries {
+        let mut notes = Vec::new();
+        let bytes = archive.read(e, 1 << 30, &mut notes).unwrap();
+        let h = npy::parse_header(&bytes).unwrap();
+        assert!(!h.fortran_order, "expected arrays are C order");
+        let name = e.name.strip_suffix(".npy").unwrap().to_string();
+        let m = &meta[&name];
+        let shape: Vec<u64> = m["shape"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d.as_u64().unwrap())
+            .collect();
+        assert_eq!(shape, h.shape);
+        out.insert(
+            name,
+            (
+                m["dtype"].as_str().unwrap().to_string(),
+                shape,
+                bytes[h.data_start..].to_vec(),
+            ),
+        );
+    }
+    out
+}
+
+fn run(input: &Path, opts: &ExtractOptions) -> Outcome {
+    extract::extract(&Scanner::default(), input, opts)
+}
+
+fn opts_to(out: &Path) -> ExtractOptions {
+    ExtractOptions {
+        output: Some(out.to_path_buf()),
+        ..Default::default()
+    }
+}
+
+/// Files in a folder (to check that nothing is left behind).
+fn listing(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn benign_fixtures_match_what_the_real_loaders_returned() {
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(corpus().join("manifest.json")).unwrap()).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut checked = 0;
+    for f in manifest["files"].as_array().unwrap() {
+        let path = f["path"].as_str().unwrap();
+        let stem = Path::new(path)
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .split('.')
+            .next()
+            .unwrap();
+        if !path.starts_with("benign/")
+            || !corpus()
+                .join("expected")
+                .join(format!("{stem}.npz"))
+                .exists()
+        {
+            continue;
+        }
+        let out = tmp.path().join(format!("{stem}.safetensors"));
+        let o = run(
+            &corpus().join(path),
+            &ExtractOptions {
+                output: Some(out.clone()),
+                skip_unsupported: true,
+                ..Default::default()
+            },
+        );
+        let written = o.result.unwrap_or_else(|e| panic!("{path}: {e}"));
+        let got = read_safetensors(&out);
+        let want = expected(stem);
+        for (name, (dtype, shape, bytes)) in &want {
+            if dtype == "C64" || dtype == "C128" {
+                assert!(
+                    !got.entries.contains_key(name),
+                    "{path}: {name} is complex, not written"
+                );
+                assert!(
+                    written.skipped.iter().any(|s| &s.name == name),
+                    "{path}: {name} reported as skipped"
+                );
+                continue;
+            }
+            let (gd, gs, gb) = got
+                .entries
+                .get(name)
+                .unwrap_or_else(|| panic!("{path}: no tensor {name}"));
+            assert_eq!((gd, gs), (dtype, shape), "{path}: {name}");
+            assert!(gb == bytes, "{path}: {name}: values differ");
+        }
+        let extra: Vec<&String> = got
+            .entries
+            .keys()
+            .filter(|k| !want.contains_key(*k))
+            .collect();
+        assert!(extra.is_empty(), "{path}: unexpected tensors {extra:?}");
+        assert_eq!(got.metadata["format"], "pt");
+        assert_eq!(got.metadata["source_sha256"], written.source_sha256);
+        assert_eq!(got.metadata["source_sha256"].len(), 64);
+        assert_eq!(
+            got.metadata["scan_verdict"],
+            o.scan.unwrap().verdict.as_str()
+        );
+        checked += 1;
+    }
+    assert!(
+        checked >= 20,
+        "only {checked} fixtures with expected tensors"
+    );
+}
+
+#[test]
+fn tensors_are_ordered_like_the_reference_writer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("o.safetensors");
+    run(&corpus().join("benign/torch_state_dict.pt"), &opts_to(&out))
+        .result
+        .unwrap();
+    let st = read_safetensors(&out);
+    // Widest dtype first, then by name.
+    assert_eq!(
+        st.order,
+        [
+            "int64",
+            "empty",
+            "fp32",
+            "offset_slice",
+            "scalar",
+            "shared_full",
+            "shared_rows",
+            "transposed",
+            "bf16",
+            "fp16",
+            "bool"
+        ]
+    );
+    // The transposed view of the shared 3x4 storage is written contiguous.
+    let (_, shape, t) = &st.entries["transposed"];
+    let (_, _, full) = &st.entries["shared_full"];
+    assert_eq!(shape, &[4, 3]);
+    let f = |b: &[u8], i: usize| f32::from_le_bytes(b[4 * i..4 * i + 4].try_into().unwrap());
+    for r in 0..4 {
+        for c in 0..3 {
+            assert_eq!(f(t, r * 3 + c), f(full, c * 4 + r));
+        }
+    }
+}
+
+#[test]
+fn existing_output_is_kept_without_force_and_replaced_with_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("o.safetensors");
+    std::fs::write(&out, b"keep me").unwrap();
+    let input = corpus().join("benign/array_f32.npy");
+    let o = run(&input, &opts_to(&out));
+    assert!(
+        matches!(o.result, Err(ExtractError::Exists(_))),
+        "{:?}",
+        o.result
+    );
+    assert_eq!(o.exit_code(), 3);
+    assert_eq!(std::fs::read(&out).unwrap(), b"keep me");
+    let o = run(
+        &input,
+        &ExtractOptions {
+            force: true,
+            ..opts_to(&out)
+        },
+    );
+    o.result.unwrap();
+    assert!(read_safetensors(&out).entries.contains_key("array"));
+    assert_eq!(listing(tmp.path()), ["o.safetensors"]);
+}
+
+#[test]
+fn default_output_is_beside_the_input() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("model.pth");
+    std::fs::copy(corpus().join("benign/torch_state_dict.pt"), &input).unwrap();
+    let o = run(&input, &ExtractOptions::default());
+    assert_eq!(
+        o.result.unwrap().output,
+        tmp.path().join("model.safetensors")
+    );
+    assert_eq!(listing(tmp.path()), ["model.pth", "model.safetensors"]);
+}
+
+#[test]
+fn a_failure_leaves_nothing_behind() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("o.safetensors");
+    // A complex64 array: refused without --skip-unsupported, naming the tensor.
+    let o = run(
+        &corpus().join("benign/numpy_arrays_proto4.pkl"),
+        &opts_to(&out),
+    );
+    match &o.result {
+        Err(ExtractError::Unsupported(list)) => {
+            assert_eq!(list.len(), 1);
+            assert_eq!(list[0].name, "c64");
+            assert!(list[0].what.contains("complex64"));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(o.exit_code(), 3);
+    assert!(listing(tmp.path()).is_empty(), "{:?}", listing(tmp.path()));
+    // Not a model at all.
+    let junk = tmp.path().join("junk.bin");
+    std::fs::write(&junk, b"\x80\x02}q\x00(X\x01\x00\x00").unwrap();
+    let o = run(&junk, &opts_to(&out));
+    assert!(o.result.is_err());
+    assert_eq!(listing(tmp.path()), ["junk.bin"]);
+}
+
+#[test]
+fn strict_refuses_a_file_that_is_not_clean() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("o.safetensors");
+    let o = run(
+        &corpus().join("containers/torch_zip_evil_in_state_dict.pt"),
+        &ExtractOptions {
+            strict: true,
+            ..opts_to(&out)
+        },
+    );
+    assert!(
+        matches!(o.result, Err(ExtractError::NotClean { .. })),
+        "{:?}",
+        o.result
+    );
+    let verdict = o.scan.as_ref().unwrap().verdict.as_str();
+    assert_eq!(o.exit_code(), if verdict == "dangerous" { 1 } else { 2 });
+    assert!(listing(tmp.path()).is_empty());
+    // A clean file passes --strict.
+    let o = run(
+        &corpus().join("benign/array_f32.npy"),
+        &ExtractOptions {
+            strict: true,
+            ..opts_to(&out)
+        },
+    );
+    assert_eq!(o.scan.as_ref().unwrap().verdict.as_str(), "clean");
+    o.result.unwrap();
+}
+
+#[test]
+fn malicious_objects_are_dropped_and_listed_never_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (fixture, tensor) in [
+        ("containers/torch_zip_evil_in_state_dict.pt", None),
+        ("containers/joblib_evil_after_array.joblib", Some("a")),
+    ] {
+        let out = tmp.path().join("o.safetensors");
+        let o = run(
+            &corpus().join(fixture),
+            &ExtractOptions {
+                force: true,
+                ..opts_to(&out)
+            },
+        );
+        assert_ne!(
+            o.scan.as_ref().unwrap().verdict.as_str(),
+            "clean",
+            "{fixture}"
+        );
+        let w = o.result.unwrap_or_else(|e| panic!("{fixture}: {e}"));
+        let dropped: Vec<String> = w
+            .dropped
+            .iter()
+            .map(|d| format!("{}: {}", d.name, d.what))
+            .collect();
+        assert!(
+            dropped
+                .iter()
+                .any(|d| d.contains("system") && d.contains("never created")),
+            "{fixture}: {dropped:?}"
+        );
+        assert!(!w.tensors.is_empty(), "{fixture}");
+        if let Some(t) = tensor {
+            assert!(w.tensors.iter().any(|(n, _, _)| n == t), "{fixture}");
+        }
+    }
+}
+
+/// A protocol-3 pickle built by hand: numpy arrays by `_reconstruct` + BUILD.
+struct Pkl(Vec<u8>);
+
+impl Pkl {
+    fn new() -> Self {
+        Pkl(vec![0x80, 3])
+    }
+    fn raw(&mut self, b: &[u8]) -> &mut Self {
+        self.0.extend_from_slice(b);
+        self
+    }
+    fn s(&mut self, t: &str) -> &mut Self {
+        self.0.push(b'X');
+        self.0.extend_from_slice(&(t.len() as u32).to_le_bytes());
+        self.raw(t.as_bytes())
+    }
+    /// A uint8 array with these values.
+    fn u8_array(&mut self, values: &[u8]) -> &mut Self {
+        self.raw(
+            b"cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\nK\x00\x85C\x01b\x87R(K\x01K",
+        )
+        .raw(&[values.len() as u8])
+        .raw(b"\x85cnumpy\ndtype\n")
+        .s("u1")
+        .raw(b"\x89\x88\x87R(K\x03")
+        .s("|")
+        .raw(b"NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb\x89C")
+        .raw(&[values.len() as u8])
+        .raw(values)
+        .raw(b"tb")
+    }
+}
+
+fn extract_bytes(name: &str, pickle: &[u8], opts: ExtractOptions) -> (tempfile::TempDir, Outcome) {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join(name);
+    std::fs::write(&input, pickle).unwrap();
+    let o = run(
+        &input,
+        &ExtractOptions {
+            output: Some(tmp.path().join("o.safetensors")),
+            ..opts
+        },
+    );
+    (tmp, o)
+}
+
+#[test]
+fn a_call_beside_the_tensors_is_never_made() {
+    let tmp = tempfile::tempdir().unwrap();
+    let marker = tmp.path().join("marker");
+    let mut p = Pkl::new();
+    p.raw(b"}(").s("w").u8_array(&[1, 2, 3]);
+    p.s("evil")
+        .raw(b"cposix\nsystem\n")
+        .s(&format!("touch {}", marker.display()))
+        .raw(b"\x85R");
+    p.s("epoch").raw(b"K\x07u.");
+    let (dir, o) = extract_bytes("m.pkl", &p.0, ExtractOptions::default());
+    let w = o.result.unwrap();
+    assert_eq!(w.tensors, [("w".to_string(), extract::DType::U8, vec![3])]);
+    assert!(w
+        .dropped
+        .iter()
+        .any(|d| d.name == "evil" && d.what.contains("posix.system")));
+    assert!(w
+        .dropped
+        .iter()
+        .any(|d| d.name == "epoch" && d.what == "int"));
+    assert!(!marker.exists());
+    let st = read_safetensors(&dir.path().join("o.safetensors"));
+    assert_eq!(st.entries["w"].2, [1, 2, 3]);
+}
+
+#[test]
+fn duplicate_names_are_an_error_naming_them() {
+    let mut p = Pkl::new();
+    p.raw(b"}(").s("a.b").u8_array(&[1]);
+    p.s("a").raw(b"}").s("b").u8_array(&[2]).raw(b"s");
+    p.s("c").u8_array(&[3]).raw(b"u.");
+    let (dir, o) = extract_bytes("d.pkl", &p.0, ExtractOptions::default());
+    match o.result {
+        Err(ExtractError::Duplicates(names)) => assert_eq!(names, ["a.b"]),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(listing(dir.path()), ["d.pkl"]);
+}
+
+#[test]
+fn select_takes_one_sub_tree() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("o.safetensors");
+    let input = corpus().join("benign/lightning_checkpoint.ckpt");
+    let o = run(
+        &input,
+        &ExtractOptions {
+            select: Some("state_dict".into()),
+            ..opts_to(&out)
+        },
+    );
+    let names: Vec<String> = o.result.unwrap().tensors.into_iter().map(|t| t.0).collect();
+    assert_eq!(names, ["0.bias", "0.weight", "2.bias", "2.weight"]);
+    let o = run(
+        &input,
+        &ExtractOptions {
+            select: Some("nope".into()),
+            force: true,
+            ..opts_to(&out)
+        },
+    );
+    match o.result {
+        Err(ExtractError::Select { available, .. }) => {
+            assert!(
+                available.contains(&"state_dict".to_string()),
+                "{available:?}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn cli_extracts_and_reports() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("o.safetensors");
+    let bin = env!("CARGO_BIN_EXE_picklescan-rs");
+    let input = corpus().join("benign/checkpoint_namespace.pth");
+    let r = std::process::Command::new(bin)
+        .args(["--extract"])
+        .arg(&input)
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&r.stdout);
+    assert_eq!(
+        r.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&r.stderr)
+    );
+    assert!(stdout.contains("extracted 2 tensors"), "{stdout}");
+    assert!(stdout.contains("argparse.Namespace"), "{stdout}");
+    // Again: the output exists.
+    let r = std::process::Command::new(bin)
+        .arg("--extract")
+        .arg(&input)
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(r.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&r.stderr).contains("--force"));
+}
+
+#[test]
+fn the_source_digest_can_be_left_out() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("o.safetensors");
+    let input = corpus().join("benign/torch_state_dict_legacy.pt");
+    let w = run(&input, &opts_to(&out)).result.unwrap();
+    let with = read_safetensors(&out);
+    assert_eq!(with.metadata["source_sha256"], w.source_sha256);
+    let o = run(
+        &input,
+        &ExtractOptions {
+            no_source_hash: true,
+            force: true,
+            ..opts_to(&out)
+        },
+    );
+    assert_eq!(o.result.unwrap().source_sha256, "");
+    let without = read_safetensors(&out);
+    assert!(!without.metadata.contains_key("source_sha256"));
+    assert_eq!(without.entries, with.entries);
+}
