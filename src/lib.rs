@@ -20,6 +20,7 @@ pub mod names;
 pub mod pickle;
 pub mod policy;
 pub mod quant;
+pub mod remote;
 pub mod report;
 pub mod rules;
 pub mod scan;

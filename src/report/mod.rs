@@ -35,6 +35,9 @@ pub struct FileReport {
     /// What `torch.load(weights_only=True)` would do (`--policy torch-weights-only`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub torch_weights_only: Option<crate::policy::weights_only::WeightsOnly>,
+    /// Bytes downloaded to scan a remote file (compare with `size`); absent for local files.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transferred: Option<u64>,
 }
 
 impl FileReport {
@@ -49,6 +52,7 @@ impl FileReport {
             findings,
             error: None,
             torch_weights_only: None,
+            transferred: None,
         }
     }
 
@@ -63,6 +67,7 @@ impl FileReport {
             findings: Vec::new(),
             error: Some(error),
             torch_weights_only: None,
+            transferred: None,
         }
     }
 }

@@ -1,0 +1,599 @@
+//! Scanning files before they are downloaded: URLs and model-hub repositories, reading only the
+//! bytes the scanner needs through HTTP range requests.
+//!
+//! A remote file is first probed with two requests in parallel, its first bytes
+//! (`Range: bytes=0-…`) and its last (`Range: bytes=-…`, which also gives the size through
+//! `Content-Range`). Its format is recognised by content, as for local files, and [`plan`]
+//! fetches what the scanner will read: for a torch zip, the central directory, the pickles and
+//! the first bytes of the members no pickle names as a tensor storage (tensor data is never
+//! fetched); for safetensors and GGUF, the header; for raw pickles, joblib and the other
+//! formats whose every byte the scanner reads, the whole file. The bytes land in a sparse
+//! in-memory image of the file ([`range::Sparse`]) and the ordinary scanner
+//! ([`crate::container::scan`]) runs over it. Nothing is written to disk.
+//!
+//! Fail-closed rules:
+//! * each file has a byte budget ([`RemoteOptions::max_bytes`]); what it would take more to scan
+//!   is not scanned, and that is a finding (`PS919`, suspicious), never a clean verdict;
+//! * a server that ignores ranges (`200`) is read as a stream, never beyond the budget;
+//! * a file that cannot be fetched (after retries) is an error (exit code 3), never clean.
+
+pub mod http;
+pub mod hub;
+pub mod plan;
+pub mod range;
+
+use crate::container::{self, ids, Kind};
+use crate::finding::Finding;
+use crate::report::FileReport;
+use crate::scan::Scanner;
+use http::{Client, Fetched, HttpOptions, Meter, Range};
+use hub::HubRef;
+use range::{FetchError, RemoteFile, Sparse};
+
+/// Default byte budget of one remote file.
+pub const DEFAULT_MAX_BYTES: u64 = 256 * 1024 * 1024;
+/// Default hub endpoint (`HF_ENDPOINT` overrides it).
+pub const DEFAULT_ENDPOINT: &str = "https://huggingface.co";
+
+/// How remote files are fetched.
+#[derive(Debug, Clone)]
+pub struct RemoteOptions {
+    /// Timeouts, retries and token.
+    pub http: HttpOptions,
+    /// Bytes one file may cost; more is a finding.
+    pub max_bytes: u64,
+    /// Range requests in flight per file.
+    pub parallel: usize,
+    /// Files scanned at once (hub repositories and URL lists).
+    pub files_parallel: usize,
+    /// Bytes asked for at the start of a file.
+    pub head: u64,
+    /// Bytes asked for at the end of a file (at least 64 KiB + 98 so that every place a zip
+    /// end record may be is seen).
+    pub tail: u64,
+    /// Hub endpoint, e.g. `https://huggingface.co`.
+    pub endpoint: String,
+}
+
+impl Default for RemoteOptions {
+    fn default() -> Self {
+        RemoteOptions {
+            http: HttpOptions::default(),
+            max_bytes: DEFAULT_MAX_BYTES,
+            parallel: 4,
+            files_parallel: 8,
+            head: 64 * 1024,
+            tail: 128 * 1024,
+            endpoint: DEFAULT_ENDPOINT.to_string(),
+        }
+    }
+}
+
+impl RemoteOptions {
+    /// Defaults, with the token and endpoint from `HF_TOKEN` and `HF_ENDPOINT` when set.
+    pub fn from_env() -> Self {
+        let mut o = RemoteOptions::default();
+        if let Ok(t) = std::env::var("HF_TOKEN") {
+            if !t.trim().is_empty() {
+                o.http.token = Some(t.trim().to_string());
+            }
+        }
+        if let Ok(e) = std::env::var("HF_ENDPOINT") {
+            if !e.trim().is_empty() {
+                o.endpoint = e.trim().trim_end_matches('/').to_string();
+            }
+        }
+        o
+    }
+}
+
+/// True for what [`scan_url`] takes: `http://` and `https://` URLs.
+pub fn is_url(s: &str) -> bool {
+    let l = s.get(..8).unwrap_or(s).to_ascii_lowercase();
+    l.starts_with("http://") || l.starts_with("https://")
+}
+
+/// What a remote scan cost.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Cost {
+    /// Body bytes received.
+    pub bytes: u64,
+    /// HTTP requests sent (redirect hops and retries included).
+    pub requests: u64,
+    /// Round trips: batches of requests that waited for the previous batch.
+    pub rounds: u32,
+}
+
+/// Scan the file at `url` (its name, for tie-breaking, is the last path segment).
+pub fn scan_url(scanner: &Scanner, client: &Client, url: &str, opts: &RemoteOptions) -> FileReport {
+    scan_url_with_cost(scanner, client, url, opts).0
+}
+
+/// [`scan_url`], and what it cost.
+pub fn scan_url_with_cost(
+    scanner: &Scanner,
+    client: &Client,
+    url: &str,
+    opts: &RemoteOptions,
+) -> (FileReport, Cost) {
+    let name = url_name(url);
+    scan_remote(
+        scanner,
+        client,
+        url,
+        url.to_string(),
+        name.as_deref(),
+        opts,
+        false,
+    )
+    .map(|(r, c)| (r.expect("not sniffing"), c))
+    .unwrap_or_else(|(e, c)| (e, c))
+}
+
+/// Scan every URL and every hub repository, `opts.files_parallel` files at a time. Reports come
+/// in the order given (a repository's files in its listing order).
+pub fn scan_all(
+    scanner: &Scanner,
+    urls: &[String],
+    repos: &[HubRef],
+    opts: &RemoteOptions,
+) -> Vec<FileReport> {
+    let client = Client::new(opts.http.clone());
+    let mut jobs: Vec<Job> = urls.iter().map(|u| Job::Url(u.clone())).collect();
+    for r in repos {
+        match hub::list(&client, &opts.endpoint, r) {
+            Ok(files) => jobs.extend(files.into_iter().map(Job::Hub)),
+            Err(e) => jobs.push(Job::Failed(FileReport::unreadable(
+                r.display(None),
+                format!("cannot list the repository: {e}"),
+            ))),
+        }
+    }
+    run_jobs(scanner, &client, jobs, opts)
+}
+
+/// Scan the files of one hub repository at one revision.
+pub fn scan_hub(
+    scanner: &Scanner,
+    client: &Client,
+    repo: &HubRef,
+    opts: &RemoteOptions,
+) -> Vec<FileReport> {
+    match hub::list(client, &opts.endpoint, repo) {
+        Ok(files) => run_jobs(
+            scanner,
+            client,
+            files.into_iter().map(Job::Hub).collect(),
+            opts,
+        ),
+        Err(e) => vec![FileReport::unreadable(
+            repo.display(None),
+            format!("cannot list the repository: {e}"),
+        )],
+    }
+}
+
+enum Job {
+    Url(String),
+    Hub(hub::HubFile),
+    Failed(FileReport),
+}
+
+fn run_jobs(
+    scanner: &Scanner,
+    client: &Client,
+    jobs: Vec<Job>,
+    opts: &RemoteOptions,
+) -> Vec<FileReport> {
+    let n = jobs.len();
+    let slots: Vec<std::sync::Mutex<Option<Option<FileReport>>>> =
+        (0..n).map(|_| std::sync::Mutex::new(None)).collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let jobs = &jobs;
+    std::thread::scope(|s| {
+        for _ in 0..opts.files_parallel.clamp(1, n.max(1)) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= n {
+                    return;
+                }
+                let out = match &jobs[i] {
+                    Job::Url(u) => Some(scan_url(scanner, client, u, opts)),
+                    Job::Hub(f) => {
+                        let name = f.path.rsplit('/').next().map(str::to_string);
+                        let sniff = f.selection == hub::Selection::Sniff;
+                        match scan_remote(
+                            scanner,
+                            client,
+                            &f.url,
+                            f.shown.clone(),
+                            name.as_deref(),
+                            opts,
+                            sniff,
+                        ) {
+                            Ok((r, _)) => r,
+                            Err((r, _)) => Some(r),
+                        }
+                    }
+                    Job::Failed(r) => Some(r.clone()),
+                };
+                if let Ok(mut slot) = slots[i].lock() {
+                    *slot = Some(out);
+                }
+            });
+        }
+    });
+    slots
+        .into_iter()
+        .filter_map(|m| m.into_inner().ok().flatten().flatten())
+        .collect()
+}
+
+/// The last path segment of a URL, without query or fragment.
+fn url_name(url: &str) -> Option<String> {
+    let no_query = url.split(['?', '#']).next().unwrap_or(url);
+    let after_scheme = no_query.split_once("://").map(|x| x.1).unwrap_or(no_query);
+    let path = after_scheme.split_once('/').map(|x| x.1)?;
+    path.rsplit('/')
+        .next()
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+}
+
+type Outcome = Result<(Option<FileReport>, Cost), (FileReport, Cost)>;
+
+/// Scan one remote file. With `sniff`, content of no known format is not reported (`Ok(None)`).
+fn scan_remote(
+    scanner: &Scanner,
+    client: &Client,
+    url: &str,
+    shown: String,
+    name: Option<&str>,
+    opts: &RemoteOptions,
+    sniff: bool,
+) -> Outcome {
+    let meter = Meter::default();
+    let mut rounds = 1;
+    let result = scan_inner(
+        scanner,
+        client,
+        url,
+        &shown,
+        name,
+        opts,
+        sniff,
+        &meter,
+        &mut rounds,
+    );
+    let cost = Cost {
+        bytes: meter.bytes(),
+        requests: meter.requests(),
+        rounds,
+    };
+    match result {
+        Ok(Some(mut r)) => {
+            r.transferred = Some(cost.bytes);
+            Ok((Some(r), cost))
+        }
+        Ok(None) => Ok((None, cost)),
+        Err(e) => {
+            let mut r = FileReport::unreadable(shown, format!("cannot fetch: {e}"));
+            r.transferred = Some(cost.bytes);
+            Err((r, cost))
+        }
+    }
+}
+
+fn budget_finding(
+    scanner: &Scanner,
+    fetched: u64,
+    size: Option<u64>,
+    budget: u64,
+    why: &str,
+) -> Finding {
+    scanner.anomaly(
+        ids::IO_ERROR,
+        Some(fetched),
+        format!(
+            "not fully scanned: {why}; {fetched} of {} bytes were fetched within the remote budget of {budget} bytes (--max-remote-bytes)",
+            size.map(|s| s.to_string()).unwrap_or_else(|| "?".into())
+        ),
+    )
+}
+
+fn report(
+    scanner: &Scanner,
+    shown: &str,
+    data: &[u8],
+    size: u64,
+    name: Option<&str>,
+    extra: Option<Finding>,
+) -> FileReport {
+    let scanned = container::scan(scanner, data, name);
+    let mut findings = scanned.findings;
+    findings.extend(extra);
+    FileReport::scanned(shown.to_string(), size, &scanned.format, findings)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn scan_inner(
+    scanner: &Scanner,
+    client: &Client,
+    url: &str,
+    shown: &str,
+    name: Option<&str>,
+    opts: &RemoteOptions,
+    sniff: bool,
+    meter: &Meter,
+    rounds: &mut u32,
+) -> Result<Option<FileReport>, FetchError> {
+    // Round 1: first and last bytes in parallel; the last also give the size.
+    let head_len = opts.head.max(16);
+    let (head, tail) = std::thread::scope(|s| {
+        let tail = s.spawn(|| client.fetch(url, Some(Range::Suffix(opts.tail.max(22))), meter));
+        let head = client.fetch(url, Some(Range::Span(0, head_len)), meter);
+        let tail = tail
+            .join()
+            .unwrap_or_else(|_| Err(http::HttpError::Transport("request thread failed".into())));
+        (head, tail)
+    });
+    let budget = opts.max_bytes;
+    let (head, tail) = match (head, tail) {
+        (Err(e), _) | (_, Err(e)) => return Err(e.into()),
+        (Ok(h), Ok(t)) => (h, t),
+    };
+    let (hs, hd, total, ts, td, total2) = match (head, tail) {
+        (Fetched::Empty, _) | (_, Fetched::Empty) => {
+            return Ok(Some(report(scanner, shown, &[], 0, name, None)));
+        }
+        (Fetched::Whole { length, mut body }, _) | (_, Fetched::Whole { length, mut body }) => {
+            // No range support: read the body as a stream, up to the budget.
+            let (data, more) = body.read_limited(budget, meter)?;
+            if more {
+                let f = budget_finding(scanner, data.len() as u64, length, budget, "the server does not support range requests and the file is larger than the budget");
+                let mut r = report(
+                    scanner,
+                    shown,
+                    &data,
+                    length.unwrap_or(data.len() as u64),
+                    name,
+                    Some(f),
+                );
+                if sniff && r.format == "unknown" {
+                    return Ok(None);
+                }
+                r.size = length.unwrap_or(r.size);
+                return Ok(Some(r));
+            }
+            if sniff && matches!(container::detect(&data, name), Kind::Unknown | Kind::Empty) {
+                return Ok(None);
+            }
+            return Ok(Some(report(
+                scanner,
+                shown,
+                &data,
+                data.len() as u64,
+                name,
+                None,
+            )));
+        }
+        (
+            Fetched::Partial {
+                start: hs,
+                data: hd,
+                total,
+            },
+            Fetched::Partial {
+                start: ts,
+                data: td,
+                total: total2,
+            },
+        ) => (hs, hd, total, ts, td, total2),
+    };
+    if total != total2 {
+        return Err(http::HttpError::Protocol(format!(
+            "{url} changed size while being scanned ({total} then {total2} bytes)"
+        ))
+        .into());
+    }
+    let mut sparse = Sparse::new(total)
+        .map_err(|e| http::HttpError::Protocol(format!("cannot hold the image of {url}: {e}")))?;
+    sparse.put(hs, &hd);
+    sparse.put(ts, &td);
+    drop((hd, td));
+    let mut rf = RemoteFile::new(client, url, sparse, meter, budget, opts.parallel);
+    let result = plan_and_scan(scanner, &mut rf, shown, name, sniff);
+    *rounds = rf.rounds;
+    result
+}
+
+fn plan_and_scan(
+    scanner: &Scanner,
+    rf: &mut RemoteFile<'_>,
+    shown: &str,
+    name: Option<&str>,
+    sniff: bool,
+) -> Result<Option<FileReport>, FetchError> {
+    let size = rf.size();
+    let over =
+        |rf: &RemoteFile<'_>, e: FetchError, why: &str| -> Result<Option<FileReport>, FetchError> {
+            match e {
+                FetchError::Budget { .. } => Ok(Some(FileReport::scanned(
+                    shown.to_string(),
+                    size,
+                    "unscanned",
+                    vec![budget_finding(
+                        scanner,
+                        rf.meter.bytes(),
+                        Some(size),
+                        rf.budget,
+                        why,
+                    )],
+                ))),
+                other => Err(other),
+            }
+        };
+    // What detection itself reads: a safetensors header, a zip directory.
+    if let Some(end) = plan::safetensors_header_end(&rf.sparse) {
+        if let Err(e) = rf.ensure(&[(0, end)]) {
+            return over(rf, e, "the safetensors header is larger than the budget");
+        }
+    }
+    let mut dir = None;
+    for _ in 0..3 {
+        match plan::directory(&rf.sparse) {
+            Some(plan::Directory::Need(s, e)) => {
+                if let Err(e) = rf.ensure(&[(s, e)]) {
+                    return over(rf, e, "the zip end records lie beyond the budget");
+                }
+            }
+            Some(plan::Directory::At { lo, hi }) => {
+                dir = Some((lo, hi));
+                break;
+            }
+            None => break,
+        }
+    }
+    if let Some((lo, hi)) = dir {
+        if let Err(e) = rf.ensure(&[(lo, hi)]) {
+            if !matches!(e, FetchError::Budget { .. }) {
+                return Err(e);
+            }
+            // A directory larger than the budget: judged below, by the whole-file rule.
+            dir = None;
+        }
+    }
+    let kind = container::detect(rf.sparse.bytes(), name);
+    if sniff {
+        match kind {
+            Kind::Unknown | Kind::Empty => return Ok(None),
+            Kind::Pickle
+                if rf.sparse.bytes()[0] != 0x80 && plan::inert_prefix(scanner, &rf.sparse) =>
+            {
+                // Text that merely starts with a protocol 0 opcode and stops being a pickle
+                // within the first bytes, without doing anything.
+                return Ok(None);
+            }
+            _ => {}
+        }
+    }
+    let need_whole = match kind {
+        Kind::Zip => match dir {
+            Some((lo, hi)) => match plan::zip(scanner, rf, lo, hi) {
+                Ok(plan::ZipPlan::Ready) => false,
+                Ok(plan::ZipPlan::Whole) => true,
+                Err(e) => return over(rf, e, "the zip members to scan are larger than the budget"),
+            },
+            None => true,
+        },
+        Kind::Safetensors => !plan::inert_prefix(scanner, &rf.sparse),
+        Kind::Gguf => {
+            let mut whole = true;
+            for _ in 0..32 {
+                let prefix = rf.sparse.prefix();
+                match plan::gguf_header(&rf.sparse.bytes()[..prefix as usize]) {
+                    plan::Walk::Done(end) => {
+                        if let Err(e) = rf.ensure(&[(0, end)]) {
+                            return over(rf, e, "the GGUF header is larger than the budget");
+                        }
+                        whole = !plan::inert_prefix(scanner, &rf.sparse);
+                        break;
+                    }
+                    plan::Walk::Need(n) => {
+                        let to = n.max(prefix.saturating_mul(2)).min(size);
+                        if to <= prefix {
+                            break;
+                        }
+                        if let Err(e) = rf.ensure(&[(0, to)]) {
+                            return over(rf, e, "the GGUF header is larger than the budget");
+                        }
+                    }
+                    plan::Walk::Unknown => break,
+                }
+            }
+            whole
+        }
+        Kind::Npy => {
+            let prefix = &rf.sparse.bytes()[..rf.sparse.prefix() as usize];
+            !matches!(container::npy::parse_header(prefix), Ok(h) if !h.has_object)
+        }
+        Kind::Unknown | Kind::Unscannable(_) | Kind::Empty => false,
+        Kind::Pickle | Kind::TorchLegacy | Kind::Tar | Kind::Compressed(_) => true,
+    };
+    if !need_whole {
+        return Ok(Some(report(
+            scanner,
+            shown,
+            rf.sparse.bytes(),
+            size,
+            name,
+            None,
+        )));
+    }
+    // The whole file, or as much of it as the budget allows.
+    let missing: u64 = rf.sparse.missing(0, size).iter().map(|(s, e)| e - s).sum();
+    if missing <= rf.left() {
+        rf.ensure(&[(0, size)])?;
+        return Ok(Some(report(
+            scanner,
+            shown,
+            rf.sparse.bytes(),
+            size,
+            name,
+            None,
+        )));
+    }
+    // Longest prefix the budget pays for.
+    let mut left = rf.left();
+    let mut end = 0u64;
+    for (s, e) in rf.sparse.missing(0, size) {
+        if e - s > left {
+            end = s + left;
+            break;
+        }
+        left -= e - s;
+        end = e;
+    }
+    if end > 0 {
+        match rf.ensure(&[(0, end)]) {
+            Ok(()) | Err(FetchError::Budget { .. }) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let prefix = rf.sparse.prefix();
+    let f = budget_finding(
+        scanner,
+        prefix,
+        Some(size),
+        rf.budget,
+        &format!(
+            "a {} file is read whole by its loader and is larger than the budget",
+            kind.name()
+        ),
+    );
+    let mut r = report(
+        scanner,
+        shown,
+        &rf.sparse.bytes()[..prefix as usize],
+        size,
+        name,
+        Some(f),
+    );
+    r.size = size;
+    Ok(Some(r))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        assert!(is_url("https://x/y"));
+        assert!(is_url("HTTP://x"));
+        assert!(!is_url("hf://a/b"));
+        assert!(!is_url("/tmp/x"));
+        assert_eq!(url_name("https://h/a/b.pt?x=1").as_deref(), Some("b.pt"));
+        assert_eq!(url_name("https://h").as_deref(), None);
+    }
+}

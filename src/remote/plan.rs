@@ -1,0 +1,525 @@
+//! What to fetch so that the scanner, run over the sparse image, reads only fetched bytes.
+//!
+//! The container scanner is reused unchanged; this module mirrors what it reads:
+//! * zip: the end records and the central directory; every member named like a pickle, whole;
+//!   for every other member that is not a tensor storage named by a pickle's persistent ids,
+//!   its local header and first bytes, and the whole member when those bytes are a pickle or a
+//!   container. Storage members are never read (the scanner judges them from the central
+//!   directory alone), nor TorchScript `code/` sources (reported from their names).
+//! * safetensors: the 8-byte length and the JSON header. GGUF: the header, walked up to the
+//!   end of the tensor infos. numpy `.npy` of plain dtype: the header.
+//! * everything else (pickles, joblib, legacy torch, tar, compressed): the whole file.
+//!
+//! Whatever cannot be matched exactly falls back to fetching the whole file under the budget.
+
+use super::range::{FetchError, RemoteFile, Sparse};
+use crate::container::zip::{Archive, Entry, DEFLATED, STORED};
+use crate::container::{self, Kind};
+use crate::pickle::opcode::Opcode;
+use crate::pickle::vm::{EventKind, NoHooks};
+use crate::scan::Scanner;
+use std::collections::HashSet;
+use std::io::Read;
+
+const EOCD_SIG: u32 = 0x0605_4b50;
+const ZIP64_LOCATOR_SIG: u32 = 0x0706_4b50;
+const ZIP64_EOCD_SIG: u32 = 0x0606_4b50;
+const LOCAL_SIG: u32 = 0x0403_4b50;
+/// Bytes of a member the zip scanner sniffs (`torch.rs` HEAD).
+const MEMBER_HEAD: u64 = 64;
+/// Compressed bytes fetched to inflate a deflated member's first bytes.
+const DEFLATE_HEAD: u64 = 16 * 1024;
+/// Extra-field bytes assumed in a local header before it is fetched (torch pads with up to
+/// 63 bytes plus zip64 fields).
+const LOCAL_SLACK: u64 = 256;
+
+fn u16_at(d: &[u8], at: u64) -> Option<u64> {
+    let at = usize::try_from(at).ok()?;
+    d.get(at..at.checked_add(2)?)
+        .map(|b| u64::from(u16::from_le_bytes([b[0], b[1]])))
+}
+fn u32_at(d: &[u8], at: u64) -> Option<u64> {
+    let at = usize::try_from(at).ok()?;
+    d.get(at..at.checked_add(4)?)
+        .map(|b| u64::from(u32::from_le_bytes([b[0], b[1], b[2], b[3]])))
+}
+fn u64_at(d: &[u8], at: u64) -> Option<u64> {
+    let at = usize::try_from(at).ok()?;
+    d.get(at..at.checked_add(8)?)
+        .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
+}
+
+/// Where a zip's central directory is, from the last end record in the fetched tail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Directory {
+    /// The directory (both places the reader may look for it) lies in `[lo, hi)`.
+    At {
+        /// First byte to fetch.
+        lo: u64,
+        /// End of the directory (the zip64 end record or the end record).
+        hi: u64,
+    },
+    /// These bytes (a zip64 end record elsewhere) must be fetched first.
+    Need(u64, u64),
+}
+
+/// Locate the central directory from the end records in the fetched part of `s`, as the zip
+/// reader does (the end record nearest to the end of the file first).
+pub fn directory(s: &Sparse) -> Option<Directory> {
+    let d = s.bytes();
+    let size = d.len() as u64;
+    if size < 22 {
+        return None;
+    }
+    let lowest = size.saturating_sub(22 + 0xFFFF);
+    let mut at = size - 22;
+    let found = loop {
+        if s.has(at, at + 22) && u32_at(d, at) == Some(u64::from(EOCD_SIG)) {
+            break at;
+        }
+        if at == lowest {
+            return None;
+        }
+        at -= 1;
+    };
+    let mut cd_size = u32_at(d, found + 12)?;
+    let mut cd_offset = u32_at(d, found + 16)?;
+    let mut end_of_cd = found;
+    if found >= 20 && u32_at(d, found - 20) == Some(u64::from(ZIP64_LOCATOR_SIG)) {
+        let rec = u64_at(d, found - 12)?;
+        for g in [Some(rec), found.checked_sub(76)].into_iter().flatten() {
+            if g.checked_add(56).is_none_or(|e| e > size) {
+                continue;
+            }
+            if !s.has(g, g + 56) {
+                return Some(Directory::Need(g, g + 56));
+            }
+            if u32_at(d, g) == Some(u64::from(ZIP64_EOCD_SIG)) {
+                cd_size = u64_at(d, g + 40)?;
+                cd_offset = u64_at(d, g + 48)?;
+                end_of_cd = g;
+                break;
+            }
+        }
+    }
+    let actual = end_of_cd.checked_sub(cd_size);
+    let lo = match actual {
+        Some(a) if cd_offset <= end_of_cd => a.min(cd_offset),
+        Some(a) => a,
+        None => cd_offset.min(end_of_cd),
+    };
+    Some(Directory::At { lo, hi: end_of_cd })
+}
+
+/// End of the safetensors header (`8 + n`) when the first bytes look like one.
+pub fn safetensors_header_end(s: &Sparse) -> Option<u64> {
+    let d = s.bytes();
+    if !s.has(0, 8) {
+        return None;
+    }
+    let n = u64_at(d, 0)?;
+    let end = n.checked_add(8)?;
+    if n < 2 || n > container::safetensors::MAX_HEADER_SIZE || end > d.len() as u64 {
+        return None;
+    }
+    Some(end)
+}
+
+/// Result of walking a GGUF header over a prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Walk {
+    /// The header (up to the end of the tensor infos) ends here.
+    Done(u64),
+    /// At least this many bytes are needed to go on.
+    Need(u64),
+    /// Not a header this walker follows: fetch the whole file.
+    Unknown,
+}
+
+/// Walk a GGUF v2/v3 header (little-endian) over `d`, the fetched prefix.
+pub fn gguf_header(d: &[u8]) -> Walk {
+    struct C<'a> {
+        d: &'a [u8],
+        at: u64,
+    }
+    impl C<'_> {
+        fn take(&mut self, n: u64) -> Result<u64, Walk> {
+            let start = self.at;
+            let end = start.checked_add(n).ok_or(Walk::Unknown)?;
+            if end > self.d.len() as u64 {
+                return Err(Walk::Need(end));
+            }
+            self.at = end;
+            Ok(start)
+        }
+        fn u32(&mut self) -> Result<u64, Walk> {
+            let at = self.take(4)?;
+            Ok(u32_at(self.d, at).unwrap_or(0))
+        }
+        fn u64(&mut self) -> Result<u64, Walk> {
+            let at = self.take(8)?;
+            Ok(u64_at(self.d, at).unwrap_or(0))
+        }
+        fn string(&mut self) -> Result<(), Walk> {
+            let n = self.u64()?;
+            if n > 1 << 30 {
+                return Err(Walk::Unknown);
+            }
+            self.take(n).map(|_| ())
+        }
+        fn value(&mut self, t: u64, depth: u32) -> Result<(), Walk> {
+            match t {
+                0 | 1 | 7 => self.take(1).map(|_| ()),
+                2 | 3 => self.take(2).map(|_| ()),
+                4..=6 => self.take(4).map(|_| ()),
+                10..=12 => self.take(8).map(|_| ()),
+                8 => self.string(),
+                9 if depth == 0 => {
+                    let inner = self.u32()?;
+                    let n = self.u64()?;
+                    if n > 1 << 30 {
+                        return Err(Walk::Unknown);
+                    }
+                    let fixed = match inner {
+                        0 | 1 | 7 => Some(1),
+                        2 | 3 => Some(2),
+                        4..=6 => Some(4),
+                        10..=12 => Some(8),
+                        _ => None,
+                    };
+                    match fixed {
+                        Some(w) => self
+                            .take(n.checked_mul(w).ok_or(Walk::Unknown)?)
+                            .map(|_| ()),
+                        None => {
+                            for _ in 0..n {
+                                self.value(inner, depth + 1)?;
+                            }
+                            Ok(())
+                        }
+                    }
+                }
+                _ => Err(Walk::Unknown),
+            }
+        }
+    }
+    let mut c = C { d, at: 0 };
+    let run = (|| {
+        c.take(4)?;
+        if d.get(..4) != Some(b"GGUF") {
+            return Err(Walk::Unknown);
+        }
+        let version = c.u32()?;
+        if !(2..=3).contains(&version) {
+            return Err(Walk::Unknown);
+        }
+        let tensors = c.u64()?;
+        let kvs = c.u64()?;
+        if tensors > 1 << 24 || kvs > 1 << 24 {
+            return Err(Walk::Unknown);
+        }
+        for _ in 0..kvs {
+            c.string()?;
+            let t = c.u32()?;
+            c.value(t, 0)?;
+        }
+        for _ in 0..tensors {
+            c.string()?;
+            let dims = c.u32()?;
+            if dims > 16 {
+                return Err(Walk::Unknown);
+            }
+            c.take(8 * dims + 4 + 8)?;
+        }
+        Ok(c.at)
+    })();
+    match run {
+        Ok(end) => Walk::Done(end),
+        Err(w) => w,
+    }
+}
+
+/// True when a pickle machine run over the fetched prefix stops on its own inside it, without
+/// doing anything: the polyglot check the scanner runs on safetensors and GGUF files then sees
+/// the same bytes remotely as locally. False when the whole file is needed.
+pub fn inert_prefix(scanner: &Scanner, s: &Sparse) -> bool {
+    let d = s.bytes();
+    let Some(&first) = d.first() else {
+        return true;
+    };
+    if Opcode::from_byte(first).is_none() {
+        return true;
+    }
+    let prefix = &d[..s.prefix() as usize];
+    let (vm, run) = scanner.run_one(prefix, &mut NoHooks);
+    let acts = vm
+        .events()
+        .iter()
+        .any(|e| !matches!(e.kind, EventKind::Import | EventKind::FrameAnomaly));
+    match run.error {
+        Some(e) => !e.is_truncation() && !acts,
+        None => false,
+    }
+}
+
+fn lower_basename(name: &str) -> String {
+    name.rsplit('/').next().unwrap_or(name).to_lowercase()
+}
+
+fn is_pickle_name(name: &str) -> bool {
+    let b = lower_basename(name);
+    b.ends_with(".pkl") || b.ends_with("debug_pkl") || b.ends_with(".pickle")
+}
+
+/// File offset of a member's data, from its local header when fetched.
+fn data_start(s: &Sparse, e: &Entry) -> Option<u64> {
+    let lo = e.local_offset;
+    if !s.has(lo, lo + 30) || u32_at(s.bytes(), lo) != Some(u64::from(LOCAL_SIG)) {
+        return None;
+    }
+    Some(lo + 30 + u16_at(s.bytes(), lo + 26)? + u16_at(s.bytes(), lo + 28)?)
+}
+
+/// The range holding a member's local header and its first `n` data bytes.
+fn member_range(s: &Sparse, e: &Entry, n: u64) -> (u64, u64) {
+    let lo = e.local_offset;
+    let start = data_start(s, e).unwrap_or(lo + 30 + e.name.len() as u64 + LOCAL_SLACK);
+    (lo, start.saturating_add(n.min(e.compressed_size)))
+}
+
+/// Fetch `ranges`, then once more with the local headers now known.
+fn fetch_members(
+    rf: &mut RemoteFile<'_>,
+    want: &[(&Entry, u64)],
+    extra: &[(u64, u64)],
+) -> Result<(), FetchError> {
+    let mut ranges: Vec<(u64, u64)> = want
+        .iter()
+        .map(|(e, n)| member_range(&rf.sparse, e, *n))
+        .collect();
+    ranges.extend_from_slice(extra);
+    rf.ensure(&ranges)?;
+    let fix: Vec<(u64, u64)> = want
+        .iter()
+        .map(|(e, n)| member_range(&rf.sparse, e, *n))
+        .collect();
+    rf.ensure(&fix)
+}
+
+/// A member's first uncompressed bytes from what was fetched; `None` when more is needed.
+fn member_head(s: &Sparse, e: &Entry) -> Option<Vec<u8>> {
+    let start = data_start(s, e)?;
+    let n = MEMBER_HEAD.min(e.compressed_size);
+    match e.method {
+        STORED => {
+            if !s.has(start, start + n) {
+                return None;
+            }
+            Some(s.bytes()[start as usize..(start + n) as usize].to_vec())
+        }
+        DEFLATED => {
+            let end = start + e.compressed_size;
+            let fetched = s
+                .missing(start, end)
+                .first()
+                .map(|&(m, _)| m)
+                .unwrap_or(end.min(s.size()));
+            let raw = s.bytes().get(start as usize..fetched as usize)?;
+            let mut out = Vec::new();
+            let mut dec = flate2::read::DeflateDecoder::new(raw).take(MEMBER_HEAD);
+            let ok = dec.read_to_end(&mut out).is_ok();
+            // Enough output, or the whole stream was there to read.
+            if (ok && out.len() as u64 == MEMBER_HEAD) || fetched >= end {
+                Some(out)
+            } else {
+                None
+            }
+        }
+        _ => None,
+    }
+}
+
+/// What [`zip`] decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ZipPlan {
+    /// Everything the scanner reads is fetched.
+    Ready,
+    /// The archive is odd in a way this planner does not follow: fetch the whole file.
+    Whole,
+}
+
+/// Fetch what the zip scanner reads, given the directory at `[lo, hi)` is fetched.
+pub fn zip(
+    scanner: &Scanner,
+    rf: &mut RemoteFile<'_>,
+    lo: u64,
+    hi: u64,
+) -> Result<ZipPlan, FetchError> {
+    let size = rf.size();
+    let archive = match Archive::parse(rf.sparse.bytes(), scanner.limits.max_members) {
+        Ok(a) => a,
+        Err(_) => return Ok(ZipPlan::Whole),
+    };
+    if archive.directory_offset < lo || archive.directory_offset > hi || hi > size {
+        return Ok(ZipPlan::Whole);
+    }
+    let entries: Vec<Entry> = archive.entries.clone();
+    let prefix_len = archive.prefix_len;
+    drop(archive);
+
+    let lower: Vec<String> = entries.iter().map(|e| lower_basename(&e.name)).collect();
+    let torchscript = lower.iter().any(|b| b == "constants.pkl");
+    let is_code = |e: &Entry| {
+        let l = e.name.to_lowercase();
+        torchscript && l.ends_with(".py") && l.contains("code/")
+    };
+    let plain = |e: &Entry| !e.is_encrypted() && matches!(e.method, STORED | DEFLATED);
+    // Folders where a pickle's storages may live: `<dir>data/`, `<dir>constants/`, `<dir><stem>/`.
+    let mut storage_dirs: HashSet<String> = HashSet::new();
+    for e in entries
+        .iter()
+        .filter(|e| !e.is_dir() && is_pickle_name(&e.name))
+    {
+        let l = e.name.to_lowercase();
+        let (dir, base) = match l.rsplit_once('/') {
+            Some((d, b)) => (format!("{d}/"), b.to_string()),
+            None => (String::new(), l.clone()),
+        };
+        let stem = base.split('.').next().unwrap_or("").to_string();
+        storage_dirs.insert(format!("{dir}{stem}"));
+        storage_dirs.insert(format!("{dir}data"));
+        storage_dirs.insert(format!("{dir}constants"));
+    }
+    let parent = |e: &Entry| {
+        let l = e.name.to_lowercase();
+        l.rsplit_once('/')
+            .map(|(d, _)| d.to_string())
+            .unwrap_or_default()
+    };
+
+    // Round 1: pickles whole; members that cannot be storages, their heads.
+    let mut want: Vec<(&Entry, u64)> = Vec::new();
+    let mut deferred: Vec<&Entry> = Vec::new();
+    for e in entries.iter().filter(|e| !e.is_dir()) {
+        if is_pickle_name(&e.name) || !plain(e) {
+            want.push((e, e.compressed_size));
+        } else if is_code(e) {
+            continue;
+        } else if storage_dirs.contains(&parent(e)) {
+            deferred.push(e);
+        } else {
+            want.push((e, head_len(e)));
+        }
+    }
+    let extra = if prefix_len > 0 {
+        vec![(0, prefix_len)]
+    } else {
+        Vec::new()
+    };
+    fetch_members(rf, &want, &extra)?;
+
+    // The storages the pickles name, as the scanner finds them.
+    let mut storages: HashSet<String> = HashSet::new();
+    {
+        let archive = match Archive::parse(rf.sparse.bytes(), scanner.limits.max_members) {
+            Ok(a) => a,
+            Err(_) => return Ok(ZipPlan::Whole),
+        };
+        let mut notes = Vec::new();
+        for e in archive
+            .entries
+            .iter()
+            .filter(|e| !e.is_dir() && is_pickle_name(&e.name))
+        {
+            let Ok(bytes) = archive.read(e, scanner.limits.max_decompressed, &mut notes) else {
+                continue;
+            };
+            if !matches!(
+                container::detect(&bytes, Some(&e.name)),
+                Kind::Pickle | Kind::TorchLegacy
+            ) {
+                continue;
+            }
+            let (vm, _) = scanner.run_one(&bytes, &mut NoHooks);
+            let l = e.name.to_lowercase();
+            let (dir, base) = match l.rsplit_once('/') {
+                Some((d, b)) => (format!("{d}/"), b.to_string()),
+                None => (String::new(), l.clone()),
+            };
+            let stem = base.split('.').next().unwrap_or("").to_string();
+            for (key, _, _) in container::torch::storage_ids(&vm, 0) {
+                let key = key.to_lowercase();
+                storages.insert(format!("{dir}{stem}/{key}"));
+                storages.insert(format!("{dir}data/{key}"));
+                storages.insert(format!("{dir}constants/{key}"));
+            }
+        }
+    }
+
+    // Round 2: heads of the members in storage folders that no pickle names.
+    let heads: Vec<(&Entry, u64)> = deferred
+        .iter()
+        .filter(|e| !storages.contains(&e.name.to_lowercase()))
+        .map(|e| (*e, head_len(e)))
+        .collect();
+    fetch_members(rf, &heads, &[])?;
+
+    // Round 3: members whose first bytes are a pickle or a container, whole.
+    let mut whole: Vec<(&Entry, u64)> = Vec::new();
+    for e in entries.iter().filter(|e| !e.is_dir() && plain(e)) {
+        if is_pickle_name(&e.name) || is_code(e) || storages.contains(&e.name.to_lowercase()) {
+            continue;
+        }
+        match member_head(&rf.sparse, e) {
+            Some(head) => {
+                if !matches!(
+                    container::detect(&head, Some(&e.name)),
+                    Kind::Empty | Kind::Unknown
+                ) {
+                    whole.push((e, e.compressed_size));
+                }
+            }
+            // The head needs more of a deflate stream (or the local header is odd): take it
+            // all; the scanner then reads exactly what a local scan reads.
+            None => whole.push((e, e.compressed_size)),
+        }
+    }
+    fetch_members(rf, &whole, &[])?;
+    Ok(ZipPlan::Ready)
+}
+
+fn head_len(e: &Entry) -> u64 {
+    if e.method == DEFLATED {
+        DEFLATE_HEAD
+    } else {
+        MEMBER_HEAD
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gguf_walk() {
+        let mut d = b"GGUF".to_vec();
+        d.extend(3u32.to_le_bytes());
+        d.extend(1u64.to_le_bytes()); // tensors
+        d.extend(1u64.to_le_bytes()); // kvs
+        d.extend(4u64.to_le_bytes());
+        d.extend(b"name");
+        d.extend(8u32.to_le_bytes());
+        d.extend(2u64.to_le_bytes());
+        d.extend(b"hi");
+        d.extend(1u64.to_le_bytes());
+        d.extend(b"t");
+        d.extend(1u32.to_le_bytes());
+        d.extend(4u64.to_le_bytes());
+        d.extend(0u32.to_le_bytes());
+        d.extend(0u64.to_le_bytes());
+        let end = d.len() as u64;
+        assert_eq!(gguf_header(&d), Walk::Done(end));
+        assert_eq!(gguf_header(&d[..30]), Walk::Need(32));
+        assert_eq!(gguf_header(b"GGUF\x01\0\0\0"), Walk::Unknown);
+    }
+}

@@ -1,0 +1,349 @@
+//! A remote file seen through range requests: a sparse in-memory image of the whole file (an
+//! anonymous memory map, so pages never written cost no memory) filled only with the ranges
+//! fetched, and a fetcher that merges nearby ranges and runs a few requests at a time.
+//!
+//! Unfetched bytes read as zeros. The planner in [`super`] fetches everything the scanner reads
+//! before scanning; zeros are a fail-closed backstop (a zero is no pickle opcode and no zip
+//! signature), never a way to make a file look clean.
+
+use super::http::{Client, Fetched, HttpError, Meter, Range};
+use memmap2::MmapMut;
+use std::sync::Mutex;
+
+/// Ranges closer than this are fetched as one request (the gap is fetched too).
+pub const COALESCE_GAP: u64 = 64 * 1024;
+/// Largest single request.
+pub const MAX_REQUEST: u64 = 16 * 1024 * 1024;
+
+/// Why a fetch stopped.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FetchError {
+    /// The request failed.
+    #[error(transparent)]
+    Http(#[from] HttpError),
+    /// Fetching would exceed the byte budget of the file.
+    #[error("needs {needed} more bytes but only {left} of the {budget}-byte remote budget are left (--max-remote-bytes)")]
+    Budget {
+        /// Bytes the fetch needed.
+        needed: u64,
+        /// Bytes left in the budget.
+        left: u64,
+        /// The whole budget.
+        budget: u64,
+    },
+}
+
+enum Store {
+    Small(Vec<u8>),
+    Mapped(MmapMut),
+}
+
+/// The sparse image of a file of known size.
+pub struct Sparse {
+    store: Store,
+    /// Fetched ranges, sorted, disjoint, not touching.
+    have: Vec<(u64, u64)>,
+}
+
+impl Sparse {
+    /// An image of `size` zero bytes.
+    pub fn new(size: u64) -> std::io::Result<Sparse> {
+        let len = usize::try_from(size).map_err(|_| {
+            std::io::Error::other("file too large for this machine's address space")
+        })?;
+        let store = if len <= 1 << 20 {
+            Store::Small(vec![0; len])
+        } else {
+            // MAP_NORESERVE: a sparse image of a file larger than memory is still only the pages
+            // written to it.
+            Store::Mapped(
+                memmap2::MmapOptions::new()
+                    .len(len)
+                    .no_reserve_swap()
+                    .map_anon()?,
+            )
+        };
+        Ok(Sparse {
+            store,
+            have: Vec::new(),
+        })
+    }
+
+    /// Size of the file.
+    pub fn size(&self) -> u64 {
+        self.bytes().len() as u64
+    }
+
+    /// The image: fetched bytes in place, zeros elsewhere.
+    pub fn bytes(&self) -> &[u8] {
+        match &self.store {
+            Store::Small(v) => v,
+            Store::Mapped(m) => m,
+        }
+    }
+
+    fn bytes_mut(&mut self) -> &mut [u8] {
+        match &mut self.store {
+            Store::Small(v) => v,
+            Store::Mapped(m) => m,
+        }
+    }
+
+    /// Bytes fetched in all.
+    pub fn fetched(&self) -> u64 {
+        self.have.iter().map(|(s, e)| e - s).sum()
+    }
+
+    /// Length of the fetched prefix `[0, n)`.
+    pub fn prefix(&self) -> u64 {
+        match self.have.first() {
+            Some(&(0, e)) => e,
+            _ => 0,
+        }
+    }
+
+    /// True when `[start, end)` has been fetched.
+    pub fn has(&self, start: u64, end: u64) -> bool {
+        let end = end.min(self.size());
+        start >= end || self.have.iter().any(|&(s, e)| s <= start && end <= e)
+    }
+
+    /// The parts of `[start, end)` not fetched yet.
+    pub fn missing(&self, start: u64, end: u64) -> Vec<(u64, u64)> {
+        let end = end.min(self.size());
+        let mut out = Vec::new();
+        let mut at = start;
+        for &(s, e) in &self.have {
+            if at >= end {
+                break;
+            }
+            if e <= at {
+                continue;
+            }
+            if s > at {
+                out.push((at, s.min(end)));
+            }
+            at = at.max(e);
+        }
+        if at < end {
+            out.push((at, end));
+        }
+        out
+    }
+
+    /// Write fetched bytes at `start`.
+    pub fn put(&mut self, start: u64, data: &[u8]) {
+        let size = self.size();
+        let end = (start + data.len() as u64).min(size);
+        if start >= end {
+            return;
+        }
+        let n = (end - start) as usize;
+        self.bytes_mut()[start as usize..end as usize].copy_from_slice(&data[..n]);
+        self.have.push((start, end));
+        self.have.sort_unstable();
+        let mut merged: Vec<(u64, u64)> = Vec::with_capacity(self.have.len());
+        for &(s, e) in &self.have {
+            match merged.last_mut() {
+                Some(last) if s <= last.1 => last.1 = last.1.max(e),
+                _ => merged.push((s, e)),
+            }
+        }
+        self.have = merged;
+    }
+}
+
+/// Merge ranges closer than `gap`, then split any longer than `max`.
+pub fn coalesce(mut ranges: Vec<(u64, u64)>, gap: u64, max: u64) -> Vec<(u64, u64)> {
+    ranges.retain(|(s, e)| e > s);
+    ranges.sort_unstable();
+    let mut merged: Vec<(u64, u64)> = Vec::new();
+    for (s, e) in ranges {
+        match merged.last_mut() {
+            Some(last) if s <= last.1.saturating_add(gap) && e.max(last.1) - last.0 <= max => {
+                last.1 = last.1.max(e)
+            }
+            _ => merged.push((s, e)),
+        }
+    }
+    let mut out = Vec::new();
+    for (mut s, e) in merged {
+        while e - s > max {
+            out.push((s, s + max));
+            s += max;
+        }
+        out.push((s, e));
+    }
+    out
+}
+
+/// A remote file being fetched piecemeal.
+pub struct RemoteFile<'c> {
+    client: &'c Client,
+    url: String,
+    /// What this file cost.
+    pub meter: &'c Meter,
+    /// The sparse image.
+    pub sparse: Sparse,
+    /// Byte budget of the file.
+    pub budget: u64,
+    /// Requests run at once.
+    pub parallel: usize,
+    /// Batches of requests that had to wait for the previous one (round trips).
+    pub rounds: u32,
+}
+
+impl<'c> RemoteFile<'c> {
+    /// A file of known size whose first bytes were already fetched (they count in `meter`).
+    pub fn new(
+        client: &'c Client,
+        url: &str,
+        sparse: Sparse,
+        meter: &'c Meter,
+        budget: u64,
+        parallel: usize,
+    ) -> Self {
+        RemoteFile {
+            client,
+            url: url.to_string(),
+            meter,
+            sparse,
+            budget,
+            parallel: parallel.max(1),
+            rounds: 1,
+        }
+    }
+
+    /// Size of the file.
+    pub fn size(&self) -> u64 {
+        self.sparse.size()
+    }
+
+    /// Bytes of budget left.
+    pub fn left(&self) -> u64 {
+        self.budget.saturating_sub(self.meter.bytes())
+    }
+
+    /// Fetch every part of `ranges` not fetched yet, in one round of parallel requests.
+    pub fn ensure(&mut self, ranges: &[(u64, u64)]) -> Result<(), FetchError> {
+        let size = self.size();
+        let mut want = Vec::new();
+        for &(s, e) in ranges {
+            want.extend(self.sparse.missing(s.min(size), e.min(size)));
+        }
+        if want.is_empty() {
+            return Ok(());
+        }
+        // Gaps are only worth filling when the budget allows it.
+        let mut plan = coalesce(want.clone(), COALESCE_GAP, MAX_REQUEST);
+        let mut needed: u64 = plan.iter().map(|(s, e)| e - s).sum();
+        if needed > self.left() {
+            plan = coalesce(want, 0, MAX_REQUEST);
+            needed = plan.iter().map(|(s, e)| e - s).sum();
+        }
+        if needed > self.left() {
+            return Err(FetchError::Budget {
+                needed,
+                left: self.left(),
+                budget: self.budget,
+            });
+        }
+        self.rounds += 1;
+        let results: Mutex<Vec<(u64, Vec<u8>)>> = Mutex::new(Vec::new());
+        let error: Mutex<Option<FetchError>> = Mutex::new(None);
+        let next = Mutex::new(plan.into_iter());
+        let workers = self.parallel;
+        let (client, url, meter) = (self.client, self.url.as_str(), self.meter);
+        std::thread::scope(|scope| {
+            for _ in 0..workers {
+                scope.spawn(|| loop {
+                    if error.lock().map(|e| e.is_some()).unwrap_or(true) {
+                        return;
+                    }
+                    let Some((s, e)) = next.lock().ok().and_then(|mut it| it.next()) else {
+                        return;
+                    };
+                    match fetch_span(client, url, s, e, size, meter) {
+                        Ok(data) => {
+                            if let Ok(mut r) = results.lock() {
+                                r.push((s, data));
+                            }
+                        }
+                        Err(err) => {
+                            if let Ok(mut slot) = error.lock() {
+                                slot.get_or_insert(err);
+                            }
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        if let Some(e) = error.into_inner().ok().flatten() {
+            return Err(e);
+        }
+        for (s, data) in results.into_inner().unwrap_or_default() {
+            self.sparse.put(s, &data);
+        }
+        Ok(())
+    }
+}
+
+/// Fetch `[s, e)` of a file of `size` bytes; anything but exactly those bytes is an error.
+fn fetch_span(
+    client: &Client,
+    url: &str,
+    s: u64,
+    e: u64,
+    size: u64,
+    meter: &Meter,
+) -> Result<Vec<u8>, FetchError> {
+    match client.fetch(url, Some(Range::Span(s, e)), meter)? {
+        Fetched::Partial { start, data, total } => {
+            if total != size {
+                return Err(HttpError::Protocol(format!(
+                    "{url} changed size while being scanned ({size} then {total} bytes)"
+                ))
+                .into());
+            }
+            debug_assert_eq!(start, s);
+            Ok(data)
+        }
+        Fetched::Whole { .. } => {
+            Err(HttpError::Protocol(format!("{url} stopped honouring range requests")).into())
+        }
+        Fetched::Empty => Err(HttpError::Protocol(format!("{url} became empty")).into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sparse_tracks_ranges() {
+        let mut s = Sparse::new(100).unwrap();
+        s.put(10, &[1; 10]);
+        s.put(30, &[2; 10]);
+        assert_eq!(s.missing(0, 50), vec![(0, 10), (20, 30), (40, 50)]);
+        s.put(20, &[3; 10]);
+        assert!(s.has(10, 40));
+        assert_eq!(s.prefix(), 0);
+        s.put(0, &[4; 10]);
+        assert_eq!(s.prefix(), 40);
+        assert_eq!(s.fetched(), 40);
+        assert_eq!(s.missing(95, 200), vec![(95, 100)]);
+    }
+
+    #[test]
+    fn coalescing() {
+        assert_eq!(
+            coalesce(vec![(0, 10), (15, 20), (100, 110)], 5, 1000),
+            vec![(0, 20), (100, 110)]
+        );
+        assert_eq!(
+            coalesce(vec![(0, 25)], 0, 10),
+            vec![(0, 10), (10, 20), (20, 25)]
+        );
+    }
+}
