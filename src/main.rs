@@ -8,7 +8,7 @@ use picklescan_rs::policy::{self, FailOn, Mode, Policy};
 use picklescan_rs::report::{self, FileReport};
 use picklescan_rs::rules::RuleSet;
 use picklescan_rs::walk::{self, Entry};
-use picklescan_rs::{serve, Limits, Scanner};
+use picklescan_rs::{remote, serve, Limits, Scanner};
 use rayon::prelude::*;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -36,9 +36,12 @@ enum Format {
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
-    /// Files or folders to scan (folders are walked recursively).
-    #[arg(required_unless_present = "extract")]
+    /// Files or folders to scan (folders are walked recursively); `http://` and `https://`
+    /// URLs are scanned remotely, fetching only the bytes the scan needs.
+    #[arg(required_unless_present_any = ["extract", "hf"])]
     paths: Vec<PathBuf>,
+    #[command(flatten)]
+    remote: RemoteArgs,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
@@ -55,6 +58,20 @@ struct Cli {
     policy: PolicyArgs,
     #[command(flatten)]
     extract: ExtractArgs,
+}
+
+/// Remote scanning (URLs given as paths, hub repositories).
+#[derive(Debug, Args)]
+struct RemoteArgs {
+    /// Scan a Hugging Face repository at a revision (repeatable; endpoint from HF_ENDPOINT).
+    #[arg(long = "hf", value_name = "ORG/REPO[@REVISION]")]
+    hf: Vec<remote::hub::HubRef>,
+    /// Bearer token for gated or private repositories (default: HF_TOKEN).
+    #[arg(long, value_name = "TOKEN")]
+    token: Option<String>,
+    /// Bytes one remote file may cost (K, M, G suffixes); a file that needs more is suspicious.
+    #[arg(long, value_name = "BYTES", default_value = "256M", value_parser = parse_size)]
+    max_remote_bytes: u64,
 }
 
 /// Policy and configuration flags (the scan and `serve`).
@@ -260,7 +277,12 @@ fn main() -> ExitCode {
         hash: cli.format != Format::Text,
     };
     let start = Instant::now();
-    let entries = walk::collect(&cli.paths, &exclude);
+    let (urls, local): (Vec<PathBuf>, Vec<PathBuf>) = cli
+        .paths
+        .iter()
+        .cloned()
+        .partition(|p| p.to_str().is_some_and(remote::is_url));
+    let entries = walk::collect(&local, &exclude);
     let progress = if !cli.no_progress && std::io::stderr().is_terminal() && entries.len() > 50 {
         let bar = ProgressBar::new(entries.len() as u64);
         if let Ok(style) =
@@ -294,6 +316,20 @@ fn main() -> ExitCode {
             r
         })
         .collect();
+    let mut reports = reports;
+    if !urls.is_empty() || !cli.remote.hf.is_empty() {
+        let mut ropts = remote::RemoteOptions::from_env();
+        ropts.http.token = cli.remote.token.clone().or(ropts.http.token);
+        ropts.max_bytes = cli.remote.max_remote_bytes;
+        let urls: Vec<String> = urls
+            .iter()
+            .filter_map(|u| u.to_str().map(String::from))
+            .collect();
+        for mut r in remote::scan_all(&scanner, &urls, &cli.remote.hf, &ropts) {
+            policy.apply(&mut r, None);
+            reports.push(r);
+        }
+    }
     progress.finish_and_clear();
     let mut out = std::io::stdout().lock();
     let written = match cli.format {

@@ -6,15 +6,18 @@
 //! mix two versions).
 //!
 //! Which files are looked at (detection is by content, so names only decide how much to fetch):
-//! * **scanned**: names that suggest a model, a pickle or a container (`.bin .pt .pth .ckpt
-//!   .pkl .pickle .joblib .npy .npz .safetensors .gguf .zip .tar .gz .bz2 .xz .lz4 .zst .h5
-//!   .msgpack .pb .onnx .tflite .mar .model .dat .data .keras`, and names without extension):
-//!   always reported, whatever their content;
+//! * **scanned**: names that suggest a pickle, a pickle container or a tensor format (`.bin .pt
+//!   .pth .ckpt .pt2 .pkl .pkl3 .pickle .dill .joblib .jbl .sav .npy .npz .safetensors .gguf
+//!   .mar .zip .tar .gz .bz2 .xz .lz4 .zst`): always reported, whatever their content (a `.bin`
+//!   that is no known format is suspicious, as it is locally);
 //! * **skipped**: documentation, text configuration and images, which no pickle loader opens
 //!   (`.md .json .txt .yaml .yml .toml .cfg .ini .csv .tsv .py .ipynb .js .css .html .jinja
 //!   .gitattributes .gitignore .png .jpg .jpeg .gif .svg .webp .ico .pdf`, `LICENSE`);
-//! * **sniffed**: everything else: its first and last bytes are fetched, and it is scanned and
-//!   reported only when its content is a pickle or a container.
+//! * **sniffed**: everything else (names without extension, `.model`, `.onnx`, `.h5`, `.msgpack`,
+//!   …): its first and last bytes are fetched, and it is scanned and reported only when its
+//!   content is a pickle, a container or an archive that cannot be looked into (HDF5, 7z, …);
+//!   text that starts with a protocol 0 opcode is run as a pickle and reported only if it
+//!   acts.
 
 use super::http::{Client, HttpError, Meter};
 
@@ -104,21 +107,12 @@ const SCAN_EXT: &[&str] = &[
     "xz",
     "lz4",
     "zst",
-    "h5",
-    "msgpack",
-    "pb",
-    "onnx",
-    "tflite",
-    "mar",
-    "model",
-    "dat",
-    "data",
-    "keras",
     "pt2",
     "pkl3",
     "sav",
     "jbl",
     "dill",
+    "mar",
 ];
 const SKIP_EXT: &[&str] = &[
     "md",
@@ -157,7 +151,7 @@ pub fn select(path: &str) -> Selection {
     }
     let ext = match base.rsplit_once('.') {
         Some((stem, e)) if !stem.is_empty() || base.starts_with('.') => e.to_string(),
-        _ => return Selection::Scan,
+        _ => return Selection::Sniff,
     };
     if SCAN_EXT.contains(&ext.as_str()) {
         Selection::Scan
@@ -270,7 +264,8 @@ mod tests {
         assert_eq!(select("config.json"), Selection::Skip);
         assert_eq!(select(".gitattributes"), Selection::Skip);
         assert_eq!(select("README.md"), Selection::Skip);
-        assert_eq!(select("weights"), Selection::Scan);
+        assert_eq!(select("weights"), Selection::Sniff);
+        assert_eq!(select("tokenizer.model"), Selection::Sniff);
         assert_eq!(select("vocab.spm"), Selection::Sniff);
         assert_eq!(encode("refs/pr/1", false), "refs%2Fpr%2F1");
         assert_eq!(encode("a b/c", true), "a%20b/c");

@@ -117,7 +117,7 @@ pub fn scan_url_with_cost(
     opts: &RemoteOptions,
 ) -> (FileReport, Cost) {
     let name = url_name(url);
-    scan_remote(
+    let (r, cost) = scan_remote(
         scanner,
         client,
         url,
@@ -125,9 +125,12 @@ pub fn scan_url_with_cost(
         name.as_deref(),
         opts,
         false,
-    )
-    .map(|(r, c)| (r.expect("not sniffing"), c))
-    .unwrap_or_else(|(e, c)| (e, c))
+    );
+    let r = r.unwrap_or_else(|| {
+        // Only sniffing drops a file; a URL asked for is always reported.
+        FileReport::unreadable(url.to_string(), "no report".into())
+    });
+    (r, cost)
 }
 
 /// Scan every URL and every hub repository, `opts.files_parallel` files at a time. Reports come
@@ -143,10 +146,10 @@ pub fn scan_all(
     for r in repos {
         match hub::list(&client, &opts.endpoint, r) {
             Ok(files) => jobs.extend(files.into_iter().map(Job::Hub)),
-            Err(e) => jobs.push(Job::Failed(FileReport::unreadable(
+            Err(e) => jobs.push(Job::Failed(Box::new(FileReport::unreadable(
                 r.display(None),
                 format!("cannot list the repository: {e}"),
-            ))),
+            )))),
         }
     }
     run_jobs(scanner, &client, jobs, opts)
@@ -176,7 +179,7 @@ pub fn scan_hub(
 enum Job {
     Url(String),
     Hub(hub::HubFile),
-    Failed(FileReport),
+    Failed(Box<FileReport>),
 }
 
 fn run_jobs(
@@ -202,7 +205,7 @@ fn run_jobs(
                     Job::Hub(f) => {
                         let name = f.path.rsplit('/').next().map(str::to_string);
                         let sniff = f.selection == hub::Selection::Sniff;
-                        match scan_remote(
+                        scan_remote(
                             scanner,
                             client,
                             &f.url,
@@ -210,12 +213,10 @@ fn run_jobs(
                             name.as_deref(),
                             opts,
                             sniff,
-                        ) {
-                            Ok((r, _)) => r,
-                            Err((r, _)) => Some(r),
-                        }
+                        )
+                        .0
                     }
-                    Job::Failed(r) => Some(r.clone()),
+                    Job::Failed(r) => Some((**r).clone()),
                 };
                 if let Ok(mut slot) = slots[i].lock() {
                     *slot = Some(out);
@@ -240,8 +241,6 @@ fn url_name(url: &str) -> Option<String> {
         .map(str::to_string)
 }
 
-type Outcome = Result<(Option<FileReport>, Cost), (FileReport, Cost)>;
-
 /// Scan one remote file. With `sniff`, content of no known format is not reported (`Ok(None)`).
 fn scan_remote(
     scanner: &Scanner,
@@ -251,7 +250,7 @@ fn scan_remote(
     name: Option<&str>,
     opts: &RemoteOptions,
     sniff: bool,
-) -> Outcome {
+) -> (Option<FileReport>, Cost) {
     let meter = Meter::default();
     let mut rounds = 1;
     let result = scan_inner(
@@ -273,13 +272,13 @@ fn scan_remote(
     match result {
         Ok(Some(mut r)) => {
             r.transferred = Some(cost.bytes);
-            Ok((Some(r), cost))
+            (Some(r), cost)
         }
-        Ok(None) => Ok((None, cost)),
+        Ok(None) => (None, cost),
         Err(e) => {
             let mut r = FileReport::unreadable(shown, format!("cannot fetch: {e}"));
             r.transferred = Some(cost.bytes);
-            Err((r, cost))
+            (Some(r), cost)
         }
     }
 }

@@ -119,7 +119,7 @@ pub fn safetensors_header_end(s: &Sparse) -> Option<u64> {
     }
     let n = u64_at(d, 0)?;
     let end = n.checked_add(8)?;
-    if n < 2 || n > container::safetensors::MAX_HEADER_SIZE || end > d.len() as u64 {
+    if !(2..=container::safetensors::MAX_HEADER_SIZE).contains(&n) || end > d.len() as u64 {
         return None;
     }
     Some(end)

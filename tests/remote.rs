@@ -1,0 +1,646 @@
+//! Remote scanning against real HTTP servers on 127.0.0.1: verdicts equal the local scan of the
+//! same bytes, and a torch zip costs a small fraction of its size.
+
+#[path = "remote/server.rs"]
+mod server;
+
+use picklescan_rs::file::scan_bytes;
+use picklescan_rs::remote::http::{Client, HttpOptions};
+use picklescan_rs::remote::hub::HubRef;
+use picklescan_rs::remote::{self, RemoteOptions};
+use picklescan_rs::report::FileReport;
+use picklescan_rs::rules::RuleSet;
+use picklescan_rs::{Limits, Scanner, Verdict};
+use server::{Data, Req, Resp, Server};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn corpus() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus")
+}
+
+fn scanner() -> Scanner {
+    Scanner::new(RuleSet::builtin(), Limits::default())
+}
+
+fn opts() -> RemoteOptions {
+    RemoteOptions {
+        http: HttpOptions {
+            connect_timeout: Duration::from_secs(5),
+            read_timeout: Duration::from_secs(20),
+            retries: 2,
+            backoff: Duration::from_millis(50),
+            max_backoff: Duration::from_secs(2),
+            token: None,
+        },
+        ..RemoteOptions::default()
+    }
+}
+
+/// What must agree between a local and a remote scan.
+fn key(r: &FileReport) -> (Verdict, String, Vec<String>) {
+    let mut f: Vec<String> = r
+        .findings
+        .iter()
+        .map(|f| format!("{} {:?} {:?} {}", f.rule, f.member, f.offset, f.message))
+        .collect();
+    f.sort();
+    (r.verdict, r.format.clone(), f)
+}
+
+/// Serve `files` (by name under /f/) with or without range support.
+fn file_server(files: HashMap<String, Data>, ranges: bool) -> Server {
+    let files = Arc::new(files);
+    Server::start(
+        move |req: &Req| match req.path.strip_prefix("/f/").and_then(|n| files.get(n)) {
+            Some(d) => Resp::file(req, d, ranges),
+            None => Resp::status(404),
+        },
+    )
+}
+
+fn manifest_files() -> Vec<String> {
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(corpus().join("manifest.json")).unwrap()).unwrap();
+    m["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn url_name(path: &str) -> String {
+    path.replace('/', "__")
+}
+
+fn check_corpus(o: &RemoteOptions, ranges: bool) {
+    let scanner = scanner();
+    let paths = manifest_files();
+    let mut files = HashMap::new();
+    for p in &paths {
+        files.insert(
+            url_name(p),
+            Data::mem(std::fs::read(corpus().join(p)).unwrap()),
+        );
+    }
+    let srv = file_server(files.clone(), ranges);
+    let client = Client::new(o.http.clone());
+    let mut bad = Vec::new();
+    for p in &paths {
+        let name = url_name(p);
+        let Data::Mem(bytes) = &files[&name] else {
+            unreachable!()
+        };
+        // The same name on both sides (the name only breaks ties).
+        let local = scan_bytes(&scanner, bytes, name.clone());
+        let r = remote::scan_url(&scanner, &client, &format!("{}/f/{name}", srv.base()), o);
+        assert!(r.error.is_none(), "{p}: {:?}", r.error);
+        assert!(r.transferred.is_some());
+        if key(&local) != key(&r) {
+            bad.push(format!(
+                "{p}:\n local {:?}\n remote {:?}",
+                key(&local),
+                key(&r)
+            ));
+        }
+    }
+    assert!(bad.is_empty(), "{} differ:\n{}", bad.len(), bad.join("\n"));
+}
+
+#[test]
+fn corpus_verdicts_match_local_scans() {
+    check_corpus(&opts(), true);
+}
+
+#[test]
+fn corpus_verdicts_match_with_small_probes() {
+    // Small first/last probes make the planner fetch directories, pickles and member heads in
+    // further rounds instead of finding them in the probes.
+    let o = RemoteOptions {
+        head: 64,
+        tail: 22 + 0xFFFF + 98,
+        ..opts()
+    };
+    check_corpus(&o, true);
+}
+
+#[test]
+fn corpus_verdicts_match_without_range_support() {
+    check_corpus(&opts(), false);
+}
+
+// ---- generated torch zips ----
+
+fn binunicode(out: &mut Vec<u8>, s: &str) {
+    out.push(b'X');
+    out.extend((s.len() as u32).to_le_bytes());
+    out.extend(s.as_bytes());
+}
+
+/// A torch.save-like state dict pickle: one FloatStorage tensor of `numel` elements under key
+/// "0", and optionally a call to `os.system`.
+fn state_dict_pickle(numel: u32, evil: bool) -> Vec<u8> {
+    let mut p = vec![0x80, 0x02];
+    p.extend(b"ccollections\nOrderedDict\n)R");
+    binunicode(&mut p, "weight");
+    p.extend(b"ctorch._utils\n_rebuild_tensor_v2\n((");
+    binunicode(&mut p, "storage");
+    p.extend(b"ctorch\nFloatStorage\n");
+    binunicode(&mut p, "0");
+    binunicode(&mut p, "cpu");
+    p.push(b'J');
+    p.extend(numel.to_le_bytes());
+    p.extend(b"tQK\x00J");
+    p.extend(numel.to_le_bytes());
+    p.extend(b"\x85K\x01\x85\x89ccollections\nOrderedDict\n)RtRs");
+    if evil {
+        binunicode(&mut p, "x");
+        p.extend(b"cos\nsystem\n");
+        binunicode(&mut p, "echo hi");
+        p.extend(b"\x85Rs");
+    }
+    p.push(b'.');
+    p
+}
+
+/// A stored zip of `members`, with local headers, a central directory and an end record.
+fn zip(members: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut central = Vec::new();
+    for (name, data) in members {
+        let off = out.len() as u32;
+        let crc = crc32fast::hash(data);
+        out.extend(0x0403_4b50u32.to_le_bytes());
+        out.extend([20, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        out.extend(crc.to_le_bytes());
+        out.extend((data.len() as u32).to_le_bytes());
+        out.extend((data.len() as u32).to_le_bytes());
+        out.extend((name.len() as u16).to_le_bytes());
+        out.extend(0u16.to_le_bytes());
+        out.extend(name.as_bytes());
+        out.extend_from_slice(data);
+        central.extend(0x0201_4b50u32.to_le_bytes());
+        central.extend([20, 0, 20, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        central.extend(crc.to_le_bytes());
+        central.extend((data.len() as u32).to_le_bytes());
+        central.extend((data.len() as u32).to_le_bytes());
+        central.extend((name.len() as u16).to_le_bytes());
+        central.extend([0u8; 12]);
+        central.extend(off.to_le_bytes());
+        central.extend(name.as_bytes());
+    }
+    let cd_off = out.len() as u32;
+    out.extend_from_slice(&central);
+    out.extend(0x0605_4b50u32.to_le_bytes());
+    out.extend([0u8; 4]);
+    out.extend((members.len() as u16).to_le_bytes());
+    out.extend((members.len() as u16).to_le_bytes());
+    out.extend((central.len() as u32).to_le_bytes());
+    out.extend(cd_off.to_le_bytes());
+    out.extend(0u16.to_le_bytes());
+    out
+}
+
+/// A torch zip with one `mib`-MiB storage, an unreferenced data member, and small records.
+fn big_torch(mib: u32, evil: bool) -> Vec<u8> {
+    let numel = mib * 1024 * 256;
+    let storage: Vec<u8> = (0..numel as usize * 4).map(|i| (i % 251) as u8).collect();
+    let blob = vec![0u8; 1 << 20];
+    let pkl = state_dict_pickle(numel, evil);
+    zip(&[
+        ("archive/data.pkl", &pkl),
+        ("archive/byteorder", b"little"),
+        ("archive/data/0", &storage),
+        ("archive/extra/blob", &blob),
+        ("archive/version", b"3\n"),
+    ])
+}
+
+#[test]
+fn torch_zip_costs_a_small_fraction_of_its_size() {
+    let scanner = scanner();
+    for evil in [false, true] {
+        let data = big_torch(32, evil);
+        let local = scan_bytes(&scanner, &data, "model.pt".into());
+        assert_eq!(
+            local.verdict,
+            if evil {
+                Verdict::Dangerous
+            } else {
+                Verdict::Clean
+            },
+            "{:?}",
+            local.findings
+        );
+        let size = data.len() as u64;
+        let mut files = HashMap::new();
+        files.insert("model.pt".to_string(), Data::mem(data));
+        let srv = file_server(files, true);
+        let client = Client::new(opts().http);
+        let (r, cost) = remote::scan_url_with_cost(
+            &scanner,
+            &client,
+            &format!("{}/f/model.pt", srv.base()),
+            &opts(),
+        );
+        assert_eq!(key(&r), key(&local));
+        assert_eq!(r.size, size);
+        let t = r.transferred.unwrap();
+        assert!(t < 300 * 1024, "transferred {t} of {size}");
+        assert_eq!(t, srv.stats.body_bytes());
+        assert_eq!(cost.requests, srv.stats.requests());
+        // The probes hold the pickle and the directory; the unreferenced member needs its head.
+        assert!(cost.rounds <= 3, "{cost:?}");
+        // With tiny probes the planner works in rounds, still without touching the storage.
+        srv.stats.reset();
+        let small = RemoteOptions {
+            head: 64,
+            tail: 0xFFFF + 120,
+            ..opts()
+        };
+        let (r, cost) = remote::scan_url_with_cost(
+            &scanner,
+            &client,
+            &format!("{}/f/model.pt", srv.base()),
+            &small,
+        );
+        assert_eq!(key(&r), key(&local));
+        assert!(r.transferred.unwrap() < 300 * 1024, "{cost:?}");
+    }
+}
+
+#[test]
+fn budget_exceeded_is_never_clean() {
+    let scanner = scanner();
+    // A clean raw pickle larger than the budget: the loader reads it all, so must the scan.
+    let mut big = vec![0x80, 0x02, b'B'];
+    big.extend((4u32 << 20).to_le_bytes());
+    big.extend(vec![7u8; 4 << 20]);
+    big.push(b'.');
+    assert_eq!(
+        scan_bytes(&scanner, &big, "x.pkl".into()).verdict,
+        Verdict::Clean
+    );
+    let mut files = HashMap::new();
+    files.insert("x.pkl".to_string(), Data::mem(big));
+    for ranges in [true, false] {
+        let srv = file_server(files.clone(), ranges);
+        let client = Client::new(opts().http);
+        let o = RemoteOptions {
+            max_bytes: 1 << 20,
+            ..opts()
+        };
+        let r = remote::scan_url(&scanner, &client, &format!("{}/f/x.pkl", srv.base()), &o);
+        assert_eq!(r.verdict, Verdict::Suspicious, "{r:?}");
+        assert!(
+            r.findings.iter().any(|f| f.rule == "PS919"),
+            "{:?}",
+            r.findings
+        );
+        assert!(
+            r.transferred.unwrap() <= (1 << 20) + 1,
+            "{:?}",
+            r.transferred
+        );
+    }
+}
+
+#[test]
+fn large_safetensors_header_only() {
+    let scanner = scanner();
+    let n = 8u64 << 20;
+    let header = format!(r#"{{"w":{{"dtype":"U8","shape":[{n}],"data_offsets":[0,{n}]}}}}"#);
+    let mut good = (header.len() as u64).to_le_bytes().to_vec();
+    good.extend(header.as_bytes());
+    good.extend(vec![1u8; n as usize]);
+    let mut bad = good.clone();
+    bad.truncate(bad.len() - 1);
+    let mut files = HashMap::new();
+    files.insert("good.safetensors".to_string(), Data::mem(good.clone()));
+    files.insert("bad.safetensors".to_string(), Data::mem(bad.clone()));
+    let srv = file_server(files, true);
+    let client = Client::new(opts().http);
+    for (name, data, verdict) in [
+        ("good.safetensors", &good, Verdict::Clean),
+        ("bad.safetensors", &bad, Verdict::Suspicious),
+    ] {
+        let local = scan_bytes(&scanner, data, name.into());
+        assert_eq!(local.verdict, verdict);
+        let r = remote::scan_url(
+            &scanner,
+            &client,
+            &format!("{}/f/{name}", srv.base()),
+            &opts(),
+        );
+        assert_eq!(key(&r), key(&local));
+        assert!(r.transferred.unwrap() < 256 * 1024);
+    }
+}
+
+#[test]
+fn redirects_keep_ranges_and_drop_the_token_across_hosts() {
+    let scanner = scanner();
+    let data = big_torch(8, true);
+    let local = scan_bytes(&scanner, &data, "model.pt".into());
+    let mut files = HashMap::new();
+    files.insert("model.pt".to_string(), Data::mem(data));
+    let cdn = file_server(files, true);
+    let cdn_base = cdn.base();
+    let origin = Server::start(move |req: &Req| {
+        if req.header("authorization") != Some("Bearer s3cret") {
+            return Resp::status(401);
+        }
+        match req.path.strip_prefix("/r/") {
+            Some(n) => Resp::redirect(&format!("{cdn_base}/f/{n}")),
+            None => Resp::status(404),
+        }
+    });
+    let url = format!("{}/r/model.pt", origin.base());
+    let mut o = opts();
+    // Without the token: an error, not a verdict.
+    let r = remote::scan_url(&scanner, &Client::new(o.http.clone()), &url, &o);
+    assert!(r.error.as_deref().unwrap().contains("401"), "{:?}", r.error);
+    assert_ne!(r.verdict, Verdict::Clean);
+    o.http.token = Some("s3cret".into());
+    origin.stats.reset();
+    let r = remote::scan_url(&scanner, &Client::new(o.http.clone()), &url, &o);
+    assert_eq!(key(&r), key(&local));
+    let log = cdn.stats.log();
+    assert!(!log.is_empty());
+    assert!(
+        log.iter().all(|l| l.authorization.is_none()),
+        "token leaked: {log:?}"
+    );
+    assert!(log.iter().all(|l| l.range.is_some()), "range lost: {log:?}");
+    assert!(origin
+        .stats
+        .log()
+        .iter()
+        .all(|l| l.authorization.as_deref() == Some("Bearer s3cret")));
+}
+
+#[test]
+fn rate_limits_are_retried_after_the_delay_asked() {
+    let scanner = scanner();
+    let bytes = std::fs::read(corpus().join("benign/torch_state_dict.pt")).unwrap();
+    let local = scan_bytes(&scanner, &bytes, "m.pt".into());
+    let data = Data::mem(bytes);
+    let hits = Arc::new(AtomicU64::new(0));
+    let h = hits.clone();
+    let srv = Server::start(move |req: &Req| {
+        // The first two requests are turned away; the second with a server error.
+        match h.fetch_add(1, Ordering::SeqCst) {
+            0 => Resp::status(429).with_header("Retry-After", "1"),
+            1 => Resp::status(503),
+            _ => Resp::file(req, &data, true),
+        }
+    });
+    let o = RemoteOptions {
+        http: HttpOptions {
+            retries: 3,
+            ..opts().http
+        },
+        ..opts()
+    };
+    let t = Instant::now();
+    let r = remote::scan_url(
+        &scanner,
+        &Client::new(o.http.clone()),
+        &format!("{}/m.pt", srv.base()),
+        &o,
+    );
+    assert!(t.elapsed() >= Duration::from_secs(1), "Retry-After ignored");
+    assert_eq!(key(&r), key(&local));
+    // Too many failures: an error, never a verdict.
+    let srv = Server::start(|_req: &Req| Resp::status(503));
+    let r = remote::scan_url(
+        &scanner,
+        &Client::new(o.http.clone()),
+        &format!("{}/m.pt", srv.base()),
+        &o,
+    );
+    assert!(r.error.as_deref().unwrap().contains("503"));
+    assert_eq!(
+        srv.stats.requests(),
+        2 * 4,
+        "first try and 3 retries, for both probes"
+    );
+}
+
+#[test]
+fn unreachable_url_is_an_error() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let o = RemoteOptions {
+        http: HttpOptions {
+            retries: 0,
+            ..opts().http
+        },
+        ..opts()
+    };
+    let r = remote::scan_url(
+        &scanner(),
+        &Client::new(o.http.clone()),
+        &format!("http://127.0.0.1:{port}/model.pt"),
+        &o,
+    );
+    assert!(r.error.is_some());
+    assert_eq!(picklescan_rs::report::exit_code(&[r]), 3);
+}
+
+// ---- hub ----
+
+struct Hub {
+    api: Server,
+    cdn: Server,
+}
+
+/// A hub-like pair of servers: the API/resolve host requires `token` when given, large files
+/// redirect to a CDN host.
+fn hub(files: Vec<(&str, Vec<u8>)>, token: Option<&str>) -> Hub {
+    let sha = "0123456789abcdef0123456789abcdef01234567";
+    let by_name: HashMap<String, Data> = files
+        .iter()
+        .map(|(n, d)| (format!("{sha}/{n}"), Data::mem(d.clone())))
+        .collect();
+    let cdn = file_server(by_name.clone(), true);
+    let cdn_base = cdn.base();
+    let names: Vec<String> = files.iter().map(|(n, _)| n.to_string()).collect();
+    let token = token.map(|t| format!("Bearer {t}"));
+    let api = Server::start(move |req: &Req| {
+        if let Some(t) = &token {
+            if req.header("authorization") != Some(t.as_str()) {
+                return Resp::status(401);
+            }
+        }
+        if req.path == "/api/models/org/repo/revision/main" {
+            let siblings: Vec<_> = names
+                .iter()
+                .map(|n| serde_json::json!({ "rfilename": n }))
+                .collect();
+            return Resp::json(&serde_json::json!({ "sha": sha, "siblings": siblings }));
+        }
+        let Some(rest) = req.path.strip_prefix("/org/repo/resolve/") else {
+            return Resp::status(404);
+        };
+        match by_name.get(rest) {
+            Some(d) if d.len() > 100_000 => Resp::redirect(&format!("{cdn_base}/f/{rest}")),
+            Some(d) => Resp::file(req, d, true),
+            None => Resp::status(404),
+        }
+    });
+    Hub { api, cdn }
+}
+
+fn read(p: &str) -> Vec<u8> {
+    std::fs::read(corpus().join(p)).unwrap()
+}
+
+#[test]
+fn hub_repository_is_listed_and_scanned() {
+    let scanner = scanner();
+    let files = vec![
+        ("pytorch_model.bin", big_torch(4, false)),
+        ("model.safetensors", read("benign/valid.safetensors")),
+        (
+            "sub/evil.pkl",
+            read("malicious/reduce_posix_system_proto2.pkl"),
+        ),
+        ("config.json", b"{\"a\": 1}".to_vec()),
+        ("README.md", b"# model".to_vec()),
+        ("tokenizer.model", b"\x0a\x0bsentencepiece-ish".to_vec()),
+        (
+            "notes.weird",
+            b"(just text that starts like an opcode".to_vec(),
+        ),
+    ];
+    let hub = hub(files.clone(), Some("tok"));
+    let o = RemoteOptions {
+        endpoint: hub.api.base(),
+        http: HttpOptions {
+            token: Some("tok".into()),
+            ..opts().http
+        },
+        ..opts()
+    };
+    let repo: HubRef = "org/repo".parse().unwrap();
+    let reports = remote::scan_hub(&scanner, &Client::new(o.http.clone()), &repo, &o);
+    let shown: Vec<&str> = reports.iter().map(|r| r.path.as_str()).collect();
+    assert_eq!(
+        shown,
+        [
+            "hf://org/repo/pytorch_model.bin",
+            "hf://org/repo/model.safetensors",
+            "hf://org/repo/sub/evil.pkl"
+        ]
+    );
+    for (r, (name, data)) in reports.iter().zip(&files) {
+        let local = scan_bytes(&scanner, data, name.rsplit('/').next().unwrap().into());
+        assert_eq!(key(r), key(&local), "{name}");
+    }
+    assert_eq!(reports[2].verdict, Verdict::Dangerous);
+    // Skipped files are never fetched; the big one went to the CDN without the token.
+    let api_log = hub.api.stats.log();
+    assert!(!api_log
+        .iter()
+        .any(|l| l.path.ends_with("config.json") || l.path.ends_with("README.md")));
+    let cdn_log = hub.cdn.stats.log();
+    assert!(!cdn_log.is_empty() && cdn_log.iter().all(|l| l.authorization.is_none()));
+    // Without the token the listing fails: an error for the repository.
+    let o2 = RemoteOptions {
+        http: HttpOptions {
+            token: None,
+            ..o.http.clone()
+        },
+        ..o.clone()
+    };
+    let reports = remote::scan_hub(&scanner, &Client::new(o2.http.clone()), &repo, &o2);
+    assert_eq!(reports.len(), 1);
+    assert!(reports[0].error.as_deref().unwrap().contains("401"));
+}
+
+// ---- the command line ----
+
+fn bin() -> std::process::Command {
+    std::process::Command::new(env!("CARGO_BIN_EXE_picklescan-rs"))
+}
+
+#[test]
+fn cli_scans_urls_and_hub_repositories() {
+    let mut files = HashMap::new();
+    files.insert(
+        "evil.pkl".to_string(),
+        Data::mem(read("malicious/reduce_posix_system_proto2.pkl")),
+    );
+    files.insert(
+        "ok.pt".to_string(),
+        Data::mem(read("benign/torch_state_dict.pt")),
+    );
+    let srv = file_server(files, true);
+    let out = bin()
+        .args(["--no-config", "--format", "json"])
+        .arg(format!("{}/f/ok.pt", srv.base()))
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let f = &v["files"][0];
+    assert_eq!(f["verdict"], "clean");
+    assert!(f["transferred"].as_u64().unwrap() > 0);
+    let out = bin()
+        .args(["--no-config"])
+        .arg(format!("{}/f/evil.pkl", srv.base()))
+        .arg(format!("{}/f/ok.pt", srv.base()))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+
+    let hub = hub(
+        vec![("model.pt", read("benign/torch_state_dict.pt"))],
+        Some("t0k"),
+    );
+    let out = bin()
+        .args(["--no-config", "--hf", "org/repo", "--token", "t0k"])
+        .env("HF_ENDPOINT", hub.api.base())
+        .env_remove("HF_TOKEN")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let out = bin()
+        .args(["--no-config", "--hf", "org/repo@main"])
+        .env("HF_ENDPOINT", hub.api.base())
+        .env("HF_TOKEN", "t0k")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+}
+
+#[test]
+fn cli_unreachable_url_exits_3() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let out = bin()
+        .args(["--no-config"])
+        .arg(format!("http://127.0.0.1:{port}/model.pt"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+}
