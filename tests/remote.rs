@@ -342,6 +342,38 @@ fn large_safetensors_header_only() {
 }
 
 #[test]
+fn safetensors_that_reads_as_a_text_opcode_is_fetched_only_up_to_the_newline() {
+    // Header length 76 = b'L': run as a pickle, LONG reads a line into the tensor data.
+    let scanner = scanner();
+    let n = 8u64 << 20;
+    let mut header = format!(r#"{{"w":{{"dtype":"U8","shape":[{n}],"data_offsets":[0,{n}]}}}}"#);
+    while header.len() < 76 {
+        header.push(' ');
+    }
+    assert_eq!(header.len(), 76);
+    let mut data = 76u64.to_le_bytes().to_vec();
+    data.extend(header.as_bytes());
+    let mut body = vec![1u8; n as usize];
+    body[100 * 1024] = b'\n';
+    data.extend(body);
+    let local = scan_bytes(&scanner, &data, "m.safetensors".into());
+    assert_eq!(local.verdict, Verdict::Clean);
+    let mut files = HashMap::new();
+    files.insert("m.safetensors".to_string(), Data::mem(data));
+    let srv = file_server(files, true);
+    let client = Client::new(opts().http);
+    let r = remote::scan_url(
+        &scanner,
+        &client,
+        &format!("{}/f/m.safetensors", srv.base()),
+        &opts(),
+    );
+    assert_eq!(key(&r), key(&local));
+    let t = r.transferred.unwrap();
+    assert!(t > 100 * 1024 && t < 512 * 1024, "{t}");
+}
+
+#[test]
 fn redirects_keep_ranges_and_drop_the_token_across_hosts() {
     let scanner = scanner();
     let data = big_torch(8, true);

@@ -53,6 +53,10 @@ pub struct RemoteOptions {
     pub tail: u64,
     /// Hub endpoint, e.g. `https://huggingface.co`.
     pub endpoint: String,
+    /// Also fetch the local headers of tensor storage members. The zip scanner does not read
+    /// them today (it judges storages from the central directory); this is for a scanner that
+    /// would, and for measuring what that costs (one request per storage).
+    pub fetch_storage_headers: bool,
 }
 
 impl Default for RemoteOptions {
@@ -65,6 +69,7 @@ impl Default for RemoteOptions {
             head: 64 * 1024,
             tail: 128 * 1024,
             endpoint: DEFAULT_ENDPOINT.to_string(),
+            fetch_storage_headers: false,
         }
     }
 }
@@ -401,7 +406,7 @@ fn scan_inner(
     sparse.put(ts, &td);
     drop((hd, td));
     let mut rf = RemoteFile::new(client, url, sparse, meter, budget, opts.parallel);
-    let result = plan_and_scan(scanner, &mut rf, shown, name, sniff);
+    let result = plan_and_scan(scanner, &mut rf, shown, name, sniff, opts);
     *rounds = rf.rounds;
     result
 }
@@ -412,6 +417,7 @@ fn plan_and_scan(
     shown: &str,
     name: Option<&str>,
     sniff: bool,
+    opts: &RemoteOptions,
 ) -> Result<Option<FileReport>, FetchError> {
     let size = rf.size();
     let over =
@@ -478,14 +484,17 @@ fn plan_and_scan(
     }
     let need_whole = match kind {
         Kind::Zip => match dir {
-            Some((lo, hi)) => match plan::zip(scanner, rf, lo, hi) {
+            Some((lo, hi)) => match plan::zip(scanner, rf, lo, hi, opts.fetch_storage_headers) {
                 Ok(plan::ZipPlan::Ready) => false,
                 Ok(plan::ZipPlan::Whole) => true,
                 Err(e) => return over(rf, e, "the zip members to scan are larger than the budget"),
             },
             None => true,
         },
-        Kind::Safetensors => !plan::inert_prefix(scanner, &rf.sparse),
+        Kind::Safetensors => match polyglot(scanner, rf) {
+            Ok(whole) => whole,
+            Err(e) => return over(rf, e, "the file runs as a pickle past the budget"),
+        },
         Kind::Gguf => {
             let mut whole = true;
             for _ in 0..32 {
@@ -495,7 +504,12 @@ fn plan_and_scan(
                         if let Err(e) = rf.ensure(&[(0, end)]) {
                             return over(rf, e, "the GGUF header is larger than the budget");
                         }
-                        whole = !plan::inert_prefix(scanner, &rf.sparse);
+                        whole = match polyglot(scanner, rf) {
+                            Ok(w) => w,
+                            Err(e) => {
+                                return over(rf, e, "the file runs as a pickle past the budget")
+                            }
+                        };
                         break;
                     }
                     plan::Walk::Need(n) => {
@@ -580,6 +594,26 @@ fn plan_and_scan(
     );
     r.size = size;
     Ok(Some(r))
+}
+
+/// Fetch more of a safetensors or GGUF file while the scanner's pickle run over it would read
+/// past what is fetched (doubling each time); `true` when the whole file is needed.
+fn polyglot(scanner: &Scanner, rf: &mut RemoteFile<'_>) -> Result<bool, FetchError> {
+    loop {
+        match plan::polyglot_prefix(scanner, &rf.sparse) {
+            plan::Prefix::Inert => return Ok(false),
+            plan::Prefix::Whole => return Ok(true),
+            plan::Prefix::NeedMore => {
+                let size = rf.size();
+                let have = rf.sparse.prefix();
+                if have >= size {
+                    return Ok(false);
+                }
+                let to = have.saturating_mul(2).max(have + (64 << 10)).min(size);
+                rf.ensure(&[(0, to)])?;
+            }
+        }
+    }
 }
 
 #[cfg(test)]

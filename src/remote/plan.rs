@@ -239,16 +239,27 @@ pub fn gguf_header(d: &[u8]) -> Walk {
     }
 }
 
-/// True when a pickle machine run over the fetched prefix stops on its own inside it, without
-/// doing anything: the polyglot check the scanner runs on safetensors and GGUF files then sees
-/// the same bytes remotely as locally. False when the whole file is needed.
-pub fn inert_prefix(scanner: &Scanner, s: &Sparse) -> bool {
+/// What a pickle machine run over the fetched prefix says about the polyglot check the scanner
+/// runs on safetensors and GGUF files (it runs the file as a pickle, to see if it acts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Prefix {
+    /// The run stops inside the prefix on an error of its own, without doing anything: the
+    /// scanner's run over the whole file stops at the same place, so the rest is not needed.
+    Inert,
+    /// The run reads past the prefix (a text opcode still looking for its newline, say).
+    NeedMore,
+    /// The run completes or acts: the scanner goes on to scan the whole file as a pickle.
+    Whole,
+}
+
+/// Judge the fetched prefix of `s`; see [`Prefix`].
+pub fn polyglot_prefix(scanner: &Scanner, s: &Sparse) -> Prefix {
     let d = s.bytes();
     let Some(&first) = d.first() else {
-        return true;
+        return Prefix::Inert;
     };
     if Opcode::from_byte(first).is_none() {
-        return true;
+        return Prefix::Inert;
     }
     let prefix = &d[..s.prefix() as usize];
     let (vm, run) = scanner.run_one(prefix, &mut NoHooks);
@@ -257,9 +268,16 @@ pub fn inert_prefix(scanner: &Scanner, s: &Sparse) -> bool {
         .iter()
         .any(|e| !matches!(e.kind, EventKind::Import | EventKind::FrameAnomaly));
     match run.error {
-        Some(e) => !e.is_truncation() && !acts,
-        None => false,
+        _ if acts => Prefix::Whole,
+        Some(e) if e.is_truncation() => Prefix::NeedMore,
+        Some(_) => Prefix::Inert,
+        None => Prefix::Whole,
     }
+}
+
+/// True when the prefix is [`Prefix::Inert`].
+pub fn inert_prefix(scanner: &Scanner, s: &Sparse) -> bool {
+    polyglot_prefix(scanner, s) == Prefix::Inert
 }
 
 fn lower_basename(name: &str) -> String {
@@ -348,12 +366,14 @@ pub enum ZipPlan {
     Whole,
 }
 
-/// Fetch what the zip scanner reads, given the directory at `[lo, hi)` is fetched.
+/// Fetch what the zip scanner reads, given the directory at `[lo, hi)` is fetched; with
+/// `storage_headers`, the local headers of storage members too.
 pub fn zip(
     scanner: &Scanner,
     rf: &mut RemoteFile<'_>,
     lo: u64,
     hi: u64,
+    storage_headers: bool,
 ) -> Result<ZipPlan, FetchError> {
     let size = rf.size();
     let archive = match Archive::parse(rf.sparse.bytes(), scanner.limits.max_members) {
@@ -459,8 +479,11 @@ pub fn zip(
     // Round 2: heads of the members in storage folders that no pickle names.
     let heads: Vec<(&Entry, u64)> = deferred
         .iter()
-        .filter(|e| !storages.contains(&e.name.to_lowercase()))
-        .map(|e| (*e, head_len(e)))
+        .filter(|e| storage_headers || !storages.contains(&e.name.to_lowercase()))
+        .map(|e| {
+            let storage = storages.contains(&e.name.to_lowercase());
+            (*e, if storage { 0 } else { head_len(e) })
+        })
         .collect();
     fetch_members(rf, &heads, &[])?;
 

@@ -1,0 +1,55 @@
+"""Generate the files the remote benchmark serves (run with a Python that has torch).
+
+    python benches/remote_gen.py /tmp/remote-bench
+
+* model.pth: a torch.save'd state dict of about 1.5 GB (122 float32 tensors), the single-file case;
+* repo/: a hub-like repository of 10 files: 8 torch.save shards of about 150 MB, one
+  safetensors file of about 150 MB (written by hand: header + random bytes) and one small pickle.
+"""
+import json
+import os
+import pickle
+import struct
+import sys
+
+import torch
+
+out = sys.argv[1] if len(sys.argv) > 1 else "/tmp/remote-bench"
+os.makedirs(os.path.join(out, "repo"), exist_ok=True)
+
+big = os.path.join(out, "model.pth")
+if not os.path.exists(big):
+    sd = {}
+    for i in range(120):
+        sd[f"layers.{i}.weight"] = torch.zeros(1536, 2048)
+        sd[f"layers.{i}.bias"] = torch.zeros(2048)
+    sd["embed.weight"] = torch.zeros(32000, 64)
+    sd["head.weight"] = torch.zeros(32000, 64)
+    torch.save(sd, big)
+
+for k in range(8):
+    p = os.path.join(out, "repo", f"pytorch_model-{k:05d}-of-00008.bin")
+    if not os.path.exists(p):
+        sd = {f"model.layers.{k}.{j}.weight": torch.zeros(1024, 1200) for j in range(30)}
+        torch.save(sd, p)
+
+p = os.path.join(out, "repo", "model.safetensors")
+if not os.path.exists(p):
+    n = 150 * 1024 * 1024
+    header = json.dumps({"w": {"dtype": "U8", "shape": [n], "data_offsets": [0, n]}}).encode()
+    with open(p, "wb") as f:
+        f.write(struct.pack("<Q", len(header)))
+        f.write(header)
+        # Random bytes, like real weights (zeros would hold no newline byte, see REMOTE.md).
+        for _ in range(n // (1 << 20)):
+            f.write(os.urandom(1 << 20))
+
+p = os.path.join(out, "repo", "training_args.bin")
+if not os.path.exists(p):
+    with open(p, "wb") as f:
+        pickle.dump({"lr": 1e-4, "epochs": 3, "names": ["a", "b"]}, f, protocol=4)
+
+for name in sorted(os.listdir(out)) + sorted("repo/" + n for n in os.listdir(os.path.join(out, "repo"))):
+    path = os.path.join(out, name)
+    if os.path.isfile(path):
+        print(f"{os.path.getsize(path):>12}  {path}")
