@@ -274,6 +274,30 @@ fn torch_zip_costs_a_small_fraction_of_its_size() {
 }
 
 #[test]
+fn servers_without_suffix_ranges_are_asked_by_position() {
+    let scanner = scanner();
+    let data = Data::mem(big_torch(8, true));
+    let Data::Mem(bytes) = &data else {
+        unreachable!()
+    };
+    let local = scan_bytes(&scanner, bytes, "model.pt".into());
+    let srv = Server::start(move |req: &Req| {
+        let suffix = req
+            .header("range")
+            .is_some_and(|r| r.starts_with("bytes=-"));
+        Resp::file(req, &data, !suffix)
+    });
+    let r = remote::scan_url(
+        &scanner,
+        &Client::new(opts().http),
+        &format!("{}/model.pt", srv.base()),
+        &opts(),
+    );
+    assert_eq!(key(&r), key(&local));
+    assert!(r.transferred.unwrap() < 2 << 20, "{:?}", r.transferred);
+}
+
+#[test]
 fn budget_exceeded_is_never_clean() {
     let scanner = scanner();
     // A clean raw pickle larger than the budget: the loader reads it all, so must the scan.

@@ -350,6 +350,18 @@ fn scan_inner(
         (Fetched::Empty, _) | (_, Fetched::Empty) => {
             return Ok(Some(report(scanner, shown, &[], 0, name, None)));
         }
+        (
+            Fetched::Partial {
+                start: 0,
+                data,
+                total,
+            },
+            Fetched::Whole { .. },
+        ) => {
+            // Explicit ranges work but suffix ranges do not: ask for the tail by position.
+            let tail_start = total.saturating_sub(opts.tail.max(22));
+            (0, data, total, tail_start, Vec::new(), total)
+        }
         (Fetched::Whole { length, mut body }, _) | (_, Fetched::Whole { length, mut body }) => {
             // No range support: read the body as a stream, up to the budget.
             let (data, more) = body.read_limited(budget, meter)?;
@@ -406,6 +418,7 @@ fn scan_inner(
     sparse.put(ts, &td);
     drop((hd, td));
     let mut rf = RemoteFile::new(client, url, sparse, meter, budget, opts.parallel);
+    rf.ensure(&[(ts, total)])?;
     let result = plan_and_scan(scanner, &mut rf, shown, name, sniff, opts);
     *rounds = rf.rounds;
     result
