@@ -18,9 +18,9 @@ out=benches/BOMBS.md
 {
   echo "# Resource bombs"
   echo
-  echo "Release binary, \`picklescan-rs scan FILE\` (text report: JSON would hash every byte), measured with \`/usr/bin/time -v\`"
+  echo "Release binary, \`picklescan-rs FILE\` (text report: JSON would hash every byte), measured with \`/usr/bin/time -v\`"
   echo "by \`benches/bombs.sh\` on $(date -u +%Y-%m-%d), $(nproc) cores. Target: each under 1 s and"
-  echo "256 MB peak RSS, with a finding and a verdict other than clean."
+  echo "256 MB peak RSS, with a finding and a verdict other than clean (exit 1 dangerous, 2 suspicious)."
   echo
   echo "| bomb | file size | exit | verdict | findings (rule ids) | wall s | peak RSS MB |"
   echo "|---|---|---|---|---|---|---|"
@@ -29,7 +29,7 @@ for f in "$dir"/*; do
   name=$(basename "$f")
   size=$(stat -c %s "$f")
   set +e
-  /usr/bin/time -v "$bin" scan "$f" >"$dir/.out" 2>"$dir/.time"
+  /usr/bin/time -v "$bin" "$f" >"$dir/.out" 2>"$dir/.time"
   code=$?
   set -e
   wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$dir/.time" |
