@@ -378,9 +378,10 @@ fn scan_compressed(
             ids::DECOMPRESSION_BUDGET,
             Some(0),
             format!(
-                "{} stream decompresses to {}: only the first {b} bytes are scanned",
+                "{} stream decompresses to {}: only the first {} bytes are scanned",
                 codec.name(),
-                ctx.budget_reason(*b, data.len() as u64)
+                ctx.budget_reason(*b, data.len() as u64),
+                out.data.len()
             ),
         )),
         Some(e) => findings.push(ctx.anomaly(ids::MALFORMED, Some(0), e.to_string())),
