@@ -210,7 +210,7 @@ fn zip(members: &[(String, u16, Vec<u8>, u64)]) -> Vec<u8> {
 #[test]
 fn zip_with_more_members_than_the_budget() {
     let members: Vec<_> = (0..100_001)
-        .map(|i| (format!("archive/m{i}"), 0u16, b"x".to_vec(), 1u64))
+        .map(|i| (format!("archive/m{i}"), 0u16, Vec::new(), 0u64))
         .collect();
     let r = scan(&zip(&members), "many.pt");
     assert_flagged(&r, &["PS910"]);
