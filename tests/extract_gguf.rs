@@ -45,7 +45,13 @@ enum Kv {
 }
 
 /// A minimal GGUF reader for the files written here (string and u32 metadata).
-fn read_gguf(path: &Path) -> (BTreeMap<String, Kv>, BTreeMap<String, GgufTensor>, Vec<String>) {
+fn read_gguf(
+    path: &Path,
+) -> (
+    BTreeMap<String, Kv>,
+    BTreeMap<String, GgufTensor>,
+    Vec<String>,
+) {
     let b = std::fs::read(path).unwrap();
     validate(&b).expect("ggml's rules accept the file");
     let mut i = 4usize;
@@ -249,7 +255,11 @@ fn q8_0_and_q4_0_are_the_reference_bytes() {
         assert_eq!(t["bias"].data, f32_bytes(&c.bias));
         assert_eq!(t["odd"].ty, GgmlType::F16.id());
         assert_eq!(t["ids"].ty, GgmlType::I32.id());
-        assert!(w.notes.iter().any(|n| n.starts_with("odd:")), "{:?}", w.notes);
+        assert!(
+            w.notes.iter().any(|n| n.starts_with("odd:")),
+            "{:?}",
+            w.notes
+        );
     }
 }
 
@@ -259,7 +269,10 @@ fn k_quants_dequantize_close() {
     let w = run(&c.input, &opts(Some(GgmlType::Q4_K))).unwrap();
     let (_, t, _) = read_gguf(&w.output);
     assert_eq!(t["w"].ty, GgmlType::Q4_K.id());
-    assert_eq!(t["w"].data, quant::quantize(GgmlType::Q4_K, &c.w, 256).unwrap());
+    assert_eq!(
+        t["w"].data,
+        quant::quantize(GgmlType::Q4_K, &c.w, 256).unwrap()
+    );
     let back = quant::dequantize(GgmlType::Q4_K, &t["w"].data).unwrap();
     let err = back
         .iter()

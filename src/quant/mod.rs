@@ -448,22 +448,37 @@ fn encode_blocks(ty: GgmlType, src: &[f32], dst: &mut [u8], base: usize) -> Resu
             return Err(QuantError::NotConvertible(ty))
         }
     };
-    for (i, (x, o)) in src
-        .chunks_exact(bs)
-        .zip(dst.chunks_exact_mut(ts))
-        .enumerate()
-    {
-        if !x.iter().all(|v| v.is_finite()) {
-            let j = x.iter().position(|v| !v.is_finite()).unwrap_or(0);
-            return Err(QuantError::NonFinite {
-                ty,
-                index: base + i * bs + j,
-                value: x[j],
-            });
+    // One pass over the values first (branch-free, vectorized), then blocks without checks.
+    let bad = src.iter().fold(0u32, |a, v| {
+        a | ((v.to_bits() & 0x7f80_0000) == 0x7f80_0000) as u32
+    });
+    if bad != 0 {
+        let j = src.iter().position(|v| !v.is_finite()).unwrap_or(0);
+        return Err(QuantError::NonFinite {
+            ty,
+            index: base + j,
+            value: src[j],
+        });
+    }
+    match ty {
+        GgmlType::Q8_0 => blocks::<32, 34>(src, dst, legacy::quantize_q8_0),
+        GgmlType::Q4_0 => blocks::<32, 18>(src, dst, legacy::quantize_q4_0),
+        _ => {
+            for (x, o) in src.chunks_exact(bs).zip(dst.chunks_exact_mut(ts)) {
+                block_fn(x, o);
+            }
         }
-        block_fn(x, o);
     }
     Ok(())
+}
+
+/// Runs a block quantizer over whole blocks, with the block sizes known at compile time so
+/// that it is inlined and its loops have fixed trip counts.
+#[inline(always)]
+fn blocks<const BS: usize, const TS: usize>(src: &[f32], dst: &mut [u8], f: fn(&[f32], &mut [u8])) {
+    for (x, o) in src.chunks_exact(BS).zip(dst.chunks_exact_mut(TS)) {
+        f(x, o);
+    }
 }
 
 /// Decodes `bytes` (whole blocks of `ty`) back to f32, as ggml's `dequantize_row_*` do.
