@@ -50,6 +50,15 @@ fn inverse(d: f32) -> f32 {
     }
 }
 
+/// `roundf` (nearest, ties away from zero) for |v| < 2^23, without a libm call or a branch:
+/// the truncation and the remaining fraction are both exact in that range.
+#[inline(always)]
+fn round_away(v: f32) -> i32 {
+    let t = v as i32;
+    let frac = v - t as f32;
+    t + (frac >= 0.5) as i32 - (frac <= -0.5) as i32
+}
+
 /// Largest magnitude of a block: eight independent lanes (auto-vectorized), then the lanes.
 /// The maximum of finite non-negative values does not depend on the order it is taken in, so
 /// this equals ggml's sequential `MAX(amax, fabsf(v))`.
@@ -100,13 +109,8 @@ pub(super) fn quantize_q8_0(x: &[f32], out: &mut [u8]) {
     write_f16(out, 0, d);
     let o: &mut [u8; QK] = (&mut out[2..2 + QK]).try_into().expect("34-byte block");
     for (o, &v) in o.iter_mut().zip(x) {
-        // roundf (ties away from zero) without a branch: the value is within [-127, 127], so
-        // the truncation and the remaining fraction are exact.
-        let v = v * id;
-        let t = v as i32;
-        let frac = v - t as f32;
-        let q = t + (frac >= 0.5) as i32 - (frac <= -0.5) as i32;
-        *o = q as i8 as u8;
+        // roundf: ties away from zero; the value is within [-127, 127].
+        *o = round_away(v * id) as i8 as u8;
     }
 }
 
