@@ -235,6 +235,32 @@ struct ExtractArgs {
     /// Do not record the input's SHA-256 in the output metadata (faster on large files).
     #[arg(long, requires = "extract")]
     no_source_hash: bool,
+    /// Output format of --extract: safetensors (default) or gguf (default output NAME.gguf).
+    #[arg(long = "to", value_name = "FORMAT", value_parser = parse_output_format, requires = "extract")]
+    to: Option<picklescan_rs::extract::OutputFormat>,
+    /// GGUF: convert the float tensors to TYPE (f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1,
+    /// q2_k, q3_k, q4_k, q5_k, q6_k); 1-D tensors stay F32.
+    #[arg(long, value_name = "TYPE", value_parser = parse_quant, requires = "extract")]
+    quant: Option<picklescan_rs::quant::GgmlType>,
+    /// GGUF: general.architecture (default: unknown).
+    #[arg(long, value_name = "ARCH", requires = "extract")]
+    arch: Option<String>,
+}
+
+fn parse_output_format(s: &str) -> Result<picklescan_rs::extract::OutputFormat, String> {
+    use picklescan_rs::extract::OutputFormat;
+    match s.to_ascii_lowercase().as_str() {
+        "safetensors" => Ok(OutputFormat::Safetensors),
+        "gguf" => Ok(OutputFormat::Gguf),
+        _ => Err(format!(
+            "unknown output format '{s}' (expected safetensors or gguf)"
+        )),
+    }
+}
+
+fn parse_quant(s: &str) -> Result<picklescan_rs::quant::GgmlType, String> {
+    s.parse()
+        .map_err(|e: picklescan_rs::quant::QuantError| e.to_string())
 }
 
 fn fail(message: String) -> ExitCode {
@@ -457,7 +483,13 @@ fn run_extract(scanner: &Scanner, input: &std::path::Path, a: &ExtractArgs) -> E
         force: a.force,
         skip_unsupported: a.skip_unsupported,
         no_source_hash: a.no_source_hash,
+        to: a.to.unwrap_or_default(),
+        quant: a.quant,
+        arch: a.arch.clone(),
     };
+    if opts.to != extract::OutputFormat::Gguf && (opts.quant.is_some() || opts.arch.is_some()) {
+        return fail("--quant and --arch apply to --to gguf".into());
+    }
     let outcome = extract::extract(scanner, input, &opts);
     if let Some(scan) = &outcome.scan {
         print!("{}", report::text::render_file(scan));

@@ -134,8 +134,23 @@ pub fn decompress(codec: Codec, data: &[u8], budget: u64) -> Decompressed {
         Codec::Bz2 => copy(bzip2::read::MultiBzDecoder::new(data), &mut sink),
         Codec::Lz4 => copy(lz4_flex::frame::FrameDecoder::new(data), &mut sink),
         Codec::Xz => {
-            let mut input = data;
-            lzma_rs::xz_decompress(&mut input, &mut sink).map_err(io::Error::other)
+            // lzma-rs decodes each xz block into memory before writing any of it, so the sink's
+            // cap alone would let a bomb's block grow to its full size first (1 GiB of zeros in
+            // 156 KB: 2 GB of memory, 15 s). The LZMA2 chunk headers declare their unpacked sizes:
+            // when they add up past the budget, the stream is cut at that chunk and ended there,
+            // so at most the budget plus one chunk (2 MiB) is ever decoded.
+            match xz_cut(data, budget) {
+                Some(cut) => {
+                    let mut input = &cut[..];
+                    let _ = lzma_rs::xz_decompress(&mut input, &mut sink);
+                    sink.over = true;
+                    Err(io::Error::other("decompression budget exceeded"))
+                }
+                None => {
+                    let mut input = data;
+                    lzma_rs::xz_decompress(&mut input, &mut sink).map_err(io::Error::other)
+                }
+            }
         }
         Codec::Lzma => {
             let mut input = data;
@@ -180,5 +195,52 @@ fn copy<R: Read>(mut r: R, w: &mut Capped) -> io::Result<()> {
             Err(e) => return Err(e),
         };
         w.write_all(&buf[..n])?;
+    }
+}
+
+/// When the LZMA2 chunks of an xz stream declare more than `budget` bytes in all, the stream cut
+/// after the first chunk that crosses the budget, with an end-of-data marker so the decoder
+/// flushes what it has (its checks then fail, which is expected). `None` when the declared sizes
+/// fit, or the structure cannot be walked (the decoder then reports it).
+fn xz_cut(data: &[u8], budget: u64) -> Option<Vec<u8>> {
+    // Stream header: magic (6), flags (2), CRC32 (4).
+    let check = match *data.get(7)? & 0x0f {
+        0 => 0,
+        id => 4usize << ((id - 1) / 3),
+    };
+    let be16 = |p: usize| -> Option<usize> {
+        Some(u16::from_be_bytes([*data.get(p)?, *data.get(p + 1)?]) as usize)
+    };
+    let mut pos = 12;
+    let mut total: u64 = 0;
+    loop {
+        let b = *data.get(pos)? as usize;
+        if b == 0 {
+            return None; // the index: every block fits
+        }
+        let block = pos;
+        pos += (b + 1) * 4;
+        loop {
+            let control = *data.get(pos)?;
+            let (unpacked, header, packed) = match control {
+                0x00 => break,
+                0x01 | 0x02 => (be16(pos + 1)? + 1, 3, be16(pos + 1)? + 1),
+                0x80..=0xff => (
+                    ((control as usize & 0x1f) << 16) + be16(pos + 1)? + 1,
+                    if control >= 0xc0 { 6 } else { 5 },
+                    be16(pos + 3)? + 1,
+                ),
+                _ => return None,
+            };
+            pos += header + packed;
+            total += unpacked as u64;
+            if total > budget {
+                let mut cut = data.get(..pos)?.to_vec();
+                cut.push(0x00);
+                return Some(cut);
+            }
+        }
+        pos += 1;
+        pos += (4 - (pos - block) % 4) % 4 + check;
     }
 }

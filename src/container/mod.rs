@@ -194,11 +194,26 @@ impl<'s> Ctx<'s> {
         self.scanner.anomaly(id, offset, message)
     }
 
-    /// Take up to `want` bytes of decompression budget.
-    pub fn budget(&self) -> u64 {
+    /// Output budget for one stream or member of `compressed` bytes: what is left of the file's
+    /// budget, within the per-stream ratio cap ([`crate::Limits::inflate_budget`]). The output is
+    /// held in memory, so this cap, not `max_decompressed`, is what bounds a bomb's memory and time.
+    pub fn budget(&self, compressed: u64) -> u64 {
         self.decompress_left
             .get()
-            .min(self.scanner.limits.max_decompressed)
+            .min(self.scanner.limits.inflate_budget(compressed))
+    }
+
+    /// Why a budget of `budget` bytes for `compressed` input bytes is what it is, for a finding.
+    pub fn budget_reason(&self, budget: u64, compressed: u64) -> String {
+        let l = &self.scanner.limits;
+        if budget < l.max_decompressed && budget == l.inflate_budget(compressed) {
+            format!(
+                "more than {budget} bytes from {compressed} compressed (ratio cap {}×, floor {} bytes): a decompression bomb, or data too repetitive to scan",
+                l.max_ratio, l.ratio_floor
+            )
+        } else {
+            format!("more than {budget} bytes (decompression budget of the file)")
+        }
     }
 
     pub fn spend(&self, n: u64) {
@@ -353,7 +368,7 @@ fn scan_compressed(
     name: Option<&str>,
     depth: usize,
 ) -> Scanned {
-    let budget = ctx.budget();
+    let budget = ctx.budget(data.len() as u64);
     let out = compress::decompress(codec, data, budget);
     ctx.spend(out.data.len() as u64);
     let mut findings = Vec::new();
@@ -363,8 +378,10 @@ fn scan_compressed(
             ids::DECOMPRESSION_BUDGET,
             Some(0),
             format!(
-                "{} stream decompresses to more than {b} bytes: only the first {b} are scanned",
-                codec.name()
+                "{} stream decompresses to {}: only the first {} bytes are scanned",
+                codec.name(),
+                ctx.budget_reason(*b, data.len() as u64),
+                out.data.len()
             ),
         )),
         Some(e) => findings.push(ctx.anomaly(ids::MALFORMED, Some(0), e.to_string())),

@@ -240,7 +240,7 @@ pub(crate) fn scan_zip(ctx: &Ctx<'_>, data: &[u8], depth: usize) -> Scanned {
         let head = match archive.head(e, HEAD, &mut notes) {
             Ok(h) => h,
             Err(err) => {
-                findings.push(member_error(ctx, e, &err));
+                findings.push(member_error(ctx, e, e.compressed_size, &err));
                 continue;
             }
         };
@@ -294,7 +294,7 @@ pub(crate) fn scan_zip(ctx: &Ctx<'_>, data: &[u8], depth: usize) -> Scanned {
     }
 }
 
-fn member_error(ctx: &Ctx<'_>, e: &Entry, err: &ZipError) -> Finding {
+fn member_error(ctx: &Ctx<'_>, e: &Entry, csize: u64, err: &ZipError) -> Finding {
     let f = match err {
         ZipError::Unsupported(m) => ctx.anomaly(
             ids::UNSUPPORTED_MEMBER,
@@ -304,7 +304,10 @@ fn member_error(ctx: &Ctx<'_>, e: &Entry, err: &ZipError) -> Finding {
         ZipError::Budget(b) => ctx.anomaly(
             ids::DECOMPRESSION_BUDGET,
             Some(e.local_offset),
-            format!("member inflates to more than {b} bytes: not scanned"),
+            format!(
+                "member inflates to {}: not scanned",
+                ctx.budget_reason(*b, csize)
+            ),
         ),
         other => ctx.anomaly(
             ids::ZIP_ANOMALY,
@@ -324,7 +327,11 @@ fn read_member<'a>(
     findings: &mut Vec<Finding>,
     notes: &mut Vec<Note>,
 ) -> Option<Cow<'a, [u8]>> {
-    match archive.read(e, ctx.budget(), notes) {
+    // The ratio cap counts the bytes actually in the archive, not the size the directory claims.
+    let csize = archive
+        .raw(e, &mut Vec::new())
+        .map_or(e.compressed_size, |r| r.len() as u64);
+    match archive.read(e, ctx.budget(csize), notes) {
         Ok(b) => {
             if let Cow::Owned(v) = &b {
                 ctx.spend(v.len() as u64);
@@ -332,7 +339,7 @@ fn read_member<'a>(
             Some(b)
         }
         Err(err) => {
-            findings.push(member_error(ctx, e, &err));
+            findings.push(member_error(ctx, e, csize, &err));
             if e.is_encrypted() && e.method == super::zip::STORED {
                 if let Ok(raw) = archive.raw(e, notes) {
                     if let Some(fs) = speculative_pickle(ctx, raw) {

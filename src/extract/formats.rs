@@ -16,7 +16,7 @@
 
 use super::graph::{join, Leaf, Walk};
 use super::numpy::{InlineArrays, JoblibArrays, NpDtype};
-use super::tensor::{c_strides, f_strides, Backing, ByteSource, Region};
+use super::tensor::{c_strides, f_strides, Backing, ByteSource, DType, Region};
 use super::torch::{NoStorages, Storages};
 use super::ExtractError;
 use crate::container::zip::{Archive, Entry, STORED};
@@ -59,7 +59,8 @@ pub(crate) fn leaves(
             let leaves = pickle_leaves(scanner, &backing.whole(), &NoStorages, "tensor")?;
             Ok(("pickle".into(), leaves))
         }
-        Kind::Safetensors | Kind::Gguf => Err(fmt_err(format!(
+        Kind::Safetensors => Ok(("safetensors".into(), safetensors_leaves(backing)?)),
+        Kind::Gguf => Err(fmt_err(format!(
             "the file is already a {} tensor file: nothing to extract",
             container::detect(data, name).name()
         ))),
@@ -68,6 +69,92 @@ pub(crate) fn leaves(
             other.name()
         ))),
     }
+}
+
+/// The dtype a safetensors dtype name stands for, when extraction can write it.
+fn safetensors_dtype(name: &str) -> Option<DType> {
+    use DType::*;
+    [
+        BOOL,
+        U8,
+        I8,
+        F8_E5M2,
+        F8_E4M3,
+        F8_E8M0,
+        F8_E4M3FNUZ,
+        F8_E5M2FNUZ,
+        I16,
+        U16,
+        F16,
+        BF16,
+        I32,
+        U32,
+        F32,
+        F64,
+        I64,
+        U64,
+    ]
+    .into_iter()
+    .find(|d| d.safetensors_name() == name)
+}
+
+/// A safetensors file: validated as the reference reader does, then every tensor is a range
+/// of the input (in data order).
+fn safetensors_leaves(backing: &Backing) -> Result<Vec<Leaf>, ExtractError> {
+    let data = backing.bytes();
+    crate::container::safetensors::validate(data)
+        .map_err(|e| fmt_err(format!("invalid safetensors file: {e}")))?;
+    let n = u64::from_le_bytes(data[..8].try_into().expect("8 bytes")) as usize;
+    let header: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(&data[8..8 + n])
+            .map_err(|e| fmt_err(format!("invalid safetensors header: {e}")))?;
+    let whole = backing.whole();
+    let bad = |name: &str| fmt_err(format!("safetensors tensor '{name}' has a malformed entry"));
+    let mut entries = Vec::new();
+    for (name, v) in header {
+        if name == "__metadata__" {
+            continue;
+        }
+        let dtype = v["dtype"].as_str().ok_or_else(|| bad(&name))?.to_string();
+        let shape: Vec<u64> = v["shape"]
+            .as_array()
+            .ok_or_else(|| bad(&name))?
+            .iter()
+            .map(|d| d.as_u64().ok_or_else(|| bad(&name)))
+            .collect::<Result<_, _>>()?;
+        let offs = v["data_offsets"].as_array().ok_or_else(|| bad(&name))?;
+        let (b, e) = match offs.as_slice() {
+            [b, e] => (
+                b.as_u64().ok_or_else(|| bad(&name))?,
+                e.as_u64().ok_or_else(|| bad(&name))?,
+            ),
+            _ => return Err(bad(&name)),
+        };
+        entries.push((b, e, name, dtype, shape));
+    }
+    entries.sort_by_key(|x| x.0);
+    let mut leaves = Vec::with_capacity(entries.len());
+    for (b, e, name, dtype, shape) in entries {
+        let Some(elem) = safetensors_dtype(&dtype) else {
+            leaves.push(Leaf::Unsupported {
+                name,
+                what: format!("{dtype} tensor"),
+            });
+            continue;
+        };
+        let region = whole
+            .sub(8 + n as u64 + b, e.saturating_sub(b))
+            .ok_or_else(|| bad(&name))?;
+        let source = ByteSource::contiguous(region, elem.size(), shape.clone())
+            .map_err(|m| fmt_err(format!("safetensors tensor '{name}': {m}")))?;
+        leaves.push(Leaf::Tensor {
+            name,
+            elem,
+            shape,
+            source,
+        });
+    }
+    Ok(leaves)
 }
 
 /// Run one pickle stream (with joblib's inline arrays) and walk what it returns.

@@ -25,6 +25,7 @@ pub mod names;
 pub mod numpy;
 pub mod safetensors;
 pub mod tensor;
+pub mod to_gguf;
 pub mod torch;
 
 pub use graph::Leaf;
@@ -62,6 +63,32 @@ pub struct ExtractOptions {
     /// the whole input a second time and SHA-256 is slower than a file copy, so it bounds the
     /// speed of extraction (see benches/EXTRACT.md).
     pub no_source_hash: bool,
+    /// Output format.
+    pub to: OutputFormat,
+    /// GGUF only: convert the float tensors to this type.
+    pub quant: Option<crate::quant::GgmlType>,
+    /// GGUF only: `general.architecture` (default `unknown`).
+    pub arch: Option<String>,
+}
+
+/// The file format extraction writes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum OutputFormat {
+    /// safetensors (default).
+    #[default]
+    Safetensors,
+    /// GGUF v3.
+    Gguf,
+}
+
+impl OutputFormat {
+    /// The file extension of the format.
+    pub fn extension(self) -> &'static str {
+        match self {
+            OutputFormat::Safetensors => "safetensors",
+            OutputFormat::Gguf => "gguf",
+        }
+    }
 }
 
 /// Something in the file that is not written, and why.
@@ -116,8 +143,11 @@ pub enum ExtractError {
     #[error("several tensors would be named {}: rename them or use --select", .0.join(", "))]
     Duplicates(Vec<String>),
     /// Tensors the output cannot hold.
-    #[error("{}", unsupported_message(.0))]
+    #[error("{}", unsupported_message("safetensors", .0))]
     Unsupported(Vec<Dropped>),
+    /// Tensors a GGUF file cannot hold.
+    #[error("{}", unsupported_message("GGUF", .0))]
+    UnsupportedGguf(Vec<Dropped>),
     /// `--select` matched nothing.
     #[error("--select {key}: nothing is named so; top-level names: {}", .available.join(", "))]
     Select {
@@ -136,13 +166,13 @@ pub enum ExtractError {
     },
 }
 
-fn unsupported_message(list: &[Dropped]) -> String {
+fn unsupported_message(format: &str, list: &[Dropped]) -> String {
     let items: Vec<String> = list
         .iter()
         .map(|d| format!("'{}' ({})", d.name, d.what))
         .collect();
     format!(
-        "safetensors cannot hold {} tensor(s): {}; use --skip-unsupported to leave them out",
+        "{format} cannot hold {} tensor(s): {}; use --skip-unsupported to leave them out",
         list.len(),
         items.join(", ")
     )
@@ -179,6 +209,10 @@ pub struct Written {
     pub dropped: Vec<Dropped>,
     /// SHA-256 of the input.
     pub source_sha256: String,
+    /// Remarks about the conversion (type fallbacks).
+    pub notes: Vec<String>,
+    /// GGUF: the type each tensor was written as, in file order.
+    pub gguf_types: Vec<crate::quant::GgmlType>,
 }
 
 /// The scan report (when the scan ran) and the extraction's result.
@@ -233,7 +267,7 @@ pub fn extract(scanner: &Scanner, input: &Path, opts: &ExtractOptions) -> Outcom
 fn output_path(input: &Path, opts: &ExtractOptions) -> Result<PathBuf, ExtractError> {
     let output = match &opts.output {
         Some(o) => o.clone(),
-        None => input.with_extension("safetensors"),
+        None => input.with_extension(opts.to.extension()),
     };
     if let (Ok(a), Ok(b)) = (input.canonicalize(), output.canonicalize()) {
         if a == b {
@@ -254,6 +288,22 @@ fn extract_scanned(
     opts: &ExtractOptions,
 ) -> Result<Written, ExtractError> {
     let source = Source::open(input)?;
+    if opts.to == OutputFormat::Gguf {
+        let unsupported = opts.skip_unsupported;
+        let collect_opts = ExtractOptions {
+            skip_unsupported: true,
+            ..opts.clone()
+        };
+        let mut extraction = source.collect(scanner, &collect_opts)?;
+        let (planned, refused, notes) = to_gguf::plan(&extraction.tensors, opts.quant);
+        extraction.skipped.extend(refused);
+        if !extraction.skipped.is_empty() && !unsupported {
+            return Err(ExtractError::UnsupportedGguf(extraction.skipped));
+        }
+        return write_gguf_file(
+            &source, extraction, planned, notes, input, output, verdict, opts,
+        );
+    }
     let extraction = source.collect(scanner, opts)?;
     let mut metadata = BTreeMap::new();
     metadata.insert("format".to_string(), "pt".to_string());
@@ -288,6 +338,149 @@ fn extract_scanned(
         bytes: written.bytes,
         skipped: extraction.skipped,
         dropped: extraction.dropped,
+        notes: Vec::new(),
+        gguf_types: Vec::new(),
+    })
+}
+
+/// Hash a file in another thread, reading it in order with `pread`.
+fn spawn_hasher(file: Arc<File>) -> std::thread::JoinHandle<io::Result<String>> {
+    std::thread::spawn(move || -> io::Result<String> {
+        use std::os::unix::fs::FileExt;
+        let len = file.metadata()?.len();
+        let mut h = Sha256::new();
+        let mut buf = vec![0u8; PASS_CHUNK];
+        let mut pos = 0u64;
+        while pos < len {
+            let n = (PASS_CHUNK as u64).min(len - pos) as usize;
+            file.read_exact_at(&mut buf[..n], pos)?;
+            h.update(&buf[..n]);
+            pos += n as u64;
+        }
+        Ok(hex(&h.finalize()))
+    })
+}
+
+/// The GGUF output: metadata, tensors (converted as planned), the input's digest patched in
+/// at the end; same temporary-file protocol as safetensors.
+#[allow(clippy::too_many_arguments)]
+fn write_gguf_file(
+    source: &Source,
+    extraction: Extraction,
+    planned: Vec<to_gguf::Planned>,
+    notes: Vec<String>,
+    input: &Path,
+    output: &Path,
+    verdict: Verdict,
+    opts: &ExtractOptions,
+) -> Result<Written, ExtractError> {
+    use crate::gguf::Value;
+    let werr = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| ExtractError::Write { path, source }
+    };
+    let dir = match output.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let file_name = output
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "output".into());
+    let name = input
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "model".into());
+    let file_type = match opts.quant {
+        Some(q) => q.file_type(),
+        None => to_gguf::guessed_file_type(&extraction.tensors, &planned),
+    };
+    let mut kvs: Vec<(String, Value)> = vec![
+        (
+            "general.architecture".into(),
+            opts.arch.as_deref().unwrap_or("unknown").into(),
+        ),
+        ("general.name".into(), name.as_str().into()),
+        ("general.file_type".into(), Value::U32(file_type)),
+        (
+            "general.alignment".into(),
+            Value::U32(crate::gguf::DEFAULT_ALIGNMENT),
+        ),
+    ];
+    if planned.iter().any(|p| p.ty.is_quantized()) {
+        kvs.push((
+            "general.quantization_version".into(),
+            Value::U32(crate::gguf::QUANTIZATION_VERSION),
+        ));
+    }
+    kvs.push((
+        "picklescan.scan_verdict".into(),
+        verdict.to_string().as_str().into(),
+    ));
+    kvs.push((
+        "picklescan.source_format".into(),
+        extraction.format.as_str().into(),
+    ));
+    if !opts.no_source_hash {
+        kvs.push((to_gguf::SHA_KEY.into(), "0".repeat(64).as_str().into()));
+    }
+    let (mut file, mut temp) = create_temp(&dir, &file_name).map_err(werr(output))?;
+    let tmp_path = temp.path.clone();
+    let hasher = match (opts.no_source_hash, source.backing.file_handle()) {
+        (true, _) => None,
+        (false, Some(f)) => Some(spawn_hasher(Arc::clone(f))),
+        (false, None) => {
+            let digest = hex(&Sha256::digest(source.backing.bytes()));
+            Some(std::thread::spawn(move || Ok(digest)))
+        }
+    };
+    let written = to_gguf::write_gguf(&extraction, &planned, kvs, &mut file);
+    let digest = match hasher {
+        Some(h) => Some(
+            h.join()
+                .map_err(|_| io::Error::other("hashing the input failed"))
+                .and_then(|r| r)
+                .map_err(werr(input))?,
+        ),
+        None => None,
+    };
+    let header_len = written.map_err(|e| match e.kind() {
+        io::ErrorKind::InvalidData | io::ErrorKind::Other => ExtractError::Format(e.to_string()),
+        _ => ExtractError::Write {
+            path: tmp_path.clone(),
+            source: e,
+        },
+    })?;
+    if let Some(d) = &digest {
+        to_gguf::patch_string(&file, header_len, to_gguf::SHA_KEY, d).map_err(werr(&tmp_path))?;
+    }
+    let len = file.seek(SeekFrom::End(0)).map_err(werr(&tmp_path))?;
+    drop(file);
+    put_in_place(&tmp_path, output, opts.force).map_err(|e| match e.kind() {
+        io::ErrorKind::AlreadyExists => ExtractError::Exists(output.to_path_buf()),
+        _ => ExtractError::Write {
+            path: output.to_path_buf(),
+            source: e,
+        },
+    })?;
+    temp.keep = true;
+    let tensors = planned
+        .iter()
+        .map(|p| {
+            let t = &extraction.tensors[p.index];
+            (t.name.clone(), t.dtype, t.shape.clone())
+        })
+        .collect();
+    Ok(Written {
+        output: output.to_path_buf(),
+        format: extraction.format,
+        tensors,
+        bytes: len,
+        skipped: extraction.skipped,
+        dropped: extraction.dropped,
+        source_sha256: digest.unwrap_or_default(),
+        notes,
+        gguf_types: planned.iter().map(|p| p.ty).collect(),
     })
 }
 
@@ -596,6 +789,9 @@ pub fn render_written(w: &Written) -> String {
         w.format,
         w.output.display()
     );
+    for n in &w.notes {
+        let _ = writeln!(out, "  note: {n}");
+    }
     for s in &w.skipped {
         let _ = writeln!(out, "  skipped {}: {}", s.name, s.what);
     }

@@ -50,45 +50,84 @@ fn inverse(d: f32) -> f32 {
     }
 }
 
-/// `roundf` (nearest, ties away from zero) for |v| < 2^23, without a libm call: the
-/// truncation and the remaining fraction are both exact in that range.
+/// `roundf` (nearest, ties away from zero) for |v| < 2^23, without a libm call or a branch:
+/// the truncation and the remaining fraction are both exact in that range.
 #[inline(always)]
 fn round_away(v: f32) -> i32 {
     let t = v as i32;
     let frac = v - t as f32;
-    if frac >= 0.5 {
-        t + 1
-    } else if frac <= -0.5 {
-        t - 1
+    t + (frac >= 0.5) as i32 - (frac <= -0.5) as i32
+}
+
+/// Largest magnitude of a block: eight independent lanes (auto-vectorized), then the lanes.
+/// The maximum of finite non-negative values does not depend on the order it is taken in, so
+/// this equals ggml's sequential `MAX(amax, fabsf(v))`.
+#[inline(always)]
+fn abs_max(x: &[f32; QK]) -> f32 {
+    let mut m = [0.0f32; 8];
+    for c in x.chunks_exact(8) {
+        for l in 0..8 {
+            let a = c[l].abs();
+            m[l] = if m[l] > a { m[l] } else { a };
+        }
+    }
+    m.iter().fold(0.0f32, |a, &b| if a > b { a } else { b })
+}
+
+/// [`signed_absmax`] for a whole block without a data-dependent branch per element: the value
+/// of largest magnitude is `±amax`, with the sign of its first occurrence; all zeros give +0.
+#[inline(always)]
+fn signed_absmax_block(x: &[f32; QK]) -> f32 {
+    let amax = abs_max(x);
+    let mut at = 0u32;
+    let mut neg = 0u32;
+    for (j, &v) in x.iter().enumerate() {
+        at |= ((v.abs() == amax) as u32) << j;
+        neg |= (v.to_bits() >> 31) << j;
+    }
+    if amax == 0.0 {
+        return 0.0;
+    }
+    let first = at.trailing_zeros();
+    if (neg >> first) & 1 == 1 {
+        -amax
     } else {
-        t
+        amax
     }
 }
 
+#[inline(always)]
+fn block(x: &[f32]) -> &[f32; QK] {
+    x.try_into().expect("a block of 32 values")
+}
+
 pub(super) fn quantize_q8_0(x: &[f32], out: &mut [u8]) {
-    let mut amax = 0.0f32;
-    for &v in x {
-        let a = v.abs();
-        amax = if amax > a { amax } else { a };
-    }
+    let x = block(x);
+    let amax = abs_max(x);
     let d = amax / 127.0;
     let id = inverse(d);
     write_f16(out, 0, d);
-    for (o, &v) in out[2..2 + QK].iter_mut().zip(x) {
+    let o: &mut [u8; QK] = (&mut out[2..2 + QK]).try_into().expect("34-byte block");
+    for (o, &v) in o.iter_mut().zip(x) {
         // roundf: ties away from zero; the value is within [-127, 127].
-        *o = (round_away(v * id) as i8) as u8;
+        *o = round_away(v * id) as i8 as u8;
     }
 }
 
 pub(super) fn quantize_q4_0(x: &[f32], out: &mut [u8]) {
-    let max = signed_absmax(x);
+    let x = block(x);
+    let max = signed_absmax_block(x);
     let d = max / -8.0;
     let id = inverse(d);
     write_f16(out, 0, d);
+    // x * id + 8.5 lies in [0, 17): truncating to i32 is ggml's `(int8_t)` cast there.
+    let mut q = [0u8; QK];
+    for (q, &v) in q.iter_mut().zip(x) {
+        *q = ((v * id + 8.5) as i32).min(15) as u8;
+    }
+    let o: &mut [u8; QK / 2] = (&mut out[2..2 + QK / 2]).try_into().expect("18-byte block");
     for j in 0..QK / 2 {
-        let q0 = ((x[j] * id + 8.5) as i8).min(15) as u8;
-        let q1 = ((x[j + QK / 2] * id + 8.5) as i8).min(15) as u8;
-        out[2 + j] = q0 | (q1 << 4);
+        o[j] = q[j] | (q[j + QK / 2] << 4);
     }
 }
 

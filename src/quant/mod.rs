@@ -46,6 +46,11 @@ pub enum GgmlType {
     Q4_K = 12,
     Q5_K = 13,
     Q6_K = 14,
+    I8 = 24,
+    I16 = 25,
+    I32 = 26,
+    I64 = 27,
+    F64 = 28,
     BF16 = 30,
 }
 
@@ -79,6 +84,8 @@ pub enum QuantError {
     OutputSize { expected: usize, got: usize },
     #[error("tensor size overflows")]
     Overflow,
+    #[error("{0} is a storage type: values are not converted to it")]
+    NotConvertible(GgmlType),
 }
 
 impl GgmlType {
@@ -104,9 +111,22 @@ impl GgmlType {
         self as u32
     }
 
+    /// Types stored as they are (GGUF's integer and f64 tensors): never a conversion target.
+    pub const STORAGE: [GgmlType; 5] = [
+        GgmlType::I8,
+        GgmlType::I16,
+        GgmlType::I32,
+        GgmlType::I64,
+        GgmlType::F64,
+    ];
+
     /// The type with this ggml id, if it is one of the supported types.
     pub fn from_id(id: u32) -> Option<GgmlType> {
-        Self::ALL.iter().copied().find(|t| t.id() == id)
+        Self::ALL
+            .iter()
+            .chain(Self::STORAGE.iter())
+            .copied()
+            .find(|t| t.id() == id)
     }
 
     /// Name as gguf-py spells it (`"Q4_K"`, `"F16"`, `"BF16"`).
@@ -125,6 +145,11 @@ impl GgmlType {
             GgmlType::Q5_K => "Q5_K",
             GgmlType::Q6_K => "Q6_K",
             GgmlType::BF16 => "BF16",
+            GgmlType::I8 => "I8",
+            GgmlType::I16 => "I16",
+            GgmlType::I32 => "I32",
+            GgmlType::I64 => "I64",
+            GgmlType::F64 => "F64",
         }
     }
 
@@ -132,6 +157,7 @@ impl GgmlType {
     pub fn block_size(self) -> usize {
         match self {
             GgmlType::F32 | GgmlType::F16 | GgmlType::BF16 => 1,
+            GgmlType::I8 | GgmlType::I16 | GgmlType::I32 | GgmlType::I64 | GgmlType::F64 => 1,
             GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::Q5_0 | GgmlType::Q5_1 | GgmlType::Q8_0 => {
                 32
             }
@@ -156,6 +182,10 @@ impl GgmlType {
             GgmlType::Q4_K => 144,
             GgmlType::Q5_K => 176,
             GgmlType::Q6_K => 210,
+            GgmlType::I8 => 1,
+            GgmlType::I16 => 2,
+            GgmlType::I32 => 4,
+            GgmlType::I64 | GgmlType::F64 => 8,
         }
     }
 
@@ -172,9 +202,11 @@ impl GgmlType {
     /// The `general.file_type` value (llama.cpp `llama_ftype` / gguf-py `LlamaFileType`) of a
     /// file whose weights are mostly of this type. The K-quants map to the `_S` variants
     /// (Q3_K_S, Q4_K_S, Q5_K_S), the uniform mixes; Q2_K and Q6_K have a single value.
+    /// The storage types (integers, F64) have none of their own and give ALL_F32 (0).
     pub fn file_type(self) -> u32 {
         match self {
             GgmlType::F32 => 0,
+            GgmlType::I8 | GgmlType::I16 | GgmlType::I32 | GgmlType::I64 | GgmlType::F64 => 0,
             GgmlType::F16 => 1,
             GgmlType::Q4_0 => 2,
             GgmlType::Q4_1 => 3,
@@ -412,23 +444,41 @@ fn encode_blocks(ty: GgmlType, src: &[f32], dst: &mut [u8], base: usize) -> Resu
         GgmlType::Q5_K => kquants::quantize_q5_k,
         GgmlType::Q6_K => kquants::quantize_q6_k,
         GgmlType::F32 | GgmlType::F16 | GgmlType::BF16 => unreachable!(),
-    };
-    for (i, (x, o)) in src
-        .chunks_exact(bs)
-        .zip(dst.chunks_exact_mut(ts))
-        .enumerate()
-    {
-        if !x.iter().all(|v| v.is_finite()) {
-            let j = x.iter().position(|v| !v.is_finite()).unwrap_or(0);
-            return Err(QuantError::NonFinite {
-                ty,
-                index: base + i * bs + j,
-                value: x[j],
-            });
+        GgmlType::I8 | GgmlType::I16 | GgmlType::I32 | GgmlType::I64 | GgmlType::F64 => {
+            return Err(QuantError::NotConvertible(ty))
         }
-        block_fn(x, o);
+    };
+    // One pass over the values first (branch-free, vectorized), then blocks without checks.
+    let bad = src.iter().fold(0u32, |a, v| {
+        a | ((v.to_bits() & 0x7f80_0000) == 0x7f80_0000) as u32
+    });
+    if bad != 0 {
+        let j = src.iter().position(|v| !v.is_finite()).unwrap_or(0);
+        return Err(QuantError::NonFinite {
+            ty,
+            index: base + j,
+            value: src[j],
+        });
+    }
+    match ty {
+        GgmlType::Q8_0 => blocks::<32, 34>(src, dst, legacy::quantize_q8_0),
+        GgmlType::Q4_0 => blocks::<32, 18>(src, dst, legacy::quantize_q4_0),
+        _ => {
+            for (x, o) in src.chunks_exact(bs).zip(dst.chunks_exact_mut(ts)) {
+                block_fn(x, o);
+            }
+        }
     }
     Ok(())
+}
+
+/// Runs a block quantizer over whole blocks, with the block sizes known at compile time so
+/// that it is inlined and its loops have fixed trip counts.
+#[inline(always)]
+fn blocks<const BS: usize, const TS: usize>(src: &[f32], dst: &mut [u8], f: fn(&[f32], &mut [u8])) {
+    for (x, o) in src.chunks_exact(BS).zip(dst.chunks_exact_mut(TS)) {
+        f(x, o);
+    }
 }
 
 /// Decodes `bytes` (whole blocks of `ty`) back to f32, as ggml's `dequantize_row_*` do.
@@ -458,6 +508,11 @@ pub fn dequantize(ty: GgmlType, bytes: &[u8]) -> Result<Vec<f32>, QuantError> {
             GgmlType::Q4_K => kquants::dequantize_q4_k(b, y),
             GgmlType::Q5_K => kquants::dequantize_q5_k(b, y),
             GgmlType::Q6_K => kquants::dequantize_q6_k(b, y),
+            GgmlType::I8 => y[0] = b[0] as i8 as f32,
+            GgmlType::I16 => y[0] = i16::from_le_bytes([b[0], b[1]]) as f32,
+            GgmlType::I32 => y[0] = i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f32,
+            GgmlType::I64 => y[0] = i64::from_le_bytes(b[..8].try_into().expect("8 bytes")) as f32,
+            GgmlType::F64 => y[0] = f64::from_le_bytes(b[..8].try_into().expect("8 bytes")) as f32,
         }
     }
     Ok(out)
