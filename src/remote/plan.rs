@@ -446,14 +446,21 @@ pub fn zip(
             Err(_) => return Ok(ZipPlan::Whole),
         };
         let mut notes = Vec::new();
+        // The same inflation budget as the scanner's: what is left of the file's, within the
+        // per-member ratio cap.
+        let mut left = scanner.limits.max_decompressed;
         for e in archive
             .entries
             .iter()
             .filter(|e| !e.is_dir() && is_pickle_name(&e.name))
         {
-            let Ok(bytes) = archive.read(e, scanner.limits.max_decompressed, &mut notes) else {
+            let budget = left.min(scanner.limits.inflate_budget(e.compressed_size));
+            let Ok(bytes) = archive.read(e, budget, &mut notes) else {
                 continue;
             };
+            if let std::borrow::Cow::Owned(v) = &bytes {
+                left = left.saturating_sub(v.len() as u64);
+            }
             if !matches!(
                 container::detect(&bytes, Some(&e.name)),
                 Kind::Pickle | Kind::TorchLegacy
@@ -505,6 +512,20 @@ pub fn zip(
             // The head needs more of a deflate stream (or the local header is odd): take it
             // all; the scanner then reads exactly what a local scan reads.
             None => whole.push((e, e.compressed_size)),
+        }
+    }
+    // A storage member whose local header happens to be fetched (it sits next to something
+    // that was) gets its first bytes too: should the scanner disagree on what is a storage, it
+    // then reads real bytes, not zeros. (With its header unfetched it reads a bad signature,
+    // which is a finding.)
+    for e in entries.iter().filter(|e| !e.is_dir() && plain(e)) {
+        if !storages.contains(&e.name.to_lowercase()) {
+            continue;
+        }
+        if let Some(ds) = data_start(&rf.sparse, e) {
+            if !rf.sparse.has(ds, ds + head_len(e).min(e.compressed_size)) {
+                whole.push((e, head_len(e)));
+            }
         }
     }
     fetch_members(rf, &whole, &[])?;
