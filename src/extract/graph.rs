@@ -229,7 +229,7 @@ impl<'w, 'a> Walk<'w, 'a> {
                 Ok(())
             }
             other => {
-                self.drop_leaf(name, scalar_kind(other));
+                self.drop_leaf(name, other.type_name());
                 Ok(())
             }
         }
@@ -241,7 +241,7 @@ impl<'w, 'a> Walk<'w, 'a> {
                 Some(key) => self.walk(v, &join(name, &key))?,
                 None => self.drop_leaf(
                     &join(name, "<key>"),
-                    format!("entry with a {} key", scalar_kind(self.vm.value(k))),
+                    format!("entry with a {} key", self.vm.value(k).type_name()),
                 ),
             }
         }
@@ -316,26 +316,5 @@ fn key_name(v: &Value<'_>) -> Option<String> {
         Value::None => Some("None".into()),
         Value::Bytes(b) => Some(b.iter().map(|&c| c as char).collect()),
         _ => None,
-    }
-}
-
-fn scalar_kind(v: &Value<'_>) -> &'static str {
-    match v {
-        Value::None => "None",
-        Value::Bool(_) => "bool",
-        Value::Int(_) | Value::BigInt(_) | Value::BigText(_) => "int",
-        Value::Float(_) => "float",
-        Value::Str(_) => "str",
-        Value::Bytes(_) => "bytes",
-        Value::ByteArray(_) => "bytearray",
-        Value::Tuple(_) => "tuple",
-        Value::List(_) => "list",
-        Value::Dict(_) => "dict",
-        Value::Set(_) => "set",
-        Value::FrozenSet(_) => "frozenset",
-        Value::Global(_) => "global",
-        Value::Object(_) => "object",
-        Value::Persistent { .. } => "persistent object",
-        Value::Buffer => "out-of-band buffer",
     }
 }

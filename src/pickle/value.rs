@@ -137,6 +137,28 @@ impl<'a> Value<'a> {
         }
     }
 
+    /// The Python type name, for messages.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::None => "None",
+            Value::Bool(_) => "bool",
+            Value::Int(_) | Value::BigInt(_) | Value::BigText(_) => "int",
+            Value::Float(_) => "float",
+            Value::Str(_) => "str",
+            Value::Bytes(_) => "bytes",
+            Value::ByteArray(_) => "bytearray",
+            Value::Tuple(_) => "tuple",
+            Value::List(_) => "list",
+            Value::Dict(_) => "dict",
+            Value::Set(_) => "set",
+            Value::FrozenSet(_) => "frozenset",
+            Value::Global(_) => "global",
+            Value::Object(_) => "object",
+            Value::Persistent { .. } => "persistent object",
+            Value::Buffer => "buffer",
+        }
+    }
+
     /// The elements, if this is a tuple or list.
     pub fn as_seq(&self) -> Option<&[Id]> {
         match self {

@@ -820,7 +820,7 @@ impl<'a> Vm<'a> {
             Value::Global(_) | Value::Persistent { .. } => {
                 self.event(EventKind::Method(method), offset, target, first)
             }
-            other => return Err(format!("cannot {method} to {}", type_name(other))),
+            other => return Err(format!("cannot {method} to {}", other.type_name())),
         }
         Ok(())
     }
@@ -836,7 +836,7 @@ impl<'a> Vm<'a> {
             Value::Global(_) | Value::Persistent { .. } => {
                 self.event(EventKind::Method("__setitem__"), offset, target, first)
             }
-            other => return Err(format!("cannot set items on {}", type_name(other))),
+            other => return Err(format!("cannot set items on {}", other.type_name())),
         }
         Ok(())
     }
@@ -852,27 +852,6 @@ impl<'a> Vm<'a> {
             }
         }
         None
-    }
-}
-
-fn type_name(v: &Value<'_>) -> &'static str {
-    match v {
-        Value::None => "None",
-        Value::Bool(_) => "bool",
-        Value::Int(_) | Value::BigInt(_) | Value::BigText(_) => "int",
-        Value::Float(_) => "float",
-        Value::Str(_) => "str",
-        Value::Bytes(_) => "bytes",
-        Value::ByteArray(_) => "bytearray",
-        Value::Tuple(_) => "tuple",
-        Value::List(_) => "list",
-        Value::Dict(_) => "dict",
-        Value::Set(_) => "set",
-        Value::FrozenSet(_) => "frozenset",
-        Value::Global(_) => "global",
-        Value::Object(_) => "object",
-        Value::Persistent { .. } => "persistent object",
-        Value::Buffer => "buffer",
     }
 }
 
