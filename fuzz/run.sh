@@ -4,6 +4,9 @@
 #   fuzz/run.sh [SECONDS_PER_TARGET] [TARGET...]
 # Needs cargo-fuzz (`cargo install cargo-fuzz`); the stable toolchain is enough with
 # RUSTC_BOOTSTRAP=1, which lets it use the sanitizer flags.
+# Environment: RUNS=N stops each target after N executions (the time limit still applies);
+# SANITIZER=none builds without AddressSanitizer (several times faster, for long hunts for
+# panics, hangs and memory blow-ups; the parsers hold no `unsafe`).
 # Exits 1 when a target found a crash, a timeout or an out-of-memory input.
 # A minimised crash (`cargo fuzz tmin TARGET ARTIFACT`) goes into fuzz/regressions/<target>/ so
 # `cargo test --test fuzz_regressions` replays it on every test run; the regressions also seed
@@ -28,7 +31,10 @@ for t in "${targets[@]}"; do
   dirs=("corpus/$t")
   if [ -d "regressions/$t" ]; then dirs+=("regressions/$t"); fi
   echo "== $t for ${secs}s"
-  if ! RUSTC_BOOTSTRAP=1 cargo fuzz run "$t" "${dirs[@]}" -- -max_total_time="$secs" \
+  extra=()
+  if [ -n "${RUNS:-}" ]; then extra+=("-runs=$RUNS"); fi
+  if ! RUSTC_BOOTSTRAP=1 cargo fuzz run -s "${SANITIZER:-address}" "$t" "${dirs[@]}" -- \
+    -max_total_time="$secs" "${extra[@]}" \
     -rss_limit_mb=512 -timeout=5 -print_final_stats=1 >"logs/$t.log" 2>&1; then
     status=1
     grep -E "^(==[0-9]+==|SUMMARY|artifact_prefix|Test unit written)|panicked|ERROR" "logs/$t.log" | head -20 || true

@@ -137,6 +137,13 @@ struct ServeArgs {
     /// Extra rule file(s), on top of the built-in rules.
     #[arg(long = "rules", value_name = "FILE")]
     rules: Vec<PathBuf>,
+    /// Allow `{"url": …}` scans of URLs under this prefix (repeatable, e.g.
+    /// `https://huggingface.co/`). Without it the server fetches nothing.
+    #[arg(long = "allow-url", value_name = "PREFIX")]
+    allow_url: Vec<String>,
+    /// Bytes one remote file may cost (K, M, G suffixes); a file that needs more is suspicious.
+    #[arg(long, value_name = "BYTES", default_value = "256M", value_parser = parse_size)]
+    max_remote_bytes: u64,
     #[command(flatten)]
     policy: PolicyArgs,
 }
@@ -347,14 +354,12 @@ fn main() -> ExitCode {
         let mut ropts = remote::RemoteOptions::from_env();
         ropts.http.token = cli.remote.token.clone().or(ropts.http.token);
         ropts.max_bytes = cli.remote.max_remote_bytes;
+        ropts.policy = Some(policy.clone());
         let urls: Vec<String> = urls
             .iter()
             .filter_map(|u| u.to_str().map(String::from))
             .collect();
-        for mut r in remote::scan_all(&scanner, &urls, &cli.remote.hf, &ropts) {
-            policy.apply(&mut r, None);
-            reports.push(r);
-        }
+        reports.extend(remote::scan_all(&scanner, &urls, &cli.remote.hf, &ropts));
     }
     progress.finish_and_clear();
     let mut out = std::io::stdout().lock();
@@ -417,6 +422,9 @@ fn serve_main(args: ServeArgs) -> ExitCode {
         audit_log: args.audit_log.map(|p| (p, args.audit_fsync)),
         ..serve::Options::default()
     };
+    options.remote.allow = args.allow_url;
+    options.remote.options = remote::RemoteOptions::from_env();
+    options.remote.options.max_bytes = args.max_remote_bytes;
     if let Some(n) = args.max_concurrent {
         options.max_concurrent = n.max(1);
     }

@@ -661,6 +661,32 @@ fn cli_scans_urls_and_hub_repositories() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let size = read("benign/torch_state_dict.pt").len();
+    assert!(
+        text.lines()
+            .any(|l| l.trim_start().starts_with("fetched ")
+                && l.contains(&format!(" of {size} bytes"))),
+        "{text}"
+    );
+    // A policy that reads the content runs over the fetched bytes.
+    let out = bin()
+        .args([
+            "--no-config",
+            "--format",
+            "json",
+            "--policy",
+            "torch-weights-only",
+        ])
+        .arg(format!("{}/f/ok.pt", srv.base()))
+        .arg(format!("{}/f/evil.pkl", srv.base()))
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for f in v["files"].as_array().unwrap() {
+        assert!(f["torch_weights_only"].is_object(), "{f}");
+    }
+    assert_eq!(out.status.code(), Some(1));
 
     let hub = hub(
         vec![("model.pt", read("benign/torch_state_dict.pt"))],

@@ -1,6 +1,8 @@
 //! The HTTP API, driven over loopback by a real HTTP client.
 
 mod common;
+#[path = "remote/server.rs"]
+mod file_server;
 
 use common::Asm;
 use picklescan_rs::policy::{Mode, Policy};
@@ -256,12 +258,13 @@ async fn bad_requests_get_json_errors() {
         assert_eq!(doc["error"]["status"], 400);
     }
 
-    // JSON bodies: malformed, unknown field, bad scheme, and a remote scan (not in this build).
+    // JSON bodies: malformed, unknown field, bad scheme, and a remote scan on a server that
+    // allows none.
     for (body, want) in [
         ("{\"url\": ", 400),
         ("{\"nope\": 1}", 400),
         ("{\"url\": \"file:///etc/passwd\"}", 400),
-        ("{\"url\": \"https://example.com/m.pt\"}", 501),
+        ("{\"url\": \"https://example.com/m.pt\"}", 403),
     ] {
         let r = client
             .post(server.url("/v1/scan"))
@@ -483,5 +486,94 @@ async fn torch_weights_only_policy_is_applied_to_uploads() {
         wo["loads_after_allowlisting"], false,
         "not a torch file: {wo}"
     );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn urls_under_an_allowed_prefix_are_fetched_and_judged() {
+    use file_server::{Data, Req, Resp};
+    let corpus = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus");
+    let mut files = std::collections::HashMap::new();
+    for (name, path) in [
+        ("state_dict.pt", "benign/torch_state_dict.pt"),
+        ("evil.pt", "containers/torch_zip_evil_in_state_dict.pt"),
+    ] {
+        files.insert(name.to_string(), Data::file(corpus.join(path)));
+    }
+    let files = Arc::new(files);
+    let origin = file_server::Server::start(move |req: &Req| {
+        match req.path.strip_prefix("/models/").and_then(|n| files.get(n)) {
+            Some(d) => Resp::file(req, d, true),
+            None => Resp::status(404),
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit.jsonl");
+    let mut options = Options {
+        audit_log: Some((log.clone(), Fsync::Batch)),
+        ..Options::default()
+    };
+    options.remote.allow = vec![format!("{}/models/", origin.base())];
+    let server = Server::start(options, Policy::default()).await;
+    let client = reqwest::Client::new();
+    let ask = |url: String| {
+        let (client, endpoint) = (client.clone(), server.url("/v1/scan"));
+        async move {
+            let r = client
+                .post(endpoint)
+                .header("content-type", "application/json")
+                .body(serde_json::json!({ "url": url }).to_string())
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            (status, r.json::<Value>().await.unwrap())
+        }
+    };
+
+    let base = origin.base();
+    for (name, want) in [("state_dict.pt", "clean"), ("evil.pt", "dangerous")] {
+        origin.stats.reset();
+        let (status, doc) = ask(format!("{base}/models/{name}")).await;
+        assert_eq!(status, 200, "{doc}");
+        let f = file0(&doc);
+        assert_eq!(f["verdict"], want, "{doc}");
+        assert!(f["size"].as_u64().unwrap() > 0);
+        // The report counts what the origin really sent.
+        let moved = f["transferred"]
+            .as_u64()
+            .expect("bytes transferred reported");
+        assert_eq!(moved, origin.stats.body_bytes(), "{doc}");
+    }
+    // A missing file is an error, never clean.
+    let (status, doc) = ask(format!("{base}/models/missing.pt")).await;
+    assert_eq!(status, 200, "{doc}");
+    assert!(file0(&doc)["error"].is_string(), "{doc}");
+    assert_ne!(file0(&doc)["verdict"], "clean", "{doc}");
+    // Outside the prefix, or a look-alike host: refused before anything is fetched.
+    let before = origin.stats.requests();
+    let port = origin.addr.port();
+    for url in [
+        format!("{base}/other/evil.pt"),
+        format!("{base}/models.evil.pt"),
+        format!("http://localhost:{port}/models/evil.pt"),
+    ] {
+        let (status, doc) = ask(url.clone()).await;
+        assert_eq!(status, 403, "{url}: {doc}");
+    }
+    assert_eq!(
+        origin.stats.requests(),
+        before,
+        "refused URLs are never fetched"
+    );
+
+    let text = std::fs::read_to_string(&log).unwrap();
+    let logged: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(logged.len(), 3, "{text}");
+    assert_eq!(logged[1]["name"], format!("{base}/models/evil.pt"));
+    assert_eq!(logged[1]["verdict"], "dangerous");
     server.stop().await;
 }

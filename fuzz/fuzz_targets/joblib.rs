@@ -3,8 +3,12 @@
 use libfuzzer_sys::fuzz_target;
 use picklescan_rs::container::joblib::JoblibHooks;
 use picklescan_rs::Scanner;
+use std::sync::OnceLock;
+
+// Parsing the built-in rules costs more than most inputs: do it once.
+static SCANNER: OnceLock<Scanner> = OnceLock::new();
 
 fuzz_target!(|data: &[u8]| {
     let mut hooks = JoblibHooks::new(data);
-    let _ = Scanner::default().scan_pickles(data, &mut hooks);
+    let _ = SCANNER.get_or_init(Scanner::default).scan_pickles(data, &mut hooks);
 });

@@ -3,7 +3,11 @@
 use libfuzzer_sys::fuzz_target;
 use picklescan_rs::pickle::vm::NoHooks;
 use picklescan_rs::Scanner;
+use std::sync::OnceLock;
+
+// Parsing the built-in rules costs more than most inputs: do it once.
+static SCANNER: OnceLock<Scanner> = OnceLock::new();
 
 fuzz_target!(|data: &[u8]| {
-    let _ = Scanner::default().scan_pickles(data, &mut NoHooks);
+    let _ = SCANNER.get_or_init(Scanner::default).scan_pickles(data, &mut NoHooks);
 });

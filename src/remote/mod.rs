@@ -24,6 +24,7 @@ pub mod range;
 
 use crate::container::{self, ids, Kind};
 use crate::finding::Finding;
+use crate::policy::Policy;
 use crate::report::FileReport;
 use crate::scan::Scanner;
 use http::{Client, Fetched, HttpOptions, Meter, Range};
@@ -57,6 +58,10 @@ pub struct RemoteOptions {
     /// them today (it judges storages from the central directory); this is for a scanner that
     /// would, and for measuring what that costs (one request per storage).
     pub fetch_storage_headers: bool,
+    /// Policy applied to each scanned file's report while its fetched bytes are at hand
+    /// (`torch-weights-only` replays the loader over them). Reports of files that could not be
+    /// fetched are errors whatever the policy.
+    pub policy: Option<Policy>,
 }
 
 impl Default for RemoteOptions {
@@ -70,6 +75,7 @@ impl Default for RemoteOptions {
             tail: 128 * 1024,
             endpoint: DEFAULT_ENDPOINT.to_string(),
             fetch_storage_headers: false,
+            policy: None,
         }
     }
 }
@@ -307,6 +313,7 @@ fn budget_finding(
 
 fn report(
     scanner: &Scanner,
+    opts: &RemoteOptions,
     shown: &str,
     data: &[u8],
     size: u64,
@@ -316,7 +323,12 @@ fn report(
     let scanned = container::scan(scanner, data, name);
     let mut findings = scanned.findings;
     findings.extend(extra);
-    FileReport::scanned(shown.to_string(), size, &scanned.format, findings)
+    let mut r = FileReport::scanned(shown.to_string(), size, &scanned.format, findings);
+    if let Some(policy) = &opts.policy {
+        // Here, while the fetched bytes are at hand: a policy may read the content.
+        policy.apply(&mut r, Some(data));
+    }
+    r
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -348,7 +360,7 @@ fn scan_inner(
     };
     let (hs, hd, total, ts, td, total2) = match (head, tail) {
         (Fetched::Empty, _) | (_, Fetched::Empty) => {
-            return Ok(Some(report(scanner, shown, &[], 0, name, None)));
+            return Ok(Some(report(scanner, opts, shown, &[], 0, name, None)));
         }
         (
             Fetched::Partial {
@@ -369,6 +381,7 @@ fn scan_inner(
                 let f = budget_finding(scanner, data.len() as u64, length, budget, "the server does not support range requests and the file is larger than the budget");
                 let mut r = report(
                     scanner,
+                    opts,
                     shown,
                     &data,
                     length.unwrap_or(data.len() as u64),
@@ -386,6 +399,7 @@ fn scan_inner(
             }
             return Ok(Some(report(
                 scanner,
+                opts,
                 shown,
                 &data,
                 data.len() as u64,
@@ -549,6 +563,7 @@ fn plan_and_scan(
     if !need_whole {
         return Ok(Some(report(
             scanner,
+            opts,
             shown,
             rf.sparse.bytes(),
             size,
@@ -562,6 +577,7 @@ fn plan_and_scan(
         rf.ensure(&[(0, size)])?;
         return Ok(Some(report(
             scanner,
+            opts,
             shown,
             rf.sparse.bytes(),
             size,
@@ -599,6 +615,7 @@ fn plan_and_scan(
     );
     let mut r = report(
         scanner,
+        opts,
         shown,
         &rf.sparse.bytes()[..prefix as usize],
         size,

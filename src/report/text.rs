@@ -35,6 +35,14 @@ pub fn render_file(f: &FileReport) -> String {
     if let Some(e) = &f.error {
         let _ = writeln!(out, "  error: {e}");
     }
+    if let Some(t) = f.transferred {
+        let share = if f.size > 0 {
+            format!(" ({:.3} %)", t as f64 * 100.0 / f.size as f64)
+        } else {
+            String::new()
+        };
+        let _ = writeln!(out, "  fetched {t} of {} bytes{share}", f.size);
+    }
     for x in &f.findings {
         let mut place = String::new();
         if let Some(m) = &x.member {

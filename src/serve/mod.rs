@@ -3,7 +3,7 @@
 //! | Route | Answer |
 //! |---|---|
 //! | `POST /v1/scan?name=FILE` (file as the body) | 200 + the `--format json` document for that file, whatever the verdict |
-//! | `POST /v1/scan` (`Content-Type: application/json`, `{"url": "…"}`) | remote scan ([`remote::remote_scan`]; 501 in this build) |
+//! | `POST /v1/scan` (`Content-Type: application/json`, `{"url": "…"}`) | remote scan of a URL under an allowed prefix ([`remote::RemoteAccess`]; 403 otherwise) |
 //! | `GET /healthz` | 200 `{"status":"ok",…}` |
 //! | `GET /metrics` | Prometheus text |
 //!
@@ -11,7 +11,7 @@
 //! computed, then memory-mapped and scanned on the blocking pool; the file is removed when the
 //! scan ends. Errors are JSON `{"error": {"status": N, "message": "…"}}`: 400 bad query or body,
 //! 404/405 unknown route or method, 408 body too slow or too long to arrive, 413 body too large,
-//! 415 unsupported content type, 500 audit log failure, 501 remote scanning, 503 no scan slot
+//! 415 unsupported content type, 403 URL not allowed, 500 audit log failure, 503 no scan slot
 //! within the queue timeout, 504 scan longer than the request timeout.
 
 pub mod audit;
@@ -40,7 +40,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::timeout_at;
 
 /// Server limits and settings.
@@ -64,6 +64,8 @@ pub struct Options {
     pub temp_dir: Option<PathBuf>,
     /// Audit log file and its fsync policy.
     pub audit_log: Option<(PathBuf, audit::Fsync)>,
+    /// Scanning by URL: the prefixes the server may fetch (none: disabled) and fetch settings.
+    pub remote: remote::RemoteAccess,
 }
 
 impl Default for Options {
@@ -79,6 +81,7 @@ impl Default for Options {
             header_timeout: Duration::from_secs(30),
             temp_dir: None,
             audit_log: None,
+            remote: remote::RemoteAccess::default(),
         }
     }
 }
@@ -123,6 +126,7 @@ pub struct App {
     /// Metrics.
     pub metrics: Metrics,
     audit: Option<AuditLog>,
+    remote_client: crate::remote::http::Client,
     slots: Arc<Semaphore>,
     waiting: AtomicI64,
 }
@@ -134,7 +138,11 @@ impl App {
             Some((path, fsync)) => Some(AuditLog::open(path, *fsync)?),
             None => None,
         };
+        let mut options = options;
+        // Remote reports get the server's policy while their fetched bytes are at hand.
+        options.remote.options.policy = Some(engine.policy.clone());
         Ok(Arc::new(App {
+            remote_client: crate::remote::http::Client::new(options.remote.options.http.clone()),
             engine,
             slots: Arc::new(Semaphore::new(options.max_concurrent.max(1))),
             options,
@@ -328,7 +336,7 @@ async fn scan(
         .trim()
         .to_ascii_lowercase();
     if content_type == "application/json" {
-        return remote(&app, body, deadline).await;
+        return remote(&app, client, body, started, deadline).await;
     }
     if content_type.starts_with("multipart/") || content_type.starts_with("text/") {
         return reject(
@@ -363,46 +371,72 @@ async fn scan(
         );
     }
 
-    // A scan slot, waited for within the queue timeout.
+    let slot = match acquire_slot(&app, deadline).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let upload = match receive(&app, body, deadline).await {
+        Ok(u) => u,
+        Err((status, message)) => return reject(&app, status, message),
+    };
+    let task_app = app.clone();
+    let task_name = name.clone();
+    let job = move || {
+        scan_file(&task_app.engine, upload, &task_name)
+            .map_err(|e| format!("cannot scan the upload: {e}"))
+    };
+    finish(&app, client, name, started, deadline, slot, job).await
+}
+
+/// A scan slot and the in-flight count, held until the scan ends.
+type Slot = (OwnedSemaphorePermit, InFlight);
+
+/// Wait for a scan slot within the queue timeout (503 when none frees in time).
+async fn acquire_slot(app: &Arc<App>, deadline: tokio::time::Instant) -> Result<Slot, Response> {
+    if app.waiting.fetch_add(1, Ordering::Relaxed) >= app.options.max_queue as i64 {
+        app.waiting.fetch_sub(1, Ordering::Relaxed);
+        return Err(reject(
+            app,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many requests waiting for a scan slot".into(),
+        ));
+    }
+    app.metrics.queued.fetch_add(1, Ordering::Relaxed);
     let permit = {
-        if app.waiting.fetch_add(1, Ordering::Relaxed) >= app.options.max_queue as i64 {
-            app.waiting.fetch_sub(1, Ordering::Relaxed);
-            return reject(
-                &app,
-                StatusCode::SERVICE_UNAVAILABLE,
-                "too many requests waiting for a scan slot".into(),
-            );
-        }
-        app.metrics.queued.fetch_add(1, Ordering::Relaxed);
         let _waiting = Waiting(&app.waiting, &app.metrics.queued);
         let until = deadline.min(tokio::time::Instant::now() + app.options.queue_timeout);
         match timeout_at(until, app.slots.clone().acquire_owned()).await {
             Ok(Ok(p)) => p,
             _ => {
-                return reject(
-                    &app,
+                return Err(reject(
+                    app,
                     StatusCode::SERVICE_UNAVAILABLE,
                     "no scan slot became free in time; retry later".into(),
-                )
+                ))
             }
         }
     };
     app.metrics.in_flight.fetch_add(1, Ordering::Relaxed);
-    let in_flight = InFlight(app.clone());
+    Ok((permit, InFlight(app.clone())))
+}
 
-    let upload = match receive(&app, body, deadline).await {
-        Ok(u) => u,
-        Err((status, message)) => return reject(&app, status, message),
-    };
-
+/// Run `job` (a blocking scan) on the blocking pool within the request deadline, count it,
+/// write its audit line, and answer with its report. `name` is the upload's name or the URL.
+async fn finish(
+    app: &Arc<App>,
+    client: SocketAddr,
+    name: String,
+    started: Instant,
+    deadline: tokio::time::Instant,
+    slot: Slot,
+    job: impl FnOnce() -> Result<FileReport, String> + Send + 'static,
+) -> Response {
     let task_app = app.clone();
-    let task_name = name.clone();
     let task = tokio::task::spawn_blocking(move || {
         // The slot is held until the scan really ends, even if the client is gone.
-        let _permit = permit;
-        let _in_flight = in_flight;
+        let _slot = slot;
         let begun = Instant::now();
-        let report = scan_file(&task_app.engine, upload, &task_name);
+        let report = job();
         if let Ok(r) = &report {
             task_app.metrics.scanned(r.verdict, r.size, begun.elapsed());
         }
@@ -410,23 +444,17 @@ async fn scan(
     });
     let report = match timeout_at(deadline, task).await {
         Ok(Ok(Ok(r))) => r,
-        Ok(Ok(Err(e))) => {
-            return reject(
-                &app,
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("cannot scan the upload: {e}"),
-            )
-        }
+        Ok(Ok(Err(e))) => return reject(app, StatusCode::INTERNAL_SERVER_ERROR, e),
         Ok(Err(e)) => {
             return reject(
-                &app,
+                app,
                 StatusCode::INTERNAL_SERVER_ERROR,
                 format!("scan task failed: {e}"),
             )
         }
         Err(_) => {
             return reject(
-                &app,
+                app,
                 StatusCode::GATEWAY_TIMEOUT,
                 format!(
                     "scan did not finish within {} s",
@@ -457,7 +485,7 @@ async fn scan(
             duration_ms: started.elapsed().as_secs_f64() * 1e3,
         };
         if let Err(e) = log.append(&entry).await {
-            return reject(&app, StatusCode::INTERNAL_SERVER_ERROR, e);
+            return reject(app, StatusCode::INTERNAL_SERVER_ERROR, e);
         }
     }
     app.metrics.request_seconds.observe(started.elapsed());
@@ -558,7 +586,13 @@ fn scan_file(engine: &Engine, upload: Upload, name: &str) -> std::io::Result<Fil
     Ok(report)
 }
 
-async fn remote(app: &App, mut body: Body, deadline: tokio::time::Instant) -> Response {
+async fn remote(
+    app: &Arc<App>,
+    client: SocketAddr,
+    mut body: Body,
+    started: Instant,
+    deadline: tokio::time::Instant,
+) -> Response {
     let mut buf = Vec::new();
     loop {
         let until = deadline.min(tokio::time::Instant::now() + app.options.read_timeout);
@@ -602,13 +636,26 @@ async fn remote(app: &App, mut body: Body, deadline: tokio::time::Instant) -> Re
             )
         }
     };
-    match remote::remote_scan(&app.engine, &req.url).await {
-        Ok(r) => json_response(&r),
-        Err(e @ remote::RemoteError::NotImplemented) => {
-            reject(app, StatusCode::NOT_IMPLEMENTED, e.to_string())
-        }
-        Err(e @ remote::RemoteError::BadUrl(_)) => {
-            reject(app, StatusCode::BAD_REQUEST, e.to_string())
-        }
+    if let Err(e) = app.options.remote.check(&req.url) {
+        let status = match e {
+            remote::RemoteError::Disabled | remote::RemoteError::NotAllowed(_) => {
+                StatusCode::FORBIDDEN
+            }
+            remote::RemoteError::BadUrl(_) => StatusCode::BAD_REQUEST,
+        };
+        return reject(app, status, e.to_string());
     }
+    let slot = match acquire_slot(app, deadline).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let task_app = app.clone();
+    let url = req.url.clone();
+    let job = move || {
+        let a = &task_app;
+        Ok(a.options
+            .remote
+            .scan(&a.remote_client, &a.engine.scanner, &url))
+    };
+    finish(app, client, req.url, started, deadline, slot, job).await
 }
