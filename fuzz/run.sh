@@ -5,6 +5,7 @@
 # Needs cargo-fuzz (`cargo install cargo-fuzz`); the stable toolchain is enough with
 # RUSTC_BOOTSTRAP=1, which lets it use the sanitizer flags.
 # Environment: RUNS=N stops each target after N executions (the time limit still applies);
+# MAX_LEN=N caps the input size (libFuzzer's -max_len; otherwise the largest seed sets it);
 # SANITIZER=none builds without AddressSanitizer (several times faster, for long hunts for
 # panics, hangs and memory blow-ups; the parsers hold no `unsafe`).
 # Exits 1 when a target found a crash, a timeout or an out-of-memory input.
@@ -33,6 +34,7 @@ for t in "${targets[@]}"; do
   echo "== $t for ${secs}s"
   extra=()
   if [ -n "${RUNS:-}" ]; then extra+=("-runs=$RUNS"); fi
+  if [ -n "${MAX_LEN:-}" ]; then extra+=("-max_len=$MAX_LEN"); fi
   if ! RUSTC_BOOTSTRAP=1 cargo fuzz run -s "${SANITIZER:-address}" "$t" "${dirs[@]}" -- \
     -max_total_time="$secs" "${extra[@]}" \
     -rss_limit_mb=512 -timeout=5 -print_final_stats=1 >"logs/$t.log" 2>&1; then

@@ -327,28 +327,31 @@ fn main() -> ExitCode {
     } else {
         ProgressBar::hidden()
     };
-    let reports: Vec<FileReport> = entries
-        .par_iter()
-        .map(|e| {
-            let r = match e {
-                Entry::File(p) => {
-                    let mut r = scan_path(&scanner, p, &opts);
-                    let content = if policy.needs_content() {
-                        picklescan_rs::mmap::Input::open(p).ok()
-                    } else {
-                        None
-                    };
-                    policy.apply(&mut r, content.as_ref().map(|c| c.bytes()));
-                    r
-                }
-                Entry::Error { path, message } => {
-                    FileReport::unreadable(path.display().to_string(), message.clone())
-                }
-            };
-            progress.inc(1);
-            r
-        })
-        .collect();
+    let scan_entry = |e: &Entry| {
+        let r = match e {
+            Entry::File(p) => {
+                let mut r = scan_path(&scanner, p, &opts);
+                let content = if policy.needs_content() {
+                    picklescan_rs::mmap::Input::open(p).ok()
+                } else {
+                    None
+                };
+                policy.apply(&mut r, content.as_ref().map(|c| c.bytes()));
+                r
+            }
+            Entry::Error { path, message } => {
+                FileReport::unreadable(path.display().to_string(), message.clone())
+            }
+        };
+        progress.inc(1);
+        r
+    };
+    // One file needs no thread pool (starting one costs more than a small scan).
+    let reports: Vec<FileReport> = if entries.len() > 1 {
+        entries.par_iter().map(scan_entry).collect()
+    } else {
+        entries.iter().map(scan_entry).collect()
+    };
     let mut reports = reports;
     if !urls.is_empty() || !cli.remote.hf.is_empty() {
         let mut ropts = remote::RemoteOptions::from_env();

@@ -104,6 +104,7 @@ impl Scanner {
                 break;
             }
             let run = vm.run(&data[pos..], pos as u64, hooks);
+            hooks.stream_end(&vm, streams);
             streams += 1;
             if let Some(err) = &run.error {
                 if streams > 1 && err.offset() == pos as u64 && is_not_a_pickle(err) {

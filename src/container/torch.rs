@@ -16,7 +16,7 @@ use super::zip::{Archive, Entry, Note, ZipError};
 use super::{ids, scan_content, shift, speculative_pickle, Ctx, Kind, Scanned};
 use crate::finding::Finding;
 use crate::pickle::value::{Id, Value};
-use crate::pickle::vm::{EventKind, NoHooks, Vm, VmError};
+use crate::pickle::vm::{AfterBuild, EventKind, Hooks, NoHooks, Vm, VmError};
 use crate::scan::is_storage_pid;
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
@@ -38,7 +38,7 @@ pub fn storage_element_size(class: &str) -> Option<u64> {
 }
 
 /// `(key, storage class name, numel)` of every storage persistent id recorded in `events`.
-pub fn storage_ids(vm: &Vm<'_>, from_event: usize) -> Vec<(String, Option<String>, Option<u64>)> {
+pub fn storage_ids(vm: &Vm<'_>, from_event: usize) -> Vec<StorageId> {
     let mut out = Vec::new();
     for ev in &vm.events()[from_event..] {
         if ev.kind != EventKind::PersistentId || !is_storage_pid(vm, ev.subject) {
@@ -150,18 +150,36 @@ pub(crate) fn scan_zip(ctx: &Ctx<'_>, data: &[u8], depth: usize) -> Scanned {
         let Some(bytes) = read_member(ctx, &archive, e, &mut findings, &mut notes) else {
             continue;
         };
-        if matches!(
-            super::detect(&bytes, Some(&e.name)),
-            Kind::Pickle | Kind::TorchLegacy
-        ) {
+        let kind = super::detect(&bytes, Some(&e.name));
+        // The usual member, a protocol 2+ pickle such as data.pkl: one run of the machine gives
+        // both its findings and the storage ids of its first stream (what torch reads).
+        let single_run = kind == Kind::Pickle
+            && bytes[0] == 0x80
+            && depth < limits.max_container_depth
+            && !looks_legacy(ctx, &bytes);
+        let (scanned, ids) = if single_run {
+            let mut ids = Vec::new();
+            let scanned = scan_plain_pickle(ctx, &bytes, Some(&mut ids));
+            (scanned, ids)
+        } else if matches!(kind, Kind::Pickle | Kind::TorchLegacy) {
             let (vm, _run) = ctx.scanner.run_one(&bytes, &mut NoHooks);
+            let ids = storage_ids(&vm, 0);
+            drop(vm);
+            (scan_content(ctx, &bytes, Some(&e.name), depth + 1), ids)
+        } else {
+            (
+                scan_content(ctx, &bytes, Some(&e.name), depth + 1),
+                Vec::new(),
+            )
+        };
+        if !ids.is_empty() {
             let lname = e.name.to_lowercase();
             let (dir, stem) = match lname.rsplit_once('/') {
                 Some((d, b)) => (format!("{d}/"), b.to_string()),
                 None => (String::new(), lname.clone()),
             };
             let stem = stem.split('.').next().unwrap_or("").to_string();
-            for (key, class, numel) in storage_ids(&vm, 0) {
+            for (key, class, numel) in ids {
                 let key = key.to_lowercase();
                 let names = [
                     format!("{dir}{stem}/{key}"),
@@ -172,7 +190,6 @@ pub(crate) fn scan_zip(ctx: &Ctx<'_>, data: &[u8], depth: usize) -> Scanned {
                 declared.push((e.name.clone(), key, names, class, numel));
             }
         }
-        let scanned = scan_content(ctx, &bytes, Some(&e.name), depth + 1);
         findings.extend(scanned.findings.into_iter().map(|f| f.in_member(&e.name)));
     }
 
@@ -445,8 +462,41 @@ pub(crate) fn scan_pickle_file(ctx: &Ctx<'_>, data: &[u8]) -> Scanned {
     if looks_legacy(ctx, data) {
         return scan_legacy(ctx, data, Walker::new(ctx, data));
     }
-    let mut hooks = JoblibHooks::new(data);
-    let scan = ctx.scanner.scan_pickles(data, &mut hooks);
+    scan_plain_pickle(ctx, data, None)
+}
+
+/// A storage persistent id: key, storage class name, element count.
+type StorageId = (String, Option<String>, Option<u64>);
+
+/// Joblib's hooks, and the storage ids of the first stream when asked for.
+struct MemberHooks<'d, 'v> {
+    joblib: JoblibHooks<'d>,
+    storages: Option<&'v mut Vec<StorageId>>,
+}
+
+impl Hooks for MemberHooks<'_, '_> {
+    fn after_build(&mut self, vm: &Vm<'_>, target: Id) -> Result<AfterBuild, String> {
+        self.joblib.after_build(vm, target)
+    }
+
+    fn stream_end(&mut self, vm: &Vm<'_>, index: usize) {
+        if index == 0 {
+            if let Some(out) = self.storages.as_deref_mut() {
+                *out = storage_ids(vm, 0);
+            }
+        }
+    }
+}
+
+/// A pickle that is not torch's legacy format: plain pickle or joblib dump. `storages`, when
+/// given, receives the storage ids its first stream names.
+fn scan_plain_pickle(ctx: &Ctx<'_>, data: &[u8], storages: Option<&mut Vec<StorageId>>) -> Scanned {
+    let mut member = MemberHooks {
+        joblib: JoblibHooks::new(data),
+        storages,
+    };
+    let scan = ctx.scanner.scan_pickles(data, &mut member);
+    let hooks = member.joblib;
     let mut findings = scan.findings;
     for (at, file) in &hooks.companion_files {
         findings.push(ctx.anomaly(

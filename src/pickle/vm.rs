@@ -121,6 +121,10 @@ pub trait Hooks {
     fn after_build(&mut self, _vm: &Vm<'_>, _target: Id) -> Result<AfterBuild, String> {
         Ok(AfterBuild::Continue)
     }
+
+    /// Called by [`crate::Scanner::scan_pickles`] after each stream (`index` counts from 0),
+    /// whether it ended at STOP or not.
+    fn stream_end(&mut self, _vm: &Vm<'_>, _index: usize) {}
 }
 
 /// Hooks that do nothing: a plain pickle.
