@@ -1720,26 +1720,21 @@ def _peer_cell(peers, f) -> str:
     return f"{word('picklescan', r['picklescan'])} / {word('modelscan', r['modelscan'])}"
 
 
-RULES_NEEDED = """## Rules needed
+RULES_NEEDED = """## Where a verdict rests on one rule
 
-Measured on branch `bypass` with `rules` (242fd43) and `containers` (4248d20) merged. Every
-fixture whose dangerous call is visible is reported dangerous by a deny rule on the listed global
-(PS100–PS501); **no deny entry is missing**. What remains needs scanner or container features:
+Every fixture whose dangerous call is visible is reported dangerous by a deny rule on the listed
+global (PS100–PS501). The fixtures below are caught by a structural rule instead; each rule is
+general (it fires on the technique, not on the sample):
 
-| fixture | got | what is missing | where |
+| fixture | verdict | caught by | what more could be done |
 |---|---|---|---|
-| `fk-cpython154848-frame_straddle.pkl` | clean | An opcode whose argument runs past the end of the current FRAME must be an anomaly (PS907, medium or higher). Python's `_Unframer` raises "pickle exhausted before end of frame"; the C unpickler reading a file drops the rest of its buffer and goes on, so `pickle.load(file)` can run a `GLOBAL os system` / `REDUCE` that `pickletools` (and we) read as the bytes of one BINBYTES. Better still: also decode the stream the way `_pickle.c` re-synchronises and scan that reading (it would be dangerous, `os.system`). | `src/pickle/decode.rs` / `vm.rs` (FRAME handling) |
-| `pt-CVE-2026-24747-setitem_on_tensor.pt` | clean | SETITEM(S)/APPEND(S)/ADDITEMS applied to an object that is not a plain container is dropped when the object comes from an allowlisted global (`scan.rs` `use_of` returns nothing for safe origins). `torch.save` never writes it; torch's weights_only unpickler corrupted memory on it (CVE-2026-24747), and for `pickle.load` it is a `__setitem__` call on an arbitrary object. Needed: a finding (new anomaly id, medium) for a method event on a value whose origin is allowlisted but is not a known container constructor (`collections.OrderedDict`, `collections.defaultdict`, `builtins.set`, `builtins.dict`, `builtins.list`, …), e.g. an `container = true` flag on allow rules. | `src/scan.rs`, allow rule data |
-| `pt-CVE-2026-24747-storage_size_mismatch.pt` | clean | A storage's persistent id declares 1,048,576 float32 elements while `archive/data/0` holds 16 bytes. Needed: check `numel × itemsize` of every `('storage', type, key, location, numel)` against the size of its archive member (zip, legacy, tar) and report a mismatch (anomaly, medium; extraction must refuse). | `src/container/torch.rs` |
-
-Passing, but only at the minimum or through a side effect (worth a feature):
-
-| fixture | got | note |
-|---|---|---|
-| `rl-nullifai-7z.pt` | suspicious | 7z is recognised but not opened. Reading 7z Copy/LZMA/LZMA2 folders (nullifAI used 7z instead of zip) would show `posix.system` and make it dangerous. |
-| `pt-CVE-2025-32434-torchscript.pt` | suspicious | TorchScript `code/` is present; an explicit "executable TorchScript code" finding (`ops.aten.save` to a path here) would explain why. |
-| `ms-issue85-build_setattr.pkl` | dangerous via PS904 only | BUILD whose target is an imported global itself (`numpy.prod.__setstate__((None, {'a': 'os'}))`, i.e. setattr on a library function or class, shared by every later user) is only PS001/medium. Suggested rule: BUILD (state set) on a value that *is* a global, not an instance, is dangerous (high); references modelscan #85 and #330 (`numpy.size.__setstate__({'shape': numpy.__builtins__})`). |
-| `ps-ext1_copyreg.pkl` | dangerous via PS903 | EXT1 with an empty registry; fine as it is. |
+| `fk-cpython154848-frame_straddle.pkl` | suspicious | PS907: an opcode runs past the end of its FRAME (the C and Python unpicklers then read different streams) | decode the stream the way `_pickle.c` re-synchronises and scan that reading too (it would show `os.system`, dangerous) |
+| `pt-CVE-2026-24747-setitem_on_tensor.pt` | suspicious | PS923: SETITEM(S)/APPEND(S)/ADDITEMS on an allowlisted object that is not a container | — |
+| `pt-CVE-2026-24747-storage_size_mismatch.pt` | suspicious | PS910: a storage's `numel × itemsize` differs from its archive member's size (extraction refuses it) | — |
+| `ms-issue85-build_setattr.pkl` | dangerous | PS924: BUILD sets attributes on a global itself (shared by every later user), and PS904 for the computed STACK_GLOBAL | — |
+| `rl-nullifai-7z.pt` | suspicious | PS912: 7z is recognised but not opened (unscannable is never clean) | read 7z Copy/LZMA/LZMA2 folders: it would show `posix.system` (dangerous) |
+| `pt-CVE-2025-32434-torchscript.pt` | suspicious | PS914: TorchScript `code/` is compiled and run by `torch.jit.load` | — |
+| `ps-ext1_copyreg.pkl` | dangerous | PS903: EXT1 with an empty copyreg registry | — |
 """
 
 
