@@ -79,8 +79,11 @@ impl Input {
     }
 
     fn read_all(mut file: File, hint: u64) -> io::Result<Input> {
-        let mut buf = Vec::with_capacity(hint.min(READ_THRESHOLD) as usize);
-        file.read_to_end(&mut buf)?;
+        // One byte more than the size, so that the end is found without a second allocation.
+        let mut buf = Vec::with_capacity(hint.min(READ_THRESHOLD) as usize + 1);
+        // Through `take`: `File::read_to_end` would `fstat` and `lseek` again to size the
+        // buffer, which is most of the cost of opening a small file.
+        (&mut file).take(u64::MAX).read_to_end(&mut buf)?;
         Ok(Input::from_vec(buf))
     }
 

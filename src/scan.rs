@@ -201,20 +201,22 @@ impl Scanner {
                 }
                 EventKind::Call(kind) => {
                     let usage = if kind.is_instantiation() { Usage::Instantiated } else { Usage::Called };
-                    let call = Renderer::render_effective_call(vm, ev.node, budget);
+                    let call = || Renderer::render_effective_call(vm, ev.node, budget);
                     findings.extend(self.use_of(vm, ev.subject, usage, ev.offset, call, kind_word(kind)));
                 }
                 EventKind::Build => {
-                    let call = format!(
-                        "{}.__setstate__({})",
-                        Renderer::render(vm, ev.subject, budget / 2),
-                        Renderer::render(vm, ev.node, budget / 2)
-                    );
+                    let call = || {
+                        format!(
+                            "{}.__setstate__({})",
+                            Renderer::render(vm, ev.subject, budget / 2),
+                            Renderer::render(vm, ev.node, budget / 2)
+                        )
+                    };
                     if let Some(g) = vm.as_global(ev.subject) {
                         findings.push(Finding {
                             global: Some(g.qualified()),
                             usage: Usage::StateSet,
-                            call: Some(call.clone()),
+                            call: Some(call()),
                             ..self.anomaly(
                                 ids::STATE_ON_GLOBAL,
                                 Some(ev.offset),
@@ -225,14 +227,14 @@ impl Scanner {
                     findings.extend(self.use_of(vm, ev.subject, Usage::StateSet, ev.offset, call, "state set on"));
                 }
                 EventKind::Method(method) => {
-                    let call = Renderer::render_method(vm, ev.subject, method, ev.node, budget);
+                    let call = || Renderer::render_method(vm, ev.subject, method, ev.node, budget);
                     if let Some(g) = vm.origin(ev.subject) {
                         let safe = matches!(self.rules.judge(&g.module, &g.name), Judgement::Safe(_));
                         if safe && !is_container_type(&g.module, &g.name, vm.as_global(ev.subject).is_some()) {
                             findings.push(Finding {
                                 global: Some(g.qualified()),
                                 usage: Usage::MethodOnObject,
-                                call: Some(call.clone()),
+                                call: Some(call()),
                                 ..self.anomaly(
                                     ids::METHOD_ON_ALLOWED,
                                     Some(ev.offset),
@@ -304,13 +306,15 @@ impl Scanner {
     }
 
     /// The finding for calling, building or filling `subject`, unless it comes from a safe global.
+    /// `call` renders the call; it runs only when there is a finding (most calls in real models
+    /// are allowlisted, and rendering their arguments would cost more than judging them).
     fn use_of(
         &self,
         vm: &Vm<'_>,
         subject: Id,
         usage: Usage,
         offset: u64,
-        call: String,
+        call: impl FnOnce() -> String,
         verb: &str,
     ) -> Option<Finding> {
         match vm.origin(subject) {
@@ -323,7 +327,7 @@ impl Scanner {
                     usage,
                     offset: Some(offset),
                     member: None,
-                    call: Some(call),
+                    call: Some(call()),
                     message: format!("{verb} {}", g.qualified()),
                 })
             }
@@ -335,7 +339,7 @@ impl Scanner {
                     None
                 }
                 _ => Some(Finding {
-                    call: Some(call),
+                    call: Some(call()),
                     usage,
                     ..self.anomaly(
                         ids::MALFORMED,
