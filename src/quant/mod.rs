@@ -463,6 +463,9 @@ fn encode_blocks(ty: GgmlType, src: &[f32], dst: &mut [u8], base: usize) -> Resu
     match ty {
         GgmlType::Q8_0 => blocks::<32, 34>(src, dst, legacy::quantize_q8_0),
         GgmlType::Q4_0 => blocks::<32, 18>(src, dst, legacy::quantize_q4_0),
+        GgmlType::Q4_1 => blocks::<32, 20>(src, dst, legacy::quantize_q4_1),
+        GgmlType::Q5_0 => blocks::<32, 22>(src, dst, legacy::quantize_q5_0),
+        GgmlType::Q5_1 => blocks::<32, 24>(src, dst, legacy::quantize_q5_1),
         _ => {
             for (x, o) in src.chunks_exact(bs).zip(dst.chunks_exact_mut(ts)) {
                 block_fn(x, o);
@@ -472,10 +475,14 @@ fn encode_blocks(ty: GgmlType, src: &[f32], dst: &mut [u8], base: usize) -> Resu
     Ok(())
 }
 
-/// Runs a block quantizer over whole blocks, with the block sizes known at compile time so
-/// that it is inlined and its loops have fixed trip counts.
+/// Runs a block quantizer over whole blocks, with the block sizes known at compile time and the
+/// quantizer a function item (not a pointer), so that it is inlined and vectorized in place.
 #[inline(always)]
-fn blocks<const BS: usize, const TS: usize>(src: &[f32], dst: &mut [u8], f: fn(&[f32], &mut [u8])) {
+fn blocks<const BS: usize, const TS: usize>(
+    src: &[f32],
+    dst: &mut [u8],
+    f: impl Fn(&[f32], &mut [u8]),
+) {
     for (x, o) in src.chunks_exact(BS).zip(dst.chunks_exact_mut(TS)) {
         f(x, o);
     }
