@@ -2,14 +2,15 @@
 //!
 //! Options (after `--`): `--n N` values (default 100_663_296 = 24576 rows of 4096),
 //! `--runs R` (default 5), `--types q8_0,q4_0`, `--threads 1,2`, `--dump PATH` (write the input
-//! as raw little-endian f32 for benches/quant_py.py and exit).
+//! as raw little-endian f32 for benches/quant_py.py and exit), `--reuse` (encode into one output
+//! buffer allocated before timing, with `quantize_into`, instead of a new `quantize` result).
 //! Prints the median wall time and throughput (GB/s of f32 input) per type and thread count,
 //! the median CPU time (steadier when other processes compete for the cores), and the SHA-256
 //! of the output so it can be compared with gguf-py's.
 
 use std::time::Instant;
 
-use picklescan_rs::quant::{quantize, GgmlType};
+use picklescan_rs::quant::{quantize, quantize_into, GgmlType};
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
@@ -67,6 +68,7 @@ fn main() {
         .split(',')
         .map(|t| t.parse().unwrap())
         .collect();
+    let reuse = args.iter().any(|a| a == "--reuse");
     assert_eq!(n % ROW, 0, "--n must be a multiple of {ROW}");
 
     let x = data(n);
@@ -77,7 +79,12 @@ fn main() {
         return;
     }
     let gb = (n * 4) as f64 / 1e9;
-    println!("{n} values ({gb:.3} GB of f32), rows of {ROW}, {runs} runs, median");
+    let mode = if reuse {
+        "quantize_into, output buffer reused"
+    } else {
+        "quantize, new output"
+    };
+    println!("{n} values ({gb:.3} GB of f32), rows of {ROW}, {runs} runs, median; {mode}");
     for &ty in &types {
         for &t in &threads {
             let pool = rayon::ThreadPoolBuilder::new()
@@ -87,14 +94,29 @@ fn main() {
             let mut times = Vec::new();
             let mut cpu = Vec::new();
             let mut digest = String::new();
+            let mut buf = vec![
+                1u8;
+                if reuse {
+                    ty.nbytes(&[n / ROW, ROW]).unwrap()
+                } else {
+                    0
+                }
+            ];
             for _ in 0..runs {
                 let c0 = cpu_seconds();
                 let start = Instant::now();
-                let out = pool.install(|| quantize(ty, &x, ROW).unwrap());
+                let fresh;
+                let out = if reuse {
+                    pool.install(|| quantize_into(ty, &x, ROW, &mut buf).unwrap());
+                    &buf
+                } else {
+                    fresh = pool.install(|| quantize(ty, &x, ROW).unwrap());
+                    &fresh
+                };
                 times.push(start.elapsed().as_secs_f64());
                 cpu.push(cpu_seconds() - c0);
                 if digest.is_empty() {
-                    digest = Sha256::digest(&out)
+                    digest = Sha256::digest(out)
                         .iter()
                         .map(|b| format!("{b:02x}"))
                         .collect();

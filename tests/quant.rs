@@ -381,3 +381,29 @@ fn gguf_writer_matches_gguf_py() {
         panic!("GGUF differs from gguf-py's at byte {i}");
     }
 }
+
+/// Blocks so small that ggml's `1.0f/d` overflows: every scaled value is ±inf or NaN, and
+/// ggml (x86-64) stores 0 for each. Expected bytes from ggml's C `quantize_row_*_ref`.
+#[test]
+fn tiny_blocks_match_ggml() {
+    let mut x: Vec<f32> = (0..32).map(|i| ((i % 7) as f32 - 3.0) * 1e-40).collect();
+    x[3] = -0.0;
+    let expected: [(GgmlType, &[u8]); 5] = [
+        (GgmlType::Q8_0, &[0; 34]),
+        (GgmlType::Q4_0, &[0; 18]),
+        (
+            GgmlType::Q4_1,
+            &[0, 0, 0, 128, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+        ),
+        (GgmlType::Q5_0, &[0; 22]),
+        (
+            GgmlType::Q5_1,
+            &[
+                0, 0, 0, 128, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+            ],
+        ),
+    ];
+    for (ty, want) in expected {
+        assert_eq!(quantize(ty, &x, 32).unwrap(), want, "{ty}");
+    }
+}

@@ -207,8 +207,64 @@ fn read_chunks(
     src.for_each_chunk(chunk, sink)
 }
 
+/// Convert a tensor stored as a span of `file` (from byte `start`) to `ty` and write it.
+///
+/// Batches are encoded in parallel pieces, each read with its own `pread` (F32 values are
+/// encoded straight from the bytes read, other types widened first), while the previous
+/// batch is written: two output batches and one read buffer per thread are all the memory.
+fn convert_file_span<W: io::Write + Send>(
+    t: &Tensor,
+    ty: GgmlType,
+    file: &File,
+    start: u64,
+    w: &mut GgufWriter<W>,
+) -> io::Result<()> {
+    let es = t.dtype.size();
+    let total = t.source.numel() as usize;
+    let (bs, ts) = (ty.block_size(), ty.type_size());
+    let encode = |o: &mut [u8], first: usize| -> io::Result<()> {
+        o.par_chunks_mut(PIECE / bs * ts)
+            .enumerate()
+            .try_for_each_init(
+                || (Vec::<u8>::new(), Vec::<f32>::new()),
+                |(raw, vals), (i, o)| {
+                    let first = first + i * PIECE;
+                    let m = o.len() / ts * bs;
+                    raw.resize(m * es, 0);
+                    file.read_exact_at(raw, start + (first * es) as u64)?;
+                    let r = if t.dtype == DType::F32 {
+                        quant::quantize_le_into(ty, raw, m, o)
+                    } else {
+                        vals.resize(m, 0.0);
+                        widen(t.dtype, raw, vals);
+                        quant::quantize_into(ty, vals, m, o)
+                    };
+                    r.map_err(|e| quant_err(&t.name, first, e))
+                },
+            )
+    };
+    let batch_bytes = BATCH.min(total) / bs * ts;
+    let (mut cur, mut prev) = (vec![0u8; batch_bytes], vec![0u8; batch_bytes]);
+    let mut pending = 0usize; // bytes of `prev` still to be written
+    let mut done = 0usize;
+    while done < total {
+        let n = BATCH.min(total - done);
+        let o = &mut cur[..n / bs * ts];
+        let (written, encoded) = rayon::join(
+            || w.write_tensor_data(&prev[..pending]).map_err(gerr),
+            || encode(o, done),
+        );
+        written?;
+        encoded?;
+        pending = n / bs * ts;
+        std::mem::swap(&mut cur, &mut prev);
+        done += n;
+    }
+    w.write_tensor_data(&prev[..pending]).map_err(gerr)
+}
+
 /// Convert one tensor to `ty` and write it, batch by batch.
-fn write_converted<W: io::Write>(
+fn write_converted<W: io::Write + Send>(
     t: &Tensor,
     ty: GgmlType,
     w: &mut GgufWriter<W>,
@@ -217,33 +273,10 @@ fn write_converted<W: io::Write>(
     let total = t.source.numel() as usize;
     let bs = ty.block_size();
     let ts = ty.type_size();
-    let mut out = vec![0u8; BATCH.min(total) / bs * ts];
     if let Some((file, start, _)) = t.source.file_range() {
-        // Every piece reads its own span: reading, widening and encoding all run in parallel.
-        let mut done = 0usize;
-        while done < total {
-            let n = BATCH.min(total - done);
-            let o = &mut out[..n / bs * ts];
-            o.par_chunks_mut(PIECE / bs * ts)
-                .enumerate()
-                .try_for_each_init(
-                    || (Vec::<u8>::new(), Vec::<f32>::new()),
-                    |(raw, vals), (i, o)| {
-                        let first = done + i * PIECE;
-                        let m = o.len() / ts * bs;
-                        raw.resize(m * es, 0);
-                        vals.resize(m, 0.0);
-                        file.read_exact_at(raw, start + (first * es) as u64)?;
-                        widen(t.dtype, raw, vals);
-                        quant::quantize_into(ty, vals, m, o)
-                            .map_err(|e| quant_err(&t.name, first, e))
-                    },
-                )?;
-            w.write_tensor_data(o).map_err(gerr)?;
-            done += n;
-        }
-        return Ok(());
+        return convert_file_span(t, ty, file, start, w);
     }
+    let mut out = vec![0u8; BATCH.min(total) / bs * ts];
     // Other layouts come through one reader: gather a batch, then encode it in parallel.
     let mut vals = vec![0f32; BATCH.min(total)];
     let mut filled = 0usize;

@@ -50,50 +50,106 @@ fn inverse(d: f32) -> f32 {
     }
 }
 
-/// `roundf` (nearest, ties away from zero) for |v| < 2^23, without a libm call or a branch:
-/// the truncation and the remaining fraction are both exact in that range.
+/// 2^23: adding it to a non-negative value below 2^22 rounds that value to an integer (ties to
+/// even) and leaves the integer in the low mantissa bits of the sum.
+const MAGIC: f32 = 8_388_608.0;
+
+/// `roundf` (nearest, ties away from zero) as an integer, for |v| < 2^22; ±inf and NaN give
+/// a multiple of 256 (low byte 0, what ggml's `(int8_t)` cast of them gives on x86-64).
+///
+/// Written without float→int casts (Rust's `as` saturates, which keeps LLVM from vectorizing
+/// the block loops): `|v| + 2^23` rounds to nearest even, a tie that went down is bumped up,
+/// and the sign is applied to the integer.
 #[inline(always)]
 fn round_away(v: f32) -> i32 {
-    let t = v as i32;
-    let frac = v - t as f32;
-    t + (frac >= 0.5) as i32 - (frac <= -0.5) as i32
+    let a = v.abs();
+    let s = a + MAGIC;
+    let tie_down = (a - (s - MAGIC) == 0.5) as i32;
+    let n = s.to_bits().wrapping_sub(MAGIC.to_bits()) as i32 + tie_down;
+    let neg = (v.to_bits() as i32) >> 31;
+    (n ^ neg) - neg
 }
 
-/// Largest magnitude of a block: eight independent lanes (auto-vectorized), then the lanes.
-/// The maximum of finite non-negative values does not depend on the order it is taken in, so
-/// this equals ggml's sequential `MAX(amax, fabsf(v))`.
+/// Truncation toward zero of a non-negative `y` below 2^22, as a byte; ±inf and NaN give 0
+/// (as ggml's `(int8_t)` cast of them on x86-64).
 #[inline(always)]
-fn abs_max(x: &[f32; QK]) -> f32 {
-    let mut m = [0.0f32; 8];
-    for c in x.chunks_exact(8) {
+fn trunc_byte(y: f32) -> u8 {
+    let s = y + MAGIC;
+    let rounded_up = (s - MAGIC > y) as u32;
+    s.to_bits()
+        .wrapping_sub(MAGIC.to_bits())
+        .wrapping_sub(rounded_up) as u8
+}
+
+#[inline(always)]
+fn max(a: f32, b: f32) -> f32 {
+    if a > b {
+        a
+    } else {
+        b
+    }
+}
+
+#[inline(always)]
+fn min(a: f32, b: f32) -> f32 {
+    if a < b {
+        a
+    } else {
+        b
+    }
+}
+
+/// Folds `f(v)` over a block with `op` in eight independent lanes, then across the lanes,
+/// so that LLVM vectorizes it. Only for operations whose result does not depend on the order
+/// (max or min of finite values, up to the sign of zeros).
+#[inline(always)]
+fn fold_lanes(x: &[f32; QK], op: impl Fn(f32, f32) -> f32, f: impl Fn(f32) -> f32) -> f32 {
+    let mut m: [f32; 8] = std::array::from_fn(|l| f(x[l]));
+    for c in x[8..].chunks_exact(8) {
         for l in 0..8 {
-            let a = c[l].abs();
-            m[l] = if m[l] > a { m[l] } else { a };
+            m[l] = op(m[l], f(c[l]));
         }
     }
-    m.iter().fold(0.0f32, |a, &b| if a > b { a } else { b })
+    let h: [f32; 4] = std::array::from_fn(|l| op(m[l], m[l + 4]));
+    op(op(h[0], h[2]), op(h[1], h[3]))
 }
 
-/// [`signed_absmax`] for a whole block without a data-dependent branch per element: the value
-/// of largest magnitude is `±amax`, with the sign of its first occurrence; all zeros give +0.
+/// Largest magnitude of a block (ggml's `MAX(amax, fabsf(v))` loop).
+#[inline(always)]
+fn abs_max(x: &[f32; QK]) -> f32 {
+    fold_lanes(x, max, f32::abs)
+}
+
+/// [`signed_absmax`] for a whole block without a data-dependent branch per element: from the
+/// largest and the smallest value, unless both `+a` and `-a` occur (then the first one wins,
+/// found by the sequential scan).
 #[inline(always)]
 fn signed_absmax_block(x: &[f32; QK]) -> f32 {
-    let amax = abs_max(x);
-    let mut at = 0u32;
-    let mut neg = 0u32;
-    for (j, &v) in x.iter().enumerate() {
-        at |= ((v.abs() == amax) as u32) << j;
-        neg |= (v.to_bits() >> 31) << j;
-    }
-    if amax == 0.0 {
-        return 0.0;
-    }
-    let first = at.trailing_zeros();
-    if (neg >> first) & 1 == 1 {
-        -amax
+    let hi = fold_lanes(x, max, |v| v);
+    let lo = fold_lanes(x, min, |v| v);
+    if hi > -lo {
+        hi
+    } else if -lo > hi {
+        lo
+    } else if hi == 0.0 {
+        // All zeros (of either sign): ggml keeps its initial +0.
+        0.0
     } else {
-        amax
+        signed_absmax(x)
     }
+}
+
+/// [`min_max`] for a whole block, vectorized. The sequential scan is only needed when the
+/// minimum or the maximum is zero: it keeps the first zero it meets, whose sign ends up in the
+/// stored values.
+#[inline(always)]
+fn min_max_block(x: &[f32; QK]) -> (f32, f32) {
+    let lo = fold_lanes(x, min, |v| v);
+    let hi = fold_lanes(x, max, |v| v);
+    if lo == 0.0 || hi == 0.0 {
+        return min_max(x);
+    }
+    (lo, hi)
 }
 
 #[inline(always)]
@@ -103,79 +159,72 @@ fn block(x: &[f32]) -> &[f32; QK] {
 
 pub(super) fn quantize_q8_0(x: &[f32], out: &mut [u8]) {
     let x = block(x);
-    let amax = abs_max(x);
-    let d = amax / 127.0;
+    let d = abs_max(x) / 127.0;
     let id = inverse(d);
     write_f16(out, 0, d);
-    let o: &mut [u8; QK] = (&mut out[2..2 + QK]).try_into().expect("34-byte block");
-    for (o, &v) in o.iter_mut().zip(x) {
-        // roundf: ties away from zero; the value is within [-127, 127].
-        *o = round_away(v * id) as i8 as u8;
-    }
+    // The scaled values are within [-127, 127] (or all ±inf/NaN when `id` overflows).
+    let q: [u8; QK] = std::array::from_fn(|j| round_away(x[j] * id) as u8);
+    out[2..2 + QK].copy_from_slice(&q);
 }
 
 pub(super) fn quantize_q4_0(x: &[f32], out: &mut [u8]) {
     let x = block(x);
-    let max = signed_absmax_block(x);
-    let d = max / -8.0;
+    let d = signed_absmax_block(x) / -8.0;
     let id = inverse(d);
     write_f16(out, 0, d);
-    // x * id + 8.5 lies in [0, 17): truncating to i32 is ggml's `(int8_t)` cast there.
-    let mut q = [0u8; QK];
-    for (q, &v) in q.iter_mut().zip(x) {
-        *q = ((v * id + 8.5) as i32).min(15) as u8;
-    }
-    let o: &mut [u8; QK / 2] = (&mut out[2..2 + QK / 2]).try_into().expect("18-byte block");
-    for j in 0..QK / 2 {
-        o[j] = q[j] | (q[j + QK / 2] << 4);
-    }
+    // x * id + 8.5 lies in [0, 17): truncation is ggml's `(int8_t)` cast there, and the bytes
+    // are at most 16, so an unsigned minimum is its signed `MIN(15, ·)`.
+    let q: [u8; QK] = std::array::from_fn(|j| trunc_byte(x[j] * id + 8.5).min(15));
+    pack_nibbles(&q, &mut out[2..2 + QK / 2]);
 }
 
 pub(super) fn quantize_q4_1(x: &[f32], out: &mut [u8]) {
-    let (min, max) = min_max(x);
+    let x = block(x);
+    let (min, max) = min_max_block(x);
     let d = (max - min) / 15.0;
     let id = inverse(d);
     write_f16(out, 0, d);
     write_f16(out, 2, min);
-    for j in 0..QK / 2 {
-        let q0 = (((x[j] - min) * id + 0.5) as i8).min(15) as u8;
-        let q1 = (((x[j + QK / 2] - min) * id + 0.5) as i8).min(15) as u8;
-        out[4 + j] = q0 | (q1 << 4);
-    }
+    let q: [u8; QK] = std::array::from_fn(|j| trunc_byte((x[j] - min) * id + 0.5).min(15));
+    pack_nibbles(&q, &mut out[4..4 + QK / 2]);
 }
 
 pub(super) fn quantize_q5_0(x: &[f32], out: &mut [u8]) {
-    let max = signed_absmax(x);
-    let d = max / -16.0;
+    let x = block(x);
+    let d = signed_absmax_block(x) / -16.0;
     let id = inverse(d);
     write_f16(out, 0, d);
-    let mut qh = 0u32;
-    for j in 0..QK / 2 {
-        let q0 = ((x[j] * id + 16.5) as i8).min(31) as u8;
-        let q1 = ((x[j + QK / 2] * id + 16.5) as i8).min(31) as u8;
-        out[6 + j] = (q0 & 0x0f) | ((q1 & 0x0f) << 4);
-        qh |= (((q0 & 0x10) >> 4) as u32) << j;
-        qh |= (((q1 & 0x10) >> 4) as u32) << (j + QK / 2);
-    }
-    out[2..6].copy_from_slice(&qh.to_le_bytes());
+    let q: [u8; QK] = std::array::from_fn(|j| trunc_byte(x[j] * id + 16.5).min(31));
+    out[2..6].copy_from_slice(&high_bits(&q).to_le_bytes());
+    pack_nibbles(&q, &mut out[6..6 + QK / 2]);
 }
 
 pub(super) fn quantize_q5_1(x: &[f32], out: &mut [u8]) {
-    let (min, max) = min_max(x);
+    let x = block(x);
+    let (min, max) = min_max_block(x);
     let d = (max - min) / 31.0;
     let id = inverse(d);
     write_f16(out, 0, d);
     write_f16(out, 2, min);
-    let mut qh = 0u32;
+    // No clamp in the reference: the value cannot exceed 31.5 here.
+    let q: [u8; QK] = std::array::from_fn(|j| trunc_byte((x[j] - min) * id + 0.5));
+    out[4..8].copy_from_slice(&high_bits(&q).to_le_bytes());
+    pack_nibbles(&q, &mut out[8..8 + QK / 2]);
+}
+
+/// `o[j]` = low nibble of `q[j]` | low nibble of `q[j + 16]` << 4.
+#[inline(always)]
+fn pack_nibbles(q: &[u8; QK], o: &mut [u8]) {
+    let o: &mut [u8; QK / 2] = o.try_into().expect("16 bytes of nibbles");
     for j in 0..QK / 2 {
-        // No clamp in the reference: the value cannot exceed 31.5 here.
-        let q0 = ((x[j] - min) * id + 0.5) as u8;
-        let q1 = ((x[j + QK / 2] - min) * id + 0.5) as u8;
-        out[8 + j] = (q0 & 0x0f) | ((q1 & 0x0f) << 4);
-        qh |= (((q0 & 0x10) >> 4) as u32) << j;
-        qh |= (((q1 & 0x10) >> 4) as u32) << (j + QK / 2);
+        o[j] = (q[j] & 0x0f) | ((q[j + QK / 2] & 0x0f) << 4);
     }
-    out[4..8].copy_from_slice(&qh.to_le_bytes());
+}
+
+/// Bit `j` = bit 4 of `q[j]` (the fifth bit of the 5-bit types).
+#[inline(always)]
+fn high_bits(q: &[u8; QK]) -> u32 {
+    (0..QK).fold(0u32, |h, j| h | (((q[j] >> 4) & 1) as u32) << j)
 }
 
 pub(super) fn dequantize_q8_0(b: &[u8], y: &mut [f32]) {
@@ -231,7 +280,28 @@ pub(super) fn dequantize_q5_1(b: &[u8], y: &mut [f32]) {
 
 #[cfg(test)]
 mod tests {
-    use super::round_away;
+    use super::{round_away, trunc_byte};
+
+    #[test]
+    fn non_finite_give_low_byte_zero() {
+        for v in [f32::INFINITY, f32::NEG_INFINITY, f32::NAN, -f32::NAN] {
+            assert_eq!(round_away(v) as u8, 0, "{v}");
+            assert_eq!(trunc_byte(v), 0, "{v}");
+        }
+    }
+
+    #[test]
+    fn trunc_byte_truncates() {
+        for i in 0..2_000_000u32 {
+            let y = i as f32 / 65_536.0;
+            assert_eq!(trunc_byte(y), y as u8, "{y}");
+        }
+        for y in [
+            0.0f32, 0.5, 0.99999994, 1.0, 8.5, 15.999999, 16.0, 16.5, 16.999998,
+        ] {
+            assert_eq!(trunc_byte(y), y as u8, "{y}");
+        }
+    }
 
     #[test]
     fn round_away_matches_roundf() {

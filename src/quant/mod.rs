@@ -80,6 +80,8 @@ pub enum QuantError {
         len: usize,
         type_size: usize,
     },
+    #[error("{len} bytes are not a whole number of f32 values")]
+    PartialValue { len: usize },
     #[error("output buffer has {got} bytes, {expected} needed")]
     OutputSize { expected: usize, got: usize },
     #[error("tensor size overflows")]
@@ -359,7 +361,83 @@ pub fn quantize_into(
     row_len: usize,
     out: &mut [u8],
 ) -> Result<(), QuantError> {
-    let n = output_size(ty, data.len(), row_len)?;
+    encode_parallel(ty, data, row_len, out)
+}
+
+/// Like [`quantize_into`], with the values given as little-endian f32 bytes (as stored in a
+/// file), which are encoded without being copied into an f32 buffer first.
+pub fn quantize_le_into(
+    ty: GgmlType,
+    bytes: &[u8],
+    row_len: usize,
+    out: &mut [u8],
+) -> Result<(), QuantError> {
+    if bytes.len() % 4 != 0 {
+        return Err(QuantError::PartialValue { len: bytes.len() });
+    }
+    encode_parallel(ty, LeF32(bytes), row_len, out)
+}
+
+/// Input values of the encoders: `&[f32]`, or little-endian f32 bytes ([`LeF32`]). Generic
+/// rather than an enum so that each block loop is compiled for its input.
+trait Values: Copy + Send + Sync {
+    /// Number of values.
+    fn len(self) -> usize;
+    fn get(self, i: usize) -> f32;
+    /// Values `start..end`.
+    fn range(self, start: usize, end: usize) -> Self;
+    /// Block `i` of `N` values.
+    fn block<const N: usize>(self, i: usize) -> [f32; N];
+}
+
+impl Values for &[f32] {
+    fn len(self) -> usize {
+        <[f32]>::len(self)
+    }
+    fn get(self, i: usize) -> f32 {
+        self[i]
+    }
+    fn range(self, start: usize, end: usize) -> Self {
+        &self[start..end]
+    }
+    #[inline(always)]
+    fn block<const N: usize>(self, i: usize) -> [f32; N] {
+        self[i * N..(i + 1) * N].try_into().expect("a whole block")
+    }
+}
+
+/// Little-endian f32 values in bytes (a multiple of 4 of them).
+#[derive(Clone, Copy)]
+struct LeF32<'a>(&'a [u8]);
+
+impl Values for LeF32<'_> {
+    fn len(self) -> usize {
+        self.0.len() / 4
+    }
+    fn get(self, i: usize) -> f32 {
+        f32::from_le_bytes(self.0[4 * i..4 * i + 4].try_into().expect("4 bytes"))
+    }
+    fn range(self, start: usize, end: usize) -> Self {
+        LeF32(&self.0[4 * start..4 * end])
+    }
+    #[inline(always)]
+    fn block<const N: usize>(self, i: usize) -> [f32; N] {
+        let b = &self.0[4 * N * i..4 * N * (i + 1)];
+        std::array::from_fn(|j| {
+            f32::from_le_bytes(b[4 * j..4 * j + 4].try_into().expect("4 bytes"))
+        })
+    }
+}
+
+/// Encodes `data` in parallel chunks into `out`, which must have exactly the right size.
+fn encode_parallel<V: Values>(
+    ty: GgmlType,
+    data: V,
+    row_len: usize,
+    out: &mut [u8],
+) -> Result<(), QuantError> {
+    let len = data.len();
+    let n = output_size(ty, len, row_len)?;
     if out.len() != n {
         return Err(QuantError::OutputSize {
             expected: n,
@@ -372,18 +450,21 @@ pub fn quantize_into(
     let elems = CHUNK_ELEMS.max(bs);
     let bytes = elems / bs * ty.type_size();
     let result = out
-        .par_chunks_mut(bytes)
-        .zip(data.par_chunks(elems))
+        .par_chunks_mut(bytes.max(1))
         .enumerate()
-        .try_for_each(|(i, (o, x))| encode_blocks(ty, x, o, i * elems));
+        .try_for_each(|(i, o)| {
+            let start = i * elems;
+            let end = (start + elems).min(len);
+            encode_blocks(ty, data.range(start, end), o, start)
+        });
     match result {
         // Several chunks may fail at once; report the first bad value, whatever the schedule.
         Err(QuantError::NonFinite { .. }) => {
-            let index = data.iter().position(|v| !v.is_finite()).unwrap_or(0);
+            let index = (0..len).position(|i| !data.get(i).is_finite()).unwrap_or(0);
             Err(QuantError::NonFinite {
                 ty,
                 index,
-                value: data[index],
+                value: data.get(index),
             })
         }
         other => other,
@@ -406,79 +487,98 @@ fn output_size(ty: GgmlType, len: usize, row_len: usize) -> Result<usize, QuantE
         .ok_or(QuantError::Overflow)
 }
 
+/// True if any value is ±inf or NaN (branch-free, so it vectorizes).
+#[inline(always)]
+fn any_non_finite(x: &[f32]) -> bool {
+    x.iter().fold(0u32, |a, v| {
+        a | ((v.to_bits() & 0x7f80_0000) == 0x7f80_0000) as u32
+    }) != 0
+}
+
 /// Encodes whole blocks; `src.len()` is a multiple of the block size and `dst` has exactly
 /// the matching size. `base` is the index of `src[0]` in the tensor (for error messages).
-fn encode_blocks(ty: GgmlType, src: &[f32], dst: &mut [u8], base: usize) -> Result<(), QuantError> {
-    match ty {
+fn encode_blocks<V: Values>(
+    ty: GgmlType,
+    src: V,
+    dst: &mut [u8],
+    base: usize,
+) -> Result<(), QuantError> {
+    let n = src.len();
+    let ok = match ty {
         GgmlType::F32 => {
-            for (o, v) in dst.chunks_exact_mut(4).zip(src) {
-                o.copy_from_slice(&v.to_le_bytes());
+            for (i, o) in dst.chunks_exact_mut(4).enumerate().take(n) {
+                o.copy_from_slice(&src.get(i).to_le_bytes());
             }
             return Ok(());
         }
         GgmlType::F16 => {
-            for (o, v) in dst.chunks_exact_mut(2).zip(src) {
-                o.copy_from_slice(&f32_to_f16(*v).to_le_bytes());
+            for (i, o) in dst.chunks_exact_mut(2).enumerate().take(n) {
+                o.copy_from_slice(&f32_to_f16(src.get(i)).to_le_bytes());
             }
             return Ok(());
         }
         GgmlType::BF16 => {
-            for (o, v) in dst.chunks_exact_mut(2).zip(src) {
-                o.copy_from_slice(&f32_to_bf16(*v).to_le_bytes());
+            for (i, o) in dst.chunks_exact_mut(2).enumerate().take(n) {
+                o.copy_from_slice(&f32_to_bf16(src.get(i)).to_le_bytes());
             }
             return Ok(());
         }
-        _ => {}
-    }
-    let bs = ty.block_size();
-    let ts = ty.type_size();
-    let block_fn: fn(&[f32], &mut [u8]) = match ty {
-        GgmlType::Q4_0 => legacy::quantize_q4_0,
-        GgmlType::Q4_1 => legacy::quantize_q4_1,
-        GgmlType::Q5_0 => legacy::quantize_q5_0,
-        GgmlType::Q5_1 => legacy::quantize_q5_1,
-        GgmlType::Q8_0 => legacy::quantize_q8_0,
-        GgmlType::Q2_K => kquants::quantize_q2_k,
-        GgmlType::Q3_K => kquants::quantize_q3_k,
-        GgmlType::Q4_K => kquants::quantize_q4_k,
-        GgmlType::Q5_K => kquants::quantize_q5_k,
-        GgmlType::Q6_K => kquants::quantize_q6_k,
-        GgmlType::F32 | GgmlType::F16 | GgmlType::BF16 => unreachable!(),
+        // The legacy types check the values while encoding them.
+        GgmlType::Q8_0 => blocks::<_, 32, 34>(src, dst, legacy::quantize_q8_0),
+        GgmlType::Q4_0 => blocks::<_, 32, 18>(src, dst, legacy::quantize_q4_0),
+        GgmlType::Q4_1 => blocks::<_, 32, 20>(src, dst, legacy::quantize_q4_1),
+        GgmlType::Q5_0 => blocks::<_, 32, 22>(src, dst, legacy::quantize_q5_0),
+        GgmlType::Q5_1 => blocks::<_, 32, 24>(src, dst, legacy::quantize_q5_1),
         GgmlType::I8 | GgmlType::I16 | GgmlType::I32 | GgmlType::I64 | GgmlType::F64 => {
             return Err(QuantError::NotConvertible(ty))
         }
-    };
-    // One pass over the values first (branch-free, vectorized), then blocks without checks.
-    let bad = src.iter().fold(0u32, |a, v| {
-        a | ((v.to_bits() & 0x7f80_0000) == 0x7f80_0000) as u32
-    });
-    if bad != 0 {
-        let j = src.iter().position(|v| !v.is_finite()).unwrap_or(0);
-        return Err(QuantError::NonFinite {
-            ty,
-            index: base + j,
-            value: src[j],
-        });
-    }
-    match ty {
-        GgmlType::Q8_0 => blocks::<32, 34>(src, dst, legacy::quantize_q8_0),
-        GgmlType::Q4_0 => blocks::<32, 18>(src, dst, legacy::quantize_q4_0),
-        _ => {
-            for (x, o) in src.chunks_exact(bs).zip(dst.chunks_exact_mut(ts)) {
-                block_fn(x, o);
+        // The K-quants' searches are not meant for non-finite values: check them first.
+        GgmlType::Q2_K | GgmlType::Q3_K | GgmlType::Q4_K | GgmlType::Q5_K | GgmlType::Q6_K => {
+            let block_fn: fn(&[f32], &mut [u8]) = match ty {
+                GgmlType::Q2_K => kquants::quantize_q2_k,
+                GgmlType::Q3_K => kquants::quantize_q3_k,
+                GgmlType::Q4_K => kquants::quantize_q4_k,
+                GgmlType::Q5_K => kquants::quantize_q5_k,
+                _ => kquants::quantize_q6_k,
+            };
+            let ts = ty.type_size();
+            if (0..n).any(|i| !src.get(i).is_finite()) {
+                false
+            } else {
+                for (i, o) in dst.chunks_exact_mut(ts).enumerate() {
+                    block_fn(&src.block::<QK_K>(i), o);
+                }
+                true
             }
         }
+    };
+    if ok {
+        return Ok(());
     }
-    Ok(())
+    let j = (0..n).position(|i| !src.get(i).is_finite()).unwrap_or(0);
+    Err(QuantError::NonFinite {
+        ty,
+        index: base + j,
+        value: src.get(j),
+    })
 }
 
-/// Runs a block quantizer over whole blocks, with the block sizes known at compile time so
-/// that it is inlined and its loops have fixed trip counts.
+/// Runs a block quantizer over whole blocks, with the block sizes known at compile time and the
+/// quantizer a function item (not a pointer), so that it is inlined and vectorized in place.
+/// Returns false if a value was not finite (the output is then meaningless).
 #[inline(always)]
-fn blocks<const BS: usize, const TS: usize>(src: &[f32], dst: &mut [u8], f: fn(&[f32], &mut [u8])) {
-    for (x, o) in src.chunks_exact(BS).zip(dst.chunks_exact_mut(TS)) {
-        f(x, o);
+fn blocks<V: Values, const BS: usize, const TS: usize>(
+    src: V,
+    dst: &mut [u8],
+    f: impl Fn(&[f32], &mut [u8]),
+) -> bool {
+    let mut bad = false;
+    for (i, o) in dst.chunks_exact_mut(TS).enumerate() {
+        let x: [f32; BS] = src.block(i);
+        bad |= any_non_finite(&x);
+        f(&x, o);
     }
+    !bad
 }
 
 /// Decodes `bytes` (whole blocks of `ty`) back to f32, as ggml's `dequantize_row_*` do.
