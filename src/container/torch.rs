@@ -424,7 +424,12 @@ fn looks_legacy(ctx: &Ctx<'_>, data: &[u8]) -> bool {
     // the sys_info keys near the start. A file with none of them is not loaded past its first
     // pickle by torch, and is scanned as a sequence of pickles anyway.
     let head = &data[..data.len().min(512)];
-    let has = |needle: &[u8]| head.windows(needle.len()).any(|w| w == needle);
+    // First byte before the slice compare: most windows differ there, and a compare of every
+    // window costs a call each.
+    let has = |needle: &[u8]| {
+        head.windows(needle.len())
+            .any(|w| w[0] == needle[0] && w == needle)
+    };
     let markers: [&[u8]; 4] = [
         &TORCH_MAGIC_BYTES[..4],
         b"11954703714603880",
