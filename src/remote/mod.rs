@@ -560,30 +560,17 @@ fn plan_and_scan(
         Kind::Unknown | Kind::Unscannable(_) | Kind::Empty => false,
         Kind::Pickle | Kind::TorchLegacy | Kind::Tar | Kind::Compressed(_) => true,
     };
-    if !need_whole {
-        return Ok(Some(report(
-            scanner,
-            opts,
-            shown,
-            rf.sparse.bytes(),
-            size,
-            name,
-            None,
-        )));
-    }
-    // The whole file, or as much of it as the budget allows.
-    let missing: u64 = rf.sparse.missing(0, size).iter().map(|(s, e)| e - s).sum();
-    if missing <= rf.left() {
-        rf.ensure(&[(0, size)])?;
-        return Ok(Some(report(
-            scanner,
-            opts,
-            shown,
-            rf.sparse.bytes(),
-            size,
-            name,
-            None,
-        )));
+    // What the scanner reads is fetched: the planned parts, or the whole file when the budget
+    // allows it.
+    let missing = |rf: &RemoteFile<'_>| -> u64 {
+        rf.sparse.missing(0, size).iter().map(|(s, e)| e - s).sum()
+    };
+    if !need_whole || missing(rf) <= rf.left() {
+        if need_whole {
+            rf.ensure(&[(0, size)])?;
+        }
+        let data = rf.sparse.bytes();
+        return Ok(Some(report(scanner, opts, shown, data, size, name, None)));
     }
     // Longest prefix the budget pays for.
     let mut left = rf.left();
