@@ -273,6 +273,149 @@ fn torch_zip_costs_a_small_fraction_of_its_size() {
     }
 }
 
+// ---- streamed pickles and joblib dumps ----
+
+/// A joblib-1.2-style dump at the opcode level (protocol 2, no frames): a dict whose values are
+/// `NumpyArrayWrapper`s of `mib` MiB of float32 each, their bytes inline after each BUILD
+/// (a padding-length byte, the padding, the raw array), then optionally a call to `os.system`.
+fn joblib_dump(arrays: usize, mib: u32, evil: bool) -> Vec<u8> {
+    let count = mib * (1 << 20) / 4;
+    let mut p = vec![0x80, 0x02, b'}'];
+    for i in 0..arrays {
+        binunicode(&mut p, &format!("w{i}"));
+        p.extend(b"cjoblib.numpy_pickle\nNumpyArrayWrapper\n)\x81}(");
+        binunicode(&mut p, "subclass");
+        p.extend(b"cnumpy\nndarray\n");
+        binunicode(&mut p, "shape");
+        p.push(b'J');
+        p.extend(count.to_le_bytes());
+        p.push(0x85);
+        binunicode(&mut p, "order");
+        binunicode(&mut p, "C");
+        binunicode(&mut p, "dtype");
+        p.extend(b"cnumpy\ndtype\n");
+        binunicode(&mut p, "f4");
+        p.extend(b"\x89\x88\x87R(K\x03");
+        binunicode(&mut p, "<");
+        p.extend(b"NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb");
+        binunicode(&mut p, "allow_mmap");
+        p.push(0x88);
+        binunicode(&mut p, "numpy_array_alignment_bytes");
+        p.extend(b"K\x10ub");
+        // Padding to a 16-byte boundary after the length byte, then the array.
+        let pad = (16 - (p.len() + 1) % 16) % 16;
+        p.push(pad as u8);
+        p.extend(std::iter::repeat_n(0xFF, pad));
+        p.extend((0..count).flat_map(|i| (i as f32).to_le_bytes()));
+        p.push(b's');
+    }
+    if evil {
+        binunicode(&mut p, "x");
+        p.extend(b"cos\nsystem\n");
+        binunicode(&mut p, "echo hi");
+        p.extend(b"\x85Rs");
+    }
+    p.push(b'.');
+    p
+}
+
+/// A protocol 4 pickle of a dict of `mib`-MiB byte strings (BINBYTES8), optionally starting
+/// with a call to `os.system`.
+fn bytes_pickle(values: usize, mib: u32, evil_first: bool) -> Vec<u8> {
+    let mut p = vec![0x80, 0x04, b'}'];
+    if evil_first {
+        binunicode(&mut p, "x");
+        p.extend(b"cos\nsystem\n");
+        binunicode(&mut p, "echo hi");
+        p.extend(b"\x85Rs");
+    }
+    for i in 0..values {
+        binunicode(&mut p, &format!("b{i}"));
+        let n = u64::from(mib) << 20;
+        p.push(0x8e);
+        p.extend(n.to_le_bytes());
+        p.extend((0..n).map(|i| (i % 251) as u8));
+        p.push(b's');
+    }
+    p.push(b'.');
+    p
+}
+
+/// Serve `data` and scan it by URL with `o`: the report, the bytes sent, the local report.
+fn scan_served(data: Vec<u8>, name: &str, o: &RemoteOptions) -> (FileReport, u64, FileReport) {
+    let scanner = scanner();
+    let local = scan_bytes(&scanner, &data, name.into());
+    let mut files = HashMap::new();
+    files.insert(name.to_string(), Data::mem(data));
+    let srv = file_server(files, true);
+    let r = remote::scan_url(
+        &scanner,
+        &Client::new(o.http.clone()),
+        &format!("{}/f/{name}", srv.base()),
+        o,
+    );
+    assert!(r.error.is_none(), "{:?}", r.error);
+    assert_eq!(r.transferred, Some(srv.stats.body_bytes()));
+    (r, srv.stats.body_bytes(), local)
+}
+
+#[test]
+fn joblib_arrays_are_stepped_over() {
+    for evil in [false, true] {
+        let data = joblib_dump(3, 4, evil);
+        let size = data.len() as u64;
+        for o in [
+            opts(),
+            RemoteOptions {
+                head: 64,
+                tail: 64,
+                ..opts()
+            },
+        ] {
+            let (r, sent, local) = scan_served(data.clone(), "model.joblib", &o);
+            assert_eq!(local.format, "joblib");
+            let want = if evil {
+                Verdict::Dangerous
+            } else {
+                Verdict::Clean
+            };
+            assert_eq!(local.verdict, want, "{:?}", local.findings);
+            assert_eq!(key(&r), key(&local));
+            assert_eq!(r.size, size);
+            assert!(sent < 1 << 20, "sent {sent} of {size}");
+        }
+    }
+}
+
+#[test]
+fn large_pickle_payloads_are_stepped_over() {
+    let data = bytes_pickle(4, 3, false);
+    let size = data.len() as u64;
+    let (r, sent, local) = scan_served(data, "data.pkl", &opts());
+    assert_eq!(local.verdict, Verdict::Clean, "{:?}", local.findings);
+    assert_eq!(key(&r), key(&local));
+    assert!(sent < 1 << 20, "sent {sent} of {size}");
+}
+
+#[test]
+fn fetching_stops_once_the_verdict_is_dangerous() {
+    let data = bytes_pickle(1, 16, true);
+    let (r, sent, local) = scan_served(data, "evil.pkl", &opts());
+    assert_eq!(local.verdict, Verdict::Dangerous);
+    assert_eq!(key(&r), key(&local));
+    // The head probe holds the call; the tail probe is all else that is sent.
+    assert!(sent <= (64 + 128) << 10, "sent {sent}");
+}
+
+#[test]
+fn truncated_streamed_pickle_is_never_clean() {
+    let mut data = joblib_dump(2, 4, false);
+    data.truncate(data.len() - (3 << 20));
+    let (r, _, local) = scan_served(data, "cut.joblib", &opts());
+    assert_ne!(local.verdict, Verdict::Clean);
+    assert_eq!(key(&r), key(&local));
+}
+
 #[test]
 fn servers_without_suffix_ranges_are_asked_by_position() {
     let scanner = scanner();
@@ -300,11 +443,13 @@ fn servers_without_suffix_ranges_are_asked_by_position() {
 #[test]
 fn budget_exceeded_is_never_clean() {
     let scanner = scanner();
-    // A clean raw pickle larger than the budget: the loader reads it all, so must the scan.
-    let mut big = vec![0x80, 0x02, b'B'];
-    big.extend((4u32 << 20).to_le_bytes());
-    big.extend(vec![7u8; 4 << 20]);
-    big.push(b'.');
+    // A clean raw pickle larger than the budget, opcodes all the way (nothing to step over):
+    // the loader reads it all, so must the scan.
+    let mut big = vec![0x80, 0x02, b']', b'('];
+    while big.len() < 4 << 20 {
+        binunicode(&mut big, &"s".repeat(100));
+    }
+    big.extend(b"e.");
     assert_eq!(
         scan_bytes(&scanner, &big, "x.pkl".into()).verdict,
         Verdict::Clean

@@ -177,13 +177,12 @@ impl Hooks for JoblibHooks<'_> {
             .ok_or("NumpyArrayWrapper size overflows")?;
         // joblib ≥ 1.2: one padding-length byte, then that many padding bytes.
         let padded = match dict_get(vm, state, "numpy_array_alignment_bytes") {
-            Some(a) if !matches!(vm.value(a), Value::None) => {
-                let p = *self
-                    .data
-                    .get(after)
-                    .ok_or("stream ends before the array's padding byte")?;
-                1 + u64::from(p)
-            }
+            Some(a) if !matches!(vm.value(a), Value::None) => match self.data.get(after) {
+                Some(&p) => 1 + u64::from(p),
+                // The stream ends before the padding byte: skipping past the end reports the
+                // truncation, with where the array would end at the least.
+                None => 1,
+            },
             _ => 0,
         };
         self.arrays += 1;

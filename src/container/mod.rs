@@ -232,6 +232,16 @@ pub fn scan(scanner: &Scanner, data: &[u8], name: Option<&str>) -> Scanned {
     scan_content(&ctx, data, name, 0)
 }
 
+/// True when `data` starts like torch's legacy format (magic number, protocol, sys_info
+/// pickles): its scanner skips raw storages by the sizes the pickles record.
+pub fn looks_torch_legacy(scanner: &Scanner, data: &[u8]) -> bool {
+    let ctx = Ctx {
+        scanner,
+        decompress_left: Cell::new(scanner.limits.max_decompressed),
+    };
+    torch::looks_legacy(&ctx, data)
+}
+
 /// Scan content at container nesting `depth` (0 for the file itself).
 pub(crate) fn scan_content(
     ctx: &Ctx<'_>,

@@ -419,7 +419,7 @@ fn is_legacy_magic(v: &Value<'_>) -> bool {
 /// True when the first pickles of `data` are those of torch's legacy format: the magic number,
 /// or (when an attacker replaced it) the protocol version 1001 or the `sys_info` dict after it.
 /// The three are small at any protocol, so only the first bytes are looked at.
-fn looks_legacy(ctx: &Ctx<'_>, data: &[u8]) -> bool {
+pub(crate) fn looks_legacy(ctx: &Ctx<'_>, data: &[u8]) -> bool {
     // Cheap filter before running anything: the magic number's bytes, the protocol version or
     // the sys_info keys near the start. A file with none of them is not loaded past its first
     // pickle by torch, and is scanned as a sequence of pickles anyway.

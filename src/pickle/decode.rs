@@ -62,6 +62,8 @@ pub enum DecodeError {
         offset: u64,
         /// What was missing.
         detail: String,
+        /// Absolute offset the opcode's bytes run to, when its length is known.
+        need: Option<u64>,
     },
     /// An argument the unpickler rejects (negative length, unquoted STRING, bad escape).
     #[error("bad argument to {op} at offset {offset}: {detail}")]
@@ -79,6 +81,14 @@ impl DecodeError {
     /// True if the input simply ended too early.
     pub fn is_truncation(&self) -> bool {
         matches!(self, DecodeError::Truncated { .. })
+    }
+
+    /// For a truncation: the absolute offset the cut opcode's bytes run to, when known.
+    pub fn need(&self) -> Option<u64> {
+        match self {
+            DecodeError::Truncated { need, .. } => *need,
+            _ => None,
+        }
     }
 
     /// Offset of the offending opcode.
@@ -140,6 +150,11 @@ impl<'a> Decoder<'a> {
     }
 
     #[inline]
+    /// Absolute offset `n` bytes past the current position.
+    fn end_after(&self, n: u64) -> Option<u64> {
+        (self.base + self.pos as u64).checked_add(n)
+    }
+
     fn take(&mut self, n: usize, code: Opcode, offset: u64) -> Result<&'a [u8], DecodeError> {
         let available = self.data.len() - self.pos;
         if n > available {
@@ -147,6 +162,7 @@ impl<'a> Decoder<'a> {
                 op: code.name(),
                 offset,
                 detail: format!("needs {n} bytes, {available} left"),
+                need: self.end_after(n as u64),
             });
         }
         let s = &self.data[self.pos..self.pos + n];
@@ -165,6 +181,7 @@ impl<'a> Decoder<'a> {
                 op: code.name(),
                 offset,
                 detail: "missing end of line".into(),
+                need: None,
             }),
         }
     }
@@ -184,6 +201,7 @@ impl<'a> Decoder<'a> {
                 op: code.name(),
                 offset,
                 detail: format!("declares {n} bytes, {available} left"),
+                need: self.end_after(n),
             });
         }
         Ok(n as usize)

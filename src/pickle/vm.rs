@@ -94,6 +94,14 @@ impl VmError {
         }
     }
 
+    /// For a truncation: the absolute offset the cut opcode or skipped bytes run to, when known.
+    pub fn need(&self) -> Option<u64> {
+        match self {
+            VmError::Decode(e) => e.need(),
+            _ => None,
+        }
+    }
+
     /// True if the stream simply ended too early.
     pub fn is_truncation(&self) -> bool {
         match self {
@@ -661,6 +669,7 @@ impl<'a> Vm<'a> {
                                     detail: format!(
                                         "inline array data of {n} bytes runs past the end"
                                     ),
+                                    need: (base + pos).checked_add(n),
                                 })
                             })?;
                         f.decoder.seek(end as usize);

@@ -509,6 +509,14 @@ fn plan_and_scan(
             _ => {}
         }
     }
+    if matches!(kind, Kind::Pickle) && rf.sparse.bytes()[0] == 0x80 {
+        let head = &rf.sparse.bytes()[..rf.sparse.prefix() as usize];
+        if !container::looks_torch_legacy(scanner, head) {
+            if let Some(r) = stream_pickle(scanner, rf, shown, name, opts)? {
+                return Ok(Some(r));
+            }
+        }
+    }
     let need_whole = match kind {
         Kind::Zip => match dir {
             Some((lo, hi)) => match plan::zip(scanner, rf, lo, hi, opts.fetch_storage_headers) {
@@ -611,6 +619,100 @@ fn plan_and_scan(
     );
     r.size = size;
     Ok(Some(r))
+}
+
+/// Rounds of a streamed pickle read before the rest is fetched whole instead.
+const STREAM_ROUNDS: u32 = 48;
+/// Bytes read past the known part of a streamed pickle in the first round; doubled every round
+/// up to [`STREAM_CHUNK_MAX`].
+const STREAM_CHUNK: u64 = 64 << 10;
+const STREAM_CHUNK_MAX: u64 = 8 << 20;
+/// Skipped bytes (a large payload, a joblib inline array) are left unfetched from this size on;
+/// shorter ones cost less to fetch than to step over.
+const SKIP_MIN: u64 = 1 << 20;
+/// First bytes of a skipped part fetched anyway: its padding byte and what a report shows.
+const SKIP_HEAD: u64 = 4 << 10;
+
+/// Scan a protocol 2+ pickle or joblib dump by reading it as the scanner's run goes: each
+/// round runs the scanner over the known prefix and fetches what the run needs next, leaving
+/// out the bodies of large skipped parts; it stops as soon as the whole file is known or a
+/// dangerous finding makes the verdict final. `None` when this does not converge (then the
+/// whole file is fetched).
+fn stream_pickle(
+    scanner: &Scanner,
+    rf: &mut RemoteFile<'_>,
+    shown: &str,
+    name: Option<&str>,
+    opts: &RemoteOptions,
+) -> Result<Option<FileReport>, FetchError> {
+    let size = rf.size();
+    let mut frontier = rf.sparse.prefix().min(size);
+    let mut holes: Vec<(u64, u64)> = Vec::new();
+    let in_hole = |holes: &[(u64, u64)], at: u64| holes.iter().any(|&(s, e)| s <= at && at < e);
+    let mut chunk = STREAM_CHUNK;
+    for _ in 0..STREAM_ROUNDS {
+        let run = plan::pickle_prefix(scanner, &rf.sparse.bytes()[..frontier as usize]);
+        let stopped = match run.end {
+            plan::PrefixEnd::Stopped { offset } if in_hole(&holes, offset) => return Ok(None),
+            plan::PrefixEnd::Stopped { .. } => true,
+            _ => false,
+        };
+        if frontier >= size || stopped {
+            // The run reads nothing past this point: the image is what the scanner sees.
+            let r = report(scanner, opts, shown, rf.sparse.bytes(), size, name, None);
+            if r.findings.iter().any(|f| f.offset.is_some_and(|o| in_hole(&holes, o))) {
+                return Ok(None);
+            }
+            return Ok(Some(r));
+        }
+        if run.dangerous {
+            // Nothing later can lower the verdict. The cut at the end of the prefix is where
+            // fetching stopped, not a truncated file.
+            let prefix = &rf.sparse.bytes()[..frontier as usize];
+            let mut r = report(scanner, opts, shown, prefix, size, name, None);
+            r.findings.retain(|f| f.rule != ids::TRUNCATED);
+            return Ok(Some(r));
+        }
+        // Everything before `known` is fetched or a hole the run steps over.
+        let known = frontier;
+        let mut want = Vec::new();
+        let mut start = known;
+        let mut until = known.saturating_add(chunk);
+        if let plan::PrefixEnd::Cut { need: Some(need) } = run.end {
+            if need.saturating_sub(known) > SKIP_MIN.max(chunk) {
+                // Step over the body: its first bytes now, reading resumes where it ends.
+                want.push((known, known + SKIP_HEAD));
+                holes.push((known + SKIP_HEAD, need.min(size)));
+                start = need.min(size);
+                until = start.saturating_add(chunk);
+            } else {
+                until = until.max(need);
+            }
+        }
+        until = until.min(size);
+        want.push((start, until));
+        frontier = until;
+        match rf.ensure(&want) {
+            Ok(()) => {}
+            Err(FetchError::Budget { .. }) => {
+                let fetched = rf.meter.bytes();
+                let f = budget_finding(
+                    scanner,
+                    fetched,
+                    Some(size),
+                    rf.budget,
+                    "the pickle runs past the budget",
+                );
+                let prefix = &rf.sparse.bytes()[..known as usize];
+                let mut r = report(scanner, opts, shown, prefix, size, name, Some(f));
+                r.size = size;
+                return Ok(Some(r));
+            }
+            Err(e) => return Err(e),
+        }
+        chunk = (chunk * 2).min(STREAM_CHUNK_MAX);
+    }
+    Ok(None)
 }
 
 /// Fetch more of a safetensors or GGUF file while the scanner's pickle run over it would read

@@ -8,7 +8,11 @@
 //!   directory alone), nor TorchScript `code/` sources (reported from their names).
 //! * safetensors: the 8-byte length and the JSON header. GGUF: the header, walked up to the
 //!   end of the tensor infos. numpy `.npy` of plain dtype: the header.
-//! * everything else (pickles, joblib, legacy torch, tar, compressed): the whole file.
+//! * protocol 2+ pickles and uncompressed joblib dumps: read as a stream, in growing chunks, as
+//!   far as the scanner's run goes; bytes the run skips (large `BINBYTES*`/`BYTEARRAY8`
+//!   payloads, joblib's inline arrays) are left out but for their first bytes, and fetching
+//!   stops once a dangerous finding makes the verdict final.
+//! * everything else (protocol 0/1 pickles, legacy torch, tar, compressed): the whole file.
 //!
 //! Whatever cannot be matched exactly falls back to fetching the whole file under the budget.
 
@@ -16,7 +20,9 @@ use super::range::{FetchError, RemoteFile, Sparse};
 use crate::container::zip::{Archive, Entry, DEFLATED, STORED};
 use crate::container::{self, Kind};
 use crate::pickle::opcode::Opcode;
-use crate::pickle::vm::{EventKind, NoHooks};
+use crate::container::joblib::JoblibHooks;
+use crate::finding::Verdict;
+use crate::pickle::vm::{EventKind, NoHooks, Vm};
 use crate::scan::Scanner;
 use std::collections::HashSet;
 use std::io::Read;
@@ -250,6 +256,62 @@ pub enum Prefix {
     NeedMore,
     /// The run completes or acts: the scanner goes on to scan the whole file as a pickle.
     Whole,
+}
+
+/// Where the scanner's run over a fetched prefix of a pickle file ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PrefixEnd {
+    /// Every stream ended at STOP, the last one exactly at the end of the prefix.
+    AtEnd,
+    /// The prefix ends inside an opcode, its argument or bytes the run skips, which run to
+    /// `need` when their length is known.
+    Cut {
+        /// Absolute offset the cut part runs to.
+        need: Option<u64>,
+    },
+    /// The run stopped for good at `offset` (an error more bytes cannot change, or a budget).
+    Stopped {
+        /// Where.
+        offset: u64,
+    },
+}
+
+/// The scanner's run over a fetched prefix of a pickle file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PrefixRun {
+    /// Where it ended.
+    pub end: PrefixEnd,
+    /// A dangerous finding was made: no later byte can lower the verdict.
+    pub dangerous: bool,
+}
+
+/// Run the pickle streams of `prefix` as the container scanner runs a plain pickle or joblib
+/// file (every stream, joblib's hooks), and say where the run ended.
+pub fn pickle_prefix(scanner: &Scanner, prefix: &[u8]) -> PrefixRun {
+    let mut vm = Vm::new(scanner.limits.clone());
+    let mut hooks = JoblibHooks::new(prefix);
+    let mut pos = 0usize;
+    let mut streams = 0usize;
+    let end = loop {
+        if pos >= prefix.len() {
+            break PrefixEnd::AtEnd;
+        }
+        if streams >= scanner.limits.max_streams {
+            break PrefixEnd::Stopped { offset: pos as u64 };
+        }
+        let run = vm.run(&prefix[pos..], pos as u64, &mut hooks);
+        streams += 1;
+        match run.error {
+            Some(e) if e.is_truncation() => break PrefixEnd::Cut { need: e.need() },
+            Some(e) => break PrefixEnd::Stopped { offset: e.offset() },
+            None => pos += run.end,
+        }
+    };
+    let dangerous = scanner
+        .judge_events(&vm)
+        .iter()
+        .any(|f| f.severity.verdict() == Verdict::Dangerous);
+    PrefixRun { end, dangerous }
 }
 
 /// Judge the fetched prefix of `s`; see [`Prefix`].
