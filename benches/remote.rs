@@ -145,6 +145,43 @@ fn main() {
         median(times) * 1e3
     );
 
+    println!("\n## Streamed pickles: 64 arrays of 16 MiB\n");
+    println!("| file | size | simulated RTT | median time | requests | round trips | bytes transferred | verdict |");
+    println!("|---|---|---|---|---|---|---|---|");
+    for name in ["raw.pkl", "model.joblib"] {
+        let Ok(meta) = std::fs::metadata(dir.join(name)) else {
+            println!("| {name} | missing: rerun benches/remote_gen.py | | | | | | |");
+            continue;
+        };
+        let url = format!("{}/f/{name}", srv.base());
+        for rtt in [0u64, 25] {
+            delay.store(rtt, Ordering::Relaxed);
+            let o = RemoteOptions::default();
+            let client = Client::new(o.http.clone());
+            let mut times = Vec::new();
+            let mut last = None;
+            for _ in 0..RUNS {
+                srv.stats.reset();
+                let t = Instant::now();
+                let (r, cost) = remote::scan_url_with_cost(&scanner, &client, &url, &o);
+                times.push(t.elapsed().as_secs_f64());
+                assert!(r.error.is_none(), "{:?}", r.error);
+                last = Some((r, cost));
+            }
+            let (r, cost) = last.unwrap();
+            println!(
+                "| {name} | {} | {rtt} ms | {:.1} ms | {} | {} | {} | {} |",
+                meta.len(),
+                median(times) * 1e3,
+                cost.requests,
+                cost.rounds,
+                r.transferred.unwrap(),
+                r.verdict.as_str()
+            );
+        }
+    }
+    delay.store(0, Ordering::Relaxed);
+
     let total: u64 = std::fs::read_dir(dir.join("repo"))
         .unwrap()
         .flatten()

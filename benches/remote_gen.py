@@ -3,6 +3,8 @@
     python benches/remote_gen.py /tmp/remote-bench
 
 * model.pth: a torch.save'd state dict of about 1.5 GB (122 float32 tensors), the single-file case;
+* raw.pkl: pickle.dump (protocol 4) of a dict of 64 float32 numpy arrays, 1 GiB in all;
+* model.joblib: joblib.dump (uncompressed) of the same dict: the arrays written inline;
 * repo/: a hub-like repository of 10 files: 8 torch.save shards of about 150 MB, one
   safetensors file of about 150 MB (written by hand: header + random bytes) and one small pickle.
 """
@@ -26,6 +28,21 @@ if not os.path.exists(big):
     sd["embed.weight"] = torch.zeros(32000, 64)
     sd["head.weight"] = torch.zeros(32000, 64)
     torch.save(sd, big)
+
+arrays = None
+for name in ("raw.pkl", "model.joblib"):
+    p = os.path.join(out, name)
+    if os.path.exists(p):
+        continue
+    if arrays is None:
+        import numpy as np
+        arrays = {f"layer.{i}": np.full((2048, 2048), i, dtype=np.float32) for i in range(64)}
+    if name == "raw.pkl":
+        with open(p, "wb") as f:
+            pickle.dump(arrays, f, protocol=4)
+    else:
+        import joblib
+        joblib.dump(arrays, p)
 
 for k in range(8):
     p = os.path.join(out, "repo", f"pytorch_model-{k:05d}-of-00008.bin")

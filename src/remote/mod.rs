@@ -621,10 +621,12 @@ fn plan_and_scan(
     Ok(Some(r))
 }
 
-/// Rounds of a streamed pickle read before the rest is fetched whole instead.
-const STREAM_ROUNDS: u32 = 48;
-/// Bytes read past the known part of a streamed pickle in the first round; doubled every round
-/// up to [`STREAM_CHUNK_MAX`].
+/// Rounds of a streamed pickle read before the rest is fetched whole instead (a round per
+/// large skipped part, a few more per run of opcodes).
+const STREAM_ROUNDS: u32 = 256;
+/// Bytes read past the known part of a streamed pickle; doubled every round that reads on
+/// without a skip, up to [`STREAM_CHUNK_MAX`], and back to this after a skip (what follows a
+/// skipped array is usually the next few opcodes and the next array).
 const STREAM_CHUNK: u64 = 64 << 10;
 const STREAM_CHUNK_MAX: u64 = 8 << 20;
 /// Skipped bytes (a large payload, a joblib inline array) are left unfetched from this size on;
@@ -660,7 +662,10 @@ fn stream_pickle(
         if frontier >= size || stopped {
             // The run reads nothing past this point: the image is what the scanner sees.
             let r = report(scanner, opts, shown, rf.sparse.bytes(), size, name, None);
-            if r.findings.iter().any(|f| f.offset.is_some_and(|o| in_hole(&holes, o))) {
+            if r.findings
+                .iter()
+                .any(|f| f.offset.is_some_and(|o| in_hole(&holes, o)))
+            {
                 return Ok(None);
             }
             return Ok(Some(r));
@@ -679,10 +684,11 @@ fn stream_pickle(
         let mut start = known;
         let mut until = known.saturating_add(chunk);
         if let plan::PrefixEnd::Cut { need: Some(need) } = run.end {
-            if need.saturating_sub(known) > SKIP_MIN.max(chunk) {
+            if need.saturating_sub(known) > SKIP_MIN {
                 // Step over the body: its first bytes now, reading resumes where it ends.
                 want.push((known, known + SKIP_HEAD));
                 holes.push((known + SKIP_HEAD, need.min(size)));
+                chunk = STREAM_CHUNK;
                 start = need.min(size);
                 until = start.saturating_add(chunk);
             } else {
@@ -710,7 +716,9 @@ fn stream_pickle(
             }
             Err(e) => return Err(e),
         }
-        chunk = (chunk * 2).min(STREAM_CHUNK_MAX);
+        if start == known {
+            chunk = (chunk * 2).min(STREAM_CHUNK_MAX);
+        }
     }
     Ok(None)
 }

@@ -17,11 +17,11 @@
 //! Whatever cannot be matched exactly falls back to fetching the whole file under the budget.
 
 use super::range::{FetchError, RemoteFile, Sparse};
+use crate::container::joblib::JoblibHooks;
 use crate::container::zip::{Archive, Entry, DEFLATED, STORED};
 use crate::container::{self, Kind};
-use crate::pickle::opcode::Opcode;
-use crate::container::joblib::JoblibHooks;
 use crate::finding::Verdict;
+use crate::pickle::opcode::Opcode;
 use crate::pickle::vm::{EventKind, NoHooks, Vm};
 use crate::scan::Scanner;
 use std::collections::HashSet;
