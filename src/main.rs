@@ -365,7 +365,8 @@ fn main() -> ExitCode {
         reports.extend(remote::scan_all(&scanner, &urls, &cli.remote.hf, &ropts));
     }
     progress.finish_and_clear();
-    let mut out = std::io::stdout().lock();
+    // Stdout flushes at every newline; one buffer for the whole report saves a write per file.
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     let written = match cli.format {
         Format::Json => writeln!(out, "{}", report::json::render(&reports)),
         Format::Sarif => writeln!(out, "{}", report::sarif::render(&reports, &scanner.rules)),
@@ -381,7 +382,7 @@ fn main() -> ExitCode {
             }),
     };
     // A closed pipe (`| head`) does not change the verdict.
-    drop(written);
+    drop(written.and_then(|_| out.flush()));
     for unused in policy.unused_suppressions() {
         eprintln!(
             "picklescan-rs: warning: {} [{}]",
