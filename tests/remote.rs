@@ -341,13 +341,19 @@ fn bytes_pickle(values: usize, mib: u32, evil_first: bool) -> Vec<u8> {
     p
 }
 
-/// Serve `data` and scan it by URL with `o`: the report, the bytes sent, the local report.
-fn scan_served(data: Vec<u8>, name: &str, o: &RemoteOptions) -> (FileReport, u64, FileReport) {
+/// Serve `data` (with or without range support) and scan it by URL with `o`: the report, the
+/// bytes sent, the local report.
+fn scan_served(
+    data: Vec<u8>,
+    name: &str,
+    o: &RemoteOptions,
+    ranges: bool,
+) -> (FileReport, u64, FileReport) {
     let scanner = scanner();
     let local = scan_bytes(&scanner, &data, name.into());
     let mut files = HashMap::new();
     files.insert(name.to_string(), Data::mem(data));
-    let srv = file_server(files, true);
+    let srv = file_server(files, ranges);
     let r = remote::scan_url(
         &scanner,
         &Client::new(o.http.clone()),
@@ -355,7 +361,9 @@ fn scan_served(data: Vec<u8>, name: &str, o: &RemoteOptions) -> (FileReport, u64
         o,
     );
     assert!(r.error.is_none(), "{:?}", r.error);
-    assert_eq!(r.transferred, Some(srv.stats.body_bytes()));
+    if ranges {
+        assert_eq!(r.transferred, Some(srv.stats.body_bytes()));
+    }
     (r, srv.stats.body_bytes(), local)
 }
 
@@ -372,7 +380,7 @@ fn joblib_arrays_are_stepped_over() {
                 ..opts()
             },
         ] {
-            let (r, sent, local) = scan_served(data.clone(), "model.joblib", &o);
+            let (r, sent, local) = scan_served(data.clone(), "model.joblib", &o, true);
             assert_eq!(local.format, "joblib");
             let want = if evil {
                 Verdict::Dangerous
@@ -391,7 +399,7 @@ fn joblib_arrays_are_stepped_over() {
 fn large_pickle_payloads_are_stepped_over() {
     let data = bytes_pickle(4, 3, false);
     let size = data.len() as u64;
-    let (r, sent, local) = scan_served(data, "data.pkl", &opts());
+    let (r, sent, local) = scan_served(data, "data.pkl", &opts(), true);
     assert_eq!(local.verdict, Verdict::Clean, "{:?}", local.findings);
     assert_eq!(key(&r), key(&local));
     assert!(sent < 1 << 20, "sent {sent} of {size}");
@@ -400,7 +408,7 @@ fn large_pickle_payloads_are_stepped_over() {
 #[test]
 fn fetching_stops_once_the_verdict_is_dangerous() {
     let data = bytes_pickle(1, 16, true);
-    let (r, sent, local) = scan_served(data, "evil.pkl", &opts());
+    let (r, sent, local) = scan_served(data, "evil.pkl", &opts(), true);
     assert_eq!(local.verdict, Verdict::Dangerous);
     assert_eq!(key(&r), key(&local));
     // The head probe holds the call; the tail probe is all else that is sent.
@@ -411,9 +419,41 @@ fn fetching_stops_once_the_verdict_is_dangerous() {
 fn truncated_streamed_pickle_is_never_clean() {
     let mut data = joblib_dump(2, 4, false);
     data.truncate(data.len() - (3 << 20));
-    let (r, _, local) = scan_served(data, "cut.joblib", &opts());
-    assert_ne!(local.verdict, Verdict::Clean);
+    for ranges in [true, false] {
+        let (r, _, local) = scan_served(data.clone(), "cut.joblib", &opts(), ranges);
+        assert_ne!(local.verdict, Verdict::Clean);
+        assert_eq!(key(&r), key(&local));
+    }
+}
+
+#[test]
+fn without_range_support_pickles_are_read_as_a_stream() {
+    // A clean dump is read to its end, stepping over the arrays without keeping them; a
+    // dangerous call ends the read.
+    let data = joblib_dump(3, 4, true);
+    let size = data.len() as u64;
+    let (r, _, local) = scan_served(data, "model.joblib", &opts(), false);
+    assert_eq!(local.verdict, Verdict::Dangerous);
     assert_eq!(key(&r), key(&local));
+    assert_eq!(r.transferred, Some(size));
+    let data = bytes_pickle(1, 16, true);
+    let size = data.len() as u64;
+    let (r, _, local) = scan_served(data, "evil.pkl", &opts(), false);
+    assert_eq!(key(&r), key(&local));
+    assert!(
+        r.transferred.unwrap() < size / 4,
+        "{:?} of {size}",
+        r.transferred
+    );
+    // Larger than the budget: what was read is scanned, and the file is never clean.
+    let o = RemoteOptions {
+        max_bytes: 2 << 20,
+        ..opts()
+    };
+    let (r, _, local) = scan_served(joblib_dump(3, 4, false), "big.joblib", &o, false);
+    assert_eq!(local.verdict, Verdict::Clean);
+    assert_eq!(r.verdict, Verdict::Suspicious, "{:?}", r.findings);
+    assert!(r.findings.iter().any(|f| f.rule == "PS919"));
 }
 
 #[test]

@@ -147,6 +147,16 @@ pub struct Body {
 }
 
 impl Body {
+    /// Read some bytes into `buf` (0 at the end of the body).
+    pub fn read_some(&mut self, buf: &mut [u8], meter: &Meter) -> Result<usize, HttpError> {
+        let n = self
+            .reader
+            .read(buf)
+            .map_err(|e| HttpError::Transport(format!("reading the body: {e}")))?;
+        meter.add_bytes(n as u64);
+        Ok(n)
+    }
+
     /// Read up to `limit` bytes (fewer if the body ends first); `true` when the body held more.
     pub fn read_limited(
         &mut self,

@@ -29,7 +29,7 @@ use crate::report::FileReport;
 use crate::scan::Scanner;
 use http::{Client, Fetched, HttpOptions, Meter, Range};
 use hub::HubRef;
-use range::{FetchError, RemoteFile, Sparse};
+use range::{BodyStream, FetchError, RemoteFile, Source, Sparse};
 
 /// Default byte budget of one remote file.
 pub const DEFAULT_MAX_BYTES: u64 = 256 * 1024 * 1024;
@@ -375,7 +375,10 @@ fn scan_inner(
             (0, data, total, tail_start, Vec::new(), total)
         }
         (Fetched::Whole { length, mut body }, _) | (_, Fetched::Whole { length, mut body }) => {
-            // No range support: read the body as a stream, up to the budget.
+            if let Some(len) = length.filter(|&l| l > 0) {
+                return scan_body(scanner, body, len, shown, name, opts, sniff, meter);
+            }
+            // No range support and no length: read the body as a stream, up to the budget.
             let (data, more) = body.read_limited(budget, meter)?;
             if more {
                 let f = budget_finding(scanner, data.len() as u64, length, budget, "the server does not support range requests and the file is larger than the budget");
@@ -621,6 +624,67 @@ fn plan_and_scan(
     Ok(Some(r))
 }
 
+/// A file from a server without range support, of known length, read front to back. A protocol
+/// 2+ pickle or joblib dump is streamed as the scan goes (the bytes it steps over are read and
+/// dropped; reading stops at a final verdict); anything else is kept whole, up to the budget.
+#[allow(clippy::too_many_arguments)]
+fn scan_body(
+    scanner: &Scanner,
+    body: http::Body,
+    len: u64,
+    shown: &str,
+    name: Option<&str>,
+    opts: &RemoteOptions,
+    sniff: bool,
+    meter: &Meter,
+) -> Result<Option<FileReport>, FetchError> {
+    let budget = opts.max_bytes;
+    let mut st = BodyStream::new(body, len, meter, budget)
+        .map_err(|e| http::HttpError::Protocol(format!("cannot hold the image: {e}")))?;
+    let head = len.min(opts.head.max(16)).min(budget);
+    st.ensure(&[(0, head)])?;
+    let prefix = &st.sparse.bytes()[..head as usize];
+    if prefix[0] == 0x80
+        && matches!(container::detect(prefix, name), Kind::Pickle)
+        && !container::looks_torch_legacy(scanner, prefix)
+    {
+        if let Some(r) = stream_pickle(scanner, &mut st, shown, name, opts)? {
+            return Ok(Some(r));
+        }
+        let f = budget_finding(
+            scanner,
+            meter.bytes(),
+            Some(len),
+            budget,
+            "the pickle could not be read as a stream from a server without range support",
+        );
+        return Ok(Some(FileReport::scanned(
+            shown.to_string(),
+            len,
+            "unscanned",
+            vec![f],
+        )));
+    }
+    let end = len.min(budget);
+    st.ensure(&[(0, end)])?;
+    let data = &st.sparse.bytes()[..end as usize];
+    if sniff && matches!(container::detect(data, name), Kind::Unknown | Kind::Empty) {
+        return Ok(None);
+    }
+    let extra = (end < len).then(|| {
+        budget_finding(
+            scanner,
+            end,
+            Some(len),
+            budget,
+            "the server does not support range requests and the file is larger than the budget",
+        )
+    });
+    let mut r = report(scanner, opts, shown, data, len, name, extra);
+    r.size = len;
+    Ok(Some(r))
+}
+
 /// Rounds of a streamed pickle read before the rest is fetched whole instead (a round per
 /// large skipped part, a few more per run of opcodes).
 const STREAM_ROUNDS: u32 = 256;
@@ -642,18 +706,18 @@ const SKIP_HEAD: u64 = 4 << 10;
 /// whole file is fetched).
 fn stream_pickle(
     scanner: &Scanner,
-    rf: &mut RemoteFile<'_>,
+    src: &mut impl Source,
     shown: &str,
     name: Option<&str>,
     opts: &RemoteOptions,
 ) -> Result<Option<FileReport>, FetchError> {
-    let size = rf.size();
-    let mut frontier = rf.sparse.prefix().min(size);
+    let size = src.image().size();
+    let mut frontier = src.image().prefix().min(size);
     let mut holes: Vec<(u64, u64)> = Vec::new();
     let in_hole = |holes: &[(u64, u64)], at: u64| holes.iter().any(|&(s, e)| s <= at && at < e);
     let mut chunk = STREAM_CHUNK;
     for _ in 0..STREAM_ROUNDS {
-        let run = plan::pickle_prefix(scanner, &rf.sparse.bytes()[..frontier as usize]);
+        let run = plan::pickle_prefix(scanner, &src.image().bytes()[..frontier as usize]);
         let stopped = match run.end {
             plan::PrefixEnd::Stopped { offset } if in_hole(&holes, offset) => return Ok(None),
             plan::PrefixEnd::Stopped { .. } => true,
@@ -661,7 +725,7 @@ fn stream_pickle(
         };
         if frontier >= size || stopped {
             // The run reads nothing past this point: the image is what the scanner sees.
-            let r = report(scanner, opts, shown, rf.sparse.bytes(), size, name, None);
+            let r = report(scanner, opts, shown, src.image().bytes(), size, name, None);
             if r.findings
                 .iter()
                 .any(|f| f.offset.is_some_and(|o| in_hole(&holes, o)))
@@ -673,7 +737,7 @@ fn stream_pickle(
         if run.dangerous {
             // Nothing later can lower the verdict. The cut at the end of the prefix is where
             // fetching stopped, not a truncated file.
-            let prefix = &rf.sparse.bytes()[..frontier as usize];
+            let prefix = &src.image().bytes()[..frontier as usize];
             let mut r = report(scanner, opts, shown, prefix, size, name, None);
             r.findings.retain(|f| f.rule != ids::TRUNCATED);
             return Ok(Some(r));
@@ -698,18 +762,18 @@ fn stream_pickle(
         until = until.min(size);
         want.push((start, until));
         frontier = until;
-        match rf.ensure(&want) {
+        match src.ensure(&want) {
             Ok(()) => {}
             Err(FetchError::Budget { .. }) => {
-                let fetched = rf.meter.bytes();
+                let fetched = src.transferred();
                 let f = budget_finding(
                     scanner,
                     fetched,
                     Some(size),
-                    rf.budget,
+                    src.budget(),
                     "the pickle runs past the budget",
                 );
-                let prefix = &rf.sparse.bytes()[..known as usize];
+                let prefix = &src.image().bytes()[..known as usize];
                 let mut r = report(scanner, opts, shown, prefix, size, name, Some(f));
                 r.size = size;
                 return Ok(Some(r));

@@ -6,7 +6,7 @@
 //! before scanning; zeros are a fail-closed backstop (a zero is no pickle opcode and no zip
 //! signature), never a way to make a file look clean.
 
-use super::http::{Client, Fetched, HttpError, Meter, Range};
+use super::http::{Body, Client, Fetched, HttpError, Meter, Range};
 use memmap2::MmapMut;
 use std::sync::Mutex;
 
@@ -175,6 +175,129 @@ pub fn coalesce(mut ranges: Vec<(u64, u64)>, gap: u64, max: u64) -> Vec<(u64, u6
         out.push((s, e));
     }
     out
+}
+
+/// Where the bytes of a remote file come from: range requests, or one body read front to back.
+pub trait Source {
+    /// The sparse image.
+    fn image(&self) -> &Sparse;
+    /// Make sure every part of `ranges` is in the image.
+    fn ensure(&mut self, ranges: &[(u64, u64)]) -> Result<(), FetchError>;
+    /// Bytes this file cost so far.
+    fn transferred(&self) -> u64;
+    /// Byte budget of the file.
+    fn budget(&self) -> u64;
+}
+
+impl Source for RemoteFile<'_> {
+    fn image(&self) -> &Sparse {
+        &self.sparse
+    }
+    fn ensure(&mut self, ranges: &[(u64, u64)]) -> Result<(), FetchError> {
+        RemoteFile::ensure(self, ranges)
+    }
+    fn transferred(&self) -> u64 {
+        self.meter.bytes()
+    }
+    fn budget(&self) -> u64 {
+        self.budget
+    }
+}
+
+/// A body from a server without range support, read front to back: the parts asked for are
+/// kept in the image, the bytes between them are read and dropped (so the image holds only
+/// what the scanner reads, never the whole file), and reading stops when nothing more is asked.
+pub struct BodyStream<'c> {
+    body: Body,
+    meter: &'c Meter,
+    /// The sparse image.
+    pub sparse: Sparse,
+    /// Bytes of the body read so far.
+    pos: u64,
+    budget: u64,
+    buf: Vec<u8>,
+}
+
+impl<'c> BodyStream<'c> {
+    /// The body of a file of `size` bytes, none of it read yet.
+    pub fn new(body: Body, size: u64, meter: &'c Meter, budget: u64) -> std::io::Result<Self> {
+        Ok(BodyStream {
+            body,
+            meter,
+            sparse: Sparse::new(size)?,
+            pos: 0,
+            budget,
+            buf: vec![0; 256 * 1024],
+        })
+    }
+
+    /// Read the body up to `end`, keeping the bytes from `keep` on.
+    fn read_to(&mut self, keep: u64, end: u64) -> Result<(), FetchError> {
+        while self.pos < end {
+            let want = (end - self.pos).min(self.buf.len() as u64) as usize;
+            let n = self.body.read_some(&mut self.buf[..want], self.meter)?;
+            if n == 0 {
+                return Err(HttpError::Protocol(format!(
+                    "the body ended after {} of {} bytes",
+                    self.pos,
+                    self.sparse.size()
+                ))
+                .into());
+            }
+            let start = self.pos;
+            self.pos += n as u64;
+            if self.pos > keep {
+                let from = keep.max(start);
+                self.sparse.put(from, &self.buf[(from - start) as usize..n]);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Source for BodyStream<'_> {
+    fn image(&self) -> &Sparse {
+        &self.sparse
+    }
+
+    fn ensure(&mut self, ranges: &[(u64, u64)]) -> Result<(), FetchError> {
+        let size = self.sparse.size();
+        let mut ranges: Vec<(u64, u64)> = ranges
+            .iter()
+            .map(|&(s, e)| (s.min(size), e.min(size)))
+            .filter(|(s, e)| s < e)
+            .collect();
+        ranges.sort_unstable();
+        let end = ranges.last().map_or(0, |r| r.1);
+        if end > self.pos && end > self.budget {
+            return Err(FetchError::Budget {
+                needed: end - self.pos,
+                left: self.budget.saturating_sub(self.pos),
+                budget: self.budget,
+            });
+        }
+        for (s, e) in ranges {
+            if !self.sparse.missing(s, e.min(self.pos)).is_empty() {
+                // A forward-only body cannot go back for bytes it has dropped.
+                return Err(HttpError::Protocol(format!(
+                    "bytes {s}..{e} were asked for after the body had passed them"
+                ))
+                .into());
+            }
+            if e > self.pos {
+                self.read_to(s, e)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn transferred(&self) -> u64 {
+        self.meter.bytes()
+    }
+
+    fn budget(&self) -> u64 {
+        self.budget
+    }
 }
 
 /// A remote file being fetched piecemeal.
