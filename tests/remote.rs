@@ -427,6 +427,19 @@ fn truncated_streamed_pickle_is_never_clean() {
 }
 
 #[test]
+fn without_range_support_torch_zips_are_read_as_a_stream() {
+    // The storages pass by (only their first bytes are kept); data.pkl and the directory are
+    // kept, and the verdict is the local one.
+    for evil in [false, true] {
+        let data = big_torch(32, evil);
+        let size = data.len() as u64;
+        let (r, _, local) = scan_served(data, "model.pt", &opts(), false);
+        assert_eq!(key(&r), key(&local));
+        assert_eq!(r.transferred, Some(size));
+    }
+}
+
+#[test]
 fn without_range_support_pickles_are_read_as_a_stream() {
     // A clean dump is read to its end, stepping over the arrays without keeping them; a
     // dangerous call ends the read.

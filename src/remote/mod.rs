@@ -29,7 +29,7 @@ use crate::report::FileReport;
 use crate::scan::Scanner;
 use http::{Client, Fetched, HttpOptions, Meter, Range};
 use hub::HubRef;
-use range::{BodyStream, FetchError, RemoteFile, Source, Sparse};
+use range::{BodyStream, FetchError, Frozen, RemoteFile, Source, Sparse};
 
 /// Default byte budget of one remote file.
 pub const DEFAULT_MAX_BYTES: u64 = 256 * 1024 * 1024;
@@ -665,6 +665,9 @@ fn scan_body(
             vec![f],
         )));
     }
+    if prefix.starts_with(b"PK\x03\x04") && len <= budget {
+        return stream_zip(scanner, st, len, shown, name, opts).map(Some);
+    }
     let end = len.min(budget);
     st.ensure(&[(0, end)])?;
     let data = &st.sparse.bytes()[..end as usize];
@@ -683,6 +686,109 @@ fn scan_body(
     let mut r = report(scanner, opts, shown, data, len, name, extra);
     r.size = len;
     Ok(Some(r))
+}
+
+/// A zip from a server without range support, read front to back: each member is walked by
+/// its local header, and a large member that is not named like a pickle keeps only its first
+/// bytes unless they are a pickle or a container (tensor storages are dropped as they pass);
+/// the central directory at the end is kept. The range planner then checks that everything the
+/// scanner reads was kept; if not, the file is reported not fully scanned, never clean.
+fn stream_zip(
+    scanner: &Scanner,
+    mut st: BodyStream<'_>,
+    len: u64,
+    shown: &str,
+    name: Option<&str>,
+    opts: &RemoteOptions,
+) -> Result<FileReport, FetchError> {
+    let u16_at =
+        |d: &[u8], at: u64| u64::from(u16::from_le_bytes([d[at as usize], d[at as usize + 1]]));
+    let u32_at = |d: &[u8], at: u64| {
+        let i = at as usize;
+        u64::from(u32::from_le_bytes([d[i], d[i + 1], d[i + 2], d[i + 3]]))
+    };
+    let mut at = 0u64;
+    // Walk the local headers; anything this walk does not follow is kept whole from there on.
+    while at + 30 <= len {
+        st.ensure(&[(at, at + 30)])?;
+        let d = st.sparse.bytes();
+        if u32_at(d, at) != 0x0403_4b50 {
+            break;
+        }
+        let flags = u16_at(d, at + 6);
+        let method = u16_at(d, at + 8) as u16;
+        let csize = u32_at(d, at + 18);
+        let data = at + 30 + u16_at(d, at + 26) + u16_at(d, at + 28);
+        // Sizes only in a data descriptor or in zip64 fields: not followed.
+        if flags & 8 != 0 || csize == 0xFFFF_FFFF || data + csize > len {
+            break;
+        }
+        let end = data + csize;
+        st.ensure(&[(at, data)])?;
+        let member = String::from_utf8_lossy(
+            &st.sparse.bytes()
+                [(at + 30) as usize..(at + 30 + u16_at(st.sparse.bytes(), at + 26)) as usize],
+        )
+        .into_owned();
+        if csize <= SKIP_MIN || plan::named_like_pickle(&member) {
+            st.ensure(&[(data, end)])?;
+        } else {
+            let head_end = data + plan::STREAM_MEMBER_HEAD;
+            st.ensure(&[(data, head_end)])?;
+            let raw = &st.sparse.bytes()[data as usize..head_end as usize];
+            let scanned = plan::inflate_head(method, raw)
+                .is_none_or(|head| plan::head_is_scanned(&head, &member));
+            let in_storage_folder = member
+                .to_lowercase()
+                .rsplit_once('/')
+                .and_then(|(dir, _)| {
+                    dir.rsplit('/')
+                        .next()
+                        .map(|b| b == "data" || b == "constants")
+                })
+                .unwrap_or(false);
+            if scanned && !in_storage_folder {
+                st.ensure(&[(head_end, end)])?;
+            }
+        }
+        at = end;
+    }
+    st.ensure(&[(at, len)])?;
+    // Everything the scanner reads must have been kept.
+    let mut kept = Frozen(&st.sparse);
+    let followed = match plan::directory(&st.sparse) {
+        Some(plan::Directory::At { lo, hi }) => {
+            matches!(
+                plan::zip(scanner, &mut kept, lo, hi, false),
+                Ok(plan::ZipPlan::Ready)
+            )
+        }
+        _ => false,
+    };
+    if !followed {
+        let f = budget_finding(
+            scanner,
+            st.transferred(),
+            Some(len),
+            st.budget(),
+            "the zip could not be read as a stream from a server without range support",
+        );
+        return Ok(FileReport::scanned(
+            shown.to_string(),
+            len,
+            "unscanned",
+            vec![f],
+        ));
+    }
+    Ok(report(
+        scanner,
+        opts,
+        shown,
+        st.sparse.bytes(),
+        len,
+        name,
+        None,
+    ))
 }
 
 /// Rounds of a streamed pickle read before the rest is fetched whole instead (a round per

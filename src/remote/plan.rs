@@ -16,7 +16,7 @@
 //!
 //! Whatever cannot be matched exactly falls back to fetching the whole file under the budget.
 
-use super::range::{FetchError, RemoteFile, Sparse};
+use super::range::{FetchError, Source, Sparse};
 use crate::container::joblib::JoblibHooks;
 use crate::container::zip::{Archive, Entry, DEFLATED, STORED};
 use crate::container::{self, Kind};
@@ -369,19 +369,19 @@ fn member_range(s: &Sparse, e: &Entry, n: u64) -> (u64, u64) {
 
 /// Fetch `ranges`, then once more with the local headers now known.
 fn fetch_members(
-    rf: &mut RemoteFile<'_>,
+    rf: &mut impl Source,
     want: &[(&Entry, u64)],
     extra: &[(u64, u64)],
 ) -> Result<(), FetchError> {
     let mut ranges: Vec<(u64, u64)> = want
         .iter()
-        .map(|(e, n)| member_range(&rf.sparse, e, *n))
+        .map(|(e, n)| member_range(rf.image(), e, *n))
         .collect();
     ranges.extend_from_slice(extra);
     rf.ensure(&ranges)?;
     let fix: Vec<(u64, u64)> = want
         .iter()
-        .map(|(e, n)| member_range(&rf.sparse, e, *n))
+        .map(|(e, n)| member_range(rf.image(), e, *n))
         .collect();
     rf.ensure(&fix)
 }
@@ -432,13 +432,13 @@ pub enum ZipPlan {
 /// `storage_headers`, the local headers of storage members too.
 pub fn zip(
     scanner: &Scanner,
-    rf: &mut RemoteFile<'_>,
+    rf: &mut impl Source,
     lo: u64,
     hi: u64,
     storage_headers: bool,
 ) -> Result<ZipPlan, FetchError> {
-    let size = rf.size();
-    let archive = match Archive::parse(rf.sparse.bytes(), scanner.limits.max_members) {
+    let size = rf.image().size();
+    let archive = match Archive::parse(rf.image().bytes(), scanner.limits.max_members) {
         Ok(a) => a,
         Err(_) => return Ok(ZipPlan::Whole),
     };
@@ -503,7 +503,7 @@ pub fn zip(
     // The storages the pickles name, as the scanner finds them.
     let mut storages: HashSet<String> = HashSet::new();
     {
-        let archive = match Archive::parse(rf.sparse.bytes(), scanner.limits.max_members) {
+        let archive = match Archive::parse(rf.image().bytes(), scanner.limits.max_members) {
             Ok(a) => a,
             Err(_) => return Ok(ZipPlan::Whole),
         };
@@ -562,7 +562,7 @@ pub fn zip(
         if is_pickle_name(&e.name) || is_code(e) || storages.contains(&e.name.to_lowercase()) {
             continue;
         }
-        match member_head(&rf.sparse, e) {
+        match member_head(rf.image(), e) {
             Some(head) => {
                 if !matches!(
                     container::detect(&head, Some(&e.name)),
@@ -584,14 +584,46 @@ pub fn zip(
         if !storages.contains(&e.name.to_lowercase()) {
             continue;
         }
-        if let Some(ds) = data_start(&rf.sparse, e) {
-            if !rf.sparse.has(ds, ds + head_len(e).min(e.compressed_size)) {
+        if let Some(ds) = data_start(rf.image(), e) {
+            if !rf.image().has(ds, ds + head_len(e).min(e.compressed_size)) {
                 whole.push((e, head_len(e)));
             }
         }
     }
     fetch_members(rf, &whole, &[])?;
     Ok(ZipPlan::Ready)
+}
+
+/// Bytes of a member kept by a streamed read before deciding on the rest ([`head_len`] of a
+/// deflated member, which covers a stored one's too).
+pub const STREAM_MEMBER_HEAD: u64 = DEFLATE_HEAD;
+
+/// True when a member's first (uncompressed) bytes are a pickle or a container: the zip
+/// scanner reads such a member whole.
+pub fn head_is_scanned(head: &[u8], name: &str) -> bool {
+    !matches!(
+        container::detect(head, Some(name)),
+        Kind::Empty | Kind::Unknown
+    )
+}
+
+/// Uncompressed first bytes of a member from its compressed first bytes.
+pub fn inflate_head(method: u16, raw: &[u8]) -> Option<Vec<u8>> {
+    match method {
+        STORED => Some(raw[..raw.len().min(MEMBER_HEAD as usize)].to_vec()),
+        DEFLATED => {
+            let mut out = Vec::new();
+            let mut dec = flate2::read::DeflateDecoder::new(raw).take(MEMBER_HEAD);
+            dec.read_to_end(&mut out).ok()?;
+            Some(out)
+        }
+        _ => None,
+    }
+}
+
+/// True for a member named like a pickle (`.pkl`, `.pickle`, TorchScript's `debug_pkl`).
+pub fn named_like_pickle(name: &str) -> bool {
+    is_pickle_name(name)
 }
 
 fn head_len(e: &Entry) -> u64 {

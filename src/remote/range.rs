@@ -204,6 +204,31 @@ impl Source for RemoteFile<'_> {
     }
 }
 
+/// An image that can fetch nothing more: asking for bytes it lacks is an error. Checks that a
+/// plan's needs are all in an image read earlier.
+pub struct Frozen<'s>(pub &'s Sparse);
+
+impl Source for Frozen<'_> {
+    fn image(&self) -> &Sparse {
+        self.0
+    }
+    fn ensure(&mut self, ranges: &[(u64, u64)]) -> Result<(), FetchError> {
+        match ranges.iter().find(|&&(s, e)| !self.0.has(s, e)) {
+            None => Ok(()),
+            Some((s, e)) => Err(HttpError::Protocol(format!(
+                "bytes {s}..{e} are needed but were not kept from the stream"
+            ))
+            .into()),
+        }
+    }
+    fn transferred(&self) -> u64 {
+        self.0.fetched()
+    }
+    fn budget(&self) -> u64 {
+        u64::MAX
+    }
+}
+
 /// A body from a server without range support, read front to back: the parts asked for are
 /// kept in the image, the bytes between them are read and dropped (so the image holds only
 /// what the scanner reads, never the whole file), and reading stops when nothing more is asked.
