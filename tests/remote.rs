@@ -426,6 +426,51 @@ fn truncated_streamed_pickle_is_never_clean() {
     }
 }
 
+/// torch's legacy format at the opcode level: magic number, protocol version, sys_info, a
+/// state dict naming storage "0" of `mib` MiB of float32, the storage keys, the raw storage.
+fn legacy_torch(mib: u32, evil: bool) -> Vec<u8> {
+    let numel = mib * (1 << 20) / 4;
+    let mut p = vec![0x80, 0x02, 0x8a, 0x0a];
+    p.extend([
+        0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, b'.',
+    ]);
+    p.extend(b"\x80\x02M\xe9\x03.");
+    p.extend(b"\x80\x02}(");
+    binunicode(&mut p, "protocol_version");
+    p.extend(b"M\xe9\x03");
+    binunicode(&mut p, "little_endian");
+    p.extend(b"\x88u.");
+    p.extend(state_dict_pickle(numel, evil));
+    p.extend(b"\x80\x02]");
+    binunicode(&mut p, "0");
+    p.extend(b"a.");
+    p.extend(u64::from(numel).to_le_bytes());
+    p.extend((0..numel).flat_map(|i| (i as f32).to_le_bytes()));
+    p
+}
+
+#[test]
+fn legacy_torch_storages_are_stepped_over() {
+    for evil in [false, true] {
+        let data = legacy_torch(16, evil);
+        let size = data.len() as u64;
+        for ranges in [true, false] {
+            let (r, sent, local) = scan_served(data.clone(), "model.pt", &opts(), ranges);
+            assert_eq!(local.format, "torch-legacy");
+            let want = if evil {
+                Verdict::Dangerous
+            } else {
+                Verdict::Clean
+            };
+            assert_eq!(local.verdict, want, "{:?}", local.findings);
+            assert_eq!(key(&r), key(&local));
+            if ranges {
+                assert!(sent < 1 << 20, "sent {sent} of {size}");
+            }
+        }
+    }
+}
+
 #[test]
 fn without_range_support_torch_zips_are_read_as_a_stream() {
     // The storages pass by (only their first bytes are kept); data.pkl and the directory are

@@ -523,6 +523,92 @@ fn scan_plain_pickle(ctx: &Ctx<'_>, data: &[u8], storages: Option<&mut Vec<Stora
     }
 }
 
+/// How far the reads of the legacy scanner get in a prefix of a legacy torch file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LegacyReads {
+    /// They run past the prefix, up to `need` when known.
+    Cut {
+        /// Absolute offset the cut part runs to.
+        need: Option<u64>,
+    },
+    /// Pickles and raw storages end at this offset; bytes after it are read whole.
+    StoragesEnd(u64),
+    /// They stop for good here (a broken pickle, a storage that cannot be located).
+    Stopped(u64),
+}
+
+/// Mirror what [`scan_legacy`] reads of `prefix` (the five pickles, then each raw storage's
+/// element count, stepping over its bytes); also whether the pickles hold a dangerous finding.
+pub fn legacy_reads(scanner: &crate::Scanner, prefix: &[u8]) -> (LegacyReads, bool) {
+    let ctx = Ctx {
+        scanner,
+        decompress_left: std::cell::Cell::new(0),
+    };
+    let mut w = Walker::new(&ctx, prefix);
+    let mut pos = 0usize;
+    let mut storages: HashMap<String, (Option<String>, Option<u64>)> = HashMap::new();
+    let mut keys: Vec<String> = Vec::new();
+    let mut cut = None;
+    for i in 0..5 {
+        match w.next(pos) {
+            Ok((result, end, events)) => {
+                pos = end;
+                if i == 3 {
+                    for (k, class, numel) in storage_ids(&w.vm, events) {
+                        storages.entry(k).or_insert((class, numel));
+                    }
+                }
+                if i == 4 {
+                    keys =
+                        w.vm.value(result)
+                            .as_seq()
+                            .unwrap_or(&[])
+                            .iter()
+                            .filter_map(|&k| w.vm.value(k).as_str().map(str::to_string))
+                            .collect();
+                }
+            }
+            Err(e) if e.is_truncation() => {
+                cut = Some(LegacyReads::Cut { need: e.need() });
+                break;
+            }
+            Err(e) => {
+                cut = Some(LegacyReads::Stopped(e.offset()));
+                break;
+            }
+        }
+    }
+    let dangerous = ctx
+        .scanner
+        .judge_events(&w.vm)
+        .iter()
+        .any(|f| f.severity.verdict() == crate::Verdict::Dangerous);
+    if let Some(c) = cut {
+        return (c, dangerous);
+    }
+    let mut at = pos as u64;
+    for key in &keys {
+        let Some((Some(class), _)) = storages.get(key) else {
+            return (LegacyReads::Stopped(at), dangerous);
+        };
+        let Some(size) = storage_element_size(class) else {
+            return (LegacyReads::Stopped(at), dangerous);
+        };
+        let Some(b) = prefix.get(at as usize..at as usize + 8) else {
+            return (LegacyReads::Cut { need: Some(at + 8) }, dangerous);
+        };
+        let count = u64::from_le_bytes(b.try_into().expect("8 bytes"));
+        match count.checked_mul(size).and_then(|n| n.checked_add(at + 8)) {
+            Some(end) => at = end,
+            None => return (LegacyReads::Stopped(at), dangerous),
+        }
+        if at > prefix.len() as u64 {
+            return (LegacyReads::Cut { need: Some(at) }, dangerous);
+        }
+    }
+    (LegacyReads::StoragesEnd(at), dangerous)
+}
+
 /// torch legacy: magic, protocol, sys_info, object, storage keys, raw storages.
 fn scan_legacy<'d>(ctx: &Ctx<'_>, data: &'d [u8], mut w: Walker<'d>) -> Scanned {
     let mut extra: Vec<Finding> = Vec::new();

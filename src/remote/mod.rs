@@ -512,12 +512,10 @@ fn plan_and_scan(
             _ => {}
         }
     }
-    if matches!(kind, Kind::Pickle) && rf.sparse.bytes()[0] == 0x80 {
-        let head = &rf.sparse.bytes()[..rf.sparse.prefix() as usize];
-        if !container::looks_torch_legacy(scanner, head) {
-            if let Some(r) = stream_pickle(scanner, rf, shown, name, opts)? {
-                return Ok(Some(r));
-            }
+    let head = &rf.sparse.bytes()[..rf.sparse.prefix() as usize];
+    if let Some(reads) = stream_reads(scanner, kind, head) {
+        if let Some(r) = stream_pickle(scanner, rf, shown, name, opts, reads)? {
+            return Ok(Some(r));
         }
     }
     let need_whole = match kind {
@@ -644,11 +642,8 @@ fn scan_body(
     let head = len.min(opts.head.max(16)).min(budget);
     st.ensure(&[(0, head)])?;
     let prefix = &st.sparse.bytes()[..head as usize];
-    if prefix[0] == 0x80
-        && matches!(container::detect(prefix, name), Kind::Pickle)
-        && !container::looks_torch_legacy(scanner, prefix)
-    {
-        if let Some(r) = stream_pickle(scanner, &mut st, shown, name, opts)? {
+    if let Some(reads) = stream_reads(scanner, container::detect(prefix, name), prefix) {
+        if let Some(r) = stream_pickle(scanner, &mut st, shown, name, opts, reads)? {
             return Ok(Some(r));
         }
         let f = budget_finding(
@@ -791,6 +786,26 @@ fn stream_zip(
     ))
 }
 
+/// What the scanner reads of a file that can be read as a stream, from its first bytes
+/// `head`: protocol 2+ pickles and joblib dumps, torch's legacy format.
+fn stream_reads(
+    scanner: &Scanner,
+    kind: Kind,
+    head: &[u8],
+) -> Option<fn(&Scanner, &[u8]) -> plan::PrefixRun> {
+    match kind {
+        Kind::TorchLegacy => Some(plan::legacy_prefix),
+        Kind::Pickle if head.first() == Some(&0x80) => {
+            if container::looks_torch_legacy(scanner, head) {
+                Some(plan::legacy_prefix)
+            } else {
+                Some(plan::pickle_prefix)
+            }
+        }
+        _ => None,
+    }
+}
+
 /// Rounds of a streamed pickle read before the rest is fetched whole instead (a round per
 /// large skipped part, a few more per run of opcodes).
 const STREAM_ROUNDS: u32 = 256;
@@ -805,7 +820,8 @@ const SKIP_MIN: u64 = 1 << 20;
 /// First bytes of a skipped part fetched anyway: its padding byte and what a report shows.
 const SKIP_HEAD: u64 = 4 << 10;
 
-/// Scan a protocol 2+ pickle or joblib dump by reading it as the scanner's run goes: each
+/// Scan a protocol 2+ pickle, joblib dump or legacy torch file by reading it as the scanner's
+/// run goes (`reads` mirrors what the scanner reads of a prefix): each
 /// round runs the scanner over the known prefix and fetches what the run needs next, leaving
 /// out the bodies of large skipped parts; it stops as soon as the whole file is known or a
 /// dangerous finding makes the verdict final. `None` when this does not converge (then the
@@ -816,6 +832,7 @@ fn stream_pickle(
     shown: &str,
     name: Option<&str>,
     opts: &RemoteOptions,
+    reads: fn(&Scanner, &[u8]) -> plan::PrefixRun,
 ) -> Result<Option<FileReport>, FetchError> {
     let size = src.image().size();
     let mut frontier = src.image().prefix().min(size);
@@ -823,7 +840,7 @@ fn stream_pickle(
     let in_hole = |holes: &[(u64, u64)], at: u64| holes.iter().any(|&(s, e)| s <= at && at < e);
     let mut chunk = STREAM_CHUNK;
     for _ in 0..STREAM_ROUNDS {
-        let run = plan::pickle_prefix(scanner, &src.image().bytes()[..frontier as usize]);
+        let run = reads(scanner, &src.image().bytes()[..frontier as usize]);
         let stopped = match run.end {
             plan::PrefixEnd::Stopped { offset } if in_hole(&holes, offset) => return Ok(None),
             plan::PrefixEnd::Stopped { .. } => true,

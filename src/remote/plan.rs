@@ -8,16 +8,18 @@
 //!   directory alone), nor TorchScript `code/` sources (reported from their names).
 //! * safetensors: the 8-byte length and the JSON header. GGUF: the header, walked up to the
 //!   end of the tensor infos. numpy `.npy` of plain dtype: the header.
-//! * protocol 2+ pickles and uncompressed joblib dumps: read as a stream, in growing chunks, as
-//!   far as the scanner's run goes; bytes the run skips (large `BINBYTES*`/`BYTEARRAY8`
-//!   payloads, joblib's inline arrays) are left out but for their first bytes, and fetching
-//!   stops once a dangerous finding makes the verdict final.
-//! * everything else (protocol 0/1 pickles, legacy torch, tar, compressed): the whole file.
+//! * protocol 2+ pickles, uncompressed joblib dumps and legacy torch files: read as a stream,
+//!   in growing chunks, as far as the scanner's run goes; bytes the run skips (large
+//!   `BINBYTES*`/`BYTEARRAY8` payloads, joblib's inline arrays, legacy raw storages) are left out
+//!   but for their first bytes, and fetching stops once a dangerous finding makes the verdict
+//!   final.
+//! * everything else (protocol 0/1 pickles, tar, compressed): the whole file.
 //!
 //! Whatever cannot be matched exactly falls back to fetching the whole file under the budget.
 
 use super::range::{FetchError, Source, Sparse};
 use crate::container::joblib::JoblibHooks;
+use crate::container::torch::LegacyReads;
 use crate::container::zip::{Archive, Entry, DEFLATED, STORED};
 use crate::container::{self, Kind};
 use crate::finding::Verdict;
@@ -311,6 +313,19 @@ pub fn pickle_prefix(scanner: &Scanner, prefix: &[u8]) -> PrefixRun {
         .judge_events(&vm)
         .iter()
         .any(|f| f.severity.verdict() == Verdict::Dangerous);
+    PrefixRun { end, dangerous }
+}
+
+/// [`pickle_prefix`] for torch's legacy format: the five pickles, then the raw storages,
+/// stepped over by their recorded sizes; bytes after the last storage are read whole.
+pub fn legacy_prefix(scanner: &Scanner, prefix: &[u8]) -> PrefixRun {
+    let (reads, dangerous) = container::torch::legacy_reads(scanner, prefix);
+    let end = match reads {
+        LegacyReads::Cut { need } => PrefixEnd::Cut { need },
+        LegacyReads::Stopped(offset) => PrefixEnd::Stopped { offset },
+        LegacyReads::StoragesEnd(end) if end == prefix.len() as u64 => PrefixEnd::AtEnd,
+        LegacyReads::StoragesEnd(_) => PrefixEnd::Cut { need: None },
+    };
     PrefixRun { end, dangerous }
 }
 
