@@ -13,6 +13,7 @@ mod server;
 use picklescan_rs::remote::http::Client;
 use picklescan_rs::remote::hub::HubRef;
 use picklescan_rs::remote::{self, RemoteOptions};
+use picklescan_rs::report::FileReport;
 use picklescan_rs::rules::RuleSet;
 use picklescan_rs::{Limits, Scanner};
 use server::{Data, Req, Resp, Server};
@@ -72,6 +73,29 @@ fn serve(dir: &Path, delay: Arc<AtomicU64>) -> Server {
     })
 }
 
+/// Scan `url` RUNS times: the median time, and the last report and cost.
+fn time_scan(
+    scanner: &Scanner,
+    srv: &Server,
+    url: &str,
+    o: &RemoteOptions,
+) -> (f64, FileReport, remote::Cost) {
+    let client = Client::new(o.http.clone());
+    let mut times = Vec::new();
+    let mut last = None;
+    for _ in 0..RUNS {
+        srv.stats.reset();
+        let t = Instant::now();
+        let (r, cost) = remote::scan_url_with_cost(scanner, &client, url, o);
+        times.push(t.elapsed().as_secs_f64());
+        assert!(r.error.is_none(), "{:?}", r.error);
+        assert_eq!(cost.requests, srv.stats.requests());
+        last = Some((r, cost));
+    }
+    let (r, cost) = last.expect("at least one run");
+    (median(times), r, cost)
+}
+
 fn main() {
     let dir = PathBuf::from(
         std::env::var("REMOTE_BENCH_DIR").unwrap_or_else(|_| "/tmp/remote-bench".into()),
@@ -100,22 +124,10 @@ fn main() {
                 fetch_storage_headers: storage_headers,
                 ..RemoteOptions::default()
             };
-            let client = Client::new(o.http.clone());
-            let mut times = Vec::new();
-            let mut last = None;
-            for _ in 0..RUNS {
-                srv.stats.reset();
-                let t = Instant::now();
-                let (r, cost) = remote::scan_url_with_cost(&scanner, &client, &url, &o);
-                times.push(t.elapsed().as_secs_f64());
-                assert!(r.error.is_none(), "{:?}", r.error);
-                assert_eq!(cost.requests, srv.stats.requests());
-                last = Some((r, cost));
-            }
-            let (r, cost) = last.unwrap();
+            let (time, r, cost) = time_scan(&scanner, &srv, &url, &o);
             println!(
                 "| {rtt} ms | {variant} | {:.1} ms | {} | {} | {} | {} |",
-                median(times) * 1e3,
+                time * 1e3,
                 cost.requests,
                 cost.rounds,
                 r.transferred.unwrap(),
@@ -157,22 +169,11 @@ fn main() {
         for rtt in [0u64, 25] {
             delay.store(rtt, Ordering::Relaxed);
             let o = RemoteOptions::default();
-            let client = Client::new(o.http.clone());
-            let mut times = Vec::new();
-            let mut last = None;
-            for _ in 0..RUNS {
-                srv.stats.reset();
-                let t = Instant::now();
-                let (r, cost) = remote::scan_url_with_cost(&scanner, &client, &url, &o);
-                times.push(t.elapsed().as_secs_f64());
-                assert!(r.error.is_none(), "{:?}", r.error);
-                last = Some((r, cost));
-            }
-            let (r, cost) = last.unwrap();
+            let (time, r, cost) = time_scan(&scanner, &srv, &url, &o);
             println!(
                 "| {name} | {} | {rtt} ms | {:.1} ms | {} | {} | {} | {} |",
                 meta.len(),
-                median(times) * 1e3,
+                time * 1e3,
                 cost.requests,
                 cost.rounds,
                 r.transferred.unwrap(),

@@ -141,6 +141,14 @@ fn binunicode(out: &mut Vec<u8>, s: &str) {
     out.extend(s.as_bytes());
 }
 
+/// Dict entry `'x': os.system('echo hi')` (a dict must be on the stack).
+fn set_x_to_system_call(p: &mut Vec<u8>) {
+    binunicode(p, "x");
+    p.extend(b"cos\nsystem\n");
+    binunicode(p, "echo hi");
+    p.extend(b"\x85Rs");
+}
+
 /// A torch.save-like state dict pickle: one FloatStorage tensor of `numel` elements under key
 /// "0", and optionally a call to `os.system`.
 fn state_dict_pickle(numel: u32, evil: bool) -> Vec<u8> {
@@ -158,10 +166,7 @@ fn state_dict_pickle(numel: u32, evil: bool) -> Vec<u8> {
     p.extend(numel.to_le_bytes());
     p.extend(b"\x85K\x01\x85\x89ccollections\nOrderedDict\n)RtRs");
     if evil {
-        binunicode(&mut p, "x");
-        p.extend(b"cos\nsystem\n");
-        binunicode(&mut p, "echo hi");
-        p.extend(b"\x85Rs");
+        set_x_to_system_call(&mut p);
     }
     p.push(b'.');
     p
@@ -310,10 +315,7 @@ fn joblib_dump(arrays: usize, mib: u32, evil: bool) -> Vec<u8> {
         p.push(b's');
     }
     if evil {
-        binunicode(&mut p, "x");
-        p.extend(b"cos\nsystem\n");
-        binunicode(&mut p, "echo hi");
-        p.extend(b"\x85Rs");
+        set_x_to_system_call(&mut p);
     }
     p.push(b'.');
     p
@@ -324,10 +326,7 @@ fn joblib_dump(arrays: usize, mib: u32, evil: bool) -> Vec<u8> {
 fn bytes_pickle(values: usize, mib: u32, evil_first: bool) -> Vec<u8> {
     let mut p = vec![0x80, 0x04, b'}'];
     if evil_first {
-        binunicode(&mut p, "x");
-        p.extend(b"cos\nsystem\n");
-        binunicode(&mut p, "echo hi");
-        p.extend(b"\x85Rs");
+        set_x_to_system_call(&mut p);
     }
     for i in 0..values {
         binunicode(&mut p, &format!("b{i}"));

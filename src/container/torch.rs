@@ -523,6 +523,55 @@ fn scan_plain_pickle(ctx: &Ctx<'_>, data: &[u8], storages: Option<&mut Vec<Stora
     }
 }
 
+/// Storages the object pickle of a legacy file names: key → (class, element count).
+type LegacyStorages = HashMap<String, (Option<String>, Option<u64>)>;
+
+/// The five pickles of torch's legacy format, read as torch reads them.
+struct LegacyPickles {
+    /// Position after the last pickle read.
+    end: usize,
+    storages: LegacyStorages,
+    /// The storage keys the fifth pickle lists (`None` when it is no list).
+    keys: Option<Vec<String>>,
+    /// Why reading stopped before the fifth pickle's end.
+    error: Option<VmError>,
+}
+
+fn read_legacy_pickles(w: &mut Walker<'_>) -> LegacyPickles {
+    let mut out = LegacyPickles {
+        end: 0,
+        storages: HashMap::new(),
+        keys: None,
+        error: None,
+    };
+    for i in 0..5 {
+        match w.next(out.end) {
+            Ok((result, end, events)) => {
+                out.end = end;
+                if i == 3 {
+                    for (k, class, numel) in storage_ids(&w.vm, events) {
+                        out.storages.entry(k).or_insert((class, numel));
+                    }
+                }
+                if i == 4 {
+                    out.keys = w.vm.value(result).as_seq().map(|items| {
+                        items
+                            .iter()
+                            .filter_map(|&k| w.vm.value(k).as_str().map(str::to_string))
+                            .collect()
+                    });
+                }
+            }
+            Err(e) => {
+                out.keys = None;
+                out.error = Some(e);
+                break;
+            }
+        }
+    }
+    out
+}
+
 /// How far the reads of the legacy scanner get in a prefix of a legacy torch file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LegacyReads {
@@ -545,102 +594,63 @@ pub fn legacy_reads(scanner: &crate::Scanner, prefix: &[u8]) -> (LegacyReads, bo
         decompress_left: std::cell::Cell::new(0),
     };
     let mut w = Walker::new(&ctx, prefix);
-    let mut pos = 0usize;
-    let mut storages: HashMap<String, (Option<String>, Option<u64>)> = HashMap::new();
-    let mut keys: Vec<String> = Vec::new();
-    let mut cut = None;
-    for i in 0..5 {
-        match w.next(pos) {
-            Ok((result, end, events)) => {
-                pos = end;
-                if i == 3 {
-                    for (k, class, numel) in storage_ids(&w.vm, events) {
-                        storages.entry(k).or_insert((class, numel));
-                    }
-                }
-                if i == 4 {
-                    keys =
-                        w.vm.value(result)
-                            .as_seq()
-                            .unwrap_or(&[])
-                            .iter()
-                            .filter_map(|&k| w.vm.value(k).as_str().map(str::to_string))
-                            .collect();
-                }
-            }
-            Err(e) if e.is_truncation() => {
-                cut = Some(LegacyReads::Cut { need: e.need() });
-                break;
-            }
-            Err(e) => {
-                cut = Some(LegacyReads::Stopped(e.offset()));
-                break;
-            }
-        }
-    }
+    let head = read_legacy_pickles(&mut w);
     let dangerous = ctx
         .scanner
         .judge_events(&w.vm)
         .iter()
         .any(|f| f.severity.verdict() == crate::Verdict::Dangerous);
-    if let Some(c) = cut {
-        return (c, dangerous);
-    }
-    let mut at = pos as u64;
-    for key in &keys {
+    let reads = match (&head.error, &head.keys) {
+        (Some(e), _) if e.is_truncation() => LegacyReads::Cut { need: e.need() },
+        (Some(e), _) => LegacyReads::Stopped(e.offset()),
+        // No key list: the scanner reads the whole file as pickles.
+        (None, None) => LegacyReads::Cut { need: None },
+        (None, Some(keys)) => storage_reads(prefix, head.end as u64, keys, &head.storages),
+    };
+    (reads, dangerous)
+}
+
+/// The legacy scanner's reads of the raw storages from `at`: each one's element count, then a
+/// jump over its bytes.
+fn storage_reads(
+    prefix: &[u8],
+    mut at: u64,
+    keys: &[String],
+    storages: &LegacyStorages,
+) -> LegacyReads {
+    for key in keys {
         let Some((Some(class), _)) = storages.get(key) else {
-            return (LegacyReads::Stopped(at), dangerous);
+            return LegacyReads::Stopped(at);
         };
         let Some(size) = storage_element_size(class) else {
-            return (LegacyReads::Stopped(at), dangerous);
+            return LegacyReads::Stopped(at);
         };
         let Some(b) = prefix.get(at as usize..at as usize + 8) else {
-            return (LegacyReads::Cut { need: Some(at + 8) }, dangerous);
+            return LegacyReads::Cut { need: Some(at + 8) };
         };
         let count = u64::from_le_bytes(b.try_into().expect("8 bytes"));
         match count.checked_mul(size).and_then(|n| n.checked_add(at + 8)) {
             Some(end) => at = end,
-            None => return (LegacyReads::Stopped(at), dangerous),
+            None => return LegacyReads::Stopped(at),
         }
         if at > prefix.len() as u64 {
-            return (LegacyReads::Cut { need: Some(at) }, dangerous);
+            return LegacyReads::Cut { need: Some(at) };
         }
     }
-    (LegacyReads::StoragesEnd(at), dangerous)
+    LegacyReads::StoragesEnd(at)
 }
 
 /// torch legacy: magic, protocol, sys_info, object, storage keys, raw storages.
 fn scan_legacy<'d>(ctx: &Ctx<'_>, data: &'d [u8], mut w: Walker<'d>) -> Scanned {
     let mut extra: Vec<Finding> = Vec::new();
-    let mut pos = 0usize;
-    let mut storages: HashMap<String, (Option<String>, Option<u64>)> = HashMap::new();
-    let mut keys: Option<Vec<String>> = None;
-    for i in 0..5 {
-        match w.next(pos) {
-            Ok((result, end, events)) => {
-                pos = end;
-                if i == 3 {
-                    for (k, class, numel) in storage_ids(&w.vm, events) {
-                        storages.entry(k).or_insert((class, numel));
-                    }
-                }
-                if i == 4 {
-                    keys = w.vm.value(result).as_seq().map(|items| {
-                        items
-                            .iter()
-                            .filter_map(|&k| w.vm.value(k).as_str().map(str::to_string))
-                            .collect()
-                    });
-                }
-            }
-            Err(_) => {
-                // The pickle scan below reports the broken stream.
-                keys = None;
-                pos = data.len();
-                break;
-            }
-        }
-    }
+    let head = read_legacy_pickles(&mut w);
+    let (storages, keys) = (head.storages, head.keys);
+    // After a broken stream the pickle scan below reads (and reports) the whole file.
+    let pos = if head.error.is_some() {
+        data.len()
+    } else {
+        head.end
+    };
     let pickles_end = pos;
     let mut findings = ctx
         .scanner
