@@ -173,23 +173,33 @@ fn state_dict_pickle(numel: u32, evil: bool) -> Vec<u8> {
 }
 
 /// A stored zip of `members`, with local headers, a central directory and an end record.
-fn zip(members: &[(&str, &[u8])]) -> Vec<u8> {
+/// With `descriptors`, sizes and CRCs are only in a data descriptor after each member's data
+/// (flag bit 3, as torch.save writes).
+fn zip_with(members: &[(&str, &[u8])], descriptors: bool) -> Vec<u8> {
+    let flag = if descriptors { 8 } else { 0 };
     let mut out = Vec::new();
     let mut central = Vec::new();
     for (name, data) in members {
         let off = out.len() as u32;
         let crc = crc32fast::hash(data);
+        let len = data.len() as u32;
         out.extend(0x0403_4b50u32.to_le_bytes());
-        out.extend([20, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
-        out.extend(crc.to_le_bytes());
-        out.extend((data.len() as u32).to_le_bytes());
-        out.extend((data.len() as u32).to_le_bytes());
+        out.extend([20, 0, flag, 0, 0, 0, 0, 0, 0, 0]);
+        for v in [crc, len, len] {
+            out.extend((if descriptors { 0 } else { v }).to_le_bytes());
+        }
         out.extend((name.len() as u16).to_le_bytes());
         out.extend(0u16.to_le_bytes());
         out.extend(name.as_bytes());
         out.extend_from_slice(data);
+        if descriptors {
+            out.extend(0x0807_4b50u32.to_le_bytes());
+            for v in [crc, len, len] {
+                out.extend(v.to_le_bytes());
+            }
+        }
         central.extend(0x0201_4b50u32.to_le_bytes());
-        central.extend([20, 0, 20, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        central.extend([20, 0, 20, 0, flag, 0, 0, 0, 0, 0, 0, 0]);
         central.extend(crc.to_le_bytes());
         central.extend((data.len() as u32).to_le_bytes());
         central.extend((data.len() as u32).to_le_bytes());
@@ -212,17 +222,24 @@ fn zip(members: &[(&str, &[u8])]) -> Vec<u8> {
 
 /// A torch zip with one `mib`-MiB storage, an unreferenced data member, and small records.
 fn big_torch(mib: u32, evil: bool) -> Vec<u8> {
+    big_torch_with(mib, evil, false)
+}
+
+fn big_torch_with(mib: u32, evil: bool, descriptors: bool) -> Vec<u8> {
     let numel = mib * 1024 * 256;
     let storage: Vec<u8> = (0..numel as usize * 4).map(|i| (i % 251) as u8).collect();
     let blob = vec![0u8; 1 << 20];
     let pkl = state_dict_pickle(numel, evil);
-    zip(&[
-        ("archive/data.pkl", &pkl),
-        ("archive/byteorder", b"little"),
-        ("archive/data/0", &storage),
-        ("archive/extra/blob", &blob),
-        ("archive/version", b"3\n"),
-    ])
+    zip_with(
+        &[
+            ("archive/data.pkl", &pkl),
+            ("archive/byteorder", b"little"),
+            ("archive/data/0", &storage),
+            ("archive/extra/blob", &blob),
+            ("archive/version", b"3\n"),
+        ],
+        descriptors,
+    )
 }
 
 #[test]
@@ -474,10 +491,11 @@ fn legacy_torch_storages_are_stepped_over() {
 fn without_range_support_torch_zips_are_read_as_a_stream() {
     // The storages pass by (only their first bytes are kept); data.pkl and the directory are
     // kept, and the verdict is the local one.
-    for evil in [false, true] {
-        let data = big_torch(32, evil);
+    for (evil, descriptors) in [(false, false), (true, false), (false, true), (true, true)] {
+        let data = big_torch_with(32, evil, descriptors);
         let size = data.len() as u64;
         let (r, _, local) = scan_served(data, "model.pt", &opts(), false);
+        assert_eq!(local.format, "torch-zip");
         assert_eq!(key(&r), key(&local));
         assert_eq!(r.transferred, Some(size));
     }

@@ -684,7 +684,8 @@ fn scan_body(
 }
 
 /// A zip from a server without range support, read front to back: each member is walked by
-/// its local header, and a large member that is not named like a pickle keeps only its first
+/// its local header (or, when its size is only in a data descriptor, up to the descriptor that
+/// records its length), and a large member that is not named like a pickle keeps only its first
 /// bytes unless they are a pickle or a container (tensor storages are dropped as they pass);
 /// the central directory at the end is kept. The range planner then checks that everything the
 /// scanner reads was kept; if not, the file is reported not fully scanned, never clean.
@@ -714,17 +715,37 @@ fn stream_zip(
         let method = u16_at(d, at + 8) as u16;
         let csize = u32_at(d, at + 18);
         let data = at + 30 + u16_at(d, at + 26) + u16_at(d, at + 28);
-        // Sizes only in a data descriptor or in zip64 fields: not followed.
-        if flags & 8 != 0 || csize == 0xFFFF_FFFF || data + csize > len {
+        if data > len {
+            break;
+        }
+        st.ensure(&[(at, data)])?;
+        let name_end = at + 30 + u16_at(st.sparse.bytes(), at + 26);
+        let member =
+            String::from_utf8_lossy(&st.sparse.bytes()[(at + 30) as usize..name_end as usize])
+                .into_owned();
+        if flags & 8 != 0 {
+            // The size is only in the data descriptor after the data (what torch.save writes).
+            let keep_until = if plan::named_like_pickle(&member) {
+                u64::MAX
+            } else {
+                data + plan::STREAM_MEMBER_HEAD
+            };
+            match st.skip_described_member(data, keep_until)? {
+                Some(next) => {
+                    at = next;
+                    continue;
+                }
+                None => {
+                    at = len;
+                    break;
+                }
+            }
+        }
+        // zip64 sizes: not followed.
+        if csize == 0xFFFF_FFFF || data + csize > len {
             break;
         }
         let end = data + csize;
-        st.ensure(&[(at, data)])?;
-        let member = String::from_utf8_lossy(
-            &st.sparse.bytes()
-                [(at + 30) as usize..(at + 30 + u16_at(st.sparse.bytes(), at + 26)) as usize],
-        )
-        .into_owned();
         if csize <= SKIP_MIN || plan::named_like_pickle(&member) {
             st.ensure(&[(data, end)])?;
         } else {

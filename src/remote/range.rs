@@ -256,6 +256,55 @@ impl<'c> BodyStream<'c> {
         })
     }
 
+    /// Read on to the end of a zip member whose data start at `data` and whose size only its
+    /// data descriptor gives (flag bit 3, what `torch.save` writes): the first place where a
+    /// descriptor recording exactly the bytes since `data` is followed by a local header or the
+    /// central directory. Bytes before `keep_until` are kept, the rest of the member dropped,
+    /// and everything from the place found on is kept. `None` when the body ends first.
+    pub fn skip_described_member(
+        &mut self,
+        data: u64,
+        keep_until: u64,
+    ) -> Result<Option<u64>, FetchError> {
+        // Read bytes of the member not searched yet (the first search covers what is kept).
+        let mut window: Vec<u8> = Vec::new();
+        let mut w0 = data;
+        if self.pos > data {
+            window.extend_from_slice(&self.sparse.bytes()[data as usize..self.pos as usize]);
+        }
+        loop {
+            if let Some(i) = find_member_end(&window, w0, data) {
+                let c = w0 + i as u64;
+                self.sparse.put(c, &window[i..]);
+                return Ok(Some(c));
+            }
+            // Keep the last bytes: a descriptor and a signature may straddle two reads.
+            let cut = window.len().saturating_sub(DESCRIPTOR_BACK);
+            w0 += cut as u64;
+            window.drain(..cut);
+            let size = self.sparse.size();
+            if self.pos >= size {
+                return Ok(None);
+            }
+            let want = (size - self.pos).min(self.buf.len() as u64) as usize;
+            let n = self.body.read_some(&mut self.buf[..want], self.meter)?;
+            if n == 0 {
+                return Err(HttpError::Protocol(format!(
+                    "the body ended after {} of {size} bytes",
+                    self.pos
+                ))
+                .into());
+            }
+            let start = self.pos;
+            self.pos += n as u64;
+            if start < keep_until {
+                let end = (keep_until.min(self.pos) - start) as usize;
+                self.sparse.put(start, &self.buf[..end]);
+            }
+            window.extend_from_slice(&self.buf[..n]);
+        }
+    }
+
     /// Read the body up to `end`, keeping the bytes from `keep` on.
     fn read_to(&mut self, keep: u64, end: u64) -> Result<(), FetchError> {
         while self.pos < end {
@@ -323,6 +372,44 @@ impl Source for BodyStream<'_> {
     fn budget(&self) -> u64 {
         self.budget
     }
+}
+
+/// Bytes looked back from a candidate member end: the longest data descriptor (24).
+const DESCRIPTOR_BACK: usize = 24 + 3;
+
+/// The first `i` in `w` (which starts at file offset `w0`) where a local header or central
+/// directory signature starts right after a data descriptor of the member whose data start at
+/// `data`: with or without its signature, with 32- or 64-bit sizes, its compressed size equal
+/// to the bytes between `data` and the descriptor.
+fn find_member_end(w: &[u8], w0: u64, data: u64) -> Option<usize> {
+    let u32_at = |at: usize| u64::from(u32::from_le_bytes(w[at..at + 4].try_into().expect("4")));
+    let u64_at = |at: usize| u64::from_le_bytes(w[at..at + 8].try_into().expect("8"));
+    (12..w.len().saturating_sub(3)).find(|&i| {
+        if !(w[i..i + 4] == *b"PK\x03\x04" || w[i..i + 4] == *b"PK\x01\x02") {
+            return false;
+        }
+        // (descriptor length, has signature, 64-bit sizes)
+        [
+            (16, true, false),
+            (24, true, true),
+            (12, false, false),
+            (20, false, true),
+        ]
+        .iter()
+        .any(|&(len, sig, wide)| {
+            if i < len {
+                return false;
+            }
+            let p = i - len;
+            let desc = w0 + p as u64;
+            if desc < data || (sig && w[p..p + 4] != *b"PK\x07\x08") {
+                return false;
+            }
+            let at = p + if sig { 8 } else { 4 };
+            let csize = if wide { u64_at(at) } else { u32_at(at) };
+            csize == desc - data
+        })
+    })
 }
 
 /// A remote file being fetched piecemeal.
