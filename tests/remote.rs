@@ -141,6 +141,15 @@ fn binunicode(out: &mut Vec<u8>, s: &str) {
     out.extend(s.as_bytes());
 }
 
+/// The verdict a generated file gets with or without its `os.system` call.
+fn verdict_for(evil: bool) -> Verdict {
+    if evil {
+        Verdict::Dangerous
+    } else {
+        Verdict::Clean
+    }
+}
+
 /// Dict entry `'x': os.system('echo hi')` (a dict must be on the stack).
 fn set_x_to_system_call(p: &mut Vec<u8>) {
     binunicode(p, "x");
@@ -248,16 +257,7 @@ fn torch_zip_costs_a_small_fraction_of_its_size() {
     for evil in [false, true] {
         let data = big_torch(32, evil);
         let local = scan_bytes(&scanner, &data, "model.pt".into());
-        assert_eq!(
-            local.verdict,
-            if evil {
-                Verdict::Dangerous
-            } else {
-                Verdict::Clean
-            },
-            "{:?}",
-            local.findings
-        );
+        assert_eq!(local.verdict, verdict_for(evil), "{:?}", local.findings);
         let size = data.len() as u64;
         let mut files = HashMap::new();
         files.insert("model.pt".to_string(), Data::mem(data));
@@ -398,12 +398,7 @@ fn joblib_arrays_are_stepped_over() {
         ] {
             let (r, sent, local) = scan_served(data.clone(), "model.joblib", &o, true);
             assert_eq!(local.format, "joblib");
-            let want = if evil {
-                Verdict::Dangerous
-            } else {
-                Verdict::Clean
-            };
-            assert_eq!(local.verdict, want, "{:?}", local.findings);
+            assert_eq!(local.verdict, verdict_for(evil), "{:?}", local.findings);
             assert_eq!(key(&r), key(&local));
             assert_eq!(r.size, size);
             assert!(sent < 1 << 20, "sent {sent} of {size}");
@@ -473,12 +468,7 @@ fn legacy_torch_storages_are_stepped_over() {
         for ranges in [true, false] {
             let (r, sent, local) = scan_served(data.clone(), "model.pt", &opts(), ranges);
             assert_eq!(local.format, "torch-legacy");
-            let want = if evil {
-                Verdict::Dangerous
-            } else {
-                Verdict::Clean
-            };
-            assert_eq!(local.verdict, want, "{:?}", local.findings);
+            assert_eq!(local.verdict, verdict_for(evil), "{:?}", local.findings);
             assert_eq!(key(&r), key(&local));
             if ranges {
                 assert!(sent < 1 << 20, "sent {sent} of {size}");

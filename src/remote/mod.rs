@@ -697,32 +697,38 @@ fn stream_zip(
     name: Option<&str>,
     opts: &RemoteOptions,
 ) -> Result<FileReport, FetchError> {
-    let u16_at =
-        |d: &[u8], at: u64| u64::from(u16::from_le_bytes([d[at as usize], d[at as usize + 1]]));
-    let u32_at = |d: &[u8], at: u64| {
-        let i = at as usize;
-        u64::from(u32::from_le_bytes([d[i], d[i + 1], d[i + 2], d[i + 3]]))
-    };
     let mut at = 0u64;
     // Walk the local headers; anything this walk does not follow is kept whole from there on.
     while at + 30 <= len {
         st.ensure(&[(at, at + 30)])?;
         let d = st.sparse.bytes();
-        if u32_at(d, at) != 0x0403_4b50 {
+        let field = |off: u64, wide: bool| {
+            if wide {
+                plan::u32_at(d, at + off)
+            } else {
+                plan::u16_at(d, at + off)
+            }
+        };
+        let (Some(plan::LOCAL_SIG_U64), Some(flags), Some(method), Some(csize), Some(nl), Some(el)) = (
+            field(0, true),
+            field(6, false),
+            field(8, false),
+            field(18, true),
+            field(26, false),
+            field(28, false),
+        ) else {
             break;
-        }
-        let flags = u16_at(d, at + 6);
-        let method = u16_at(d, at + 8) as u16;
-        let csize = u32_at(d, at + 18);
-        let data = at + 30 + u16_at(d, at + 26) + u16_at(d, at + 28);
+        };
+        let method = method as u16;
+        let data = at + 30 + nl + el;
         if data > len {
             break;
         }
         st.ensure(&[(at, data)])?;
-        let name_end = at + 30 + u16_at(st.sparse.bytes(), at + 26);
-        let member =
-            String::from_utf8_lossy(&st.sparse.bytes()[(at + 30) as usize..name_end as usize])
-                .into_owned();
+        let member = String::from_utf8_lossy(
+            &st.sparse.bytes()[(at + 30) as usize..(at + 30 + nl) as usize],
+        )
+        .into_owned();
         if flags & 8 != 0 {
             // The size is only in the data descriptor after the data (what torch.save writes).
             let keep_until = if plan::named_like_pickle(&member) {

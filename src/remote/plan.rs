@@ -33,6 +33,8 @@ const EOCD_SIG: u32 = 0x0605_4b50;
 const ZIP64_LOCATOR_SIG: u32 = 0x0706_4b50;
 const ZIP64_EOCD_SIG: u32 = 0x0606_4b50;
 const LOCAL_SIG: u32 = 0x0403_4b50;
+/// [`LOCAL_SIG`] as [`u32_at`] returns it.
+pub(super) const LOCAL_SIG_U64: u64 = LOCAL_SIG as u64;
 /// Bytes of a member the zip scanner sniffs (`torch.rs` HEAD).
 const MEMBER_HEAD: u64 = 64;
 /// Compressed bytes fetched to inflate a deflated member's first bytes.
@@ -41,12 +43,12 @@ const DEFLATE_HEAD: u64 = 16 * 1024;
 /// 63 bytes plus zip64 fields).
 const LOCAL_SLACK: u64 = 256;
 
-fn u16_at(d: &[u8], at: u64) -> Option<u64> {
+pub(super) fn u16_at(d: &[u8], at: u64) -> Option<u64> {
     let at = usize::try_from(at).ok()?;
     d.get(at..at.checked_add(2)?)
         .map(|b| u64::from(u16::from_le_bytes([b[0], b[1]])))
 }
-fn u32_at(d: &[u8], at: u64) -> Option<u64> {
+pub(super) fn u32_at(d: &[u8], at: u64) -> Option<u64> {
     let at = usize::try_from(at).ok()?;
     d.get(at..at.checked_add(4)?)
         .map(|b| u64::from(u32::from_le_bytes([b[0], b[1], b[2], b[3]])))
