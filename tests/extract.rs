@@ -7,7 +7,7 @@
 use picklescan_rs::container::npy;
 use picklescan_rs::container::zip::Archive;
 use picklescan_rs::extract::{self, ExtractError, ExtractOptions, Outcome};
-use picklescan_rs::Scanner;
+use picklescan_rs::{Scanner, Verdict};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -302,6 +302,36 @@ fn a_failure_leaves_nothing_behind() {
     let o = run(&junk, &opts_to(&out));
     assert!(o.result.is_err());
     assert_eq!(listing(tmp.path()), ["junk.bin"]);
+}
+
+#[test]
+fn a_view_repeating_its_storage_is_not_written_out() {
+    // 4 bytes of storage, viewed as 2^40 floats with stride 0: scanning it is clean, writing it
+    // would take 4 TiB.
+    let input = corpus().join("malformed/torch_expanded_view.pt");
+    let tmp = tempfile::tempdir().unwrap();
+    for to in [
+        extract::OutputFormat::Safetensors,
+        extract::OutputFormat::Gguf,
+    ] {
+        let out = tmp.path().join(format!("o.{}", to.extension()));
+        let o = run(
+            &input,
+            &ExtractOptions {
+                to,
+                ..opts_to(&out)
+            },
+        );
+        assert_eq!(o.scan.as_ref().unwrap().verdict, Verdict::Clean);
+        match &o.result {
+            Err(ExtractError::Format(m)) => {
+                assert!(m.contains("4398046511104 bytes"), "{m}");
+                assert!(m.contains("more than 100×"), "{m}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(listing(tmp.path()).is_empty(), "{:?}", listing(tmp.path()));
+    }
 }
 
 #[test]

@@ -1432,6 +1432,16 @@ def malformed_budgets():
          "exceeds any sane nesting budget")
 
 
+@generator
+def malformed_expanded_view():
+    import torch
+    p = tmp_path("expanded_view.pt")
+    torch.save({"w": torch.zeros(1).expand(2 ** 40)}, p)
+    emit("malformed/torch_expanded_view.pt", read_and_drop(p), "clean", "torch-zip",
+         "torch.save of one float expanded to 2^40 elements (stride 0): a 4-byte storage whose "
+         "view is 4 TiB; valid and clean to scan, but extraction must refuse to write it")
+
+
 # ---------------------------------------------------------------------------------------------
 # containers/
 # ---------------------------------------------------------------------------------------------

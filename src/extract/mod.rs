@@ -33,6 +33,7 @@ pub use tensor::{Backing, ByteSource, DType, Region, Tensor};
 
 use crate::file::{hex, scan_path, FileOptions};
 use crate::finding::Verdict;
+use crate::limits::Limits;
 use crate::report::FileReport;
 use crate::scan::Scanner;
 use sha2::{Digest, Sha256};
@@ -619,6 +620,7 @@ impl Source {
         if !unsupported.is_empty() && !opts.skip_unsupported {
             return Err(ExtractError::Unsupported(unsupported));
         }
+        check_output_size(&scanner.limits, &tensors, self.backing.bytes().len() as u64)?;
         Ok(Extraction {
             format,
             tensors,
@@ -626,6 +628,29 @@ impl Source {
             dropped,
         })
     }
+}
+
+/// A view may read its storage's bytes many times over (a stride of 0 from `expand`,
+/// overlapping strides), so a small file can describe tensors of terabytes. What extraction
+/// writes is bounded by the input's size the way decompression is: at most `max_ratio` times
+/// the input, or `ratio_floor` for small inputs. Real models write about their own size (tied
+/// weights twice); a compressed joblib dump writes up to its compression ratio.
+fn check_output_size(limits: &Limits, tensors: &[Tensor], input: u64) -> Result<(), ExtractError> {
+    let written = tensors
+        .iter()
+        .map(|t| t.source.nbytes())
+        .fold(0u64, u64::saturating_add);
+    let allowed = limits
+        .ratio_floor
+        .max(input.saturating_mul(limits.max_ratio));
+    if written > allowed {
+        return Err(ExtractError::Format(format!(
+            "refused: the tensors would write {written} bytes from {input} bytes of input, \
+             more than {}× (views that repeat their storage's bytes)",
+            limits.max_ratio
+        )));
+    }
+    Ok(())
 }
 
 /// Removes the temporary output unless it was put in place.

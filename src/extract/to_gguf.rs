@@ -17,7 +17,7 @@ use crate::gguf::{GgufError, GgufWriter};
 use crate::quant::{self, bf16_to_f32, f16_to_f32, GgmlType, QuantError};
 use rayon::prelude::*;
 use std::fs::File;
-use std::io::{self, BufWriter};
+use std::io::{self, BufWriter, Write};
 use std::os::unix::fs::FileExt;
 
 /// Elements per parallel piece (a multiple of every block size).
@@ -335,16 +335,16 @@ fn write_converted<W: io::Write + Send>(
     Ok(())
 }
 
-/// Write the header and every planned tensor to `file`. `kvs` go after
-/// `general.architecture`; the returned value is the header length (where the late metadata
-/// can be patched).
+/// Write the header and every planned tensor to `out` (a file positioned at its start). `kvs`
+/// go after `general.architecture`; the returned value is the header length (where the late
+/// metadata can be patched).
 pub fn write_gguf(
     extraction: &Extraction,
     planned: &[Planned],
     kvs: Vec<(String, crate::gguf::Value)>,
-    file: &mut File,
+    out: &mut (impl Write + Send),
 ) -> io::Result<u64> {
-    let mut w = GgufWriter::new(BufWriter::with_capacity(1 << 20, &mut *file));
+    let mut w = GgufWriter::new(BufWriter::with_capacity(1 << 20, out));
     for (k, v) in kvs {
         w.add_kv(k, v).map_err(gerr)?;
     }
