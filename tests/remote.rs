@@ -596,22 +596,93 @@ fn large_safetensors_header_only() {
     let mut files = HashMap::new();
     files.insert("good.safetensors".to_string(), Data::mem(good.clone()));
     files.insert("bad.safetensors".to_string(), Data::mem(bad.clone()));
-    let srv = file_server(files, true);
     let client = Client::new(opts().http);
-    for (name, data, verdict) in [
-        ("good.safetensors", &good, Verdict::Clean),
-        ("bad.safetensors", &bad, Verdict::Suspicious),
-    ] {
-        let local = scan_bytes(&scanner, data, name.into());
-        assert_eq!(local.verdict, verdict);
-        let r = remote::scan_url(
-            &scanner,
-            &client,
-            &format!("{}/f/{name}", srv.base()),
-            &opts(),
-        );
+    // Without range support the body is read up to the end of the header, and no further.
+    for ranges in [true, false] {
+        let srv = file_server(files.clone(), ranges);
+        for (name, data, verdict) in [
+            ("good.safetensors", &good, Verdict::Clean),
+            ("bad.safetensors", &bad, Verdict::Suspicious),
+        ] {
+            let local = scan_bytes(&scanner, data, name.into());
+            assert_eq!(local.verdict, verdict);
+            let r = remote::scan_url(
+                &scanner,
+                &client,
+                &format!("{}/f/{name}", srv.base()),
+                &opts(),
+            );
+            assert_eq!(key(&r), key(&local), "ranges: {ranges}");
+            assert!(r.transferred.unwrap() < 256 * 1024, "{:?}", r.transferred);
+        }
+    }
+}
+
+/// A protocol 1 pickle (no PROTO opcode) of a dict of `mib`-MiB BINSTRINGs, optionally with a
+/// call to `os.system` first, and optionally ending with `tail`.
+fn protocol1_pickle(values: usize, mib: u32, evil_first: bool) -> Vec<u8> {
+    let mut p = vec![b'}'];
+    if evil_first {
+        p.extend(b"U\x01xcos\nsystem\nU\x07echo hi\x85Rs");
+    }
+    for i in 0..values {
+        let key = format!("b{i}");
+        p.push(b'U');
+        p.push(key.len() as u8);
+        p.extend(key.as_bytes());
+        let n = mib << 20;
+        p.push(b'T');
+        p.extend(n.to_le_bytes());
+        p.extend((0..n).map(|i| (i % 251) as u8));
+        p.push(b's');
+    }
+    p.push(b'.');
+    p
+}
+
+#[test]
+fn protocol_1_pickles_are_read_as_a_stream() {
+    for ranges in [true, false] {
+        // Clean: stepped over with ranges, read to the end (dropping the strings) without.
+        let data = protocol1_pickle(3, 4, false);
+        let size = data.len() as u64;
+        let (r, sent, local) = scan_served(data, "model.pkl", &opts(), ranges);
+        assert_eq!(local.format, "pickle");
+        assert_eq!(local.verdict, Verdict::Clean, "{:?}", local.findings);
         assert_eq!(key(&r), key(&local));
-        assert!(r.transferred.unwrap() < 256 * 1024);
+        if ranges {
+            assert!(sent < 1 << 20, "sent {sent} of {size}");
+        }
+        // Dangerous: reading stops at the call.
+        let data = protocol1_pickle(1, 16, true);
+        let size = data.len() as u64;
+        let (r, _, local) = scan_served(data, "evil.pkl", &opts(), ranges);
+        assert_eq!(local.verdict, Verdict::Dangerous);
+        assert_eq!(key(&r), key(&local));
+        assert!(
+            r.transferred.unwrap() < size / 4,
+            "{:?} of {size}",
+            r.transferred
+        );
+    }
+}
+
+#[test]
+fn a_pickle_ending_as_a_zip_is_never_clean_without_range_support() {
+    // A protocol 1 pickle whose last bytes are a zip: a local scan (and Python's zipfile) reads
+    // it as a zip, found from its end record. A forward read has dropped the pickle's strings by
+    // then: not scanned, never clean. With ranges, the end is fetched first.
+    let mut data = protocol1_pickle(1, 2, false);
+    data.extend(zip_with(&[("a/data.pkl", b"\x80\x02}.")], false));
+    for ranges in [true, false] {
+        let (r, _, local) = scan_served(data.clone(), "x.bin", &opts(), ranges);
+        assert_eq!(local.format, "torch-zip", "{:?}", local.findings);
+        if ranges {
+            assert_eq!(key(&r), key(&local));
+        } else {
+            assert_eq!(r.verdict, Verdict::Suspicious, "{:?}", r.findings);
+            assert!(r.findings.iter().any(|f| f.rule == "PS919"));
+        }
     }
 }
 

@@ -23,7 +23,7 @@ pub mod plan;
 pub mod range;
 
 use crate::container::{self, ids, Kind};
-use crate::finding::Finding;
+use crate::finding::{Finding, Verdict};
 use crate::policy::Policy;
 use crate::report::FileReport;
 use crate::scan::Scanner;
@@ -527,45 +527,10 @@ fn plan_and_scan(
             },
             None => true,
         },
-        Kind::Safetensors => match polyglot(scanner, rf) {
+        Kind::Safetensors | Kind::Gguf | Kind::Npy => match header_reads(scanner, rf, kind) {
             Ok(whole) => whole,
-            Err(e) => return over(rf, e, "the file runs as a pickle past the budget"),
+            Err((e, why)) => return over(rf, e, why),
         },
-        Kind::Gguf => {
-            let mut whole = true;
-            for _ in 0..32 {
-                let prefix = rf.sparse.prefix();
-                match plan::gguf_header(&rf.sparse.bytes()[..prefix as usize]) {
-                    plan::Walk::Done(end) => {
-                        if let Err(e) = rf.ensure(&[(0, end)]) {
-                            return over(rf, e, "the GGUF header is larger than the budget");
-                        }
-                        whole = match polyglot(scanner, rf) {
-                            Ok(w) => w,
-                            Err(e) => {
-                                return over(rf, e, "the file runs as a pickle past the budget")
-                            }
-                        };
-                        break;
-                    }
-                    plan::Walk::Need(n) => {
-                        let to = n.max(prefix.saturating_mul(2)).min(size);
-                        if to <= prefix {
-                            break;
-                        }
-                        if let Err(e) = rf.ensure(&[(0, to)]) {
-                            return over(rf, e, "the GGUF header is larger than the budget");
-                        }
-                    }
-                    plan::Walk::Unknown => break,
-                }
-            }
-            whole
-        }
-        Kind::Npy => {
-            let prefix = &rf.sparse.bytes()[..rf.sparse.prefix() as usize];
-            !matches!(container::npy::parse_header(prefix), Ok(h) if !h.has_object)
-        }
         Kind::Unknown | Kind::Unscannable(_) | Kind::Empty => false,
         Kind::Pickle | Kind::TorchLegacy | Kind::Tar | Kind::Compressed(_) => true,
     };
@@ -622,9 +587,12 @@ fn plan_and_scan(
     Ok(Some(r))
 }
 
-/// A file from a server without range support, of known length, read front to back. A protocol
-/// 2+ pickle or joblib dump is streamed as the scan goes (the bytes it steps over are read and
-/// dropped; reading stops at a final verdict); anything else is kept whole, up to the budget.
+/// A file from a server without range support, of known length, read front to back, keeping
+/// only what the scanner reads (and the last [`range::BODY_TAIL`] bytes): pickles, joblib dumps
+/// and legacy torch files are streamed as the scan goes (reading stops at a final verdict);
+/// zips are walked by local header; safetensors, GGUF and npy files are read up to the end of
+/// their header. Content that a local scan reads whole (tar, compressed streams, npy object
+/// arrays, a header the walk does not follow) is kept whole, up to the budget.
 #[allow(clippy::too_many_arguments)]
 fn scan_body(
     scanner: &Scanner,
@@ -641,27 +609,93 @@ fn scan_body(
         .map_err(|e| http::HttpError::Protocol(format!("cannot hold the image: {e}")))?;
     let head = len.min(opts.head.max(16)).min(budget);
     st.ensure(&[(0, head)])?;
-    let prefix = &st.sparse.bytes()[..head as usize];
-    if let Some(reads) = stream_reads(scanner, container::detect(prefix, name), prefix) {
-        if let Some(r) = stream_pickle(scanner, &mut st, shown, name, opts, reads)? {
+    let unscanned = |st: &BodyStream<'_>, why: &str| {
+        let f = budget_finding(scanner, st.transferred(), Some(len), budget, why);
+        FileReport::scanned(shown.to_string(), len, "unscanned", vec![f])
+    };
+    // What detection itself reads: a safetensors header.
+    if let Some(end) = plan::safetensors_header_end(&st.sparse) {
+        match st.ensure(&[(0, end)]) {
+            Ok(()) => {}
+            Err(FetchError::Budget { .. }) => {
+                return Ok(Some(unscanned(
+                    &st,
+                    "the safetensors header is larger than the budget",
+                )))
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    let prefix = &st.sparse.bytes()[..st.sparse.prefix() as usize];
+    let kind = container::detect(prefix, name);
+    // Content that starts with a protocol 0/1 opcode or no magic at all is what it is only with
+    // its end known (a zip's end record): such a read goes on to the end of the body, and the
+    // kind must not change.
+    let decided_by_head = !matches!(kind, Kind::Unknown | Kind::Empty)
+        && !(kind == Kind::Pickle && prefix.first() != Some(&0x80));
+    if sniff && kind == Kind::Pickle && !decided_by_head && plan::inert_prefix(scanner, &st.sparse)
+    {
+        return Ok(None);
+    }
+    if let Some(reads) = stream_reads(scanner, kind, prefix) {
+        let Some(r) = stream_pickle(scanner, &mut st, shown, name, opts, reads)? else {
+            return Ok(Some(unscanned(
+                &st,
+                "the pickle could not be read as a stream from a server without range support",
+            )));
+        };
+        if decided_by_head || r.verdict == Verdict::Dangerous {
             return Ok(Some(r));
         }
-        let f = budget_finding(
-            scanner,
-            meter.bytes(),
-            Some(len),
-            budget,
-            "the pickle could not be read as a stream from a server without range support",
-        );
-        return Ok(Some(FileReport::scanned(
-            shown.to_string(),
-            len,
-            "unscanned",
-            vec![f],
-        )));
+        return match st.read_to_end() {
+            Ok(()) if container::detect(st.sparse.bytes(), name) == kind => Ok(Some(r)),
+            Ok(()) => Ok(Some(unscanned(
+                &st,
+                "the file starts as a pickle but ends as a zip, which cannot be read as a stream",
+            ))),
+            Err(FetchError::Budget { .. }) => Ok(Some(unscanned(
+                &st,
+                "the file starts as a protocol 0/1 pickle, which only its end tells from a zip, and is larger than the budget",
+            ))),
+            Err(e) => Err(e),
+        };
     }
-    if prefix.starts_with(b"PK\x03\x04") && len <= budget {
+    if kind == Kind::Zip && prefix.starts_with(b"PK") && len <= budget {
         return stream_zip(scanner, st, len, shown, name, opts).map(Some);
+    }
+    let whole = match kind {
+        Kind::Safetensors | Kind::Gguf | Kind::Npy => match header_reads(scanner, &mut st, kind) {
+            Ok(whole) => whole,
+            Err((FetchError::Budget { .. }, why)) => return Ok(Some(unscanned(&st, why))),
+            Err((e, _)) => return Err(e),
+        },
+        // Recognised by its magic and never opened.
+        Kind::Unscannable(_) => false,
+        Kind::Unknown | Kind::Empty => match st.read_to_end() {
+            Ok(()) if container::detect(st.sparse.bytes(), name) == kind => false,
+            Ok(()) => {
+                return Ok(Some(unscanned(
+                    &st,
+                    "content before a zip's first member cannot be read as a stream",
+                )))
+            }
+            Err(FetchError::Budget { .. }) => {
+                return Ok(Some(unscanned(
+                    &st,
+                    "content of no known format is only told from a zip by its end, and the file is larger than the budget",
+                )))
+            }
+            Err(e) => return Err(e),
+        },
+        _ => true,
+    };
+    if !whole {
+        if sniff && matches!(kind, Kind::Unknown | Kind::Empty) {
+            return Ok(None);
+        }
+        let mut r = report(scanner, opts, shown, st.sparse.bytes(), len, name, None);
+        r.size = len;
+        return Ok(Some(r));
     }
     let end = len.min(budget);
     st.ensure(&[(0, end)])?;
@@ -814,7 +848,7 @@ fn stream_zip(
 }
 
 /// What the scanner reads of a file that can be read as a stream, from its first bytes
-/// `head`: protocol 2+ pickles and joblib dumps, torch's legacy format.
+/// `head`: pickles and joblib dumps, torch's legacy format.
 fn stream_reads(
     scanner: &Scanner,
     kind: Kind,
@@ -822,13 +856,8 @@ fn stream_reads(
 ) -> Option<fn(&Scanner, &[u8]) -> plan::PrefixRun> {
     match kind {
         Kind::TorchLegacy => Some(plan::legacy_prefix),
-        Kind::Pickle if head.first() == Some(&0x80) => {
-            if container::looks_torch_legacy(scanner, head) {
-                Some(plan::legacy_prefix)
-            } else {
-                Some(plan::pickle_prefix)
-            }
-        }
+        Kind::Pickle if container::looks_torch_legacy(scanner, head) => Some(plan::legacy_prefix),
+        Kind::Pickle => Some(plan::pickle_prefix),
         _ => None,
     }
 }
@@ -939,21 +968,61 @@ fn stream_pickle(
 
 /// Fetch more of a safetensors or GGUF file while the scanner's pickle run over it would read
 /// past what is fetched (doubling each time); `true` when the whole file is needed.
-fn polyglot(scanner: &Scanner, rf: &mut RemoteFile<'_>) -> Result<bool, FetchError> {
+fn polyglot(scanner: &Scanner, src: &mut impl Source) -> Result<bool, FetchError> {
     loop {
-        match plan::polyglot_prefix(scanner, &rf.sparse) {
+        match plan::polyglot_prefix(scanner, src.image()) {
             plan::Prefix::Inert => return Ok(false),
             plan::Prefix::Whole => return Ok(true),
             plan::Prefix::NeedMore => {
-                let size = rf.size();
-                let have = rf.sparse.prefix();
+                let size = src.image().size();
+                let have = src.image().prefix();
                 if have >= size {
                     return Ok(false);
                 }
                 let to = have.saturating_mul(2).max(have + (64 << 10)).min(size);
-                rf.ensure(&[(0, to)])?;
+                src.ensure(&[(0, to)])?;
             }
         }
+    }
+}
+
+/// Fetch what the scanner reads of a safetensors, GGUF or npy file, all of it from the file's
+/// start: `true` when the scanner reads the whole file. An error comes with what it stopped.
+fn header_reads(
+    scanner: &Scanner,
+    src: &mut impl Source,
+    kind: Kind,
+) -> Result<bool, (FetchError, &'static str)> {
+    const POLYGLOT: &str = "the file runs as a pickle past the budget";
+    const GGUF: &str = "the GGUF header is larger than the budget";
+    let size = src.image().size();
+    match kind {
+        Kind::Safetensors => polyglot(scanner, src).map_err(|e| (e, POLYGLOT)),
+        Kind::Gguf => {
+            for _ in 0..32 {
+                let prefix = src.image().prefix();
+                match plan::gguf_header(&src.image().bytes()[..prefix as usize]) {
+                    plan::Walk::Done(end) => {
+                        src.ensure(&[(0, end)]).map_err(|e| (e, GGUF))?;
+                        return polyglot(scanner, src).map_err(|e| (e, POLYGLOT));
+                    }
+                    plan::Walk::Need(n) => {
+                        let to = n.max(prefix.saturating_mul(2)).min(size);
+                        if to <= prefix {
+                            break;
+                        }
+                        src.ensure(&[(0, to)]).map_err(|e| (e, GGUF))?;
+                    }
+                    plan::Walk::Unknown => break,
+                }
+            }
+            Ok(true)
+        }
+        Kind::Npy => {
+            let prefix = &src.image().bytes()[..src.image().prefix() as usize];
+            Ok(!matches!(container::npy::parse_header(prefix), Ok(h) if !h.has_object))
+        }
+        _ => Ok(true),
     }
 }
 

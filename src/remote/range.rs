@@ -229,9 +229,14 @@ impl Source for Frozen<'_> {
     }
 }
 
+/// Bytes at the end of a body always kept: where a zip's end record can lie (its 22 bytes and
+/// a comment of up to 65,535), which decides how content that starts with no magic is read.
+pub const BODY_TAIL: u64 = 22 + 0xFFFF;
+
 /// A body from a server without range support, read front to back: the parts asked for are
 /// kept in the image, the bytes between them are read and dropped (so the image holds only
 /// what the scanner reads, never the whole file), and reading stops when nothing more is asked.
+/// The last [`BODY_TAIL`] bytes are kept whenever they pass.
 pub struct BodyStream<'c> {
     body: Body,
     meter: &'c Meter,
@@ -239,6 +244,8 @@ pub struct BodyStream<'c> {
     pub sparse: Sparse,
     /// Bytes of the body read so far.
     pos: u64,
+    /// Bytes from here on are kept whatever was asked.
+    tail_from: u64,
     budget: u64,
     buf: Vec<u8>,
 }
@@ -251,6 +258,7 @@ impl<'c> BodyStream<'c> {
             meter,
             sparse: Sparse::new(size)?,
             pos: 0,
+            tail_from: size.saturating_sub(BODY_TAIL),
             budget,
             buf: vec![0; 256 * 1024],
         })
@@ -301,6 +309,7 @@ impl<'c> BodyStream<'c> {
                 let end = (keep_until.min(self.pos) - start) as usize;
                 self.sparse.put(start, &self.buf[..end]);
             }
+            self.keep_tail(start);
             window.extend_from_slice(&self.buf[..n]);
         }
     }
@@ -324,8 +333,24 @@ impl<'c> BodyStream<'c> {
                 let from = keep.max(start);
                 self.sparse.put(from, &self.buf[(from - start) as usize..n]);
             }
+            self.keep_tail(start);
         }
         Ok(())
+    }
+
+    /// Keep the part of the last read (`start..pos`, in the buffer) that lies in the tail.
+    fn keep_tail(&mut self, start: u64) {
+        if self.pos > self.tail_from {
+            let from = self.tail_from.max(start);
+            let n = (self.pos - start) as usize;
+            self.sparse.put(from, &self.buf[(from - start) as usize..n]);
+        }
+    }
+
+    /// Read the rest of the body, keeping only its tail (within the budget).
+    pub fn read_to_end(&mut self) -> Result<(), FetchError> {
+        let size = self.sparse.size();
+        self.ensure(&[(self.tail_from, size)])
     }
 }
 
