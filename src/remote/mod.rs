@@ -631,8 +631,12 @@ fn scan_body(
     // Content that starts with a protocol 0/1 opcode or no magic at all is what it is only with
     // its end known (a zip's end record): such a read goes on to the end of the body, and the
     // kind must not change.
-    let decided_by_head = !matches!(kind, Kind::Unknown | Kind::Empty)
-        && !(kind == Kind::Pickle && prefix.first() != Some(&0x80));
+    let told_by_end = match kind {
+        Kind::Unknown | Kind::Empty => true,
+        Kind::Pickle => prefix.first() != Some(&0x80),
+        _ => false,
+    };
+    let decided_by_head = !told_by_end;
     if sniff && kind == Kind::Pickle && !decided_by_head && plan::inert_prefix(scanner, &st.sparse)
     {
         return Ok(None);
