@@ -42,7 +42,7 @@ pub fn sniff(data: &[u8]) -> Option<Codec> {
     if data.starts_with(b"ZF") && data.len() >= 21 && is_zfile_header(&data[2..21]) {
         return Some(Codec::ZFile);
     }
-    if data.starts_with(&[0x78]) {
+    if is_zlib_header(data) {
         return Some(Codec::Zlib);
     }
     if data.starts_with(&[0x1f, 0x8b]) {
@@ -61,6 +61,18 @@ pub fn sniff(data: &[u8]) -> Option<Codec> {
         return Some(Codec::Lz4);
     }
     None
+}
+
+/// A zlib header as `zlib.compress` writes it (what joblib's zlib files start with): deflate
+/// with a 32 KiB window (0x78), a check byte making the pair a multiple of 31, no preset
+/// dictionary. zlib refuses any other pair with "incorrect header check", so a file starting with
+/// `x` and anything else is not a stream a loader could read (joblib tries zlib on every file
+/// starting with 0x78).
+fn is_zlib_header(data: &[u8]) -> bool {
+    match data {
+        [0x78, flg, ..] => (0x7800 | u16::from(*flg)) % 31 == 0 && flg & 0x20 == 0,
+        _ => false,
+    }
 }
 
 /// `0x…` followed by spaces: the length field of a joblib z-file.
@@ -242,5 +254,23 @@ fn xz_cut(data: &[u8], budget: u64) -> Option<Vec<u8>> {
         }
         pos += 1;
         pos += (4 - (pos - block) % 4) % 4 + check;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zlib_is_told_by_its_header_check() {
+        // The four levels' headers zlib writes.
+        for flg in [0x01, 0x5e, 0x9c, 0xda] {
+            assert_eq!(sniff(&[0x78, flg, 0, 0]), Some(Codec::Zlib));
+        }
+        // Text that starts with `x`, and a header asking for a preset dictionary.
+        assert_eq!(sniff(b"x\n"), None);
+        assert_eq!(sniff(b"xyz"), None);
+        assert_eq!(sniff(&[0x78, 0xbb]), None);
+        assert_eq!(sniff(&[0x78]), None);
     }
 }
