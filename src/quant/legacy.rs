@@ -127,16 +127,18 @@ fn abs_max(x: &[f32; QK]) -> f32 {
 fn signed_absmax_block(x: &[f32; QK]) -> f32 {
     let hi = fold_lanes(x, max, |v| v);
     let lo = fold_lanes(x, min, |v| v);
-    if hi > -lo {
-        hi
-    } else if -lo > hi {
-        lo
-    } else if hi == 0.0 {
-        // All zeros (of either sign): ggml keeps its initial +0.
-        0.0
-    } else {
-        signed_absmax(x)
+    if hi == -lo {
+        return if hi == 0.0 {
+            // All zeros (of either sign): ggml keeps its initial +0.
+            0.0
+        } else {
+            signed_absmax(x)
+        };
     }
+    // Which one wins is a coin toss on real data: a select by mask, not a branch the CPU
+    // would mispredict half the time.
+    let take_hi = 0u32.wrapping_sub((hi > -lo) as u32);
+    f32::from_bits((hi.to_bits() & take_hi) | (lo.to_bits() & !take_hi))
 }
 
 /// [`min_max`] for a whole block, vectorized. The sequential scan is only needed when the
@@ -173,9 +175,14 @@ pub(super) fn quantize_q4_0(x: &[f32], out: &mut [u8]) {
     let id = inverse(d);
     write_f16(out, 0, d);
     // x * id + 8.5 lies in [0, 17): truncation is ggml's `(int8_t)` cast there, and the bytes
-    // are at most 16, so an unsigned minimum is its signed `MIN(15, ·)`.
-    let q: [u8; QK] = std::array::from_fn(|j| trunc_byte(x[j] * id + 8.5).min(15));
-    pack_nibbles(&q, &mut out[2..2 + QK / 2]);
+    // are at most 16, so an unsigned minimum is its signed `MIN(15, ·)`. Element j and j + 16
+    // share a byte.
+    let o: &mut [u8; QK / 2] = (&mut out[2..2 + QK / 2]).try_into().expect("16 bytes");
+    for j in 0..QK / 2 {
+        let lo = trunc_byte(x[j] * id + 8.5).min(15);
+        let hi = trunc_byte(x[j + QK / 2] * id + 8.5).min(15);
+        o[j] = lo | (hi << 4);
+    }
 }
 
 pub(super) fn quantize_q4_1(x: &[f32], out: &mut [u8]) {
