@@ -6,8 +6,9 @@
 //! `Content-Range`). Its format is recognised by content, as for local files, and [`plan`]
 //! fetches what the scanner will read: for a torch zip, the central directory, the pickles and
 //! the first bytes of the members no pickle names as a tensor storage (tensor data is never
-//! fetched); for safetensors and GGUF, the header; for raw pickles, joblib and the other
-//! formats whose every byte the scanner reads, the whole file. The bytes land in a sparse
+//! fetched); for safetensors and GGUF, the header; for pickles, joblib dumps and legacy torch
+//! files, what the scanner reads as it goes (large payloads stepped over); for tar archives and
+//! compressed files, whose every byte the scanner reads, the whole file. The bytes land in a sparse
 //! in-memory image of the file ([`range::Sparse`]) and the ordinary scanner
 //! ([`crate::container::scan`]) runs over it. Nothing is written to disk.
 //!
