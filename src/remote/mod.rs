@@ -684,6 +684,8 @@ fn scan_body(
                     "content before a zip's first member cannot be read as a stream",
                 )))
             }
+            // Sniffing drops content of no known format; past the budget its end is not read.
+            Err(FetchError::Budget { .. }) if sniff => return Ok(None),
             Err(FetchError::Budget { .. }) => {
                 return Ok(Some(unscanned(
                     &st,
