@@ -376,18 +376,6 @@ fn write_gguf_file(
     opts: &ExtractOptions,
 ) -> Result<Written, ExtractError> {
     use crate::gguf::Value;
-    let werr = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| ExtractError::Write { path, source }
-    };
-    let dir = match output.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let file_name = output
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "output".into());
     let name = input
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
@@ -425,8 +413,7 @@ fn write_gguf_file(
     if !opts.no_source_hash {
         kvs.push((to_gguf::SHA_KEY.into(), "0".repeat(64).as_str().into()));
     }
-    let (mut file, mut temp) = create_temp(&dir, &file_name).map_err(werr(output))?;
-    let tmp_path = temp.path.clone();
+    let mut out = TempOutput::create(output)?;
     let hasher = match (opts.no_source_hash, source.backing.file_handle()) {
         (true, _) => None,
         (false, Some(f)) => Some(spawn_hasher(Arc::clone(f))),
@@ -435,36 +422,29 @@ fn write_gguf_file(
             Some(std::thread::spawn(move || Ok(digest)))
         }
     };
-    let written = to_gguf::write_gguf(&extraction, &planned, kvs, &mut file);
+    let written = to_gguf::write_gguf(&extraction, &planned, kvs, &mut out.file);
     let digest = match hasher {
         Some(h) => Some(
             h.join()
                 .map_err(|_| io::Error::other("hashing the input failed"))
                 .and_then(|r| r)
-                .map_err(werr(input))?,
+                .map_err(|source| ExtractError::Write {
+                    path: input.to_path_buf(),
+                    source,
+                })?,
         ),
         None => None,
     };
     let header_len = written.map_err(|e| match e.kind() {
         io::ErrorKind::InvalidData | io::ErrorKind::Other => ExtractError::Format(e.to_string()),
-        _ => ExtractError::Write {
-            path: tmp_path.clone(),
-            source: e,
-        },
+        _ => out.error(e),
     })?;
     if let Some(d) = &digest {
-        to_gguf::patch_string(&file, header_len, to_gguf::SHA_KEY, d).map_err(werr(&tmp_path))?;
+        to_gguf::patch_string(&out.file, header_len, to_gguf::SHA_KEY, d)
+            .map_err(|e| out.error(e))?;
     }
-    let len = file.seek(SeekFrom::End(0)).map_err(werr(&tmp_path))?;
-    drop(file);
-    put_in_place(&tmp_path, output, opts.force).map_err(|e| match e.kind() {
-        io::ErrorKind::AlreadyExists => ExtractError::Exists(output.to_path_buf()),
-        _ => ExtractError::Write {
-            path: output.to_path_buf(),
-            source: e,
-        },
-    })?;
-    temp.keep = true;
+    let len = out.file.seek(SeekFrom::End(0)).map_err(|e| out.error(e))?;
+    out.finish(opts.force)?;
     let tensors = planned
         .iter()
         .map(|p| {
@@ -705,23 +685,10 @@ fn write_file(
     force: bool,
     data: impl FnOnce(&safetensors::Plan, &mut File) -> Late,
 ) -> Result<FileWritten, ExtractError> {
-    let werr = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| ExtractError::Write { path, source }
-    };
-    let dir = match output.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let file_name = output
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "output".into());
     let mut plan = safetensors::Plan::new(&extraction.tensors, metadata);
-    let (mut file, mut temp) = create_temp(&dir, &file_name).map_err(werr(output))?;
-    let tmp_path = temp.path.clone();
-    file.write_all(&plan.head).map_err(werr(&tmp_path))?;
-    let late = data(&plan, &mut file).map_err(werr(&tmp_path))?;
+    let mut out = TempOutput::create(output)?;
+    out.file.write_all(&plan.head).map_err(|e| out.error(e))?;
+    let late = data(&plan, &mut out.file).map_err(|e| out.error(e))?;
     for (k, v) in &late {
         let old = metadata.get(k).cloned().unwrap_or_default();
         if !plan.patch_metadata(k, &old, v) {
@@ -730,24 +697,18 @@ fn write_file(
             )));
         }
     }
-    file.seek(SeekFrom::Start(0)).map_err(werr(&tmp_path))?;
-    file.write_all(&plan.head).map_err(werr(&tmp_path))?;
-    let len = file.seek(SeekFrom::End(0)).map_err(werr(&tmp_path))?;
+    out.file
+        .seek(SeekFrom::Start(0))
+        .and_then(|_| out.file.write_all(&plan.head))
+        .map_err(|e| out.error(e))?;
+    let len = out.file.seek(SeekFrom::End(0)).map_err(|e| out.error(e))?;
     if len != plan.file_len() {
         return Err(ExtractError::Format(format!(
             "wrote {len} bytes but planned {}",
             plan.file_len()
         )));
     }
-    drop(file);
-    put_in_place(&tmp_path, output, force).map_err(|e| match e.kind() {
-        io::ErrorKind::AlreadyExists => ExtractError::Exists(output.to_path_buf()),
-        _ => ExtractError::Write {
-            path: output.to_path_buf(),
-            source: e,
-        },
-    })?;
-    temp.keep = true;
+    out.finish(force)?;
     let tensors = plan
         .order
         .iter()
@@ -761,6 +722,63 @@ fn write_file(
         bytes: len,
         late,
     })
+}
+
+/// An output being written: a temporary file beside it, renamed into place by
+/// [`TempOutput::finish`] and removed if dropped before.
+struct TempOutput {
+    file: File,
+    temp: TempFile,
+    output: PathBuf,
+}
+
+impl TempOutput {
+    fn create(output: &Path) -> Result<TempOutput, ExtractError> {
+        let dir = match output.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let name = output
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "output".into());
+        let (file, temp) = create_temp(&dir, &name).map_err(|source| ExtractError::Write {
+            path: output.to_path_buf(),
+            source,
+        })?;
+        Ok(TempOutput {
+            file,
+            temp,
+            output: output.to_path_buf(),
+        })
+    }
+
+    /// A write error, naming the temporary file.
+    fn error(&self, source: io::Error) -> ExtractError {
+        ExtractError::Write {
+            path: self.temp.path.clone(),
+            source,
+        }
+    }
+
+    /// Close the file and move it to the output (see [`put_in_place`]).
+    fn finish(self, force: bool) -> Result<(), ExtractError> {
+        let TempOutput {
+            file,
+            mut temp,
+            output,
+        } = self;
+        drop(file);
+        put_in_place(&temp.path, &output, force).map_err(|e| match e.kind() {
+            io::ErrorKind::AlreadyExists => ExtractError::Exists(output.clone()),
+            _ => ExtractError::Write {
+                path: output.clone(),
+                source: e,
+            },
+        })?;
+        temp.keep = true;
+        Ok(())
+    }
 }
 
 fn create_temp(dir: &Path, name: &str) -> io::Result<(File, TempFile)> {
