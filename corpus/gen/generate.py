@@ -1661,17 +1661,27 @@ def containers_joblib():
     needle = b"\x8c" + bytes([len(placeholder)]) + placeholder.encode()
     assert raw.count(needle) == 1 and raw.index(needle) > raw.index(b"NumpyArrayWrapper")
     raw = raw.replace(needle, repl)
+    alone = lzma.compress(raw, format=lzma.FORMAT_ALONE, preset=3)
+    # joblib recognises .lzma by b'\x5d\x00' (properties, low byte of the dictionary size).
+    # A 6 KiB dictionary (4096 + 2048, a size liblzma writes as it is) puts 0x18 in the next
+    # byte, which a three-byte magic b'\x5d\x00\x00' misses.
+    small_dict = lzma.compress(raw, format=lzma.FORMAT_ALONE,
+                               filters=[{"id": lzma.FILTER_LZMA1, "dict_size": 6144}])
+    assert small_dict[:3] == b"\x5d\x00\x18", small_dict[:5]
     variants = [("joblib_evil_after_array.joblib", raw, "joblib"),
                 ("joblib_evil_after_array_zlib.joblib", zlib.compress(raw, 3), "joblib-zlib"),
                 ("joblib_evil_after_array_xz.joblib",
-                 lzma.compress(raw, format=lzma.FORMAT_XZ, preset=3), "joblib-xz")]
+                 lzma.compress(raw, format=lzma.FORMAT_XZ, preset=3), "joblib-xz"),
+                ("joblib_evil_after_array_lzma.joblib", alone, "joblib-lzma"),
+                ("joblib_evil_after_array_lzma_small_dict.joblib", small_dict, "joblib-lzma")]
     for name, data, container in variants:
         emit("containers/" + name, data, "dangerous", container,
              "real joblib.dump of {'a': float64 array, 'z': ...} where the value after the "
-             "NumpyArrayWrapper's raw array bytes was patched into posix.system('echo pwned')%s"
+             "NumpyArrayWrapper's raw array bytes was patched into posix.system('echo pwned')%s%s"
              % ("" if container == "joblib" else ", then %s-compressed like joblib" %
-                container.split("-")[1]), EVIL_GLOBALS, EVIL_CALLS, ["T17"] if
-             container != "joblib" else [])
+                container.split("-")[1],
+                ", with a 6 KiB dictionary (header 5d 00 18)" if "small_dict" in name else ""),
+             EVIL_GLOBALS, EVIL_CALLS, ["T17"] if container != "joblib" else [])
 
 
 def npy_header(descr, shape):

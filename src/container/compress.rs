@@ -51,7 +51,9 @@ pub fn sniff(data: &[u8]) -> Option<Codec> {
     if data.starts_with(b"BZh") {
         return Some(Codec::Bz2);
     }
-    if data.starts_with(&[0x5d, 0x00, 0x00]) {
+    // joblib's own test: the .lzma properties byte and the dictionary size's low byte (the next
+    // byte is not 0 for small dictionaries, e.g. 0x18 for 6 KiB).
+    if data.starts_with(&[0x5d, 0x00]) {
         return Some(Codec::Lzma);
     }
     if data.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0x00]) {
@@ -272,5 +274,14 @@ mod tests {
         assert_eq!(sniff(b"xyz"), None);
         assert_eq!(sniff(&[0x78, 0xbb]), None);
         assert_eq!(sniff(&[0x78]), None);
+    }
+
+    #[test]
+    fn lzma_is_told_by_joblibs_two_bytes() {
+        // Properties 0x5d and a dictionary size whose low byte is 0: 8 MiB and 6 KiB.
+        assert_eq!(sniff(&[0x5d, 0x00, 0x00, 0x80, 0x00]), Some(Codec::Lzma));
+        assert_eq!(sniff(&[0x5d, 0x00, 0x18, 0x00, 0x00]), Some(Codec::Lzma));
+        // An empty list opcode followed by anything else is not lzma.
+        assert_eq!(sniff(b"]q\x00"), None);
     }
 }
