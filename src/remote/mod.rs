@@ -295,6 +295,14 @@ fn scan_remote(
     }
 }
 
+/// The report of a file not scanned because what its scan reads lies beyond the budget or
+/// could not be kept: a `PS919` finding, never clean.
+fn unscanned(scanner: &Scanner, shown: &str, src: &impl Source, why: &str) -> FileReport {
+    let size = src.image().size();
+    let f = budget_finding(scanner, src.transferred(), Some(size), src.budget(), why);
+    FileReport::scanned(shown.to_string(), size, "unscanned", vec![f])
+}
+
 fn budget_finding(
     scanner: &Scanner,
     fetched: u64,
@@ -454,18 +462,7 @@ fn plan_and_scan(
     let over =
         |rf: &RemoteFile<'_>, e: FetchError, why: &str| -> Result<Option<FileReport>, FetchError> {
             match e {
-                FetchError::Budget { .. } => Ok(Some(FileReport::scanned(
-                    shown.to_string(),
-                    size,
-                    "unscanned",
-                    vec![budget_finding(
-                        scanner,
-                        rf.meter.bytes(),
-                        Some(size),
-                        rf.budget,
-                        why,
-                    )],
-                ))),
+                FetchError::Budget { .. } => Ok(Some(unscanned(scanner, shown, rf, why))),
                 other => Err(other),
             }
         };
@@ -610,10 +607,7 @@ fn scan_body(
         .map_err(|e| http::HttpError::Protocol(format!("cannot hold the image: {e}")))?;
     let head = len.min(opts.head.max(16)).min(budget);
     st.ensure(&[(0, head)])?;
-    let unscanned = |st: &BodyStream<'_>, why: &str| {
-        let f = budget_finding(scanner, st.transferred(), Some(len), budget, why);
-        FileReport::scanned(shown.to_string(), len, "unscanned", vec![f])
-    };
+    let unscanned = |st: &BodyStream<'_>, why: &str| unscanned(scanner, shown, st, why);
     // What detection itself reads: a safetensors header.
     if let Some(end) = plan::safetensors_header_end(&st.sparse) {
         match st.ensure(&[(0, end)]) {
@@ -637,9 +631,7 @@ fn scan_body(
         Kind::Pickle => prefix.first() != Some(&0x80),
         _ => false,
     };
-    let decided_by_head = !told_by_end;
-    if sniff && kind == Kind::Pickle && !decided_by_head && plan::inert_prefix(scanner, &st.sparse)
-    {
+    if sniff && kind == Kind::Pickle && told_by_end && plan::inert_prefix(scanner, &st.sparse) {
         return Ok(None);
     }
     if let Some(reads) = stream_reads(scanner, kind, prefix) {
@@ -649,7 +641,7 @@ fn scan_body(
                 "the pickle could not be read as a stream from a server without range support",
             )));
         };
-        if decided_by_head || r.verdict == Verdict::Dangerous {
+        if !told_by_end || r.verdict == Verdict::Dangerous {
             return Ok(Some(r));
         }
         return match st.read_to_end() {
@@ -829,18 +821,11 @@ fn stream_zip(
         _ => false,
     };
     if !followed {
-        let f = budget_finding(
+        return Ok(unscanned(
             scanner,
-            st.transferred(),
-            Some(len),
-            st.budget(),
+            shown,
+            &st,
             "the zip could not be read as a stream from a server without range support",
-        );
-        return Ok(FileReport::scanned(
-            shown.to_string(),
-            len,
-            "unscanned",
-            vec![f],
         ));
     }
     Ok(report(
