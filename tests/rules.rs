@@ -103,6 +103,22 @@ fn builtin_files_parse() {
     assert!(!builtin().rules().is_empty());
 }
 
+/// The built-in set is read from JSON written by `build.rs`; it must say exactly what the TOML
+/// files say.
+#[test]
+fn builtin_json_matches_toml() {
+    let mut from_toml = RuleSet::default();
+    for (origin, text) in RuleSet::builtin_files() {
+        from_toml
+            .add_str(origin, text)
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let from_json = builtin();
+    assert_eq!(from_json.rules(), from_toml.rules());
+    assert_eq!(from_json.aliases(), from_toml.aliases());
+    assert_eq!(from_json.fingerprint(), from_toml.fingerprint());
+}
+
 #[test]
 fn ids_unique_and_rules_documented() {
     let set = builtin();

@@ -1,56 +1,36 @@
 //! The rule files embedded in the binary.
 
-use super::RuleSet;
+use super::{RuleSet, RuleText};
 use std::borrow::Cow;
 use std::sync::OnceLock;
 
-/// Every embedded rule file: path relative to the repository root, and its text.
-pub(crate) const FILES: &[(&str, &str)] = &[
-    (
-        "rules/aliases.toml",
-        include_str!("../../rules/aliases.toml"),
-    ),
-    (
-        "rules/anomalies.toml",
-        include_str!("../../rules/anomalies.toml"),
-    ),
-    (
-        "rules/allow/torch.toml",
-        include_str!("../../rules/allow/torch.toml"),
-    ),
-    (
-        "rules/allow/numpy.toml",
-        include_str!("../../rules/allow/numpy.toml"),
-    ),
-    (
-        "rules/allow/stdlib.toml",
-        include_str!("../../rules/allow/stdlib.toml"),
-    ),
-    (
-        "rules/allow/joblib.toml",
-        include_str!("../../rules/allow/joblib.toml"),
-    ),
-    (
-        "rules/deny/code-execution.toml",
-        include_str!("../../rules/deny/code-execution.toml"),
-    ),
-    (
-        "rules/deny/file-system.toml",
-        include_str!("../../rules/deny/file-system.toml"),
-    ),
-    (
-        "rules/deny/network.toml",
-        include_str!("../../rules/deny/network.toml"),
-    ),
-    (
-        "rules/deny/import-machinery.toml",
-        include_str!("../../rules/deny/import-machinery.toml"),
-    ),
-    (
-        "rules/deny/nested-loaders.toml",
-        include_str!("../../rules/deny/nested-loaders.toml"),
-    ),
-];
+/// Lists every embedded rule file once: `FILES` holds the TOML texts (the source, shown and
+/// fingerprinted), `JSON` the same files converted by `build.rs` (what is parsed).
+macro_rules! embedded {
+    ($($path:literal),* $(,)?) => {
+        /// Every embedded rule file: path relative to the repository root, and its text.
+        pub(crate) const FILES: &[(&str, &str)] = &[
+            $((concat!($path, ".toml"), include_str!(concat!("../../", $path, ".toml")))),*
+        ];
+        const JSON: &[&str] = &[
+            $(include_str!(concat!(env!("OUT_DIR"), "/", $path, ".json"))),*
+        ];
+    };
+}
+
+embedded!(
+    "rules/aliases",
+    "rules/anomalies",
+    "rules/allow/torch",
+    "rules/allow/numpy",
+    "rules/allow/stdlib",
+    "rules/allow/joblib",
+    "rules/deny/code-execution",
+    "rules/deny/file-system",
+    "rules/deny/network",
+    "rules/deny/import-machinery",
+    "rules/deny/nested-loaders",
+);
 
 /// The embedded rule set, parsed once per process.
 pub(crate) fn builtin() -> &'static RuleSet {
@@ -59,9 +39,14 @@ pub(crate) fn builtin() -> &'static RuleSet {
         let mut set = RuleSet::default();
         let sources = FILES
             .iter()
-            .map(|(origin, text)| (origin.to_string(), Cow::Borrowed(*text)))
+            .zip(JSON)
+            .map(|((origin, text), json)| RuleText {
+                origin: origin.to_string(),
+                toml: Cow::Borrowed(*text),
+                json: Some(json),
+            })
             .collect();
-        // The embedded files are checked by tests/rules.rs (`builtin_files_parse`); a failure
+        // The embedded files are checked by tests/rules.rs (`builtin_files_parse`, `builtin_json_matches_toml`); a failure
         // here is a build of broken data, not a runtime condition.
         if let Err(e) = set.add_sources(sources) {
             panic!("embedded rule files are invalid: {e}");

@@ -64,6 +64,16 @@ fn err(file: &str, message: impl Into<String>) -> RuleError {
 /// Parse and validate one rule file. `origin` names it in errors.
 pub(crate) fn parse(origin: &str, text: &str) -> Result<Parsed, RuleError> {
     let file: RuleFile = toml::from_str(text).map_err(|e| err(origin, e.to_string().trim_end()))?;
+    check(origin, file)
+}
+
+/// Parse and validate one rule file converted to JSON by `build.rs`.
+pub(crate) fn parse_json(origin: &str, json: &str) -> Result<Parsed, RuleError> {
+    let file: RuleFile = serde_json::from_str(json).map_err(|e| err(origin, e.to_string()))?;
+    check(origin, file)
+}
+
+fn check(origin: &str, file: RuleFile) -> Result<Parsed, RuleError> {
     let mut out = Parsed::default();
     for (alias, canonical) in file.aliases {
         if !is_dotted_identifier(&alias) || !is_dotted_identifier(&canonical) {

@@ -173,7 +173,7 @@ impl std::fmt::Display for Pattern {
 }
 
 /// One rule from `rules/`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rule {
     /// Stable id such as `PS101`.
     pub id: String,
@@ -227,6 +227,25 @@ pub struct RuleError {
     pub file: String,
     /// What is wrong.
     pub message: String,
+}
+
+/// One rule file to add.
+pub(crate) struct RuleText {
+    pub origin: String,
+    pub toml: Cow<'static, str>,
+    /// The same file converted to JSON by `build.rs` (embedded files only): parsed instead of
+    /// `toml`, which takes several times longer to read.
+    pub json: Option<&'static str>,
+}
+
+impl RuleText {
+    fn toml(origin: String, text: String) -> RuleText {
+        RuleText {
+            origin,
+            toml: Cow::Owned(text),
+            json: None,
+        }
+    }
 }
 
 /// All rules in force.
@@ -285,21 +304,18 @@ impl RuleSet {
             file: origin.clone(),
             message: format!("cannot read: {e}"),
         })?;
-        self.add_sources(vec![(origin, Cow::Owned(text))])
+        self.add_sources(vec![RuleText::toml(origin, text)])
     }
 
     /// Add the rules of one rule text; `origin` names it in errors and in [`Rule::origin`].
     ///
     /// On error the rule set is unchanged.
     pub fn add_str(&mut self, origin: &str, text: &str) -> Result<(), RuleError> {
-        self.add_sources(vec![(origin.to_string(), Cow::Owned(text.to_string()))])
+        self.add_sources(vec![RuleText::toml(origin.to_string(), text.to_string())])
     }
 
     /// Parse several texts and rebuild the tables once. Atomic: on error nothing changes.
-    pub(crate) fn add_sources(
-        &mut self,
-        sources: Vec<(String, Cow<'static, str>)>,
-    ) -> Result<(), RuleError> {
+    pub(crate) fn add_sources(&mut self, sources: Vec<RuleText>) -> Result<(), RuleError> {
         let mut rules: Vec<Rule> = self.rules.as_ref().clone();
         let mut aliases = self.aliases.clone();
         let mut ids: HashMap<String, String> = rules
@@ -310,12 +326,16 @@ impl RuleSet {
             .iter()
             .map(|r| (r.name.clone(), r.id.clone()))
             .collect();
-        for (origin, text) in &sources {
+        for src in &sources {
+            let origin = &src.origin;
             let error = |message: String| RuleError {
                 file: origin.clone(),
                 message,
             };
-            let parsed = file::parse(origin, text)?;
+            let parsed = match src.json {
+                Some(json) => file::parse_json(origin, json)?,
+                None => file::parse(origin, &src.toml)?,
+            };
             for (alias, canonical) in parsed.aliases {
                 match aliases.iter().find(|(a, _)| *a == alias) {
                     Some((_, prev)) if *prev != canonical => {
@@ -355,7 +375,8 @@ impl RuleSet {
         self.index = Arc::new(Index::build(&rules, &aliases));
         self.rules = Arc::new(rules);
         self.aliases = aliases;
-        self.sources.extend(sources);
+        self.sources
+            .extend(sources.into_iter().map(|s| (s.origin, s.toml)));
         Ok(())
     }
 
