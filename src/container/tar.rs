@@ -25,29 +25,16 @@ fn checksum_ok(h: &[u8]) -> bool {
     let Some(stored) = octal(&h[148..156]) else {
         return false;
     };
-    let sum: u64 = h
-        .iter()
-        .enumerate()
-        .map(|(i, &b)| {
-            if (148..156).contains(&i) {
-                32
-            } else {
-                u64::from(b)
-            }
-        })
-        .sum();
-    // Some old writers summed signed chars.
-    let signed: i64 = h
-        .iter()
-        .enumerate()
-        .map(|(i, &b)| {
-            if (148..156).contains(&i) {
-                32
-            } else {
-                i64::from(b as i8)
-            }
-        })
-        .sum();
+    // The checksum field itself counts as eight spaces.
+    let (mut sum, mut high) = (8 * 32u64, 0u64);
+    for (i, &b) in h.iter().enumerate() {
+        if !(148..156).contains(&i) {
+            sum += u64::from(b);
+            high += u64::from(b >> 7);
+        }
+    }
+    // Some old writers summed signed chars: each byte of 0x80 and above counts 256 less.
+    let signed = sum as i64 - 256 * high as i64;
     stored == sum || stored as i64 == signed
 }
 

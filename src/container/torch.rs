@@ -424,19 +424,20 @@ pub(crate) fn looks_legacy(ctx: &Ctx<'_>, data: &[u8]) -> bool {
     // the sys_info keys near the start. A file with none of them is not loaded past its first
     // pickle by torch, and is scanned as a sequence of pickles anyway.
     let head = &data[..data.len().min(512)];
-    // First byte before the slice compare: most windows differ there, and a compare of every
-    // window costs a call each.
-    let has = |needle: &[u8]| {
-        head.windows(needle.len())
-            .any(|w| w[0] == needle[0] && w == needle)
-    };
     let markers: [&[u8]; 4] = [
         &TORCH_MAGIC_BYTES[..4],
         b"11954703714603880",
         b"protocol_version",
         b"M\xe9\x03",
     ];
-    if !markers.iter().any(|m| has(m)) {
+    // One pass over the head, comparing each pair of bytes with the markers' first two (their
+    // first bytes alone are common in pickles); a marker is compared in full only there.
+    let pairs = markers.map(|m| u16::from_le_bytes([m[0], m[1]]));
+    let found = head.windows(2).enumerate().any(|(i, w)| {
+        pairs.contains(&u16::from_le_bytes([w[0], w[1]]))
+            && markers.iter().any(|m| head[i..].starts_with(m))
+    });
+    if !found {
         return false;
     }
     let mut probe = Walker::new(ctx, head);

@@ -158,24 +158,14 @@ struct End {
     zip64_at: Option<usize>,
 }
 
-/// Offsets of every end-record signature in the last 64 KiB, last first.
-fn end_candidates(data: &[u8]) -> Vec<usize> {
-    if data.len() < EOCD_LEN {
-        return Vec::new();
-    }
+/// Offsets of end-record signatures in the last 64 KiB, last first (an archive usually ends with its end record,
+/// so the first candidate is normally the one used and the rest are never searched for).
+fn end_candidates(data: &[u8]) -> impl Iterator<Item = usize> + '_ {
+    let last = data.len().checked_sub(EOCD_LEN);
     let lowest = data.len().saturating_sub(EOCD_LEN + MAX_COMMENT);
-    let mut out = Vec::new();
-    let mut i = data.len() - EOCD_LEN;
-    loop {
-        if u32_at(data, i) == Some(EOCD_SIG) {
-            out.push(i);
-        }
-        if i == lowest {
-            break;
-        }
-        i -= 1;
-    }
-    out
+    last.into_iter()
+        .flat_map(move |last| (lowest..=last).rev())
+        .filter(move |&i| u32_at(data, i) == Some(EOCD_SIG))
 }
 
 fn read_end(data: &[u8], at: usize) -> Option<End> {
@@ -712,6 +702,5 @@ fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
 /// True when `data` ends with a usable zip end record (for content whose start is not a zip).
 pub fn has_end_record(data: &[u8]) -> bool {
     end_candidates(data)
-        .into_iter()
         .any(|at| read_end(data, at).is_some_and(|end| Archive::from_end(data, end, 1).is_ok()))
 }

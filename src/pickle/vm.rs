@@ -389,7 +389,7 @@ impl<'a> Vm<'a> {
     ) -> Result<Option<Id>, VmError> {
         use Opcode::*;
         let offset = op.offset;
-        let name = op.code.name();
+        let opcode = op.code;
         self.ops += 1;
         if self.ops > self.limits.max_ops {
             return Err(VmError::Budget {
@@ -399,7 +399,7 @@ impl<'a> Vm<'a> {
             });
         }
         let invalid = |detail: &str| VmError::Invalid {
-            op: name,
+            op: opcode.name(),
             offset,
             detail: detail.to_string(),
         };
@@ -563,9 +563,11 @@ impl<'a> Vm<'a> {
             }
             (GET, Arg::Line(l)) => {
                 let key = parse_decimal(l).ok_or_else(|| invalid("bad memo key"))?;
-                self.memo_get(f, key, name, offset)?
+                self.memo_get(f, key, opcode.name(), offset)?
             }
-            (BINGET | LONG_BINGET, Arg::Int(i)) => self.memo_get(f, i as u64, name, offset)?,
+            (BINGET | LONG_BINGET, Arg::Int(i)) => {
+                self.memo_get(f, i as u64, opcode.name(), offset)?
+            }
             (PUT, Arg::Line(l)) => {
                 let key =
                     parse_decimal(l).ok_or_else(|| invalid("negative or bad PUT argument"))?;
@@ -709,7 +711,7 @@ impl<'a> Vm<'a> {
                     "copyreg".into(),
                     format!("_extension_registry[{code}]"),
                     offset,
-                    name,
+                    opcode.name(),
                 )?;
                 self.event(EventKind::Extension(code), offset, g, g);
                 g
