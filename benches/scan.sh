@@ -32,9 +32,11 @@ hyperfine -N -i --warmup 1 --runs "$PEER_RUNS" --export-json "$out/a-peers.json"
   "$MODELSCAN -p $WORK/big.pt"
 
 echo "== (b) 2,000 small files, explicit paths"
-# One process with every path on its command line.
+# One process with every path on its command line; beside it `cat` of the same files, the cost
+# of only opening and reading them (one core).
 hyperfine -i --warmup 1 --runs "$RUNS" --export-json "$out/b-rs.json" \
-  "cd $WORK/many && $BIN --no-progress * > /dev/null"
+  "cd $WORK/many && $BIN --no-progress * > /dev/null" \
+  "cd $WORK/many && cat * > /dev/null"
 hyperfine -i --warmup 0 --runs "$PEER_RUNS" --export-json "$out/b-peers.json" \
   "$PICKLESCAN -p $WORK/many > /dev/null" \
   "$MODELSCAN -p $WORK/many > /dev/null"

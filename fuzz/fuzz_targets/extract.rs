@@ -4,11 +4,11 @@
 //! expanding to a megabyte costs little.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use picklescan_rs::extract::{safetensors, to_gguf, ExtractOptions, Source, CHUNK};
+use picklescan_rs::extract::{safetensors, to_gguf, write_in_order, ExtractOptions, Source};
 use picklescan_rs::quant::GgmlType;
 use picklescan_rs::{Limits, Scanner};
 use std::collections::BTreeMap;
-use std::io::{self, Write};
+use std::io::{self, Seek, SeekFrom, Write};
 use std::sync::OnceLock;
 
 // Parsing the built-in rules costs more than most inputs: do it once.
@@ -26,8 +26,18 @@ fn scanner() -> &'static Scanner {
     })
 }
 
-/// Counts what is written, keeps nothing.
+/// Counts what is written, keeps nothing; the count is the position written to next.
 struct Count(u64);
+
+impl Seek for Count {
+    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+        match to {
+            SeekFrom::Start(n) => self.0 = n,
+            _ => return Err(io::Error::other("only absolute seeks are counted")),
+        }
+        Ok(self.0)
+    }
+}
 
 impl Write for Count {
     fn write(&mut self, b: &[u8]) -> io::Result<usize> {
@@ -43,7 +53,9 @@ fuzz_target!(|data: &[u8]| {
     let Some((&pick, rest)) = data.split_first() else {
         return;
     };
-    let quant = GgmlType::ALL.get(pick as usize % (GgmlType::ALL.len() + 1)).copied();
+    let quant = GgmlType::ALL
+        .get(pick as usize % (GgmlType::ALL.len() + 1))
+        .copied();
     let opts = ExtractOptions {
         skip_unsupported: true,
         quant,
@@ -53,14 +65,15 @@ fuzz_target!(|data: &[u8]| {
     let Ok(extraction) = source.collect(scanner(), &opts) else {
         return;
     };
-    // safetensors: the header, then every tensor's bytes in file order.
+    // safetensors: every tensor's bytes in file order after the header, by the real writer.
     let plan = safetensors::Plan::new(&extraction.tensors, &BTreeMap::new());
-    let mut out = Count(plan.head.len() as u64);
-    for &i in &plan.order {
-        let t = &extraction.tensors[i];
-        let _ = t.source.for_each_chunk(CHUNK, &mut |b| out.write_all(b));
-    }
-    assert_eq!(out.0, plan.file_len(), "safetensors data differs from its plan");
+    let mut out = Count(0);
+    write_in_order(&plan, &extraction.tensors, &mut out).expect("tensors found are written");
+    assert_eq!(
+        out.0,
+        plan.file_len(),
+        "safetensors data differs from its plan"
+    );
     // GGUF, converted or as stored.
     let (planned, _, _) = to_gguf::plan(&extraction.tensors, quant);
     let _ = to_gguf::write_gguf(&extraction, &planned, Vec::new(), &mut Count(0));

@@ -10,5 +10,7 @@ static SCANNER: OnceLock<Scanner> = OnceLock::new();
 
 fuzz_target!(|data: &[u8]| {
     let mut hooks = JoblibHooks::new(data);
-    let _ = SCANNER.get_or_init(Scanner::default).scan_pickles(data, &mut hooks);
+    let _ = SCANNER
+        .get_or_init(Scanner::default)
+        .scan_pickles(data, &mut hooks);
 });

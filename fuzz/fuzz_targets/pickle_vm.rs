@@ -9,5 +9,7 @@ use std::sync::OnceLock;
 static SCANNER: OnceLock<Scanner> = OnceLock::new();
 
 fuzz_target!(|data: &[u8]| {
-    let _ = SCANNER.get_or_init(Scanner::default).scan_pickles(data, &mut NoHooks);
+    let _ = SCANNER
+        .get_or_init(Scanner::default)
+        .scan_pickles(data, &mut NoHooks);
 });

@@ -499,8 +499,13 @@ fn write_copying(
     digest
 }
 
-/// Write the tensor data in file order, each tensor through [`ByteSource::write_to`].
-fn write_in_order(plan: &safetensors::Plan, tensors: &[Tensor], out: &mut File) -> io::Result<()> {
+/// Write the tensor data of a safetensors file in file order, after room for its header, each
+/// tensor through [`ByteSource::write_to`] (file to file by the kernel when `W` is a `File`).
+pub fn write_in_order<W: Write + Seek>(
+    plan: &safetensors::Plan,
+    tensors: &[Tensor],
+    out: &mut W,
+) -> io::Result<()> {
     out.seek(SeekFrom::Start(plan.head.len() as u64))?;
     for &i in &plan.order {
         let t = &tensors[i];

@@ -586,7 +586,7 @@ impl ByteSource {
     /// Write the tensor's bytes to `out` (a file positioned at the tensor's place). Contiguous
     /// spans that are a file's own bytes are copied file to file by the kernel; everything else
     /// goes through a bounded buffer.
-    pub fn write_to(&self, out: &mut File, chunk: usize) -> io::Result<()> {
+    pub fn write_to<W: Write>(&self, out: &mut W, chunk: usize) -> io::Result<()> {
         if self.numel == 0 {
             return Ok(());
         }
