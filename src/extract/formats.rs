@@ -73,29 +73,9 @@ pub(crate) fn leaves(
 
 /// The dtype a safetensors dtype name stands for, when extraction can write it.
 fn safetensors_dtype(name: &str) -> Option<DType> {
-    use DType::*;
-    [
-        BOOL,
-        U8,
-        I8,
-        F8_E5M2,
-        F8_E4M3,
-        F8_E8M0,
-        F8_E4M3FNUZ,
-        F8_E5M2FNUZ,
-        I16,
-        U16,
-        F16,
-        BF16,
-        I32,
-        U32,
-        F32,
-        F64,
-        I64,
-        U64,
-    ]
-    .into_iter()
-    .find(|d| d.safetensors_name() == name)
+    DType::ALL
+        .into_iter()
+        .find(|d| d.safetensors_name() == name)
 }
 
 /// A safetensors file: validated as the reference reader does, then every tensor is a range

@@ -55,6 +55,31 @@ pub enum DType {
 }
 
 impl DType {
+    /// Every dtype, in declaration order.
+    pub const ALL: [DType; 18] = {
+        use DType::*;
+        [
+            BOOL,
+            U8,
+            I8,
+            F8_E5M2,
+            F8_E4M3,
+            F8_E8M0,
+            F8_E4M3FNUZ,
+            F8_E5M2FNUZ,
+            I16,
+            U16,
+            F16,
+            BF16,
+            I32,
+            U32,
+            F32,
+            F64,
+            I64,
+            U64,
+        ]
+    };
+
     /// Bytes per element.
     pub fn size(self) -> usize {
         use DType::*;
