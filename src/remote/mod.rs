@@ -6,16 +6,18 @@
 //! `Content-Range`). Its format is recognised by content, as for local files, and [`plan`]
 //! fetches what the scanner will read: for a torch zip, the central directory, the pickles and
 //! the first bytes of the members no pickle names as a tensor storage (tensor data is never
-//! fetched); for safetensors and GGUF, the header; for pickles, joblib dumps and legacy torch
-//! files, what the scanner reads as it goes (large payloads stepped over); for tar archives and
-//! compressed files, whose every byte the scanner reads, the whole file. The bytes land in a sparse
+//! fetched); for safetensors and GGUF, the header; for pickles, joblib dumps, legacy torch
+//! files, tar archives and npy object arrays, what the scanner reads as it goes (large payloads
+//! and raw storages stepped over); for compressed files, whose every byte the scanner reads,
+//! the whole file. The bytes land in a sparse
 //! in-memory image of the file ([`range::Sparse`]) and the ordinary scanner
 //! ([`crate::container::scan`]) runs over it. Nothing is written to disk.
 //!
 //! Fail-closed rules:
 //! * each file has a byte budget ([`RemoteOptions::max_bytes`]); what it would take more to scan
 //!   is not scanned, and that is a finding (`PS919`, suspicious), never a clean verdict;
-//! * a server that ignores ranges (`200`) is read as a stream, never beyond the budget;
+//! * a server that ignores ranges (`200`) is read as a stream, never beyond the budget, and
+//!   only what the scanner reads is kept (with or without `Content-Length`);
 //! * a file that cannot be fetched (after retries) is an error (exit code 3), never clean.
 
 pub mod http;

@@ -13,7 +13,10 @@
 //!   `BINBYTES*`/`BYTEARRAY8` payloads, joblib's inline arrays, legacy raw storages) are left out
 //!   but for their first bytes, and fetching stops once a dangerous finding makes the verdict
 //!   final.
-//! * everything else (protocol 0/1 pickles, tar, compressed): the whole file.
+//! * numpy `.npy` object arrays: the header, then the pickle read as a stream (as above).
+//! * tar archives: the headers and members read as a stream; the raw storages of torch's
+//!   oldest format (its `storages` member) are stepped over by their element counts.
+//! * everything else (protocol 0/1 pickles, compressed files): the whole file.
 //!
 //! Whatever cannot be matched exactly falls back to fetching the whole file under the budget.
 
