@@ -51,12 +51,30 @@ fn key(r: &FileReport) -> (Verdict, String, Vec<String>) {
     (r.verdict, r.format.clone(), f)
 }
 
+/// How a test server answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Serve {
+    /// Range requests honoured.
+    Ranges,
+    /// Ranges ignored: the whole body, with `Content-Length`.
+    Whole,
+    /// Ranges ignored: the whole body in chunks, without `Content-Length`.
+    Chunked,
+}
+
+const ALL_SERVES: [Serve; 3] = [Serve::Ranges, Serve::Whole, Serve::Chunked];
+
 /// Serve `files` (by name under /f/) with or without range support.
 fn file_server(files: HashMap<String, Data>, ranges: bool) -> Server {
+    serve(files, if ranges { Serve::Ranges } else { Serve::Whole })
+}
+
+fn serve(files: HashMap<String, Data>, how: Serve) -> Server {
     let files = Arc::new(files);
     Server::start(
         move |req: &Req| match req.path.strip_prefix("/f/").and_then(|n| files.get(n)) {
-            Some(d) => Resp::file(req, d, ranges),
+            Some(d) if how == Serve::Chunked => Resp::file(req, d, false).chunked(),
+            Some(d) => Resp::file(req, d, how == Serve::Ranges),
             None => Resp::status(404),
         },
     )
@@ -77,7 +95,7 @@ fn url_name(path: &str) -> String {
     path.replace('/', "__")
 }
 
-fn check_corpus(o: &RemoteOptions, ranges: bool) {
+fn check_corpus(o: &RemoteOptions, how: Serve) {
     let scanner = scanner();
     let paths = manifest_files();
     let mut files = HashMap::new();
@@ -87,7 +105,7 @@ fn check_corpus(o: &RemoteOptions, ranges: bool) {
             Data::mem(std::fs::read(corpus().join(p)).unwrap()),
         );
     }
-    let srv = file_server(files.clone(), ranges);
+    let srv = serve(files.clone(), how);
     let client = Client::new(o.http.clone());
     let mut bad = Vec::new();
     for p in &paths {
@@ -113,7 +131,7 @@ fn check_corpus(o: &RemoteOptions, ranges: bool) {
 
 #[test]
 fn corpus_verdicts_match_local_scans() {
-    check_corpus(&opts(), true);
+    check_corpus(&opts(), Serve::Ranges);
 }
 
 #[test]
@@ -125,12 +143,17 @@ fn corpus_verdicts_match_with_small_probes() {
         tail: 22 + 0xFFFF + 98,
         ..opts()
     };
-    check_corpus(&o, true);
+    check_corpus(&o, Serve::Ranges);
 }
 
 #[test]
 fn corpus_verdicts_match_without_range_support() {
-    check_corpus(&opts(), false);
+    check_corpus(&opts(), Serve::Whole);
+}
+
+#[test]
+fn corpus_verdicts_match_without_range_support_or_length() {
+    check_corpus(&opts(), Serve::Chunked);
 }
 
 // ---- generated torch zips ----
@@ -365,22 +388,35 @@ fn scan_served(
     o: &RemoteOptions,
     ranges: bool,
 ) -> (FileReport, u64, FileReport) {
+    let how = if ranges { Serve::Ranges } else { Serve::Whole };
+    let (r, cost, local) = scan_served_by(data, name, o, how);
+    (r, cost.bytes, local)
+}
+
+/// [`scan_served`] by any server, with what the scan cost (its `bytes` are the server's).
+fn scan_served_by(
+    data: Vec<u8>,
+    name: &str,
+    o: &RemoteOptions,
+    how: Serve,
+) -> (FileReport, remote::Cost, FileReport) {
     let scanner = scanner();
     let local = scan_bytes(&scanner, &data, name.into());
     let mut files = HashMap::new();
     files.insert(name.to_string(), Data::mem(data));
-    let srv = file_server(files, ranges);
-    let r = remote::scan_url(
+    let srv = serve(files, how);
+    let (r, mut cost) = remote::scan_url_with_cost(
         &scanner,
         &Client::new(o.http.clone()),
         &format!("{}/f/{name}", srv.base()),
         o,
     );
     assert!(r.error.is_none(), "{:?}", r.error);
-    if ranges {
+    if how == Serve::Ranges {
         assert_eq!(r.transferred, Some(srv.stats.body_bytes()));
     }
-    (r, srv.stats.body_bytes(), local)
+    cost.bytes = srv.stats.body_bytes();
+    (r, cost, local)
 }
 
 #[test]
@@ -829,6 +865,340 @@ fn unreachable_url_is_an_error() {
     );
     assert!(r.error.is_some());
     assert_eq!(picklescan_rs::report::exit_code(&[r]), 3);
+}
+
+// ---- servers without range support or Content-Length ----
+
+#[test]
+fn bodies_without_length_are_read_as_a_stream() {
+    // The same streamed reads as with a length: only what the scanner reads is kept.
+    let files: Vec<(&str, Vec<u8>)> = vec![
+        ("a.joblib", joblib_dump(3, 4, false)),
+        ("b.joblib", joblib_dump(3, 4, true)),
+        ("c.pt", legacy_torch(16, false)),
+        ("d.pt", big_torch_with(16, false, true)),
+        ("e.pt", big_torch_with(16, true, false)),
+        ("f.pkl", protocol1_pickle(3, 4, false)),
+    ];
+    for (name, data) in files {
+        let size = data.len() as u64;
+        let (r, cost, local) = scan_served_by(data, name, &opts(), Serve::Chunked);
+        assert_eq!(key(&r), key(&local), "{name}");
+        if local.verdict == Verdict::Clean {
+            assert_eq!(r.size, size, "{name}");
+        }
+        assert!(cost.kept < size / 8, "{name}: kept {} of {size}", cost.kept);
+    }
+}
+
+#[test]
+fn bodies_without_length_past_the_budget_are_never_clean() {
+    // A body of exactly the budget is scanned whole; one byte more is not fully scanned.
+    let data = joblib_dump(3, 4, false);
+    let n = data.len() as u64;
+    for (budget, verdict) in [(n, Verdict::Clean), (n - 1, Verdict::Suspicious)] {
+        let o = RemoteOptions {
+            max_bytes: budget,
+            ..opts()
+        };
+        let (r, _, local) = scan_served_by(data.clone(), "m.joblib", &o, Serve::Chunked);
+        assert_eq!(r.verdict, verdict, "{:?}", r.findings);
+        if verdict == Verdict::Clean {
+            assert_eq!(key(&r), key(&local));
+        } else {
+            assert!(r.findings.iter().any(|f| f.rule == "PS919"));
+        }
+    }
+    // Kinds read to their end: a zip, a safetensors file, a compressed file.
+    let mut st = br#"{"w":{"dtype":"U8","shape":[4194304],"data_offsets":[0,4194304]}}"#.to_vec();
+    let mut head = (st.len() as u64).to_le_bytes().to_vec();
+    head.append(&mut st);
+    head.extend(vec![1u8; 4 << 20]);
+    let o = RemoteOptions {
+        max_bytes: 1 << 20,
+        ..opts()
+    };
+    for (name, data) in [
+        ("z.pt", big_torch(4, false)),
+        ("s.safetensors", head),
+        ("c.joblib.gz", gzip(&noise_pickle(4, false))),
+    ] {
+        for how in [Serve::Whole, Serve::Chunked] {
+            let (r, _, local) = scan_served_by(data.clone(), name, &o, how);
+            assert_eq!(local.verdict, Verdict::Clean, "{name}");
+            if how == Serve::Whole && name.ends_with(".safetensors") {
+                // Its length known, the header is all the scanner reads.
+                assert_eq!(key(&r), key(&local));
+                continue;
+            }
+            assert_eq!(
+                r.verdict,
+                Verdict::Suspicious,
+                "{name} {how:?}: {:?}",
+                r.findings
+            );
+            assert!(r.findings.iter().any(|f| f.rule == "PS919"), "{name}");
+        }
+    }
+}
+
+/// Pseudo-random bytes (xorshift): they compress to about their size.
+fn noise(n: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// A protocol 4 pickle of a dict holding `mib` MiB of noise (BINBYTES8), optionally followed
+/// by a call to `os.system`.
+fn noise_pickle(mib: u32, evil_last: bool) -> Vec<u8> {
+    let mut p = vec![0x80, 0x04, b'}'];
+    binunicode(&mut p, "b");
+    let n = (mib as usize) << 20;
+    p.push(0x8e);
+    p.extend((n as u64).to_le_bytes());
+    p.extend(noise(n, 7));
+    p.push(b's');
+    if evil_last {
+        set_x_to_system_call(&mut p);
+    }
+    p.push(b'.');
+    p
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+/// `data` compressed as joblib's compressors write it.
+fn compressed(codec: &str, data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    match codec {
+        "zlib" => {
+            let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+            e.write_all(data).unwrap();
+            e.finish().unwrap()
+        }
+        "gzip" => gzip(data),
+        "bz2" => {
+            let mut e = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::fast());
+            e.write_all(data).unwrap();
+            e.finish().unwrap()
+        }
+        "lz4" => {
+            let mut e = lz4_flex::frame::FrameEncoder::new(Vec::new());
+            e.write_all(data).unwrap();
+            e.finish().unwrap()
+        }
+        "xz" => {
+            let mut out = Vec::new();
+            lzma_rs::xz_compress(&mut &data[..], &mut out).unwrap();
+            out
+        }
+        "lzma" => {
+            let mut out = Vec::new();
+            lzma_rs::lzma_compress(&mut &data[..], &mut out).unwrap();
+            out
+        }
+        _ => unreachable!(),
+    }
+}
+
+#[test]
+fn compressed_files_are_decompressed_as_they_are_read() {
+    for codec in ["zlib", "gzip", "bz2", "lz4", "xz", "lzma"] {
+        for evil in [false, true] {
+            let data = compressed(codec, &noise_pickle(4, evil));
+            let size = data.len() as u64;
+            for how in ALL_SERVES {
+                let (r, cost, local) = scan_served_by(data.clone(), "m.joblib.z", &opts(), how);
+                assert!(local.format.starts_with("joblib-"), "{}", local.format);
+                assert_eq!(
+                    local.verdict,
+                    verdict_for(evil),
+                    "{codec}: {:?}",
+                    local.findings
+                );
+                assert_eq!(key(&r), key(&local), "{codec} {how:?}");
+                if how != Serve::Ranges {
+                    // The compressed bytes pass by: the first and last are kept (and what
+                    // detection reads: gzip's first bytes read as a safetensors header length).
+                    assert!(
+                        cost.kept < size / 4,
+                        "{codec}: kept {} of {size}",
+                        cost.kept
+                    );
+                }
+            }
+        }
+        // A cut stream is never clean, and reads as it does locally.
+        let mut data = compressed(codec, &noise_pickle(4, false));
+        data.truncate(data.len() / 2);
+        for how in ALL_SERVES {
+            let (r, _, local) = scan_served_by(data.clone(), "cut.joblib.z", &opts(), how);
+            assert_ne!(local.verdict, Verdict::Clean, "{codec}");
+            assert_eq!(key(&r), key(&local), "{codec} {how:?}");
+        }
+    }
+}
+
+/// A numpy `.npy` (version 1.0) of an object array: the header, then `pickle`.
+fn npy_object(pickle: &[u8]) -> Vec<u8> {
+    let mut header = "{'descr': '|O', 'fortran_order': False, 'shape': (1,), }".to_string();
+    let pad = (64 - (10 + header.len() + 1) % 64) % 64;
+    header.push_str(&" ".repeat(pad));
+    header.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend((header.len() as u16).to_le_bytes());
+    out.extend(header.as_bytes());
+    out.extend(pickle);
+    out
+}
+
+#[test]
+fn npy_object_arrays_are_read_as_a_stream() {
+    for (pickle, verdict) in [
+        (bytes_pickle(3, 4, false), Verdict::Clean),
+        (bytes_pickle(1, 12, true), Verdict::Dangerous),
+        (noise_pickle(12, true), Verdict::Dangerous),
+    ] {
+        let data = npy_object(&pickle);
+        let size = data.len() as u64;
+        for how in ALL_SERVES {
+            let (r, cost, local) = scan_served_by(data.clone(), "a.npy", &opts(), how);
+            assert_eq!(local.format, "npy");
+            assert_eq!(local.verdict, verdict, "{:?}", local.findings);
+            assert_eq!(key(&r), key(&local), "{how:?}");
+            assert!(cost.kept < 1 << 20, "{how:?}: kept {} of {size}", cost.kept);
+            if how == Serve::Ranges {
+                assert!(cost.bytes < 1 << 20, "sent {} of {size}", cost.bytes);
+            }
+        }
+    }
+    // Cut short: never clean.
+    let mut data = npy_object(&bytes_pickle(3, 4, false));
+    data.truncate(data.len() - (3 << 20));
+    for how in ALL_SERVES {
+        let (r, _, local) = scan_served_by(data.clone(), "cut.npy", &opts(), how);
+        assert_ne!(local.verdict, Verdict::Clean);
+        assert_eq!(key(&r), key(&local), "{how:?}");
+    }
+}
+
+/// A ustar header for a regular file `name` of `size` bytes.
+fn tar_header(name: &str, size: usize) -> Vec<u8> {
+    let mut h = vec![0u8; 512];
+    h[..name.len()].copy_from_slice(name.as_bytes());
+    for (at, field) in [
+        (100, "0000644\0".to_string()),
+        (108, "0000000\0".into()),
+        (116, "0000000\0".into()),
+        (124, format!("{size:011o}\0")),
+        (136, "00000000000\0".into()),
+    ] {
+        h[at..at + field.len()].copy_from_slice(field.as_bytes());
+    }
+    h[148..156].copy_from_slice(b"        ");
+    h[156] = b'0';
+    h[257..265].copy_from_slice(b"ustar\x0000");
+    let sum: u32 = h.iter().map(|&b| u32::from(b)).sum();
+    h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+    h
+}
+
+/// A tar of `members`, padded, with its end-of-archive blocks.
+fn tar_with(members: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (name, data) in members {
+        out.extend(tar_header(name, data.len()));
+        out.extend_from_slice(data);
+        out.resize(out.len().div_ceil(512) * 512, 0);
+    }
+    out.extend([0u8; 1024]);
+    out
+}
+
+/// The `storages` member of torch's oldest format: `n` FloatStorages of `mib` MiB each.
+fn tar_storages(n: usize, mib: u32) -> Vec<u8> {
+    let numel = u64::from(mib) << 18;
+    let mut s = vec![0x80, 0x02, b'K', n as u8, b'.'];
+    for i in 0..n {
+        s.extend([0x80, 0x02, b'(']);
+        binunicode(&mut s, &i.to_string());
+        binunicode(&mut s, "cpu");
+        s.extend(b"ctorch\nFloatStorage\nt.");
+        s.extend(numel.to_le_bytes());
+        s.extend((0..numel).flat_map(|j| (j as f32).to_le_bytes()));
+    }
+    s.extend(b"\x80\x02].");
+    s
+}
+
+/// torch's oldest format, storages first: `n` storages of `mib` MiB, a state dict pickle
+/// (optionally with a call to `os.system`) and no tensors. `torch` false leaves out `tensors`:
+/// then no member is read as torch reads it.
+fn torch_tar(n: usize, mib: u32, evil: bool, torch: bool) -> Vec<u8> {
+    let storages = tar_storages(n, mib);
+    let pickle = state_dict_pickle(mib << 18, evil);
+    let mut members: Vec<(&str, &[u8])> = vec![("storages", &storages)];
+    if torch {
+        members.push(("tensors", b"\x80\x02K\x00."));
+    }
+    members.push(("pickle", &pickle));
+    members.push(("sys_info", b"\x80\x02}."));
+    tar_with(&members)
+}
+
+#[test]
+fn torch_tars_step_over_their_storages() {
+    for evil in [false, true] {
+        let data = torch_tar(3, 4, evil, true);
+        let size = data.len() as u64;
+        for how in ALL_SERVES {
+            let (r, cost, local) = scan_served_by(data.clone(), "old.pt", &opts(), how);
+            assert_eq!(local.format, "torch-tar");
+            assert_eq!(local.verdict, verdict_for(evil), "{:?}", local.findings);
+            assert_eq!(key(&r), key(&local), "{how:?}");
+            assert!(cost.kept < 1 << 20, "{how:?}: kept {} of {size}", cost.kept);
+            if how == Serve::Ranges {
+                assert!(cost.bytes < 1 << 20, "sent {} of {size}", cost.bytes);
+            }
+        }
+    }
+}
+
+#[test]
+fn tars_not_read_as_torch_reads_them_are_never_clean() {
+    // Without `tensors` the scanner reads `storages` whole: the walk that stepped over its raw
+    // bytes did not keep what the scan reads. With ranges they are fetched.
+    let data = torch_tar(1, 4, false, false);
+    for how in ALL_SERVES {
+        let (r, _, local) = scan_served_by(data.clone(), "odd.tar", &opts(), how);
+        assert_eq!(local.format, "tar");
+        if how == Serve::Ranges {
+            assert_eq!(key(&r), key(&local));
+        } else {
+            assert_eq!(r.verdict, Verdict::Suspicious, "{how:?}: {:?}", r.findings);
+            assert!(r.findings.iter().any(|f| f.rule == "PS919"));
+        }
+    }
+    // A cut archive reads as it does locally, never clean.
+    let mut data = torch_tar(2, 4, false, true);
+    data.truncate(6 << 20);
+    for how in ALL_SERVES {
+        let (r, _, local) = scan_served_by(data.clone(), "cut.pt", &opts(), how);
+        assert_ne!(local.verdict, Verdict::Clean);
+        assert_eq!(key(&r), key(&local), "{how:?}");
+    }
 }
 
 // ---- hub ----

@@ -1,7 +1,8 @@
 //! Whole-file compression as joblib writes it (zlib, gzip, bz2, lzma, xz, lz4) and joblib's
 //! pre-0.10 "z-file": recognise the magic, inflate as a stream under a byte budget.
 
-use std::io::{self, Read, Write};
+use std::cell::Cell;
+use std::io::{self, BufRead, Read, Write};
 
 /// A compression format recognised by its magic bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -101,17 +102,19 @@ pub enum DecompressError {
     },
 }
 
-/// A writer that refuses to grow past its budget.
-struct Capped {
+/// A writer that refuses to grow past its budget (asked again at each write: it may grow with
+/// the input read).
+struct Capped<'b> {
     out: Vec<u8>,
-    budget: u64,
+    budget: &'b dyn Fn() -> u64,
     over: bool,
 }
 
-impl Write for Capped {
+impl Write for Capped<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if self.out.len() as u64 + buf.len() as u64 > self.budget {
-            let room = self.budget.saturating_sub(self.out.len() as u64) as usize;
+        let budget = (self.budget)();
+        if self.out.len() as u64 + buf.len() as u64 > budget {
+            let room = budget.saturating_sub(self.out.len() as u64) as usize;
             self.out.extend_from_slice(&buf[..room.min(buf.len())]);
             self.over = true;
             return Err(io::Error::other("decompression budget exceeded"));
@@ -137,56 +140,111 @@ pub struct Decompressed {
 /// exhausted budget is reported with the bytes produced until then: a loader reading the stream
 /// would have acted on them before failing.
 pub fn decompress(codec: Codec, data: &[u8], budget: u64) -> Decompressed {
+    let budget = || budget;
+    let mut sink = Capped {
+        out: Vec::new(),
+        budget: &budget,
+        over: false,
+    };
+    let result = match codec {
+        Codec::Xz => xz(data, &mut sink),
+        _ => decode(codec, data, &mut sink),
+    };
+    finish(codec, sink, result)
+}
+
+/// [`decompress`] reading the compressed bytes from `input`, with at most `budget()` bytes of
+/// output (asked at each write). Only xz input is read whole first (its chunk sizes are walked
+/// before decoding: see [`xz_cut`]); the other codecs hold no more input than a read buffer.
+pub fn decompress_from(
+    codec: Codec,
+    mut input: impl BufRead,
+    budget: &dyn Fn() -> u64,
+) -> Decompressed {
     let mut sink = Capped {
         out: Vec::new(),
         budget,
         over: false,
     };
-    let result: io::Result<()> = match codec {
-        Codec::Zlib => copy(flate2::read::ZlibDecoder::new(data), &mut sink),
-        Codec::Gzip => copy(flate2::read::MultiGzDecoder::new(data), &mut sink),
-        Codec::Bz2 => copy(bzip2::read::MultiBzDecoder::new(data), &mut sink),
-        Codec::Lz4 => copy(lz4_flex::frame::FrameDecoder::new(data), &mut sink),
+    let result = match codec {
         Codec::Xz => {
-            // lzma-rs decodes each xz block into memory before writing any of it, so the sink's
-            // cap alone would let a bomb's block grow to its full size first (1 GiB of zeros in
-            // 156 KB: 2 GB of memory, 15 s). The LZMA2 chunk headers declare their unpacked sizes:
-            // when they add up past the budget, the stream is cut at that chunk and ended there,
-            // so at most the budget plus one chunk (2 MiB) is ever decoded.
-            match xz_cut(data, budget) {
-                Some(cut) => {
-                    let mut input = &cut[..];
-                    let _ = lzma_rs::xz_decompress(&mut input, &mut sink);
-                    sink.over = true;
-                    Err(io::Error::other("decompression budget exceeded"))
-                }
-                None => {
-                    let mut input = data;
-                    lzma_rs::xz_decompress(&mut input, &mut sink).map_err(io::Error::other)
-                }
+            let mut data = Vec::new();
+            match input.read_to_end(&mut data) {
+                Ok(_) => xz(&data, &mut sink),
+                Err(e) => Err(e),
             }
         }
+        _ => decode(codec, input, &mut sink),
+    };
+    finish(codec, sink, result)
+}
+
+/// Bytes read through a reader, counted into a cell that others may look at meanwhile.
+pub struct Counting<'c, R> {
+    /// The reader.
+    pub inner: R,
+    /// Bytes read so far.
+    pub count: &'c Cell<u64>,
+}
+
+impl<R: Read> Read for Counting<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.set(self.count.get() + n as u64);
+        Ok(n)
+    }
+}
+
+/// Decode every codec but xz from `input` into `sink`.
+fn decode(codec: Codec, mut input: impl BufRead, sink: &mut Capped<'_>) -> io::Result<()> {
+    match codec {
+        Codec::Zlib => copy(flate2::bufread::ZlibDecoder::new(input), sink),
+        Codec::Gzip => copy(flate2::bufread::MultiGzDecoder::new(input), sink),
+        Codec::Bz2 => copy(bzip2::bufread::MultiBzDecoder::new(input), sink),
+        Codec::Lz4 => copy(lz4_flex::frame::FrameDecoder::new(input), sink),
         Codec::Lzma => {
-            let mut input = data;
             let opts = lzma_rs::decompress::Options {
-                memlimit: Some(usize::try_from(budget).unwrap_or(usize::MAX)),
+                memlimit: Some(usize::try_from((sink.budget)()).unwrap_or(usize::MAX)),
                 ..Default::default()
             };
-            lzma_rs::lzma_decompress_with_options(&mut input, &mut sink, &opts)
-                .map_err(io::Error::other)
+            lzma_rs::lzma_decompress_with_options(&mut input, sink, &opts).map_err(io::Error::other)
         }
         Codec::ZFile => {
             // `ZF` + 19 characters; joblib ≤ 0.8.4 wrote one more space.
-            let start = if data.get(21) == Some(&b' ') { 22 } else { 21 };
-            copy(
-                flate2::read::ZlibDecoder::new(&data[start.min(data.len())..]),
-                &mut sink,
-            )
+            io::copy(&mut (&mut input).take(21), &mut io::sink())?;
+            if input.fill_buf()?.first() == Some(&b' ') {
+                input.consume(1);
+            }
+            copy(flate2::bufread::ZlibDecoder::new(input), sink)
         }
-    };
+        Codec::Xz => Err(io::Error::other("xz is decoded from a slice")),
+    }
+}
+
+fn xz(data: &[u8], sink: &mut Capped<'_>) -> io::Result<()> {
+    // lzma-rs decodes each xz block into memory before writing any of it, so the sink's cap
+    // alone would let a bomb's block grow to its full size first (1 GiB of zeros in 156 KB:
+    // 2 GB of memory, 15 s). The LZMA2 chunk headers declare their unpacked sizes: when they
+    // add up past the budget, the stream is cut at that chunk and ended there, so at most the
+    // budget plus one chunk (2 MiB) is ever decoded.
+    match xz_cut(data, (sink.budget)()) {
+        Some(cut) => {
+            let mut input = &cut[..];
+            let _ = lzma_rs::xz_decompress(&mut input, sink);
+            sink.over = true;
+            Err(io::Error::other("decompression budget exceeded"))
+        }
+        None => {
+            let mut input = data;
+            lzma_rs::xz_decompress(&mut input, sink).map_err(io::Error::other)
+        }
+    }
+}
+
+fn finish(codec: Codec, sink: Capped<'_>, result: io::Result<()>) -> Decompressed {
     let error = match result {
         Ok(()) => None,
-        Err(_) if sink.over => Some(DecompressError::Budget(budget)),
+        Err(_) if sink.over => Some(DecompressError::Budget((sink.budget)())),
         Err(e) => Some(DecompressError::Corrupt {
             codec: codec.name(),
             produced: sink.out.len() as u64,
@@ -199,7 +257,7 @@ pub fn decompress(codec: Codec, data: &[u8], budget: u64) -> Decompressed {
     }
 }
 
-fn copy<R: Read>(mut r: R, w: &mut Capped) -> io::Result<()> {
+fn copy<R: Read>(mut r: R, w: &mut Capped<'_>) -> io::Result<()> {
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         let n = match r.read(&mut buf) {

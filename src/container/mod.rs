@@ -380,6 +380,45 @@ fn scan_compressed(
 ) -> Scanned {
     let budget = ctx.budget(data.len() as u64);
     let out = compress::decompress(codec, data, budget);
+    scan_decompressed(ctx, codec, out, data.len() as u64, name, depth)
+}
+
+/// Scan a file that is one compressed stream, read from `input` (all of the file's bytes, its
+/// magic included): the findings [`scan`] makes over the same bytes, without holding the
+/// compressed bytes (but for xz, see [`compress::decompress_from`]). `length` is the file's
+/// size when known; without it the ratio cap applies to the compressed bytes read so far,
+/// which can only stop sooner than a scan of the whole file.
+pub fn scan_compressed_stream(
+    scanner: &Scanner,
+    codec: Codec,
+    input: impl std::io::Read,
+    length: Option<u64>,
+    name: Option<&str>,
+) -> Scanned {
+    let ctx = Ctx {
+        scanner,
+        decompress_left: Cell::new(scanner.limits.max_decompressed),
+    };
+    let read = Cell::new(0u64);
+    let input = std::io::BufReader::new(compress::Counting {
+        inner: input,
+        count: &read,
+    });
+    let budget = || ctx.budget(length.unwrap_or(read.get()));
+    let out = compress::decompress_from(codec, input, &budget);
+    let compressed = length.unwrap_or(read.get());
+    scan_decompressed(&ctx, codec, out, compressed, name, 0)
+}
+
+/// Scan what came out of decompressing `compressed` bytes with `codec`.
+fn scan_decompressed(
+    ctx: &Ctx<'_>,
+    codec: Codec,
+    out: compress::Decompressed,
+    compressed: u64,
+    name: Option<&str>,
+    depth: usize,
+) -> Scanned {
     ctx.spend(out.data.len() as u64);
     let mut findings = Vec::new();
     match &out.error {
@@ -390,7 +429,7 @@ fn scan_compressed(
             format!(
                 "{} stream decompresses to {}: only the first {} bytes are scanned",
                 codec.name(),
-                ctx.budget_reason(*b, data.len() as u64),
+                ctx.budget_reason(*b, compressed),
                 out.data.len()
             ),
         )),

@@ -76,26 +76,120 @@ fn cstr(field: &[u8]) -> String {
     String::from_utf8_lossy(&field[..end]).into_owned()
 }
 
+/// One header of an archive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Header {
+    /// Type flag.
+    pub typeflag: u8,
+    /// Name in the header (with its ustar prefix).
+    pub name: String,
+    /// Declared size of the data, which follow the header's 512 bytes.
+    pub size: u64,
+}
+
+/// What the walk finds at a header position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// An end-of-archive block (all zeros): the walk ends.
+    End,
+    /// A header.
+    Header(Header),
+    /// Not a header: why the walk stops.
+    Bad(String),
+}
+
+/// Read the 512-byte header at `pos` (`pos + 512 <= data.len()`).
+pub fn step(data: &[u8], pos: usize) -> Step {
+    let h = &data[pos..pos + 512];
+    if h.iter().all(|&b| b == 0) {
+        return Step::End;
+    }
+    if !checksum_ok(h) {
+        return Step::Bad(format!("bad tar header checksum at offset {pos}"));
+    }
+    let Some(size) = octal(&h[124..136]) else {
+        return Step::Bad(format!("bad size field at offset {pos}"));
+    };
+    let mut name = cstr(&h[0..100]);
+    if &h[257..262] == b"ustar" {
+        let prefix = cstr(&h[345..500]);
+        if !prefix.is_empty() {
+            name = format!("{prefix}/{name}");
+        }
+    }
+    Step::Header(Header {
+        typeflag: h[156],
+        name,
+        size,
+    })
+}
+
+/// True for the type flags of regular files.
+pub fn is_member(typeflag: u8) -> bool {
+    matches!(typeflag, b'0' | 0 | b'7')
+}
+
+/// Offset of the header after one at `pos` whose data are `size` bytes (`None` past `u64`).
+pub fn next_header(pos: u64, size: u64) -> Option<u64> {
+    size.div_ceil(512)
+        .checked_mul(512)
+        .and_then(|n| n.checked_add(pos + 512))
+}
+
+/// A name carried from a GNU long-name or pax record to the next regular member.
+#[derive(Debug, Clone, Default)]
+pub struct LongName(Option<String>);
+
+impl LongName {
+    /// Take in a record that is not a regular member, with its data.
+    pub fn record(&mut self, typeflag: u8, body: &[u8]) {
+        match typeflag {
+            b'L' => self.0 = Some(cstr(body)),
+            b'x' => {
+                // pax extended header: "len key=value\n" records.
+                let text = String::from_utf8_lossy(body);
+                for rec in text.split('\n') {
+                    if let Some((_, kv)) = rec.split_once(' ') {
+                        if let Some(p) = kv.strip_prefix("path=") {
+                            self.0 = Some(p.to_string());
+                        }
+                    }
+                }
+            }
+            _ => self.0 = None,
+        }
+    }
+
+    /// The name of a regular member whose header says `name`.
+    pub fn member(&mut self, name: String) -> String {
+        self.0.take().unwrap_or(name)
+    }
+}
+
+/// True when the archive has the members of torch's oldest format (`storages`, `tensors`,
+/// `pickle`): its scanner then reads them as torch does.
+pub fn is_torch(listing: &Listing<'_>) -> bool {
+    ["storages", "tensors", "pickle"]
+        .iter()
+        .all(|n| listing.members.iter().any(|m| m.name == *n))
+}
+
 /// Walk the archive. At most `max_members` regular files are listed.
 pub fn list(data: &[u8], max_members: usize) -> Listing<'_> {
     let mut out = Listing::default();
     let mut pos = 0usize;
-    let mut long_name: Option<String> = None;
+    let mut long = LongName::default();
     while pos + 512 <= data.len() {
-        let h = &data[pos..pos + 512];
-        if h.iter().all(|&b| b == 0) {
-            return out;
-        }
-        if !checksum_ok(h) {
-            out.error = Some(format!("bad tar header checksum at offset {pos}"));
-            return out;
-        }
-        let Some(size) = octal(&h[124..136]) else {
-            out.error = Some(format!("bad size field at offset {pos}"));
-            return out;
+        let h = match step(data, pos) {
+            Step::End => return out,
+            Step::Bad(e) => {
+                out.error = Some(e);
+                return out;
+            }
+            Step::Header(h) => h,
         };
         let start = pos + 512;
-        let Some(end) = usize::try_from(size)
+        let Some(end) = usize::try_from(h.size)
             .ok()
             .and_then(|s| start.checked_add(s))
         else {
@@ -104,48 +198,26 @@ pub fn list(data: &[u8], max_members: usize) -> Listing<'_> {
         };
         if end > data.len() {
             out.error = Some(format!(
-                "member at offset {pos} ({size} bytes) runs past the end of the file"
+                "member at offset {pos} ({} bytes) runs past the end of the file",
+                h.size
             ));
             return out;
         }
         let body = &data[start..end];
-        let typeflag = h[156];
-        let mut name = cstr(&h[0..100]);
-        if &h[257..262] == b"ustar" {
-            let prefix = cstr(&h[345..500]);
-            if !prefix.is_empty() {
-                name = format!("{prefix}/{name}");
+        if is_member(h.typeflag) {
+            if out.members.len() >= max_members {
+                out.error = Some(format!("more than {max_members} members"));
+                return out;
             }
+            out.members.push(Member {
+                name: long.member(h.name),
+                offset: start as u64,
+                data: body,
+            });
+        } else {
+            long.record(h.typeflag, body);
         }
-        match typeflag {
-            b'L' => long_name = Some(cstr(body)),
-            b'x' => {
-                // pax extended header: "len key=value\n" records.
-                let text = String::from_utf8_lossy(body);
-                for rec in text.split('\n') {
-                    if let Some((_, kv)) = rec.split_once(' ') {
-                        if let Some(p) = kv.strip_prefix("path=") {
-                            long_name = Some(p.to_string());
-                        }
-                    }
-                }
-            }
-            b'0' | 0 | b'7' => {
-                if out.members.len() >= max_members {
-                    out.error = Some(format!("more than {max_members} members"));
-                    return out;
-                }
-                out.members.push(Member {
-                    name: long_name.take().unwrap_or(name),
-                    offset: start as u64,
-                    data: body,
-                });
-            }
-            _ => {
-                long_name = None;
-            }
-        }
-        pos = start + size.div_ceil(512) as usize * 512;
+        pos = start + h.size.div_ceil(512) as usize * 512;
     }
     if pos < data.len() {
         out.error = Some("archive ends inside a header (no end-of-archive blocks)".into());

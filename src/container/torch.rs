@@ -746,10 +746,7 @@ pub(crate) fn scan_tar(ctx: &Ctx<'_>, data: &[u8], depth: usize) -> Scanned {
     if let Some(e) = &listing.error {
         findings.push(ctx.anomaly(ids::ZIP_ANOMALY, None, format!("tar archive: {e}")));
     }
-    let names: HashSet<&str> = listing.members.iter().map(|m| m.name.as_str()).collect();
-    let torch = ["storages", "tensors", "pickle"]
-        .iter()
-        .all(|n| names.contains(n));
+    let torch = super::tar::is_torch(&listing);
     for m in &listing.members {
         let fs = match (torch, m.name.as_str()) {
             (true, "pickle") => ctx.scanner.scan_pickles(m.data, &mut NoHooks).findings,
@@ -875,6 +872,73 @@ fn scan_tar_storages(ctx: &Ctx<'_>, data: &[u8]) -> Vec<Finding> {
         ));
     }
     out
+}
+
+/// How far [`scan_tar_storages`] reads in the first bytes of a `storages` member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemberReads {
+    /// It reads nothing past these bytes.
+    Done,
+    /// It reads past them, up to `need` (relative to the member) when that is the end of raw
+    /// storage bytes it steps over.
+    Cut {
+        /// End of the raw bytes stepped over.
+        need: Option<u64>,
+    },
+}
+
+/// Mirror what [`scan_tar_storages`] reads of `prefix`, the first bytes of a `storages` member
+/// of `size` bytes: the count pickle, each storage's pickle and element count (its raw bytes
+/// stepped over), and everything after the last storage (or after a pickle that breaks).
+pub fn tar_storages_reads(scanner: &crate::Scanner, prefix: &[u8], size: u64) -> MemberReads {
+    let ctx = Ctx {
+        scanner,
+        decompress_left: std::cell::Cell::new(0),
+    };
+    let complete = prefix.len() as u64 >= size;
+    // The scanner reads the rest of the member whole.
+    let rest = if complete {
+        MemberReads::Done
+    } else {
+        MemberReads::Cut { need: None }
+    };
+    let mut w = Walker::new(&ctx, prefix);
+    let (n, mut pos) = match w.next(0) {
+        Ok((r, end, _)) => (w.vm.value(r).as_int(), end),
+        Err(_) => return rest,
+    };
+    let Some(n) = n.filter(|&n| n >= 0) else {
+        return rest;
+    };
+    for _ in 0..n {
+        let Ok((r, end, _)) = w.next(pos) else {
+            return rest;
+        };
+        let class =
+            w.vm.value(r)
+                .as_seq()
+                .and_then(|t| t.get(2))
+                .and_then(|&c| w.vm.as_global(c))
+                .map(|g| g.name.clone());
+        let Some(el) = class.as_deref().and_then(storage_element_size) else {
+            return MemberReads::Done;
+        };
+        let Some(b) = prefix.get(end..end + 8) else {
+            return rest;
+        };
+        let count = u64::from_le_bytes(b.try_into().expect("8 bytes"));
+        let next = count
+            .checked_mul(el)
+            .and_then(|b| b.checked_add(end as u64 + 8))
+            .filter(|&e| e <= size);
+        match next {
+            // The scanner stops at raw data it cannot locate.
+            None => return MemberReads::Done,
+            Some(p) if p > prefix.len() as u64 => return MemberReads::Cut { need: Some(p) },
+            Some(p) => pos = p as usize,
+        }
+    }
+    rest
 }
 
 /// `tensors`: pickle(n); n × (pickle((key, storage_id, type)), i32 ndim, 4 pad, sizes, strides, offset).

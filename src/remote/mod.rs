@@ -6,16 +6,18 @@
 //! `Content-Range`). Its format is recognised by content, as for local files, and [`plan`]
 //! fetches what the scanner will read: for a torch zip, the central directory, the pickles and
 //! the first bytes of the members no pickle names as a tensor storage (tensor data is never
-//! fetched); for safetensors and GGUF, the header; for pickles, joblib dumps and legacy torch
-//! files, what the scanner reads as it goes (large payloads stepped over); for tar archives and
-//! compressed files, whose every byte the scanner reads, the whole file. The bytes land in a sparse
+//! fetched); for safetensors and GGUF, the header; for pickles, joblib dumps, legacy torch
+//! files, tar archives and npy object arrays, what the scanner reads as it goes (large payloads
+//! and raw storages stepped over); for compressed files, whose every byte the scanner reads,
+//! the whole file. The bytes land in a sparse
 //! in-memory image of the file ([`range::Sparse`]) and the ordinary scanner
 //! ([`crate::container::scan`]) runs over it. Nothing is written to disk.
 //!
 //! Fail-closed rules:
 //! * each file has a byte budget ([`RemoteOptions::max_bytes`]); what it would take more to scan
 //!   is not scanned, and that is a finding (`PS919`, suspicious), never a clean verdict;
-//! * a server that ignores ranges (`200`) is read as a stream, never beyond the budget;
+//! * a server that ignores ranges (`200`) is read as a stream, never beyond the budget, and
+//!   only what the scanner reads is kept (with or without `Content-Length`);
 //! * a file that cannot be fetched (after retries) is an error (exit code 3), never clean.
 
 pub mod http;
@@ -114,6 +116,9 @@ pub struct Cost {
     pub requests: u64,
     /// Round trips: batches of requests that waited for the previous batch.
     pub rounds: u32,
+    /// Bytes of the file held at the end of the scan (fetched, or kept from a body read as a
+    /// stream). Decompressed bytes are not counted.
+    pub kept: u64,
 }
 
 /// Scan the file at `url` (its name, for tie-breaking, is the last path segment).
@@ -265,6 +270,7 @@ fn scan_remote(
 ) -> (Option<FileReport>, Cost) {
     let meter = Meter::default();
     let mut rounds = 1;
+    let mut kept = 0;
     let result = scan_inner(
         scanner,
         client,
@@ -274,12 +280,13 @@ fn scan_remote(
         opts,
         sniff,
         &meter,
-        &mut rounds,
+        (&mut rounds, &mut kept),
     );
     let cost = Cost {
         bytes: meter.bytes(),
         requests: meter.requests(),
         rounds,
+        kept,
     };
     match result {
         Ok(Some(mut r)) => {
@@ -298,9 +305,10 @@ fn scan_remote(
 /// The report of a file not scanned because what its scan reads lies beyond the budget or
 /// could not be kept: a `PS919` finding, never clean.
 fn unscanned(scanner: &Scanner, shown: &str, src: &impl Source, why: &str) -> FileReport {
-    let size = src.image().size();
-    let f = budget_finding(scanner, src.transferred(), Some(size), src.budget(), why);
-    FileReport::scanned(shown.to_string(), size, "unscanned", vec![f])
+    let size = src.length();
+    let f = budget_finding(scanner, src.transferred(), size, src.budget(), why);
+    let shown_size = size.unwrap_or_else(|| src.transferred());
+    FileReport::scanned(shown.to_string(), shown_size, "unscanned", vec![f])
 }
 
 fn budget_finding(
@@ -330,6 +338,18 @@ fn report(
     extra: Option<Finding>,
 ) -> FileReport {
     let scanned = container::scan(scanner, data, name);
+    report_scanned(opts, shown, scanned, data, size, extra)
+}
+
+/// [`report`] of content scanned already; `data` is what a policy may read.
+fn report_scanned(
+    opts: &RemoteOptions,
+    shown: &str,
+    scanned: container::Scanned,
+    data: &[u8],
+    size: u64,
+    extra: Option<Finding>,
+) -> FileReport {
     let mut findings = scanned.findings;
     findings.extend(extra);
     let mut r = FileReport::scanned(shown.to_string(), size, &scanned.format, findings);
@@ -350,7 +370,7 @@ fn scan_inner(
     opts: &RemoteOptions,
     sniff: bool,
     meter: &Meter,
-    rounds: &mut u32,
+    (rounds, kept): (&mut u32, &mut u64),
 ) -> Result<Option<FileReport>, FetchError> {
     // Round 1: first and last bytes in parallel; the last also give the size.
     let head_len = opts.head.max(16);
@@ -383,41 +403,11 @@ fn scan_inner(
             let tail_start = total.saturating_sub(opts.tail.max(22));
             (0, data, total, tail_start, Vec::new(), total)
         }
-        (Fetched::Whole { length, mut body }, _) | (_, Fetched::Whole { length, mut body }) => {
-            if let Some(len) = length.filter(|&l| l > 0) {
-                return scan_body(scanner, body, len, shown, name, opts, sniff, meter);
-            }
-            // No range support and no length: read the body as a stream, up to the budget.
-            let (data, more) = body.read_limited(budget, meter)?;
-            if more {
-                let f = budget_finding(scanner, data.len() as u64, length, budget, "the server does not support range requests and the file is larger than the budget");
-                let mut r = report(
-                    scanner,
-                    opts,
-                    shown,
-                    &data,
-                    length.unwrap_or(data.len() as u64),
-                    name,
-                    Some(f),
-                );
-                if sniff && r.format == "unknown" {
-                    return Ok(None);
-                }
-                r.size = length.unwrap_or(r.size);
-                return Ok(Some(r));
-            }
-            if sniff && matches!(container::detect(&data, name), Kind::Unknown | Kind::Empty) {
-                return Ok(None);
-            }
-            return Ok(Some(report(
-                scanner,
-                opts,
-                shown,
-                &data,
-                data.len() as u64,
-                name,
-                None,
-            )));
+        (Fetched::Whole { length, body }, _) | (_, Fetched::Whole { length, body }) => {
+            // No range support: the body is read as a stream, its length known or not.
+            let (r, held) = scan_body(scanner, body, length, shown, name, opts, sniff, meter);
+            *kept = held;
+            return r;
         }
         (
             Fetched::Partial {
@@ -447,6 +437,7 @@ fn scan_inner(
     rf.ensure(&[(ts, total)])?;
     let result = plan_and_scan(scanner, &mut rf, shown, name, sniff, opts);
     *rounds = rf.rounds;
+    *kept = rf.sparse.fetched();
     result
 }
 
@@ -513,7 +504,9 @@ fn plan_and_scan(
     let head = &rf.sparse.bytes()[..rf.sparse.prefix() as usize];
     if let Some(reads) = stream_reads(scanner, kind, head) {
         if let Some(r) = stream_pickle(scanner, rf, shown, name, opts, reads)? {
-            return Ok(Some(r));
+            if stream_followed(scanner, kind, &rf.sparse) {
+                return Ok(Some(r));
+            }
         }
     }
     let need_whole = match kind {
@@ -585,28 +578,56 @@ fn plan_and_scan(
     Ok(Some(r))
 }
 
-/// A file from a server without range support, of known length, read front to back, keeping
-/// only what the scanner reads (and the last [`range::BODY_TAIL`] bytes): pickles, joblib dumps
-/// and legacy torch files are streamed as the scan goes (reading stops at a final verdict);
-/// zips are walked by local header; safetensors, GGUF and npy files are read up to the end of
-/// their header. Content that a local scan reads whole (tar, compressed streams, npy object
-/// arrays, a header the walk does not follow) is kept whole, up to the budget.
+/// A file from a server without range support, read front to back, keeping only what the
+/// scanner reads (and the last [`range::BODY_TAIL`] bytes): pickles, joblib dumps, legacy torch
+/// files, tar archives and npy object arrays are streamed as the scan goes (reading stops at a
+/// final verdict); zips are walked by local header; compressed files are decompressed as they
+/// are read; safetensors, GGUF and plain npy files are read up to the end of their header.
+/// Content that a local scan reads whole in another way (a header the walk does not follow) is
+/// kept whole, up to the budget. A body without `Content-Length` is read the same way, its
+/// length learnt at its end; one that goes on past the budget is not fully scanned (`PS919`).
+/// Also gives the bytes the image holds at the end.
 #[allow(clippy::too_many_arguments)]
 fn scan_body(
     scanner: &Scanner,
     body: http::Body,
-    len: u64,
+    length: Option<u64>,
     shown: &str,
     name: Option<&str>,
     opts: &RemoteOptions,
     sniff: bool,
     meter: &Meter,
+) -> (Result<Option<FileReport>, FetchError>, u64) {
+    let mut st = match BodyStream::new(body, length, meter, opts.max_bytes) {
+        Ok(st) => st,
+        Err(e) => {
+            let e = http::HttpError::Protocol(format!("cannot hold the image: {e}"));
+            return (Err(e.into()), 0);
+        }
+    };
+    let r = match read_body(scanner, &mut st, shown, name, opts, sniff) {
+        Err(FetchError::Budget { .. }) => Ok(Some(unscanned(
+            scanner,
+            shown,
+            &st,
+            "the server does not support range requests and the file is larger than the budget",
+        ))),
+        other => other,
+    };
+    (r, st.sparse.fetched())
+}
+
+/// [`scan_body`] over its stream.
+fn read_body(
+    scanner: &Scanner,
+    st: &mut BodyStream<'_>,
+    shown: &str,
+    name: Option<&str>,
+    opts: &RemoteOptions,
+    sniff: bool,
 ) -> Result<Option<FileReport>, FetchError> {
     let budget = opts.max_bytes;
-    let mut st = BodyStream::new(body, len, meter, budget)
-        .map_err(|e| http::HttpError::Protocol(format!("cannot hold the image: {e}")))?;
-    let head = len.min(opts.head.max(16)).min(budget);
-    st.ensure(&[(0, head)])?;
+    st.ensure(&[(0, opts.head.max(16).min(budget))])?;
     let unscanned = |st: &BodyStream<'_>, why: &str| unscanned(scanner, shown, st, why);
     // What detection itself reads: a safetensors header.
     if let Some(end) = plan::safetensors_header_end(&st.sparse) {
@@ -614,7 +635,7 @@ fn scan_body(
             Ok(()) => {}
             Err(FetchError::Budget { .. }) => {
                 return Ok(Some(unscanned(
-                    &st,
+                    st,
                     "the safetensors header is larger than the budget",
                 )))
             }
@@ -635,10 +656,12 @@ fn scan_body(
         return Ok(None);
     }
     if let Some(reads) = stream_reads(scanner, kind, prefix) {
-        let Some(r) = stream_pickle(scanner, &mut st, shown, name, opts, reads)? else {
+        let r = stream_pickle(scanner, st, shown, name, opts, reads)?
+            .filter(|_| stream_followed(scanner, kind, &st.sparse));
+        let Some(r) = r else {
             return Ok(Some(unscanned(
-                &st,
-                "the pickle could not be read as a stream from a server without range support",
+                st,
+                "the content could not be read as a stream from a server without range support",
             )));
         };
         if !told_by_end || r.verdict == Verdict::Dangerous {
@@ -647,23 +670,26 @@ fn scan_body(
         return match st.read_to_end() {
             Ok(()) if container::detect(st.sparse.bytes(), name) == kind => Ok(Some(r)),
             Ok(()) => Ok(Some(unscanned(
-                &st,
+                st,
                 "the file starts as a pickle but ends as a zip, which cannot be read as a stream",
             ))),
             Err(FetchError::Budget { .. }) => Ok(Some(unscanned(
-                &st,
+                st,
                 "the file starts as a protocol 0/1 pickle, which only its end tells from a zip, and is larger than the budget",
             ))),
             Err(e) => Err(e),
         };
     }
-    if kind == Kind::Zip && prefix.starts_with(b"PK") && len <= budget {
-        return stream_zip(scanner, st, len, shown, name, opts).map(Some);
+    if let Kind::Compressed(codec) = kind {
+        return stream_compressed(scanner, st, codec, shown, name, opts).map(Some);
+    }
+    if kind == Kind::Zip && prefix.starts_with(b"PK") && st.length().is_none_or(|l| l <= budget) {
+        return stream_zip(scanner, st, shown, name, opts).map(Some);
     }
     let whole = match kind {
-        Kind::Safetensors | Kind::Gguf | Kind::Npy => match header_reads(scanner, &mut st, kind) {
+        Kind::Safetensors | Kind::Gguf | Kind::Npy => match header_reads(scanner, st, kind) {
             Ok(whole) => whole,
-            Err((FetchError::Budget { .. }, why)) => return Ok(Some(unscanned(&st, why))),
+            Err((FetchError::Budget { .. }, why)) => return Ok(Some(unscanned(st, why))),
             Err((e, _)) => return Err(e),
         },
         // Recognised by its magic and never opened.
@@ -672,7 +698,7 @@ fn scan_body(
             Ok(()) if container::detect(st.sparse.bytes(), name) == kind => false,
             Ok(()) => {
                 return Ok(Some(unscanned(
-                    &st,
+                    st,
                     "content before a zip's first member cannot be read as a stream",
                 )))
             }
@@ -680,7 +706,7 @@ fn scan_body(
             Err(FetchError::Budget { .. }) if sniff => return Ok(None),
             Err(FetchError::Budget { .. }) => {
                 return Ok(Some(unscanned(
-                    &st,
+                    st,
                     "content of no known format is only told from a zip by its end, and the file is larger than the budget",
                 )))
             }
@@ -692,28 +718,82 @@ fn scan_body(
         if sniff && matches!(kind, Kind::Unknown | Kind::Empty) {
             return Ok(None);
         }
-        let mut r = report(scanner, opts, shown, st.sparse.bytes(), len, name, None);
-        r.size = len;
-        return Ok(Some(r));
+        // The scanner checks sizes against the file's: a body of unknown length is read to
+        // its end first.
+        let len = st.learn_length()?;
+        return Ok(Some(report(
+            scanner,
+            opts,
+            shown,
+            st.sparse.bytes(),
+            len,
+            name,
+            None,
+        )));
     }
-    let end = len.min(budget);
-    st.ensure(&[(0, end)])?;
+    let end = st.sparse.size().min(budget);
+    let over = match st.ensure(&[(0, end)]) {
+        Ok(()) => false,
+        // A body of unknown length that goes on past the budget.
+        Err(FetchError::Budget { .. }) if st.length().is_none() => true,
+        Err(e) => return Err(e),
+    };
+    let end = end.min(st.sparse.size());
     let data = &st.sparse.bytes()[..end as usize];
     if sniff && matches!(container::detect(data, name), Kind::Unknown | Kind::Empty) {
         return Ok(None);
     }
-    let extra = (end < len).then(|| {
+    let len = st.length();
+    let extra = (over || len.is_some_and(|l| end < l)).then(|| {
         budget_finding(
             scanner,
             end,
-            Some(len),
+            len,
             budget,
             "the server does not support range requests and the file is larger than the budget",
         )
     });
-    let mut r = report(scanner, opts, shown, data, len, name, extra);
-    r.size = len;
-    Ok(Some(r))
+    Ok(Some(report(
+        scanner,
+        opts,
+        shown,
+        data,
+        len.unwrap_or(end),
+        name,
+        extra,
+    )))
+}
+
+/// A compressed file from a server without range support: decompressed as the body is read,
+/// its compressed bytes dropped as they pass. Only the decompressed bytes are held, within the
+/// decompression budget a local scan applies.
+fn stream_compressed(
+    scanner: &Scanner,
+    st: &mut BodyStream<'_>,
+    codec: container::compress::Codec,
+    shown: &str,
+    name: Option<&str>,
+    opts: &RemoteOptions,
+) -> Result<FileReport, FetchError> {
+    let length = st.length();
+    let mut rest = st.rest();
+    let scanned = container::scan_compressed_stream(scanner, codec, &mut rest, length, name);
+    let error = rest.error.take();
+    let extra = match error {
+        None => None,
+        Some(FetchError::Budget { .. }) => Some(budget_finding(
+            scanner,
+            st.transferred(),
+            st.length(),
+            opts.max_bytes,
+            "the server does not support range requests and the compressed file is larger than the budget",
+        )),
+        Some(e) => return Err(e),
+    };
+    let size = st.length().unwrap_or_else(|| st.transferred());
+    // A policy reads the first bytes kept (a loader judges compressed content by them).
+    let head = &st.sparse.bytes()[..st.sparse.prefix() as usize];
+    Ok(report_scanned(opts, shown, scanned, head, size, extra))
 }
 
 /// A zip from a server without range support, read front to back: each member is walked by
@@ -724,15 +804,15 @@ fn scan_body(
 /// scanner reads was kept; if not, the file is reported not fully scanned, never clean.
 fn stream_zip(
     scanner: &Scanner,
-    mut st: BodyStream<'_>,
-    len: u64,
+    st: &mut BodyStream<'_>,
     shown: &str,
     name: Option<&str>,
     opts: &RemoteOptions,
 ) -> Result<FileReport, FetchError> {
     let mut at = 0u64;
     // Walk the local headers; anything this walk does not follow is kept whole from there on.
-    while at + 30 <= len {
+    // The size is read again after each read: a body of unknown length learns it at its end.
+    loop {
         st.ensure(&[(at, at + 30)])?;
         let d = st.sparse.bytes();
         let field = |off: u64, wide: bool| {
@@ -754,14 +834,18 @@ fn stream_zip(
         };
         let method = method as u16;
         let data = at + 30 + nl + el;
-        if data > len {
+        st.ensure(&[(at, data)])?;
+        let Some(raw_name) = st
+            .sparse
+            .bytes()
+            .get((at + 30) as usize..(at + 30 + nl) as usize)
+        else {
+            break;
+        };
+        if data > st.sparse.size() {
             break;
         }
-        st.ensure(&[(at, data)])?;
-        let member = String::from_utf8_lossy(
-            &st.sparse.bytes()[(at + 30) as usize..(at + 30 + nl) as usize],
-        )
-        .into_owned();
+        let member = String::from_utf8_lossy(raw_name).into_owned();
         if flags & 8 != 0 {
             // The size is only in the data descriptor after the data (what torch.save writes).
             let keep_until = if plan::named_like_pickle(&member) {
@@ -775,13 +859,13 @@ fn stream_zip(
                     continue;
                 }
                 None => {
-                    at = len;
+                    at = st.sparse.size();
                     break;
                 }
             }
         }
         // zip64 sizes: not followed.
-        if csize == 0xFFFF_FFFF || data + csize > len {
+        if csize == 0xFFFF_FFFF || data + csize > st.sparse.size() {
             break;
         }
         let end = data + csize;
@@ -790,7 +874,9 @@ fn stream_zip(
         } else {
             let head_end = data + plan::STREAM_MEMBER_HEAD;
             st.ensure(&[(data, head_end)])?;
-            let raw = &st.sparse.bytes()[data as usize..head_end as usize];
+            let Some(raw) = st.sparse.bytes().get(data as usize..head_end as usize) else {
+                break;
+            };
             let scanned = plan::inflate_head(method, raw)
                 .is_none_or(|head| plan::head_is_scanned(&head, &member));
             let in_storage_folder = member
@@ -808,7 +894,8 @@ fn stream_zip(
         }
         at = end;
     }
-    st.ensure(&[(at, len)])?;
+    st.ensure(&[(at, st.sparse.size())])?;
+    let len = st.learn_length()?;
     // Everything the scanner reads must have been kept.
     let mut kept = Frozen(&st.sparse);
     let followed = match plan::directory(&st.sparse) {
@@ -824,7 +911,7 @@ fn stream_zip(
         return Ok(unscanned(
             scanner,
             shown,
-            &st,
+            st,
             "the zip could not be read as a stream from a server without range support",
         ));
     }
@@ -840,7 +927,7 @@ fn stream_zip(
 }
 
 /// What the scanner reads of a file that can be read as a stream, from its first bytes
-/// `head`: pickles and joblib dumps, torch's legacy format.
+/// `head`: pickles and joblib dumps, torch's legacy format, tar archives, npy object arrays.
 fn stream_reads(
     scanner: &Scanner,
     kind: Kind,
@@ -850,8 +937,18 @@ fn stream_reads(
         Kind::TorchLegacy => Some(plan::legacy_prefix),
         Kind::Pickle if container::looks_torch_legacy(scanner, head) => Some(plan::legacy_prefix),
         Kind::Pickle => Some(plan::pickle_prefix),
+        Kind::Tar => Some(plan::tar_prefix),
+        Kind::Npy if container::npy::parse_header(head).is_ok_and(|h| h.has_object) => {
+            Some(plan::npy_prefix)
+        }
         _ => None,
     }
+}
+
+/// True when a streamed read kept everything the scanner reads (a tar's walk assumes torch's
+/// format until its end tells).
+fn stream_followed(scanner: &Scanner, kind: Kind, image: &Sparse) -> bool {
+    kind != Kind::Tar || plan::tar_followed(scanner, image)
 }
 
 /// Rounds of a streamed pickle read before the rest is fetched whole instead (a round per
@@ -882,12 +979,14 @@ fn stream_pickle(
     opts: &RemoteOptions,
     reads: fn(&Scanner, &[u8]) -> plan::PrefixRun,
 ) -> Result<Option<FileReport>, FetchError> {
-    let size = src.image().size();
-    let mut frontier = src.image().prefix().min(size);
+    let mut frontier = src.image().prefix();
     let mut holes: Vec<(u64, u64)> = Vec::new();
     let in_hole = |holes: &[(u64, u64)], at: u64| holes.iter().any(|&(s, e)| s <= at && at < e);
     let mut chunk = STREAM_CHUNK;
     for _ in 0..STREAM_ROUNDS {
+        // Read again each round: a body of unknown length learns its size at its end.
+        let size = src.image().size();
+        frontier = frontier.min(size);
         let run = reads(scanner, &src.image().bytes()[..frontier as usize]);
         let stopped = match run.end {
             plan::PrefixEnd::Stopped { offset } if in_hole(&holes, offset) => return Ok(None),
@@ -895,11 +994,20 @@ fn stream_pickle(
             _ => false,
         };
         if frontier >= size || stopped {
-            // The run reads nothing past this point: the image is what the scanner sees.
+            // The run reads nothing past this point: the image is what the scanner sees, once
+            // its size is known.
+            let size = match src.learn_length() {
+                Ok(size) => size,
+                Err(FetchError::Budget { .. }) => {
+                    return Ok(Some(past_budget(scanner, src, shown, name, opts, frontier)))
+                }
+                Err(e) => return Err(e),
+            };
             let r = report(scanner, opts, shown, src.image().bytes(), size, name, None);
+            // (Offsets of findings in an archive member are the member's, not the file's.)
             if r.findings
                 .iter()
-                .any(|f| f.offset.is_some_and(|o| in_hole(&holes, o)))
+                .any(|f| f.member.is_none() && f.offset.is_some_and(|o| in_hole(&holes, o)))
             {
                 return Ok(None);
             }
@@ -909,7 +1017,8 @@ fn stream_pickle(
             // Nothing later can lower the verdict. The cut at the end of the prefix is where
             // fetching stopped, not a truncated file.
             let prefix = &src.image().bytes()[..frontier as usize];
-            let mut r = report(scanner, opts, shown, prefix, size, name, None);
+            let shown_size = src.length().unwrap_or(frontier);
+            let mut r = report(scanner, opts, shown, prefix, shown_size, name, None);
             r.findings.retain(|f| f.rule != ids::TRUNCATED);
             return Ok(Some(r));
         }
@@ -936,18 +1045,7 @@ fn stream_pickle(
         match src.ensure(&want) {
             Ok(()) => {}
             Err(FetchError::Budget { .. }) => {
-                let fetched = src.transferred();
-                let f = budget_finding(
-                    scanner,
-                    fetched,
-                    Some(size),
-                    src.budget(),
-                    "the pickle runs past the budget",
-                );
-                let prefix = &src.image().bytes()[..known as usize];
-                let mut r = report(scanner, opts, shown, prefix, size, name, Some(f));
-                r.size = size;
-                return Ok(Some(r));
+                return Ok(Some(past_budget(scanner, src, shown, name, opts, known)))
             }
             Err(e) => return Err(e),
         }
@@ -956,6 +1054,28 @@ fn stream_pickle(
         }
     }
     Ok(None)
+}
+
+/// The report of a streamed pickle that runs past the budget: the scan of its first `known`
+/// bytes, and a `PS919` finding.
+fn past_budget(
+    scanner: &Scanner,
+    src: &impl Source,
+    shown: &str,
+    name: Option<&str>,
+    opts: &RemoteOptions,
+    known: u64,
+) -> FileReport {
+    let f = budget_finding(
+        scanner,
+        src.transferred(),
+        src.length(),
+        src.budget(),
+        "the pickle runs past the budget",
+    );
+    let prefix = &src.image().bytes()[..known as usize];
+    let size = src.length().unwrap_or_else(|| src.transferred());
+    report(scanner, opts, shown, prefix, size, name, Some(f))
 }
 
 /// Fetch more of a safetensors or GGUF file while the scanner's pickle run over it would read

@@ -13,18 +13,22 @@
 //!   `BINBYTES*`/`BYTEARRAY8` payloads, joblib's inline arrays, legacy raw storages) are left out
 //!   but for their first bytes, and fetching stops once a dangerous finding makes the verdict
 //!   final.
-//! * everything else (protocol 0/1 pickles, tar, compressed): the whole file.
+//! * numpy `.npy` object arrays: the header, then the pickle read as a stream (as above).
+//! * tar archives: the headers and members read as a stream; the raw storages of torch's
+//!   oldest format (its `storages` member) are stepped over by their element counts.
+//! * everything else (protocol 0/1 pickles, compressed files): the whole file.
 //!
 //! Whatever cannot be matched exactly falls back to fetching the whole file under the budget.
 
 use super::range::{FetchError, Source, Sparse};
 use crate::container::joblib::JoblibHooks;
+use crate::container::tar::{self, LongName, Step};
 use crate::container::torch::LegacyReads;
 use crate::container::zip::{Archive, Entry, DEFLATED, STORED};
 use crate::container::{self, Kind};
 use crate::finding::Verdict;
 use crate::pickle::opcode::Opcode;
-use crate::pickle::vm::{EventKind, NoHooks, Vm};
+use crate::pickle::vm::{EventKind, Hooks, NoHooks, Vm};
 use crate::scan::Scanner;
 use std::collections::HashSet;
 use std::io::Read;
@@ -292,8 +296,13 @@ pub struct PrefixRun {
 /// Run the pickle streams of `prefix` as the container scanner runs a plain pickle or joblib
 /// file (every stream, joblib's hooks), and say where the run ended.
 pub fn pickle_prefix(scanner: &Scanner, prefix: &[u8]) -> PrefixRun {
+    pickles_prefix(scanner, prefix, &mut JoblibHooks::new(prefix))
+}
+
+/// Run the pickle streams of `prefix` one after another with `hooks`, as the scanner's
+/// `scan_pickles` does, and say where the run ended.
+fn pickles_prefix(scanner: &Scanner, prefix: &[u8], hooks: &mut dyn Hooks) -> PrefixRun {
     let mut vm = Vm::new(scanner.limits.clone());
-    let mut hooks = JoblibHooks::new(prefix);
     let mut pos = 0usize;
     let mut streams = 0usize;
     let end = loop {
@@ -303,7 +312,7 @@ pub fn pickle_prefix(scanner: &Scanner, prefix: &[u8]) -> PrefixRun {
         if streams >= scanner.limits.max_streams {
             break PrefixEnd::Stopped { offset: pos as u64 };
         }
-        let run = vm.run(&prefix[pos..], pos as u64, &mut hooks);
+        let run = vm.run(&prefix[pos..], pos as u64, hooks);
         streams += 1;
         match run.error {
             Some(e) if e.is_truncation() => break PrefixEnd::Cut { need: e.need() },
@@ -329,6 +338,107 @@ pub fn legacy_prefix(scanner: &Scanner, prefix: &[u8]) -> PrefixRun {
         LegacyReads::StoragesEnd(_) => PrefixEnd::Cut { need: None },
     };
     PrefixRun { end, dangerous }
+}
+
+/// [`pickle_prefix`] for a numpy `.npy` object array: the header, then the pickles after it
+/// (run as the npy scanner runs them, without joblib's hooks).
+pub fn npy_prefix(scanner: &Scanner, prefix: &[u8]) -> PrefixRun {
+    let Ok(h) = container::npy::parse_header(prefix) else {
+        // Only a header that parsed from the first bytes is streamed: read on.
+        return PrefixRun {
+            end: PrefixEnd::Cut { need: None },
+            dangerous: false,
+        };
+    };
+    if !h.has_object {
+        // The scanner reads nothing past the header of a plain array.
+        return PrefixRun {
+            end: PrefixEnd::Stopped {
+                offset: h.data_start as u64,
+            },
+            dangerous: false,
+        };
+    }
+    let at = h.data_start as u64;
+    let run = pickles_prefix(scanner, &prefix[h.data_start..], &mut NoHooks);
+    let end = match run.end {
+        PrefixEnd::AtEnd => PrefixEnd::AtEnd,
+        PrefixEnd::Cut { need } => PrefixEnd::Cut {
+            need: need.map(|n| n + at),
+        },
+        PrefixEnd::Stopped { offset } => PrefixEnd::Stopped {
+            offset: offset + at,
+        },
+    };
+    PrefixRun {
+        end,
+        dangerous: run.dangerous,
+    }
+}
+
+/// [`pickle_prefix`] for a tar archive, as the tar scanner reads it: headers, long-name
+/// records and members whole, but for members named `storages` (torch's oldest format), whose
+/// raw storage bytes are stepped over by their element counts. Whether the archive is torch's
+/// is only known at its end: [`tar_followed`] then checks that the walk was the scanner's.
+pub fn tar_prefix(scanner: &Scanner, prefix: &[u8]) -> PrefixRun {
+    let len = prefix.len() as u64;
+    let mut pos = 0u64;
+    let mut long = LongName::default();
+    let mut members = 0usize;
+    let end = loop {
+        if pos + 512 > len {
+            break PrefixEnd::Cut { need: None };
+        }
+        let h = match tar::step(prefix, pos as usize) {
+            Step::End => break PrefixEnd::Stopped { offset: pos },
+            Step::Bad(_) => break PrefixEnd::Stopped { offset: pos },
+            Step::Header(h) => h,
+        };
+        let start = pos + 512;
+        let (Some(end), Some(next)) = (start.checked_add(h.size), tar::next_header(pos, h.size))
+        else {
+            break PrefixEnd::Stopped { offset: pos };
+        };
+        let have = &prefix[start.min(len) as usize..end.min(len) as usize];
+        if !tar::is_member(h.typeflag) {
+            if end > len {
+                break PrefixEnd::Cut { need: None };
+            }
+            long.record(h.typeflag, have);
+        } else {
+            if members >= scanner.limits.max_members {
+                break PrefixEnd::Stopped { offset: pos };
+            }
+            members += 1;
+            if long.member(h.name) == "storages" {
+                let reads = container::torch::tar_storages_reads(scanner, have, h.size);
+                if let container::torch::MemberReads::Cut { need } = reads {
+                    break PrefixEnd::Cut {
+                        need: need.map(|n| n + start),
+                    };
+                }
+            } else if end > len {
+                break PrefixEnd::Cut { need: None };
+            }
+        }
+        pos = next;
+    };
+    PrefixRun {
+        end,
+        dangerous: false,
+    }
+}
+
+/// True when a tar read as [`tar_prefix`] walks it kept everything the scanner reads: in
+/// torch's format the scanner steps over raw storages as the walk did; in any other archive it
+/// reads a `storages` member whole.
+pub fn tar_followed(scanner: &Scanner, image: &Sparse) -> bool {
+    let listing = tar::list(image.bytes(), scanner.limits.max_members);
+    tar::is_torch(&listing)
+        || listing
+            .members
+            .iter()
+            .all(|m| image.has(m.offset, m.offset + m.data.len() as u64))
 }
 
 /// Judge the fetched prefix of `s`; see [`Prefix`].

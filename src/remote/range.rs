@@ -38,9 +38,12 @@ enum Store {
     Mapped(MmapMut),
 }
 
-/// The sparse image of a file of known size.
+/// The sparse image of a file of known size (or of a body whose size is learnt at its end: see
+/// [`Sparse::truncate`]).
 pub struct Sparse {
     store: Store,
+    /// Size of the image, at most the store's length.
+    len: usize,
     /// Fetched ranges, sorted, disjoint, not touching.
     have: Vec<(u64, u64)>,
 }
@@ -65,27 +68,41 @@ impl Sparse {
         };
         Ok(Sparse {
             store,
+            len,
             have: Vec::new(),
         })
     }
 
     /// Size of the file.
     pub fn size(&self) -> u64 {
-        self.bytes().len() as u64
+        self.len as u64
     }
 
     /// The image: fetched bytes in place, zeros elsewhere.
     pub fn bytes(&self) -> &[u8] {
-        match &self.store {
+        let all: &[u8] = match &self.store {
             Store::Small(v) => v,
             Store::Mapped(m) => m,
-        }
+        };
+        &all[..self.len]
     }
 
     fn bytes_mut(&mut self) -> &mut [u8] {
-        match &mut self.store {
+        let all: &mut [u8] = match &mut self.store {
             Store::Small(v) => v,
             Store::Mapped(m) => m,
+        };
+        &mut all[..self.len]
+    }
+
+    /// Shrink the image to its first `size` bytes: a body of unknown length gets an image as
+    /// large as its budget, cut to the body's length once its end is read.
+    pub fn truncate(&mut self, size: u64) {
+        let size = size.min(self.size());
+        self.len = size as usize;
+        self.have.retain(|&(s, _)| s < size);
+        if let Some(last) = self.have.last_mut() {
+            last.1 = last.1.min(size);
         }
     }
 
@@ -187,6 +204,15 @@ pub trait Source {
     fn transferred(&self) -> u64;
     /// Byte budget of the file.
     fn budget(&self) -> u64;
+    /// Size of the file, when known (a body without `Content-Length` learns it at its end).
+    fn length(&self) -> Option<u64> {
+        Some(self.image().size())
+    }
+    /// The size of the file, reading a body of unknown length to its end (keeping only its
+    /// tail) to learn it.
+    fn learn_length(&mut self) -> Result<u64, FetchError> {
+        Ok(self.image().size())
+    }
 }
 
 impl Source for RemoteFile<'_> {
@@ -237,6 +263,11 @@ pub const BODY_TAIL: u64 = 22 + 0xFFFF;
 /// kept in the image, the bytes between them are read and dropped (so the image holds only
 /// what the scanner reads, never the whole file), and reading stops when nothing more is asked.
 /// The last [`BODY_TAIL`] bytes are kept whenever they pass.
+///
+/// A body without `Content-Length` gets an image as large as the budget (a memory map: only the
+/// pages written cost memory), cut to the body's length at its end; its last bytes are kept in
+/// a rolling window until then. A body that goes on past the budget is a
+/// [`FetchError::Budget`], never a shorter file.
 pub struct BodyStream<'c> {
     body: Body,
     meter: &'c Meter,
@@ -244,24 +275,43 @@ pub struct BodyStream<'c> {
     pub sparse: Sparse,
     /// Bytes of the body read so far.
     pos: u64,
-    /// Bytes from here on are kept whatever was asked.
+    /// Length of the body, when given or once its end has been read.
+    length: Option<u64>,
+    /// Bytes from here on are kept whatever was asked (a body of known length).
     tail_from: u64,
+    /// The last bytes read (a body of unknown length): its tail once the end is found.
+    recent: Vec<u8>,
+    /// The body was found to go on past the budget.
+    over: bool,
     budget: u64,
     buf: Vec<u8>,
 }
 
 impl<'c> BodyStream<'c> {
-    /// The body of a file of `size` bytes, none of it read yet.
-    pub fn new(body: Body, size: u64, meter: &'c Meter, budget: u64) -> std::io::Result<Self> {
+    /// The body of a file of `length` bytes (unknown: `None`), none of it read yet.
+    pub fn new(
+        body: Body,
+        length: Option<u64>,
+        meter: &'c Meter,
+        budget: u64,
+    ) -> std::io::Result<Self> {
         Ok(BodyStream {
             body,
             meter,
-            sparse: Sparse::new(size)?,
+            sparse: Sparse::new(length.unwrap_or(budget))?,
             pos: 0,
-            tail_from: size.saturating_sub(BODY_TAIL),
+            length,
+            tail_from: length.map_or(u64::MAX, |l| l.saturating_sub(BODY_TAIL)),
+            recent: Vec::new(),
+            over: false,
             budget,
             buf: vec![0; 256 * 1024],
         })
+    }
+
+    /// Length of the body: given by the server, or known once its end has been read.
+    pub fn length(&self) -> Option<u64> {
+        self.length
     }
 
     /// Read on to the end of a zip member whose data start at `data` and whose size only its
@@ -292,57 +342,115 @@ impl<'c> BodyStream<'c> {
             window.drain(..cut);
             let size = self.sparse.size();
             if self.pos >= size {
+                self.check_end()?;
                 return Ok(None);
             }
-            let want = (size - self.pos).min(self.buf.len() as u64) as usize;
-            let n = self.body.read_some(&mut self.buf[..want], self.meter)?;
-            if n == 0 {
-                return Err(HttpError::Protocol(format!(
-                    "the body ended after {} of {size} bytes",
-                    self.pos
-                ))
-                .into());
-            }
             let start = self.pos;
-            self.pos += n as u64;
+            let n = self.read_chunk(size)?;
+            if n == 0 {
+                return Ok(None);
+            }
             if start < keep_until {
                 let end = (keep_until.min(self.pos) - start) as usize;
                 self.sparse.put(start, &self.buf[..end]);
             }
-            self.keep_tail(start);
             window.extend_from_slice(&self.buf[..n]);
+        }
+    }
+
+    /// Read the next bytes of the body, up to `limit`, into the buffer: how many. At the end of
+    /// a body of unknown length, 0 (its length is then known); at an early end of a body of
+    /// known length, an error.
+    fn read_chunk(&mut self, limit: u64) -> Result<usize, FetchError> {
+        let want = limit.saturating_sub(self.pos).min(self.buf.len() as u64) as usize;
+        if want == 0 {
+            return Ok(0);
+        }
+        let n = self.body.read_some(&mut self.buf[..want], self.meter)?;
+        if n == 0 {
+            if self.length.is_none() {
+                self.found_end();
+                return Ok(0);
+            }
+            return Err(HttpError::Protocol(format!(
+                "the body ended after {} of {} bytes",
+                self.pos,
+                self.sparse.size()
+            ))
+            .into());
+        }
+        let start = self.pos;
+        self.pos += n as u64;
+        self.keep_tail(start);
+        Ok(n)
+    }
+
+    /// The end of a body of unknown length was read: its length is known, and its last bytes
+    /// are kept.
+    fn found_end(&mut self) {
+        self.length = Some(self.pos);
+        self.sparse.truncate(self.pos);
+        let from = self.pos - self.recent.len() as u64;
+        self.sparse.put(from, &self.recent);
+        self.recent = Vec::new();
+    }
+
+    /// With the image of a body of unknown length read to its end: whether the body ends there
+    /// (its length is then known) or goes on past the budget (an error).
+    fn check_end(&mut self) -> Result<(), FetchError> {
+        if self.over {
+            return Err(self.over_budget());
+        }
+        if self.length.is_some() || self.pos < self.sparse.size() {
+            return Ok(());
+        }
+        let mut one = [0u8; 1];
+        if self.body.read_some(&mut one, self.meter)? == 0 {
+            self.found_end();
+            return Ok(());
+        }
+        self.over = true;
+        Err(self.over_budget())
+    }
+
+    fn over_budget(&self) -> FetchError {
+        FetchError::Budget {
+            needed: 1,
+            left: 0,
+            budget: self.budget,
         }
     }
 
     /// Read the body up to `end`, keeping the bytes from `keep` on.
     fn read_to(&mut self, keep: u64, end: u64) -> Result<(), FetchError> {
-        while self.pos < end {
-            let want = (end - self.pos).min(self.buf.len() as u64) as usize;
-            let n = self.body.read_some(&mut self.buf[..want], self.meter)?;
-            if n == 0 {
-                return Err(HttpError::Protocol(format!(
-                    "the body ended after {} of {} bytes",
-                    self.pos,
-                    self.sparse.size()
-                ))
-                .into());
-            }
+        while self.pos < end.min(self.sparse.size()) {
             let start = self.pos;
-            self.pos += n as u64;
+            let n = self.read_chunk(end)?;
+            if n == 0 {
+                break;
+            }
             if self.pos > keep {
                 let from = keep.max(start);
                 self.sparse.put(from, &self.buf[(from - start) as usize..n]);
             }
-            self.keep_tail(start);
         }
         Ok(())
     }
 
     /// Keep the part of the last read (`start..pos`, in the buffer) that lies in the tail.
     fn keep_tail(&mut self, start: u64) {
+        let n = (self.pos - start) as usize;
+        if self.length.is_none() {
+            // The end is not known yet: keep a rolling window of the last bytes.
+            self.recent.extend_from_slice(&self.buf[..n]);
+            let tail = BODY_TAIL as usize;
+            if self.recent.len() > 2 * tail {
+                self.recent.drain(..self.recent.len() - tail);
+            }
+            return;
+        }
         if self.pos > self.tail_from {
             let from = self.tail_from.max(start);
-            let n = (self.pos - start) as usize;
             self.sparse.put(from, &self.buf[(from - start) as usize..n]);
         }
     }
@@ -350,7 +458,84 @@ impl<'c> BodyStream<'c> {
     /// Read the rest of the body, keeping only its tail (within the budget).
     pub fn read_to_end(&mut self) -> Result<(), FetchError> {
         let size = self.sparse.size();
-        self.ensure(&[(self.tail_from, size)])
+        if self.length.is_some() {
+            return self.ensure(&[(self.tail_from, size)]);
+        }
+        self.read_to(u64::MAX, size)?;
+        self.check_end()
+    }
+
+    /// The body from its start as a reader: the bytes read so far (kept in the image), then
+    /// the rest of the body, read on without being kept (but for its tail), within the budget.
+    pub fn rest(&mut self) -> Rest<'_, 'c> {
+        Rest {
+            st: self,
+            at: 0,
+            error: None,
+        }
+    }
+}
+
+/// [`BodyStream::rest`]: a reader of the whole body. Why it stopped early is kept in `error`.
+pub struct Rest<'s, 'c> {
+    st: &'s mut BodyStream<'c>,
+    at: u64,
+    /// The fetch error that ended the reading, if one did.
+    pub error: Option<FetchError>,
+}
+
+impl Rest<'_, '_> {
+    fn fail(&mut self, e: FetchError) -> std::io::Error {
+        let io = std::io::Error::other(e.to_string());
+        self.error = Some(e);
+        io
+    }
+}
+
+impl std::io::Read for Rest<'_, '_> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        if out.is_empty() {
+            return Ok(0);
+        }
+        let st = &mut *self.st;
+        if self.at < st.pos {
+            // Bytes read before: they must have been kept.
+            let end = st.pos.min(self.at + out.len() as u64);
+            if !st.sparse.has(self.at, end) {
+                let e = HttpError::Protocol(format!(
+                    "bytes {}..{end} are needed but were not kept from the stream",
+                    self.at
+                ));
+                return Err(self.fail(e.into()));
+            }
+            let n = (end - self.at) as usize;
+            out[..n].copy_from_slice(&st.sparse.bytes()[self.at as usize..end as usize]);
+            self.at = end;
+            return Ok(n);
+        }
+        let size = st.sparse.size();
+        let cap = size.min(st.budget);
+        if st.pos >= cap {
+            let end = if st.pos < size {
+                // A known length past the budget.
+                Err(st.over_budget())
+            } else {
+                st.check_end()
+            };
+            return match end {
+                Ok(()) => Ok(0),
+                Err(e) => Err(self.fail(e)),
+            };
+        }
+        let limit = cap.min(st.pos + out.len() as u64);
+        match st.read_chunk(limit) {
+            Ok(n) => {
+                out[..n].copy_from_slice(&st.buf[..n]);
+                self.at = st.pos;
+                Ok(n)
+            }
+            Err(e) => Err(self.fail(e)),
+        }
     }
 }
 
@@ -361,6 +546,7 @@ impl Source for BodyStream<'_> {
 
     fn ensure(&mut self, ranges: &[(u64, u64)]) -> Result<(), FetchError> {
         let size = self.sparse.size();
+        let reach = ranges.iter().map(|r| r.1).max().unwrap_or(0).min(size);
         let mut ranges: Vec<(u64, u64)> = ranges
             .iter()
             .map(|&(s, e)| (s.min(size), e.min(size)))
@@ -387,6 +573,11 @@ impl Source for BodyStream<'_> {
                 self.read_to(s, e)?;
             }
         }
+        if self.length.is_none() && reach > 0 && reach >= size {
+            // Asked up to the end of an image of unknown length: where does the body end?
+            self.read_to(u64::MAX, size)?;
+            self.check_end()?;
+        }
         Ok(())
     }
 
@@ -396,6 +587,17 @@ impl Source for BodyStream<'_> {
 
     fn budget(&self) -> u64 {
         self.budget
+    }
+
+    fn length(&self) -> Option<u64> {
+        self.length
+    }
+
+    fn learn_length(&mut self) -> Result<u64, FetchError> {
+        if self.length.is_none() {
+            self.read_to_end()?;
+        }
+        Ok(self.sparse.size())
     }
 }
 

@@ -73,6 +73,8 @@ pub struct Resp {
     pub body: Data,
     /// Part of `body` to send.
     pub span: (u64, u64),
+    /// Sent in chunks (`Transfer-Encoding: chunked`), without `Content-Length`.
+    pub chunked: bool,
 }
 
 impl Resp {
@@ -82,7 +84,13 @@ impl Resp {
             headers: Vec::new(),
             body: Data::mem(Vec::new()),
             span: (0, 0),
+            chunked: false,
         }
+    }
+    /// The same answer sent in chunks, without `Content-Length`.
+    pub fn chunked(mut self) -> Resp {
+        self.chunked = true;
+        self
     }
     pub fn with_header(mut self, k: &str, v: &str) -> Resp {
         self.headers.push((k.to_string(), v.to_string()));
@@ -99,6 +107,7 @@ impl Resp {
             headers: vec![("Content-Type".into(), "application/json".into())],
             body: Data::mem(body),
             span: (0, n),
+            chunked: false,
         }
     }
     /// `data`, honouring a single Range header when `ranges`.
@@ -109,6 +118,7 @@ impl Resp {
             headers: vec![],
             body: data.clone(),
             span: (0, len),
+            chunked: false,
         };
         if !ranges {
             return whole;
@@ -147,6 +157,7 @@ impl Resp {
             )],
             body: data.clone(),
             span: (start, end),
+            chunked: false,
         }
     }
 }
@@ -231,6 +242,23 @@ impl Drop for Server {
     }
 }
 
+/// Each write one chunk of a chunked body.
+struct Chunked<'w, W: Write>(&'w mut W);
+
+impl<W: Write> Write for Chunked<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        for piece in buf.chunks(1 << 20) {
+            write!(self.0, "{:x}\r\n", piece.len())?;
+            self.0.write_all(piece)?;
+            self.0.write_all(b"\r\n")?;
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
 fn serve_conn(conn: TcpStream, handler: &Handler, stats: &Stats) -> std::io::Result<()> {
     conn.set_read_timeout(Some(std::time::Duration::from_secs(30)))?;
     let mut reader = BufReader::new(conn.try_clone()?);
@@ -284,9 +312,18 @@ fn serve_conn(conn: TcpStream, handler: &Handler, stats: &Stats) -> std::io::Res
         for (k, v) in &resp.headers {
             write!(out, "{k}: {v}\r\n")?;
         }
-        write!(out, "Content-Length: {}\r\n\r\n", e - s)?;
+        if resp.chunked {
+            write!(out, "Transfer-Encoding: chunked\r\n\r\n")?;
+        } else {
+            write!(out, "Content-Length: {}\r\n\r\n", e - s)?;
+        }
         if req.method != "HEAD" {
-            resp.body.write(&mut out, s, e)?;
+            if resp.chunked {
+                resp.body.write(&mut Chunked(&mut out), s, e)?;
+                write!(out, "0\r\n\r\n")?;
+            } else {
+                resp.body.write(&mut out, s, e)?;
+            }
             stats.body_bytes.fetch_add(e - s, Ordering::Relaxed);
         }
         out.flush()?;
