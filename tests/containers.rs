@@ -2,8 +2,10 @@
 //! and globals; targeted cases for each zip trick, legacy position, compression, npy, safetensors
 //! and GGUF check.
 
+mod common;
 mod manifest;
 
+use common::compress;
 use flate2::write::DeflateEncoder;
 use picklescan_rs::container::{self, detect, Kind};
 use picklescan_rs::file::{scan_bytes, scan_path, FileOptions};
@@ -648,43 +650,6 @@ fn joblib_inline_arrays_are_skipped_and_scanning_continues() {
         .any(|f| f.global.as_deref() == Some("os.sys")));
     let r = scan(&joblib_stream(3, &evil()));
     assert!(finds_system(&r), "{:?}", r.findings);
-}
-
-fn compress(kind: &str, data: &[u8]) -> Vec<u8> {
-    use std::io::Write as _;
-    match kind {
-        "zlib" => {
-            let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
-            e.write_all(data).unwrap();
-            e.finish().unwrap()
-        }
-        "gzip" => {
-            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-            e.write_all(data).unwrap();
-            e.finish().unwrap()
-        }
-        "bz2" => {
-            let mut e = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::default());
-            e.write_all(data).unwrap();
-            e.finish().unwrap()
-        }
-        "xz" => {
-            let mut out = Vec::new();
-            lzma_rs::xz_compress(&mut &data[..], &mut out).unwrap();
-            out
-        }
-        "lzma" => {
-            let mut out = Vec::new();
-            lzma_rs::lzma_compress(&mut &data[..], &mut out).unwrap();
-            out
-        }
-        "lz4" => {
-            let mut e = lz4_flex::frame::FrameEncoder::new(Vec::new());
-            e.write_all(data).unwrap();
-            e.finish().unwrap()
-        }
-        _ => unreachable!(),
-    }
 }
 
 #[test]

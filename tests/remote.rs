@@ -1,9 +1,11 @@
 //! Remote scanning against real HTTP servers on 127.0.0.1: verdicts equal the local scan of the
 //! same bytes, and a torch zip costs a small fraction of its size.
 
+mod common;
 #[path = "remote/server.rs"]
 mod server;
 
+use common::compress;
 use picklescan_rs::file::scan_bytes;
 use picklescan_rs::remote::http::{Client, HttpOptions};
 use picklescan_rs::remote::hub::HubRef;
@@ -921,7 +923,7 @@ fn bodies_without_length_past_the_budget_are_never_clean() {
     for (name, data) in [
         ("z.pt", big_torch(4, false)),
         ("s.safetensors", head),
-        ("c.joblib.gz", gzip(&noise_pickle(4, false))),
+        ("c.joblib.gz", compress("gzip", &noise_pickle(4, false))),
     ] {
         for how in [Serve::Whole, Serve::Chunked] {
             let (r, _, local) = scan_served_by(data.clone(), name, &o, how);
@@ -972,52 +974,11 @@ fn noise_pickle(mib: u32, evil_last: bool) -> Vec<u8> {
     p
 }
 
-fn gzip(data: &[u8]) -> Vec<u8> {
-    use std::io::Write;
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    e.write_all(data).unwrap();
-    e.finish().unwrap()
-}
-
-/// `data` compressed as joblib's compressors write it.
-fn compressed(codec: &str, data: &[u8]) -> Vec<u8> {
-    use std::io::Write;
-    match codec {
-        "zlib" => {
-            let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
-            e.write_all(data).unwrap();
-            e.finish().unwrap()
-        }
-        "gzip" => gzip(data),
-        "bz2" => {
-            let mut e = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::fast());
-            e.write_all(data).unwrap();
-            e.finish().unwrap()
-        }
-        "lz4" => {
-            let mut e = lz4_flex::frame::FrameEncoder::new(Vec::new());
-            e.write_all(data).unwrap();
-            e.finish().unwrap()
-        }
-        "xz" => {
-            let mut out = Vec::new();
-            lzma_rs::xz_compress(&mut &data[..], &mut out).unwrap();
-            out
-        }
-        "lzma" => {
-            let mut out = Vec::new();
-            lzma_rs::lzma_compress(&mut &data[..], &mut out).unwrap();
-            out
-        }
-        _ => unreachable!(),
-    }
-}
-
 #[test]
 fn compressed_files_are_decompressed_as_they_are_read() {
     for codec in ["zlib", "gzip", "bz2", "lz4", "xz", "lzma"] {
         for evil in [false, true] {
-            let data = compressed(codec, &noise_pickle(4, evil));
+            let data = compress(codec, &noise_pickle(4, evil));
             let size = data.len() as u64;
             for how in ALL_SERVES {
                 let (r, cost, local) = scan_served_by(data.clone(), "m.joblib.z", &opts(), how);
@@ -1041,7 +1002,7 @@ fn compressed_files_are_decompressed_as_they_are_read() {
             }
         }
         // A cut stream is never clean, and reads as it does locally.
-        let mut data = compressed(codec, &noise_pickle(4, false));
+        let mut data = compress(codec, &noise_pickle(4, false));
         data.truncate(data.len() / 2);
         for how in ALL_SERVES {
             let (r, _, local) = scan_served_by(data.clone(), "cut.joblib.z", &opts(), how);

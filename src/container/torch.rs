@@ -793,6 +793,16 @@ fn walk_error(ctx: &Ctx<'_>, data: &[u8], pos: usize, what: String) -> Vec<Findi
     out
 }
 
+/// The storage class named by one storage pickle of a tar archive's `storages` member
+/// (`(key, location, storage class)`).
+fn tar_storage_class(vm: &Vm<'_>, r: Id) -> Option<String> {
+    vm.value(r)
+        .as_seq()
+        .and_then(|t| t.get(2))
+        .and_then(|&c| vm.as_global(c))
+        .map(|g| g.name.clone())
+}
+
 /// `storages`: pickle(n); n × (pickle((key, location, storage_type)), u64 count, data); pickle(views).
 fn scan_tar_storages(ctx: &Ctx<'_>, data: &[u8]) -> Vec<Finding> {
     let mut w = Walker::new(ctx, data);
@@ -828,12 +838,7 @@ fn scan_tar_storages(ctx: &Ctx<'_>, data: &[u8]) -> Vec<Finding> {
             }
         };
         regions.push((start, end));
-        let class =
-            w.vm.value(r)
-                .as_seq()
-                .and_then(|t| t.get(2))
-                .and_then(|&c| w.vm.as_global(c))
-                .map(|g| g.name.clone());
+        let class = tar_storage_class(&w.vm, r);
         let size = class.as_deref().and_then(storage_element_size);
         let count = data
             .get(end..end + 8)
@@ -914,12 +919,7 @@ pub fn tar_storages_reads(scanner: &crate::Scanner, prefix: &[u8], size: u64) ->
         let Ok((r, end, _)) = w.next(pos) else {
             return rest;
         };
-        let class =
-            w.vm.value(r)
-                .as_seq()
-                .and_then(|t| t.get(2))
-                .and_then(|&c| w.vm.as_global(c))
-                .map(|g| g.name.clone());
+        let class = tar_storage_class(&w.vm, r);
         let Some(el) = class.as_deref().and_then(storage_element_size) else {
             return MemberReads::Done;
         };

@@ -86,3 +86,42 @@ impl Asm {
         self.0
     }
 }
+
+/// `data` compressed with `codec` (joblib's names: zlib, gzip, bz2, lz4, xz, lzma) by the same
+/// libraries the scanner decompresses with.
+pub fn compress(codec: &str, data: &[u8]) -> Vec<u8> {
+    use std::io::Write as _;
+    match codec {
+        "zlib" => {
+            let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+            e.write_all(data).unwrap();
+            e.finish().unwrap()
+        }
+        "gzip" => {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            e.write_all(data).unwrap();
+            e.finish().unwrap()
+        }
+        "bz2" => {
+            let mut e = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::fast());
+            e.write_all(data).unwrap();
+            e.finish().unwrap()
+        }
+        "lz4" => {
+            let mut e = lz4_flex::frame::FrameEncoder::new(Vec::new());
+            e.write_all(data).unwrap();
+            e.finish().unwrap()
+        }
+        "xz" => {
+            let mut out = Vec::new();
+            lzma_rs::xz_compress(&mut &data[..], &mut out).unwrap();
+            out
+        }
+        "lzma" => {
+            let mut out = Vec::new();
+            lzma_rs::lzma_compress(&mut &data[..], &mut out).unwrap();
+            out
+        }
+        other => panic!("no compressor named {other}"),
+    }
+}
