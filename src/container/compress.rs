@@ -154,11 +154,11 @@ pub fn decompress(codec: Codec, data: &[u8], budget: u64) -> Decompressed {
 }
 
 /// [`decompress`] reading the compressed bytes from `input`, with at most `budget()` bytes of
-/// output (asked at each write). Only xz input is read whole first (its chunk sizes are walked
-/// before decoding: see [`xz_cut`]); the other codecs hold no more input than a read buffer.
+/// output (asked at each write). No more of the input is held than a read buffer (and, for xz,
+/// one LZMA2 chunk: see [`XzCut`]).
 pub fn decompress_from(
     codec: Codec,
-    mut input: impl BufRead,
+    input: impl BufRead,
     budget: &dyn Fn() -> u64,
 ) -> Decompressed {
     let mut sink = Capped {
@@ -167,13 +167,7 @@ pub fn decompress_from(
         over: false,
     };
     let result = match codec {
-        Codec::Xz => {
-            let mut data = Vec::new();
-            match input.read_to_end(&mut data) {
-                Ok(_) => xz(&data, &mut sink),
-                Err(e) => Err(e),
-            }
-        }
+        Codec::Xz => xz(input, &mut sink),
         _ => decode(codec, input, &mut sink),
     };
     finish(codec, sink, result)
@@ -221,24 +215,19 @@ fn decode(codec: Codec, mut input: impl BufRead, sink: &mut Capped<'_>) -> io::R
     }
 }
 
-fn xz(data: &[u8], sink: &mut Capped<'_>) -> io::Result<()> {
+fn xz(input: impl Read, sink: &mut Capped<'_>) -> io::Result<()> {
     // lzma-rs decodes each xz block into memory before writing any of it, so the sink's cap
     // alone would let a bomb's block grow to its full size first (1 GiB of zeros in 156 KB:
-    // 2 GB of memory, 15 s). The LZMA2 chunk headers declare their unpacked sizes: when they
-    // add up past the budget, the stream is cut at that chunk and ended there, so at most the
-    // budget plus one chunk (2 MiB) is ever decoded.
-    match xz_cut(data, (sink.budget)()) {
-        Some(cut) => {
-            let mut input = &cut[..];
-            let _ = lzma_rs::xz_decompress(&mut input, sink);
-            sink.over = true;
-            Err(io::Error::other("decompression budget exceeded"))
-        }
-        None => {
-            let mut input = data;
-            lzma_rs::xz_decompress(&mut input, sink).map_err(io::Error::other)
-        }
+    // 2 GB of memory, 15 s). The stream is read through `XzCut`, which ends it once the
+    // unpacked sizes its LZMA2 chunks declare pass the budget: at most the budget plus one
+    // chunk (2 MiB) is ever decoded.
+    let mut cut = XzCut::new(input, sink.budget);
+    let result = lzma_rs::xz_decompress(&mut io::BufReader::new(&mut cut), sink);
+    if cut.cut {
+        sink.over = true;
+        return Err(io::Error::other("decompression budget exceeded"));
     }
+    result.map_err(io::Error::other)
 }
 
 fn finish(codec: Codec, sink: Capped<'_>, result: io::Result<()>) -> Decompressed {
@@ -270,50 +259,161 @@ fn copy<R: Read>(mut r: R, w: &mut Capped<'_>) -> io::Result<()> {
     }
 }
 
-/// When the LZMA2 chunks of an xz stream declare more than `budget` bytes in all, the stream cut
-/// after the first chunk that crosses the budget, with an end-of-data marker so the decoder
-/// flushes what it has (its checks then fail, which is expected). `None` when the declared sizes
-/// fit, or the structure cannot be walked (the decoder then reports it).
-fn xz_cut(data: &[u8], budget: u64) -> Option<Vec<u8>> {
-    // Stream header: magic (6), flags (2), CRC32 (4).
-    let check = match *data.get(7)? & 0x0f {
-        0 => 0,
-        id => 4usize << ((id - 1) / 3),
-    };
-    let be16 = |p: usize| -> Option<usize> {
-        Some(u16::from_be_bytes([*data.get(p)?, *data.get(p + 1)?]) as usize)
-    };
-    let mut pos = 12;
-    let mut total: u64 = 0;
-    loop {
-        let b = *data.get(pos)? as usize;
-        if b == 0 {
-            return None; // the index: every block fits
+/// Where an xz stream is being read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum XzAt {
+    /// The stream header.
+    Start,
+    /// A block header, or the index (size byte 0).
+    Block,
+    /// An LZMA2 chunk of the block that started at this input position.
+    Chunk(u64),
+    /// Past what can be walked (the index, or a structure the decoder will refuse): bytes pass.
+    Through,
+    /// Nothing more is given out.
+    End,
+}
+
+/// An xz stream read through while its block and LZMA2 chunk headers are walked: once the
+/// unpacked sizes the chunks declare add up past the budget, the stream ends after the chunk
+/// that crosses it, with an end-of-data marker so the decoder flushes what it has (its checks
+/// then fail, which is expected), and `cut` is set. Holds at most one chunk (64 KiB packed).
+struct XzCut<'b, R> {
+    inner: R,
+    budget: &'b dyn Fn() -> u64,
+    at: XzAt,
+    /// Bytes of the integrity check after each block.
+    check: u64,
+    /// Input bytes read so far.
+    pos: u64,
+    /// Unpacked bytes declared so far.
+    declared: u64,
+    /// Bytes read and not yet given out.
+    ready: Vec<u8>,
+    given: usize,
+    cut: bool,
+}
+
+impl<'b, R: Read> XzCut<'b, R> {
+    fn new(inner: R, budget: &'b dyn Fn() -> u64) -> Self {
+        XzCut {
+            inner,
+            budget,
+            at: XzAt::Start,
+            check: 0,
+            pos: 0,
+            declared: 0,
+            ready: Vec::new(),
+            given: 0,
+            cut: false,
         }
-        let block = pos;
-        pos += (b + 1) * 4;
-        loop {
-            let control = *data.get(pos)?;
-            let (unpacked, header, packed) = match control {
-                0x00 => break,
-                0x01 | 0x02 => (be16(pos + 1)? + 1, 3, be16(pos + 1)? + 1),
-                0x80..=0xff => (
-                    ((control as usize & 0x1f) << 16) + be16(pos + 1)? + 1,
-                    if control >= 0xc0 { 6 } else { 5 },
-                    be16(pos + 3)? + 1,
-                ),
-                _ => return None,
-            };
-            pos += header + packed;
-            total += unpacked as u64;
-            if total > budget {
-                let mut cut = data.get(..pos)?.to_vec();
-                cut.push(0x00);
-                return Some(cut);
+    }
+
+    /// Read `n` more bytes into `ready`; false (and the walk ends) when the input ends first.
+    fn take(&mut self, n: usize) -> io::Result<bool> {
+        let got = (&mut self.inner)
+            .take(n as u64)
+            .read_to_end(&mut self.ready)?;
+        self.pos += got as u64;
+        if got < n {
+            self.at = XzAt::End;
+        }
+        Ok(got == n)
+    }
+
+    /// Read the next piece of the structure into `ready`.
+    fn step(&mut self) -> io::Result<()> {
+        let from = self.ready.len();
+        match self.at {
+            XzAt::Start => {
+                // Magic (6), flags (2), CRC32 (4).
+                if self.take(12)? {
+                    self.check = match self.ready[from + 7] & 0x0f {
+                        0 => 0,
+                        id => 4 << ((id - 1) / 3),
+                    };
+                    self.at = XzAt::Block;
+                }
             }
+            XzAt::Block => {
+                let start = self.pos;
+                if !self.take(1)? {
+                    return Ok(());
+                }
+                let size = self.ready[from] as usize;
+                if size == 0 {
+                    self.at = XzAt::Through;
+                } else if self.take((size + 1) * 4 - 1)? {
+                    self.at = XzAt::Chunk(start);
+                }
+            }
+            XzAt::Chunk(block) => {
+                if !self.take(1)? {
+                    return Ok(());
+                }
+                let control = self.ready[from];
+                let (header, unpacked_hi) = match control {
+                    0x00 => {
+                        // End of the block: padding to four bytes, then the check.
+                        let pad = (4 - (self.pos - block) % 4) % 4 + self.check;
+                        if self.take(pad as usize)? {
+                            self.at = XzAt::Block;
+                        }
+                        return Ok(());
+                    }
+                    0x01 | 0x02 => (3, None),
+                    0x80..=0xff => (
+                        if control >= 0xc0 { 6 } else { 5 },
+                        Some(u64::from(control & 0x1f) << 16),
+                    ),
+                    _ => {
+                        self.at = XzAt::Through;
+                        return Ok(());
+                    }
+                };
+                if !self.take(header - 1)? {
+                    return Ok(());
+                }
+                let be16 =
+                    |i: usize| u64::from(u16::from_be_bytes([self.ready[i], self.ready[i + 1]]));
+                let (unpacked, packed) = match unpacked_hi {
+                    None => (be16(from + 1) + 1, be16(from + 1) + 1),
+                    Some(hi) => (hi + be16(from + 1) + 1, be16(from + 3) + 1),
+                };
+                if !self.take(packed as usize)? {
+                    return Ok(());
+                }
+                self.declared += unpacked;
+                if self.declared > (self.budget)() {
+                    self.ready.push(0x00);
+                    self.cut = true;
+                    self.at = XzAt::End;
+                }
+            }
+            // Until the input ends (`take` then ends the walk).
+            XzAt::Through => {
+                self.take(64 << 10)?;
+            }
+            XzAt::End => {}
         }
-        pos += 1;
-        pos += (4 - (pos - block) % 4) % 4 + check;
+        Ok(())
+    }
+}
+
+impl<R: Read> Read for XzCut<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.given == self.ready.len() {
+            if self.at == XzAt::End {
+                return Ok(0);
+            }
+            self.ready.clear();
+            self.given = 0;
+            self.step()?;
+        }
+        let n = buf.len().min(self.ready.len() - self.given);
+        buf[..n].copy_from_slice(&self.ready[self.given..self.given + n]);
+        self.given += n;
+        Ok(n)
     }
 }
 
@@ -332,6 +432,34 @@ mod tests {
         assert_eq!(sniff(b"xyz"), None);
         assert_eq!(sniff(&[0x78, 0xbb]), None);
         assert_eq!(sniff(&[0x78]), None);
+    }
+
+    #[test]
+    fn xz_streams_are_cut_once_their_chunks_declare_more_than_the_budget() {
+        let data: Vec<u8> = (0..4u32 << 20).map(|i| (i % 251) as u8).collect();
+        let mut xz = Vec::new();
+        lzma_rs::xz_compress(&mut &data[..], &mut xz).unwrap();
+        let whole = decompress(Codec::Xz, &xz, 8 << 20);
+        assert!(whole.error.is_none(), "{:?}", whole.error);
+        assert_eq!(whole.data, data);
+        // Read from a stream as from a slice.
+        let budget = || 8 << 20;
+        let streamed = decompress_from(Codec::Xz, io::BufReader::new(&xz[..]), &budget);
+        assert_eq!(streamed.data, data);
+        let cut = decompress(Codec::Xz, &xz, 1 << 20);
+        assert!(
+            matches!(cut.error, Some(DecompressError::Budget(_))),
+            "{:?}",
+            cut.error
+        );
+        assert!(cut.data.len() <= 1 << 20 && data.starts_with(&cut.data));
+        // A stream cut short is corrupt, not over budget.
+        let short = decompress(Codec::Xz, &xz[..xz.len() / 2], 8 << 20);
+        assert!(
+            matches!(short.error, Some(DecompressError::Corrupt { .. })),
+            "{:?}",
+            short.error
+        );
     }
 
     #[test]

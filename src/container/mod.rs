@@ -385,9 +385,9 @@ fn scan_compressed(
 
 /// Scan a file that is one compressed stream, read from `input` (all of the file's bytes, its
 /// magic included): the findings [`scan`] makes over the same bytes, without holding the
-/// compressed bytes (but for xz, see [`compress::decompress_from`]). `length` is the file's
-/// size when known; without it the ratio cap applies to the compressed bytes read so far,
-/// which can only stop sooner than a scan of the whole file.
+/// compressed bytes. `length` is the file's size when known; without it the ratio cap applies
+/// to the compressed bytes read so far, which can only stop sooner than a scan of the whole
+/// file.
 pub fn scan_compressed_stream(
     scanner: &Scanner,
     codec: Codec,
