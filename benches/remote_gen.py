@@ -5,6 +5,10 @@
 * model.pth: a torch.save'd state dict of about 1.5 GB (122 float32 tensors), the single-file case;
 * raw.pkl: pickle.dump (protocol 4) of a dict of 64 float32 numpy arrays, 1 GiB in all;
 * model.joblib: joblib.dump (uncompressed) of the same dict: the arrays written inline;
+* model.joblib.gz: joblib.dump(compress=("gzip", 1)) of 576 MiB of float32 noise (it barely
+  compresses), the compressed case;
+* evil.joblib.gz: the same, after an object whose reduction calls os.system (written first,
+  so a scan that stops at a dangerous finding stops near the start);
 * repo/: a hub-like repository of 10 files: 8 torch.save shards of about 150 MB, one
   safetensors file of about 150 MB (written by hand: header + random bytes) and one small pickle.
 """
@@ -43,6 +47,25 @@ for name in ("raw.pkl", "model.joblib"):
     else:
         import joblib
         joblib.dump(arrays, p)
+
+class Evil:
+    """Pickled as a call of os.system (never called here)."""
+
+    def __reduce__(self):
+        return (os.system, ("echo pwned",))
+
+
+noise = None
+for name, first in (("model.joblib.gz", []), ("evil.joblib.gz", [Evil()])):
+    p = os.path.join(out, name)
+    if os.path.exists(p):
+        continue
+    import joblib
+    import numpy as np
+    if noise is None:
+        noise = np.random.default_rng(1).standard_normal(144 << 20, dtype=np.float32)
+    joblib.dump(first + [{"w": noise}], p, compress=("gzip", 1))
+noise = None
 
 for k in range(8):
     p = os.path.join(out, "repo", f"pytorch_model-{k:05d}-of-00008.bin")

@@ -90,6 +90,9 @@ pub enum DecompressError {
     /// More output than allowed.
     #[error("decompresses to more than {0} bytes")]
     Budget(u64),
+    /// The watch of [`decompress_from`] asked to stop (what came out so far is final).
+    #[error("stopped once what came out decided the verdict")]
+    Stopped,
     /// The stream is corrupt or cut off; `produced` bytes came out before the error.
     #[error("corrupt {codec} stream after {produced} bytes: {detail}")]
     Corrupt {
@@ -102,15 +105,38 @@ pub enum DecompressError {
     },
 }
 
+/// Looks at the output of a decompression as it grows; `true` stops it there.
+pub type Watch<'w> = &'w mut dyn FnMut(&[u8]) -> bool;
+
+/// Output length at which a [`Watch`] first looks; it looks again each time the output has
+/// doubled, so all its looks together cost at most two passes over the final output.
+const FIRST_WATCH: usize = 64 * 1024;
+
 /// A writer that refuses to grow past its budget (asked again at each write: it may grow with
-/// the input read).
-struct Capped<'b> {
+/// the input read), and lets a watch stop it.
+struct Capped<'b, 'w> {
     out: Vec<u8>,
     budget: &'b dyn Fn() -> u64,
     over: bool,
+    watch: Option<Watch<'w>>,
+    next_look: usize,
+    stopped: bool,
 }
 
-impl Write for Capped<'_> {
+impl<'b, 'w> Capped<'b, 'w> {
+    fn new(budget: &'b dyn Fn() -> u64, watch: Option<Watch<'w>>) -> Self {
+        Capped {
+            out: Vec::new(),
+            budget,
+            over: false,
+            watch,
+            next_look: FIRST_WATCH,
+            stopped: false,
+        }
+    }
+}
+
+impl Write for Capped<'_, '_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let budget = (self.budget)();
         if self.out.len() as u64 + buf.len() as u64 > budget {
@@ -120,6 +146,15 @@ impl Write for Capped<'_> {
             return Err(io::Error::other("decompression budget exceeded"));
         }
         self.out.extend_from_slice(buf);
+        if let Some(watch) = self.watch.as_mut() {
+            if self.out.len() >= self.next_look {
+                self.next_look = self.out.len().saturating_mul(2);
+                if watch(&self.out) {
+                    self.stopped = true;
+                    return Err(io::Error::other("stopped by the watch"));
+                }
+            }
+        }
         Ok(buf.len())
     }
     fn flush(&mut self) -> io::Result<()> {
@@ -141,11 +176,7 @@ pub struct Decompressed {
 /// would have acted on them before failing.
 pub fn decompress(codec: Codec, data: &[u8], budget: u64) -> Decompressed {
     let budget = || budget;
-    let mut sink = Capped {
-        out: Vec::new(),
-        budget: &budget,
-        over: false,
-    };
+    let mut sink = Capped::new(&budget, None);
     let result = match codec {
         Codec::Xz => xz(data, &mut sink),
         _ => decode(codec, data, &mut sink),
@@ -155,17 +186,15 @@ pub fn decompress(codec: Codec, data: &[u8], budget: u64) -> Decompressed {
 
 /// [`decompress`] reading the compressed bytes from `input`, with at most `budget()` bytes of
 /// output (asked at each write). No more of the input is held than a read buffer (and, for xz,
-/// one LZMA2 chunk: see [`XzCut`]).
+/// one LZMA2 chunk: see [`XzCut`]). `watch`, if given, looks at the output as it grows and may
+/// stop the decompression there ([`DecompressError::Stopped`]), so that no more input is read.
 pub fn decompress_from(
     codec: Codec,
     input: impl BufRead,
     budget: &dyn Fn() -> u64,
+    watch: Option<Watch<'_>>,
 ) -> Decompressed {
-    let mut sink = Capped {
-        out: Vec::new(),
-        budget,
-        over: false,
-    };
+    let mut sink = Capped::new(budget, watch);
     let result = match codec {
         Codec::Xz => xz(input, &mut sink),
         _ => decode(codec, input, &mut sink),
@@ -190,7 +219,7 @@ impl<R: Read> Read for Counting<'_, R> {
 }
 
 /// Decode every codec but xz from `input` into `sink`.
-fn decode(codec: Codec, mut input: impl BufRead, sink: &mut Capped<'_>) -> io::Result<()> {
+fn decode(codec: Codec, mut input: impl BufRead, sink: &mut Capped<'_, '_>) -> io::Result<()> {
     match codec {
         Codec::Zlib => copy(flate2::bufread::ZlibDecoder::new(input), sink),
         Codec::Gzip => copy(flate2::bufread::MultiGzDecoder::new(input), sink),
@@ -215,7 +244,7 @@ fn decode(codec: Codec, mut input: impl BufRead, sink: &mut Capped<'_>) -> io::R
     }
 }
 
-fn xz(input: impl Read, sink: &mut Capped<'_>) -> io::Result<()> {
+fn xz(input: impl Read, sink: &mut Capped<'_, '_>) -> io::Result<()> {
     // lzma-rs decodes each xz block into memory before writing any of it, so the sink's cap
     // alone would let a bomb's block grow to its full size first (1 GiB of zeros in 156 KB:
     // 2 GB of memory, 15 s). The stream is read through `XzCut`, which ends it once the
@@ -230,10 +259,11 @@ fn xz(input: impl Read, sink: &mut Capped<'_>) -> io::Result<()> {
     result.map_err(io::Error::other)
 }
 
-fn finish(codec: Codec, sink: Capped<'_>, result: io::Result<()>) -> Decompressed {
+fn finish(codec: Codec, sink: Capped<'_, '_>, result: io::Result<()>) -> Decompressed {
     let error = match result {
         Ok(()) => None,
         Err(_) if sink.over => Some(DecompressError::Budget((sink.budget)())),
+        Err(_) if sink.stopped => Some(DecompressError::Stopped),
         Err(e) => Some(DecompressError::Corrupt {
             codec: codec.name(),
             produced: sink.out.len() as u64,
@@ -246,7 +276,7 @@ fn finish(codec: Codec, sink: Capped<'_>, result: io::Result<()>) -> Decompresse
     }
 }
 
-fn copy<R: Read>(mut r: R, w: &mut Capped<'_>) -> io::Result<()> {
+fn copy<R: Read>(mut r: R, w: &mut Capped<'_, '_>) -> io::Result<()> {
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         let n = match r.read(&mut buf) {
@@ -444,7 +474,7 @@ mod tests {
         assert_eq!(whole.data, data);
         // Read from a stream as from a slice.
         let budget = || 8 << 20;
-        let streamed = decompress_from(Codec::Xz, io::BufReader::new(&xz[..]), &budget);
+        let streamed = decompress_from(Codec::Xz, io::BufReader::new(&xz[..]), &budget, None);
         assert_eq!(streamed.data, data);
         let cut = decompress(Codec::Xz, &xz, 1 << 20);
         assert!(

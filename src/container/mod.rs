@@ -387,13 +387,15 @@ fn scan_compressed(
 /// magic included): the findings [`scan`] makes over the same bytes, without holding the
 /// compressed bytes. `length` is the file's size when known; without it the ratio cap applies
 /// to the compressed bytes read so far, which can only stop sooner than a scan of the whole
-/// file.
+/// file. `watch` may stop the decompression early (see [`compress::decompress_from`]): what came
+/// out until then is scanned, and no more input is read.
 pub fn scan_compressed_stream(
     scanner: &Scanner,
     codec: Codec,
     input: impl std::io::Read,
     length: Option<u64>,
     name: Option<&str>,
+    watch: Option<compress::Watch<'_>>,
 ) -> Scanned {
     let ctx = Ctx {
         scanner,
@@ -405,7 +407,7 @@ pub fn scan_compressed_stream(
         count: &read,
     });
     let budget = || ctx.budget(length.unwrap_or(read.get()));
-    let out = compress::decompress_from(codec, input, &budget);
+    let out = compress::decompress_from(codec, input, &budget, watch);
     let compressed = length.unwrap_or(read.get());
     scan_decompressed(&ctx, codec, out, compressed, name, 0)
 }
@@ -422,7 +424,8 @@ fn scan_decompressed(
     ctx.spend(out.data.len() as u64);
     let mut findings = Vec::new();
     match &out.error {
-        None => {}
+        // Stopped on purpose: its caller says what that means.
+        None | Some(compress::DecompressError::Stopped) => {}
         Some(compress::DecompressError::Budget(b)) => findings.push(ctx.anomaly(
             ids::DECOMPRESSION_BUDGET,
             Some(0),

@@ -8,8 +8,9 @@
 //! the first bytes of the members no pickle names as a tensor storage (tensor data is never
 //! fetched); for safetensors and GGUF, the header; for pickles, joblib dumps, legacy torch
 //! files, tar archives and npy object arrays, what the scanner reads as it goes (large payloads
-//! and raw storages stepped over); for compressed files, whose every byte the scanner reads,
-//! the whole file. The bytes land in a sparse
+//! and raw storages stepped over); for compressed files, whose every byte the scanner reads, the
+//! whole file in one request, decompressed as it arrives (reading stops at a dangerous finding
+//! in the output). The bytes land in a sparse
 //! in-memory image of the file ([`range::Sparse`]) and the ordinary scanner
 //! ([`crate::container::scan`]) runs over it. Nothing is written to disk.
 //!
@@ -437,7 +438,7 @@ fn scan_inner(
     rf.ensure(&[(ts, total)])?;
     let result = plan_and_scan(scanner, &mut rf, shown, name, sniff, opts);
     *rounds = rf.rounds;
-    *kept = rf.sparse.fetched();
+    *kept = rf.sparse.fetched() + rf.streamed;
     result
 }
 
@@ -507,6 +508,16 @@ fn plan_and_scan(
             if stream_followed(scanner, kind, &rf.sparse) {
                 return Ok(Some(r));
             }
+        }
+    }
+    if let Kind::Compressed(codec) = kind {
+        if !rf.sparse.has(0, size) {
+            // Every byte is read, once, in order: one plain GET read as a stream.
+            let mut st = rf.body()?;
+            let head = &rf.sparse.bytes()[..rf.sparse.prefix() as usize];
+            let r = stream_compressed(scanner, &mut st, codec, shown, name, opts, head);
+            rf.streamed = st.sparse.fetched();
+            return r.map(Some);
         }
     }
     let need_whole = match kind {
@@ -681,7 +692,8 @@ fn read_body(
         };
     }
     if let Kind::Compressed(codec) = kind {
-        return stream_compressed(scanner, st, codec, shown, name, opts).map(Some);
+        let head = prefix.to_vec();
+        return stream_compressed(scanner, st, codec, shown, name, opts, &head).map(Some);
     }
     if kind == Kind::Zip && prefix.starts_with(b"PK") && st.length().is_none_or(|l| l <= budget) {
         return stream_zip(scanner, st, shown, name, opts).map(Some);
@@ -764,9 +776,14 @@ fn read_body(
     )))
 }
 
-/// A compressed file from a server without range support: decompressed as the body is read,
-/// its compressed bytes dropped as they pass. Only the decompressed bytes are held, within the
-/// decompression budget a local scan applies.
+/// A compressed file read front to back (from a server without range support, or one plain
+/// GET from a server with it): decompressed as the body is read, its compressed bytes dropped as
+/// they pass. Only the decompressed bytes are held, within the decompression budget a local scan
+/// applies. The decompressed output is run through as it grows (pickles, legacy torch files,
+/// tar archives, npy object arrays), and reading stops at a dangerous finding: nothing later can
+/// lower the verdict. `head` is the file's first bytes, for a policy (a loader judges
+/// compressed content by them).
+#[allow(clippy::too_many_arguments)]
 fn stream_compressed(
     scanner: &Scanner,
     st: &mut BodyStream<'_>,
@@ -774,11 +791,30 @@ fn stream_compressed(
     shown: &str,
     name: Option<&str>,
     opts: &RemoteOptions,
+    head: &[u8],
 ) -> Result<FileReport, FetchError> {
     let length = st.length();
+    let mut stopped = false;
+    let mut watch = |out: &[u8]| {
+        let dangerous = stream_reads(scanner, container::detect(out, None), out)
+            .is_some_and(|reads| reads(scanner, out).dangerous);
+        stopped |= dangerous;
+        dangerous
+    };
     let mut rest = st.rest();
-    let scanned = container::scan_compressed_stream(scanner, codec, &mut rest, length, name);
+    let mut scanned = container::scan_compressed_stream(
+        scanner,
+        codec,
+        &mut rest,
+        length,
+        name,
+        Some(&mut watch),
+    );
     let error = rest.error.take();
+    if stopped {
+        // The cut is where reading stopped, not a truncated file.
+        scanned.findings.retain(|f| f.rule != ids::TRUNCATED);
+    }
     let extra = match error {
         None => None,
         Some(FetchError::Budget { .. }) => Some(budget_finding(
@@ -786,13 +822,11 @@ fn stream_compressed(
             st.transferred(),
             st.length(),
             opts.max_bytes,
-            "the server does not support range requests and the compressed file is larger than the budget",
+            "the compressed file is larger than the budget",
         )),
         Some(e) => return Err(e),
     };
     let size = st.length().unwrap_or_else(|| st.transferred());
-    // A policy reads the first bytes kept (a loader judges compressed content by them).
-    let head = &st.sparse.bytes()[..st.sparse.prefix() as usize];
     Ok(report_scanned(opts, shown, scanned, head, size, extra))
 }
 

@@ -125,7 +125,10 @@ pub fn directory(s: &Sparse) -> Option<Directory> {
     Some(Directory::At { lo, hi: end_of_cd })
 }
 
-/// End of the safetensors header (`8 + n`) when the first bytes look like one.
+/// End of the safetensors header (`8 + n`) when the first bytes look like one: a plausible
+/// length, and a header whose first byte other than white space, if fetched, is `{` (so that
+/// other content whose first eight bytes happen to read as a small length, such as a gzip
+/// file with no time stamp, does not cost a fetch of that length).
 pub fn safetensors_header_end(s: &Sparse) -> Option<u64> {
     let d = s.bytes();
     if !s.has(0, 8) {
@@ -136,7 +139,11 @@ pub fn safetensors_header_end(s: &Sparse) -> Option<u64> {
     if !(2..=container::safetensors::MAX_HEADER_SIZE).contains(&n) || end > d.len() as u64 {
         return None;
     }
-    Some(end)
+    let fetched = &d[8..end.min(s.prefix().max(8)) as usize];
+    match fetched.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(&b) if b != b'{' => None,
+        _ => Some(end),
+    }
 }
 
 /// Result of walking a GGUF header over a prefix.
@@ -786,5 +793,23 @@ mod tests {
         assert_eq!(gguf_header(&d), Walk::Done(end));
         assert_eq!(gguf_header(&d[..30]), Walk::Need(32));
         assert_eq!(gguf_header(b"GGUF\x01\0\0\0"), Walk::Unknown);
+    }
+
+    #[test]
+    fn safetensors_header_length_needs_a_brace_after_it() {
+        let image = |head: &[u8], size: u64| {
+            let mut s = Sparse::new(size).unwrap();
+            s.put(0, head);
+            s
+        };
+        // A gzip file without time stamp: its first eight bytes read as 560,927.
+        let gzip = [0x1f, 0x8b, 0x08, 0, 0, 0, 0, 0, 0x04, 0xff, 0xec, 0xbd];
+        assert_eq!(safetensors_header_end(&image(&gzip, 1 << 22)), None);
+        // A header whose start is fetched: `{` after white space.
+        let mut st = 100u64.to_le_bytes().to_vec();
+        st.extend(b"  {\"a\"");
+        assert_eq!(safetensors_header_end(&image(&st, 1 << 22)), Some(108));
+        // Only the length fetched: its header cannot be ruled out.
+        assert_eq!(safetensors_header_end(&image(&st[..8], 1 << 22)), Some(108));
     }
 }

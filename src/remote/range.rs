@@ -653,6 +653,8 @@ pub struct RemoteFile<'c> {
     pub parallel: usize,
     /// Batches of requests that had to wait for the previous one (round trips).
     pub rounds: u32,
+    /// Bytes kept from the file read as one body instead ([`RemoteFile::body`]).
+    pub streamed: u64,
 }
 
 impl<'c> RemoteFile<'c> {
@@ -673,6 +675,34 @@ impl<'c> RemoteFile<'c> {
             budget,
             parallel: parallel.max(1),
             rounds: 1,
+            streamed: 0,
+        }
+    }
+
+    /// The whole file as one body read front to back (a plain GET: one round trip), within
+    /// what is left of the budget: for content that is read once, in order, all of it.
+    pub fn body(&mut self) -> Result<BodyStream<'c>, FetchError> {
+        self.rounds += 1;
+        let size = self.size();
+        let url = &self.url;
+        match self.client.fetch(url, None, self.meter)? {
+            Fetched::Whole { length, body } => {
+                if length.is_some_and(|l| l != size) {
+                    return Err(HttpError::Protocol(format!(
+                        "{url} changed size while being scanned ({size} then {} bytes)",
+                        length.unwrap_or(0)
+                    ))
+                    .into());
+                }
+                BodyStream::new(body, Some(size), self.meter, self.left()).map_err(|e| {
+                    HttpError::Protocol(format!("cannot hold the image of {url}: {e}")).into()
+                })
+            }
+            Fetched::Partial { .. } => Err(HttpError::Protocol(format!(
+                "{url} answered a request without a range with a part"
+            ))
+            .into()),
+            Fetched::Empty => Err(HttpError::Protocol(format!("{url} became empty")).into()),
         }
     }
 

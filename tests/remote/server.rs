@@ -173,7 +173,10 @@ pub struct Logged {
 #[derive(Default)]
 pub struct Stats {
     pub requests: AtomicU64,
+    /// Body bytes of the responses written whole.
     pub body_bytes: AtomicU64,
+    /// Body bytes written, those of responses cut short by the client included.
+    pub body_written: AtomicU64,
     pub log: Mutex<Vec<Logged>>,
 }
 
@@ -184,12 +187,16 @@ impl Stats {
     pub fn body_bytes(&self) -> u64 {
         self.body_bytes.load(Ordering::Relaxed)
     }
+    pub fn body_written(&self) -> u64 {
+        self.body_written.load(Ordering::Relaxed)
+    }
     pub fn log(&self) -> Vec<Logged> {
         self.log.lock().unwrap().clone()
     }
     pub fn reset(&self) {
         self.requests.store(0, Ordering::Relaxed);
         self.body_bytes.store(0, Ordering::Relaxed);
+        self.body_written.store(0, Ordering::Relaxed);
         self.log.lock().unwrap().clear();
     }
 }
@@ -259,6 +266,22 @@ impl<W: Write> Write for Chunked<'_, W> {
     }
 }
 
+/// A writer counting the bytes it passes on, each piece before it is written: the count is
+/// never less than what the client may have read.
+struct Counted<'a>(&'a mut dyn Write, &'a AtomicU64);
+
+impl Write for Counted<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = buf.len().min(64 << 10);
+        self.1.fetch_add(n as u64, Ordering::Relaxed);
+        self.0.write_all(&buf[..n])?;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
 fn serve_conn(conn: TcpStream, handler: &Handler, stats: &Stats) -> std::io::Result<()> {
     conn.set_read_timeout(Some(std::time::Duration::from_secs(30)))?;
     let mut reader = BufReader::new(conn.try_clone()?);
@@ -318,11 +341,13 @@ fn serve_conn(conn: TcpStream, handler: &Handler, stats: &Stats) -> std::io::Res
             write!(out, "Content-Length: {}\r\n\r\n", e - s)?;
         }
         if req.method != "HEAD" {
+            let count = &stats.body_written;
             if resp.chunked {
-                resp.body.write(&mut Chunked(&mut out), s, e)?;
+                let mut chunked = Chunked(&mut out);
+                resp.body.write(&mut Counted(&mut chunked, count), s, e)?;
                 write!(out, "0\r\n\r\n")?;
             } else {
-                resp.body.write(&mut out, s, e)?;
+                resp.body.write(&mut Counted(&mut out, count), s, e)?;
             }
             stats.body_bytes.fetch_add(e - s, Ordering::Relaxed);
         }
