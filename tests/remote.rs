@@ -1005,7 +1005,8 @@ fn compressed_files_are_decompressed_as_they_are_read() {
                 );
                 assert_eq!(key(&r), key(&local), "{codec} {how:?}");
                 // The compressed bytes pass by (with ranges too: one plain GET after the
-                // probes): only the first and last are kept.
+                // probes): only the first and last are kept; of the output, what the scanner
+                // reads (the 4 MiB payload is dropped as it passes).
                 assert!(
                     cost.kept < size / 4,
                     "{codec} {how:?}: kept {} of {size}",
@@ -1213,6 +1214,15 @@ fn tars_not_read_as_torch_reads_them_are_never_clean() {
             assert_eq!(r.verdict, Verdict::Suspicious, "{how:?}: {:?}", r.findings);
             assert!(r.findings.iter().any(|f| f.rule == "PS919"));
         }
+    }
+    // Compressed, with or without range support: the decompressed output is read as a stream,
+    // and when the walk turns out wrong the file is read again, its output kept whole.
+    let data = compress("gzip", &torch_tar(1, 4, false, false));
+    for how in ALL_SERVES {
+        let (r, _, local) = scan_served_by(data.clone(), "odd.tar.gz", &opts(), how);
+        assert_eq!(local.format, "gzip+tar");
+        assert_eq!(key(&r), key(&local), "{how:?}");
+        assert!(r.transferred > Some(2 * data.len() as u64 - 1), "{how:?}");
     }
     // A cut archive reads as it does locally, never clean.
     let mut data = torch_tar(2, 4, false, true);

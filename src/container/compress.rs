@@ -1,8 +1,8 @@
 //! Whole-file compression as joblib writes it (zlib, gzip, bz2, lzma, xz, lz4) and joblib's
 //! pre-0.10 "z-file": recognise the magic, inflate as a stream under a byte budget.
 
-use std::cell::Cell;
 use std::io::{self, BufRead, Read, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// A compression format recognised by its magic bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -90,9 +90,6 @@ pub enum DecompressError {
     /// More output than allowed.
     #[error("decompresses to more than {0} bytes")]
     Budget(u64),
-    /// The watch of [`decompress_from`] asked to stop (what came out so far is final).
-    #[error("stopped once what came out decided the verdict")]
-    Stopped,
     /// The stream is corrupt or cut off; `produced` bytes came out before the error.
     #[error("corrupt {codec} stream after {produced} bytes: {detail}")]
     Corrupt {
@@ -105,33 +102,22 @@ pub enum DecompressError {
     },
 }
 
-/// Looks at the output of a decompression as it grows; `true` stops it there.
-pub type Watch<'w> = &'w mut dyn FnMut(&[u8]) -> bool;
-
-/// Output length at which a [`Watch`] first looks; it looks again each time the output has
-/// doubled, so all its looks together cost at most two passes over the final output.
-const FIRST_WATCH: usize = 64 * 1024;
-
 /// A writer that refuses to grow past its budget (asked again at each write: it may grow with
-/// the input read), and lets a watch stop it.
-struct Capped<'b, 'w> {
-    out: Vec<u8>,
+/// the input read).
+struct Capped<'b, 'o> {
+    out: &'o mut dyn Write,
+    written: u64,
     budget: &'b dyn Fn() -> u64,
     over: bool,
-    watch: Option<Watch<'w>>,
-    next_look: usize,
-    stopped: bool,
 }
 
-impl<'b, 'w> Capped<'b, 'w> {
-    fn new(budget: &'b dyn Fn() -> u64, watch: Option<Watch<'w>>) -> Self {
+impl<'b, 'o> Capped<'b, 'o> {
+    fn new(budget: &'b dyn Fn() -> u64, out: &'o mut dyn Write) -> Self {
         Capped {
-            out: Vec::new(),
+            out,
+            written: 0,
             budget,
             over: false,
-            watch,
-            next_look: FIRST_WATCH,
-            stopped: false,
         }
     }
 }
@@ -139,22 +125,15 @@ impl<'b, 'w> Capped<'b, 'w> {
 impl Write for Capped<'_, '_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let budget = (self.budget)();
-        if self.out.len() as u64 + buf.len() as u64 > budget {
-            let room = budget.saturating_sub(self.out.len() as u64) as usize;
-            self.out.extend_from_slice(&buf[..room.min(buf.len())]);
+        if self.written + buf.len() as u64 > budget {
+            let room = budget.saturating_sub(self.written).min(buf.len() as u64) as usize;
+            self.out.write_all(&buf[..room])?;
+            self.written += room as u64;
             self.over = true;
             return Err(io::Error::other("decompression budget exceeded"));
         }
-        self.out.extend_from_slice(buf);
-        if let Some(watch) = self.watch.as_mut() {
-            if self.out.len() >= self.next_look {
-                self.next_look = self.out.len().saturating_mul(2);
-                if watch(&self.out) {
-                    self.stopped = true;
-                    return Err(io::Error::other("stopped by the watch"));
-                }
-            }
-        }
+        self.out.write_all(buf)?;
+        self.written += buf.len() as u64;
         Ok(buf.len())
     }
     fn flush(&mut self) -> io::Result<()> {
@@ -175,45 +154,60 @@ pub struct Decompressed {
 /// exhausted budget is reported with the bytes produced until then: a loader reading the stream
 /// would have acted on them before failing.
 pub fn decompress(codec: Codec, data: &[u8], budget: u64) -> Decompressed {
-    let budget = || budget;
-    let mut sink = Capped::new(&budget, None);
-    let result = match codec {
-        Codec::Xz => xz(data, &mut sink),
-        _ => decode(codec, data, &mut sink),
-    };
-    finish(codec, sink, result)
+    decompress_from(codec, data, &|| budget)
 }
 
 /// [`decompress`] reading the compressed bytes from `input`, with at most `budget()` bytes of
 /// output (asked at each write). No more of the input is held than a read buffer (and, for xz,
-/// one LZMA2 chunk: see [`XzCut`]). `watch`, if given, looks at the output as it grows and may
-/// stop the decompression there ([`DecompressError::Stopped`]), so that no more input is read.
+/// one LZMA2 chunk: see [`XzCut`]).
 pub fn decompress_from(
     codec: Codec,
     input: impl BufRead,
     budget: &dyn Fn() -> u64,
-    watch: Option<Watch<'_>>,
 ) -> Decompressed {
-    let mut sink = Capped::new(budget, watch);
+    let mut data = Vec::new();
+    let (_, error) = decompress_into(codec, input, budget, &mut data);
+    Decompressed { data, error }
+}
+
+/// [`decompress_from`] writing the output to `out` as it comes instead of holding it: how many
+/// bytes were written, and why decompression stopped early if it did (an error of `out` is
+/// reported as a corrupt stream).
+pub fn decompress_into(
+    codec: Codec,
+    input: impl BufRead,
+    budget: &dyn Fn() -> u64,
+    out: &mut dyn Write,
+) -> (u64, Option<DecompressError>) {
+    let mut sink = Capped::new(budget, out);
     let result = match codec {
         Codec::Xz => xz(input, &mut sink),
         _ => decode(codec, input, &mut sink),
     };
-    finish(codec, sink, result)
+    let error = match result {
+        Ok(()) => None,
+        Err(_) if sink.over => Some(DecompressError::Budget((sink.budget)())),
+        Err(e) => Some(DecompressError::Corrupt {
+            codec: codec.name(),
+            produced: sink.written,
+            detail: e.to_string(),
+        }),
+    };
+    (sink.written, error)
 }
 
-/// Bytes read through a reader, counted into a cell that others may look at meanwhile.
+/// Bytes read through a reader, counted where others (other threads too) may look meanwhile.
 pub struct Counting<'c, R> {
     /// The reader.
     pub inner: R,
     /// Bytes read so far.
-    pub count: &'c Cell<u64>,
+    pub count: &'c AtomicU64,
 }
 
 impl<R: Read> Read for Counting<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.count.set(self.count.get() + n as u64);
+        self.count.fetch_add(n as u64, Ordering::Relaxed);
         Ok(n)
     }
 }
@@ -257,23 +251,6 @@ fn xz(input: impl Read, sink: &mut Capped<'_, '_>) -> io::Result<()> {
         return Err(io::Error::other("decompression budget exceeded"));
     }
     result.map_err(io::Error::other)
-}
-
-fn finish(codec: Codec, sink: Capped<'_, '_>, result: io::Result<()>) -> Decompressed {
-    let error = match result {
-        Ok(()) => None,
-        Err(_) if sink.over => Some(DecompressError::Budget((sink.budget)())),
-        Err(_) if sink.stopped => Some(DecompressError::Stopped),
-        Err(e) => Some(DecompressError::Corrupt {
-            codec: codec.name(),
-            produced: sink.out.len() as u64,
-            detail: e.to_string(),
-        }),
-    };
-    Decompressed {
-        data: sink.out,
-        error,
-    }
 }
 
 fn copy<R: Read>(mut r: R, w: &mut Capped<'_, '_>) -> io::Result<()> {
@@ -474,7 +451,7 @@ mod tests {
         assert_eq!(whole.data, data);
         // Read from a stream as from a slice.
         let budget = || 8 << 20;
-        let streamed = decompress_from(Codec::Xz, io::BufReader::new(&xz[..]), &budget, None);
+        let streamed = decompress_from(Codec::Xz, io::BufReader::new(&xz[..]), &budget);
         assert_eq!(streamed.data, data);
         let cut = decompress(Codec::Xz, &xz, 1 << 20);
         assert!(

@@ -380,52 +380,50 @@ fn scan_compressed(
 ) -> Scanned {
     let budget = ctx.budget(data.len() as u64);
     let out = compress::decompress(codec, data, budget);
-    scan_decompressed(ctx, codec, out, data.len() as u64, name, depth)
+    scan_decompressed(
+        ctx,
+        codec,
+        &out.data,
+        out.error.as_ref(),
+        data.len() as u64,
+        name,
+        depth,
+    )
 }
 
-/// Scan a file that is one compressed stream, read from `input` (all of the file's bytes, its
-/// magic included): the findings [`scan`] makes over the same bytes, without holding the
-/// compressed bytes. `length` is the file's size when known; without it the ratio cap applies
-/// to the compressed bytes read so far, which can only stop sooner than a scan of the whole
-/// file. `watch` may stop the decompression early (see [`compress::decompress_from`]): what came
-/// out until then is scanned, and no more input is read.
-pub fn scan_compressed_stream(
+/// Scan `data`, what came out of decompressing a whole file of `compressed` bytes with `codec`
+/// (`error`: why decompression stopped early, if it did): the findings [`scan`] makes over the
+/// compressed file, for a caller that decompressed it as a stream.
+pub fn scan_decompressed_file(
     scanner: &Scanner,
     codec: Codec,
-    input: impl std::io::Read,
-    length: Option<u64>,
+    data: &[u8],
+    error: Option<&compress::DecompressError>,
+    compressed: u64,
     name: Option<&str>,
-    watch: Option<compress::Watch<'_>>,
 ) -> Scanned {
     let ctx = Ctx {
         scanner,
         decompress_left: Cell::new(scanner.limits.max_decompressed),
     };
-    let read = Cell::new(0u64);
-    let input = std::io::BufReader::new(compress::Counting {
-        inner: input,
-        count: &read,
-    });
-    let budget = || ctx.budget(length.unwrap_or(read.get()));
-    let out = compress::decompress_from(codec, input, &budget, watch);
-    let compressed = length.unwrap_or(read.get());
-    scan_decompressed(&ctx, codec, out, compressed, name, 0)
+    scan_decompressed(&ctx, codec, data, error, compressed, name, 0)
 }
 
-/// Scan what came out of decompressing `compressed` bytes with `codec`.
+/// Scan `data`, what came out of decompressing `compressed` bytes with `codec` (`error`: why
+/// it stopped early, if it did).
 fn scan_decompressed(
     ctx: &Ctx<'_>,
     codec: Codec,
-    out: compress::Decompressed,
+    data: &[u8],
+    error: Option<&compress::DecompressError>,
     compressed: u64,
     name: Option<&str>,
     depth: usize,
 ) -> Scanned {
-    ctx.spend(out.data.len() as u64);
+    ctx.spend(data.len() as u64);
     let mut findings = Vec::new();
-    match &out.error {
-        // Stopped on purpose: its caller says what that means.
-        None | Some(compress::DecompressError::Stopped) => {}
+    match error {
+        None => {}
         Some(compress::DecompressError::Budget(b)) => findings.push(ctx.anomaly(
             ids::DECOMPRESSION_BUDGET,
             Some(0),
@@ -433,12 +431,12 @@ fn scan_decompressed(
                 "{} stream decompresses to {}: only the first {} bytes are scanned",
                 codec.name(),
                 ctx.budget_reason(*b, compressed),
-                out.data.len()
+                data.len()
             ),
         )),
         Some(e) => findings.push(ctx.anomaly(ids::MALFORMED, Some(0), e.to_string())),
     }
-    if out.data.is_empty() && out.error.is_some() {
+    if data.is_empty() && error.is_some() {
         return Scanned {
             format: codec.name().into(),
             findings,
@@ -450,7 +448,7 @@ fn scan_decompressed(
             .map(|(stem, _)| stem.to_string())
             .unwrap_or_else(|| n.to_string())
     });
-    let scanned = scan_content(ctx, &out.data, inner_name.as_deref(), depth + 1);
+    let scanned = scan_content(ctx, data, inner_name.as_deref(), depth + 1);
     let format = match (codec, scanned.format.as_str()) {
         (Codec::ZFile, _) => "joblib-zfile".to_string(),
         (_, "pickle" | "joblib") => format!("joblib-{}", codec.name()),

@@ -82,6 +82,7 @@ fn hint(status: u16) -> &'static str {
 pub struct Meter {
     bytes: AtomicU64,
     requests: AtomicU64,
+    held: AtomicU64,
 }
 
 impl Meter {
@@ -92,6 +93,15 @@ impl Meter {
     /// Requests sent so far (redirect hops and retries included).
     pub fn requests(&self) -> u64 {
         self.requests.load(Ordering::Relaxed)
+    }
+    /// Bytes of decompressed output held at the end of the scan (they count in
+    /// [`super::Cost::kept`]).
+    pub fn held(&self) -> u64 {
+        self.held.load(Ordering::Relaxed)
+    }
+    /// Record bytes of decompressed output held.
+    pub fn hold(&self, n: u64) {
+        self.held.fetch_add(n, Ordering::Relaxed);
     }
     fn add_bytes(&self, n: u64) {
         self.bytes.fetch_add(n, Ordering::Relaxed);

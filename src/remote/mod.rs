@@ -23,6 +23,7 @@
 
 pub mod http;
 pub mod hub;
+pub mod inflate;
 pub mod plan;
 pub mod range;
 
@@ -117,8 +118,8 @@ pub struct Cost {
     pub requests: u64,
     /// Round trips: batches of requests that waited for the previous batch.
     pub rounds: u32,
-    /// Bytes of the file held at the end of the scan (fetched, or kept from a body read as a
-    /// stream). Decompressed bytes are not counted.
+    /// Bytes held at the end of the scan: of the file (fetched, or kept from a body read as a
+    /// stream), and of a compressed file's decompressed output.
     pub kept: u64,
 }
 
@@ -287,7 +288,7 @@ fn scan_remote(
         bytes: meter.bytes(),
         requests: meter.requests(),
         rounds,
-        kept,
+        kept: kept + meter.held(),
     };
     match result {
         Ok(Some(mut r)) => {
@@ -406,7 +407,9 @@ fn scan_inner(
         }
         (Fetched::Whole { length, body }, _) | (_, Fetched::Whole { length, body }) => {
             // No range support: the body is read as a stream, its length known or not.
-            let (r, held) = scan_body(scanner, body, length, shown, name, opts, sniff, meter);
+            let (r, held) = scan_body(
+                scanner, client, url, body, length, shown, name, opts, sniff, meter,
+            );
             *kept = held;
             return r;
         }
@@ -436,14 +439,17 @@ fn scan_inner(
     drop((hd, td));
     let mut rf = RemoteFile::new(client, url, sparse, meter, budget, opts.parallel);
     rf.ensure(&[(ts, total)])?;
-    let result = plan_and_scan(scanner, &mut rf, shown, name, sniff, opts);
+    let result = plan_and_scan(scanner, client, url, &mut rf, shown, name, sniff, opts);
     *rounds = rf.rounds;
     *kept = rf.sparse.fetched() + rf.streamed;
     result
 }
 
+#[allow(clippy::too_many_arguments)]
 fn plan_and_scan(
     scanner: &Scanner,
+    client: &Client,
+    url: &str,
     rf: &mut RemoteFile<'_>,
     shown: &str,
     name: Option<&str>,
@@ -504,7 +510,8 @@ fn plan_and_scan(
     }
     let head = &rf.sparse.bytes()[..rf.sparse.prefix() as usize];
     if let Some(reads) = stream_reads(scanner, kind, head) {
-        if let Some(r) = stream_pickle(scanner, rf, shown, name, opts, reads)? {
+        let report = |d: &[u8], size, extra| report(scanner, opts, shown, d, size, name, extra);
+        if let Some(r) = stream_pickle(scanner, rf, &report, reads)? {
             if stream_followed(scanner, kind, &rf.sparse) {
                 return Ok(Some(r));
             }
@@ -515,7 +522,9 @@ fn plan_and_scan(
             // Every byte is read, once, in order: one plain GET read as a stream.
             let mut st = rf.body()?;
             let head = &rf.sparse.bytes()[..rf.sparse.prefix() as usize];
-            let r = stream_compressed(scanner, &mut st, codec, shown, name, opts, head);
+            let r = scan_compressed(
+                scanner, client, url, &mut st, codec, shown, name, opts, head,
+            );
             rf.streamed = st.sparse.fetched();
             return r.map(Some);
         }
@@ -601,6 +610,8 @@ fn plan_and_scan(
 #[allow(clippy::too_many_arguments)]
 fn scan_body(
     scanner: &Scanner,
+    client: &Client,
+    url: &str,
     body: http::Body,
     length: Option<u64>,
     shown: &str,
@@ -616,7 +627,7 @@ fn scan_body(
             return (Err(e.into()), 0);
         }
     };
-    let r = match read_body(scanner, &mut st, shown, name, opts, sniff) {
+    let r = match read_body(scanner, client, url, &mut st, shown, name, opts, sniff) {
         Err(FetchError::Budget { .. }) => Ok(Some(unscanned(
             scanner,
             shown,
@@ -629,8 +640,11 @@ fn scan_body(
 }
 
 /// [`scan_body`] over its stream.
+#[allow(clippy::too_many_arguments)]
 fn read_body(
     scanner: &Scanner,
+    client: &Client,
+    url: &str,
     st: &mut BodyStream<'_>,
     shown: &str,
     name: Option<&str>,
@@ -667,7 +681,8 @@ fn read_body(
         return Ok(None);
     }
     if let Some(reads) = stream_reads(scanner, kind, prefix) {
-        let r = stream_pickle(scanner, st, shown, name, opts, reads)?
+        let report = |d: &[u8], size, extra| report(scanner, opts, shown, d, size, name, extra);
+        let r = stream_pickle(scanner, st, &report, reads)?
             .filter(|_| stream_followed(scanner, kind, &st.sparse));
         let Some(r) = r else {
             return Ok(Some(unscanned(
@@ -693,7 +708,8 @@ fn read_body(
     }
     if let Kind::Compressed(codec) = kind {
         let head = prefix.to_vec();
-        return stream_compressed(scanner, st, codec, shown, name, opts, &head).map(Some);
+        return scan_compressed(scanner, client, url, st, codec, shown, name, opts, &head)
+            .map(Some);
     }
     if kind == Kind::Zip && prefix.starts_with(b"PK") && st.length().is_none_or(|l| l <= budget) {
         return stream_zip(scanner, st, shown, name, opts).map(Some);
@@ -776,13 +792,39 @@ fn read_body(
     )))
 }
 
+/// A compressed file read front to back ([`stream_compressed`]); when what the scanner reads
+/// of its output could not be kept as it passed (an archive that turns out not to be read as
+/// the walk assumed), the file is read again and its output kept whole.
+#[allow(clippy::too_many_arguments)]
+fn scan_compressed(
+    scanner: &Scanner,
+    client: &Client,
+    url: &str,
+    st: &mut BodyStream<'_>,
+    codec: container::compress::Codec,
+    shown: &str,
+    name: Option<&str>,
+    opts: &RemoteOptions,
+    head: &[u8],
+) -> Result<FileReport, FetchError> {
+    if let Some(r) = stream_compressed(scanner, st, codec, shown, name, opts, head, false)? {
+        return Ok(r);
+    }
+    let left = opts.max_bytes.saturating_sub(st.transferred());
+    let mut again = range::fetch_body(client, url, st.meter(), st.length(), left)?;
+    let r = stream_compressed(scanner, &mut again, codec, shown, name, opts, head, true)?;
+    Ok(r.unwrap_or_else(|| unscanned(scanner, shown, &again, "no output")))
+}
+
 /// A compressed file read front to back (from a server without range support, or one plain
-/// GET from a server with it): decompressed as the body is read, its compressed bytes dropped as
-/// they pass. Only the decompressed bytes are held, within the decompression budget a local scan
-/// applies. The decompressed output is run through as it grows (pickles, legacy torch files,
-/// tar archives, npy object arrays), and reading stops at a dangerous finding: nothing later can
-/// lower the verdict. `head` is the file's first bytes, for a policy (a loader judges
-/// compressed content by them).
+/// GET from a server with it): decompressed on a thread as the body is read, its compressed
+/// bytes dropped as they pass, and its output read like any other body (what the scanner reads
+/// of pickles, joblib dumps, legacy torch files, tar archives and npy object arrays kept, large
+/// payloads and arrays dropped; other content kept whole). Reading, and with it the
+/// decompression and the download, stops at a dangerous finding. The decompression budget is
+/// the local scan's. `head` is the file's first bytes, for a policy (a loader judges compressed
+/// content by them). With `whole`, all the output is kept. `None` when what the scanner reads
+/// of the output was not all kept.
 #[allow(clippy::too_many_arguments)]
 fn stream_compressed(
     scanner: &Scanner,
@@ -792,42 +834,82 @@ fn stream_compressed(
     name: Option<&str>,
     opts: &RemoteOptions,
     head: &[u8],
-) -> Result<FileReport, FetchError> {
+    whole: bool,
+) -> Result<Option<FileReport>, FetchError> {
+    use std::sync::atomic::{AtomicU64, Ordering};
     let length = st.length();
-    let mut stopped = false;
-    let mut watch = |out: &[u8]| {
-        let dangerous = stream_reads(scanner, container::detect(out, None), out)
-            .is_some_and(|reads| reads(scanner, out).dangerous);
-        stopped |= dangerous;
-        dangerous
-    };
-    let mut rest = st.rest();
-    let mut scanned = container::scan_compressed_stream(
-        scanner,
-        codec,
-        &mut rest,
-        length,
-        name,
-        Some(&mut watch),
-    );
-    let error = rest.error.take();
-    if stopped {
-        // The cut is where reading stopped, not a truncated file.
-        scanned.findings.retain(|f| f.rule != ids::TRUNCATED);
-    }
-    let extra = match error {
-        None => None,
-        Some(FetchError::Budget { .. }) => Some(budget_finding(
+    let meter = st.meter();
+    let limits = &scanner.limits;
+    let read = AtomicU64::new(0);
+    let compressed = || length.unwrap_or(read.load(Ordering::Relaxed));
+    let ended = std::sync::Mutex::new(None::<inflate::Ended>);
+    // Report of what came out (or its first bytes): the findings of the local scan of the
+    // compressed file.
+    let report_out = |data: &[u8], _: u64, extra: Option<Finding>| {
+        let end = ended
+            .lock()
+            .ok()
+            .and_then(|e| e.clone())
+            .unwrap_or_default();
+        let scanned = container::scan_decompressed_file(
             scanner,
-            st.transferred(),
-            st.length(),
-            opts.max_bytes,
-            "the compressed file is larger than the budget",
-        )),
-        Some(e) => return Err(e),
+            codec,
+            data,
+            end.error.as_ref(),
+            compressed(),
+            name,
+        );
+        let over = matches!(end.fetch, Some(FetchError::Budget { .. })).then(|| {
+            budget_finding(
+                scanner,
+                meter.bytes(),
+                length,
+                opts.max_bytes,
+                "the compressed file is larger than the budget",
+            )
+        });
+        report_scanned(opts, shown, scanned, head, compressed(), extra.or(over))
     };
-    let size = st.length().unwrap_or_else(|| st.transferred());
-    Ok(report_scanned(opts, shown, scanned, head, size, extra))
+    let streamed = std::thread::scope(|s| {
+        let (tx, rx) = std::sync::mpsc::sync_channel(inflate::IN_FLIGHT);
+        let mut rest = st.rest();
+        let read = &read;
+        s.spawn(move || {
+            let input = std::io::BufReader::new(container::compress::Counting {
+                inner: &mut rest,
+                count: read,
+            });
+            let budget = || limits.inflate_budget(length.unwrap_or(read.load(Ordering::Relaxed)));
+            let mut out = inflate::Pieces(tx);
+            let (_, error) = container::compress::decompress_into(codec, input, &budget, &mut out);
+            let fetch = rest.error.take();
+            // Nobody may be reading any more: then there is nobody to tell.
+            let _ = out
+                .0
+                .send(inflate::Piece::End(inflate::Ended { error, fetch }));
+        });
+        // The output's image: as large as the most the decompression may give.
+        let cap = limits.inflate_budget(length.unwrap_or(u64::MAX));
+        let mut out = BodyStream::new(inflate::Decoded::new(rx, &ended), None, meter, cap)
+            .map_err(|e| http::HttpError::Protocol(format!("cannot hold the output: {e}")))?;
+        out.ensure(&[(0, opts.head.max(16))])?;
+        let prefix = &out.sparse.bytes()[..out.sparse.prefix() as usize];
+        let kind = container::detect(prefix, None);
+        let r = match stream_reads(scanner, kind, prefix).filter(|_| !whole) {
+            Some(reads) => stream_pickle(scanner, &mut out, &report_out, reads)?
+                .filter(|_| stream_followed(scanner, kind, &out.sparse)),
+            None => {
+                // Read whole, as a local scan does.
+                out.ensure(&[(0, out.sparse.size())])?;
+                Some(report_out(out.sparse.bytes(), 0, None))
+            }
+        };
+        meter.hold(out.sparse.fetched());
+        Ok(r)
+        // `out` is dropped here, before the thread is joined: a decompression still running
+        // fails its next write and ends.
+    });
+    streamed
 }
 
 /// A zip from a server without range support, read front to back: each member is walked by
@@ -999,6 +1081,10 @@ const SKIP_MIN: u64 = 1 << 20;
 /// First bytes of a skipped part fetched anyway: its padding byte and what a report shows.
 const SKIP_HEAD: u64 = 4 << 10;
 
+/// How a streamed file is reported: the scan of `data` (its image, or the image's first bytes)
+/// for a file of `size` bytes, with an `extra` finding.
+type ReportImage<'a> = &'a dyn Fn(&[u8], u64, Option<Finding>) -> FileReport;
+
 /// Scan a protocol 2+ pickle, joblib dump or legacy torch file by reading it as the scanner's
 /// run goes (`reads` mirrors what the scanner reads of a prefix): each
 /// round runs the scanner over the known prefix and fetches what the run needs next, leaving
@@ -1008,16 +1094,16 @@ const SKIP_HEAD: u64 = 4 << 10;
 fn stream_pickle(
     scanner: &Scanner,
     src: &mut impl Source,
-    shown: &str,
-    name: Option<&str>,
-    opts: &RemoteOptions,
+    report: ReportImage<'_>,
     reads: fn(&Scanner, &[u8]) -> plan::PrefixRun,
 ) -> Result<Option<FileReport>, FetchError> {
     let mut frontier = src.image().prefix();
     let mut holes: Vec<(u64, u64)> = Vec::new();
     let in_hole = |holes: &[(u64, u64)], at: u64| holes.iter().any(|&(s, e)| s <= at && at < e);
     let mut chunk = STREAM_CHUNK;
-    for _ in 0..STREAM_ROUNDS {
+    // A round per large part the budget can pay to step over, and a few more.
+    let rounds = STREAM_ROUNDS.max(u32::try_from(src.budget() / SKIP_MIN).unwrap_or(u32::MAX));
+    for _ in 0..rounds {
         // Read again each round: a body of unknown length learns its size at its end.
         let size = src.image().size();
         frontier = frontier.min(size);
@@ -1033,11 +1119,11 @@ fn stream_pickle(
             let size = match src.learn_length() {
                 Ok(size) => size,
                 Err(FetchError::Budget { .. }) => {
-                    return Ok(Some(past_budget(scanner, src, shown, name, opts, frontier)))
+                    return Ok(Some(past_budget(scanner, src, report, frontier)))
                 }
                 Err(e) => return Err(e),
             };
-            let r = report(scanner, opts, shown, src.image().bytes(), size, name, None);
+            let r = report(src.image().bytes(), size, None);
             // (Offsets of findings in an archive member are the member's, not the file's.)
             if r.findings
                 .iter()
@@ -1052,7 +1138,7 @@ fn stream_pickle(
             // fetching stopped, not a truncated file.
             let prefix = &src.image().bytes()[..frontier as usize];
             let shown_size = src.length().unwrap_or(frontier);
-            let mut r = report(scanner, opts, shown, prefix, shown_size, name, None);
+            let mut r = report(prefix, shown_size, None);
             r.findings.retain(|f| f.rule != ids::TRUNCATED);
             return Ok(Some(r));
         }
@@ -1079,7 +1165,7 @@ fn stream_pickle(
         match src.ensure(&want) {
             Ok(()) => {}
             Err(FetchError::Budget { .. }) => {
-                return Ok(Some(past_budget(scanner, src, shown, name, opts, known)))
+                return Ok(Some(past_budget(scanner, src, report, known)))
             }
             Err(e) => return Err(e),
         }
@@ -1095,9 +1181,7 @@ fn stream_pickle(
 fn past_budget(
     scanner: &Scanner,
     src: &impl Source,
-    shown: &str,
-    name: Option<&str>,
-    opts: &RemoteOptions,
+    report: ReportImage<'_>,
     known: u64,
 ) -> FileReport {
     let f = budget_finding(
@@ -1109,7 +1193,7 @@ fn past_budget(
     );
     let prefix = &src.image().bytes()[..known as usize];
     let size = src.length().unwrap_or_else(|| src.transferred());
-    report(scanner, opts, shown, prefix, size, name, Some(f))
+    report(prefix, size, Some(f))
 }
 
 /// Fetch more of a safetensors or GGUF file while the scanner's pickle run over it would read

@@ -259,6 +259,20 @@ impl Source for Frozen<'_> {
 /// a comment of up to 65,535), which decides how content that starts with no magic is read.
 pub const BODY_TAIL: u64 = 22 + 0xFFFF;
 
+/// What a [`BodyStream`] reads: a response body, or another stream of bytes (a decompressor's
+/// output).
+pub trait BodyRead {
+    /// Read some bytes into `buf` (0 at the end), counting what came over the network in
+    /// `meter`.
+    fn read_some(&mut self, buf: &mut [u8], meter: &Meter) -> Result<usize, HttpError>;
+}
+
+impl BodyRead for Body {
+    fn read_some(&mut self, buf: &mut [u8], meter: &Meter) -> Result<usize, HttpError> {
+        Body::read_some(self, buf, meter)
+    }
+}
+
 /// A body from a server without range support, read front to back: the parts asked for are
 /// kept in the image, the bytes between them are read and dropped (so the image holds only
 /// what the scanner reads, never the whole file), and reading stops when nothing more is asked.
@@ -268,8 +282,8 @@ pub const BODY_TAIL: u64 = 22 + 0xFFFF;
 /// pages written cost memory), cut to the body's length at its end; its last bytes are kept in
 /// a rolling window until then. A body that goes on past the budget is a
 /// [`FetchError::Budget`], never a shorter file.
-pub struct BodyStream<'c> {
-    body: Body,
+pub struct BodyStream<'c, B = Body> {
+    body: B,
     meter: &'c Meter,
     /// The sparse image.
     pub sparse: Sparse,
@@ -287,10 +301,10 @@ pub struct BodyStream<'c> {
     buf: Vec<u8>,
 }
 
-impl<'c> BodyStream<'c> {
+impl<'c, B: BodyRead> BodyStream<'c, B> {
     /// The body of a file of `length` bytes (unknown: `None`), none of it read yet.
     pub fn new(
-        body: Body,
+        body: B,
         length: Option<u64>,
         meter: &'c Meter,
         budget: u64,
@@ -312,6 +326,11 @@ impl<'c> BodyStream<'c> {
     /// Length of the body: given by the server, or known once its end has been read.
     pub fn length(&self) -> Option<u64> {
         self.length
+    }
+
+    /// What counts the bytes of the body.
+    pub fn meter(&self) -> &'c Meter {
+        self.meter
     }
 
     /// Read on to the end of a zip member whose data start at `data` and whose size only its
@@ -467,7 +486,7 @@ impl<'c> BodyStream<'c> {
 
     /// The body from its start as a reader: the bytes read so far (kept in the image), then
     /// the rest of the body, read on without being kept (but for its tail), within the budget.
-    pub fn rest(&mut self) -> Rest<'_, 'c> {
+    pub fn rest(&mut self) -> Rest<'_, 'c, B> {
         Rest {
             st: self,
             at: 0,
@@ -477,14 +496,14 @@ impl<'c> BodyStream<'c> {
 }
 
 /// [`BodyStream::rest`]: a reader of the whole body. Why it stopped early is kept in `error`.
-pub struct Rest<'s, 'c> {
-    st: &'s mut BodyStream<'c>,
+pub struct Rest<'s, 'c, B = Body> {
+    st: &'s mut BodyStream<'c, B>,
     at: u64,
     /// The fetch error that ended the reading, if one did.
     pub error: Option<FetchError>,
 }
 
-impl Rest<'_, '_> {
+impl<B> Rest<'_, '_, B> {
     fn fail(&mut self, e: FetchError) -> std::io::Error {
         let io = std::io::Error::other(e.to_string());
         self.error = Some(e);
@@ -492,7 +511,7 @@ impl Rest<'_, '_> {
     }
 }
 
-impl std::io::Read for Rest<'_, '_> {
+impl<B: BodyRead> std::io::Read for Rest<'_, '_, B> {
     fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
         if out.is_empty() {
             return Ok(0);
@@ -539,7 +558,7 @@ impl std::io::Read for Rest<'_, '_> {
     }
 }
 
-impl Source for BodyStream<'_> {
+impl<B: BodyRead> Source for BodyStream<'_, B> {
     fn image(&self) -> &Sparse {
         &self.sparse
     }
@@ -683,27 +702,13 @@ impl<'c> RemoteFile<'c> {
     /// what is left of the budget: for content that is read once, in order, all of it.
     pub fn body(&mut self) -> Result<BodyStream<'c>, FetchError> {
         self.rounds += 1;
-        let size = self.size();
-        let url = &self.url;
-        match self.client.fetch(url, None, self.meter)? {
-            Fetched::Whole { length, body } => {
-                if length.is_some_and(|l| l != size) {
-                    return Err(HttpError::Protocol(format!(
-                        "{url} changed size while being scanned ({size} then {} bytes)",
-                        length.unwrap_or(0)
-                    ))
-                    .into());
-                }
-                BodyStream::new(body, Some(size), self.meter, self.left()).map_err(|e| {
-                    HttpError::Protocol(format!("cannot hold the image of {url}: {e}")).into()
-                })
-            }
-            Fetched::Partial { .. } => Err(HttpError::Protocol(format!(
-                "{url} answered a request without a range with a part"
-            ))
-            .into()),
-            Fetched::Empty => Err(HttpError::Protocol(format!("{url} became empty")).into()),
-        }
+        fetch_body(
+            self.client,
+            &self.url,
+            self.meter,
+            Some(self.size()),
+            self.left(),
+        )
     }
 
     /// Size of the file.
@@ -778,6 +783,37 @@ impl<'c> RemoteFile<'c> {
             self.sparse.put(s, &data);
         }
         Ok(())
+    }
+}
+
+/// The file at `url` as one body read front to back (a plain GET), with `budget` bytes to
+/// spend; a file whose size is known (`size`) must still have it.
+pub fn fetch_body<'c>(
+    client: &Client,
+    url: &str,
+    meter: &'c Meter,
+    size: Option<u64>,
+    budget: u64,
+) -> Result<BodyStream<'c>, FetchError> {
+    match client.fetch(url, None, meter)? {
+        Fetched::Whole { length, body } => {
+            if let (Some(size), Some(l)) = (size, length) {
+                if l != size {
+                    return Err(HttpError::Protocol(format!(
+                        "{url} changed size while being scanned ({size} then {l} bytes)"
+                    ))
+                    .into());
+                }
+            }
+            BodyStream::new(body, size.or(length), meter, budget).map_err(|e| {
+                HttpError::Protocol(format!("cannot hold the image of {url}: {e}")).into()
+            })
+        }
+        Fetched::Partial { .. } => Err(HttpError::Protocol(format!(
+            "{url} answered a request without a range with a part"
+        ))
+        .into()),
+        Fetched::Empty => Err(HttpError::Protocol(format!("{url} became empty")).into()),
     }
 }
 
