@@ -813,7 +813,8 @@ fn scan_compressed(
     let left = opts.max_bytes.saturating_sub(st.transferred());
     let mut again = range::fetch_body(client, url, st.meter(), st.length(), left)?;
     let r = stream_compressed(scanner, &mut again, codec, shown, name, opts, head, true)?;
-    Ok(r.unwrap_or_else(|| unscanned(scanner, shown, &again, "no output")))
+    // (Kept whole, the output is always reported.)
+    Ok(r.unwrap_or_else(|| unscanned(scanner, shown, &again, "the output could not be kept")))
 }
 
 /// A compressed file read front to back (from a server without range support, or one plain
@@ -870,7 +871,7 @@ fn stream_compressed(
         });
         report_scanned(opts, shown, scanned, head, compressed(), extra.or(over))
     };
-    let streamed = std::thread::scope(|s| {
+    std::thread::scope(|s| {
         let (tx, rx) = std::sync::mpsc::sync_channel(inflate::IN_FLIGHT);
         let mut rest = st.rest();
         let read = &read;
@@ -905,11 +906,10 @@ fn stream_compressed(
             }
         };
         meter.hold(out.sparse.fetched());
-        Ok(r)
         // `out` is dropped here, before the thread is joined: a decompression still running
         // fails its next write and ends.
-    });
-    streamed
+        Ok(r)
+    })
 }
 
 /// A zip from a server without range support, read front to back: each member is walked by
