@@ -102,6 +102,11 @@ pub enum DecompressError {
     },
 }
 
+/// Decoder memory an xz block may ask for: the largest dictionary xz makes (1.5 GiB, `-9e`
+/// uses 64 MiB) and its state. Its window is allocated as the output grows, so the output cap,
+/// not this, bounds what a stream costs.
+const XZ_MEMORY_KIB: u32 = (1536 + 16) * 1024;
+
 /// A writer that refuses to grow past its budget (asked again at each write: it may grow with
 /// the input read).
 struct Capped<'b, 'o> {
@@ -158,8 +163,7 @@ pub fn decompress(codec: Codec, data: &[u8], budget: u64) -> Decompressed {
 }
 
 /// [`decompress`] reading the compressed bytes from `input`, with at most `budget()` bytes of
-/// output (asked at each write). No more of the input is held than a read buffer (and, for xz,
-/// one LZMA2 chunk: see [`XzCut`]).
+/// output (asked at each write). No more of the input is held than a read buffer.
 pub fn decompress_from(
     codec: Codec,
     input: impl BufRead,
@@ -180,10 +184,7 @@ pub fn decompress_into(
     out: &mut dyn Write,
 ) -> (u64, Option<DecompressError>) {
     let mut sink = Capped::new(budget, out);
-    let result = match codec {
-        Codec::Xz => xz(input, &mut sink),
-        _ => decode(codec, input, &mut sink),
-    };
+    let result = decode(codec, input, &mut sink);
     let error = match result {
         Ok(()) => None,
         Err(_) if sink.over => Some(DecompressError::Budget((sink.budget)())),
@@ -234,23 +235,13 @@ fn decode(codec: Codec, mut input: impl BufRead, sink: &mut Capped<'_, '_>) -> i
             }
             copy(flate2::bufread::ZlibDecoder::new(input), sink)
         }
-        Codec::Xz => Err(io::Error::other("xz is decoded from a slice")),
+        // Concatenated streams are read on, as Python's `lzma` does. The dictionary grows with
+        // the output, so the sink's cap bounds memory too (an xz bomb stops at the budget).
+        Codec::Xz => copy(
+            lzma_rust2::XzReader::new_mem_limit(input, true, XZ_MEMORY_KIB),
+            sink,
+        ),
     }
-}
-
-fn xz(input: impl Read, sink: &mut Capped<'_, '_>) -> io::Result<()> {
-    // lzma-rs decodes each xz block into memory before writing any of it, so the sink's cap
-    // alone would let a bomb's block grow to its full size first (1 GiB of zeros in 156 KB:
-    // 2 GB of memory, 15 s). The stream is read through `XzCut`, which ends it once the
-    // unpacked sizes its LZMA2 chunks declare pass the budget: at most the budget plus one
-    // chunk (2 MiB) is ever decoded.
-    let mut cut = XzCut::new(input, sink.budget);
-    let result = lzma_rs::xz_decompress(&mut io::BufReader::new(&mut cut), sink);
-    if cut.cut {
-        sink.over = true;
-        return Err(io::Error::other("decompression budget exceeded"));
-    }
-    result.map_err(io::Error::other)
 }
 
 fn copy<R: Read>(mut r: R, w: &mut Capped<'_, '_>) -> io::Result<()> {
@@ -263,164 +254,6 @@ fn copy<R: Read>(mut r: R, w: &mut Capped<'_, '_>) -> io::Result<()> {
             Err(e) => return Err(e),
         };
         w.write_all(&buf[..n])?;
-    }
-}
-
-/// Where an xz stream is being read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum XzAt {
-    /// The stream header.
-    Start,
-    /// A block header, or the index (size byte 0).
-    Block,
-    /// An LZMA2 chunk of the block that started at this input position.
-    Chunk(u64),
-    /// Past what can be walked (the index, or a structure the decoder will refuse): bytes pass.
-    Through,
-    /// Nothing more is given out.
-    End,
-}
-
-/// An xz stream read through while its block and LZMA2 chunk headers are walked: once the
-/// unpacked sizes the chunks declare add up past the budget, the stream ends after the chunk
-/// that crosses it, with an end-of-data marker so the decoder flushes what it has (its checks
-/// then fail, which is expected), and `cut` is set. Holds at most one chunk (64 KiB packed).
-struct XzCut<'b, R> {
-    inner: R,
-    budget: &'b dyn Fn() -> u64,
-    at: XzAt,
-    /// Bytes of the integrity check after each block.
-    check: u64,
-    /// Input bytes read so far.
-    pos: u64,
-    /// Unpacked bytes declared so far.
-    declared: u64,
-    /// Bytes read and not yet given out.
-    ready: Vec<u8>,
-    given: usize,
-    cut: bool,
-}
-
-impl<'b, R: Read> XzCut<'b, R> {
-    fn new(inner: R, budget: &'b dyn Fn() -> u64) -> Self {
-        XzCut {
-            inner,
-            budget,
-            at: XzAt::Start,
-            check: 0,
-            pos: 0,
-            declared: 0,
-            ready: Vec::new(),
-            given: 0,
-            cut: false,
-        }
-    }
-
-    /// Read `n` more bytes into `ready`; false (and the walk ends) when the input ends first.
-    fn take(&mut self, n: usize) -> io::Result<bool> {
-        let got = (&mut self.inner)
-            .take(n as u64)
-            .read_to_end(&mut self.ready)?;
-        self.pos += got as u64;
-        if got < n {
-            self.at = XzAt::End;
-        }
-        Ok(got == n)
-    }
-
-    /// Read the next piece of the structure into `ready`.
-    fn step(&mut self) -> io::Result<()> {
-        let from = self.ready.len();
-        match self.at {
-            XzAt::Start => {
-                // Magic (6), flags (2), CRC32 (4).
-                if self.take(12)? {
-                    self.check = match self.ready[from + 7] & 0x0f {
-                        0 => 0,
-                        id => 4 << ((id - 1) / 3),
-                    };
-                    self.at = XzAt::Block;
-                }
-            }
-            XzAt::Block => {
-                let start = self.pos;
-                if !self.take(1)? {
-                    return Ok(());
-                }
-                let size = self.ready[from] as usize;
-                if size == 0 {
-                    self.at = XzAt::Through;
-                } else if self.take((size + 1) * 4 - 1)? {
-                    self.at = XzAt::Chunk(start);
-                }
-            }
-            XzAt::Chunk(block) => {
-                if !self.take(1)? {
-                    return Ok(());
-                }
-                let control = self.ready[from];
-                let (header, unpacked_hi) = match control {
-                    0x00 => {
-                        // End of the block: padding to four bytes, then the check.
-                        let pad = (4 - (self.pos - block) % 4) % 4 + self.check;
-                        if self.take(pad as usize)? {
-                            self.at = XzAt::Block;
-                        }
-                        return Ok(());
-                    }
-                    0x01 | 0x02 => (3, None),
-                    0x80..=0xff => (
-                        if control >= 0xc0 { 6 } else { 5 },
-                        Some(u64::from(control & 0x1f) << 16),
-                    ),
-                    _ => {
-                        self.at = XzAt::Through;
-                        return Ok(());
-                    }
-                };
-                if !self.take(header - 1)? {
-                    return Ok(());
-                }
-                let be16 =
-                    |i: usize| u64::from(u16::from_be_bytes([self.ready[i], self.ready[i + 1]]));
-                let (unpacked, packed) = match unpacked_hi {
-                    None => (be16(from + 1) + 1, be16(from + 1) + 1),
-                    Some(hi) => (hi + be16(from + 1) + 1, be16(from + 3) + 1),
-                };
-                if !self.take(packed as usize)? {
-                    return Ok(());
-                }
-                self.declared += unpacked;
-                if self.declared > (self.budget)() {
-                    self.ready.push(0x00);
-                    self.cut = true;
-                    self.at = XzAt::End;
-                }
-            }
-            // Until the input ends (`take` then ends the walk).
-            XzAt::Through => {
-                self.take(64 << 10)?;
-            }
-            XzAt::End => {}
-        }
-        Ok(())
-    }
-}
-
-impl<R: Read> Read for XzCut<'_, R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        while self.given == self.ready.len() {
-            if self.at == XzAt::End {
-                return Ok(0);
-            }
-            self.ready.clear();
-            self.given = 0;
-            self.step()?;
-        }
-        let n = buf.len().min(self.ready.len() - self.given);
-        buf[..n].copy_from_slice(&self.ready[self.given..self.given + n]);
-        self.given += n;
-        Ok(n)
     }
 }
 
@@ -442,7 +275,7 @@ mod tests {
     }
 
     #[test]
-    fn xz_streams_are_cut_once_their_chunks_declare_more_than_the_budget() {
+    fn xz_streams_stop_at_the_budget() {
         let data: Vec<u8> = (0..4u32 << 20).map(|i| (i % 251) as u8).collect();
         let mut xz = Vec::new();
         lzma_rs::xz_compress(&mut &data[..], &mut xz).unwrap();
