@@ -522,9 +522,15 @@ fn plan_and_scan(
             // Every byte is read, once, in order: one plain GET read as a stream.
             let mut st = rf.body()?;
             let head = &rf.sparse.bytes()[..rf.sparse.prefix() as usize];
-            let r = scan_compressed(
-                scanner, client, url, &mut st, codec, shown, name, opts, head,
-            );
+            let file = Compressed {
+                scanner,
+                codec,
+                shown,
+                name,
+                opts,
+                head,
+            };
+            let r = scan_compressed(&file, client, url, &mut st);
             rf.streamed = st.sparse.fetched();
             return r.map(Some);
         }
@@ -708,8 +714,15 @@ fn read_body(
     }
     if let Kind::Compressed(codec) = kind {
         let head = prefix.to_vec();
-        return scan_compressed(scanner, client, url, st, codec, shown, name, opts, &head)
-            .map(Some);
+        let file = Compressed {
+            scanner,
+            codec,
+            shown,
+            name,
+            opts,
+            head: &head,
+        };
+        return scan_compressed(&file, client, url, st).map(Some);
     }
     if kind == Kind::Zip && prefix.starts_with(b"PK") && st.length().is_none_or(|l| l <= budget) {
         return stream_zip(scanner, st, shown, name, opts).map(Some);
@@ -792,29 +805,41 @@ fn read_body(
     )))
 }
 
+/// A compressed file scanned from a body: what its report needs.
+struct Compressed<'a> {
+    scanner: &'a Scanner,
+    codec: container::compress::Codec,
+    shown: &'a str,
+    name: Option<&'a str>,
+    opts: &'a RemoteOptions,
+    /// The file's first bytes, for a policy (a loader judges compressed content by them).
+    head: &'a [u8],
+}
+
 /// A compressed file read front to back ([`stream_compressed`]); when what the scanner reads
 /// of its output could not be kept as it passed (an archive that turns out not to be read as
 /// the walk assumed), the file is read again and its output kept whole.
-#[allow(clippy::too_many_arguments)]
 fn scan_compressed(
-    scanner: &Scanner,
+    file: &Compressed<'_>,
     client: &Client,
     url: &str,
     st: &mut BodyStream<'_>,
-    codec: container::compress::Codec,
-    shown: &str,
-    name: Option<&str>,
-    opts: &RemoteOptions,
-    head: &[u8],
 ) -> Result<FileReport, FetchError> {
-    if let Some(r) = stream_compressed(scanner, st, codec, shown, name, opts, head, false)? {
+    if let Some(r) = stream_compressed(file, st, false)? {
         return Ok(r);
     }
-    let left = opts.max_bytes.saturating_sub(st.transferred());
+    let left = file.opts.max_bytes.saturating_sub(st.transferred());
     let mut again = range::fetch_body(client, url, st.meter(), st.length(), left)?;
-    let r = stream_compressed(scanner, &mut again, codec, shown, name, opts, head, true)?;
+    let r = stream_compressed(file, &mut again, true)?;
     // (Kept whole, the output is always reported.)
-    Ok(r.unwrap_or_else(|| unscanned(scanner, shown, &again, "the output could not be kept")))
+    Ok(r.unwrap_or_else(|| {
+        unscanned(
+            file.scanner,
+            file.shown,
+            &again,
+            "the output could not be kept",
+        )
+    }))
 }
 
 /// A compressed file read front to back (from a server without range support, or one plain
@@ -823,21 +848,22 @@ fn scan_compressed(
 /// of pickles, joblib dumps, legacy torch files, tar archives and npy object arrays kept, large
 /// payloads and arrays dropped; other content kept whole). Reading, and with it the
 /// decompression and the download, stops at a dangerous finding. The decompression budget is
-/// the local scan's. `head` is the file's first bytes, for a policy (a loader judges compressed
-/// content by them). With `whole`, all the output is kept. `None` when what the scanner reads
+/// the local scan's. With `whole`, all the output is kept. `None` when what the scanner reads
 /// of the output was not all kept.
-#[allow(clippy::too_many_arguments)]
 fn stream_compressed(
-    scanner: &Scanner,
+    file: &Compressed<'_>,
     st: &mut BodyStream<'_>,
-    codec: container::compress::Codec,
-    shown: &str,
-    name: Option<&str>,
-    opts: &RemoteOptions,
-    head: &[u8],
     whole: bool,
 ) -> Result<Option<FileReport>, FetchError> {
     use std::sync::atomic::{AtomicU64, Ordering};
+    let &Compressed {
+        scanner,
+        codec,
+        shown,
+        name,
+        opts,
+        head,
+    } = file;
     let length = st.length();
     let meter = st.meter();
     let limits = &scanner.limits;
