@@ -170,22 +170,20 @@ pub fn decompress_from(
     budget: &dyn Fn() -> u64,
 ) -> Decompressed {
     let mut data = Vec::new();
-    let (_, error) = decompress_into(codec, input, budget, &mut data);
+    let error = decompress_into(codec, input, budget, &mut data);
     Decompressed { data, error }
 }
 
-/// [`decompress_from`] writing the output to `out` as it comes instead of holding it: how many
-/// bytes were written, and why decompression stopped early if it did (an error of `out` is
-/// reported as a corrupt stream).
+/// [`decompress_from`] writing the output to `out` as it comes instead of holding it: why
+/// decompression stopped early, if it did (an error of `out` is reported as a corrupt stream).
 pub fn decompress_into(
     codec: Codec,
     input: impl BufRead,
     budget: &dyn Fn() -> u64,
     out: &mut dyn Write,
-) -> (u64, Option<DecompressError>) {
+) -> Option<DecompressError> {
     let mut sink = Capped::new(budget, out);
-    let result = decode(codec, input, &mut sink);
-    let error = match result {
+    match decode(codec, input, &mut sink) {
         Ok(()) => None,
         Err(_) if sink.over => Some(DecompressError::Budget((sink.budget)())),
         Err(e) => Some(DecompressError::Corrupt {
@@ -193,8 +191,7 @@ pub fn decompress_into(
             produced: sink.written,
             detail: e.to_string(),
         }),
-    };
-    (sink.written, error)
+    }
 }
 
 /// Bytes read through a reader, counted where others (other threads too) may look meanwhile.
@@ -213,7 +210,7 @@ impl<R: Read> Read for Counting<'_, R> {
     }
 }
 
-/// Decode every codec but xz from `input` into `sink`.
+/// Decode `input` with `codec` into `sink`.
 fn decode(codec: Codec, mut input: impl BufRead, sink: &mut Capped<'_, '_>) -> io::Result<()> {
     match codec {
         Codec::Zlib => copy(flate2::bufread::ZlibDecoder::new(input), sink),

@@ -908,7 +908,7 @@ fn stream_compressed(
             });
             let budget = || limits.inflate_budget(length.unwrap_or(read.load(Ordering::Relaxed)));
             let mut out = inflate::Pieces(tx);
-            let (_, error) = container::compress::decompress_into(codec, input, &budget, &mut out);
+            let error = container::compress::decompress_into(codec, input, &budget, &mut out);
             let fetch = rest.error.take();
             // Nobody may be reading any more: then there is nobody to tell.
             let _ = out
