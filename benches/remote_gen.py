@@ -9,6 +9,8 @@
   compresses), the compressed case;
 * evil.joblib.gz: the same, after an object whose reduction calls os.system (written first,
   so a scan that stops at a dangerous finding stops near the start);
+* model.joblib.xz, evil.joblib.xz, evil.joblib.lzma: the same with 64 MiB of noise, joblib's xz
+  and lzma at level 3;
 * repo/: a hub-like repository of 10 files: 8 torch.save shards of about 150 MB, one
   safetensors file of about 150 MB (written by hand: header + random bytes) and one small pickle.
 """
@@ -55,16 +57,22 @@ class Evil:
         return (os.system, ("echo pwned",))
 
 
-noise = None
-for name, first in (("model.joblib.gz", []), ("evil.joblib.gz", [Evil()])):
+# (name, elements of float32 noise, what comes first, joblib's compress argument)
+compressed = (
+    ("model.joblib.gz", 144 << 20, [], ("gzip", 1)),
+    ("evil.joblib.gz", 144 << 20, [Evil()], ("gzip", 1)),
+    ("model.joblib.xz", 16 << 20, [], ("xz", 3)),
+    ("evil.joblib.xz", 16 << 20, [Evil()], ("xz", 3)),
+    ("evil.joblib.lzma", 16 << 20, [Evil()], ("lzma", 3)),
+)
+for name, n, first, how in compressed:
     p = os.path.join(out, name)
     if os.path.exists(p):
         continue
     import joblib
     import numpy as np
-    if noise is None:
-        noise = np.random.default_rng(1).standard_normal(144 << 20, dtype=np.float32)
-    joblib.dump(first + [{"w": noise}], p, compress=("gzip", 1))
+    noise = np.random.default_rng(1).standard_normal(n, dtype=np.float32)
+    joblib.dump(first + [{"w": noise}], p, compress=how)
 noise = None
 
 for k in range(8):
