@@ -4,6 +4,7 @@
 use crate::finding::{Finding, Severity, Usage};
 use crate::limits::Limits;
 use crate::pickle::render::Renderer;
+use crate::pickle::resolve::{Judged, Named, Resolver};
 use crate::pickle::value::{CallKind, Id, Value};
 use crate::pickle::vm::{EventKind, Hooks, Run, Vm, VmError};
 use crate::rules::{Judgement, Rule, RuleSet};
@@ -163,30 +164,53 @@ impl Scanner {
     }
 
     /// Turn the machine's events into findings.
+    ///
+    /// Calls, state and methods are judged by what they reach ([`Resolver`]): a method reference
+    /// pickled as `getattr(C, 'm')` is judged as `C.m`, a `functools.partial` by the function it
+    /// calls, `copyreg._reconstructor(C, object, None)` as an instantiation of `C`. The bare
+    /// import of a global is judged only when no use of it is.
     pub fn judge_events(&self, vm: &Vm<'_>) -> Vec<Finding> {
         let budget = self.limits.max_render;
+        let resolver = Resolver::new(vm);
         let mut findings = Vec::new();
-        // Globals whose use (call, state, method) is reported: their bare import is not.
+        // Imports (by offset) judged as part of a use: their bare import is not reported.
         let mut used: HashSet<u64> = HashSet::new();
-        for ev in vm.events() {
-            let subject_origin = match ev.kind {
-                EventKind::Call(_) | EventKind::Build | EventKind::Method(_) => {
-                    origin_offset(vm, ev.subject)
+        // Objects that are themselves called, built or filled (a lookup result used so is
+        // judged by that use, not as a reference).
+        let mut acted_on: HashSet<Id> = HashSet::new();
+        let mut calls: Vec<(usize, Vec<Judged>)> = Vec::new();
+        for (i, ev) in vm.events().iter().enumerate() {
+            match ev.kind {
+                EventKind::Call(_) => {
+                    if let Value::Object(o) = vm.value(ev.node) {
+                        acted_on.insert(o.func);
+                    }
+                    let judged = resolver.call(ev.node);
+                    for j in &judged {
+                        if let Judged::Use(n, _) | Judged::Lookup(n) = j {
+                            used.extend(n.via.iter().copied());
+                        }
+                    }
+                    calls.push((i, judged));
                 }
-                _ => None,
-            };
-            if let Some(o) = subject_origin {
-                used.insert(o);
+                EventKind::Build | EventKind::Method(_) => {
+                    acted_on.insert(ev.subject);
+                    if let Some(n) = resolver.name_of(ev.subject) {
+                        used.extend(n.via);
+                    }
+                }
+                _ => {}
             }
         }
-        for ev in vm.events() {
+        let mut calls = calls.into_iter().peekable();
+        for (i, ev) in vm.events().iter().enumerate() {
             match ev.kind {
                 EventKind::Import => {
                     let Some(g) = vm.as_global(ev.subject) else { continue };
                     if used.contains(&g.offset) {
                         continue;
                     }
-                    if let Some((rule, severity)) = self.judgement(&g.module, &g.name) {
+                    if let Some((rule, severity, why)) = self.judgement(&g.module, &g.name, Usage::Imported) {
                         findings.push(Finding {
                             rule,
                             severity,
@@ -195,14 +219,33 @@ impl Scanner {
                             offset: Some(ev.offset),
                             member: None,
                             call: None,
-                            message: format!("{} imports {} (not called here)", g.via, g.qualified()),
+                            message: format!("{} imports {} (not called here){why}", g.via, g.qualified()),
                         });
                     }
                 }
                 EventKind::Call(kind) => {
-                    let usage = if kind.is_instantiation() { Usage::Instantiated } else { Usage::Called };
+                    let judged = match calls.peek() {
+                        Some((at, _)) if *at == i => calls.next().map(|(_, j)| j).unwrap_or_default(),
+                        _ => Vec::new(),
+                    };
                     let call = || Renderer::render_effective_call(vm, ev.node, budget);
-                    findings.extend(self.use_of(vm, ev.subject, usage, ev.offset, call, kind_word(kind)));
+                    for j in judged {
+                        match j {
+                            Judged::Use(n, usage) => {
+                                let verb = match usage {
+                                    Usage::Instantiated => kind_word(kind),
+                                    Usage::Imported => "wraps",
+                                    _ => "calls",
+                                };
+                                findings.extend(self.use_of_name(&n, usage, ev.offset, call, verb));
+                            }
+                            Judged::Lookup(n) if !acted_on.contains(&ev.node) => {
+                                findings.extend(self.use_of_name(&n, Usage::Imported, ev.offset, call, "looks up"));
+                            }
+                            Judged::Lookup(_) => {}
+                            Judged::Unnamed => findings.extend(self.use_of_value(vm, ev.subject, Usage::Called, ev.offset, call, "calls")),
+                        }
+                    }
                 }
                 EventKind::Build => {
                     let call = || {
@@ -224,26 +267,36 @@ impl Scanner {
                             )
                         });
                     }
-                    findings.extend(self.use_of(vm, ev.subject, Usage::StateSet, ev.offset, call, "state set on"));
+                    // A partial's state only says what it wraps: judged where it is called.
+                    if resolver.is_partial(ev.subject) {
+                        continue;
+                    }
+                    match resolver.name_of(ev.subject) {
+                        Some(n) => findings.extend(self.use_of_name(&n, Usage::StateSet, ev.offset, call, "state set on")),
+                        None => findings.extend(self.use_of_value(vm, ev.subject, Usage::StateSet, ev.offset, call, "state set on")),
+                    }
                 }
                 EventKind::Method(method) => {
                     let call = || Renderer::render_method(vm, ev.subject, method, ev.node, budget);
-                    if let Some(g) = vm.origin(ev.subject) {
-                        let safe = matches!(self.rules.judge(&g.module, &g.name), Judgement::Safe(_));
-                        if safe && !is_container_type(&g.module, &g.name, vm.as_global(ev.subject).is_some()) {
-                            findings.push(Finding {
-                                global: Some(g.qualified()),
-                                usage: Usage::MethodOnObject,
-                                call: Some(call()),
-                                ..self.anomaly(
-                                    ids::METHOD_ON_ALLOWED,
-                                    Some(ev.offset),
-                                    format!("{method} called on a {} object, which is not a container", g.qualified()),
-                                )
-                            });
+                    match resolver.name_of(ev.subject) {
+                        Some(n) => {
+                            let safe = matches!(self.rules.judge(&n.module, &n.name), Judgement::Safe(_));
+                            if safe && !is_container_type(&n.module, &n.name, vm.as_global(ev.subject).is_some()) {
+                                findings.push(Finding {
+                                    global: Some(n.qualified()),
+                                    usage: Usage::MethodOnObject,
+                                    call: Some(call()),
+                                    ..self.anomaly(
+                                        ids::METHOD_ON_ALLOWED,
+                                        Some(ev.offset),
+                                        format!("{method} called on a {} object, which is not a container", n.qualified()),
+                                    )
+                                });
+                            }
+                            findings.extend(self.use_of_name(&n, Usage::MethodOnObject, ev.offset, call, method));
                         }
+                        None => findings.extend(self.use_of_value(vm, ev.subject, Usage::MethodOnObject, ev.offset, call, method)),
                     }
-                    findings.extend(self.use_of(vm, ev.subject, Usage::MethodOnObject, ev.offset, call, method));
                 }
                 EventKind::PersistentId => {
                     if !is_storage_pid(vm, ev.subject) {
@@ -289,26 +342,66 @@ impl Scanner {
         findings
     }
 
-    /// `(rule id, severity)` for a global that is not allowlisted.
-    fn judgement(&self, module: &str, name: &str) -> Option<(String, Severity)> {
-        match self.rules.judge(module, name) {
+    /// `(rule id, severity, explanation)` for a global used as `usage` that is not allowed so.
+    fn judgement(
+        &self,
+        module: &str,
+        name: &str,
+        usage: Usage,
+    ) -> Option<(String, Severity, String)> {
+        let unknown = || {
+            self.rules
+                .get(ids::UNKNOWN_GLOBAL)
+                .map(|r: &Rule| r.severity)
+                .unwrap_or(Severity::Medium)
+        };
+        match self.rules.judge_use(module, name, usage) {
             Judgement::Safe(_) => None,
-            Judgement::Dangerous(rule) => Some((rule.id.clone(), rule.severity)),
-            Judgement::Unknown => {
-                let sev = self
-                    .rules
-                    .get(ids::UNKNOWN_GLOBAL)
-                    .map(|r: &Rule| r.severity)
-                    .unwrap_or(Severity::Medium);
-                Some((ids::UNKNOWN_GLOBAL.to_string(), sev))
-            }
+            Judgement::Dangerous(rule) => Some((rule.id.clone(), rule.severity, String::new())),
+            Judgement::Unknown => Some((ids::UNKNOWN_GLOBAL.to_string(), unknown(), String::new())),
+            Judgement::OtherUse(rule) => Some((
+                ids::UNKNOWN_GLOBAL.to_string(),
+                unknown(),
+                format!(
+                    "; {} allows it only as {}",
+                    rule.id,
+                    rule.usages
+                        .iter()
+                        .flatten()
+                        .map(|u| u.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )),
         }
     }
 
-    /// The finding for calling, building or filling `subject`, unless it comes from a safe global.
+    /// The finding for using the resolved name `n` as `usage`, unless that use is allowed.
     /// `call` renders the call; it runs only when there is a finding (most calls in real models
     /// are allowlisted, and rendering their arguments would cost more than judging them).
-    fn use_of(
+    fn use_of_name(
+        &self,
+        n: &Named,
+        usage: Usage,
+        offset: u64,
+        call: impl FnOnce() -> String,
+        verb: &str,
+    ) -> Option<Finding> {
+        let (rule, severity, why) = self.judgement(&n.module, &n.name, usage)?;
+        Some(Finding {
+            rule,
+            severity,
+            global: Some(n.qualified()),
+            usage,
+            offset: Some(offset),
+            member: None,
+            call: Some(call()),
+            message: format!("{verb} {}{why}", n.qualified()),
+        })
+    }
+
+    /// The finding for calling, building or filling a value that no global names.
+    fn use_of_value(
         &self,
         vm: &Vm<'_>,
         subject: Id,
@@ -317,37 +410,22 @@ impl Scanner {
         call: impl FnOnce() -> String,
         verb: &str,
     ) -> Option<Finding> {
-        match vm.origin(subject) {
-            Some(g) => {
-                let (rule, severity) = self.judgement(&g.module, &g.name)?;
-                Some(Finding {
-                    rule,
-                    severity,
-                    global: Some(g.qualified()),
-                    usage,
-                    offset: Some(offset),
-                    member: None,
-                    call: Some(call()),
-                    message: format!("{verb} {}", g.qualified()),
-                })
+        match vm.value(subject) {
+            // Data containers built by the stream itself: nothing is called on them.
+            Value::List(_) | Value::Dict(_) | Value::Set(_) | Value::Tuple(_)
+                if usage != Usage::Called =>
+            {
+                None
             }
-            None => match vm.value(subject) {
-                // Data containers built by the stream itself: nothing is called on them.
-                Value::List(_) | Value::Dict(_) | Value::Set(_) | Value::Tuple(_)
-                    if usage != Usage::Called =>
-                {
-                    None
-                }
-                _ => Some(Finding {
-                    call: Some(call()),
-                    usage,
-                    ..self.anomaly(
-                        ids::MALFORMED,
-                        Some(offset),
-                        format!("{verb} a value that is not an imported global"),
-                    )
-                }),
-            },
+            _ => Some(Finding {
+                call: Some(call()),
+                usage,
+                ..self.anomaly(
+                    ids::MALFORMED,
+                    Some(offset),
+                    format!("{verb} a value that is not an imported global"),
+                )
+            }),
         }
     }
 }
@@ -372,10 +450,6 @@ fn kind_word(kind: CallKind) -> &'static str {
         CallKind::Inst | CallKind::Obj => "instantiates",
         CallKind::NewObj | CallKind::NewObjEx => "creates (__new__)",
     }
-}
-
-fn origin_offset(vm: &Vm<'_>, id: Id) -> Option<u64> {
-    vm.origin(id).map(|g| g.offset)
 }
 
 /// True when the stream could not even start: the first byte is no opcode.

@@ -15,6 +15,7 @@ fn verdict(set: &RuleSet, module: &str, name: &str) -> String {
         Judgement::Safe(r) => format!("S:{}", r.id),
         Judgement::Dangerous(r) => format!("D:{}", r.id),
         Judgement::Unknown => "unknown".into(),
+        Judgement::OtherUse(r) => format!("O:{}", r.id),
     }
 }
 

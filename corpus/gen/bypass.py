@@ -677,7 +677,7 @@ def ps_cloudpickle():
 
 
 @fixture(
-    "ps-GHSA-955r-x9j8-7rhh-methodcaller.pkl", "dangerous", ["_operator.methodcaller", "builtins.__import__"], ["methodcaller('system'"],
+    "ps-GHSA-955r-x9j8-7rhh-methodcaller.pkl", "dangerous", ["builtins.__import__", "builtins.__import__.system"], ["methodcaller('system'"],
     technique="denylist-gap, private-alias", advisories=["GHSA-955r-x9j8-7rhh"], source=ps_adv("GHSA-955r-x9j8-7rhh"),
     bypassed=[PS, MS], what="`_operator.methodcaller('system', cmd)(__import__('os'))`: the C module behind `operator`", origin="picklescan advisories",
 )
@@ -702,7 +702,7 @@ def ps_attrgetter():
 
 
 @fixture(
-    "ps-GHSA-84r2-jw7c-4r5q-locate.pkl", "dangerous", ["operator.methodcaller", "pydoc.locate"], ["locate('os')"],
+    "ps-GHSA-84r2-jw7c-4r5q-locate.pkl", "dangerous", ["pydoc.locate", "pydoc.locate.system"], ["locate('os')"],
     technique="denylist-gap, resolver", advisories=["GHSA-84r2-jw7c-4r5q"], source=ps_adv("GHSA-84r2-jw7c-4r5q"),
     bypassed=[PS, MS], what="`methodcaller('system', cmd)(pydoc.locate('os'))`: pydoc.locate imports any module", origin="picklescan advisories",
 )
@@ -734,7 +734,7 @@ for _m, _n, _a, _what, _orig in PS_655Q:
 
 
 @fixture(
-    "ps-GHSA-655q-fx9r-782v-partial_torch_load.pkl", "dangerous", ["functools.partial", "torch.serialization.load"], ["partial(torch.serialization.load", "'some_other_model.bin'"],
+    "ps-GHSA-655q-fx9r-782v-partial_torch_load.pkl", "dangerous", ["torch.serialization.load"], ["partial(torch.serialization.load", "'some_other_model.bin'"],
     technique="denylist-gap, nested-loader", advisories=["GHSA-655q-fx9r-782v"], source=ps_adv("GHSA-655q-fx9r-782v"),
     bypassed=[PS, MS], what="`functools.partial(torch.load, path, weights_only=False)()` loads a second, unscanned file", origin="picklescan advisories",
 )
@@ -829,7 +829,7 @@ def ps_type_confusion():
 
 
 @fixture(
-    "ps-sour_pickles.pkl", "dangerous", ["builtins.eval", "builtins.compile", "builtins.getattr", "builtins.globals"], ["compile("],
+    "ps-sour_pickles.pkl", "dangerous", ["builtins.eval", "builtins.compile", "builtins.dict.get", "builtins.globals"], ["compile("],
     technique="classic: __builtin__ via protocol 0", advisories=[], source="https://sensepost.com/cms/resources/conferences/2011/sour_pickles/BH_US_11_Slaviero_Sour_Pickles.pdf",
     bypassed=[], what="Sour Pickles (Black Hat 2011): globals/compile/eval/getattr/apply under the Python-2 name `__builtin__`", origin="picklescan corpus",
 )
@@ -1097,7 +1097,7 @@ def ms_build_setattr():
 
 
 @fixture(
-    "ms-issue331-importlib_join.pkl", "dangerous", ["importlib.import_module", "builtins.getattr"], ["import_module('builtins')"],
+    "ms-issue331-importlib_join.pkl", "dangerous", ["importlib.import_module", "importlib.import_module.system"], ["import_module('builtins')"],
     technique="resolver + computed strings ('os' = ''.join(['o','s']))", advisories=[],
     source="https://github.com/protectai/modelscan/issues/331", bypassed=[MS],
     what="`importlib.import_module` plus `getattr(str,'join')` to compute the module and attribute names at load time", origin="modelscan issues",
@@ -1215,7 +1215,7 @@ def _getattr_chain(module: str, name: str, ctor_args: tuple, attr: str, call_arg
 
 
 @fixture(
-    "fk-GHSA-5hvc-6wx8-mvv4-ctypes.pkl", "dangerous", ["ctypes.CDLL", "builtins.getattr"], ["CDLL('libc.so.6')"],
+    "fk-GHSA-5hvc-6wx8-mvv4-ctypes.pkl", "dangerous", ["ctypes.CDLL", "ctypes.CDLL.system"], ["CDLL('libc.so.6')"],
     technique="denylist-gap", advisories=["GHSA-5hvc-6wx8-mvv4", "GHSA-q5qq-mvfm-j35x"], source=fk_adv("GHSA-5hvc-6wx8-mvv4"), bypassed=[FK],
     what="`getattr(ctypes.CDLL('libc.so.6'), 'system')(b'true')`", origin="fickling advisories",
 )
@@ -1235,7 +1235,7 @@ def fk_pydoc_locate():
 
 
 @fixture(
-    "fk-GHSA-q5qq-mvfm-j35x-importlib.pkl", "dangerous", ["importlib.import_module", "builtins.getattr"], ["import_module('os')"],
+    "fk-GHSA-q5qq-mvfm-j35x-importlib.pkl", "dangerous", ["importlib.import_module", "importlib.import_module.system"], ["import_module('os')"],
     technique="denylist-gap, resolver", advisories=["GHSA-q5qq-mvfm-j35x"], source=fk_adv("GHSA-q5qq-mvfm-j35x"), bypassed=[FK, PS, MS],
     what="`getattr(importlib.import_module('os'), 'system')('true')`", origin="fickling advisories",
 )
@@ -1244,7 +1244,7 @@ def fk_importlib():
 
 
 @fixture(
-    "fk-GHSA-q5qq-mvfm-j35x-code_runsource.pkl", "dangerous", ["code.InteractiveInterpreter", "builtins.getattr"], ["InteractiveInterpreter()"],
+    "fk-GHSA-q5qq-mvfm-j35x-code_runsource.pkl", "dangerous", ["code.InteractiveInterpreter", "code.InteractiveInterpreter.runsource"], ["InteractiveInterpreter()"],
     technique="denylist-gap", advisories=["GHSA-q5qq-mvfm-j35x"], source=fk_adv("GHSA-q5qq-mvfm-j35x"), bypassed=[FK, PS],
     what="`getattr(code.InteractiveInterpreter(), 'runsource')(src)`", origin="fickling advisories",
 )
@@ -1265,7 +1265,7 @@ def fk_spawnv():
 
 
 @fixture(
-    "fk-GHSA-h4rm-mm56-xf63-import_getattr.pkl", "dangerous", ["builtins.__import__", "builtins.getattr"], ["getattr("],
+    "fk-GHSA-h4rm-mm56-xf63-import_getattr.pkl", "dangerous", ["builtins.__import__", "builtins.__import__.system"], ["getattr("],
     technique="protocol 0 PUT/GET chaining", advisories=["GHSA-h4rm-mm56-xf63"], source=fk_adv("GHSA-h4rm-mm56-xf63"), bypassed=[FK],
     what="`getattr(__import__('os'), 'system')('true')` with results carried through PUT/GET", origin="fickling advisories",
 )

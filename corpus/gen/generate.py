@@ -1020,13 +1020,13 @@ def inst_obj_newobj():
     emit("malicious/newobj_partial_system_proto2.pkl", check_parses(a.bytes(), ""), "dangerous",
          "pickle", "NEWOBJ: functools.partial.__new__(partial, posix.system, 'echo pwned') builds "
          "the bound call in __new__, then REDUCE with () runs it",
-         ["functools.partial", "posix.system"], [rep("posix.system", PAYLOAD)])
+         ["posix.system"], [rep("posix.system", PAYLOAD)])
     a = Asm().sglobal("functools", "partial").sglobal("posix", "system").ustr(PAYLOAD, True)
     a.TUPLE2().MEMOIZE().EMPTY_DICT().MEMOIZE().NEWOBJ_EX().MEMOIZE().EMPTY_TUPLE().REDUCE()
     a.MEMOIZE().STOP()
     emit("malicious/newobj_ex_partial_system_proto4.pkl", check_parses(framed(4, a.bytes()), ""),
          "dangerous", "pickle", "NEWOBJ_EX(functools.partial, (posix.system, 'echo pwned'), {}) "
-         "then REDUCE with ()", ["functools.partial", "posix.system"],
+         "then REDUCE with ()", ["posix.system"],
          [rep("posix.system", PAYLOAD)])
     a = Asm().sglobal("subprocess", "Popen").EMPTY_TUPLE().EMPTY_DICT().MEMOIZE()
     a.ustr("args", True).EMPTY_LIST().MEMOIZE().MARK().ustr("echo", True).ustr("pwned", True)
@@ -1145,14 +1145,14 @@ def indirect_calls():
     a.BINUNICODE(PAYLOAD).TUPLE1().REDUCE().STOP()
     emit("malicious/getattr_import_chain.pkl", check_parses(a.bytes(), ""), "dangerous", "pickle",
          "builtins.getattr(builtins.__import__('os'), 'system')('echo pwned') with the protocol 2 "
-         "'__builtin__' names", ["builtins.getattr", "builtins.__import__"],
+         "'__builtin__' names", ["builtins.__import__.system", "builtins.__import__"],
          ["builtins.__import__('os')"])
     a = Asm().sglobal("builtins", "getattr").sglobal("importlib", "import_module")
     a.ustr("os", True).TUPLE1().REDUCE().ustr("system", True).TUPLE2().REDUCE()
     a.ustr(PAYLOAD, True).TUPLE1().REDUCE().STOP()
     emit("malicious/importlib_import_module.pkl", check_parses(framed(4, a.bytes()), ""),
          "dangerous", "pickle", "getattr(importlib.import_module('os'), 'system')('echo pwned')",
-         ["builtins.getattr", "importlib.import_module"], ["importlib.import_module('os')"],
+         ["importlib.import_module.system", "importlib.import_module"], ["importlib.import_module('os')"],
          ["mmaitre314/picklescan#66"])
     a = Asm().sglobal("operator", "attrgetter").ustr("system", True).TUPLE1().REDUCE()
     a.sglobal("importlib", "import_module").ustr("os", True).TUPLE1().REDUCE().TUPLE1().REDUCE()
@@ -1167,13 +1167,13 @@ def indirect_calls():
     emit("malicious/operator_methodcaller.pkl", check_parses(framed(4, a.bytes()), ""),
          "dangerous", "pickle",
          "_operator.methodcaller('system', 'echo pwned')(importlib.import_module('os'))",
-         ["_operator.methodcaller", "importlib.import_module"],
+         ["importlib.import_module.system", "importlib.import_module"],
          [rep("_operator.methodcaller", "system", PAYLOAD)])
     a = Asm().GLOBAL(("functools", "partial")).MARK().GLOBAL(("os", "system")).STRING(PAYLOAD)
     a.TUPLE().REDUCE().MARK().TUPLE().REDUCE().STOP()
     emit("malicious/functools_partial_proto0.pkl", check_parses(a.bytes(), ""), "dangerous",
          "pickle", "functools.partial(os.system, 'echo pwned') via REDUCE, then REDUCE with ()",
-         ["functools.partial", "os.system"], ["functools.partial(os.system, 'echo pwned')"])
+         ["os.system"], ["functools.partial(os.system, 'echo pwned')"])
 
 
 @generator
@@ -1202,7 +1202,7 @@ def nested_loaders():
     emit("malicious/torch_load_nested_zip.pkl", check_parses(framed(4, a.bytes()), ""),
          "dangerous", "pickle", "partial(torch.load, weights_only=False)(io.BytesIO(<embedded "
          "torch zip whose data.pkl calls posix.system>)) built with NEWOBJ_EX",
-         ["functools.partial", "torch.load", "io.BytesIO"])
+         ["torch.load", "io.BytesIO"])
 
 
 @generator

@@ -3,5 +3,6 @@
 pub mod decode;
 pub mod opcode;
 pub mod render;
+pub mod resolve;
 pub mod value;
 pub mod vm;

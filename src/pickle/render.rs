@@ -43,18 +43,29 @@ impl<'v, 'a> Renderer<'v, 'a> {
         let is_partial = vm.origin(partial.func).is_some_and(|g| {
             matches!(g.module.as_str(), "functools" | "_functools") && g.name == "partial"
         });
-        let (Some(bound), Some(extra)) = (
-            vm.value(partial.args).as_seq(),
-            vm.value(call.args).as_seq(),
-        ) else {
-            return shown;
-        };
-        let Some((&func, bound)) = bound.split_first() else {
-            return shown;
-        };
         if !is_partial {
             return shown;
         }
+        // `partial.__reduce__` gives the function alone as the argument and everything in the
+        // BUILD state `(func, args, keywords, dict)`, which `__setstate__` installs.
+        let state = partial.state.and_then(|s| vm.value(s).as_seq());
+        let (func, bound, keywords) = match state {
+            Some([func, args, rest @ ..]) => match vm.value(*args).as_seq() {
+                Some(bound) => (*func, bound, rest.first().copied()),
+                None => return shown,
+            },
+            _ => match vm
+                .value(partial.args)
+                .as_seq()
+                .and_then(|a| a.split_first())
+            {
+                Some((&func, bound)) => (func, bound, None),
+                None => return shown,
+            },
+        };
+        let Some(extra) = vm.value(call.args).as_seq() else {
+            return shown;
+        };
         let mut r = Renderer {
             vm,
             out: String::new(),
@@ -64,6 +75,14 @@ impl<'v, 'a> Renderer<'v, 'a> {
         r.push("(");
         let all: Vec<Id> = bound.iter().chain(extra.iter()).copied().collect();
         r.seq(&all, 1);
+        if let Some(Value::Dict(pairs)) = keywords.map(|k| vm.value(k)) {
+            for &(k, v) in pairs.iter().take(MAX_ITEMS) {
+                if let Some(k) = vm.value(k).as_str() {
+                    r.push(&format!("{}{k}=", if all.is_empty() { "" } else { ", " }));
+                    r.value(v, 2);
+                }
+            }
+        }
         r.push(")");
         format!("{shown}  ⇒ {}", r.finish())
     }

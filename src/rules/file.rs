@@ -3,7 +3,7 @@
 //! See `docs/rules.md` for the documented format.
 
 use super::{Action, Pattern, Rule, RuleError};
-use crate::finding::Severity;
+use crate::finding::{Severity, Usage};
 use crate::names::{is_dotted_identifier, is_identifier};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -45,6 +45,10 @@ struct RuleDef {
     /// Globals (`module:name`) that must match this rule; for anomaly rules, prose.
     #[serde(default)]
     examples: Vec<String>,
+    /// Allow rules only: the usages allowed (`imported`, `instantiated`, `state_set`,
+    /// `called`, `method_on_object`); absent means every usage.
+    #[serde(default)]
+    usage: Option<Vec<Usage>>,
 }
 
 /// What one file contributes.
@@ -200,6 +204,25 @@ fn validate(origin: &str, def: RuleDef) -> Result<Rule, RuleError> {
             }
         }
     }
+    if let Some(usages) = &def.usage {
+        if def.action != Action::Allow {
+            return Err(rerr("only an allow rule lists `usage`".into()));
+        }
+        if usages.is_empty() {
+            return Err(rerr(
+                "`usage` lists no usage (leave it out to allow every usage)".into(),
+            ));
+        }
+        if let Some(u) = usages
+            .iter()
+            .find(|u| matches!(u, Usage::PersistentId | Usage::Anomaly))
+        {
+            return Err(rerr(format!(
+                "usage `{}` is not a use of a global",
+                u.as_str()
+            )));
+        }
+    }
     if def.action != Action::Anomaly {
         for ex in &def.examples {
             match ex.split_once(':') {
@@ -223,6 +246,7 @@ fn validate(origin: &str, def: RuleDef) -> Result<Rule, RuleError> {
         help: def.help.map(|h| h.trim().to_string()),
         patterns,
         examples: def.examples,
+        usages: def.usage,
         origin: origin.to_string(),
     })
 }

@@ -37,7 +37,7 @@ mod doc;
 mod file;
 mod hash;
 
-use crate::finding::Severity;
+use crate::finding::{Severity, Usage};
 use crate::names::{fix_imports_cow, is_identifier};
 use hash::{FastMap, FastSet};
 use sha2::{Digest, Sha256};
@@ -193,8 +193,17 @@ pub struct Rule {
     pub patterns: Vec<Pattern>,
     /// Globals (`module:name`) the rule must match; prose for anomaly rules.
     pub examples: Vec<String>,
+    /// Allow rules: the usages allowed; `None` allows every usage.
+    pub usages: Option<Vec<Usage>>,
     /// The file the rule came from (`rules/deny/network.toml`, or a user path).
     pub origin: String,
+}
+
+impl Rule {
+    /// True when this rule allows `usage` (every usage when it names none).
+    pub fn allows(&self, usage: Usage) -> bool {
+        self.usages.as_ref().is_none_or(|u| u.contains(&usage))
+    }
 }
 
 /// The answer for one imported global.
@@ -207,13 +216,15 @@ pub enum Judgement<'a> {
     Dangerous(&'a Rule),
     /// Neither: suspicious under the default policy (rule PS001).
     Unknown,
+    /// Allowlisted, but for other usages than this one: judged as unknown (rule PS001).
+    OtherUse(&'a Rule),
 }
 
 impl<'a> Judgement<'a> {
     /// The rule behind the answer, if any.
     pub fn rule(&self) -> Option<&'a Rule> {
         match self {
-            Judgement::Safe(r) | Judgement::Dangerous(r) => Some(r),
+            Judgement::Safe(r) | Judgement::Dangerous(r) | Judgement::OtherUse(r) => Some(r),
             Judgement::Unknown => None,
         }
     }
@@ -403,6 +414,15 @@ impl RuleSet {
         {
             Some(&i) => Judgement::Safe(&self.rules[i]),
             None => Judgement::Unknown,
+        }
+    }
+
+    /// Judge `module.name` used as `usage`: an allow rule that does not list the usage answers
+    /// [`Judgement::OtherUse`].
+    pub fn judge_use(&self, module: &str, name: &str, usage: Usage) -> Judgement<'_> {
+        match self.judge(module, name) {
+            Judgement::Safe(r) if !r.allows(usage) => Judgement::OtherUse(r),
+            j => j,
         }
     }
 
@@ -687,6 +707,7 @@ fn describe(j: &Judgement<'_>) -> String {
         Judgement::Safe(r) => format!("safe ({})", r.id),
         Judgement::Dangerous(r) => format!("dangerous ({})", r.id),
         Judgement::Unknown => "unknown".into(),
+        Judgement::OtherUse(r) => format!("allowed by {} for other usages", r.id),
     }
 }
 
