@@ -54,6 +54,10 @@ struct Cli {
     /// Never show a progress bar.
     #[arg(long)]
     no_progress: bool,
+    /// Also list the uses the allowlist allows, as info findings naming the allow rule (to
+    /// audit what a file relies on, or to write allow rules).
+    #[arg(long)]
+    show_allowed: bool,
     #[command(flatten)]
     policy: PolicyArgs,
     #[command(flatten)]
@@ -302,7 +306,8 @@ fn main() -> ExitCode {
         Ok(s) => s,
         Err(e) => return fail(format!("bad --exclude pattern: {e}")),
     };
-    let scanner = Scanner::new(rules, Limits::default());
+    let mut scanner = Scanner::new(rules, Limits::default());
+    scanner.show_allowed = cli.show_allowed;
     if let Some(input) = &cli.extract.extract {
         return run_extract(&scanner, input, &cli.extract);
     }

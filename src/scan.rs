@@ -61,6 +61,8 @@ pub struct Scanner {
     pub rules: RuleSet,
     /// The budgets.
     pub limits: Limits,
+    /// Also report allowed uses, as info findings with the allow rule's id.
+    pub show_allowed: bool,
 }
 
 impl Default for Scanner {
@@ -68,6 +70,7 @@ impl Default for Scanner {
         Scanner {
             rules: RuleSet::builtin(),
             limits: Limits::default(),
+            show_allowed: false,
         }
     }
 }
@@ -75,7 +78,11 @@ impl Default for Scanner {
 impl Scanner {
     /// A scanner with these rules and budgets.
     pub fn new(rules: RuleSet, limits: Limits) -> Self {
-        Scanner { rules, limits }
+        Scanner {
+            rules,
+            limits,
+            show_allowed: false,
+        }
     }
 
     /// Scan every pickle stream in `data`: the first starts at 0, each further one right after
@@ -356,6 +363,9 @@ impl Scanner {
                 .unwrap_or(Severity::Medium)
         };
         match self.rules.judge_use(module, name, usage) {
+            Judgement::Safe(rule) if self.show_allowed => {
+                Some((rule.id.clone(), Severity::Info, " (allowed)".into()))
+            }
             Judgement::Safe(_) => None,
             Judgement::Dangerous(rule) => Some((rule.id.clone(), rule.severity, String::new())),
             Judgement::Unknown => Some((ids::UNKNOWN_GLOBAL.to_string(), unknown(), String::new())),

@@ -20,6 +20,7 @@
 pub mod compress;
 pub mod gguf;
 pub mod joblib;
+pub mod not_model;
 pub mod npy;
 pub mod safetensors;
 pub mod tar;
@@ -275,7 +276,14 @@ pub(crate) fn scan_content(
             torch::scan_pickle_file(ctx, data)
         }
         Kind::Pickle => {
-            let (_, run) = ctx.scanner.run_one(data, &mut crate::pickle::vm::NoHooks);
+            let (vm, run) = ctx.scanner.run_one(data, &mut crate::pickle::vm::NoHooks);
+            // Text that happens to start with an opcode byte (`c`, `(`, `I`, …): a loader
+            // would stop at once, having imported nothing it could import.
+            if !imports_anything(&vm) {
+                if let Some(what) = not_model::classify(data, name) {
+                    return not_a_model(what);
+                }
+            }
             let why = run.error.map(|e| e.to_string()).unwrap_or_default();
             Scanned {
                 format: "unknown".into(),
@@ -298,6 +306,9 @@ pub(crate) fn scan_content(
                 format!("{what} content cannot be looked into: not proven safe"),
             )],
         },
+        Kind::Empty | Kind::Unknown if not_model::classify(data, name).is_some() => {
+            not_a_model(not_model::classify(data, name).unwrap_or("binary"))
+        }
         Kind::Empty => Scanned {
             format: "empty".into(),
             findings: vec![ctx.anomaly(
@@ -322,6 +333,26 @@ pub(crate) fn scan_content(
         out.format = kind.name().into();
     }
     out
+}
+
+/// The report of content that is not a model: no findings, its own format name.
+fn not_a_model(what: &str) -> Scanned {
+    Scanned {
+        format: format!("{}:{what}", not_model::FORMAT_PREFIX),
+        findings: Vec::new(),
+    }
+}
+
+/// True when a stream that broke at once imported a global with an importable name (a module
+/// import runs the module's code): such bytes are judged as a broken pickle, not as text.
+fn imports_anything(vm: &crate::pickle::vm::Vm<'_>) -> bool {
+    vm.events().iter().any(|e| {
+        e.kind == EventKind::Import
+            && vm.as_global(e.subject).is_some_and(|g| {
+                crate::names::is_dotted_identifier(&g.module)
+                    && crate::names::is_dotted_identifier(&g.name)
+            })
+    })
 }
 
 /// A data format that some loaders would hand to `pickle.load` instead (torch.load picks by

@@ -18,8 +18,10 @@ use serde::Serialize;
 pub struct Summary {
     /// Files reported.
     pub files: usize,
-    /// Clean files.
+    /// Clean files (not-a-model files included).
     pub clean: usize,
+    /// Files whose content is not a model (text, images, …): clean, counted apart too.
+    pub not_models: usize,
     /// Suspicious files.
     pub suspicious: usize,
     /// Dangerous files.
@@ -41,6 +43,9 @@ impl Summary {
             s.bytes += f.size;
             if f.error.is_some() {
                 s.errors += 1;
+            }
+            if f.is_not_a_model() {
+                s.not_models += 1;
             }
             match f.verdict {
                 Verdict::Clean => s.clean += 1,

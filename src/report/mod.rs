@@ -56,6 +56,12 @@ impl FileReport {
         }
     }
 
+    /// True when the content is not a model (text, images, …), reported apart.
+    pub fn is_not_a_model(&self) -> bool {
+        self.format
+            .starts_with(crate::container::not_model::FORMAT_PREFIX)
+    }
+
     /// A report for a file that could not be read: never clean.
     pub fn unreadable(path: String, error: String) -> Self {
         FileReport {

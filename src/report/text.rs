@@ -25,6 +25,11 @@ fn severity_word(s: Severity) -> colored::ColoredString {
 /// One file's report as text.
 pub fn render_file(f: &FileReport) -> String {
     let mut out = String::new();
+    if f.is_not_a_model() && f.findings.is_empty() && f.error.is_none() {
+        let what = f.format.split_once(':').map_or("", |(_, w)| w);
+        let _ = writeln!(out, "{}: {} ({what})", f.path, "not a model".dimmed());
+        return out;
+    }
     let _ = writeln!(
         out,
         "{}: {} ({})",
@@ -80,7 +85,7 @@ pub fn render_file(f: &FileReport) -> String {
 pub fn render_summary(files: &[FileReport], seconds: f64) -> String {
     let s = Summary::of(files);
     format!(
-        "{} files, {} clean, {} suspicious, {} dangerous, {} errors; {} bytes in {:.3}s\n",
-        s.files, s.clean, s.suspicious, s.dangerous, s.errors, s.bytes, seconds
+        "{} files, {} clean ({} not models), {} suspicious, {} dangerous, {} errors; {} bytes in {:.3}s\n",
+        s.files, s.clean, s.not_models, s.suspicious, s.dangerous, s.errors, s.bytes, seconds
     )
 }
