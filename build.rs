@@ -9,6 +9,57 @@ fn main() {
     println!("cargo:rerun-if-changed=rules");
     let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     convert_dir(Path::new("rules"), &out.join("rules"));
+    write_embedded_list(&out);
+}
+
+/// Write `embedded_rules.rs`: the list of built-in rule files (every `rules/**/*.toml` but the
+/// policy files, which policies load themselves), so that a new file, such as one the allowlist
+/// generator adds, is embedded without editing code. Order: aliases, anomalies, hand-written
+/// allow rules, generated allow rules, deny rules; alphabetical within each.
+fn write_embedded_list(out: &Path) {
+    let mut files = Vec::new();
+    collect(Path::new("rules"), &mut files);
+    let rank = |p: &str| match p {
+        "rules/aliases" => 0,
+        "rules/anomalies" => 1,
+        p if p.starts_with("rules/allow/gen/") => 3,
+        p if p.starts_with("rules/allow/") => 2,
+        p if p.starts_with("rules/deny/") => 4,
+        _ => 5,
+    };
+    files.retain(|p| !p.starts_with("rules/policy/"));
+    files.sort_by(|a, b| (rank(a), a).cmp(&(rank(b), b)));
+    let root = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let mut code = String::from(
+        "/// Every embedded rule file: path relative to the repository, and its text.\n",
+    );
+    code.push_str("pub(crate) const FILES: &[(&str, &str)] = &[\n");
+    for f in &files {
+        code.push_str(&format!(
+            "    (\"{f}.toml\", include_str!(\"{root}/{f}.toml\")),\n"
+        ));
+    }
+    code.push_str("];\nconst JSON: &[&str] = &[\n");
+    for f in &files {
+        code.push_str(&format!(
+            "    include_str!(concat!(env!(\"OUT_DIR\"), \"/{f}.json\")),\n"
+        ));
+    }
+    code.push_str("];\n");
+    std::fs::write(out.join("embedded_rules.rs"), code).expect("writable OUT_DIR");
+}
+
+fn collect(dir: &Path, files: &mut Vec<String>) {
+    let entries = std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    for entry in entries {
+        let path = entry.expect("readable rules directory").path();
+        if path.is_dir() {
+            collect(&path, files);
+        } else if path.extension().is_some_and(|e| e == "toml") {
+            let stem = path.with_extension("");
+            files.push(stem.to_string_lossy().replace('\\', "/"));
+        }
+    }
 }
 
 fn convert_dir(dir: &Path, out: &Path) {

@@ -22,7 +22,7 @@ How it works:
    are allowed only because the library's own pickles call them (reconstructors), never because
    they belong to the library.
 5. One file per library under rules/allow/gen/, with the versions it was made from; rules are
-   grouped by usage set, ids PS600-PS899 in blocks of ten per library.
+   grouped by usage set, ids PS600-PS799 in blocks of ten per library.
 """
 
 from __future__ import annotations
@@ -129,9 +129,25 @@ REVIEWED = {
     "statsmodels.base.wrapper.ResultsWrapper": "`__setstate__` updates `__dict__` and re-attaches wrapped result methods by name from the class",
     "statsmodels.base.model.Results": "plain attributes",
     "statsmodels.base.model.Model": "plain attributes",
+    # Not reviewed on purpose: statsmodels.base.data.ModelData.__setstate__ re-evaluates the
+    # model's formula (`restore_model_spec`), and a formula is Python code.
     "gensim.utils.SaveLoad": "plain attributes; gensim's own `load` is not involved in a plain unpickle",
     "gensim.models.word2vec.Word2Vec": "plain attributes",
     "gensim.models.keyedvectors.KeyedVectors": "`__setstate__`-free; plain attributes",
+    "pandas._libs.arrays.NDArrayBacked": "Cython `__reduce__`/`__setstate__` restore the backing ndarray and dtype",
+    "pandas.Index": "`__reduce__` → `_new_Index(cls, dict)`, which constructs the index from its data",
+    "pandas.MultiIndex": "`__reduce__` → `_new_Index(cls, dict)` with levels and codes",
+    "pandas.RangeIndex": "`__reduce__` → `_new_Index(cls, start/stop/step)`",
+    "pandas.Interval": "Cython `__reduce__` → `Interval(left, right, closed)`",
+    "pandas._libs.tslibs.dtypes.PeriodDtypeBase": "`__setstate__` sets the period code and n",
+    "pandas.StringDtype": "reduces to `StringDtype(storage, na_value)`",
+    "pandas._libs.sparse.IntIndex": "reduces to `IntIndex(length, indices)`",
+    "pandas._libs.interval.IntervalMixin": "reduces to the class and its bounds",
+    "pandas.arrays.SparseArray": "`__setstate__` restores the sparse values and index (ndarray state)",
+    "pandas._libs.internals.BlockManager": "Cython `__reduce__`/`__setstate__` rebuild blocks from the arrays and placements in the state",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor": "`__setstate__` updates `__dict__` and casts the node array's dtype",
+    "sklearn.neighbors._kd_tree.BinaryTree64": "`__reduce__`/`__setstate__` restore data, index and node arrays from the state tuple",
+    "sklearn.neighbors._ball_tree.BinaryTree64": "`__reduce__`/`__setstate__` restore data, index and node arrays from the state tuple",
     "collections.OrderedDict": "built-in container",
     "collections.deque": "built-in container",
     "collections.defaultdict": "built-in container; the default factory is a separate global judged on its own",
@@ -188,11 +204,16 @@ def review(obj, usages: set[str]) -> tuple[bool, list[str]]:
     """(allowed, reasons): whether a class's reconstruction runs only reviewed code."""
     if not inspect.isclass(obj):
         return True, []
-    methods = ["__reduce__", "__reduce_ex__", "__setstate__"]
-    if "instantiated" in usages:
-        methods.append("__new__")
+    # What a load runs of the class itself: nothing when it is only referenced (handed to a
+    # reconstructor, which is judged on its own); its constructor when instantiated or called
+    # (and the `__reduce__` that made the pickle say so); `__setstate__` when given state.
+    methods = []
+    if usages & {"instantiated", "called"}:
+        methods += ["__reduce__", "__reduce_ex__", "__new__"]
     if "called" in usages:
         methods.append("__init__")
+    if "state_set" in usages:
+        methods.append("__setstate__")
     reasons = []
     for m in methods:
         base = defining_class(obj, m)
@@ -374,6 +395,8 @@ def main() -> int:
             continue
         per_lib[lib][g] = {"module": module, "name": name, "usages": e["usages"], "reasons": reasons}
     order = sorted(set(per_lib) | set(refused))
+    if len(order) > 20:
+        raise SystemExit("more than 20 libraries: the PS600-PS799 range is full")
     for block, lib in enumerate(order):
         dist = ml_objects.LIBRARIES.get(lib, ("", None))[0] if lib in ml_objects.LIBRARIES else lib
         versions = [ml_objects.version(dist if lib != "stdlib" else "")]

@@ -294,14 +294,21 @@ def torchvision_objects() -> list:
     import torchvision
 
     out = []
-    for name in ("resnet18", "mobilenet_v2", "vgg11", "squeezenet1_0", "alexnet", "densenet121", "efficientnet_b0",
-                 "vit_b_16", "convnext_tiny", "regnet_y_400mf", "shufflenet_v2_x0_5", "mnasnet0_5"):
+    # Small members of each family (the classes are what matters, not the weights).
+    for name in ("resnet18", "mobilenet_v2", "mobilenet_v3_small", "squeezenet1_0", "densenet121",
+                 "efficientnet_b0", "regnet_y_400mf", "shufflenet_v2_x0_5", "mnasnet0_5", "googlenet"):
         try:
             m = getattr(torchvision.models, name)(weights=None)
         except Exception as e:
             _note(f"torchvision {name}: {e}")
             continue
         out.append((f"torchvision_{name}", m))
+    from torchvision.models.convnext import CNBlockConfig, ConvNeXt
+    from torchvision.models.vision_transformer import VisionTransformer
+
+    out.append(("torchvision_vit_small", VisionTransformer(image_size=32, patch_size=16, num_layers=1, num_heads=2,
+                                                           hidden_dim=8, mlp_dim=16)))
+    out.append(("torchvision_convnext_small", ConvNeXt([CNBlockConfig(8, 16, 1), CNBlockConfig(16, None, 1)])))
     return out
 
 

@@ -125,6 +125,10 @@ pub struct Finding {
     /// The global involved, as `module.name`, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub global: Option<String>,
+    /// The module part of `global` as the unpickler imports it (the rest is the attribute
+    /// path), where the scanner knows it: what an allow rule must name.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub module: Option<String>,
     /// How it is used.
     pub usage: Usage,
     /// Byte offset of the opcode (or structure) within the stream or member.
@@ -147,6 +151,7 @@ impl Finding {
             rule: rule.to_string(),
             severity,
             global: None,
+            module: None,
             usage: Usage::Anomaly,
             offset,
             member: None,

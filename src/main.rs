@@ -103,6 +103,39 @@ struct PolicyArgs {
 enum Command {
     /// Serve an HTTP API for upload gates: POST /v1/scan?name=FILE with the file as the body.
     Serve(ServeArgs),
+    /// Print a rule's documentation (e.g. `picklescan-rs rule PS101`).
+    Rule {
+        /// The rule id.
+        id: String,
+        /// Extra rule file(s), on top of the built-in rules.
+        #[arg(long = "rules", value_name = "FILE")]
+        rules: Vec<PathBuf>,
+    },
+    /// List every rule: id, action, severity, name.
+    Rules {
+        /// Extra rule file(s), on top of the built-in rules.
+        #[arg(long = "rules", value_name = "FILE")]
+        rules: Vec<PathBuf>,
+    },
+}
+
+/// `picklescan-rs rule ID` and `picklescan-rs rules`.
+fn rules_main(id: Option<&str>, files: &[PathBuf]) -> ExitCode {
+    let mut set = RuleSet::builtin();
+    for f in files {
+        if let Err(e) = set.add_file(f) {
+            return fail(e.to_string());
+        }
+    }
+    let text = match id {
+        None => picklescan_rs::rules::doc::rules_list(&set),
+        Some(id) => match set.get(&id.to_ascii_uppercase()) {
+            Some(rule) => picklescan_rs::rules::doc::rule_text(rule),
+            None => return fail(format!("no rule {id} (`picklescan-rs rules` lists them)")),
+        },
+    };
+    let _ = std::io::stdout().write_all(text.as_bytes());
+    ExitCode::SUCCESS
 }
 
 #[derive(Debug, Args)]
@@ -288,8 +321,11 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    if let Some(Command::Serve(args)) = cli.command {
-        return serve_main(args);
+    match cli.command {
+        Some(Command::Serve(args)) => return serve_main(args),
+        Some(Command::Rule { id, rules }) => return rules_main(Some(&id), &rules),
+        Some(Command::Rules { rules }) => return rules_main(None, &rules),
+        None => {}
     }
     if !std::io::stdout().is_terminal() {
         colored::control::set_override(false);

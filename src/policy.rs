@@ -363,6 +363,7 @@ fn add_weights_only_findings(findings: &mut Vec<Finding>, wo: &WeightsOnly) {
             rule: ids::WEIGHTS_ONLY_GLOBAL.to_string(),
             severity: Severity::Medium,
             global: Some(g.clone()),
+            module: None,
             usage: Usage::Imported,
             offset: None,
             member: wo.member.clone(),

@@ -508,16 +508,26 @@ fn nested_containers_are_scanned_to_the_depth_limit() {
 }
 
 #[test]
-fn torchscript_code_is_reported() {
-    let m = vec![
-        member("m/data.pkl", &benign()),
-        member("m/constants.pkl", &benign()),
-        member("m/code/__torch__.py", b"class M(Module):\n  pass\n"),
-        member("m/version", b"3\n"),
-    ];
-    let r = scan(&build_zip(&m, &ZipOpts::default()));
+fn torchscript_code_is_judged_by_what_it_calls() {
+    let archive = |code: &[u8]| {
+        let m = vec![
+            member("m/data.pkl", &benign()),
+            member("m/constants.pkl", &benign()),
+            member("m/code/__torch__.py", code),
+            member("m/version", b"3\n"),
+        ];
+        scan(&build_zip(&m, &ZipOpts::default()))
+    };
+    let r = archive(
+        b"class M(Module):\n  def forward(self, x: Tensor) -> Tensor:\n    return torch.relu(x)\n",
+    );
     assert_eq!(r.format, "torchscript");
-    assert!(has(&r, "PS914"));
+    assert_eq!(r.verdict, Verdict::Clean, "{r:#?}");
+    let r = archive(b"class M(Module):\n  def forward(self, x: Tensor) -> Tensor:\n    _0 = ops.aten.save(x, \"/tmp/x\")\n    return x\n");
+    assert!(has(&r, "PS940"));
+    assert_eq!(r.verdict, Verdict::Dangerous);
+    let r = archive(b"class M(Module):\n  def forward(self, x: Tensor) -> Tensor:\n    return ops.acme.fast_relu(x)\n");
+    assert!(has(&r, "PS941"));
     assert_eq!(r.verdict, Verdict::Suspicious);
 }
 

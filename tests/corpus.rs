@@ -85,3 +85,18 @@ fn corpus_matches_its_manifest() {
         failures.join("\n")
     );
 }
+
+/// What the ML libraries' normal save paths write is clean, a repository's other files are not
+/// models, and attacks on the allowlists and on TorchScript are caught (corpus/gen/ecosystem.py).
+#[test]
+fn ecosystem_matches_its_manifest() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus/ecosystem");
+    let (n, failures) = check_manifest(&dir);
+    assert!(n > 300, "only {n} ecosystem entries");
+    assert!(
+        failures.is_empty(),
+        "{} of {n} ecosystem files differ from the manifest:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}

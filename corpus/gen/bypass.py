@@ -1405,7 +1405,7 @@ def ext1():
 
 
 @fixture(
-    "pt-CVE-2025-32434-torchscript.pt", "suspicious", [], [],
+    "pt-CVE-2025-32434-torchscript.pt", "dangerous", [], [],
     container="torchscript", technique="TorchScript archive loaded by torch.load(weights_only=True) < 2.6", advisories=["CVE-2025-32434", "GHSA-53q9-r3pm-6pq6"],
     source="https://github.com/pytorch/pytorch/security/advisories/GHSA-53q9-r3pm-6pq6", bypassed=[PT, PS, MS],
     what="a TorchScript zip (code/*.py + constants.pkl): weights_only used to fall through to torch.jit.load, which runs the archive's code", origin="torch weights_only",
@@ -1733,7 +1733,7 @@ general (it fires on the technique, not on the sample):
 | `pt-CVE-2026-24747-storage_size_mismatch.pt` | suspicious | PS910: a storage's `numel × itemsize` differs from its archive member's size (extraction refuses it) | — |
 | `ms-issue85-build_setattr.pkl` | dangerous | PS924: BUILD sets attributes on a global itself (shared by every later user), and PS904 for the computed STACK_GLOBAL | — |
 | `rl-nullifai-7z.pt` | suspicious | PS912: 7z is recognised but not opened (unscannable is never clean) | read 7z Copy/LZMA/LZMA2 folders: it would show `posix.system` (dangerous) |
-| `pt-CVE-2025-32434-torchscript.pt` | suspicious | PS914: TorchScript `code/` is compiled and run by `torch.jit.load` | — |
+| `pt-CVE-2025-32434-torchscript.pt` | dangerous | PS940: the archive's TorchScript code calls `aten::save`, which writes a file when `torch.jit.load`'s module runs | — |
 | `ps-ext1_copyreg.pkl` | dangerous | PS903: EXT1 with an empty copyreg registry | — |
 """
 

@@ -722,9 +722,9 @@ def benign_torch_full_module():
     p = tmp_path("full_module_linear.pt")
     torch.save(lin, p)
     data = read_and_drop(p)
-    emit("benign/full_module_linear.pt", data, "suspicious", "torch-zip",
+    emit("benign/full_module_linear.pt", data, "clean", "torch-zip",
          "torch.save of a whole nn.Linear module (not a state_dict): the module class is pickled "
-         "by reference, an import outside any strict allowlist", ["torch.nn.modules.linear.Linear"])
+         "by reference, instantiated and given state, as the generated torch allowlist allows", [])
 
 
 @generator
@@ -738,10 +738,10 @@ def benign_torchscript():
     # members, in the same order and with the same methods, with Python's zlib.
     data = build_zip(real_entries(read_and_drop(p)), align=64)
     assert torch.jit.load(io.BytesIO(data)).weight.shape == (2, 3)
-    emit("benign/torchscript_linear.pt", data, "suspicious", "torchscript",
+    emit("benign/torchscript_linear.pt", data, "clean", "torchscript",
          "torch.jit.save of a scripted nn.Linear (members re-packed deterministically): a "
-         "TorchScript archive (constants.pkl, code/ with TorchScript source) is executable code "
-         "by design; never clean")
+         "TorchScript archive whose code/ calls nothing outside the model (no file operator, no "
+         "native library's operator); its __torch__ classes are compiled from that code")
 
 
 @generator
@@ -826,11 +826,11 @@ def benign_joblib_sklearn():
         name = "sklearn_logreg%s.joblib" % suffix
         data = joblib_dump_bytes(sklearn_model(), name, method)
         path = "benign/" + name
-        emit(path, data, "suspicious", container,
-             "joblib.dump of a fitted sklearn LogisticRegression %s; inert, but the estimator "
-             "class is outside a strict ML allowlist" %
+        emit(path, data, "clean", container,
+             "joblib.dump of a fitted sklearn LogisticRegression %s; the estimator is "
+             "instantiated and given state, as the generated scikit-learn allowlist allows" %
              ("with %s compression" % method if method else "uncompressed"),
-             ["sklearn.linear_model._logistic.LogisticRegression"])
+             [])
         m = joblib.load(io.BytesIO(data))
         write_expected(path, {k: getattr(m, k) for k in ("coef_", "intercept_", "classes_",
                                                           "n_iter_")})

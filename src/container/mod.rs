@@ -25,6 +25,7 @@ pub mod npy;
 pub mod safetensors;
 pub mod tar;
 pub mod torch;
+pub mod torchscript;
 pub mod zip;
 
 use crate::finding::Finding;
@@ -44,8 +45,12 @@ pub mod ids {
     pub const UNSCANNABLE: &str = "PS912";
     /// Content of no known format.
     pub const UNRECOGNISED: &str = "PS913";
-    /// TorchScript code that `torch.jit.load` compiles and runs.
+    /// TorchScript code that could not be read (so not judged).
     pub const TORCHSCRIPT_CODE: &str = "PS914";
+    /// TorchScript code that calls a file-system operator.
+    pub const TORCHSCRIPT_FILE_ACCESS: &str = "PS940";
+    /// TorchScript code that uses operators or classes of a native library torch does not ship.
+    pub const TORCHSCRIPT_FOREIGN_OPERATOR: &str = "PS941";
     /// Containers nested deeper than the budget.
     pub const NESTED_DEPTH: &str = "PS915";
     /// Decompression budget exceeded.
@@ -188,6 +193,9 @@ pub(crate) struct Ctx<'s> {
     pub scanner: &'s Scanner,
     /// Decompression budget left for the whole file.
     pub decompress_left: Cell<u64>,
+    /// Torch archives entered through `torch.storage._load_from_bytes` so far (bounded by
+    /// the container depth limit).
+    pub nested_loads: Cell<usize>,
 }
 
 impl<'s> Ctx<'s> {
@@ -229,6 +237,7 @@ pub fn scan(scanner: &Scanner, data: &[u8], name: Option<&str>) -> Scanned {
     let ctx = Ctx {
         scanner,
         decompress_left: Cell::new(scanner.limits.max_decompressed),
+        nested_loads: Cell::new(0),
     };
     scan_content(&ctx, data, name, 0)
 }
@@ -239,6 +248,7 @@ pub fn looks_torch_legacy(scanner: &Scanner, data: &[u8]) -> bool {
     let ctx = Ctx {
         scanner,
         decompress_left: Cell::new(scanner.limits.max_decompressed),
+        nested_loads: Cell::new(0),
     };
     torch::looks_legacy(&ctx, data)
 }
@@ -270,19 +280,20 @@ pub(crate) fn scan_content(
         Kind::Safetensors => with_polyglot_check(ctx, data, safetensors::scan(ctx, data)),
         Kind::Gguf => with_polyglot_check(ctx, data, gguf::scan(ctx, data)),
         Kind::TorchLegacy => torch::scan_pickle_file(ctx, data),
-        // A protocol 2+ header is a pickle whatever follows; a protocol 0/1 opcode first is a
-        // pickle only if the bytes act as one.
-        Kind::Pickle if data[0] == 0x80 || acts_as_pickle(ctx, data) => {
-            torch::scan_pickle_file(ctx, data)
-        }
+        // A protocol 2+ header is a pickle whatever follows.
+        Kind::Pickle if data[0] == 0x80 => torch::scan_pickle_file(ctx, data),
+        // A protocol 0/1 opcode first is a pickle only if the bytes act as one. Text and images
+        // often start with an opcode byte (`(`, `c`, `P`, `\x89`): a loader would stop at once,
+        // having run nothing.
         Kind::Pickle => {
             let (vm, run) = ctx.scanner.run_one(data, &mut crate::pickle::vm::NoHooks);
-            // Text that happens to start with an opcode byte (`c`, `(`, `I`, …): a loader
-            // would stop at once, having imported nothing it could import.
-            if !imports_anything(&vm) {
+            if run.error.is_some() && runs_nothing(&vm) {
                 if let Some(what) = not_model::classify(data, name) {
                     return not_a_model(what);
                 }
+            }
+            if acts_as_pickle(ctx, data) {
+                return torch::scan_pickle_file(ctx, data);
             }
             let why = run.error.map(|e| e.to_string()).unwrap_or_default();
             Scanned {
@@ -343,15 +354,17 @@ fn not_a_model(what: &str) -> Scanned {
     }
 }
 
-/// True when a stream that broke at once imported a global with an importable name (a module
-/// import runs the module's code): such bytes are judged as a broken pickle, not as text.
-fn imports_anything(vm: &crate::pickle::vm::Vm<'_>) -> bool {
-    vm.events().iter().any(|e| {
-        e.kind == EventKind::Import
-            && vm.as_global(e.subject).is_some_and(|g| {
-                crate::names::is_dotted_identifier(&g.module)
-                    && crate::names::is_dotted_identifier(&g.name)
-            })
+/// True when a stream that broke before STOP ran nothing a loader would act on: no call, no
+/// state, no import of an importable name (a module import runs the module's code). A persistent
+/// id (`P` followed by a line) only reaches the loader's `persistent_load`, which refuses text.
+fn runs_nothing(vm: &crate::pickle::vm::Vm<'_>) -> bool {
+    vm.events().iter().all(|e| match e.kind {
+        EventKind::Import => vm.as_global(e.subject).is_none_or(|g| {
+            !(crate::names::is_dotted_identifier(&g.module)
+                && crate::names::is_dotted_identifier(&g.name))
+        }),
+        EventKind::PersistentId | EventKind::FrameAnomaly => true,
+        _ => false,
     })
 }
 
@@ -436,6 +449,7 @@ pub fn scan_decompressed_file(
     let ctx = Ctx {
         scanner,
         decompress_left: Cell::new(scanner.limits.max_decompressed),
+        nested_loads: Cell::new(0),
     };
     scan_decompressed(&ctx, codec, data, error, compressed, name, 0)
 }

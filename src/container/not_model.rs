@@ -111,15 +111,31 @@ fn sniff(data: &[u8]) -> &'static str {
         return "sentencepiece";
     }
     if is_text(data) {
-        let first = data
-            .iter()
-            .find(|b| !b.is_ascii_whitespace() && **b != 0xef && **b != 0xbb && **b != 0xbf);
-        return match first {
-            Some(b'{') | Some(b'[') => "json",
-            _ => "text",
+        return if looks_like_json(data) {
+            "json"
+        } else {
+            "text"
         };
     }
     "binary"
+}
+
+/// JSON starts with an object or an array (`[1`, `["a"`, `[{`, `[]`), not with a TOML or INI
+/// table header (`[policy]`).
+fn looks_like_json(data: &[u8]) -> bool {
+    let mut rest = data
+        .strip_prefix(b"\xef\xbb\xbf")
+        .unwrap_or(data)
+        .iter()
+        .skip_while(|b| b.is_ascii_whitespace());
+    match rest.next() {
+        Some(b'{') => true,
+        Some(b'[') => matches!(
+            rest.find(|b| !b.is_ascii_whitespace()),
+            Some(b'{' | b'[' | b'"' | b']' | b'-' | b'0'..=b'9' | b't' | b'f' | b'n')
+        ),
+        _ => false,
+    }
 }
 
 /// How much of the content is looked at to call it text.
@@ -203,6 +219,8 @@ mod tests {
     fn kinds() {
         assert_eq!(classify(b"# Title\n", Some("README.md")), Some("text"));
         assert_eq!(classify(b"  {\"a\": 1}", Some("config.json")), Some("json"));
+        assert_eq!(classify(b"[{\"a\": 1}]", Some("list.json")), Some("json"));
+        assert_eq!(classify(b"[policy]\nx = 1\n", Some("a.toml")), Some("text"));
         assert_eq!(
             classify(b"\x89PNG\r\n\x1a\n....", Some("a.png")),
             Some("png")

@@ -220,8 +220,12 @@ pub(crate) fn scan_zip(ctx: &Ctx<'_>, data: &[u8], depth: usize) -> Scanned {
             .and_then(storage_element_size)
             .zip(*numel)
             .and_then(|(size, n)| size.checked_mul(n));
+        // torch.jit.save writes the storages of a trace's example inputs as empty records
+        // (`traced_inputs/N`, observed with torch 2.15 `torch.jit.trace` + `torch.jit.save`).
+        let empty_traced_input =
+            torchscript && m.size == 0 && m.name.to_lowercase().contains("traced_inputs/");
         match need {
-            Some(need) if need != m.size => findings.push(
+            Some(need) if need != m.size && !empty_traced_input => findings.push(
                 ctx.anomaly(
                     ids::ZIP_ANOMALY,
                     Some(m.local_offset),
@@ -284,30 +288,70 @@ pub(crate) fn scan_zip(ctx: &Ctx<'_>, data: &[u8], depth: usize) -> Scanned {
         let scanned = scan_content(ctx, &bytes, Some(&e.name), depth + 1);
         findings.extend(scanned.findings.into_iter().map(|f| f.in_member(&e.name)));
     }
-    if !code_members.is_empty() {
-        let shown: Vec<&str> = code_members.iter().take(5).copied().collect();
-        findings.push(ctx.anomaly(
-            ids::TORCHSCRIPT_CODE,
-            None,
-            format!(
-                "TorchScript archive: {} code member(s) ({}{}) are compiled and run by torch.jit.load; torch refuses TorchScript under weights_only=True",
-                code_members.len(),
-                shown.join(", "),
-                if code_members.len() > shown.len() { ", …" } else { "" }
-            ),
-        ));
-    } else if torchscript {
-        findings.push(ctx.anomaly(
-            ids::TORCHSCRIPT_CODE,
-            None,
-            "TorchScript archive (constants.pkl): torch.jit.load compiles and runs its code".into(),
-        ));
+    if torchscript {
+        judge_torchscript(ctx, &archive, &code_members, &mut findings, &mut notes);
     }
     let mut all: Vec<Finding> = notes.into_iter().map(|n| note_finding(ctx, n)).collect();
     all.extend(findings);
     Scanned {
         format: format.into(),
         findings: all,
+    }
+}
+
+/// Judge a TorchScript archive as TorchScript: its `__torch__.*` globals are classes compiled
+/// from its own `code/` (not imports) when their source is there, and its code is judged by
+/// the operators it calls ([`super::torchscript`]).
+fn judge_torchscript(
+    ctx: &Ctx<'_>,
+    archive: &Archive<'_>,
+    code_members: &[&str],
+    findings: &mut Vec<Finding>,
+    notes: &mut Vec<Note>,
+) {
+    let code_files: Vec<String> = code_members.iter().map(|m| m.to_string()).collect();
+    findings.retain(|f| {
+        !(f.rule == crate::scan::ids::UNKNOWN_GLOBAL
+            && f.global
+                .as_deref()
+                .is_some_and(|g| super::torchscript::class_has_source(g, &code_files)))
+    });
+    for name in code_members {
+        let Some(e) = archive.entries.iter().find(|e| e.name == *name) else {
+            continue;
+        };
+        let Some(bytes) = read_member(ctx, archive, e, findings, notes) else {
+            findings.push(ctx.anomaly(
+                ids::TORCHSCRIPT_CODE,
+                None,
+                format!("TorchScript code {name} could not be read: what it runs is not known"),
+            ));
+            continue;
+        };
+        let reach = super::torchscript::judge_code(&String::from_utf8_lossy(&bytes));
+        for call in reach.file_access {
+            findings.push(
+                Finding {
+                    call: Some(call),
+                    ..ctx.anomaly(
+                        ids::TORCHSCRIPT_FILE_ACCESS,
+                        None,
+                        "TorchScript code calls a file operator (from_file maps a file of the loading machine, save writes one) when the model runs".into(),
+                    )
+                }
+                .in_member(name),
+            );
+        }
+        for op in reach.foreign {
+            findings.push(
+                ctx.anomaly(
+                    ids::TORCHSCRIPT_FOREIGN_OPERATOR,
+                    None,
+                    format!("TorchScript code uses {op}, from a native library torch does not ship: what it does cannot be known from the archive"),
+                )
+                .in_member(name),
+            );
+        }
     }
 }
 
@@ -478,6 +522,8 @@ type StorageId = (String, Option<String>, Option<u64>);
 struct MemberHooks<'d, 'v> {
     joblib: JoblibHooks<'d>,
     storages: Option<&'v mut Vec<StorageId>>,
+    /// `torch.storage._load_from_bytes` calls: (offset, the archive's bytes).
+    nested: Vec<(u64, Vec<u8>)>,
 }
 
 impl Hooks for MemberHooks<'_, '_> {
@@ -491,6 +537,82 @@ impl Hooks for MemberHooks<'_, '_> {
                 *out = storage_ids(vm, 0);
             }
         }
+        for ev in vm.events() {
+            if let EventKind::Call(_) = ev.kind {
+                if self.nested.iter().any(|(at, _)| *at == ev.offset) {
+                    continue;
+                }
+                if let Some(bytes) = loaded_from_bytes(vm, ev.node) {
+                    self.nested.push((ev.offset, bytes));
+                }
+            }
+        }
+    }
+}
+
+/// The bytes of `torch.storage._load_from_bytes(b)` (how `pickle.dumps` writes a torch
+/// storage: `torch.load` of a whole torch archive), given as bytes or, at protocol 2, as
+/// `_codecs.encode(text, 'latin1')`.
+fn loaded_from_bytes(vm: &Vm<'_>, call: Id) -> Option<Vec<u8>> {
+    let Value::Object(o) = vm.value(call) else {
+        return None;
+    };
+    let g = vm.as_global(o.func)?;
+    if g.module != "torch.storage" || g.name != "_load_from_bytes" {
+        return None;
+    }
+    let &[arg] = vm.value(o.args).as_seq()? else {
+        return None;
+    };
+    match vm.value(arg) {
+        Value::Bytes(b) => Some(b.to_vec()),
+        Value::Object(enc) => {
+            let e = vm.as_global(enc.func)?;
+            let args = vm.value(enc.args).as_seq()?;
+            let (text, codec) = (
+                vm.value(*args.first()?).as_str()?,
+                vm.value(*args.get(1)?).as_str()?,
+            );
+            if !matches!(e.module.as_str(), "_codecs" | "codecs")
+                || e.name != "encode"
+                || !matches!(codec, "latin1" | "latin-1")
+            {
+                return None;
+            }
+            text.chars()
+                .map(|c| u8::try_from(u32::from(c)).ok())
+                .collect()
+        }
+        _ => None,
+    }
+}
+
+/// Scan the torch archives a pickle loads with `torch.storage._load_from_bytes`: a clean archive
+/// (a storage, as `pickle.dumps` of a tensor writes) clears the nested-loader finding of that
+/// call; anything else in it is reported as found inside it.
+fn judge_nested_loads(ctx: &Ctx<'_>, nested: Vec<(u64, Vec<u8>)>, findings: &mut Vec<Finding>) {
+    for (at, bytes) in nested {
+        let depth = ctx.nested_loads.get() + 1;
+        if depth > ctx.scanner.limits.max_container_depth {
+            continue;
+        }
+        ctx.nested_loads.set(depth);
+        let scanned = scan_content(ctx, &bytes, None, depth);
+        ctx.nested_loads.set(depth - 1);
+        let clean = scanned.format.starts_with("torch")
+            && scanned
+                .findings
+                .iter()
+                .all(|f| f.severity.verdict() == crate::Verdict::Clean);
+        if clean {
+            findings.retain(|f| {
+                !(f.offset == Some(at)
+                    && f.global.as_deref() == Some("torch.storage._load_from_bytes"))
+            });
+        } else {
+            let member = format!("_load_from_bytes@{at}");
+            findings.extend(scanned.findings.into_iter().map(|f| f.in_member(&member)));
+        }
     }
 }
 
@@ -500,10 +622,12 @@ fn scan_plain_pickle(ctx: &Ctx<'_>, data: &[u8], storages: Option<&mut Vec<Stora
     let mut member = MemberHooks {
         joblib: JoblibHooks::new(data),
         storages,
+        nested: Vec::new(),
     };
     let scan = ctx.scanner.scan_pickles(data, &mut member);
     let hooks = member.joblib;
     let mut findings = scan.findings;
+    judge_nested_loads(ctx, member.nested, &mut findings);
     for (at, file) in &hooks.companion_files {
         findings.push(ctx.anomaly(
             ids::UNSCANNABLE,
@@ -593,6 +717,7 @@ pub fn legacy_reads(scanner: &crate::Scanner, prefix: &[u8]) -> (LegacyReads, bo
     let ctx = Ctx {
         scanner,
         decompress_left: std::cell::Cell::new(0),
+        nested_loads: std::cell::Cell::new(0),
     };
     let mut w = Walker::new(&ctx, prefix);
     let head = read_legacy_pickles(&mut w);
@@ -899,6 +1024,7 @@ pub fn tar_storages_reads(scanner: &crate::Scanner, prefix: &[u8], size: u64) ->
     let ctx = Ctx {
         scanner,
         decompress_left: std::cell::Cell::new(0),
+        nested_loads: std::cell::Cell::new(0),
     };
     let complete = prefix.len() as u64 >= size;
     // The scanner reads the rest of the member whole.

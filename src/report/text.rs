@@ -2,8 +2,10 @@
 
 use super::json::Summary;
 use super::FileReport;
-use crate::finding::{Severity, Verdict};
+use crate::finding::{Severity, Usage, Verdict};
+use crate::rules::{doc, RuleSet};
 use colored::Colorize;
+use std::collections::BTreeMap;
 use std::fmt::Write;
 
 fn verdict_word(v: Verdict) -> colored::ColoredString {
@@ -22,8 +24,48 @@ fn severity_word(s: Severity) -> colored::ColoredString {
     }
 }
 
+/// For the unknown globals of a report: the `.picklescan.toml` rules that would allow them, for
+/// a user who has reviewed and trusts them (one rule per module).
+fn allow_hint(f: &FileReport) -> String {
+    let mut by_module: BTreeMap<&str, Vec<(String, Vec<Usage>)>> = BTreeMap::new();
+    for x in &f.findings {
+        if x.rule != "PS001" {
+            continue;
+        }
+        let (Some(g), Some(m)) = (&x.global, &x.module) else {
+            continue;
+        };
+        let Some(name) = g.strip_prefix(m.as_str()).and_then(|n| n.strip_prefix('.')) else {
+            continue;
+        };
+        let names = by_module.entry(m).or_default();
+        match names.iter_mut().find(|(n, _)| n == name) {
+            Some((_, u)) if !u.contains(&x.usage) => u.push(x.usage),
+            Some(_) => {}
+            None => names.push((name.to_string(), vec![x.usage])),
+        }
+    }
+    if by_module.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from(
+        "  to allow what this file imports, once you have reviewed it and trust it, add to .picklescan.toml:\n",
+    );
+    for (module, names) in by_module {
+        for line in doc::allow_snippet(module, &names).lines() {
+            if line.is_empty() {
+                out.push('\n');
+            } else {
+                let _ = writeln!(out, "    {line}");
+            }
+        }
+    }
+    out
+}
+
 /// One file's report as text.
 pub fn render_file(f: &FileReport) -> String {
+    let rules = RuleSet::builtin();
     let mut out = String::new();
     if f.is_not_a_model() && f.findings.is_empty() && f.error.is_none() {
         let what = f.format.split_once(':').map_or("", |(_, w)| w);
@@ -74,7 +116,11 @@ pub fn render_file(f: &FileReport) -> String {
         if let Some(c) = &x.call {
             let _ = writeln!(out, "      {}", c.cyan());
         }
+        if let Some(rule) = rules.get(&x.rule) {
+            let _ = writeln!(out, "      why: {}", doc::reason(rule).dimmed());
+        }
     }
+    out.push_str(&allow_hint(f));
     if let Some(wo) = &f.torch_weights_only {
         out.push_str(&crate::policy::render_weights_only(wo));
     }

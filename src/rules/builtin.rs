@@ -4,33 +4,9 @@ use super::{RuleSet, RuleText};
 use std::borrow::Cow;
 use std::sync::OnceLock;
 
-/// Lists every embedded rule file once: `FILES` holds the TOML texts (the source, shown and
-/// fingerprinted), `JSON` the same files converted by `build.rs` (what is parsed).
-macro_rules! embedded {
-    ($($path:literal),* $(,)?) => {
-        /// Every embedded rule file: path relative to the repository root, and its text.
-        pub(crate) const FILES: &[(&str, &str)] = &[
-            $((concat!($path, ".toml"), include_str!(concat!("../../", $path, ".toml")))),*
-        ];
-        const JSON: &[&str] = &[
-            $(include_str!(concat!(env!("OUT_DIR"), "/", $path, ".json"))),*
-        ];
-    };
-}
-
-embedded!(
-    "rules/aliases",
-    "rules/anomalies",
-    "rules/allow/torch",
-    "rules/allow/numpy",
-    "rules/allow/stdlib",
-    "rules/allow/joblib",
-    "rules/deny/code-execution",
-    "rules/deny/file-system",
-    "rules/deny/network",
-    "rules/deny/import-machinery",
-    "rules/deny/nested-loaders",
-);
+// `FILES` (the TOML texts: the source, shown and fingerprinted) and `JSON` (the same files
+// converted by `build.rs`: what is parsed), listed by `build.rs` from `rules/`.
+include!(concat!(env!("OUT_DIR"), "/embedded_rules.rs"));
 
 /// The embedded rule set, parsed once per process.
 pub(crate) fn builtin() -> &'static RuleSet {

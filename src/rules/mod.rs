@@ -33,7 +33,7 @@
 //! Deny beats allow. All lookups are hash-map lookups built once per rule set.
 
 mod builtin;
-mod doc;
+pub mod doc;
 mod file;
 mod hash;
 

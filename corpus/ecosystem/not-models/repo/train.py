@@ -1,0 +1,2 @@
+import joblib
+from sklearn.linear_model import LinearRegression
