@@ -288,8 +288,14 @@ impl Scanner {
                     let call = || Renderer::render_method(vm, ev.subject, method, ev.node, budget);
                     match resolver.name_of(ev.subject) {
                         Some(n) => {
-                            let safe = matches!(self.rules.judge(&n.module, &n.name), Judgement::Safe(_));
-                            if safe && !is_container_type(&n.module, &n.name, vm.as_global(ev.subject).is_some()) {
+                            // An allowed object that is not a container, unless its allow rule
+                            // says (from observed real saves) that it is filled this way.
+                            let (safe, filled) = match self.rules.judge(&n.module, &n.name) {
+                                Judgement::Safe(r) => (true, r.usages.as_ref().is_some_and(|u| u.contains(&Usage::MethodOnObject))),
+                                _ => (false, false),
+                            };
+                            let on_class = vm.as_global(ev.subject).is_some();
+                            if safe && !(filled && !on_class) && !is_container_type(&n.module, &n.name, on_class) {
                                 findings.push(Finding {
                                     global: Some(n.qualified()),
                                     usage: Usage::MethodOnObject,
