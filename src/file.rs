@@ -25,11 +25,57 @@ pub fn scan_path(scanner: &Scanner, path: &Path, opts: &FileOptions) -> FileRepo
         Err(e) => return FileReport::unreadable(shown, format!("cannot read: {e}")),
     };
     let name = path.file_name().and_then(|n| n.to_str());
-    let mut report = scan_named(scanner, &input, shown.clone(), name);
+    let (scanned, companions) = container::scan_with_companions(scanner, &input, name);
+    let mut findings = scanned.findings;
+    if !companions.is_empty() {
+        let folder = path.parent().unwrap_or(Path::new("."));
+        scan_companions(scanner, folder, &companions, &mut findings);
+    }
+    let mut report = FileReport::scanned(shown, input.len() as u64, &scanned.format, findings);
     if opts.hash {
         report.sha256 = Some(hex(&Sha256::digest(input.bytes())));
     }
     report
+}
+
+/// Scan the companion files a joblib < 0.10 dump names, as `joblib.load` reads them: from the
+/// dump's folder (`os.path.join(folder, name)`). A name that is absolute or has a folder part
+/// reaches a file elsewhere: dangerous. A companion that is there replaces its "not scanned"
+/// finding by its own findings; one that is missing keeps it (the dump is not fully read).
+fn scan_companions(
+    scanner: &Scanner,
+    folder: &Path,
+    companions: &[(u64, String)],
+    findings: &mut Vec<crate::Finding>,
+) {
+    use container::ids;
+    for (at, file) in companions {
+        let same = |f: &crate::Finding| {
+            f.rule == ids::JOBLIB_COMPANION
+                && f.offset == Some(*at)
+                && f.member.as_deref() == Some(file)
+        };
+        let plain =
+            !file.is_empty() && !file.contains(['/', '\\', '\0']) && file != ".." && file != ".";
+        if !plain {
+            findings.retain(|f| !same(f));
+            findings.push(crate::Finding {
+                member: Some(file.clone()),
+                ..scanner.anomaly(
+                    ids::JOBLIB_COMPANION_OUTSIDE,
+                    Some(*at),
+                    format!("joblib < 0.10 companion file '{file}' is not a plain name in the dump's folder: joblib.load reads a file elsewhere"),
+                )
+            });
+            continue;
+        }
+        let Ok(input) = Input::open(&folder.join(file)) else {
+            continue;
+        };
+        let scanned = container::scan(scanner, &input, Some(file));
+        findings.retain(|f| !same(f));
+        findings.extend(scanned.findings.into_iter().map(|f| f.in_member(file)));
+    }
 }
 
 /// Scan bytes already in memory (`path` is only used in the report).

@@ -295,7 +295,8 @@ impl Scanner {
                                 _ => (false, false),
                             };
                             let on_class = vm.as_global(ev.subject).is_some();
-                            if safe && !(filled && !on_class) && !is_container_type(&n.module, &n.name, on_class) {
+                            let container = is_container_type(&n.module, &n.name, on_class) || (filled && !on_class);
+                            if safe && !container {
                                 findings.push(Finding {
                                     global: Some(n.qualified()),
                                     usage: Usage::MethodOnObject,

@@ -28,6 +28,8 @@ const GLOBAL_RULES: &[(&str, &str, &str)] = &[
     ("PS013", "torch", "per_tensor_affine"),
     ("PS014", "torch.cuda", "FloatTensor"),
     ("PS015", "torch.jit._pickle", "build_intlist"),
+    ("PS024", "numpy.matrixlib.defmatrix", "matrix"),
+    ("PS041", "joblib.numpy_pickle", "NDArrayWrapper"),
     ("PS020", "numpy.core.multiarray", "_reconstruct"),
     ("PS021", "numpy.dtypes", "Float32DType"),
     ("PS022", "numpy", "float64"),
@@ -96,6 +98,8 @@ const ANOMALY_RULES: &[(&str, Severity)] = &[
     ("PS924", Severity::High),
     ("PS940", Severity::High),
     ("PS941", Severity::Medium),
+    ("PS942", Severity::Medium),
+    ("PS943", Severity::High),
 ];
 
 #[test]

@@ -200,6 +200,30 @@ def allowlist_attacks() -> list[tuple[str, bytes, str, list[str], list[str]]]:
     ]
 
 
+def joblib_old_dumps() -> list[tuple[str, bytes]]:
+    """Dumps joblib 0.9 wrote (arrays in companion files), as joblib ships them in its tests."""
+    import joblib
+
+    data = Path(joblib.__file__).parent / "test" / "data"
+    out = []
+    for stem in ("joblib_0.9.2_pickle_py35_np19.pkl", "joblib_0.9.4.dev0_compressed_cache_size_pickle_py35_np19.gz"):
+        for p in sorted(data.glob(stem + "*")):
+            out.append((p.name, p.read_bytes()))
+    return out
+
+
+def joblib_companion_attacks() -> list[tuple[str, bytes, str]]:
+    """A joblib 0.9 NDArrayWrapper whose companion name leaves the dump's folder."""
+    def wrapper(filename: str) -> bytes:
+        return (P2 + g("joblib.numpy_pickle", "NDArrayWrapper") + b")\x81"
+                + b"}(" + s("filename") + s(filename) + s("subclass") + g("numpy", "ndarray") + b"u" + b"b.")
+    return [
+        ("joblib_companion_absolute.pkl", wrapper("/etc/passwd"), "dangerous"),
+        ("joblib_companion_parent.pkl", wrapper("../secrets/x.npy"), "dangerous"),
+        ("joblib_companion_missing.pkl", wrapper("joblib_companion_missing.pkl_01.npy"), "suspicious"),
+    ]
+
+
 def not_models() -> list[tuple[str, bytes]]:
     return [
         ("repo/README.md", b"# My model\n\nA classifier. Load with `joblib.load`.\n"),
@@ -280,6 +304,20 @@ def main() -> int:
         put(f"attacks/{fname}", data, verdict, globals_, technique="TorchScript code edited in a real torch.jit.save archive")
     for fname, data, verdict, globals_, calls in allowlist_attacks():
         put(f"attacks/{fname}", data, verdict, globals_, calls, technique="abuse of the ecosystem allowlists")
+    for fname, data in joblib_old_dumps():
+        fmt = "not-a-model:binary" if ".npy" in fname and not fname.endswith(".z") else None
+        if fname.endswith(".npy"):
+            fmt = "npy"
+        elif fname.endswith(".npy.z"):
+            fmt = "joblib-zfile-array"
+        elif fname.endswith(".gz"):
+            fmt = "joblib-zfile"
+        else:
+            fmt = "joblib"
+        put(f"benign/joblib-0.9/{fname}", data, "clean", technique="joblib 0.9 dump with companion array files, as joblib ships it in its tests",
+            container=fmt)
+    for fname, data, verdict in joblib_companion_attacks():
+        put(f"attacks/{fname}", data, verdict, technique="joblib 0.9 NDArrayWrapper naming a companion file", container="joblib")
     for rel, data in not_models():
         kind = NOT_MODEL_KINDS[rel.rsplit("/", 1)[-1]]
         put(f"not-models/{rel}", data, "clean", technique="a model repository's other files",

@@ -33,7 +33,7 @@ use crate::pickle::opcode::Opcode;
 use crate::pickle::vm::EventKind;
 use crate::scan::Scanner;
 use compress::Codec;
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 
 /// Rule ids of container findings.
 pub mod ids {
@@ -61,6 +61,10 @@ pub mod ids {
     pub const GGUF_INVALID: &str = "PS918";
     /// The file could not be read.
     pub const IO_ERROR: &str = "PS919";
+    /// A joblib < 0.10 companion file not scanned with the dump.
+    pub const JOBLIB_COMPANION: &str = "PS942";
+    /// A joblib < 0.10 companion file name that leaves the dump's folder.
+    pub const JOBLIB_COMPANION_OUTSIDE: &str = "PS943";
     /// numpy `.npy` header or size problem.
     pub const NPY_INVALID: &str = "PS920";
     /// Malformed pickle (shared with the pickle scanner).
@@ -196,6 +200,9 @@ pub(crate) struct Ctx<'s> {
     /// Torch archives entered through `torch.storage._load_from_bytes` so far (bounded by
     /// the container depth limit).
     pub nested_loads: Cell<usize>,
+    /// Companion files joblib < 0.10 dumps name (offset of the wrapper, file name as written):
+    /// read from the dump's folder by `joblib.load`, scanned by [`crate::file`] as part of it.
+    pub companions: RefCell<Vec<(u64, String)>>,
 }
 
 impl<'s> Ctx<'s> {
@@ -234,12 +241,25 @@ impl<'s> Ctx<'s> {
 /// Scan `data` (a whole file's content) with `scanner`: detect, dispatch, scan every pickle a
 /// loader would run. `name` is the file name (ties only).
 pub fn scan(scanner: &Scanner, data: &[u8], name: Option<&str>) -> Scanned {
+    scan_with_companions(scanner, data, name).0
+}
+
+/// [`scan`], and the companion files a joblib < 0.10 dump names (offset, name as written): each
+/// has a PS942 finding that the caller, knowing the dump's folder, may replace by the companion's
+/// own scan.
+pub fn scan_with_companions(
+    scanner: &Scanner,
+    data: &[u8],
+    name: Option<&str>,
+) -> (Scanned, Vec<(u64, String)>) {
     let ctx = Ctx {
         scanner,
         decompress_left: Cell::new(scanner.limits.max_decompressed),
         nested_loads: Cell::new(0),
+        companions: RefCell::new(Vec::new()),
     };
-    scan_content(&ctx, data, name, 0)
+    let scanned = scan_content(&ctx, data, name, 0);
+    (scanned, ctx.companions.into_inner())
 }
 
 /// True when `data` starts like torch's legacy format (magic number, protocol, sys_info
@@ -249,6 +269,7 @@ pub fn looks_torch_legacy(scanner: &Scanner, data: &[u8]) -> bool {
         scanner,
         decompress_left: Cell::new(scanner.limits.max_decompressed),
         nested_loads: Cell::new(0),
+        companions: RefCell::new(Vec::new()),
     };
     torch::looks_legacy(&ctx, data)
 }
@@ -450,6 +471,7 @@ pub fn scan_decompressed_file(
         scanner,
         decompress_left: Cell::new(scanner.limits.max_decompressed),
         nested_loads: Cell::new(0),
+        companions: RefCell::new(Vec::new()),
     };
     scan_decompressed(&ctx, codec, data, error, compressed, name, 0)
 }
@@ -493,6 +515,15 @@ fn scan_decompressed(
             .map(|(stem, _)| stem.to_string())
             .unwrap_or_else(|| n.to_string())
     });
+    // A z-file is what joblib < 0.10 wrote for a compressed dump (a pickle inside) or for one
+    // array of a dump (`ZNDArrayWrapper`: raw array bytes inside, read only as that array's
+    // data). Raw bytes that are no known format are that array data, never loaded as code.
+    if codec == Codec::ZFile && error.is_none() && detect(data, None) == Kind::Unknown {
+        return Scanned {
+            format: "joblib-zfile-array".into(),
+            findings,
+        };
+    }
     let scanned = scan_content(ctx, data, inner_name.as_deref(), depth + 1);
     let format = match (codec, scanned.format.as_str()) {
         (Codec::ZFile, _) => "joblib-zfile".to_string(),

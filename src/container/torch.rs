@@ -629,13 +629,17 @@ fn scan_plain_pickle(ctx: &Ctx<'_>, data: &[u8], storages: Option<&mut Vec<Stora
     let mut findings = scan.findings;
     judge_nested_loads(ctx, member.nested, &mut findings);
     for (at, file) in &hooks.companion_files {
-        findings.push(ctx.anomaly(
-            ids::UNSCANNABLE,
-            Some(*at),
-            format!(
-                "joblib < 0.10 array stored in a companion file '{file}' (loaded from the dump's folder, possibly as a pickle): not scanned here"
-            ),
-        ));
+        findings.push(Finding {
+            member: Some(file.clone()),
+            ..ctx.anomaly(
+                ids::JOBLIB_COMPANION,
+                Some(*at),
+                format!(
+                    "joblib < 0.10 array stored in a companion file '{file}' (loaded from the dump's folder): not scanned with the dump"
+                ),
+            )
+        });
+        ctx.companions.borrow_mut().push((*at, file.clone()));
     }
     let format = if hooks.arrays + hooks.object_arrays > 0 || !hooks.companion_files.is_empty() {
         "joblib"
@@ -718,6 +722,7 @@ pub fn legacy_reads(scanner: &crate::Scanner, prefix: &[u8]) -> (LegacyReads, bo
         scanner,
         decompress_left: std::cell::Cell::new(0),
         nested_loads: std::cell::Cell::new(0),
+        companions: Default::default(),
     };
     let mut w = Walker::new(&ctx, prefix);
     let head = read_legacy_pickles(&mut w);
@@ -1025,6 +1030,7 @@ pub fn tar_storages_reads(scanner: &crate::Scanner, prefix: &[u8], size: u64) ->
         scanner,
         decompress_left: std::cell::Cell::new(0),
         nested_loads: std::cell::Cell::new(0),
+        companions: Default::default(),
     };
     let complete = prefix.len() as u64 >= size;
     // The scanner reads the rest of the member whole.
