@@ -209,7 +209,7 @@ impl<'s> Ctx<'s> {
         let l = &self.scanner.limits;
         if budget < l.max_decompressed && budget == l.inflate_budget(compressed) {
             format!(
-                "more than {budget} bytes from {compressed} compressed (ratio cap {}×, floor {} bytes): a decompression bomb, or data too repetitive to scan",
+                "more than {budget} bytes from {compressed} compressed (ratio cap {}×, floor {} bytes): a decompression bomb, or data too repetitive to scan (--max-ratio, config key max_ratio, raises the cap)",
                 l.max_ratio, l.ratio_floor
             )
         } else {

@@ -266,7 +266,16 @@ pub fn extract(scanner: &Scanner, input: &Path, opts: &ExtractOptions) -> Outcom
 }
 
 fn output_path(input: &Path, opts: &ExtractOptions) -> Result<PathBuf, ExtractError> {
+    let default_name = || {
+        let name = input
+            .file_name()
+            .map(Path::new)
+            .unwrap_or(Path::new("output"));
+        name.with_extension(opts.to.extension())
+    };
     let output = match &opts.output {
+        // An existing folder receives NAME.safetensors (or NAME.gguf), as `cp FILE DIR` does.
+        Some(o) if o.is_dir() => o.join(default_name()),
         Some(o) => o.clone(),
         None => input.with_extension(opts.to.extension()),
     };
@@ -632,9 +641,11 @@ fn check_output_size(limits: &Limits, tensors: &[Tensor], input: u64) -> Result<
         .max(input.saturating_mul(limits.max_ratio));
     if written > allowed {
         return Err(ExtractError::Format(format!(
-            "refused: the tensors would write {written} bytes from {input} bytes of input, \
-             more than {}× (views that repeat their storage's bytes)",
-            limits.max_ratio
+            "refused by the ratio cap: the tensors would write {written} bytes from {input} bytes \
+             of input, more than {}× (and more than the {} bytes allowed whatever the ratio); \
+             views that repeat their storage's bytes, or highly compressed data such as an \
+             array of zeros, reach this; --max-ratio (config key max_ratio) raises the cap",
+            limits.max_ratio, limits.ratio_floor
         )));
     }
     Ok(())
@@ -833,9 +844,9 @@ pub fn render_written(w: &Written) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "extracted {} tensors ({} bytes) from {} to {}",
-        w.tensors.len(),
-        w.bytes,
+        "extracted {} ({}) from {} to {}",
+        crate::report::text::plural(w.tensors.len() as u64, "tensor"),
+        crate::report::text::plural(w.bytes, "byte"),
         w.format,
         w.output.display()
     );

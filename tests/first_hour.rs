@@ -1,0 +1,454 @@
+//! What a new user meets first: the README's example, exit codes of extraction, flags that must
+//! not be ignored, walking real folders (globs, VCS folders, .gitignore, FIFOs, loops), signals.
+
+mod common;
+use common::Asm;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_picklescan-rs"))
+}
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn corpus(rel: &str) -> String {
+    root()
+        .join("corpus")
+        .join(rel)
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(&p, bytes).unwrap();
+    p
+}
+
+fn run_in(dir: &Path, args: &[&str]) -> Output {
+    bin().current_dir(dir).args(args).output().unwrap()
+}
+
+fn run(args: &[&str]) -> Output {
+    run_in(root(), args)
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn unknown() -> Vec<u8> {
+    Asm::new()
+        .proto(2)
+        .global("mylib.model", "MyModel")
+        .op(b')')
+        .op(0x81)
+        .stop()
+        .build()
+}
+
+fn benign() -> Vec<u8> {
+    Asm::new()
+        .proto(2)
+        .op(b'}')
+        .unicode("a")
+        .int(1)
+        .op(b's')
+        .stop()
+        .build()
+}
+
+/// Paths of the files a JSON report lists, relative to `base`.
+fn scanned(out: &str, base: &Path) -> Vec<String> {
+    let v: Value = serde_json::from_str(out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    v["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let p = f["path"].as_str().unwrap();
+            let p = Path::new(p);
+            p.strip_prefix(base)
+                .unwrap_or(p)
+                .to_str()
+                .unwrap()
+                .trim_start_matches("./")
+                .to_string()
+        })
+        .collect()
+}
+
+// ---- the README ------------------------------------------------------------------------------
+
+/// The README's first example is run as written, and prints what the README shows (but for the
+/// time in the summary line).
+#[test]
+fn readme_first_example_runs_as_shown() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let block = readme
+        .split("```")
+        .find(|b| b.trim_start().starts_with("$ picklescan-rs"))
+        .expect("a ```$ picklescan-rs``` example in README.md");
+    let mut lines = block.trim().lines();
+    let command = lines.next().unwrap().trim_start_matches("$ ");
+    let expected: Vec<&str> = lines.collect();
+    let args: Vec<&str> = command.split_whitespace().skip(1).collect();
+    let o = run(&args);
+    assert_eq!(code(&o), 1, "{}{}", stdout(&o), stderr(&o));
+    let got = stdout(&o);
+    let got: Vec<&str> = got.lines().collect();
+    assert_eq!(
+        got.len(),
+        expected.len(),
+        "{got:#?}\nvs README\n{expected:#?}"
+    );
+    // The summary line ends with the time taken.
+    let untimed = |s: &str| match s.rfind(" in ") {
+        Some(i) if s.starts_with(|c: char| c.is_ascii_digit()) => s[..i].to_string(),
+        _ => s.to_string(),
+    };
+    for (g, e) in got.iter().zip(&expected) {
+        assert_eq!(untimed(g), untimed(e));
+    }
+}
+
+#[test]
+fn a_missing_path_is_an_error_not_a_suspicious_file() {
+    let d = tempfile::tempdir().unwrap();
+    let missing = d.path().join("nope.pkl");
+    let o = run(&[missing.to_str().unwrap()]);
+    assert_eq!(code(&o), 3);
+    let out = stdout(&o);
+    assert!(out.contains("nope.pkl: error"), "{out}");
+    assert!(!out.contains("suspicious ("), "{out}");
+    assert!(out.contains("0 suspicious, 0 dangerous, 1 error;"), "{out}");
+    let o = run(&["--format", "json", missing.to_str().unwrap()]);
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["summary"]["errors"], 1);
+    assert_eq!(v["summary"]["suspicious"], 0);
+}
+
+// ---- extraction ------------------------------------------------------------------------------
+
+#[test]
+fn extraction_exit_code_carries_the_scan_verdict() {
+    let d = tempfile::tempdir().unwrap();
+    // Dangerous: the weights are written (rescuing them is legitimate) but the exit code is 1.
+    let out = d.path().join("evil.safetensors");
+    let o = run(&[
+        "--extract",
+        &corpus("malicious/reduce_posix_system_proto2.pkl"),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 1, "{}{}", stdout(&o), stderr(&o));
+    assert!(out.exists());
+    // --strict refuses to write, with the same exit code.
+    let strict = d.path().join("strict.safetensors");
+    let o = run(&[
+        "--extract",
+        &corpus("malicious/reduce_posix_system_proto2.pkl"),
+        "--strict",
+        "-o",
+        strict.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 1);
+    assert!(!strict.exists());
+    // Suspicious: 2, or 0 with --fail-on dangerous.
+    let sus = write(d.path(), "sus.pkl", &unknown());
+    let o = run(&["--extract", sus.to_str().unwrap(), "--no-config"]);
+    assert_eq!(code(&o), 2, "{}{}", stdout(&o), stderr(&o));
+    assert!(d.path().join("sus.safetensors").exists());
+    let o = run(&[
+        "--extract",
+        sus.to_str().unwrap(),
+        "--force",
+        "--fail-on",
+        "dangerous",
+    ]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    // Clean: 0.
+    let o = run(&[
+        "--extract",
+        &corpus("benign/array_f32.npy"),
+        "-o",
+        d.path().join("a.safetensors").to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).contains("extracted 1 tensor ("),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn extraction_into_a_folder_names_the_file_there() {
+    let d = tempfile::tempdir().unwrap();
+    for extra in [&[][..], &["--force"][..]] {
+        let mut args = vec![
+            "--extract".to_string(),
+            corpus("benign/array_f32.npy"),
+            "-o".into(),
+            d.path().to_str().unwrap().into(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let o = run(&args);
+        assert_eq!(code(&o), 0, "{extra:?}: {}{}", stdout(&o), stderr(&o));
+        assert!(d.path().join("array_f32.safetensors").is_file());
+    }
+}
+
+#[test]
+fn extraction_reports_json_when_asked() {
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("a.safetensors");
+    let o = run(&[
+        "--format",
+        "json",
+        "--extract",
+        &corpus("benign/array_f32.npy"),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["files"][0]["verdict"], "clean");
+    assert_eq!(v["extraction"]["written"], true);
+    assert_eq!(v["extraction"]["output"], out.to_str().unwrap());
+    assert_eq!(v["extraction"]["tensors"].as_array().unwrap().len(), 1);
+    // A failure is JSON too.
+    let o = run(&[
+        "--format",
+        "json",
+        "--extract",
+        &corpus("benign/array_f32.npy"),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 3);
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["extraction"]["written"], false);
+    assert!(v["extraction"]["error"]
+        .as_str()
+        .unwrap()
+        .contains("exists"));
+}
+
+// ---- flags that must not be ignored ----------------------------------------------------------
+
+#[test]
+fn extraction_flags_without_extract_are_usage_errors() {
+    let path = corpus("benign/array_f32.npy");
+    for flags in [
+        &["-o", "x.safetensors"][..],
+        &["--to", "gguf"],
+        &["--strict"],
+        &["--force"],
+        &["--select", "state_dict"],
+    ] {
+        let mut args = flags.to_vec();
+        args.push(&path);
+        let o = run(&args);
+        assert_eq!(code(&o), 3, "{flags:?}: {}", stdout(&o));
+        assert!(stderr(&o).contains("--extract"), "{}", stderr(&o));
+        assert!(stdout(&o).is_empty());
+    }
+}
+
+#[test]
+fn extracting_a_url_says_urls_cannot_be_extracted() {
+    let o = run(&["--extract", "https://example.invalid/model.pt"]);
+    assert_eq!(code(&o), 3);
+    assert!(stderr(&o).contains("is a URL"), "{}", stderr(&o));
+}
+
+#[test]
+fn nothing_to_scan_is_an_error_unless_allowed() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().to_str().unwrap();
+    let o = run(&[p]);
+    assert_eq!(code(&o), 3, "{}", stdout(&o));
+    assert!(stderr(&o).contains("no file to scan"), "{}", stderr(&o));
+    assert_eq!(code(&run(&["--allow-empty", p])), 0);
+    // Everything excluded is the same mistake.
+    write(d.path(), "m/a.pkl", &benign());
+    assert_eq!(code(&run(&[p])), 0);
+    assert_eq!(code(&run(&["--exclude", "*.pkl", p])), 3);
+    assert_eq!(code(&run(&["--exclude", "*.pkl", "--allow-empty", p])), 0);
+}
+
+#[test]
+fn standard_input_is_scanned_as_dash() {
+    let mut child = bin()
+        .args(["-", "--format", "json"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let data = std::fs::read(corpus("malicious/reduce_posix_system_proto2.pkl")).unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(&data).unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(code(&o), 1);
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["files"][0]["path"], "-");
+    assert_eq!(v["files"][0]["verdict"], "dangerous");
+}
+
+// ---- walking ---------------------------------------------------------------------------------
+
+/// A small project: models, build output, a VCS folder, a .gitignore.
+fn project() -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    write(p, "models/ok.pkl", &benign());
+    write(p, "target/debug/build/x.pkl", &unknown());
+    write(p, "src/target/keep.pkl", &benign());
+    write(p, ".git/objects/aa/evil.pkl", &unknown());
+    write(p, ".hidden.pkl", &benign());
+    d
+}
+
+#[test]
+fn exclude_globs_are_relative_to_the_folder_walked() {
+    let d = project();
+    // Scanning `.` from inside the project, as docs/ci.md does.
+    let o = run_in(
+        d.path(),
+        &["--format", "json", "--exclude", "target/**", "."],
+    );
+    let files = scanned(&stdout(&o), d.path());
+    assert_eq!(
+        files,
+        ["./.hidden.pkl", "models/ok.pkl", "src/target/keep.pkl"]
+            .map(|s| s.trim_start_matches("./")),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(code(&o), 0);
+    // The same from outside, naming the folder.
+    let o = run(&[
+        "--format",
+        "json",
+        "--exclude",
+        "target/**",
+        d.path().to_str().unwrap(),
+    ]);
+    assert_eq!(scanned(&stdout(&o), d.path()).len(), 3, "{}", stdout(&o));
+    // A glob without a slash matches at any depth; `./x` means the walked folder's x.
+    let o = run_in(d.path(), &["--format", "json", "--exclude", "target", "."]);
+    assert_eq!(
+        scanned(&stdout(&o), d.path()),
+        [".hidden.pkl", "models/ok.pkl"]
+    );
+    let o = run_in(
+        d.path(),
+        &["--format", "json", "--exclude", "./target", "."],
+    );
+    assert_eq!(scanned(&stdout(&o), d.path()).len(), 3);
+}
+
+#[test]
+fn vcs_folders_and_gitignore_are_skipped_unless_no_ignore() {
+    let d = project();
+    let git = Command::new("git")
+        .args(["init", "-q"])
+        .current_dir(d.path())
+        .status();
+    if !git.is_ok_and(|s| s.success()) {
+        eprintln!("git is not available: .gitignore part skipped");
+        return;
+    }
+    write(d.path(), ".gitignore", b"/target/\n");
+    let o = run_in(d.path(), &["--format", "json", "."]);
+    assert_eq!(
+        scanned(&stdout(&o), d.path()),
+        [
+            ".gitignore",
+            ".hidden.pkl",
+            "models/ok.pkl",
+            "src/target/keep.pkl"
+        ]
+    );
+    assert_eq!(code(&o), 0, "{}", stdout(&o));
+    let o = run_in(d.path(), &["--format", "json", "--no-ignore", "."]);
+    let files = scanned(&stdout(&o), d.path());
+    assert!(
+        files.contains(&"target/debug/build/x.pkl".to_string()),
+        "{files:?}"
+    );
+    assert!(files.iter().any(|f| f.starts_with(".git/")), "{files:?}");
+    assert_eq!(code(&o), 2);
+}
+
+#[cfg(unix)]
+#[test]
+fn fifos_in_folders_are_skipped_with_a_note() {
+    let d = tempfile::tempdir().unwrap();
+    write(d.path(), "a.pkl", &benign());
+    let fifo = d.path().join("pipe.pkl");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let mut child = bin()
+        .arg(d.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if t.elapsed() > Duration::from_secs(20) {
+            let _ = child.kill();
+            panic!("the scan hung on a FIFO");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stderr(&o).contains("pipe.pkl: skipped: a FIFO"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stdout(&o).starts_with(&format!("{}: clean", d.path().join("a.pkl").display())));
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_named_endless_device_is_read_only_so_far() {
+    let o = run(&["/dev/zero"]);
+    assert_eq!(code(&o), 3);
+    assert!(stdout(&o).contains("not a regular file"), "{}", stdout(&o));
+}
+
+#[cfg(unix)]
+#[test]
+fn a_symlink_loop_is_a_note_not_an_error() {
+    let d = tempfile::tempdir().unwrap();
+    write(d.path(), "x/ok.pkl", &benign());
+    std::os::unix::fs::symlink(d.path().join("x"), d.path().join("x/loop")).unwrap();
+    let o = run(&["--format", "json", d.path().to_str().unwrap()]);
+    assert_eq!(code(&o), 0, "{}", stdout(&o));
+    assert!(stderr(&o).contains("symbolic link loop"), "{}", stderr(&o));
+    assert_eq!(scanned(&stdout(&o), d.path()), ["x/ok.pkl"]);
+}
