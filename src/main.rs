@@ -617,11 +617,20 @@ fn run_extract(scanner: &Scanner, policy: &Policy, input: &std::path::Path, cli:
         to: a.to.unwrap_or_default(),
         quant: a.quant,
         arch: a.arch.clone(),
+        progress: extract::Progress::default(),
     };
     if opts.to != extract::OutputFormat::Gguf && (opts.quant.is_some() || opts.arch.is_some()) {
         return fail("--quant and --arch apply to --to gguf".into());
     }
+    remove_temp_files_on_signal();
+    let bar = (!cli.no_progress && std::io::stderr().is_terminal())
+        .then(|| show_progress(opts.progress.clone()));
     let mut outcome = extract::extract(scanner, input, &opts);
+    if let Some((bar, stop, thread)) = bar {
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let _ = thread.join();
+        bar.finish_and_clear();
+    }
     if let Some(scan) = &mut outcome.scan {
         let content = if policy.needs_content() {
             picklescan_rs::mmap::Input::open(input).ok()
@@ -685,4 +694,61 @@ fn extract_json(outcome: &picklescan_rs::extract::Outcome) -> String {
         map.insert("extraction".into(), extraction);
     }
     serde_json::to_string_pretty(&doc).unwrap_or_default()
+}
+
+/// On Ctrl-C, SIGTERM or SIGHUP, remove the temporary output being written and exit 128 + the
+/// signal's number, as a shell reports it. (SIGKILL cannot be caught: its temporary file,
+/// `.NAME.PID.N.tmp` beside the output, stays behind.)
+fn remove_temp_files_on_signal() {
+    #[cfg(unix)]
+    {
+        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+        if let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) {
+            std::thread::spawn(move || {
+                if let Some(signal) = signals.forever().next() {
+                    picklescan_rs::extract::remove_temp_files();
+                    eprintln!("picklescan-rs: interrupted; nothing was written");
+                    std::process::exit(128 + signal);
+                }
+            });
+        }
+    }
+}
+
+/// Outputs from this size on get a progress bar.
+const SHOW_PROGRESS_FROM: u64 = 64 << 20;
+
+/// A progress bar of the tensor bytes written, fed from `progress` by a thread until `stop`.
+fn show_progress(
+    progress: picklescan_rs::extract::Progress,
+) -> (
+    ProgressBar,
+    std::sync::Arc<std::sync::atomic::AtomicBool>,
+    std::thread::JoinHandle<()>,
+) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    // Drawn only once the output is known to be large enough to take a while.
+    let bar = ProgressBar::with_draw_target(Some(0), indicatif::ProgressDrawTarget::hidden());
+    if let Ok(style) = ProgressStyle::with_template(
+        "{bar:40} {bytes}/{total_bytes} {binary_bytes_per_sec} {elapsed} (eta {eta})",
+    ) {
+        bar.set_style(style);
+    }
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let thread = {
+        let (bar, stop) = (bar.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut shown = false;
+            while !stop.load(Ordering::Relaxed) {
+                if !shown && progress.total() >= SHOW_PROGRESS_FROM {
+                    bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+                    shown = true;
+                }
+                bar.set_length(progress.total());
+                bar.set_position(progress.done());
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+        })
+    };
+    (bar, stop, thread)
 }

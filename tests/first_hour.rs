@@ -452,3 +452,97 @@ fn a_symlink_loop_is_a_note_not_an_error() {
     assert!(stderr(&o).contains("symbolic link loop"), "{}", stderr(&o));
     assert_eq!(scanned(&stdout(&o), d.path()), ["x/ok.pkl"]);
 }
+
+// ---- long extractions: progress and interruption ---------------------------------------------
+
+/// A `.npy` of `mib` MiB of float32 zeros, sparse on disk. Extracting it takes seconds in a
+/// debug build (the input is hashed), long enough to watch.
+fn big_npy(dir: &Path, mib: u64) -> PathBuf {
+    let n = (mib << 20) / 4;
+    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({n},), }}");
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend((header.len() as u16).to_le_bytes());
+    bytes.extend(header.as_bytes());
+    let p = dir.join("big.npy");
+    std::fs::write(&p, &bytes).unwrap();
+    let f = std::fs::OpenOptions::new().write(true).open(&p).unwrap();
+    f.set_len(bytes.len() as u64 + (mib << 20)).unwrap();
+    p
+}
+
+fn temp_files(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect()
+}
+
+#[cfg(unix)]
+#[test]
+fn an_interrupted_extraction_leaves_no_temporary_file() {
+    let d = tempfile::tempdir().unwrap();
+    let input = big_npy(d.path(), 256);
+    let out = d.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    for (signal, expected) in [("TERM", 143), ("INT", 130)] {
+        let mut child = bin()
+            .args(["--extract", input.to_str().unwrap(), "-o"])
+            .arg(out.join("big.safetensors"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let t = Instant::now();
+        while temp_files(&out).is_empty() {
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "the extraction ended before it could be interrupted"
+            );
+            assert!(t.elapsed() < Duration::from_secs(60));
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let kill = Command::new("kill")
+            .args([&format!("-{signal}"), &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(kill.success());
+        let o = child.wait_with_output().unwrap();
+        assert_eq!(o.status.code(), Some(expected), "{}", stderr(&o));
+        assert_eq!(temp_files(&out), Vec::<String>::new(), "SIG{signal}");
+        assert!(!out.join("big.safetensors").exists());
+    }
+}
+
+/// On a terminal a long extraction shows a progress bar; `--no-progress` hides it. `script`
+/// gives the command a terminal.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_long_extraction_shows_progress_on_a_terminal() {
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("`script` is not available: skipped");
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let input = big_npy(d.path(), 128);
+    for (flag, shown) in [("", true), ("--no-progress", false)] {
+        let cmd = format!(
+            "{} --extract {} -o {} --force {flag}",
+            env!("CARGO_BIN_EXE_picklescan-rs"),
+            input.display(),
+            d.path().join("o.safetensors").display()
+        );
+        let o = Command::new("script")
+            .args(["-qec", &cmd, "/dev/null"])
+            .output()
+            .unwrap();
+        let text = stdout(&o);
+        assert_eq!(code(&o), 0, "{text}");
+        assert!(text.contains("extracted 1 tensor"), "{text}");
+        assert_eq!(text.contains("MiB/128.00 MiB"), shown, "{flag}: {text}");
+    }
+}
