@@ -546,3 +546,62 @@ fn a_long_extraction_shows_progress_on_a_terminal() {
         assert_eq!(text.contains("MiB/128.00 MiB"), shown, "{flag}: {text}");
     }
 }
+
+// ---- the ratio cap ---------------------------------------------------------------------------
+
+/// What `joblib.dump(np.zeros((4000, 4000)), f, compress=3)` writes: a zlib stream of a pickle
+/// holding a NumpyArrayWrapper, then the array's 128 MB of zeros inline.
+fn joblib_zeros() -> Vec<u8> {
+    let n: u32 = 4000 * 4000;
+    let mut v = vec![0x80, 0x04];
+    v.extend_from_slice(
+        b"\x8c\x13joblib.numpy_pickle\x94\x8c\x11NumpyArrayWrapper\x94\x93\x94)\x81\x94}\x94(",
+    );
+    v.extend_from_slice(b"\x8c\x05shape\x94J");
+    v.extend(n.to_le_bytes());
+    v.extend_from_slice(b"\x85\x94\x8c\x05order\x94\x8c\x01C\x94\x8c\x05dtype\x94");
+    v.extend_from_slice(b"\x8c\x05numpy\x94\x8c\x05dtype\x94\x93\x94\x8c\x02f8\x94\x89\x88\x87\x94R\x94(K\x03\x8c\x01<\x94NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00t\x94b");
+    v.extend_from_slice(b"\x8c\x1bnumpy_array_alignment_bytes\x94K\x10u");
+    v.push(b'b');
+    let pad = 16 - ((v.len() + 1) % 16);
+    v.push(pad as u8);
+    v.extend(vec![0xffu8; pad]);
+    v.resize(v.len() + n as usize * 8, 0);
+    v.push(b'.');
+    common::compress("zlib", &v)
+}
+
+#[test]
+fn the_ratio_cap_says_so_and_can_be_raised() {
+    let d = tempfile::tempdir().unwrap();
+    let f = write(d.path(), "zeros.joblib", &joblib_zeros());
+    let p = f.to_str().unwrap();
+    let o = run(&["--no-config", p]);
+    let out = stdout(&o);
+    assert_eq!(code(&o), 2, "{out}");
+    assert!(out.contains("ratio cap 100×"), "{out}");
+    assert!(out.contains("--max-ratio"), "{out}");
+    // The truncation that follows is the cap's, not the file's.
+    assert!(out.contains("cut the stream, not the file"), "{out}");
+    // Raised from the command line, or from the configuration.
+    let o = run(&["--no-config", "--max-ratio", "2000", p]);
+    assert_eq!(code(&o), 0, "{}", stdout(&o));
+    let cfg = write(d.path(), "cfg.toml", b"max_ratio = 2000\n");
+    let o = run(&["--config", cfg.to_str().unwrap(), p]);
+    assert_eq!(code(&o), 0, "{}", stdout(&o));
+    assert_eq!(code(&run(&["--max-ratio", "0", p])), 3);
+    // Extraction has the same cap.
+    let out_file = d.path().join("z.safetensors");
+    let o = run(&["--extract", p, "-o", out_file.to_str().unwrap()]);
+    assert_eq!(code(&o), 3, "{}", stdout(&o));
+    assert!(stderr(&o).contains("ratio cap"), "{}", stderr(&o));
+    let o = run(&[
+        "--extract",
+        p,
+        "-o",
+        out_file.to_str().unwrap(),
+        "--max-ratio",
+        "2000",
+    ]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+}

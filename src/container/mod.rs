@@ -485,7 +485,15 @@ fn scan_decompressed(
         (_, "pickle" | "joblib") => format!("joblib-{}", codec.name()),
         (_, other) => format!("{}+{other}", codec.name()),
     };
-    findings.extend(scanned.findings);
+    let capped = matches!(error, Some(compress::DecompressError::Budget(_)));
+    findings.extend(scanned.findings.into_iter().map(|mut f| {
+        // The stream was cut by the cap, not by the file: say so where the cut shows.
+        if capped && f.rule == crate::scan::ids::TRUNCATED {
+            f.message
+                .push_str(" (where the decompression cap above cut the stream, not the file)");
+        }
+        f
+    }));
     Scanned { format, findings }
 }
 
