@@ -69,7 +69,7 @@ impl std::error::Error for ConfigError {}
 struct RawSuppress {
     rule: Spanned<String>,
     #[serde(default)]
-    paths: Vec<String>,
+    paths: Vec<Spanned<String>>,
     #[serde(default)]
     reason: Option<String>,
 }
@@ -207,7 +207,17 @@ impl Config {
             let pos = position(text, s.span().start);
             let s = s.into_inner();
             let origin = format!("{shown}:{}", pos.0);
-            let sup = Suppression::new(s.rule.get_ref(), s.paths, s.reason, origin)
+            // A bad glob is reported where it is written.
+            for p in &s.paths {
+                if let Err(e) = globset::Glob::new(p.get_ref()) {
+                    return Err(err(
+                        Some(position(text, p.span().start)),
+                        format!("bad path glob `{}`: {e}", p.get_ref()),
+                    ));
+                }
+            }
+            let paths = s.paths.into_iter().map(Spanned::into_inner).collect();
+            let sup = Suppression::new(s.rule.get_ref(), paths, s.reason, origin)
                 .map_err(|e| err(Some(pos), e.0))?;
             cfg.severity_lines
                 .entry(format!("suppress:{}", s.rule.get_ref()))

@@ -540,7 +540,7 @@ fn serve_main(args: ServeArgs) -> ExitCode {
     let engine = serve::Engine::new(Scanner::new(rules, limits), policy);
     let app = match serve::App::new(engine, options) {
         Ok(a) => a,
-        Err(e) => return fail(format!("cannot open the audit log: {e}")),
+        Err(e) => return fail(format!("cannot start: {e}")),
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

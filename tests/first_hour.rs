@@ -605,3 +605,125 @@ fn the_ratio_cap_says_so_and_can_be_raised() {
     ]);
     assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
 }
+
+// ---- smaller things --------------------------------------------------------------------------
+
+/// Names of the tensors in a safetensors file.
+fn safetensors_names(path: &Path) -> Vec<String> {
+    let b = std::fs::read(path).unwrap();
+    let n = u64::from_le_bytes(b[..8].try_into().unwrap()) as usize;
+    let header: Value = serde_json::from_slice(&b[8..8 + n]).unwrap();
+    let mut names: Vec<String> = header
+        .as_object()
+        .unwrap()
+        .keys()
+        .filter(|k| *k != "__metadata__")
+        .cloned()
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn a_whole_module_is_extracted_under_its_state_dict_names() {
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("m.safetensors");
+    let o = run(&[
+        "--extract",
+        &corpus("benign/full_module_linear.pt"),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(out.exists(), "{}{}", stdout(&o), stderr(&o));
+    // torch.nn.Linear(3, 2).state_dict().keys()
+    assert_eq!(safetensors_names(&out), ["bias", "weight"]);
+}
+
+#[test]
+fn a_bad_suppression_glob_is_reported_where_it_is_written() {
+    let d = tempfile::tempdir().unwrap();
+    let cfg = write(
+        d.path(),
+        ".picklescan.toml",
+        b"policy = \"default\"\n\n[[suppress]]\nrule = \"PS001\"\npaths = [\"ok/**\", \"a/[b\"]\n",
+    );
+    let o = run(&[
+        "--config",
+        cfg.to_str().unwrap(),
+        &corpus("benign/array_f32.npy"),
+    ]);
+    assert_eq!(code(&o), 3);
+    assert!(
+        stderr(&o).contains(".picklescan.toml:5:19: bad path glob `a/[b`"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn serve_checks_its_temp_dir_at_start() {
+    let mut child = bin()
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(["--temp-dir", "/nonexistent/picklescan"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if t.elapsed() > Duration::from_secs(10) {
+            let _ = child.kill();
+            panic!("serve started with a --temp-dir that does not exist");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(code(&o), 3);
+    let err = stderr(&o);
+    assert!(err.contains("--temp-dir /nonexistent/picklescan"), "{err}");
+}
+
+/// One HTTP/1.1 request; the whole answer.
+fn http(addr: &str, request: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(request.as_bytes()).unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
+}
+
+#[test]
+fn serve_counts_unknown_routes_and_methods_as_rejected() {
+    use std::io::BufRead;
+    let mut child = bin()
+        .args(["serve", "--listen", "127.0.0.1:0", "--no-config"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    err.read_line(&mut line).unwrap();
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_string();
+    let close = "Connection: close\r\nHost: x\r\n\r\n";
+    let a = http(&addr, &format!("GET /nope HTTP/1.1\r\n{close}"));
+    let b = http(&addr, &format!("GET /v1/scan HTTP/1.1\r\n{close}"));
+    let m = http(&addr, &format!("GET /metrics HTTP/1.1\r\n{close}"));
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(a.starts_with("HTTP/1.1 404"), "{a}");
+    assert!(b.starts_with("HTTP/1.1 405"), "{b}");
+    assert!(
+        m.contains("picklescan_rejected_total{status=\"404\"} 1"),
+        "{m}"
+    );
+    assert!(
+        m.contains("picklescan_rejected_total{status=\"405\"} 1"),
+        "{m}"
+    );
+}
