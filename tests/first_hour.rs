@@ -727,3 +727,100 @@ fn serve_counts_unknown_routes_and_methods_as_rejected() {
         "{m}"
     );
 }
+
+// ---- toolchain -------------------------------------------------------------------------------
+
+/// `(1, 89)` from `"1.89"` or `"1.89.0"`.
+fn version(s: &str) -> (u32, u32) {
+    let mut it = s.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+    (it.next().unwrap_or(0), it.next().unwrap_or(0))
+}
+
+fn rust_version_of(manifest: &str) -> Option<(u32, u32)> {
+    manifest
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("rust-version"))
+        .and_then(|r| r.split('"').nth(1))
+        .map(version)
+}
+
+/// The `rust-version` in Cargo.toml is at least what every crate in Cargo.lock asks for (their
+/// manifests are in cargo's registry once the tests are built), and the README says the same.
+#[test]
+fn the_declared_rust_version_covers_the_locked_crates() {
+    let ours = rust_version_of(&std::fs::read_to_string(root().join("Cargo.toml")).unwrap())
+        .expect("rust-version in Cargo.toml");
+    let lock = std::fs::read_to_string(root().join("Cargo.lock")).unwrap();
+    let home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cargo"));
+    let indexes: Vec<PathBuf> = std::fs::read_dir(home.join("registry/src"))
+        .map(|r| r.map(|e| e.unwrap().path()).collect())
+        .unwrap_or_default();
+    let mut checked = 0;
+    let mut too_new = Vec::new();
+    let mut name = "";
+    for line in lock.lines() {
+        if let Some(n) = line.strip_prefix("name = ") {
+            name = n.trim_matches('"');
+        } else if let Some(v) = line.strip_prefix("version = ") {
+            let dir = format!("{name}-{}", v.trim_matches('"'));
+            let Some(text) = indexes
+                .iter()
+                .find_map(|i| std::fs::read_to_string(i.join(&dir).join("Cargo.toml")).ok())
+            else {
+                continue;
+            };
+            checked += 1;
+            if let Some(needed) = rust_version_of(&text) {
+                if needed > ours {
+                    too_new.push(format!("{dir} needs {}.{}", needed.0, needed.1));
+                }
+            }
+        }
+    }
+    assert!(
+        checked > 100,
+        "only {checked} locked crates found in the registry"
+    );
+    assert!(
+        too_new.is_empty(),
+        "rust-version {ours:?} is too old: {too_new:?}"
+    );
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    assert!(
+        readme.contains(&format!("Rust {}.{} or newer", ours.0, ours.1)),
+        "the README states another minimum Rust version"
+    );
+}
+
+/// Every documented cargo command that resolves dependencies uses the lock file.
+#[test]
+fn documented_cargo_commands_use_the_lock_file() {
+    let mut missing = Vec::new();
+    for doc in [
+        "README.md",
+        "docs/ci.md",
+        "CONTRIBUTING.md",
+        "Dockerfile",
+        "action.yml",
+    ] {
+        let Ok(text) = std::fs::read_to_string(root().join(doc)) else {
+            continue;
+        };
+        for line in text.lines() {
+            // A command line, in a shell block, a YAML step or a Dockerfile.
+            let mut l = line.trim();
+            for prefix in ["- ", "run: ", "RUN ", "$ "] {
+                l = l.strip_prefix(prefix).unwrap_or(l).trim_start();
+            }
+            let resolves = ["cargo install", "cargo build", "cargo test", "cargo run"]
+                .iter()
+                .any(|c| l.starts_with(c));
+            if resolves && !l.contains("--locked") {
+                missing.push(format!("{doc}: {l}"));
+            }
+        }
+    }
+    assert!(missing.is_empty(), "{missing:#?}");
+}
