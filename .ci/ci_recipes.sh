@@ -54,8 +54,6 @@ printf '# demo project\n\nTrains a model.\n' >"$p/README.md"
 printf 'import torch\nmodel = torch.load("models/checkpoint.pth", weights_only=True)\n' >"$p/src/train.py"
 printf '{"lr": 0.001, "epochs": 3}\n' >"$p/configs/train.json"
 printf '[project]\nname = "demo"\nversion = "0.1.0"\n' >"$p/pyproject.toml"
-# Build output that holds a pickle nobody reviewed: .gitignore keeps it out of the scan.
-cp corpus/malicious/reduce_posix_system_proto2.pkl "$p/target/release/build/cache.pkl"
 printf '/target/\n' >"$p/.gitignore"
 git -C "$p" init -q
 git -C "$p" -c user.name=ci -c user.email=ci@example.invalid add -A
@@ -66,24 +64,32 @@ git -C "$p" -c user.name=ci -c user.email=ci@example.invalid commit -qm "project
 run_doc 2 'picklescan-rs --format sarif --no-progress . > results.sarif'
 jq -e '.version == "2.1.0" and (.runs[0].results | length) > 0' "$p/results.sarif" >/dev/null ||
   fail "results.sarif is not a SARIF 2.1.0 document with results"
-jq -e '[.runs[0].results[].locations[0].physicalLocation.artifactLocation.uri] | all(test("target/|\\.git/") | not)' \
-  "$p/results.sarif" >/dev/null || fail "the scan of . walked target/ or .git/"
+jq -e '[.runs[0].results[].locations[0].physicalLocation.artifactLocation.uri] | all(test("\\.git/") | not)' \
+  "$p/results.sarif" >/dev/null || fail "the scan of . walked .git/"
 
 # The exit-code table: --fail-on dangerous lets suspicious files through.
 documented '`--fail-on dangerous` turns 2' &&
   (cd "$p" && picklescan-rs --fail-on dangerous --no-progress . >/dev/null) ||
   fail "--fail-on dangerous did not turn exit 2 into 0"
 
-# The note on --exclude 'target/**': without .gitignore, the exclude keeps target/ out.
+# The note on --exclude 'target/**': build output holding a pickle nobody reviewed is scanned
+# (exit 1, .gitignore or not) unless excluded.
+cp corpus/malicious/reduce_posix_system_proto2.pkl "$p/target/release/build/cache.pkl"
+set +e
+(cd "$p" && picklescan-rs --no-progress . >/dev/null)
+code=$?
+set -e
+[ "$code" = 1 ] || fail "an unreviewed pickle under target/ was not caught (exit $code)"
 documented "--exclude 'target/**'" && {
   set +e
-  (cd "$p" && picklescan-rs --no-ignore --exclude 'target/**' --exclude '.git/**' --format json --no-progress . >"$work/ex.json")
+  (cd "$p" && picklescan-rs --exclude 'target/**' --format json --no-progress . >"$work/ex.json")
   code=$?
   set -e
   [ "$code" = 2 ] || fail "--exclude 'target/**' run exited $code, expected 2"
   jq -e '[.files[].path] | all(test("target/") | not)' "$work/ex.json" >/dev/null ||
     fail "--exclude 'target/**' did not exclude target/"
 }
+rm "$p/target/release/build/cache.pkl"
 
 # A dangerous model committed: exit 1 and a PS101 result in the SARIF.
 cp corpus/malicious/reduce_posix_system_proto2.pkl "$p/models/evil.pkl"

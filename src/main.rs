@@ -54,9 +54,13 @@ struct Cli {
     /// walked: `target/` or `/target` (that folder), `*.bin` (any depth) (repeatable).
     #[arg(long, value_name = "GLOB")]
     exclude: Vec<String>,
-    /// Walk everything: do not read .gitignore/.ignore files, and walk .git, .hg, .svn too.
+    /// Skip what .gitignore/.ignore files exclude (off by default: in CI, whoever writes the
+    /// .gitignore could hide a committed model from the scan).
     #[arg(long)]
-    no_ignore: bool,
+    gitignore: bool,
+    /// Walk version-control folders (.git, .hg, .svn, .jj) too.
+    #[arg(long)]
+    include_vcs: bool,
     /// Exit 0 when the paths hold no file to scan. Without it, an empty folder (or one whose
     /// files are all excluded) is an error (exit 3): a wrong path in CI must not pass.
     #[arg(long)]
@@ -345,7 +349,8 @@ fn main() -> ExitCode {
         .partition(|p| p.to_str().is_some_and(remote::is_url));
     let walk_opts = walk::WalkOptions {
         exclude: cli.exclude.clone(),
-        no_ignore: cli.no_ignore,
+        gitignore: cli.gitignore,
+        include_vcs: cli.include_vcs,
     };
     let (entries, notes): (Vec<Entry>, Vec<Entry>) = walk::collect(&local, &walk_opts)
         .into_iter()
@@ -473,9 +478,10 @@ fn check_flags(cli: &Cli) -> Result<(), String> {
     if cli.format == Format::Sarif {
         return Err("--extract reports as text or JSON, not SARIF".into());
     }
-    if !cli.exclude.is_empty() || cli.no_ignore || cli.allow_empty {
+    if !cli.exclude.is_empty() || cli.gitignore || cli.include_vcs || cli.allow_empty {
         return Err(
-            "--exclude, --no-ignore and --allow-empty apply to scans, not --extract".into(),
+            "--exclude, --gitignore, --include-vcs and --allow-empty apply to scans, not --extract"
+                .into(),
         );
     }
     Ok(())

@@ -1,10 +1,15 @@
 //! Turning the paths a user gives into the files to scan: folders are walked recursively,
 //! `--exclude` globs and `.gitignore` files are applied, and what cannot be scanned is reported.
 //!
-//! Walking is done by the `ignore` crate (ripgrep's walker): it reads `.gitignore`, `.ignore`
-//! and `.git/info/exclude` the way git does, matches globs relative to the folder walked, and
-//! detects symbolic link loops. Hidden files are scanned (a model called `.x.pt` loads like any
-//! other); version-control folders (`.git`, `.hg`, `.svn`) are not walked by default.
+//! Walking is done by the `ignore` crate (ripgrep's walker): it matches globs relative to the
+//! folder walked, as `.gitignore` does, reads `.gitignore` files the way git does when asked,
+//! and detects symbolic link loops. Hidden files are scanned (a model called `.x.pt` loads like
+//! any other); version-control folders (`.git`, `.hg`, `.svn`, `.jj`) are not walked by default.
+//!
+//! `.gitignore` is not honoured by default: a scanner is a gate, and in CI whoever opens a pull
+//! request writes the `.gitignore` too. A file that git tracks is in the checkout whatever
+//! `.gitignore` says, so an ignore pattern in the same change would hide a committed model from
+//! the scan. `--gitignore` opts in (for local runs over build output).
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use ignore::overrides::{Override, OverrideBuilder};
@@ -44,8 +49,10 @@ pub enum Entry {
 pub struct WalkOptions {
     /// `--exclude` globs (gitignore syntax, relative to each folder walked).
     pub exclude: Vec<String>,
-    /// Do not read `.gitignore`/`.ignore` files and walk version-control folders too.
-    pub no_ignore: bool,
+    /// Skip what `.gitignore`, `.ignore` and `.git/info/exclude` exclude.
+    pub gitignore: bool,
+    /// Walk version-control folders too.
+    pub include_vcs: bool,
 }
 
 /// Check `--exclude` patterns; the error names the bad pattern.
@@ -126,13 +133,16 @@ fn walk_folder(root: &Path, opts: &WalkOptions, out: &mut Vec<Entry>) {
     };
     let mut builder = WalkBuilder::new(root);
     builder
-        .standard_filters(!opts.no_ignore)
-        .hidden(false)
-        .parents(!opts.no_ignore)
+        .standard_filters(false)
+        .git_ignore(opts.gitignore)
+        .git_exclude(opts.gitignore)
+        .git_global(opts.gitignore)
+        .ignore(opts.gitignore)
+        .parents(opts.gitignore)
         .follow_links(true)
         .overrides(overrides)
         .sort_by_file_name(|a, b| a.cmp(b));
-    if !opts.no_ignore {
+    if !opts.include_vcs {
         builder.filter_entry(|e| {
             e.depth() == 0
                 || !(e.file_type().is_some_and(|t| t.is_dir())

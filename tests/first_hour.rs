@@ -366,18 +366,30 @@ fn exclude_globs_are_relative_to_the_folder_walked() {
 }
 
 #[test]
-fn vcs_folders_and_gitignore_are_skipped_unless_no_ignore() {
+fn vcs_folders_are_skipped_and_gitignore_only_on_request() {
     let d = project();
     let git = Command::new("git")
         .args(["init", "-q"])
         .current_dir(d.path())
         .status();
     if !git.is_ok_and(|s| s.success()) {
-        eprintln!("git is not available: .gitignore part skipped");
+        eprintln!("git is not available: skipped");
         return;
     }
     write(d.path(), ".gitignore", b"/target/\n");
+    // By default .gitignore hides nothing (a change could list the model it adds), and
+    // .git is not walked.
     let o = run_in(d.path(), &["--format", "json", "."]);
+    let all = [
+        ".gitignore",
+        ".hidden.pkl",
+        "models/ok.pkl",
+        "src/target/keep.pkl",
+        "target/debug/build/x.pkl",
+    ];
+    assert_eq!(scanned(&stdout(&o), d.path()), all);
+    assert_eq!(code(&o), 2, "{}", stdout(&o));
+    let o = run_in(d.path(), &["--format", "json", "--gitignore", "."]);
     assert_eq!(
         scanned(&stdout(&o), d.path()),
         [
@@ -388,14 +400,42 @@ fn vcs_folders_and_gitignore_are_skipped_unless_no_ignore() {
         ]
     );
     assert_eq!(code(&o), 0, "{}", stdout(&o));
-    let o = run_in(d.path(), &["--format", "json", "--no-ignore", "."]);
+    let o = run_in(d.path(), &["--format", "json", "--include-vcs", "."]);
     let files = scanned(&stdout(&o), d.path());
     assert!(
-        files.contains(&"target/debug/build/x.pkl".to_string()),
+        files.iter().any(|f| f.starts_with(".git/objects/aa/")),
         "{files:?}"
     );
-    assert!(files.iter().any(|f| f.starts_with(".git/")), "{files:?}");
-    assert_eq!(code(&o), 2);
+}
+
+/// A model that git tracks is in every checkout, whatever .gitignore says: listing it there
+/// must not hide it from the default scan.
+#[test]
+fn a_committed_model_listed_in_gitignore_is_still_scanned() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.invalid"])
+            .args(args)
+            .current_dir(p)
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !git(&["init", "-q"]) {
+        eprintln!("git is not available: skipped");
+        return;
+    }
+    std::fs::copy(
+        corpus("malicious/reduce_posix_system_proto2.pkl"),
+        p.join("model.pkl"),
+    )
+    .unwrap();
+    write(p, ".gitignore", b"model.pkl\n");
+    assert!(git(&["add", "-f", "model.pkl", ".gitignore"]));
+    assert!(git(&["commit", "-qm", "x"]));
+    let o = run_in(p, &["."]);
+    assert_eq!(code(&o), 1, "{}", stdout(&o));
 }
 
 #[cfg(unix)]
