@@ -9,6 +9,7 @@
 //! policy = "strict"                 # default | strict | torch-weights-only
 //! fail_on = "dangerous"             # dangerous | suspicious
 //! rules = ["team-rules.toml"]       # more rule files, relative to this file
+//! max_ratio = 100                   # compression ratio cap (see `Limits::max_ratio`)
 //!
 //! [severity]                        # severity by rule id
 //! PS906 = "info"
@@ -68,7 +69,7 @@ impl std::error::Error for ConfigError {}
 struct RawSuppress {
     rule: Spanned<String>,
     #[serde(default)]
-    paths: Vec<String>,
+    paths: Vec<Spanned<String>>,
     #[serde(default)]
     reason: Option<String>,
 }
@@ -91,6 +92,8 @@ struct RawConfig {
     aliases: Option<Spanned<toml::Table>>,
     #[serde(default)]
     rule: Vec<Spanned<toml::Table>>,
+    #[serde(default)]
+    max_ratio: Option<Spanned<u64>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -122,6 +125,8 @@ pub struct Config {
     pub policy: Option<Mode>,
     /// The exit-code threshold, if set.
     pub fail_on: Option<FailOn>,
+    /// The compression ratio cap ([`crate::Limits::max_ratio`]), if set.
+    pub max_ratio: Option<u64>,
     /// Severity overrides by rule id.
     pub severity: BTreeMap<String, Severity>,
     /// Suppressions.
@@ -184,6 +189,15 @@ impl Config {
             fail_on: raw.fail_on,
             ..Config::default()
         };
+        if let Some(r) = raw.max_ratio {
+            if *r.get_ref() == 0 {
+                return Err(err(
+                    Some(position(text, r.span().start)),
+                    "max_ratio must be at least 1".into(),
+                ));
+            }
+            cfg.max_ratio = Some(r.into_inner());
+        }
         for (rule, sev) in raw.severity {
             let pos = position(text, sev.span().start);
             cfg.severity_lines.insert(rule.clone(), pos);
@@ -193,7 +207,17 @@ impl Config {
             let pos = position(text, s.span().start);
             let s = s.into_inner();
             let origin = format!("{shown}:{}", pos.0);
-            let sup = Suppression::new(s.rule.get_ref(), s.paths, s.reason, origin)
+            // A bad glob is reported where it is written.
+            for p in &s.paths {
+                if let Err(e) = globset::Glob::new(p.get_ref()) {
+                    return Err(err(
+                        Some(position(text, p.span().start)),
+                        format!("bad path glob `{}`: {e}", p.get_ref()),
+                    ));
+                }
+            }
+            let paths = s.paths.into_iter().map(Spanned::into_inner).collect();
+            let sup = Suppression::new(s.rule.get_ref(), paths, s.reason, origin)
                 .map_err(|e| err(Some(pos), e.0))?;
             cfg.severity_lines
                 .entry(format!("suppress:{}", s.rule.get_ref()))

@@ -10,6 +10,7 @@ use picklescan_rs::rules::RuleSet;
 use picklescan_rs::walk::{self, Entry};
 use picklescan_rs::{remote, serve, Limits, Scanner};
 use rayon::prelude::*;
+use sha2::Digest;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -37,7 +38,8 @@ struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
     /// Files or folders to scan (folders are walked recursively); `http://` and `https://`
-    /// URLs are scanned remotely, fetching only the bytes the scan needs.
+    /// URLs are scanned remotely, fetching only the bytes the scan needs; `-` reads standard
+    /// input.
     #[arg(required_unless_present_any = ["extract", "hf"])]
     paths: Vec<PathBuf>,
     #[command(flatten)]
@@ -48,9 +50,21 @@ struct Cli {
     /// Extra rule file(s), on top of the built-in rules.
     #[arg(long = "rules", value_name = "FILE")]
     rules: Vec<PathBuf>,
-    /// Skip files and folders whose path or name matches this glob (repeatable).
+    /// Skip files and folders matching this glob, in .gitignore syntax relative to each folder
+    /// walked: `target/` or `/target` (that folder), `*.bin` (any depth) (repeatable).
     #[arg(long, value_name = "GLOB")]
     exclude: Vec<String>,
+    /// Skip what .gitignore/.ignore files exclude (off by default: in CI, whoever writes the
+    /// .gitignore could hide a committed model from the scan).
+    #[arg(long)]
+    gitignore: bool,
+    /// Walk version-control folders (.git, .hg, .svn, .jj) too.
+    #[arg(long)]
+    include_vcs: bool,
+    /// Exit 0 when the paths hold no file to scan. Without it, an empty folder (or one whose
+    /// files are all excluded) is an error (exit 3): a wrong path in CI must not pass.
+    #[arg(long)]
+    allow_empty: bool,
     /// Never show a progress bar.
     #[arg(long)]
     no_progress: bool,
@@ -97,6 +111,11 @@ struct PolicyArgs {
     /// Do not look for a configuration file.
     #[arg(long, conflicts_with = "config")]
     no_config: bool,
+    /// Compression ratio cap: one compressed stream, archive member or extracted tensor set may
+    /// grow to this many times its input (above 64 MiB) before it is cut off as a bomb
+    /// (default 100; config key `max_ratio`).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    max_ratio: Option<u64>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -222,12 +241,13 @@ fn parse_size(s: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("bad size `{s}`"))
 }
 
-/// Rules and policy from the built-ins, `--rules` files, the configuration and the flags.
+/// Rules, policy and limits from the built-ins, `--rules` files, the configuration and the
+/// flags.
 fn setup(
     rule_files: &[PathBuf],
     args: &PolicyArgs,
     discover_from: Option<&std::path::Path>,
-) -> Result<(RuleSet, Policy), String> {
+) -> Result<(RuleSet, Policy, Limits), String> {
     let mut rules = RuleSet::builtin();
     for r in rule_files {
         rules.add_file(r).map_err(|e| e.to_string())?;
@@ -247,12 +267,16 @@ fn setup(
         None => Config::default(),
     };
     let policy = config.policy(args.policy, args.fail_on);
+    let mut limits = Limits::default();
+    if let Some(r) = args.max_ratio.or(config.max_ratio) {
+        limits.max_ratio = r;
+    }
     if policy.mode == Mode::TorchWeightsOnly || !policy.suppressions.is_empty() {
         rules
             .add_str("rules/policy/anomalies.toml", policy::RULES_FILE)
             .map_err(|e| e.to_string())?;
     }
-    Ok((rules, policy))
+    Ok((rules, policy, limits))
 }
 
 /// Safe extraction to safetensors (scan first, then rebuild tensors without running anything).
@@ -261,33 +285,33 @@ struct ExtractArgs {
     /// Extract the tensors of PATH into a safetensors file (default: beside it, NAME.safetensors).
     #[arg(long = "extract", value_name = "PATH", conflicts_with = "paths")]
     extract: Option<PathBuf>,
-    /// Output file for --extract.
-    #[arg(short = 'o', long = "output", value_name = "OUT", requires = "extract")]
+    /// Output file (or an existing folder to write NAME.safetensors into) for --extract.
+    #[arg(short = 'o', long = "output", value_name = "OUT")]
     output: Option<PathBuf>,
     /// Extract only the sub-tree under this dotted name (e.g. state_dict).
-    #[arg(long, value_name = "KEY", requires = "extract")]
+    #[arg(long, value_name = "KEY")]
     select: Option<String>,
     /// Refuse to extract a file whose scan verdict is not clean.
-    #[arg(long, requires = "extract")]
+    #[arg(long)]
     strict: bool,
     /// Replace an existing output file.
-    #[arg(long, requires = "extract")]
+    #[arg(long)]
     force: bool,
     /// Leave out tensors safetensors cannot hold (complex, quantized) instead of failing.
-    #[arg(long, requires = "extract")]
+    #[arg(long)]
     skip_unsupported: bool,
     /// Do not record the input's SHA-256 in the output metadata (faster on large files).
-    #[arg(long, requires = "extract")]
+    #[arg(long)]
     no_source_hash: bool,
     /// Output format of --extract: safetensors (default) or gguf (default output NAME.gguf).
-    #[arg(long = "to", value_name = "FORMAT", value_parser = parse_output_format, requires = "extract")]
+    #[arg(long = "to", value_name = "FORMAT", value_parser = parse_output_format)]
     to: Option<picklescan_rs::extract::OutputFormat>,
     /// GGUF: convert the float tensors to TYPE (f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1,
     /// q2_k, q3_k, q4_k, q5_k, q6_k); 1-D tensors stay F32.
-    #[arg(long, value_name = "TYPE", value_parser = parse_quant, requires = "extract")]
+    #[arg(long, value_name = "TYPE", value_parser = parse_quant)]
     quant: Option<picklescan_rs::quant::GgmlType>,
     /// GGUF: general.architecture (default: unknown).
-    #[arg(long, value_name = "ARCH", requires = "extract")]
+    #[arg(long, value_name = "ARCH")]
     arch: Option<String>,
 }
 
@@ -330,22 +354,25 @@ fn main() -> ExitCode {
     if !std::io::stdout().is_terminal() {
         colored::control::set_override(false);
     }
-    let (rules, policy) = match setup(
-        &cli.rules,
-        &cli.policy,
-        cli.paths.first().map(|p| p.as_path()),
-    ) {
+    if let Err(e) = check_flags(&cli) {
+        return fail(e);
+    }
+    let discover_from = cli
+        .paths
+        .first()
+        .or(cli.extract.extract.as_ref())
+        .filter(|p| p.as_os_str() != "-")
+        .map(|p| p.as_path());
+    let (rules, policy, limits) = match setup(&cli.rules, &cli.policy, discover_from) {
         Ok(x) => x,
         Err(e) => return fail(e),
     };
-    let exclude = match walk::exclude_set(&cli.exclude) {
-        Ok(s) => s,
-        Err(e) => return fail(format!("bad --exclude pattern: {e}")),
-    };
-    let mut scanner = Scanner::new(rules, Limits::default());
-    scanner.show_allowed = cli.show_allowed;
+    if let Err(e) = walk::check_excludes(&cli.exclude) {
+        return fail(format!("bad --exclude pattern: {e}"));
+    }
+    let scanner = Scanner::new(rules, limits);
     if let Some(input) = &cli.extract.extract {
-        return run_extract(&scanner, input, &cli.extract);
+        return run_extract(&scanner, &policy, input, &cli);
     }
     let opts = FileOptions {
         hash: cli.format != Format::Text,
@@ -356,7 +383,26 @@ fn main() -> ExitCode {
         .iter()
         .cloned()
         .partition(|p| p.to_str().is_some_and(remote::is_url));
-    let entries = walk::collect(&local, &exclude);
+    let walk_opts = walk::WalkOptions {
+        exclude: cli.exclude.clone(),
+        gitignore: cli.gitignore,
+        include_vcs: cli.include_vcs,
+    };
+    let (entries, notes): (Vec<Entry>, Vec<Entry>) = walk::collect(&local, &walk_opts)
+        .into_iter()
+        .partition(|e| !matches!(e, Entry::Note { .. }));
+    for n in &notes {
+        if let Entry::Note { path, message } = n {
+            eprintln!("picklescan-rs: note: {}: {message}", path.display());
+        }
+    }
+    if entries.is_empty() && urls.is_empty() && cli.remote.hf.is_empty() && !cli.allow_empty {
+        return fail(format!(
+            "no file to scan in {} (empty, or everything excluded or ignored); \
+             --allow-empty accepts this",
+            shown_list(&local)
+        ));
+    }
     let progress = if !cli.no_progress && std::io::stderr().is_terminal() && entries.len() > 50 {
         let bar = ProgressBar::new(entries.len() as u64);
         if let Ok(style) =
@@ -380,7 +426,8 @@ fn main() -> ExitCode {
                 policy.apply(&mut r, content.as_ref().map(|c| c.bytes()));
                 r
             }
-            Entry::Error { path, message } => {
+            Entry::Stdin => scan_stdin(&scanner, &policy, &opts),
+            Entry::Error { path, message } | Entry::Note { path, message } => {
                 FileReport::unreadable(path.display().to_string(), message.clone())
             }
         };
@@ -433,8 +480,67 @@ fn main() -> ExitCode {
     ExitCode::from(policy.exit_code(&reports) as u8)
 }
 
+fn shown_list(paths: &[PathBuf]) -> String {
+    let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    shown.join(", ")
+}
+
+/// Flags that only mean something with others: refused rather than silently ignored.
+fn check_flags(cli: &Cli) -> Result<(), String> {
+    let a = &cli.extract;
+    if a.extract.is_none() {
+        let given: Vec<&str> = [
+            (a.output.is_some(), "-o/--output"),
+            (a.to.is_some(), "--to"),
+            (a.select.is_some(), "--select"),
+            (a.strict, "--strict"),
+            (a.force, "--force"),
+            (a.skip_unsupported, "--skip-unsupported"),
+            (a.no_source_hash, "--no-source-hash"),
+            (a.quant.is_some(), "--quant"),
+            (a.arch.is_some(), "--arch"),
+        ]
+        .into_iter()
+        .filter_map(|(set, name)| set.then_some(name))
+        .collect();
+        if !given.is_empty() {
+            return Err(format!(
+                "{} only apply to --extract (a scan writes nothing)",
+                given.join(", ")
+            ));
+        }
+        return Ok(());
+    }
+    if cli.format == Format::Sarif {
+        return Err("--extract reports as text or JSON, not SARIF".into());
+    }
+    if !cli.exclude.is_empty() || cli.gitignore || cli.include_vcs || cli.allow_empty {
+        return Err(
+            "--exclude, --gitignore, --include-vcs and --allow-empty apply to scans, not --extract"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
+/// Scan standard input (the path `-`), read to its end (bounded, see [`mmap::Input`]).
+fn scan_stdin(scanner: &Scanner, policy: &Policy, opts: &FileOptions) -> FileReport {
+    let input = match picklescan_rs::mmap::Input::read_stream(std::io::stdin().lock()) {
+        Ok(i) => i,
+        Err(e) => return FileReport::unreadable("-".into(), format!("cannot read: {e}")),
+    };
+    let mut r = picklescan_rs::file::scan_bytes(scanner, input.bytes(), "-".into());
+    if opts.hash {
+        r.sha256 = Some(picklescan_rs::file::hex(&sha2::Sha256::digest(
+            input.bytes(),
+        )));
+    }
+    policy.apply(&mut r, Some(input.bytes()));
+    r
+}
+
 fn serve_main(args: ServeArgs) -> ExitCode {
-    let (rules, policy) = match setup(&args.rules, &args.policy, None) {
+    let (rules, policy, limits) = match setup(&args.rules, &args.policy, None) {
         Ok(x) => x,
         Err(e) => return fail(e),
     };
@@ -473,10 +579,10 @@ fn serve_main(args: ServeArgs) -> ExitCode {
     if let Some(n) = args.max_concurrent {
         options.max_concurrent = n.max(1);
     }
-    let engine = serve::Engine::new(Scanner::new(rules, Limits::default()), policy);
+    let engine = serve::Engine::new(Scanner::new(rules, limits), policy);
     let app = match serve::App::new(engine, options) {
         Ok(a) => a,
-        Err(e) => return fail(format!("cannot open the audit log: {e}")),
+        Err(e) => return fail(format!("cannot start: {e}")),
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -526,9 +632,23 @@ async fn shutdown_signal() {
     }
 }
 
-/// `--extract`: print the scan, then what was written (or why not).
-fn run_extract(scanner: &Scanner, input: &std::path::Path, a: &ExtractArgs) -> ExitCode {
+/// `--extract`: print the scan, then what was written (or why not). The exit code carries the
+/// scan's verdict even when the tensors were written (1 dangerous, 2 suspicious): extraction runs
+/// nothing from the file, but `--extract x.pt && deploy` must still notice a bad file.
+fn run_extract(scanner: &Scanner, policy: &Policy, input: &std::path::Path, cli: &Cli) -> ExitCode {
     use picklescan_rs::extract::{self, ExtractOptions};
+    let a = &cli.extract;
+    if input.to_str().is_some_and(remote::is_url) {
+        return fail(format!(
+            "--extract reads local files only, and {} is a URL: scan it in place with \
+             `picklescan-rs {}`, download it, then extract the downloaded file",
+            input.display(),
+            input.display()
+        ));
+    }
+    if input.as_os_str() == "-" {
+        return fail("--extract needs a file, not standard input".into());
+    }
     let opts = ExtractOptions {
         output: a.output.clone(),
         select: a.select.clone(),
@@ -539,17 +659,138 @@ fn run_extract(scanner: &Scanner, input: &std::path::Path, a: &ExtractArgs) -> E
         to: a.to.unwrap_or_default(),
         quant: a.quant,
         arch: a.arch.clone(),
+        progress: extract::Progress::default(),
     };
     if opts.to != extract::OutputFormat::Gguf && (opts.quant.is_some() || opts.arch.is_some()) {
         return fail("--quant and --arch apply to --to gguf".into());
     }
-    let outcome = extract::extract(scanner, input, &opts);
-    if let Some(scan) = &outcome.scan {
-        print!("{}", report::text::render_file(scan));
+    remove_temp_files_on_signal();
+    let bar = (!cli.no_progress && std::io::stderr().is_terminal())
+        .then(|| show_progress(opts.progress.clone()));
+    let mut outcome = extract::extract(scanner, input, &opts);
+    if let Some((bar, stop, thread)) = bar {
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let _ = thread.join();
+        bar.finish_and_clear();
     }
-    match &outcome.result {
-        Ok(w) => print!("{}", extract::render_written(w)),
-        Err(e) => eprintln!("picklescan-rs: extraction failed: {e}"),
+    if let Some(scan) = &mut outcome.scan {
+        let content = if policy.needs_content() {
+            picklescan_rs::mmap::Input::open(input).ok()
+        } else {
+            None
+        };
+        policy.apply(scan, content.as_ref().map(|c| c.bytes()));
     }
-    ExitCode::from(outcome.exit_code() as u8)
+    let scan_code = outcome
+        .scan
+        .as_ref()
+        .map_or(0, |s| policy.exit_code(std::slice::from_ref(s)));
+    let code = match (&outcome.result, scan_code) {
+        (_, 1) => 1,
+        (Err(e), _) => e.exit_code().max(scan_code),
+        (Ok(_), c) => c,
+    };
+    let mut out = std::io::stdout().lock();
+    let written = if cli.format == Format::Json {
+        writeln!(out, "{}", extract_json(&outcome))
+    } else {
+        let mut text = String::new();
+        if let Some(scan) = &outcome.scan {
+            text.push_str(&report::text::render_file(scan));
+        }
+        if let Ok(w) = &outcome.result {
+            text.push_str(&extract::render_written(w));
+        }
+        write!(out, "{text}")
+    };
+    drop(written.and_then(|_| out.flush()));
+    if let Err(e) = &outcome.result {
+        eprintln!("picklescan-rs: extraction failed: {e}");
+    }
+    ExitCode::from(code as u8)
+}
+
+/// The `--format json` document of an extraction: the scan report's document with an
+/// `extraction` object (`output`, `tensors`, … or `error`).
+fn extract_json(outcome: &picklescan_rs::extract::Outcome) -> String {
+    use serde_json::{json, Value};
+    let scans: Vec<FileReport> = outcome.scan.iter().cloned().collect();
+    let mut doc: Value = serde_json::from_str(&report::json::render(&scans)).unwrap_or(Value::Null);
+    let extraction = match &outcome.result {
+        Ok(w) => json!({
+            "written": true,
+            "output": w.output.display().to_string(),
+            "format": w.format,
+            "bytes": w.bytes,
+            "source_sha256": w.source_sha256,
+            "tensors": w.tensors.iter().map(|(name, dtype, shape)| json!({
+                "name": name, "dtype": format!("{dtype:?}"), "shape": shape,
+            })).collect::<Vec<_>>(),
+            "skipped": w.skipped,
+            "dropped": w.dropped,
+            "notes": w.notes,
+        }),
+        Err(e) => json!({ "written": false, "error": e.to_string() }),
+    };
+    if let Some(map) = doc.as_object_mut() {
+        map.insert("extraction".into(), extraction);
+    }
+    serde_json::to_string_pretty(&doc).unwrap_or_default()
+}
+
+/// On Ctrl-C, SIGTERM or SIGHUP, remove the temporary output being written and exit 128 + the
+/// signal's number, as a shell reports it. (SIGKILL cannot be caught: its temporary file,
+/// `.NAME.PID.N.tmp` beside the output, stays behind.)
+fn remove_temp_files_on_signal() {
+    #[cfg(unix)]
+    {
+        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+        if let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) {
+            std::thread::spawn(move || {
+                if let Some(signal) = signals.forever().next() {
+                    picklescan_rs::extract::remove_temp_files();
+                    eprintln!("picklescan-rs: interrupted; nothing was written");
+                    std::process::exit(128 + signal);
+                }
+            });
+        }
+    }
+}
+
+/// Outputs from this size on get a progress bar.
+const SHOW_PROGRESS_FROM: u64 = 64 << 20;
+
+/// A progress bar of the tensor bytes written, fed from `progress` by a thread until `stop`.
+fn show_progress(
+    progress: picklescan_rs::extract::Progress,
+) -> (
+    ProgressBar,
+    std::sync::Arc<std::sync::atomic::AtomicBool>,
+    std::thread::JoinHandle<()>,
+) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    // Drawn only once the output is known to be large enough to take a while.
+    let bar = ProgressBar::with_draw_target(Some(0), indicatif::ProgressDrawTarget::hidden());
+    if let Ok(style) = ProgressStyle::with_template(
+        "{bar:40} {bytes}/{total_bytes} {binary_bytes_per_sec} {elapsed} (eta {eta})",
+    ) {
+        bar.set_style(style);
+    }
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let thread = {
+        let (bar, stop) = (bar.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut shown = false;
+            while !stop.load(Ordering::Relaxed) {
+                if !shown && progress.total() >= SHOW_PROGRESS_FROM {
+                    bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+                    shown = true;
+                }
+                bar.set_length(progress.total());
+                bar.set_position(progress.done());
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+        })
+    };
+    (bar, stop, thread)
 }

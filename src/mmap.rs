@@ -14,6 +14,10 @@ use std::path::Path;
 /// [`Input::open`].
 pub const READ_THRESHOLD: u64 = 1 << 20;
 
+/// Most bytes read from something that is not a regular file (a pipe, standard input, a
+/// device): such input is held in memory, and `/dev/zero` never ends.
+pub const MAX_STREAM: u64 = 1 << 30;
+
 /// The bytes of one input file.
 pub struct Input {
     backing: Backing,
@@ -43,7 +47,10 @@ impl Input {
         if meta.is_dir() {
             return Err(io::Error::other("is a directory"));
         }
-        if !meta.is_file() || meta.len() <= READ_THRESHOLD {
+        if !meta.is_file() {
+            return Self::read_stream(file);
+        }
+        if meta.len() <= READ_THRESHOLD {
             return Self::read_all(file, meta.len());
         }
         // SAFETY: `Mmap::map` is unsafe because the compiler cannot see that the mapped bytes stay
@@ -84,6 +91,19 @@ impl Input {
         // Through `take`: `File::read_to_end` would `fstat` and `lseek` again to size the
         // buffer, which is most of the cost of opening a small file.
         (&mut file).take(u64::MAX).read_to_end(&mut buf)?;
+        Ok(Input::from_vec(buf))
+    }
+
+    /// Read a pipe, standard input or a device to its end, at most [`MAX_STREAM`] bytes.
+    pub fn read_stream(reader: impl Read) -> io::Result<Input> {
+        let mut buf = Vec::new();
+        reader.take(MAX_STREAM + 1).read_to_end(&mut buf)?;
+        if buf.len() as u64 > MAX_STREAM {
+            return Err(io::Error::other(format!(
+                "not a regular file, and longer than {} MiB: save it to a file to scan it",
+                MAX_STREAM >> 20
+            )));
+        }
         Ok(Input::from_vec(buf))
     }
 

@@ -309,7 +309,7 @@ fn invalid_configurations_name_file_and_line() {
     );
     broken(
         "[[suppress]]\nrule = \"PS001\"\npaths = [\"a[\"]\n",
-        1,
+        3,
         "glob",
     );
     broken("policy = \"strict\nfail_on = 1\n", 1, "");

@@ -805,7 +805,7 @@ impl Gguf {
         self
     }
     fn pad(mut self, to: usize) -> Self {
-        while self.0.len() % to != 0 {
+        while !self.0.len().is_multiple_of(to) {
             self.0.push(0);
         }
         self

@@ -224,7 +224,7 @@ impl<'s> Ctx<'s> {
         let l = &self.scanner.limits;
         if budget < l.max_decompressed && budget == l.inflate_budget(compressed) {
             format!(
-                "more than {budget} bytes from {compressed} compressed (ratio cap {}×, floor {} bytes): a decompression bomb, or data too repetitive to scan",
+                "more than {budget} bytes from {compressed} compressed (ratio cap {}×, floor {} bytes): a decompression bomb, or data too repetitive to scan (--max-ratio, config key max_ratio, raises the cap)",
                 l.max_ratio, l.ratio_floor
             )
         } else {
@@ -530,7 +530,15 @@ fn scan_decompressed(
         (_, "pickle" | "joblib") => format!("joblib-{}", codec.name()),
         (_, other) => format!("{}+{other}", codec.name()),
     };
-    findings.extend(scanned.findings);
+    let capped = matches!(error, Some(compress::DecompressError::Budget(_)));
+    findings.extend(scanned.findings.into_iter().map(|mut f| {
+        // The stream was cut by the cap, not by the file: say so where the cut shows.
+        if capped && f.rule == crate::scan::ids::TRUNCATED {
+            f.message
+                .push_str(" (where the decompression cap above cut the stream, not the file)");
+        }
+        f
+    }));
     Scanned { format, findings }
 }
 

@@ -145,7 +145,7 @@ const TEXT_PROBE: usize = 64 * 1024;
 /// first [`TEXT_PROBE`] bytes.
 fn is_text(data: &[u8]) -> bool {
     if data.starts_with(b"\xff\xfe") || data.starts_with(b"\xfe\xff") {
-        return data.len() % 2 == 0;
+        return data.len().is_multiple_of(2);
     }
     let probe = &data[..data.len().min(TEXT_PROBE)];
     let valid = match std::str::from_utf8(probe) {

@@ -205,12 +205,12 @@ impl<'w, 'a> Walk<'w, 'a> {
                 // What its __setstate__ would get: walk it for names (sklearn attributes).
                 if let Some(state) = o.state {
                     match vm.value(state) {
-                        Value::Dict(pairs) => self.walk_pairs(&pairs.clone(), name)?,
+                        Value::Dict(pairs) => self.walk_state(&pairs.clone(), name)?,
                         // (state, slotstate)
                         Value::Tuple(t) if t.len() == 2 => {
                             for &part in &t.clone() {
                                 if let Value::Dict(pairs) = vm.value(part) {
-                                    self.walk_pairs(&pairs.clone(), name)?;
+                                    self.walk_state(&pairs.clone(), name)?;
                                 }
                             }
                         }
@@ -233,6 +233,28 @@ impl<'w, 'a> Walk<'w, 'a> {
                 Ok(())
             }
         }
+    }
+
+    /// The state of an object that is never created. A torch `nn.Module` (a whole model saved
+    /// with `torch.save(model)`) keeps its tensors in `_parameters` and `_buffers` and its
+    /// children in `_modules`: they are named as `model.state_dict()` names them (`0.weight`,
+    /// not `_modules.0._parameters.weight`), so that the output loads with `load_state_dict`.
+    fn walk_state(&mut self, pairs: &[(Id, Id)], name: &str) -> Result<(), String> {
+        let keys: Vec<Option<String>> = pairs
+            .iter()
+            .map(|&(k, _)| key_name(self.vm.value(k)))
+            .collect();
+        let has = |k: &str| keys.iter().any(|x| x.as_deref() == Some(k));
+        if !(has("_parameters") && has("_modules")) {
+            return self.walk_pairs(pairs, name);
+        }
+        for (&(k, v), key) in pairs.iter().zip(&keys) {
+            match key.as_deref() {
+                Some("_parameters" | "_buffers" | "_modules") => self.walk(v, name)?,
+                _ => self.walk_pairs(&[(k, v)], name)?,
+            }
+        }
+        Ok(())
     }
 
     fn walk_pairs(&mut self, pairs: &[(Id, Id)], name: &str) -> Result<(), String> {

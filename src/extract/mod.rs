@@ -70,6 +70,38 @@ pub struct ExtractOptions {
     pub quant: Option<crate::quant::GgmlType>,
     /// GGUF only: `general.architecture` (default `unknown`).
     pub arch: Option<String>,
+    /// Counts the tensor bytes written, for a progress display.
+    pub progress: Progress,
+}
+
+/// Tensor bytes written so far, and in all: shared between the extraction and whoever shows
+/// progress (cheap to clone; updated once per tensor).
+#[derive(Debug, Clone, Default)]
+pub struct Progress(Arc<ProgressCounts>);
+
+#[derive(Debug, Default)]
+struct ProgressCounts {
+    done: std::sync::atomic::AtomicU64,
+    total: std::sync::atomic::AtomicU64,
+}
+
+impl Progress {
+    /// Bytes written so far.
+    pub fn done(&self) -> u64 {
+        self.0.done.load(std::sync::atomic::Ordering::Relaxed)
+    }
+    /// Bytes to write in all (0 until the tensors are known).
+    pub fn total(&self) -> u64 {
+        self.0.total.load(std::sync::atomic::Ordering::Relaxed)
+    }
+    fn set_total(&self, n: u64) {
+        self.0.total.store(n, std::sync::atomic::Ordering::Relaxed);
+    }
+    fn add(&self, n: u64) {
+        self.0
+            .done
+            .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// The file format extraction writes.
@@ -266,7 +298,16 @@ pub fn extract(scanner: &Scanner, input: &Path, opts: &ExtractOptions) -> Outcom
 }
 
 fn output_path(input: &Path, opts: &ExtractOptions) -> Result<PathBuf, ExtractError> {
+    let default_name = || {
+        let name = input
+            .file_name()
+            .map(Path::new)
+            .unwrap_or(Path::new("output"));
+        name.with_extension(opts.to.extension())
+    };
     let output = match &opts.output {
+        // An existing folder receives NAME.safetensors (or NAME.gguf), as `cp FILE DIR` does.
+        Some(o) if o.is_dir() => o.join(default_name()),
         Some(o) => o.clone(),
         None => input.with_extension(opts.to.extension()),
     };
@@ -314,13 +355,13 @@ fn extract_scanned(
     }
     let written = write_file(&extraction, &metadata, output, opts.force, |plan, out| {
         if opts.no_source_hash {
-            write_in_order(plan, &extraction.tensors, out)?;
+            write_in_order(plan, &extraction.tensors, out, &opts.progress)?;
             return Ok(Vec::new());
         }
         let digest = match source.backing.file_handle() {
-            Some(file) => write_copying(plan, &extraction.tensors, out, file)?,
+            Some(file) => write_copying(plan, &extraction.tensors, out, file, &opts.progress)?,
             None => {
-                write_in_order(plan, &extraction.tensors, out)?;
+                write_in_order(plan, &extraction.tensors, out, &opts.progress)?;
                 hex(&Sha256::digest(source.backing.bytes()))
             }
         };
@@ -422,7 +463,7 @@ fn write_gguf_file(
             Some(std::thread::spawn(move || Ok(digest)))
         }
     };
-    let written = to_gguf::write_gguf(&extraction, &planned, kvs, &mut out.file);
+    let written = to_gguf::write_gguf(&extraction, &planned, kvs, &mut out.file, &opts.progress);
     let digest = match hasher {
         Some(h) => Some(
             h.join()
@@ -477,6 +518,7 @@ fn write_copying(
     tensors: &[Tensor],
     out: &mut File,
     src: &Arc<File>,
+    progress: &Progress,
 ) -> io::Result<String> {
     let file = Arc::clone(src);
     let hasher = std::thread::spawn(move || -> io::Result<String> {
@@ -493,7 +535,7 @@ fn write_copying(
         }
         Ok(hex(&h.finalize()))
     });
-    let written = write_in_order(plan, tensors, out);
+    let written = write_in_order(plan, tensors, out, progress);
     let digest = hasher
         .join()
         .map_err(|_| io::Error::other("hashing the input failed"))?;
@@ -507,6 +549,7 @@ pub fn write_in_order<W: Write + Seek>(
     plan: &safetensors::Plan,
     tensors: &[Tensor],
     out: &mut W,
+    progress: &Progress,
 ) -> io::Result<()> {
     out.seek(SeekFrom::Start(plan.head.len() as u64))?;
     for &i in &plan.order {
@@ -514,6 +557,7 @@ pub fn write_in_order<W: Write + Seek>(
         t.source
             .write_to(out, CHUNK)
             .map_err(|e| io::Error::new(e.kind(), format!("tensor '{}': {e}", t.name)))?;
+        progress.add(t.source.nbytes());
     }
     Ok(())
 }
@@ -608,6 +652,12 @@ impl Source {
             return Err(ExtractError::Unsupported(unsupported));
         }
         check_output_size(&scanner.limits, &tensors, self.backing.bytes().len() as u64)?;
+        opts.progress.set_total(
+            tensors
+                .iter()
+                .map(|t| t.source.nbytes())
+                .fold(0, u64::saturating_add),
+        );
         Ok(Extraction {
             format,
             tensors,
@@ -632,9 +682,11 @@ fn check_output_size(limits: &Limits, tensors: &[Tensor], input: u64) -> Result<
         .max(input.saturating_mul(limits.max_ratio));
     if written > allowed {
         return Err(ExtractError::Format(format!(
-            "refused: the tensors would write {written} bytes from {input} bytes of input, \
-             more than {}× (views that repeat their storage's bytes)",
-            limits.max_ratio
+            "refused by the ratio cap: the tensors would write {written} bytes from {input} bytes \
+             of input, more than {}× (and more than the {} bytes allowed whatever the ratio); \
+             views that repeat their storage's bytes, or highly compressed data such as an \
+             array of zeros, reach this; --max-ratio (config key max_ratio) raises the cap",
+            limits.max_ratio, limits.ratio_floor
         )));
     }
     Ok(())
@@ -649,9 +701,33 @@ struct TempFile {
 impl Drop for TempFile {
     fn drop(&mut self) {
         if !self.keep {
+            let mut live = live_temp_files();
             let _ = std::fs::remove_file(&self.path);
+            live.retain(|p| p != &self.path);
         }
     }
+}
+
+/// Temporary outputs being written, for [`remove_temp_files`]. The lock is held while a file is
+/// created, put in place or removed, so a signal handler never races a rename.
+static LIVE_TEMP_FILES: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+fn live_temp_files() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
+    LIVE_TEMP_FILES
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Remove every temporary output still being written, and keep any more from being put in
+/// place. For a signal handler (Ctrl-C, SIGTERM) that then ends the process: the lock is never
+/// released, so no extraction can rename its file into place afterwards. (SIGKILL cannot be
+/// caught: its temporary file, `.NAME.PID.N.tmp` beside the output, stays.)
+pub fn remove_temp_files() {
+    let live = live_temp_files();
+    for p in live.iter() {
+        let _ = std::fs::remove_file(p);
+    }
+    std::mem::forget(live);
 }
 
 type Late = io::Result<Vec<(String, String)>>;
@@ -678,7 +754,7 @@ pub fn write_safetensors(
     late: impl FnOnce() -> Late,
 ) -> Result<FileWritten, ExtractError> {
     write_file(extraction, metadata, output, force, |plan, out| {
-        write_in_order(plan, &extraction.tensors, out)?;
+        write_in_order(plan, &extraction.tensors, out, &Progress::default())?;
         late()
     })
 }
@@ -776,15 +852,20 @@ impl TempOutput {
             output,
         } = self;
         drop(file);
-        put_in_place(&temp.path, &output, force).map_err(|e| match e.kind() {
+        let mut live = live_temp_files();
+        let placed = put_in_place(&temp.path, &output, force);
+        if placed.is_ok() {
+            live.retain(|p| p != &temp.path);
+            temp.keep = true;
+        }
+        drop(live);
+        placed.map_err(|e| match e.kind() {
             io::ErrorKind::AlreadyExists => ExtractError::Exists(output.clone()),
             _ => ExtractError::Write {
                 path: output.clone(),
                 source: e,
             },
-        })?;
-        temp.keep = true;
-        Ok(())
+        })
     }
 }
 
@@ -798,7 +879,10 @@ fn create_temp(dir: &Path, name: &str) -> io::Result<(File, TempFile)> {
             .create_new(true)
             .open(&path)
         {
-            Ok(f) => return Ok((f, TempFile { path, keep: false })),
+            Ok(f) => {
+                live_temp_files().push(path.clone());
+                return Ok((f, TempFile { path, keep: false }));
+            }
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(e),
         }
@@ -833,9 +917,9 @@ pub fn render_written(w: &Written) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "extracted {} tensors ({} bytes) from {} to {}",
-        w.tensors.len(),
-        w.bytes,
+        "extracted {} ({}) from {} to {}",
+        crate::report::text::plural(w.tensors.len() as u64, "tensor"),
+        crate::report::text::plural(w.bytes, "byte"),
         w.format,
         w.output.display()
     );

@@ -343,6 +343,7 @@ pub fn write_gguf(
     planned: &[Planned],
     kvs: Vec<(String, crate::gguf::Value)>,
     out: &mut (impl Write + Send),
+    progress: &super::Progress,
 ) -> io::Result<u64> {
     let mut w = GgufWriter::new(BufWriter::with_capacity(1 << 20, out));
     for (k, v) in kvs {
@@ -366,6 +367,7 @@ pub fn write_gguf(
             })
             .map_err(|e| io::Error::new(e.kind(), format!("tensor '{}': {e}", t.name)))?;
         }
+        progress.add(t.source.nbytes());
     }
     w.finish().map_err(gerr)?;
     Ok(header_len)

@@ -227,7 +227,7 @@ impl GgmlType {
     /// Bytes needed for one row of `row_len` elements.
     pub fn row_size(self, row_len: usize) -> Result<usize, QuantError> {
         let bs = self.block_size();
-        if row_len % bs != 0 {
+        if !row_len.is_multiple_of(bs) {
             return Err(QuantError::RowLength {
                 ty: self,
                 row_len,
@@ -309,7 +309,7 @@ pub fn choose_type(requested: GgmlType, shape: &[usize]) -> (GgmlType, Option<St
         return (requested, None);
     }
     let row_len = shape[shape.len() - 1];
-    if row_len % requested.block_size() == 0 {
+    if row_len.is_multiple_of(requested.block_size()) {
         return (requested, None);
     }
     let fallback = match requested {
@@ -319,7 +319,7 @@ pub fn choose_type(requested: GgmlType, shape: &[usize]) -> (GgmlType, Option<St
         GgmlType::Q6_K => GgmlType::Q8_0,
         _ => GgmlType::F16,
     };
-    let chosen = if row_len % fallback.block_size() == 0 {
+    let chosen = if row_len.is_multiple_of(fallback.block_size()) {
         fallback
     } else {
         GgmlType::F16
@@ -372,7 +372,7 @@ pub fn quantize_le_into(
     row_len: usize,
     out: &mut [u8],
 ) -> Result<(), QuantError> {
-    if bytes.len() % 4 != 0 {
+    if !bytes.len().is_multiple_of(4) {
         return Err(QuantError::PartialValue { len: bytes.len() });
     }
     encode_parallel(ty, LeF32(bytes), row_len, out)
@@ -480,7 +480,7 @@ fn output_size(ty: GgmlType, len: usize, row_len: usize) -> Result<usize, QuantE
         }
         return Err(QuantError::PartialRow { len, row_len });
     }
-    if len % row_len != 0 {
+    if !len.is_multiple_of(row_len) {
         return Err(QuantError::PartialRow { len, row_len });
     }
     let per_row = ty.row_size(row_len)?;
@@ -592,7 +592,7 @@ fn blocks<V: Values, const BS: usize, const TS: usize>(
 /// Decodes `bytes` (whole blocks of `ty`) back to f32, as ggml's `dequantize_row_*` do.
 pub fn dequantize(ty: GgmlType, bytes: &[u8]) -> Result<Vec<f32>, QuantError> {
     let ts = ty.type_size();
-    if bytes.len() % ts != 0 {
+    if !bytes.len().is_multiple_of(ts) {
         return Err(QuantError::PartialBlock {
             ty,
             len: bytes.len(),

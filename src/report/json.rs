@@ -41,8 +41,10 @@ impl Summary {
         };
         for f in files {
             s.bytes += f.size;
+            // A file that could not be read is an error, not also a suspicious file.
             if f.error.is_some() {
                 s.errors += 1;
+                continue;
             }
             if f.is_not_a_model() {
                 s.not_models += 1;

@@ -72,6 +72,12 @@ pub fn render_file(f: &FileReport) -> String {
         let _ = writeln!(out, "{}: {} ({what})", f.path, "not a model".dimmed());
         return out;
     }
+    // A file that could not be read has no verdict to show: it is an error (exit 3).
+    if let Some(e) = &f.error {
+        let _ = writeln!(out, "{}: {}", f.path, "error".red().bold());
+        let _ = writeln!(out, "  {e}");
+        return out;
+    }
     let _ = writeln!(
         out,
         "{}: {} ({})",
@@ -79,9 +85,6 @@ pub fn render_file(f: &FileReport) -> String {
         verdict_word(f.verdict),
         f.format
     );
-    if let Some(e) = &f.error {
-        let _ = writeln!(out, "  error: {e}");
-    }
     if let Some(t) = f.transferred {
         let share = if f.size > 0 {
             format!(" ({:.3} %)", t as f64 * 100.0 / f.size as f64)
@@ -103,14 +106,25 @@ pub fn render_file(f: &FileReport) -> String {
             .as_deref()
             .map(|g| format!(" {g}"))
             .unwrap_or_default();
+        // A message that only repeats the usage and the global ("calls posix.system") adds
+        // nothing to "called posix.system".
+        let repeats = x
+            .global
+            .as_deref()
+            .is_some_and(|g| x.message.split_once(' ').is_some_and(|(_, rest)| rest == g));
+        let message = if repeats || x.message.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", x.message)
+        };
         let _ = writeln!(
             out,
-            "  [{}] {} {}{} ({}){}",
+            "  [{}] {} {}{}{}{}",
             severity_word(x.severity),
             x.rule.bold(),
             x.usage.as_str(),
             what,
-            x.message,
+            message,
             place
         );
         if let Some(c) = &x.call {
@@ -131,7 +145,23 @@ pub fn render_file(f: &FileReport) -> String {
 pub fn render_summary(files: &[FileReport], seconds: f64) -> String {
     let s = Summary::of(files);
     format!(
-        "{} files, {} clean ({} not models), {} suspicious, {} dangerous, {} errors; {} bytes in {:.3}s\n",
-        s.files, s.clean, s.not_models, s.suspicious, s.dangerous, s.errors, s.bytes, seconds
+        "{}, {} clean ({} not models), {} suspicious, {} dangerous, {}; {} in {:.3}s\n",
+        plural(s.files as u64, "file"),
+        s.clean,
+        s.not_models,
+        s.suspicious,
+        s.dangerous,
+        plural(s.errors as u64, "error"),
+        plural(s.bytes, "byte"),
+        seconds
     )
+}
+
+/// `1 file`, `2 files`.
+pub fn plural(n: u64, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
 }

@@ -132,12 +132,26 @@ pub struct App {
 }
 
 impl App {
-    /// Server state; opens the audit log if one is configured.
+    /// Server state; opens the audit log if one is configured, and checks that the folder for
+    /// uploads can hold a file (found at start, not by answering every upload with 500).
     pub fn new(engine: Engine, options: Options) -> std::io::Result<Arc<App>> {
         let audit = match &options.audit_log {
-            Some((path, fsync)) => Some(AuditLog::open(path, *fsync)?),
+            Some((path, fsync)) => Some(AuditLog::open(path, *fsync).map_err(|e| {
+                std::io::Error::new(
+                    e.kind(),
+                    format!("cannot open the audit log {}: {e}", path.display()),
+                )
+            })?),
             None => None,
         };
+        if let Some(dir) = &options.temp_dir {
+            tempfile::tempfile_in(dir).map_err(|e| {
+                std::io::Error::new(
+                    e.kind(),
+                    format!("--temp-dir {} cannot hold uploads: {e}", dir.display()),
+                )
+            })?;
+        }
         let mut options = options;
         // Remote reports get the server's policy while their fetched bytes are at hand.
         options.remote.options.policy = Some(engine.policy.clone());
@@ -159,9 +173,12 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/scan", post(scan))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_text))
-        .fallback(|| async { error(StatusCode::NOT_FOUND, "no such route".into()) })
-        .method_not_allowed_fallback(|| async {
-            error(
+        .fallback(|State(app): State<Arc<App>>| async move {
+            reject(&app, StatusCode::NOT_FOUND, "no such route".into())
+        })
+        .method_not_allowed_fallback(|State(app): State<Arc<App>>| async move {
+            reject(
+                &app,
                 StatusCode::METHOD_NOT_ALLOWED,
                 "method not allowed on this route".into(),
             )
