@@ -1,11 +1,8 @@
 //! Remote scanning against real HTTP servers on 127.0.0.1: verdicts equal the local scan of the
 //! same bytes, and a torch zip costs a small fraction of its size.
 
-mod common;
-#[path = "remote/server.rs"]
-mod server;
-
-use common::compress;
+use crate::common::compress;
+use crate::server::{Data, Req, Resp, Server};
 use picklescan_rs::file::scan_bytes;
 use picklescan_rs::remote::http::{Client, HttpOptions};
 use picklescan_rs::remote::hub::HubRef;
@@ -13,7 +10,6 @@ use picklescan_rs::remote::{self, RemoteOptions};
 use picklescan_rs::report::FileReport;
 use picklescan_rs::rules::RuleSet;
 use picklescan_rs::{Limits, Scanner, Verdict};
-use server::{Data, Req, Resp, Server};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};

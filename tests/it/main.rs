@@ -1,0 +1,31 @@
+//! All integration tests, as modules of one test binary: one link instead of one per file, which
+//! is most of the time `cargo test` takes on a small machine.
+//!
+//! To add tests, write `tests/it/NAME.rs` and declare it below (`mod NAME;`); shared helpers are
+//! `crate::common` (pickle assembler, compressors), `crate::manifest` (corpus manifest checks)
+//! and `crate::server` (an HTTP server on 127.0.0.1). Run one module with
+//! `cargo test --test it NAME::`. A file put directly in `tests/` still builds, as a binary of
+//! its own: move it here (`git mv tests/NAME.rs tests/it/`, then `use crate::common::…` for its
+//! `mod common;`).
+
+// Shared helpers.
+mod common;
+mod manifest;
+mod server;
+
+// Test modules.
+mod bombs;
+mod bypass;
+mod cli;
+mod config;
+mod containers;
+mod corpus;
+mod extract;
+mod extract_gguf;
+mod fuzz_regressions;
+mod properties;
+mod quant;
+mod remote;
+mod rules;
+mod serve;
+mod vm;
