@@ -526,6 +526,7 @@ fn select_takes_one_sub_tree() {
 }
 
 #[test]
+#[cfg(all(feature = "cli", feature = "remote", feature = "serve"))] // runs the binary
 fn cli_extracts_and_reports() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("o.safetensors");

@@ -6,17 +6,21 @@
 //! and `crate::server` (an HTTP server on 127.0.0.1). Run one module with
 //! `cargo test --test it NAME::`. A file put directly in `tests/` still builds, as a binary of
 //! its own: move it here (`git mv tests/NAME.rs tests/it/`, then `use crate::common::…` for its
-//! `mod common;`).
+//! `mod common;`). Modules that need the binary or an optional part of the library are built only
+//! with its Cargo feature (the binary needs `cli`, `remote` and `serve`).
 
 // Shared helpers.
 mod common;
 mod manifest;
+#[cfg(feature = "remote")]
 mod server;
 
 // Test modules.
 mod bombs;
 mod bypass;
+#[cfg(all(feature = "cli", feature = "remote", feature = "serve"))] // runs the binary
 mod cli;
+#[cfg(all(feature = "cli", feature = "remote", feature = "serve"))] // runs the binary
 mod config;
 mod containers;
 mod corpus;
@@ -25,7 +29,9 @@ mod extract_gguf;
 mod fuzz_regressions;
 mod properties;
 mod quant;
+#[cfg(all(feature = "cli", feature = "remote", feature = "serve"))] // runs the binary
 mod remote;
 mod rules;
+#[cfg(feature = "serve")]
 mod serve;
 mod vm;
