@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Wall time and peak RSS of the release binary on each resource bomb (tests/bombs.rs has the
+# Wall time and peak RSS of the release binary on each resource bomb (tests/it/bombs.rs has the
 # same bombs as tests). Writes benches/BOMBS.md.
 #   benches/bombs.sh            (needs python3 and GNU time at /usr/bin/time)
 set -euo pipefail

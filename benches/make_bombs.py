@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Write the resource bombs of tests/bombs.rs as files, for benches/bombs.sh.
+"""Write the resource bombs of tests/it/bombs.rs as files, for benches/bombs.sh.
 
     python3 benches/make_bombs.py DIR
 """
@@ -66,7 +66,7 @@ put("zip_bomb_member.pt", local + deflated + central + end)
 # joblib bombs: whole-file gzip and xz of the same 1 GiB.
 gz = zlib.compressobj(9, zlib.DEFLATED, 31)
 put("joblib_gzip_bomb.joblib", zeros_stream(gz))
-# xz of 1 GiB takes a minute to write: the committed fixture of tests/bombs.rs is the same bomb.
+# xz of 1 GiB takes a minute to write: the committed fixture of tests/it/bombs.rs is the same bomb.
 here = os.path.dirname(os.path.abspath(__file__))
 with open(os.path.join(here, "..", "tests", "fixtures", "bombs", "zeros-1g.pkl.xz"), "rb") as f:
     put("joblib_xz_bomb.joblib", f.read())

@@ -7,7 +7,7 @@
 //! REMOTE_BENCH_DIR=/tmp/remote-bench cargo bench --bench remote
 //! ```
 
-#[path = "../tests/remote/server.rs"]
+#[path = "../tests/it/server.rs"]
 mod server;
 
 use picklescan_rs::remote::http::Client;

@@ -10,7 +10,7 @@
 # panics, hangs and memory blow-ups; the parsers hold no `unsafe`).
 # Exits 1 when a target found a crash, a timeout or an out-of-memory input.
 # A minimised crash (`cargo fuzz tmin TARGET ARTIFACT`) goes into fuzz/regressions/<target>/ so
-# `cargo test --test fuzz_regressions` replays it on every test run; the regressions also seed
+# `cargo test --test it fuzz_regressions::` replays it on every test run; the regressions also seed
 # the fuzzer here.
 set -euo pipefail
 cd "$(dirname "$0")"

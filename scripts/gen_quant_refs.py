@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generate the reference vectors in tests/fixtures/quant/ for tests/quant.rs.
+"""Generate the reference vectors in tests/fixtures/quant/ for tests/it/quant.rs.
 
 References:
   * F16, BF16: ggml's own conversions (ggml_compute_fp32_to_fp16 / _bf16 from ggml-impl.h),
@@ -9,7 +9,7 @@ References:
   * Q2_K, Q3_K, Q4_K, Q5_K, Q6_K: ggml's C quantize_row_*_ref (gguf-py has no K-quantizer).
   * Dequantization: SHA-256 of ggml's C dequantize_row_* output for every quantized fixture.
   * example.gguf: a file written by gguf-py's GGUFWriter with metadata of every value type and
-    tensors of several types; tests/quant.rs rebuilds it byte for byte with the Rust writer.
+    tensors of several types; tests/it/quant.rs rebuilds it byte for byte with the Rust writer.
 
 The C reference is compiled from the ggml sources vendored in the ggml-python sdist from PyPI
 (downloaded with pip into a temporary directory; nothing of it is kept in the repository),
@@ -185,7 +185,7 @@ def float_values(rng: np.random.Generator) -> np.ndarray:
 
 
 def example_values(n: int) -> np.ndarray:
-    """Deterministic test data, exactly representable in f32 (tests/quant.rs uses the same)."""
+    """Deterministic test data, exactly representable in f32 (tests/it/quant.rs uses the same)."""
     i = np.arange(n, dtype=np.int64)
     return (((i * 37) % 101 - 50) / 16.0).astype(np.float32)
 

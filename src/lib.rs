@@ -20,10 +20,12 @@ pub mod names;
 pub mod pickle;
 pub mod policy;
 pub mod quant;
+#[cfg(feature = "remote")]
 pub mod remote;
 pub mod report;
 pub mod rules;
 pub mod scan;
+#[cfg(feature = "serve")]
 pub mod serve;
 pub mod walk;
 

@@ -10,7 +10,7 @@ Usage:
     python corpus/gen/bypass.py                 # (re)write corpus/bypass/ and the docs
     python corpus/gen/bypass.py --check         # verify the committed fixtures are reproducible
     python corpus/gen/bypass.py --results FILE  # fill the "our verdict" column from a test run
-                                                # (BYPASS_RESULTS=FILE cargo test --test bypass)
+                                                # (BYPASS_RESULTS=FILE cargo test --test it bypass::)
 """
 
 from __future__ import annotations
@@ -1607,13 +1607,13 @@ def readme() -> str:
         "One file per published bypass of a pickle scanner (picklescan, modelscan, fickling, ModelAudit,",
         "torch `weights_only`), assembled opcode by opcode (and container byte by byte) by",
         "`corpus/gen/bypass.py`. `manifest.json` gives, for each file, the verdict picklescan-rs must reach at",
-        "least, the globals it must report and substrings of the rendered calls. `tests/bypass.rs` checks them.",
+        "least, the globals it must report and substrings of the rendered calls. `tests/it/bypass.rs` checks them.",
         "",
         "**Never unpickle these files.** Payloads only run `true` or `echo ...`, but they are real exploits.",
         "",
         "Regenerate: `python3 corpus/gen/bypass.py` (standard library only; `--check` verifies the committed bytes,",
         "`--peers BIN_DIR` re-runs picklescan/modelscan, `--results FILE` fills the verdict column of",
-        "docs/bypass-catalogue.md from `BYPASS_RESULTS=FILE cargo test --test bypass`).",
+        "docs/bypass-catalogue.md from `BYPASS_RESULTS=FILE cargo test --test it bypass::`).",
         "",
         "| file | id(s) | source | technique |",
         "|---|---|---|---|",
@@ -1634,7 +1634,7 @@ def catalogue_doc(results: dict | None) -> str:
         "",
         "Every bypass published against the Python pickle scanners that picklescan-rs replaces, with the",
         "fixture that reproduces it (`corpus/bypass/`, built by `corpus/gen/bypass.py`) and the verdict",
-        "picklescan-rs gives today (`tests/bypass.rs`). The expected verdict is *dangerous* whenever the",
+        "picklescan-rs gives today (`tests/it/bypass.rs`). The expected verdict is *dangerous* whenever the",
         "dangerous call is visible in the stream, and at least *suspicious* when it cannot be seen (7z",
         "wrappers, TorchScript code, copyreg extensions, frame tricks). No bypass may ever be *clean*.",
         "",

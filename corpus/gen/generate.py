@@ -809,6 +809,35 @@ def benign_joblib_arrays():
         write_expected(path, flatten(joblib.load(io.BytesIO(data))))
 
 
+class _NoTell(io.RawIOBase):
+    """A write-only stream that cannot tell() its position, like a pipe or a socket."""
+
+    def __init__(self):
+        super().__init__()
+        self.data = bytearray()
+
+    def writable(self):
+        return True
+
+    def write(self, b):
+        self.data += bytes(b)
+        return len(b)
+
+
+@generator
+def benign_joblib_unseekable():
+    import joblib
+    out = _NoTell()
+    joblib.dump(joblib_arrays(), out)
+    data = bytes(out.data)
+    path = "benign/joblib_arrays_unseekable.joblib"
+    emit(path, data, "clean", "joblib",
+         "joblib.dump of a dict of numpy arrays to a stream that cannot tell(): each "
+         "NumpyArrayWrapper has numpy_array_alignment_bytes None, and its bytes follow the BUILD "
+         "without the padding-length byte")
+    write_expected(path, flatten(joblib.load(io.BytesIO(data))))
+
+
 def sklearn_model():
     import numpy as np
     from sklearn.linear_model import LogisticRegression

@@ -120,72 +120,127 @@ pub fn parse_typestr(s: &str) -> Option<(char, u64)> {
     Some((if kind == 'a' { 'S' } else { kind }, size))
 }
 
-impl Hooks for JoblibHooks<'_> {
-    fn after_build(&mut self, vm: &Vm<'_>, target: Id) -> Result<AfterBuild, String> {
-        let Some((module, name, state)) = instance_class(vm, target) else {
-            return Ok(AfterBuild::Continue);
-        };
-        if !is_joblib_module(module) {
-            return Ok(AfterBuild::Continue);
+/// What `joblib.load` reads after the BUILD of a wrapper object, before it resumes unpickling
+/// (`NumpyArrayWrapper.read_array` in joblib/numpy_pickle.py). The one reading of it: the scan
+/// steps over these bytes, extraction takes the array from them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Inline {
+    /// Not a joblib array wrapper: unpickling goes on right after the BUILD.
+    Nothing,
+    /// An array stored in a companion file (joblib < 0.10 `NDArrayWrapper`/`ZNDArrayWrapper`):
+    /// the file name; nothing inline.
+    CompanionFile(String),
+    /// An array that holds Python objects: a whole nested pickle follows.
+    NestedPickle,
+    /// Raw array bytes. `at` is the offset right after the BUILD opcode; `padding` bytes (the
+    /// padding-length byte and the padding, joblib ≥ 1.2 when the dump could `tell()`) come
+    /// first, then the array's `len` bytes. Either may run past the end of the stream.
+    Bytes {
+        /// Offset right after the BUILD opcode.
+        at: u64,
+        /// Bytes before the array: none, or the length byte and that many padding bytes.
+        padding: u64,
+        /// The array's size in bytes.
+        len: u64,
+    },
+}
+
+impl Inline {
+    /// Bytes to step over after the BUILD opcode.
+    pub fn skip(&self) -> u64 {
+        match self {
+            Inline::Bytes { padding, len, .. } => padding + len,
+            _ => 0,
         }
-        let Some(state) = state else {
-            return Ok(AfterBuild::Continue);
-        };
-        match name {
-            "NumpyArrayWrapper" => {}
-            "NDArrayWrapper" | "ZNDArrayWrapper" => {
-                let file = dict_get(vm, state, "filename")
-                    .and_then(|f| vm.value(f).as_str().map(str::to_string))
-                    .unwrap_or_else(|| "?".into());
-                let at = vm.events().last().map(|e| e.offset).unwrap_or(0);
-                self.companion_files.push((at, file));
-                return Ok(AfterBuild::Continue);
-            }
-            _ => return Ok(AfterBuild::Continue),
+    }
+}
+
+/// What follows the BUILD of `target` in `data` (the pickle bytes, indexed by the machine's
+/// offsets), called right after that BUILD.
+pub fn inline_array(vm: &Vm<'_>, target: Id, data: &[u8]) -> Result<Inline, String> {
+    let Some((module, name, state)) = instance_class(vm, target) else {
+        return Ok(Inline::Nothing);
+    };
+    if !is_joblib_module(module) {
+        return Ok(Inline::Nothing);
+    }
+    let Some(state) = state else {
+        return Ok(Inline::Nothing);
+    };
+    match name {
+        "NumpyArrayWrapper" => {}
+        "NDArrayWrapper" | "ZNDArrayWrapper" => {
+            let file = dict_get(vm, state, "filename")
+                .and_then(|f| vm.value(f).as_str().map(str::to_string))
+                .unwrap_or_else(|| "?".into());
+            return Ok(Inline::CompanionFile(file));
         }
-        // The BUILD event was recorded just before this hook: the array follows its opcode.
-        let build = vm
-            .events()
-            .last()
-            .filter(|e| e.kind == EventKind::Build)
-            .ok_or("NumpyArrayWrapper BUILD without an event")?;
-        let after = build.offset as usize + 1;
-        let dtype = dict_get(vm, state, "dtype").ok_or("NumpyArrayWrapper without a dtype")?;
-        let (itemsize, has_object) = dtype_info(vm, dtype)?;
-        if has_object {
-            self.object_arrays += 1;
-            return Ok(AfterBuild::NestedPickle);
-        }
-        let shape = dict_get(vm, state, "shape").ok_or("NumpyArrayWrapper without a shape")?;
-        let dims = vm
-            .value(shape)
-            .as_seq()
-            .ok_or("NumpyArrayWrapper shape is not a tuple")?;
-        let mut count: u64 = 1;
-        for &d in dims {
-            let d = vm
-                .value(d)
-                .as_int()
-                .filter(|&d| d >= 0)
-                .ok_or("NumpyArrayWrapper shape holds a non-integer or negative size")?;
-            count = count
-                .checked_mul(d as u64)
-                .ok_or("NumpyArrayWrapper shape overflows")?;
-        }
-        let nbytes = count
-            .checked_mul(itemsize)
-            .ok_or("NumpyArrayWrapper size overflows")?;
-        // joblib ≥ 1.2: one padding-length byte, then that many padding bytes.
-        let padded = match dict_get(vm, state, "numpy_array_alignment_bytes") {
-            Some(a) if !matches!(vm.value(a), Value::None) => match self.data.get(after) {
+        _ => return Ok(Inline::Nothing),
+    }
+    // The BUILD event was recorded just before this hook: the array follows its opcode.
+    let build = vm
+        .events()
+        .last()
+        .filter(|e| e.kind == EventKind::Build)
+        .ok_or("NumpyArrayWrapper BUILD without an event")?;
+    let at = build.offset + 1;
+    let dtype = dict_get(vm, state, "dtype").ok_or("NumpyArrayWrapper without a dtype")?;
+    let (itemsize, has_object) = dtype_info(vm, dtype)?;
+    if has_object {
+        return Ok(Inline::NestedPickle);
+    }
+    let shape = dict_get(vm, state, "shape").ok_or("NumpyArrayWrapper without a shape")?;
+    let dims = vm
+        .value(shape)
+        .as_seq()
+        .ok_or("NumpyArrayWrapper shape is not a tuple")?;
+    let mut count: u64 = 1;
+    for &d in dims {
+        let d = vm
+            .value(d)
+            .as_int()
+            .filter(|&d| d >= 0)
+            .ok_or("NumpyArrayWrapper shape holds a non-integer or negative size")?;
+        count = count
+            .checked_mul(d as u64)
+            .ok_or("NumpyArrayWrapper shape overflows")?;
+    }
+    let len = count
+        .checked_mul(itemsize)
+        .ok_or("NumpyArrayWrapper size overflows")?;
+    // joblib ≥ 1.2: one padding-length byte, then that many padding bytes, unless the alignment
+    // is None (written when the output could not `tell()`) or absent (older joblib).
+    let padding = match dict_get(vm, state, "numpy_array_alignment_bytes") {
+        Some(a) if !matches!(vm.value(a), Value::None) => {
+            match usize::try_from(at).ok().and_then(|i| data.get(i)) {
                 Some(&p) => 1 + u64::from(p),
                 // The stream ends before the padding byte: skipping past the end reports the
                 // truncation, with where the array would end at the least.
                 None => 1,
-            },
-            _ => 0,
-        };
-        self.arrays += 1;
-        Ok(AfterBuild::Skip(padded + nbytes))
+            }
+        }
+        _ => 0,
+    };
+    Ok(Inline::Bytes { at, padding, len })
+}
+
+impl Hooks for JoblibHooks<'_> {
+    fn after_build(&mut self, vm: &Vm<'_>, target: Id) -> Result<AfterBuild, String> {
+        match inline_array(vm, target, self.data)? {
+            Inline::Nothing => Ok(AfterBuild::Continue),
+            Inline::CompanionFile(file) => {
+                let at = vm.events().last().map(|e| e.offset).unwrap_or(0);
+                self.companion_files.push((at, file));
+                Ok(AfterBuild::Continue)
+            }
+            Inline::NestedPickle => {
+                self.object_arrays += 1;
+                Ok(AfterBuild::NestedPickle)
+            }
+            bytes @ Inline::Bytes { .. } => {
+                self.arrays += 1;
+                Ok(AfterBuild::Skip(bytes.skip()))
+            }
+        }
     }
 }

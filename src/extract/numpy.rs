@@ -12,8 +12,9 @@
 
 use super::graph::{global_of, Interp, Walk};
 use super::tensor::{c_strides, f_strides, numel, Backing, ByteSource, ElemType, Region};
+use crate::container::joblib::{self, dict_get, Inline};
 use crate::pickle::value::{Id, Value};
-use crate::pickle::vm::{AfterBuild, EventKind, Hooks, Vm};
+use crate::pickle::vm::{AfterBuild, Hooks, Vm};
 use std::collections::HashMap;
 
 /// A numpy dtype as far as extraction cares.
@@ -128,17 +129,6 @@ fn is_wrapper(module: &str, name: &str) -> bool {
         && (module == "joblib.numpy_pickle" || module.ends_with(".joblib.numpy_pickle"))
 }
 
-fn dict_get(vm: &Vm<'_>, dict: Id, key: &str) -> Option<Id> {
-    match vm.value(dict) {
-        Value::Dict(pairs) => pairs
-            .iter()
-            .rev()
-            .find(|(k, _)| vm.value(*k).as_str() == Some(key))
-            .map(|&(_, v)| v),
-        _ => None,
-    }
-}
-
 fn ints(vm: &Vm<'_>, id: Id) -> Option<Vec<u64>> {
     vm.value(id)
         .as_seq()?
@@ -149,46 +139,19 @@ fn ints(vm: &Vm<'_>, id: Id) -> Option<Vec<u64>> {
 
 impl Hooks for JoblibArrays {
     fn after_build(&mut self, vm: &Vm<'_>, target: Id) -> Result<AfterBuild, String> {
-        let Value::Object(o) = vm.value(target) else {
-            return Ok(AfterBuild::Continue);
-        };
-        match global_of(vm, o.func) {
-            Some((m, n)) if is_wrapper(&m, &n) => {}
-            _ => return Ok(AfterBuild::Continue),
+        // The scan's reading of the stream: both step over exactly the same bytes.
+        match joblib::inline_array(vm, target, self.data.bytes())? {
+            Inline::Nothing | Inline::CompanionFile(_) => Ok(AfterBuild::Continue),
+            Inline::NestedPickle => Ok(AfterBuild::NestedPickle),
+            Inline::Bytes { at, padding, len } => {
+                let region = self
+                    .data
+                    .sub(at + padding, len)
+                    .ok_or_else(|| format!("joblib array of {len} bytes runs past the end"))?;
+                self.found.insert(target, region);
+                Ok(AfterBuild::Skip(padding + len))
+            }
         }
-        let state = o.state.ok_or("NumpyArrayWrapper without state")?;
-        let build = vm
-            .events()
-            .iter()
-            .rev()
-            .find(|e| e.kind == EventKind::Build)
-            .ok_or("NumpyArrayWrapper BUILD not recorded")?;
-        let after_build = build.offset as usize + 1;
-        let dtype = dict_get(vm, state, "dtype").ok_or("NumpyArrayWrapper without dtype")?;
-        let dtype = dtype_of(vm, dtype)?;
-        if dtype.kind == 'O' {
-            return Ok(AfterBuild::NestedPickle);
-        }
-        let shape = dict_get(vm, state, "shape")
-            .and_then(|s| ints(vm, s))
-            .ok_or("NumpyArrayWrapper without a shape")?;
-        let bytes = self.data.bytes();
-        let mut pos = after_build;
-        if dict_get(vm, state, "numpy_array_alignment_bytes").is_some() {
-            let pad = *bytes
-                .get(pos)
-                .ok_or("joblib array padding byte past the end")? as usize;
-            pos += 1 + pad;
-        }
-        let nbytes = numel(&shape)
-            .and_then(|n| n.checked_mul(dtype.itemsize as u64))
-            .ok_or("joblib array size overflows")?;
-        let region = self
-            .data
-            .sub(pos as u64, nbytes)
-            .ok_or_else(|| format!("joblib array of {nbytes} bytes runs past the end"))?;
-        self.found.insert(target, region);
-        Ok(AfterBuild::Skip((pos - after_build) as u64 + nbytes))
     }
 }
 

@@ -18,12 +18,13 @@
 //! allowlist, and classes that need BUILD) from what nothing can fix (opcodes the unpickler does
 //! not implement, blocked modules, non-storage persistent ids, unsupported containers).
 
+use crate::container::zip::{self, Archive, Entry};
+use crate::limits::Limits;
 use crate::names::fix_imports_cow;
 use crate::pickle::decode::{Arg, Decoder};
 use crate::pickle::opcode::Opcode;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::io::Read;
 use std::rc::Rc;
 use std::sync::OnceLock;
 
@@ -144,8 +145,14 @@ impl WeightsOnly {
     }
 }
 
-/// Decide what `torch.load(weights_only=True)` would do with these bytes.
+/// Decide what `torch.load(weights_only=True)` would do with these bytes, under the default
+/// [`Limits`].
 pub fn check(data: &[u8]) -> WeightsOnly {
+    check_with(data, &Limits::default())
+}
+
+/// [`check`] under `limits` (members in the zip directory, bytes inflated for `data.pkl`).
+pub fn check_with(data: &[u8], limits: &Limits) -> WeightsOnly {
     let list = Allowlist::get();
     let mut out = WeightsOnly {
         torch_version: list.torch_version.clone(),
@@ -166,15 +173,23 @@ pub fn check(data: &[u8]) -> WeightsOnly {
     };
     if data.starts_with(b"PK\x03\x04") {
         out.container = "zip".into();
-        match zip_records(data) {
+        // torch's reader needs the central directory: the local-header walk that the scan falls
+        // back on is no way in for torch.load.
+        let archive = if zip::has_end_record(data) {
+            Archive::parse(data, limits.max_members).map_err(|e| e.to_string())
+        } else {
+            Err("end of central directory not found".to_string())
+        };
+        match archive {
             Err(e) => out.errors.push(problem(format!(
                 "PytorchStreamReader failed reading zip archive: {e}"
             ))),
-            Ok(records) => {
+            Ok(archive) => {
+                let records = &archive.entries;
                 let prefix = records
                     .first()
                     .and_then(|r| r.name.split_once('/').map(|(p, _)| p.to_string()));
-                let find = |leaf: &str| -> Option<&Record> {
+                let find = |leaf: &str| -> Option<&Entry> {
                     let want = format!("{}/{leaf}", prefix.as_deref()?);
                     records
                         .iter()
@@ -193,7 +208,9 @@ pub fn check(data: &[u8]) -> WeightsOnly {
                     ));
                 } else if let Some(rec) = find("data.pkl") {
                     out.member = Some(rec.name.clone());
-                    match read_record(data, rec) {
+                    // Oddities are the scan's to report; only whether torch can read it matters.
+                    let mut notes = Vec::new();
+                    match archive.read(rec, limits.max_decompressed, &mut notes) {
                         Ok(pkl) => {
                             let r = simulate(list, &pkl);
                             needs.extend(r.needs);
@@ -294,122 +311,6 @@ fn looks_like_tar(data: &[u8]) -> bool {
         })
         .sum();
     sum == computed && data[0] != 0
-}
-
-// ---------------------------------------------------------------------------------------------
-// Zip: just enough to find `data.pkl` the way torch's reader does.
-
-struct Record {
-    name: String,
-    method: u16,
-    compressed: u64,
-    size: u64,
-    local: u64,
-}
-
-fn le16(d: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_le_bytes(d.get(at..at + 2)?.try_into().ok()?))
-}
-fn le32(d: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(d.get(at..at + 4)?.try_into().ok()?))
-}
-fn le64(d: &[u8], at: usize) -> Option<u64> {
-    Some(u64::from_le_bytes(d.get(at..at + 8)?.try_into().ok()?))
-}
-
-fn zip_records(data: &[u8]) -> Result<Vec<Record>, String> {
-    if data.len() < 22 {
-        return Err("end of central directory not found".into());
-    }
-    let floor = data.len().saturating_sub(22 + 65535);
-    let eocd = (floor..=data.len() - 22)
-        .rev()
-        .find(|&i| data[i..].starts_with(b"PK\x05\x06"))
-        .ok_or("end of central directory not found")?;
-    let bad = || "truncated central directory".to_string();
-    let mut count = le16(data, eocd + 10).ok_or_else(bad)? as u64;
-    let mut cd = le32(data, eocd + 16).ok_or_else(bad)? as u64;
-    // Zip64 end record, through its locator just before the end record.
-    if eocd >= 20 && data[eocd - 20..].starts_with(b"PK\x06\x07") {
-        if let Some(at) = le64(data, eocd - 20 + 8).and_then(|a| usize::try_from(a).ok()) {
-            if data.get(at..).is_some_and(|d| d.starts_with(b"PK\x06\x06")) {
-                count = le64(data, at + 32).ok_or_else(bad)?;
-                cd = le64(data, at + 48).ok_or_else(bad)?;
-            }
-        }
-    }
-    let mut records = Vec::new();
-    let mut p = usize::try_from(cd).map_err(|_| bad())?;
-    for _ in 0..count.min(1_000_000) {
-        if !data.get(p..).is_some_and(|d| d.starts_with(b"PK\x01\x02")) {
-            return Err("bad central directory entry".into());
-        }
-        let method = le16(data, p + 10).ok_or_else(bad)?;
-        let mut compressed = le32(data, p + 20).ok_or_else(bad)? as u64;
-        let mut size = le32(data, p + 24).ok_or_else(bad)? as u64;
-        let name_len = le16(data, p + 28).ok_or_else(bad)? as usize;
-        let extra_len = le16(data, p + 30).ok_or_else(bad)? as usize;
-        let comment_len = le16(data, p + 32).ok_or_else(bad)? as usize;
-        let mut local = le32(data, p + 42).ok_or_else(bad)? as u64;
-        let name = data.get(p + 46..p + 46 + name_len).ok_or_else(bad)?;
-        let extra = data
-            .get(p + 46 + name_len..p + 46 + name_len + extra_len)
-            .ok_or_else(bad)?;
-        // Zip64 extended information: present fields are those whose 32-bit value is all ones.
-        let mut e = 0;
-        while e + 4 <= extra.len() {
-            let id = le16(extra, e).unwrap_or(0);
-            let len = le16(extra, e + 2).unwrap_or(0) as usize;
-            if id == 1 {
-                let mut f = e + 4;
-                for v in [&mut size, &mut compressed, &mut local] {
-                    if *v == 0xFFFF_FFFF {
-                        if let Some(x) = le64(extra, f) {
-                            *v = x;
-                        }
-                        f += 8;
-                    }
-                }
-            }
-            e += 4 + len;
-        }
-        records.push(Record {
-            name: String::from_utf8_lossy(name).into_owned(),
-            method,
-            compressed,
-            size,
-            local,
-        });
-        p += 46 + name_len + extra_len + comment_len;
-    }
-    Ok(records)
-}
-
-/// The bytes of a record (stored or deflated, as torch's reader supports), at most 1 GiB.
-fn read_record<'a>(data: &'a [u8], r: &Record) -> Result<std::borrow::Cow<'a, [u8]>, String> {
-    let at = usize::try_from(r.local).map_err(|_| "offset out of range")?;
-    if !data.get(at..).is_some_and(|d| d.starts_with(b"PK\x03\x04")) {
-        return Err("bad local header".into());
-    }
-    let name_len = le16(data, at + 26).ok_or("truncated local header")? as usize;
-    let extra_len = le16(data, at + 28).ok_or("truncated local header")? as usize;
-    let start = at + 30 + name_len + extra_len;
-    let end = start
-        .checked_add(usize::try_from(r.compressed).map_err(|_| "size out of range")?)
-        .ok_or("size out of range")?;
-    let raw = data.get(start..end).ok_or("record extends past the end")?;
-    match r.method {
-        0 => Ok(std::borrow::Cow::Borrowed(raw)),
-        8 => {
-            let mut out = Vec::new();
-            flate2::read::DeflateDecoder::new(raw)
-                .take(r.size.min(1 << 30))
-                .read_to_end(&mut out)
-                .map_err(|e| format!("inflate: {e}"))?;
-            Ok(std::borrow::Cow::Owned(out))
-        }
-        m => Err(format!("unsupported compression method {m}")),
-    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,8 +1,7 @@
 //! Quiet on what real libraries save, loud on attacks: name resolution before judging, usage-aware
 //! allow rules, content that is not a model, TorchScript judged as TorchScript.
 
-mod common;
-use common::Asm;
+use crate::common::Asm;
 use picklescan_rs::file::{scan_path, FileOptions};
 use picklescan_rs::pickle::vm::NoHooks;
 use picklescan_rs::{Finding, Scanner, Usage, Verdict};

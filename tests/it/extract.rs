@@ -202,6 +202,24 @@ fn benign_fixtures_match_what_the_real_loaders_returned() {
 }
 
 #[test]
+fn joblib_dump_without_alignment_extracts_what_joblib_loads() {
+    // joblib.dump to a stream that cannot tell(): numpy_array_alignment_bytes is None and no
+    // padding-length byte precedes the arrays. The scan and the extraction step over the same
+    // bytes, and the arrays are those joblib.load returned (corpus/expected).
+    let path = corpus().join("benign/joblib_arrays_unseekable.joblib");
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("o.safetensors");
+    let o = run(&path, &opts_to(&out));
+    let scan = o.scan.unwrap();
+    assert_eq!(scan.verdict, Verdict::Clean, "{:?}", scan.findings);
+    o.result.unwrap();
+    let got = read_safetensors(&out);
+    let want = expected("joblib_arrays_unseekable");
+    assert_eq!(want.len(), 6);
+    assert_eq!(got.entries, want);
+}
+
+#[test]
 fn tensors_are_ordered_like_the_reference_writer() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("o.safetensors");
@@ -526,6 +544,7 @@ fn select_takes_one_sub_tree() {
 }
 
 #[test]
+#[cfg(all(feature = "cli", feature = "remote", feature = "serve"))] // runs the binary
 fn cli_extracts_and_reports() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("o.safetensors");

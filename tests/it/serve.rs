@@ -1,10 +1,7 @@
 //! The HTTP API, driven over loopback by a real HTTP client.
 
-mod common;
-#[path = "remote/server.rs"]
-mod file_server;
-
-use common::Asm;
+use crate::common::Asm;
+use crate::server as file_server;
 use picklescan_rs::policy::{Mode, Policy};
 use picklescan_rs::rules::RuleSet;
 use picklescan_rs::serve::{self, audit::Fsync, App, Engine, Options};

@@ -1,8 +1,7 @@
 //! The symbolic machine and the scanner on hand-assembled streams: events, name resolution,
 //! broken streams and budgets.
 
-mod common;
-use common::Asm;
+use crate::common::Asm;
 use picklescan_rs::pickle::vm::NoHooks;
 use picklescan_rs::{Finding, Limits, Scanner, Usage, Verdict};
 

@@ -1,11 +1,8 @@
 //! Remote scanning against real HTTP servers on 127.0.0.1: verdicts equal the local scan of the
 //! same bytes, and a torch zip costs a small fraction of its size.
 
-mod common;
-#[path = "remote/server.rs"]
-mod server;
-
-use common::compress;
+use crate::common::compress;
+use crate::server::{Data, Req, Resp, Server};
 use picklescan_rs::file::scan_bytes;
 use picklescan_rs::remote::http::{Client, HttpOptions};
 use picklescan_rs::remote::hub::HubRef;
@@ -13,7 +10,6 @@ use picklescan_rs::remote::{self, RemoteOptions};
 use picklescan_rs::report::FileReport;
 use picklescan_rs::rules::RuleSet;
 use picklescan_rs::{Limits, Scanner, Verdict};
-use server::{Data, Req, Resp, Server};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -402,13 +398,23 @@ fn scan_served_by(
     o: &RemoteOptions,
     how: Serve,
 ) -> (FileReport, remote::Cost, FileReport) {
-    let scanner = scanner();
-    let local = scan_bytes(&scanner, &data, name.into());
+    let local = scan_bytes(&scanner(), &data, name.into());
+    let (r, cost) = remote_scan_by(data, name, o, how);
+    (r, cost, local)
+}
+
+/// [`scan_served_by`] without the local scan, for tests that serve the same bytes several ways.
+fn remote_scan_by(
+    data: Vec<u8>,
+    name: &str,
+    o: &RemoteOptions,
+    how: Serve,
+) -> (FileReport, remote::Cost) {
     let mut files = HashMap::new();
     files.insert(name.to_string(), Data::mem(data));
     let srv = serve(files, how);
     let (r, mut cost) = remote::scan_url_with_cost(
-        &scanner,
+        &scanner(),
         &Client::new(o.http.clone()),
         &format!("{}/f/{name}", srv.base()),
         o,
@@ -424,7 +430,7 @@ fn scan_served_by(
         );
     }
     cost.bytes = srv.stats.body_written();
-    (r, cost, local)
+    (r, cost)
 }
 
 #[test]
@@ -988,85 +994,150 @@ fn noise_pickle_with(mib: u32, evil_first: bool, evil_last: bool) -> Vec<u8> {
     p
 }
 
-#[test]
-fn compressed_files_are_decompressed_as_they_are_read() {
-    for codec in ["zlib", "gzip", "bz2", "lz4", "xz", "lzma"] {
-        for evil in [false, true] {
-            let data = compress(codec, &noise_pickle(4, evil));
-            let size = data.len() as u64;
-            for how in ALL_SERVES {
-                let (r, cost, local) = scan_served_by(data.clone(), "m.joblib.z", &opts(), how);
-                assert!(local.format.starts_with("joblib-"), "{}", local.format);
-                assert_eq!(
-                    local.verdict,
-                    verdict_for(evil),
-                    "{codec}: {:?}",
-                    local.findings
-                );
-                assert_eq!(key(&r), key(&local), "{codec} {how:?}");
-                // The compressed bytes pass by (with ranges too: one plain GET after the
-                // probes): only the first and last are kept; of the output, what the scanner
-                // reads (the 4 MiB payload is dropped as it passes).
-                assert!(
-                    cost.kept < size / 4,
-                    "{codec} {how:?}: kept {} of {size}",
-                    cost.kept
-                );
-                if how == Serve::Ranges {
-                    assert!(cost.bytes < size + (256 << 10), "{codec}: {cost:?}");
-                }
+// One test per codec and check, so that the harness runs them side by side; each file is
+// scanned locally once and remotely by each kind of server.
+
+/// Compressed files are decompressed as they are read: verdicts equal the local scan, and only
+/// the first and last compressed bytes and what the scanner reads of the output are kept.
+fn check_compressed_read(codec: &str) {
+    let scanner = scanner();
+    let clean = compress(codec, &noise_pickle(4, false));
+    for evil in [false, true] {
+        let data = if evil {
+            compress(codec, &noise_pickle(4, true))
+        } else {
+            clean.clone()
+        };
+        let size = data.len() as u64;
+        let local = scan_bytes(&scanner, &data, "m.joblib.z".into());
+        assert!(local.format.starts_with("joblib-"), "{}", local.format);
+        assert_eq!(
+            local.verdict,
+            verdict_for(evil),
+            "{codec}: {:?}",
+            local.findings
+        );
+        for how in ALL_SERVES {
+            let (r, cost) = remote_scan_by(data.clone(), "m.joblib.z", &opts(), how);
+            assert_eq!(key(&r), key(&local), "{codec} {how:?}");
+            // The compressed bytes pass by (with ranges too: one plain GET after the
+            // probes): only the first and last are kept; of the output, what the scanner
+            // reads (the 4 MiB payload is dropped as it passes).
+            assert!(
+                cost.kept < size / 4,
+                "{codec} {how:?}: kept {} of {size}",
+                cost.kept
+            );
+            if how == Serve::Ranges {
+                assert!(cost.bytes < size + (256 << 10), "{codec}: {cost:?}");
             }
         }
-        // A cut stream is never clean, and reads as it does locally.
-        let mut data = compress(codec, &noise_pickle(4, false));
-        data.truncate(data.len() / 2);
-        for how in ALL_SERVES {
-            let (r, _, local) = scan_served_by(data.clone(), "cut.joblib.z", &opts(), how);
-            assert_ne!(local.verdict, Verdict::Clean, "{codec}");
-            assert_eq!(key(&r), key(&local), "{codec} {how:?}");
-        }
+    }
+    // A cut stream is never clean, and reads as it does locally.
+    let mut data = clean;
+    data.truncate(data.len() / 2);
+    let local = scan_bytes(&scanner, &data, "cut.joblib.z".into());
+    assert_ne!(local.verdict, Verdict::Clean, "{codec}");
+    for how in ALL_SERVES {
+        let (r, _) = remote_scan_by(data.clone(), "cut.joblib.z", &opts(), how);
+        assert_eq!(key(&r), key(&local), "{codec} {how:?}");
     }
 }
 
-#[test]
-fn reading_a_compressed_file_stops_at_a_dangerous_finding() {
-    for codec in ["zlib", "gzip", "bz2", "lz4", "xz", "lzma"] {
-        // A call first, then 16 MiB of noise and a second call: the stream is cut short.
-        let data = compress(codec, &noise_pickle_with(16, true, true));
-        let size = data.len() as u64;
-        for how in ALL_SERVES {
-            let (r, _, local) = scan_served_by(data.clone(), "m.joblib.z", &opts(), how);
-            assert_eq!(local.verdict, Verdict::Dangerous);
-            assert_eq!(
-                r.verdict,
-                Verdict::Dangerous,
-                "{codec} {how:?}: {:?}",
-                r.findings
-            );
-            assert_eq!(r.format, local.format);
-            // What was found is what the local scan found first, and nothing about the cut.
-            let first = local.findings.iter().map(|f| f.offset).min().flatten();
-            assert!(
-                r.findings
-                    .iter()
-                    .all(|f| f.rule != picklescan_rs::scan::ids::TRUNCATED),
-                "{codec} {how:?}: {:?}",
-                r.findings
-            );
-            assert!(
-                r.findings
-                    .iter()
-                    .any(|f| f.offset == first && f.severity.verdict() == Verdict::Dangerous),
-                "{codec} {how:?}: {:?}",
-                r.findings
-            );
-            // Read by the client: the server may have written more into the connection's
-            // buffers before it was closed. The lzma decoder gives out its output a
-            // dictionary (8 MiB here) at a time.
-            let read = r.transferred.unwrap_or(u64::MAX);
-            let bound = if codec == "lzma" { 9 << 20 } else { size / 8 };
-            assert!(read < bound, "{codec} {how:?}: read {read} of {size}");
-        }
+mod compressed_files_are_decompressed_as_they_are_read {
+    use super::check_compressed_read as check;
+    #[test]
+    fn zlib() {
+        check("zlib")
+    }
+    #[test]
+    fn gzip() {
+        check("gzip")
+    }
+    #[test]
+    fn bz2() {
+        check("bz2")
+    }
+    #[test]
+    fn lz4() {
+        check("lz4")
+    }
+    #[test]
+    fn xz() {
+        check("xz")
+    }
+    #[test]
+    fn lzma() {
+        check("lzma")
+    }
+}
+
+/// Reading a compressed file stops at a dangerous finding: a call first, then 16 MiB of noise
+/// and a second call; the stream is cut short.
+fn check_compressed_stop(codec: &str) {
+    let data = compress(codec, &noise_pickle_with(16, true, true));
+    let size = data.len() as u64;
+    let local = scan_bytes(&scanner(), &data, "m.joblib.z".into());
+    assert_eq!(local.verdict, Verdict::Dangerous);
+    // What was found is what the local scan found first, and nothing about the cut.
+    let first = local.findings.iter().map(|f| f.offset).min().flatten();
+    for how in ALL_SERVES {
+        let (r, _) = remote_scan_by(data.clone(), "m.joblib.z", &opts(), how);
+        assert_eq!(
+            r.verdict,
+            Verdict::Dangerous,
+            "{codec} {how:?}: {:?}",
+            r.findings
+        );
+        assert_eq!(r.format, local.format);
+        assert!(
+            r.findings
+                .iter()
+                .all(|f| f.rule != picklescan_rs::scan::ids::TRUNCATED),
+            "{codec} {how:?}: {:?}",
+            r.findings
+        );
+        assert!(
+            r.findings
+                .iter()
+                .any(|f| f.offset == first && f.severity.verdict() == Verdict::Dangerous),
+            "{codec} {how:?}: {:?}",
+            r.findings
+        );
+        // Read by the client: the server may have written more into the connection's
+        // buffers before it was closed. The lzma decoder gives out its output a
+        // dictionary (8 MiB here) at a time.
+        let read = r.transferred.unwrap_or(u64::MAX);
+        let bound = if codec == "lzma" { 9 << 20 } else { size / 8 };
+        assert!(read < bound, "{codec} {how:?}: read {read} of {size}");
+    }
+}
+
+mod reading_a_compressed_file_stops_at_a_dangerous_finding {
+    use super::check_compressed_stop as check;
+    #[test]
+    fn zlib() {
+        check("zlib")
+    }
+    #[test]
+    fn gzip() {
+        check("gzip")
+    }
+    #[test]
+    fn bz2() {
+        check("bz2")
+    }
+    #[test]
+    fn lz4() {
+        check("lz4")
+    }
+    #[test]
+    fn xz() {
+        check("xz")
+    }
+    #[test]
+    fn lzma() {
+        check("lzma")
     }
 }
 

@@ -1,8 +1,7 @@
 //! What a new user meets first: the README's example, exit codes of extraction, flags that must
 //! not be ignored, walking real folders (globs, VCS folders, .gitignore, FIFOs, loops), signals.
 
-mod common;
-use common::Asm;
+use crate::common::Asm;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -608,7 +607,7 @@ fn joblib_zeros() -> Vec<u8> {
     v.extend(vec![0xffu8; pad]);
     v.resize(v.len() + n as usize * 8, 0);
     v.push(b'.');
-    common::compress("zlib", &v)
+    crate::common::compress("zlib", &v)
 }
 
 #[test]

@@ -589,7 +589,7 @@ fn docs_table_is_in_sync() {
             std::fs::write(path, new).unwrap();
         } else {
             panic!(
-                "docs/rules.md rule table is stale; run UPDATE_RULES_DOC=1 cargo test --test rules"
+                "docs/rules.md rule table is stale; run UPDATE_RULES_DOC=1 cargo test --test it rules::"
             );
         }
     }

@@ -1,7 +1,6 @@
 //! The command line end to end: exit codes, JSON and SARIF output, folders and excludes.
 
-mod common;
-use common::Asm;
+use crate::common::Asm;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;

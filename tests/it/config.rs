@@ -1,7 +1,6 @@
 //! Configuration files: every kind of entry, the pyproject form, discovery, and errors.
 
-mod common;
-use common::Asm;
+use crate::common::Asm;
 use picklescan_rs::config::{self, Config};
 use picklescan_rs::policy::{FailOn, Mode};
 use picklescan_rs::rules::RuleSet;

@@ -2,10 +2,8 @@
 //! and globals; targeted cases for each zip trick, legacy position, compression, npy, safetensors
 //! and GGUF check.
 
-mod common;
-mod manifest;
-
-use common::compress;
+use crate::common::compress;
+use crate::manifest;
 use flate2::write::DeflateEncoder;
 use picklescan_rs::container::{self, detect, Kind};
 use picklescan_rs::file::{scan_bytes, scan_path, FileOptions};
