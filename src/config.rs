@@ -277,8 +277,11 @@ impl Config {
 
     /// Every rule id named by the configuration must exist.
     pub fn check_ids(&self, rules: &RuleSet) -> Result<(), ConfigError> {
-        let known =
-            |id: &str| rules.get(id).is_some() || policy::ids::ALL.contains(&id) || id == "PS000";
+        let known = |id: &str| {
+            rules.get(id).is_some()
+                || policy::ids::POLICY.contains(&id)
+                || id == policy::ids::NOT_LISTED
+        };
         for id in self.severity.keys() {
             if !known(id) {
                 return Err(ConfigError {

@@ -28,21 +28,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use weights_only::{ProblemKind, WeightsOnly};
 
-/// Ids of the findings policies add.
-pub mod ids {
-    /// A global that torch's `weights_only` allowlist does not contain.
-    pub const WEIGHTS_ONLY_GLOBAL: &str = "PS950";
-    /// `torch.load(weights_only=True)` fails for a reason no allowlisting fixes.
-    pub const WEIGHTS_ONLY_REJECTED: &str = "PS951";
-    /// A suppression that matched no finding.
-    pub const UNUSED_SUPPRESSION: &str = "PS958";
-    /// Every id above.
-    pub const ALL: &[&str] = &[
-        WEIGHTS_ONLY_GLOBAL,
-        WEIGHTS_ONLY_REJECTED,
-        UNUSED_SUPPRESSION,
-    ];
-}
+/// Rule ids: the one registry, [`crate::rules::ids`].
+pub use crate::rules::ids;
 
 /// The anomaly rules for the ids in [`ids`], in the rule file format.
 pub const RULES_FILE: &str = include_str!("../rules/policy/anomalies.toml");

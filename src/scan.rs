@@ -10,33 +10,8 @@ use crate::pickle::vm::{EventKind, Hooks, Run, Vm, VmError};
 use crate::rules::{Judgement, Rule, RuleSet};
 use std::collections::{HashMap, HashSet};
 
-/// Rule ids of the findings the scanner itself raises.
-pub mod ids {
-    /// Import of a global on neither list.
-    pub const UNKNOWN_GLOBAL: &str = "PS001";
-    /// The stream is malformed.
-    pub const MALFORMED: &str = "PS900";
-    /// The stream ends early.
-    pub const TRUNCATED: &str = "PS901";
-    /// A budget was exceeded.
-    pub const BUDGET: &str = "PS902";
-    /// EXT1/2/4 import through the copyreg registry.
-    pub const EXTENSION: &str = "PS903";
-    /// STACK_GLOBAL with computed operands.
-    pub const DYNAMIC_GLOBAL: &str = "PS904";
-    /// A persistent id the known loaders do not produce.
-    pub const PERSISTENT_ID: &str = "PS905";
-    /// Bytes after the last pickle that are not a pickle.
-    pub const TRAILING_DATA: &str = "PS906";
-    /// A FRAME longer than the data.
-    pub const FRAME: &str = "PS907";
-    /// NEXT_BUFFER: out-of-band data.
-    pub const OUT_OF_BAND: &str = "PS908";
-    /// A container method on an allowlisted object that is not a container.
-    pub const METHOD_ON_ALLOWED: &str = "PS923";
-    /// BUILD on an imported global itself.
-    pub const STATE_ON_GLOBAL: &str = "PS924";
-}
+/// Rule ids: the one registry, [`crate::rules::ids`].
+pub use crate::rules::ids;
 
 /// How many findings of one kind (rule, global, usage) are listed before they are only counted.
 const SAME_KIND_LISTED: usize = 3;
@@ -506,7 +481,7 @@ fn limit_findings(findings: Vec<Finding>) -> Vec<Finding> {
     }
     if omitted > 0 {
         kept.push(Finding::anomaly(
-            "PS000",
+            ids::NOT_LISTED,
             Severity::Info,
             None,
             format!("{omitted} more findings of the same kinds are not listed"),

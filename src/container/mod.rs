@@ -35,45 +35,8 @@ use crate::scan::Scanner;
 use compress::Codec;
 use std::cell::{Cell, RefCell};
 
-/// Rule ids of container findings.
-pub mod ids {
-    /// Zip structure oddity (CRC, header disagreement, prefix bytes, duplicates, …).
-    pub const ZIP_ANOMALY: &str = "PS910";
-    /// Encrypted member or unsupported compression method: not scanned.
-    pub const UNSUPPORTED_MEMBER: &str = "PS911";
-    /// A format this scanner cannot look inside (7z, rar, zstd, HDF5, …).
-    pub const UNSCANNABLE: &str = "PS912";
-    /// Content of no known format.
-    pub const UNRECOGNISED: &str = "PS913";
-    /// TorchScript code that could not be read (so not judged).
-    pub const TORCHSCRIPT_CODE: &str = "PS914";
-    /// TorchScript code that calls a file-system operator.
-    pub const TORCHSCRIPT_FILE_ACCESS: &str = "PS940";
-    /// TorchScript code that uses operators or classes of a native library torch does not ship.
-    pub const TORCHSCRIPT_FOREIGN_OPERATOR: &str = "PS941";
-    /// Containers nested deeper than the budget.
-    pub const NESTED_DEPTH: &str = "PS915";
-    /// Decompression budget exceeded.
-    pub const DECOMPRESSION_BUDGET: &str = "PS916";
-    /// safetensors file that fails validation.
-    pub const SAFETENSORS_INVALID: &str = "PS917";
-    /// GGUF file that fails validation.
-    pub const GGUF_INVALID: &str = "PS918";
-    /// The file could not be read.
-    pub const IO_ERROR: &str = "PS919";
-    /// A joblib < 0.10 companion file not scanned with the dump.
-    pub const JOBLIB_COMPANION: &str = "PS942";
-    /// A joblib < 0.10 companion file name that leaves the dump's folder.
-    pub const JOBLIB_COMPANION_OUTSIDE: &str = "PS943";
-    /// numpy `.npy` header or size problem.
-    pub const NPY_INVALID: &str = "PS920";
-    /// Malformed pickle (shared with the pickle scanner).
-    pub const MALFORMED: &str = crate::scan::ids::MALFORMED;
-    /// Truncated data (shared with the pickle scanner).
-    pub const TRUNCATED: &str = crate::scan::ids::TRUNCATED;
-    /// Bytes after the last pickle (shared with the pickle scanner).
-    pub const TRAILING_DATA: &str = crate::scan::ids::TRAILING_DATA;
-}
+/// Rule ids: the one registry, [`crate::rules::ids`].
+pub use crate::rules::ids;
 
 /// What the content of a file or member is, judged from its bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

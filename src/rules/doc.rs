@@ -126,17 +126,31 @@ pub fn rules_list(set: &RuleSet) -> String {
     out
 }
 
-/// The first sentence of a rule's rationale: the one-line reason shown beside a finding.
+/// The one-line reason shown beside a finding: the start of the rule's rationale (to its first
+/// colon or full stop, at most about 100 characters) and where to read the rest.
 pub fn reason(rule: &Rule) -> String {
     let text = rule
         .rationale
         .split_whitespace()
         .collect::<Vec<_>>()
         .join(" ");
-    match text.find(". ") {
-        Some(i) => text[..=i].to_string(),
-        None => text,
+    let mut end = [": ", ". ", "; "]
+        .iter()
+        .filter_map(|p| text.find(p))
+        .min()
+        .unwrap_or(text.len());
+    let mut cut = false;
+    let limit = text.char_indices().nth(100).map_or(text.len(), |(i, _)| i);
+    if end > limit {
+        end = text[..limit].rfind(' ').unwrap_or(0);
+        cut = true;
     }
+    let head = text[..end].trim_end_matches('.');
+    format!(
+        "{head}{} (picklescan-rs rule {})",
+        if cut { " …" } else { "" },
+        rule.id
+    )
 }
 
 /// The `.picklescan.toml` rule that allows `module.name` used as `usages`, for a user who has

@@ -46,40 +46,45 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
-/// Ids of the anomaly rules the scanner reports by id.
+/// The registry of every rule id the code emits by id (anomalies and the unknown-global rule):
+/// one name per id, used by the scanner, the containers and the policies alike. `tests/it/rules.rs`
+/// checks it both ways against the rule files: every id here has exactly one anomaly rule, and
+/// every anomaly rule is emitted (is here).
 pub mod ids {
+    /// More findings of the same kinds than are listed (a count, info).
+    pub const NOT_LISTED: &str = "PS000";
     /// Import of a global on neither list.
     pub const UNKNOWN_GLOBAL: &str = "PS001";
     /// The pickle stream does not decode.
-    pub const MALFORMED_PICKLE: &str = "PS900";
+    pub const MALFORMED: &str = "PS900";
     /// The pickle stream ends before STOP.
-    pub const TRUNCATED_PICKLE: &str = "PS901";
+    pub const TRUNCATED: &str = "PS901";
     /// An op, node, memo, nesting or output budget was exceeded.
-    pub const BUDGET_EXCEEDED: &str = "PS902";
+    pub const BUDGET: &str = "PS902";
     /// EXT1/EXT2/EXT4: an import through the copyreg extension registry.
-    pub const EXTENSION_REGISTRY_IMPORT: &str = "PS903";
+    pub const EXTENSION: &str = "PS903";
     /// STACK_GLOBAL whose operands are not literal strings.
-    pub const DYNAMIC_GLOBAL_NAME: &str = "PS904";
+    pub const DYNAMIC_GLOBAL: &str = "PS904";
     /// A persistent id the host loader would not accept.
-    pub const UNEXPECTED_PERSISTENT_ID: &str = "PS905";
+    pub const PERSISTENT_ID: &str = "PS905";
     /// Bytes after the last STOP that are not another pickle.
     pub const TRAILING_DATA: &str = "PS906";
     /// FRAME opcode used inconsistently.
-    pub const FRAME_ANOMALY: &str = "PS907";
+    pub const FRAME: &str = "PS907";
     /// NEXT_BUFFER: an out-of-band buffer.
-    pub const OUT_OF_BAND_BUFFER: &str = "PS908";
+    pub const OUT_OF_BAND: &str = "PS908";
     /// A zip container oddity.
     pub const ZIP_ANOMALY: &str = "PS910";
     /// An encrypted or unsupported (compression method) archive member.
-    pub const ENCRYPTED_OR_UNSUPPORTED_MEMBER: &str = "PS911";
+    pub const UNSUPPORTED_MEMBER: &str = "PS911";
     /// A recognised format that cannot be scanned.
-    pub const UNSCANNABLE_FORMAT: &str = "PS912";
-    /// Content that is no known format.
-    pub const UNRECOGNISED_CONTENT: &str = "PS913";
-    /// TorchScript code in an archive.
+    pub const UNSCANNABLE: &str = "PS912";
+    /// Content that is no known format, under a name that claims a model format.
+    pub const UNRECOGNISED: &str = "PS913";
+    /// TorchScript code that could not be read.
     pub const TORCHSCRIPT_CODE: &str = "PS914";
     /// Containers nested deeper than the limit.
-    pub const NESTED_DEPTH_EXCEEDED: &str = "PS915";
+    pub const NESTED_DEPTH: &str = "PS915";
     /// A decompression budget was exceeded.
     pub const DECOMPRESSION_BUDGET: &str = "PS916";
     /// An invalid safetensors file.
@@ -94,25 +99,44 @@ pub mod ids {
     pub const EMPTY_GLOBAL_NAME: &str = "PS921";
     /// A global whose module or name has a component that is not an identifier.
     pub const NON_IDENTIFIER_GLOBAL_NAME: &str = "PS922";
+    /// A container method on an allowlisted object that is not a container.
+    pub const METHOD_ON_ALLOWED: &str = "PS923";
+    /// BUILD on an imported global itself.
+    pub const STATE_ON_GLOBAL: &str = "PS924";
+    /// TorchScript code that calls a file-system operator.
+    pub const TORCHSCRIPT_FILE_ACCESS: &str = "PS940";
+    /// TorchScript code that uses operators or classes of a native library torch does not ship.
+    pub const TORCHSCRIPT_FOREIGN_OPERATOR: &str = "PS941";
+    /// A joblib < 0.10 companion file not scanned with the dump.
+    pub const JOBLIB_COMPANION: &str = "PS942";
+    /// A joblib < 0.10 companion file name that leaves the dump's folder.
+    pub const JOBLIB_COMPANION_OUTSIDE: &str = "PS943";
+    /// A global that torch's `weights_only` allowlist does not contain (policy).
+    pub const WEIGHTS_ONLY_GLOBAL: &str = "PS950";
+    /// `torch.load(weights_only=True)` fails for a reason no allowlisting fixes (policy).
+    pub const WEIGHTS_ONLY_REJECTED: &str = "PS951";
+    /// A suppression that matched no finding (policy).
+    pub const UNUSED_SUPPRESSION: &str = "PS958";
 
-    /// Every id above.
+    /// Every id the scanner emits, each an anomaly rule of the built-in rule files.
     pub const ALL: &[&str] = &[
+        NOT_LISTED,
         UNKNOWN_GLOBAL,
-        MALFORMED_PICKLE,
-        TRUNCATED_PICKLE,
-        BUDGET_EXCEEDED,
-        EXTENSION_REGISTRY_IMPORT,
-        DYNAMIC_GLOBAL_NAME,
-        UNEXPECTED_PERSISTENT_ID,
+        MALFORMED,
+        TRUNCATED,
+        BUDGET,
+        EXTENSION,
+        DYNAMIC_GLOBAL,
+        PERSISTENT_ID,
         TRAILING_DATA,
-        FRAME_ANOMALY,
-        OUT_OF_BAND_BUFFER,
+        FRAME,
+        OUT_OF_BAND,
         ZIP_ANOMALY,
-        ENCRYPTED_OR_UNSUPPORTED_MEMBER,
-        UNSCANNABLE_FORMAT,
-        UNRECOGNISED_CONTENT,
+        UNSUPPORTED_MEMBER,
+        UNSCANNABLE,
+        UNRECOGNISED,
         TORCHSCRIPT_CODE,
-        NESTED_DEPTH_EXCEEDED,
+        NESTED_DEPTH,
         DECOMPRESSION_BUDGET,
         SAFETENSORS_INVALID,
         GGUF_INVALID,
@@ -120,6 +144,19 @@ pub mod ids {
         NPY_INVALID,
         EMPTY_GLOBAL_NAME,
         NON_IDENTIFIER_GLOBAL_NAME,
+        METHOD_ON_ALLOWED,
+        STATE_ON_GLOBAL,
+        TORCHSCRIPT_FILE_ACCESS,
+        TORCHSCRIPT_FOREIGN_OPERATOR,
+        JOBLIB_COMPANION,
+        JOBLIB_COMPANION_OUTSIDE,
+    ];
+
+    /// Every id the policies emit, each an anomaly rule of `rules/policy/anomalies.toml`.
+    pub const POLICY: &[&str] = &[
+        WEIGHTS_ONLY_GLOBAL,
+        WEIGHTS_ONLY_REJECTED,
+        UNUSED_SUPPRESSION,
     ];
 }
 

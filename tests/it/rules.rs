@@ -71,6 +71,7 @@ const GLOBAL_RULES: &[(&str, &str, &str)] = &[
 
 /// Every anomaly rule with its severity.
 const ANOMALY_RULES: &[(&str, Severity)] = &[
+    ("PS000", Severity::Info),
     ("PS001", Severity::Medium),
     ("PS900", Severity::Medium),
     ("PS901", Severity::Medium),
@@ -146,7 +147,9 @@ fn ids_unique_and_rules_documented() {
             }
             Action::Allow => rule.id.as_str() >= "PS010" && rule.id.as_str() < "PS100",
             Action::Deny => rule.id.as_str() >= "PS100" && rule.id.as_str() < "PS900",
-            Action::Anomaly => rule.id == "PS001" || rule.id.as_str() >= "PS900",
+            Action::Anomaly => {
+                rule.id == "PS000" || rule.id == "PS001" || rule.id.as_str() >= "PS900"
+            }
         };
         assert!(range_ok, "{} is outside the range of its action", rule.id);
         if rule.action == Action::Allow {
@@ -192,13 +195,45 @@ fn table_examples_judge_to_their_rule() {
     }
 }
 
+/// The id registry against the rule files, both ways: every id the code emits has exactly one
+/// anomaly rule, and every anomaly rule is one the code emits.
 #[test]
-fn scanner_anomaly_ids_exist() {
+fn the_id_registry_and_the_rule_files_agree() {
     let set = builtin();
     for id in ids::ALL {
-        let rule = set.get(id).unwrap_or_else(|| panic!("{id} missing"));
+        let rule = set.get(id).unwrap_or_else(|| panic!("{id} has no rule"));
         assert_eq!(rule.action, Action::Anomaly, "{id}");
     }
+    for rule in set.rules().iter().filter(|r| r.action == Action::Anomaly) {
+        assert!(
+            ids::ALL.contains(&rule.id.as_str()),
+            "{} is in no code path (not in ids::ALL)",
+            rule.id
+        );
+    }
+    let mut with_policy = set.clone();
+    with_policy
+        .add_str(
+            "rules/policy/anomalies.toml",
+            picklescan_rs::policy::RULES_FILE,
+        )
+        .unwrap();
+    let policy_ids: Vec<&str> = with_policy
+        .rules()
+        .iter()
+        .filter(|r| r.origin == "rules/policy/anomalies.toml")
+        .map(|r| r.id.as_str())
+        .collect();
+    let mut want: Vec<&str> = ids::POLICY.to_vec();
+    want.sort();
+    let mut got = policy_ids.clone();
+    got.sort();
+    assert_eq!(got, want, "rules/policy/anomalies.toml and ids::POLICY");
+    let mut all: Vec<&str> = ids::ALL.iter().chain(ids::POLICY).copied().collect();
+    let n = all.len();
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), n, "an id is registered twice");
 }
 
 #[test]
