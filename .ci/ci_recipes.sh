@@ -59,6 +59,31 @@ git -C "$p" init -q
 git -C "$p" -c user.name=ci -c user.email=ci@example.invalid add -A
 git -C "$p" -c user.name=ci -c user.email=ci@example.invalid commit -qm "project"
 
+# --- a real model repository: what the libraries save, and its other files -----------------------
+# Models as scikit-learn, torch, TorchScript and pandas save them, beside a README, configs,
+# tokenizer files, code and a licence: the documented scan step passes (exit 0).
+q="$work/model-repo"
+mkdir -p "$q/models"
+cp corpus/ecosystem/benign/sklearn/sklearn_RandomForestClassifier.gzip.joblib \
+  corpus/ecosystem/benign/torch/torch_checkpoint.pt \
+  corpus/ecosystem/benign/torch/torch_module_sequential.pt \
+  corpus/ecosystem/benign/torch/torchscript_sequential.pt \
+  corpus/ecosystem/benign/pandas/frame.p4.pkl "$q/models/"
+cp -R corpus/ecosystem/not-models/repo/. "$q/"
+git -C "$q" init -q
+git -C "$q" -c user.name=ci -c user.email=ci@example.invalid add -A
+git -C "$q" -c user.name=ci -c user.email=ci@example.invalid commit -qm "model"
+set +e
+(cd "$q" && picklescan-rs --format sarif --no-progress . > results.sarif)
+code=$?
+set -e
+if [ "$code" = 0 ]; then
+  echo "ok: the scan step on a real model repository exited 0"
+else
+  fail "the scan step on a real model repository exited $code, expected 0"
+  (cd "$q" && picklescan-rs --no-progress . | grep -v ": clean\|not a model" | head -20)
+fi
+
 # --- GitHub Actions: the scan step -----------------------------------------------------------
 # models/custom.pkl holds an in-house class: suspicious under the default policy.
 run_doc 2 'picklescan-rs --format sarif --no-progress . > results.sarif'

@@ -231,7 +231,7 @@ def not_models() -> list[tuple[str, bytes]]:
         ("repo/tokenizer_config.json", json.dumps({"model_max_length": 512, "do_lower_case": True}).encode()),
         ("repo/train.py", b"import joblib\nfrom sklearn.linear_model import LinearRegression\n"),
         ("repo/requirements.txt", b"scikit-learn>=1.3\njoblib\n"),
-        ("repo/.picklescan.toml", b"[policy]\nfail-on = \"suspicious\"\n"),
+        ("repo/.picklescan.toml", b"fail_on = \"suspicious\"\n"),
         ("repo/LICENSE", b"MIT License\n\nCopyright (c) 2024\n"),
         ("repo/CMakeLists.txt", b"cmake_minimum_required(VERSION 3.20)\nproject(x)\n"),
         ("repo/notes.yaml", b"(a): 1\nb: 2\n"),
