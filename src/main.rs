@@ -266,6 +266,9 @@ fn setup(
         }
         None => Config::default(),
     };
+    for w in rules.warnings() {
+        eprintln!("picklescan-rs: warning: {w} (this allow entry has no effect)");
+    }
     let policy = config.policy(args.policy, args.fail_on);
     let mut limits = Limits::default();
     if let Some(r) = args.max_ratio.or(config.max_ratio) {

@@ -303,6 +303,7 @@ pub struct RuleSet {
     aliases: Vec<(String, String)>,
     sources: Vec<(String, Cow<'static, str>)>,
     index: Arc<Index>,
+    warnings: Vec<String>,
 }
 
 /// Lookup tables, rebuilt whenever rules are added.
@@ -346,20 +347,62 @@ impl RuleSet {
     }
 
     /// Add the rules of one more file (`--rules FILE`).
+    ///
+    /// As [`RuleSet::add_str`]: its examples must judge to their own rules.
     pub fn add_file(&mut self, path: &Path) -> Result<(), RuleError> {
         let origin = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|e| RuleError {
             file: origin.clone(),
             message: format!("cannot read: {e}"),
         })?;
-        self.add_sources(vec![RuleText::toml(origin, text)])
+        self.add_checked(RuleText::toml(origin, text))
     }
 
     /// Add the rules of one rule text; `origin` names it in errors and in [`Rule::origin`].
     ///
-    /// On error the rule set is unchanged.
+    /// A rule whose examples do not judge to it is an error (docs/rules.md); an allow entry that
+    /// a deny rule (or an earlier allow rule) shadows is accepted with a warning
+    /// ([`RuleSet::warnings`]). On error the rule set is unchanged.
     pub fn add_str(&mut self, origin: &str, text: &str) -> Result<(), RuleError> {
-        self.add_sources(vec![RuleText::toml(origin.to_string(), text.to_string())])
+        self.add_checked(RuleText::toml(origin.to_string(), text.to_string()))
+    }
+
+    fn add_checked(&mut self, text: RuleText) -> Result<(), RuleError> {
+        let origin = text.origin.clone();
+        let before = self.clone();
+        self.add_sources(vec![text])?;
+        let tag = format!("({origin}):");
+        let mine: Vec<String> = self
+            .self_check()
+            .into_iter()
+            .filter(|p| p.contains(&tag))
+            .collect();
+        // An allow rule's example that a deny rule takes is the shadowing warned about below;
+        // any other example that does not judge to its rule is an error.
+        let is_allow = |p: &str| {
+            let id = p.split_whitespace().next().unwrap_or("");
+            self.get(id).is_some_and(|r| r.action == Action::Allow)
+        };
+        let bad = mine.iter().find(|p| {
+            p.contains(": example `") && !(is_allow(p) && p.contains("judges to dangerous"))
+        });
+        if let Some(bad) = bad {
+            let bad = bad.clone();
+            *self = before;
+            return Err(RuleError {
+                file: origin,
+                message: bad,
+            });
+        }
+        self.warnings.extend(mine);
+        Ok(())
+    }
+
+    /// Problems of added rule files that did not stop them from loading: allow entries that a
+    /// deny rule or an earlier allow rule shadows (they have no effect). The command line
+    /// prints them.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
     }
 
     /// Parse several texts and rebuild the tables once. Atomic: on error nothing changes.

@@ -105,9 +105,15 @@ const ANOMALY_RULES: &[(&str, Severity)] = &[
 
 #[test]
 fn builtin_files_parse() {
+    // Each file on its own, but for the aliases its examples may be spelt with.
+    let (aliases_origin, aliases) = RuleSet::builtin_files()[0];
+    assert_eq!(aliases_origin, "rules/aliases.toml");
     for (origin, text) in RuleSet::builtin_files() {
         let mut set = RuleSet::default();
-        set.add_str(origin, text).unwrap_or_else(|e| panic!("{e}"));
+        set.add_str(aliases_origin, aliases).unwrap();
+        if *origin != aliases_origin {
+            set.add_str(origin, text).unwrap_or_else(|e| panic!("{e}"));
+        }
     }
     assert!(!builtin().rules().is_empty());
 }
@@ -513,6 +519,40 @@ os = ["system"]
     assert_eq!(verdict(&set, "os", "system"), "D:PS101");
     let problems = set.self_check();
     assert!(problems.iter().any(|p| p.contains("PS091")), "{problems:?}");
+    // Loaded, with a warning that the entry has no effect.
+    assert!(
+        set.warnings().iter().any(|w| w.contains("PS091")),
+        "{:?}",
+        set.warnings()
+    );
+}
+
+#[test]
+fn a_user_rule_whose_examples_do_not_match_it_is_refused() {
+    let mut set = builtin();
+    let fp = set.fingerprint();
+    let err = set
+        .add_str(
+            "user.toml",
+            r#"
+[[rule]]
+id = "PS092"
+name = "allow-mine"
+action = "allow"
+severity = "info"
+rationale = "reviewed"
+references = ["x"]
+examples = ["mylib.model:OtherModel"]
+[rule.globals]
+"mylib.model" = ["MyModel"]
+"#,
+        )
+        .unwrap_err();
+    assert!(
+        err.message.contains("example `mylib.model:OtherModel`"),
+        "{err}"
+    );
+    assert_eq!(set.fingerprint(), fp, "a refused file changes nothing");
 }
 
 fn load_err(text: &str) -> String {
