@@ -313,7 +313,17 @@ pub(crate) fn scan(ctx: &Ctx<'_>, data: &[u8], _depth: usize) -> Scanned {
     let body = &data[h.data_start..];
     if h.has_object {
         // numpy.load(allow_pickle=True) unpickles the rest of the file.
-        let scan = ctx.scanner.scan_pickles(body, &mut NoHooks);
+        let mut scan = ctx.scanner.scan_pickles(body, &mut NoHooks);
+        // numpy.load unpickles one stream and never reads what follows it (numpy ships such a
+        // file itself, with a newline after the pickle): bytes there that are not a pickle are
+        // noted, not suspicious. A further pickle is still scanned and judged.
+        for f in &mut scan.findings {
+            if f.rule == ids::TRAILING_DATA {
+                f.severity = crate::finding::Severity::Info;
+                f.message
+                    .push_str(" (numpy.load reads one pickle and ignores them)");
+            }
+        }
         return Scanned {
             format: "npy".into(),
             findings: shift(scan.findings, h.data_start as u64),

@@ -29,6 +29,7 @@ const GLOBAL_RULES: &[(&str, &str, &str)] = &[
     ("PS014", "torch.cuda", "FloatTensor"),
     ("PS015", "torch.jit._pickle", "build_intlist"),
     ("PS024", "numpy.matrixlib.defmatrix", "matrix"),
+    ("PS025", "numpy.core._internal", "_reconstruct"),
     ("PS041", "joblib.numpy_pickle", "NDArrayWrapper"),
     ("PS020", "numpy.core.multiarray", "_reconstruct"),
     ("PS021", "numpy.dtypes", "Float32DType"),
