@@ -18,12 +18,14 @@
 //! decompressed stream's) bytes. Offsets of zip structure findings are file offsets.
 
 pub mod compress;
+pub mod formats;
 pub mod gguf;
 pub mod joblib;
 pub mod not_model;
 pub mod npy;
 pub mod safetensors;
 pub mod tar;
+pub mod template;
 pub mod torch;
 pub mod zip;
 
@@ -86,6 +88,8 @@ pub enum Kind {
     Compressed(Codec),
     /// An archive or model format this scanner cannot look inside.
     Unscannable(&'static str),
+    /// A model format read by [`crate::format`] (chat templates, ONNX, PMML, …).
+    Format(formats::Format),
     /// A pickle stream (protocol 2+ header, or a protocol 0/1 opcode first).
     Pickle,
     /// No bytes at all.
@@ -106,6 +110,7 @@ impl Kind {
             Kind::Tar => "tar",
             Kind::Compressed(c) => c.name(),
             Kind::Unscannable(n) => n,
+            Kind::Format(f) => f.name(),
             Kind::Pickle => "pickle",
             Kind::Empty => "empty",
             Kind::Unknown => "unknown",
@@ -132,7 +137,6 @@ const UNSCANNABLE: &[(&[u8], &str)] = &[
 /// What `data` is. `name` (a file or member name) only breaks ties: it is consulted for nothing
 /// but choosing between readings the bytes allow equally.
 pub fn detect(data: &[u8], name: Option<&str>) -> Kind {
-    let _ = name;
     if data.is_empty() {
         return Kind::Empty;
     }
@@ -150,6 +154,9 @@ pub fn detect(data: &[u8], name: Option<&str>) -> Kind {
     }
     if data.starts_with(TORCH_LEGACY_MAGIC) {
         return Kind::TorchLegacy;
+    }
+    if let Some(f) = formats::detect(data, name) {
+        return Kind::Format(f);
     }
     for (magic, what) in UNSCANNABLE {
         if data.starts_with(magic) {
@@ -297,6 +304,7 @@ pub(crate) fn scan_content(
             }
         }
         Kind::Tar => torch::scan_tar(ctx, data, depth),
+        Kind::Format(f) => formats::scan(ctx, f, data, name, depth),
         Kind::Compressed(codec) => scan_compressed(ctx, codec, data, name, depth),
         Kind::Unscannable(what) => Scanned {
             format: what.into(),

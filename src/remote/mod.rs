@@ -549,7 +549,9 @@ fn plan_and_scan(
             Err((e, why)) => return over(rf, e, why),
         },
         Kind::Unknown | Kind::Unscannable(_) | Kind::Empty => false,
-        Kind::Pickle | Kind::TorchLegacy | Kind::Tar | Kind::Compressed(_) => true,
+        Kind::Pickle | Kind::TorchLegacy | Kind::Tar | Kind::Compressed(_) | Kind::Format(_) => {
+            true
+        }
     };
     // What the scanner reads is fetched: the planned parts, or the whole file when the budget
     // allows it.

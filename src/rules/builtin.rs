@@ -21,6 +21,7 @@ macro_rules! embedded {
 embedded!(
     "rules/aliases",
     "rules/anomalies",
+    "rules/formats",
     "rules/allow/torch",
     "rules/allow/numpy",
     "rules/allow/stdlib",

@@ -1,0 +1,244 @@
+"""Fixtures for the model formats that are not pickles: chat templates (GGUF metadata,
+tokenizer_config.json, .jinja), ONNX, PMML, legacy GGML, skops, Hugging Face folders.
+
+Benign files are written by the real libraries (gguf, onnx, skops, json as transformers writes
+it); attacks are real saves edited to carry each published shape, or written at byte level where
+no library writes them. Payloads only run `id`/`echo`. Nothing here is rendered or loaded.
+
+Run from the repository root with a venv holding the pinned libraries:
+    python3 -m venv /tmp/venv && /tmp/venv/bin/pip install onnx==1.23.2 jinja2==3.1.6 \
+        gguf skops==0.16.0 scikit-learn numpy
+    /tmp/venv/bin/python corpus/gen/formats.py
+It rewrites corpus/formats/ (except templates/benign/, copied from llama.cpp's
+models/templates/ as vendored in llama_cpp_python 0.3.36) and corpus/formats/manifest.json.
+"""
+
+import json
+import re
+import os
+import shutil
+import sys
+
+import jinja2
+import jinja2.sandbox
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "formats")
+MANIFEST = []
+
+
+def path(*parts):
+    p = os.path.join(ROOT, *parts)
+    os.makedirs(os.path.dirname(p), exist_ok=True)
+    return p
+
+
+def expect(rel, verdict, rules=(), note=""):
+    MANIFEST.append({"path": rel, "verdict": verdict, "rules": sorted(rules), "note": note})
+
+
+# --------------------------------------------------------------------------------------------
+# Chat templates
+# --------------------------------------------------------------------------------------------
+
+BENIGN_DIR = os.path.join(ROOT, "templates", "benign")
+
+CHATML = (
+    "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content']"
+    " + '<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}"
+    "{% endif %}"
+)
+
+# Hugging Face's assistant-mask form ({% generation %}, transformers' AssistantTracker).
+HF_GENERATION = (
+    "{% for message in messages %}{% if message['role'] == 'assistant' %}{{ '<|assistant|>' }}"
+    "{% generation %}{{ message['content'] + eos_token }}{% endgeneration %}"
+    "{% else %}{{ '<|' + message['role'] + '|>' + message['content'] }}{% endif %}{% endfor %}"
+)
+
+# loop.cycle, namespace(), tojson, strftime_now, raise_exception, macros: constructs real templates use.
+CONSTRUCTS = (
+    "{%- set ns = namespace(system=none, n=0) -%}"
+    "{%- macro render(m) -%}{{ m['role'] | upper }}: {{ m['content'] | trim }}{%- endmacro -%}"
+    "{{ strftime_now('%d %b %Y') }}"
+    "{%- for m in messages -%}"
+    "{%- if (m['role'] == 'user') != (loop.index0 % 2 == 0) -%}"
+    "{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}"
+    "{%- endif -%}{%- set ns.n = ns.n + 1 -%}"
+    "<{{ loop.cycle('odd', 'even') }}>{{ render(m) }}{{ tools | tojson(indent=2) if tools }}"
+    "{%- endfor -%}{{ (messages | selectattr('role', 'equalto', 'user') | list | length) }}"
+)
+
+# Published shapes. CVE-2024-34359 (llama-cpp-python GHSA-56xg-wfcc-g829) and CVE-2026-5760
+# (SGLang, CERT VU#915947) used the warnings.catch_warnings walk; the others are the classic
+# Jinja2 SSTI forms and their obfuscations.
+ATTACKS = {
+    "cve_2024_34359_subclasses": (
+        "{% for x in ().__class__.__base__.__subclasses__() %}{% if \"warning\" in x.__name__ %}"
+        "{{ x()._module.__builtins__['__import__']('os').popen(\"id\").read() }}{% endif %}{% endfor %}"
+    ),
+    "lipsum_globals_os": "{{ lipsum.__globals__['os'].popen('id').read() }}",
+    "cycler_init_globals": "{{ cycler.__init__.__globals__.os.popen('id').read() }}",
+    "joiner_init_globals": "{{ joiner.__init__.__globals__['__builtins__']['eval']('1') }}",
+    "namespace_init_globals": "{{ namespace.__init__.__globals__.os.system('id') }}",
+    "attr_hex_escapes": (
+        "{{ ()|attr('\\x5f\\x5fclass\\x5f\\x5f')|attr('\\x5f\\x5fbase\\x5f\\x5f')"
+        "|attr('\\x5f\\x5fsubclasses\\x5f\\x5f')() }}"
+    ),
+    "attr_unicode_escapes": "{{ ()|attr('\\U0000005f\\U0000005fclass\\U0000005f\\U0000005f') }}",
+    "attr_join_list": "{{ messages|attr(['_','_class_','_']|join)|attr(['_','_mro_','_']|join) }}",
+    "attr_printf_format": "{{ messages|attr('%c%cclass%c%c'|format(95,95,95,95)) }}",
+    "attr_str_format_c": "{{ messages|attr('{0:c}{0:c}init{0:c}{0:c}'.format(95)) }}",
+    "attr_reversed_slice": "{{ messages|attr('__ssalc__'[::-1]) }}",
+    "attr_dict_keys": "{{ raise_exception|attr(dict(__globals__=1)|list|first) }}",
+    "attr_concat_set": (
+        "{% set a = '__glo' %}{% set b = a ~ 'bals__' %}{{ raise_exception|attr(b) }}"
+    ),
+    "attr_replace": "{{ messages|attr('_-class-_'|replace('-', '_')) }}",
+    "item_dunder": "{{ messages['__class__']['__mro__'][1]['__subclasses__']() }}",
+    "map_attribute": "{{ messages|map(attribute='__class__.__init__.__globals__')|list }}",
+    "str_format_traversal": "{{ '{0.__class__.__init__.__globals__}'.format(messages) }}",
+    "self_template_reference": "{{ self.__init__.__globals__.__builtins__ }}",
+}
+
+SUSPICIOUS = {
+    # A template that does not parse is not vouched for.
+    "unparsable": "{% for m in messages %}{{ m['content'] }",
+    # Attribute names computed from render-time values.
+    "attr_dynamic": "{{ messages|attr(messages[0]['content']) }}",
+    # A dunder spelt but not seen used as a name.
+    "dunder_string": "{{ '__glo' ~ 'bals__' }}",
+    # Resource exhaustion.
+    "range_bomb": "{% for i in range(100000000) %}x{% endfor %}",
+}
+
+
+def hidden_in_real(payload):
+    """A real template with the payload appended where a reviewer would not look."""
+    with open(os.path.join(BENIGN_DIR, "Qwen-Qwen2.5-7B-Instruct.jinja")) as f:
+        real = f.read()
+    return real + "{%- if false -%}" + payload + "{%- endif -%}"
+
+
+class RecordingSandbox(jinja2.sandbox.ImmutableSandboxedEnvironment):
+    """Jinja2's sandbox, recording every attribute it is asked to allow (it refuses `_` names)."""
+
+    seen = []
+
+    def is_safe_attribute(self, obj, attr, value):
+        RecordingSandbox.seen.append(attr)
+        return super().is_safe_attribute(obj, attr, value)
+
+
+def check_jinja2(name, text, attack):
+    """Every fixture is valid Jinja2 (what real renderers use). Attacks are rendered in Jinja2's
+    sandbox, which refuses private attributes: each must ask for one there, proving the payload
+    reaches Python internals when rendered unsandboxed. Nothing is rendered unsandboxed."""
+    env = RecordingSandbox(extensions=["jinja2.ext.loopcontrols"])
+    env.parse(re.sub(r"\{%[-+]?\s*(end)?generation\s*[-+]?%\}", "", text))
+    if attack:
+        RecordingSandbox.seen = []
+        try:
+            env.from_string(text).render(messages=[{"role": "user", "content": "x"}],
+                                         raise_exception=lambda m: None)
+        except Exception:
+            pass
+        if not any(a.startswith("_") for a in RecordingSandbox.seen):
+            raise SystemExit(f"{name}: no private attribute reached ({RecordingSandbox.seen})")
+
+
+def gguf_with_templates(out, templates, arch="llama"):
+    import gguf
+    import numpy as np
+
+    w = gguf.GGUFWriter(out, arch)
+    w.add_name("fixture")
+    w.add_context_length(128)
+    for key, text in templates.items():
+        w.add_string(key, text)
+    w.add_tensor("token_embd.weight", np.zeros((4, 32), dtype=np.float32))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+
+
+def templates():
+    benign = sorted(f for f in os.listdir(BENIGN_DIR) if f.endswith(".jinja"))
+    for f in benign:
+        with open(os.path.join(BENIGN_DIR, f)) as fh:
+            check_jinja2(f, fh.read(), False)
+        expect(f"templates/benign/{f}", "clean", note="llama.cpp models/templates")
+    for name, text in [("chatml", CHATML), ("hf_generation", HF_GENERATION), ("constructs", CONSTRUCTS)]:
+        check_jinja2(name, text, False)
+        with open(path("templates", "made", f"{name}.jinja"), "w") as f:
+            f.write(text)
+        expect(f"templates/made/{name}.jinja", "clean")
+
+    # tokenizer_config.json as transformers writes it: the string form, and the list form.
+    with open(os.path.join(BENIGN_DIR, "meta-llama-Llama-3.1-8B-Instruct.jinja")) as f:
+        llama31 = f.read()
+    cfg = {"add_bos_token": True, "bos_token": "<|begin_of_text|>", "chat_template": llama31,
+           "clean_up_tokenization_spaces": True, "eos_token": "<|eot_id|>",
+           "model_max_length": 131072, "tokenizer_class": "PreTrainedTokenizerFast"}
+    with open(path("templates", "tokenizer_config_string.json"), "w") as f:
+        json.dump(cfg, f, indent=2, ensure_ascii=False)
+    expect("templates/tokenizer_config_string.json", "clean")
+    cfg_list = dict(cfg, chat_template=[{"name": "default", "template": CHATML},
+                                        {"name": "tool_use", "template": llama31}])
+    with open(path("templates", "tokenizer_config_list.json"), "w") as f:
+        json.dump(cfg_list, f, indent=2, ensure_ascii=False)
+    expect("templates/tokenizer_config_list.json", "clean")
+
+    # GGUF with real templates in the default and named keys (gguf-py, as convert_hf_to_gguf).
+    gguf_with_templates(path("templates", "benign_templates.gguf"),
+                        {"tokenizer.chat_template": llama31,
+                         "tokenizer.chat_template.tool_use": CONSTRUCTS,
+                         "tokenizer.chat_template.rag": HF_GENERATION})
+    expect("templates/benign_templates.gguf", "clean")
+
+    for name, payload in ATTACKS.items():
+        check_jinja2(name, payload, True)
+        rules = ["PS961"] if any(g in payload for g in ("lipsum", "cycler", "joiner", "namespace.", "self.")) else ["PS960"]
+        with open(path("templates", "attack", f"{name}.jinja"), "w") as f:
+            f.write(payload)
+        expect(f"templates/attack/{name}.jinja", "dangerous", rules)
+    # The published delivery: the payload in GGUF metadata (CVE-2024-34359, CVE-2026-5760),
+    # hidden in a real template, in the default key and in a named key only.
+    gguf_with_templates(path("templates", "attack", "cve_2024_34359.gguf"),
+                        {"tokenizer.chat_template": hidden_in_real(ATTACKS["cve_2024_34359_subclasses"])})
+    expect("templates/attack/cve_2024_34359.gguf", "dangerous", ["PS960"])
+    gguf_with_templates(path("templates", "attack", "named_template_only.gguf"),
+                        {"tokenizer.chat_template": llama31,
+                         "tokenizer.chat_template.tool_use": hidden_in_real(ATTACKS["lipsum_globals_os"])})
+    expect("templates/attack/named_template_only.gguf", "dangerous", ["PS961"])
+    # litellm GHSA-46cm-pfwv-cgf8: the template in tokenizer_config.json, both forms.
+    with open(path("templates", "attack", "tokenizer_config_string.json"), "w") as f:
+        json.dump(dict(cfg, chat_template=hidden_in_real(ATTACKS["attr_join_list"])), f, indent=2)
+    expect("templates/attack/tokenizer_config_string.json", "dangerous", ["PS960"])
+    with open(path("templates", "attack", "tokenizer_config_list.json"), "w") as f:
+        json.dump(dict(cfg, chat_template=[{"name": "default", "template": CHATML},
+                                           {"name": "tool_use", "template": ATTACKS["cycler_init_globals"]}]),
+                  f, indent=2)
+    expect("templates/attack/tokenizer_config_list.json", "dangerous", ["PS961"])
+
+    for name, text in SUSPICIOUS.items():
+        with open(path("templates", "suspicious", f"{name}.jinja"), "w") as f:
+            f.write(text)
+        rule = "PS963" if name == "unparsable" else "PS962"
+        expect(f"templates/suspicious/{name}.jinja", "suspicious", [rule])
+
+
+def main():
+    for sub in ["templates/made", "templates/attack", "templates/suspicious"]:
+        shutil.rmtree(os.path.join(ROOT, sub), ignore_errors=True)
+    templates()
+    for extra in sys.argv[1:]:
+        print("unknown argument", extra)
+    with open(os.path.join(ROOT, "manifest.json"), "w") as f:
+        json.dump({"generator": "corpus/gen/formats.py", "files": MANIFEST}, f, indent=1)
+        f.write("\n")
+    print(len(MANIFEST), "fixtures")
+
+
+if __name__ == "__main__":
+    main()

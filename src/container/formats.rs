@@ -1,0 +1,99 @@
+//! Model formats other than pickles and their archives: recognised by content here, read by
+//! [`crate::format`], judged by one analyser each.
+//!
+//! | format | recognised by | analyser |
+//! |---|---|---|
+//! | `tokenizer_config.json`, `chat_template.json` | a JSON object with a `chat_template` key | [`super::template`] |
+//! | `*.jinja` chat template | Jinja tags in UTF-8 text named `.jinja`/`.j2` | [`super::template`] |
+
+use super::{Ctx, Scanned};
+use crate::format::template;
+
+/// A format recognised here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// JSON holding `chat_template` (Hugging Face tokenizer or processor config).
+    TemplateJson,
+    /// A Jinja chat template file.
+    Jinja,
+}
+
+impl Format {
+    /// Report name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::TemplateJson => "tokenizer-config",
+            Format::Jinja => "chat-template",
+        }
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+fn json_start(data: &[u8]) -> bool {
+    let d = data.strip_prefix(b"\xef\xbb\xbf").unwrap_or(data);
+    d.iter()
+        .find(|b| !b.is_ascii_whitespace())
+        .is_some_and(|&b| b == b'{')
+}
+
+/// What `data` is, when it is one of these formats. `name` breaks ties only (Jinja files are
+/// text that other text can resemble).
+pub fn detect(data: &[u8], name: Option<&str>) -> Option<Format> {
+    if json_start(data) && data.len() <= template::MAX_JSON && find(data, b"\"chat_template\"") {
+        return Some(Format::TemplateJson);
+    }
+    let jinja_name = name.is_some_and(|n| {
+        let l = n.to_ascii_lowercase();
+        l.ends_with(".jinja") || l.ends_with(".jinja2") || l.ends_with(".j2")
+    });
+    if jinja_name && template::looks_like_jinja(data) {
+        return Some(Format::Jinja);
+    }
+    None
+}
+
+/// Scan content recognised as `f`.
+pub(crate) fn scan(
+    ctx: &Ctx<'_>,
+    f: Format,
+    data: &[u8],
+    name: Option<&str>,
+    _depth: usize,
+) -> Scanned {
+    let findings = match f {
+        Format::TemplateJson => scan_template_json(ctx, data),
+        Format::Jinja => {
+            let text = String::from_utf8_lossy(data);
+            super::template::findings(ctx, &text, name.unwrap_or("template"), Some(0))
+        }
+    };
+    Scanned {
+        format: f.name().into(),
+        findings,
+    }
+}
+
+fn scan_template_json(ctx: &Ctx<'_>, data: &[u8]) -> Vec<crate::Finding> {
+    use super::template::ids;
+    let value: serde_json::Value = match serde_json::from_slice(data) {
+        Ok(v) => v,
+        Err(e) => {
+            return vec![ctx.anomaly(
+                ids::TEMPLATE_INVALID,
+                Some(0),
+                format!("JSON with a chat_template key does not parse: {e}"),
+            )]
+        }
+    };
+    match template::from_json(&value) {
+        None => Vec::new(),
+        Some(Err(e)) => vec![ctx.anomaly(ids::TEMPLATE_INVALID, Some(0), e)],
+        Some(Ok(list)) => list
+            .iter()
+            .flat_map(|t| super::template::findings(ctx, &t.text, &t.place, None))
+            .collect(),
+    }
+}

@@ -1,0 +1,103 @@
+//! Model formats other than pickles: every fixture in `corpus/formats/` (made by
+//! `corpus/gen/formats.py` with the real libraries, attacks edited from real saves) is scanned
+//! and its verdict and rule ids compared with `corpus/formats/manifest.json`.
+
+use picklescan_rs::file::{scan_path, FileOptions};
+use picklescan_rs::Scanner;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus/formats")
+}
+
+struct Entry {
+    path: String,
+    verdict: String,
+    rules: Vec<String>,
+}
+
+fn manifest() -> Vec<Entry> {
+    let text = std::fs::read_to_string(root().join("manifest.json")).expect("manifest");
+    let v: serde_json::Value = serde_json::from_str(&text).expect("manifest JSON");
+    v["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .map(|e| Entry {
+            path: e["path"].as_str().expect("path").to_string(),
+            verdict: e["verdict"].as_str().expect("verdict").to_string(),
+            rules: e["rules"]
+                .as_array()
+                .expect("rules")
+                .iter()
+                .map(|r| r.as_str().expect("rule").to_string())
+                .collect(),
+        })
+        .collect()
+}
+
+/// Scan every manifest entry whose path starts with `prefix`; fail with every mismatch.
+fn check(prefix: &str) -> usize {
+    let scanner = Scanner::default();
+    let mut problems = Vec::new();
+    let mut n = 0;
+    for e in manifest().iter().filter(|e| e.path.starts_with(prefix)) {
+        n += 1;
+        let r = scan_path(&scanner, &root().join(&e.path), &FileOptions::default());
+        let got: BTreeSet<&str> = r.findings.iter().map(|f| f.rule.as_str()).collect();
+        let missing: Vec<&String> = e
+            .rules
+            .iter()
+            .filter(|x| !got.contains(x.as_str()))
+            .collect();
+        if r.verdict.as_str() != e.verdict || !missing.is_empty() {
+            problems.push(format!(
+                "{}: expected {} {:?}, got {} {:?}: {:#?}",
+                e.path,
+                e.verdict,
+                e.rules,
+                r.verdict,
+                got,
+                r.findings.iter().map(|f| &f.message).collect::<Vec<_>>()
+            ));
+        }
+    }
+    assert!(n > 0, "no fixtures under {prefix}");
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    n
+}
+
+#[test]
+fn chat_templates() {
+    let n = check("templates/");
+    assert!(n >= 100, "{n}");
+}
+
+#[test]
+fn every_fixture_is_in_the_manifest() {
+    let listed: BTreeSet<String> = manifest().into_iter().map(|e| e.path).collect();
+    let mut stack = vec![root()];
+    let mut unlisted = Vec::new();
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).expect("readable corpus") {
+            let p = entry.expect("entry").path();
+            if p.is_dir() {
+                stack.push(p);
+                continue;
+            }
+            let rel = p
+                .strip_prefix(root())
+                .expect("under root")
+                .to_string_lossy()
+                .replace('\\', "/");
+            if rel == "manifest.json" || rel.ends_with("README.md") || rel.contains("/data/") {
+                continue;
+            }
+            if !listed.contains(&rel) {
+                unlisted.push(rel);
+            }
+        }
+    }
+    assert!(unlisted.is_empty(), "not in the manifest: {unlisted:?}");
+}
