@@ -25,7 +25,20 @@ pub fn scan_path(scanner: &Scanner, path: &Path, opts: &FileOptions) -> FileRepo
         Err(e) => return FileReport::unreadable(shown, format!("cannot read: {e}")),
     };
     let name = path.file_name().and_then(|n| n.to_str());
-    let mut report = scan_named(scanner, &input, shown.clone(), name);
+    let dir = path.parent().map(|d| {
+        if d.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            d
+        }
+    });
+    let scanned = container::scan_in(scanner, &input, name, dir);
+    let mut report = FileReport::scanned(
+        shown.clone(),
+        input.len() as u64,
+        &scanned.format,
+        scanned.findings,
+    );
     if opts.hash {
         report.sha256 = Some(hex(&Sha256::digest(input.bytes())));
     }

@@ -101,3 +101,9 @@ fn every_fixture_is_in_the_manifest() {
     }
     assert!(unlisted.is_empty(), "not in the manifest: {unlisted:?}");
 }
+
+#[test]
+fn onnx() {
+    let n = check("onnx/");
+    assert!(n >= 15, "{n}");
+}

@@ -228,10 +228,159 @@ def templates():
         expect(f"templates/suspicious/{name}.jinja", "suspicious", [rule])
 
 
+# --------------------------------------------------------------------------------------------
+# ONNX
+# --------------------------------------------------------------------------------------------
+
+def onnx_mlp(initializer_dims=(16, 8)):
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    w = numpy_helper.from_array(rng.standard_normal(initializer_dims).astype(np.float32), "W")
+    b = numpy_helper.from_array(np.zeros(initializer_dims[1], dtype=np.float32), "B")
+    nodes = [
+        helper.make_node("Gemm", ["X", "W", "B"], ["H"], name="gemm"),
+        helper.make_node("Relu", ["H"], ["Y"], name="relu"),
+    ]
+    graph = helper.make_graph(
+        nodes, "mlp",
+        [helper.make_tensor_value_info("X", TensorProto.FLOAT, [1, initializer_dims[0]])],
+        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [1, initializer_dims[1]])],
+        [w, b],
+    )
+    model = helper.make_model(graph, producer_name="picklescan-fixtures",
+                              opset_imports=[helper.make_opsetid("", 17)])
+    onnx.checker.check_model(model)
+    return model
+
+
+def onnx_with_subgraph():
+    """If with both branches as subgraphs holding a Constant; an ai.onnx.ml op; a com.microsoft op;
+    a model-local function of a custom domain (defined in the file, so not a custom library)."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    def branch(name, value):
+        c = helper.make_node("Constant", [], [name + "_out"],
+                             value=numpy_helper.from_array(np.array([value], dtype=np.float32)))
+        return helper.make_graph([c], name, [], [helper.make_tensor_value_info(name + "_out", TensorProto.FLOAT, [1])])
+
+    cond = helper.make_tensor_value_info("cond", TensorProto.BOOL, [])
+    nodes = [
+        helper.make_node("If", ["cond"], ["Z"], then_branch=branch("then", 1.0), else_branch=branch("else", 0.0)),
+        helper.make_node("Normalizer", ["X"], ["N"], domain="ai.onnx.ml", norm="L2"),
+        helper.make_node("FusedMatMul", ["X", "X"], ["M"], domain="com.microsoft", alpha=1.0),
+        helper.make_node("Twice", ["X"], ["T"], domain="local.fn"),
+    ]
+    fn = helper.make_function("local.fn", "Twice", ["x"], ["y"],
+                              [helper.make_node("Add", ["x", "x"], ["y"])],
+                              [helper.make_opsetid("", 17)])
+    X = helper.make_tensor_value_info("X", TensorProto.FLOAT, [2, 2])
+    outs = [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in ["Z", "N", "M", "T"]]
+    graph = helper.make_graph(nodes, "g", [cond, X], outs)
+    return helper.make_model(graph, producer_name="picklescan-fixtures", functions=[fn],
+                             opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("ai.onnx.ml", 3),
+                                            helper.make_opsetid("com.microsoft", 1), helper.make_opsetid("local.fn", 1)])
+
+
+def set_location(model, location, tensor="W", extra=()):
+    """Edit a model saved with external data: point one tensor's location elsewhere."""
+    for t in model.graph.initializer:
+        if t.name == tensor:
+            for e in t.external_data:
+                if e.key == "location":
+                    e.value = location
+            for k, v in extra:
+                entry = t.external_data.add()
+                entry.key, entry.value = k, v
+    return model
+
+
+def onnx_fixtures():
+    import onnx
+    from onnx import helper
+
+    shutil.rmtree(os.path.join(ROOT, "onnx"), ignore_errors=True)
+    onnx.save(onnx_mlp(), path("onnx", "mlp.onnx"))
+    expect("onnx/mlp.onnx", "clean")
+    onnx.save(onnx_with_subgraph(), path("onnx", "subgraphs_ml_msft_function.onnx"))
+    expect("onnx/subgraphs_ml_msft_function.onnx", "clean")
+
+    # External data as onnx.save writes it: a folder with the model and its data file.
+    d = path("onnx", "external_ok", "model.onnx")
+    onnx.save(onnx_mlp(), d, save_as_external_data=True, all_tensors_to_one_file=True,
+              location="tensors.data", size_threshold=0)
+    expect("onnx/external_ok/model.onnx", "clean")
+    expect("onnx/external_ok/tensors.data", "clean", note="raw tensor bytes: not a model")
+
+    def external_attack(name, location, verdict, rules, extra=(), keep_data=True):
+        m = onnx.load(d, load_external_data=False)
+        set_location(m, location, extra=extra)
+        p = path("onnx", name, "model.onnx")
+        onnx.save(m, p)
+        if keep_data:
+            shutil.copy(os.path.join(os.path.dirname(d), "tensors.data"), os.path.join(os.path.dirname(p), "tensors.data"))
+            expect(f"onnx/{name}/tensors.data", "clean", note="raw tensor bytes: not a model")
+        expect(f"onnx/{name}/model.onnx", verdict, rules)
+
+    # CVE-2022-25882: a relative path out of the folder; CVE-2024-27318: the bypass of the
+    # leading-`../` strip; absolute paths; onnxruntime's memory-address sentinel.
+    external_attack("cve_2022_25882_traversal", "../../../../../../etc/passwd", "dangerous", ["PS965"])
+    external_attack("cve_2024_27318_inner_dotdot", "weights/../../../../etc/passwd", "dangerous", ["PS965"])
+    external_attack("absolute_path", "/etc/passwd", "dangerous", ["PS965"])
+    external_attack("ort_mem_addr", "*/_ORT_MEM_ADDR_/*", "dangerous", ["PS965"])
+    # Not verified: the data file is missing; an unknown key (GHSA-538c-55jv-c5g9); a range past the file.
+    external_attack("missing_data_file", "tensors.data", "suspicious", ["PS966"], keep_data=False)
+    external_attack("unknown_key", "tensors.data", "suspicious", ["PS966"], extra=[("__class__", "x")])
+    external_attack("length_past_end", "tensors.data", "suspicious", ["PS966"], extra=[])
+    m = onnx.load(path("onnx", "length_past_end", "model.onnx"), load_external_data=False)
+    for t in m.graph.initializer:
+        for e in t.external_data:
+            if e.key == "length":
+                e.value = "999999999"
+    onnx.save(m, path("onnx", "length_past_end", "model.onnx"))
+
+    # Traversal inside a subgraph (the Constant of an If branch) is found too.
+    m = onnx_with_subgraph()
+    const = m.graph.node[0].attribute[0].g.node[0].attribute[0].t
+    const.ClearField("raw_data")
+    const.data_location = onnx.TensorProto.EXTERNAL
+    e = const.external_data.add()
+    e.key, e.value = "location", "../../../../etc/shadow"
+    onnx.save(m, path("onnx", "subgraph_traversal.onnx"))
+    expect("onnx/subgraph_traversal.onnx", "dangerous", ["PS965"])
+
+    # onnxruntime's PyOp: the attributes name the module and class it imports.
+    m = onnx_mlp()
+    m.graph.node.append(helper.make_node("PyOp", ["Y"], ["Y2"], name="py", domain="com.microsoft",
+                                         module="os", class_name="system", compute="compute",
+                                         input_types=[1], output_types=[1]))
+    onnx.save(m, path("onnx", "pyop_os_system.onnx"))
+    expect("onnx/pyop_os_system.onnx", "dangerous", ["PS968"])
+
+    # A custom domain: a custom-op library must be loaded.
+    m = onnx_mlp()
+    m.graph.node.append(helper.make_node("StringRegexReplace", ["Y"], ["Y2"], domain="ai.onnx.contrib"))
+    m.opset_import.append(helper.make_opsetid("ai.onnx.contrib", 1))
+    onnx.save(m, path("onnx", "custom_domain.onnx"))
+    expect("onnx/custom_domain.onnx", "suspicious", ["PS967"])
+
+    # Cut short: the reader reports where.
+    with open(path("onnx", "mlp.onnx"), "rb") as f:
+        data = f.read()
+    with open(path("onnx", "truncated.onnx"), "wb") as f:
+        f.write(data[: len(data) // 2])
+    expect("onnx/truncated.onnx", "suspicious", ["PS969"])
+
+
 def main():
     for sub in ["templates/made", "templates/attack", "templates/suspicious"]:
         shutil.rmtree(os.path.join(ROOT, sub), ignore_errors=True)
     templates()
+    onnx_fixtures()
     for extra in sys.argv[1:]:
         print("unknown argument", extra)
     with open(os.path.join(ROOT, "manifest.json"), "w") as f:

@@ -5,6 +5,7 @@
 //! |---|---|---|
 //! | `tokenizer_config.json`, `chat_template.json` | a JSON object with a `chat_template` key | [`super::template`] |
 //! | `*.jinja` chat template | Jinja tags in UTF-8 text named `.jinja`/`.j2` | [`super::template`] |
+//! | ONNX | `ir_version` first and a graph among decodable top-level protobuf fields | [`super::onnx`] |
 
 use super::{Ctx, Scanned};
 use crate::format::template;
@@ -16,6 +17,8 @@ pub enum Format {
     TemplateJson,
     /// A Jinja chat template file.
     Jinja,
+    /// An ONNX model.
+    Onnx,
 }
 
 impl Format {
@@ -24,6 +27,7 @@ impl Format {
         match self {
             Format::TemplateJson => "tokenizer-config",
             Format::Jinja => "chat-template",
+            Format::Onnx => "onnx",
         }
     }
 }
@@ -42,6 +46,9 @@ fn json_start(data: &[u8]) -> bool {
 /// What `data` is, when it is one of these formats. `name` breaks ties only (Jinja files are
 /// text that other text can resemble).
 pub fn detect(data: &[u8], name: Option<&str>) -> Option<Format> {
+    if crate::format::onnx::looks_like(data) {
+        return Some(Format::Onnx);
+    }
     if json_start(data) && data.len() <= template::MAX_JSON && find(data, b"\"chat_template\"") {
         return Some(Format::TemplateJson);
     }
@@ -61,9 +68,10 @@ pub(crate) fn scan(
     f: Format,
     data: &[u8],
     name: Option<&str>,
-    _depth: usize,
+    depth: usize,
 ) -> Scanned {
     let findings = match f {
+        Format::Onnx => return super::onnx::scan(ctx, data, depth),
         Format::TemplateJson => scan_template_json(ctx, data),
         Format::Jinja => {
             let text = String::from_utf8_lossy(data);

@@ -23,6 +23,7 @@ pub mod gguf;
 pub mod joblib;
 pub mod not_model;
 pub mod npy;
+pub mod onnx;
 pub mod safetensors;
 pub mod tar;
 pub mod template;
@@ -195,6 +196,9 @@ pub(crate) struct Ctx<'s> {
     pub scanner: &'s Scanner,
     /// Decompression budget left for the whole file.
     pub decompress_left: Cell<u64>,
+    /// The folder the scanned file is in, when it is a file on disk: formats that refer to files
+    /// beside them (ONNX external data, Hugging Face `auto_map` code) are checked against it.
+    pub dir: Option<&'s std::path::Path>,
 }
 
 impl<'s> Ctx<'s> {
@@ -233,9 +237,20 @@ impl<'s> Ctx<'s> {
 /// Scan `data` (a whole file's content) with `scanner`: detect, dispatch, scan every pickle a
 /// loader would run. `name` is the file name (ties only).
 pub fn scan(scanner: &Scanner, data: &[u8], name: Option<&str>) -> Scanned {
+    scan_in(scanner, data, name, None)
+}
+
+/// [`scan`] for a file in the folder `dir`, whose neighbours some formats refer to.
+pub fn scan_in(
+    scanner: &Scanner,
+    data: &[u8],
+    name: Option<&str>,
+    dir: Option<&std::path::Path>,
+) -> Scanned {
     let ctx = Ctx {
         scanner,
         decompress_left: Cell::new(scanner.limits.max_decompressed),
+        dir,
     };
     scan_content(&ctx, data, name, 0)
 }
@@ -246,6 +261,7 @@ pub fn looks_torch_legacy(scanner: &Scanner, data: &[u8]) -> bool {
     let ctx = Ctx {
         scanner,
         decompress_left: Cell::new(scanner.limits.max_decompressed),
+        dir: None,
     };
     torch::looks_legacy(&ctx, data)
 }
@@ -444,6 +460,7 @@ pub fn scan_decompressed_file(
     let ctx = Ctx {
         scanner,
         decompress_left: Cell::new(scanner.limits.max_decompressed),
+        dir: None,
     };
     scan_decompressed(&ctx, codec, data, error, compressed, name, 0)
 }

@@ -593,6 +593,7 @@ pub fn legacy_reads(scanner: &crate::Scanner, prefix: &[u8]) -> (LegacyReads, bo
     let ctx = Ctx {
         scanner,
         decompress_left: std::cell::Cell::new(0),
+        dir: None,
     };
     let mut w = Walker::new(&ctx, prefix);
     let head = read_legacy_pickles(&mut w);
@@ -899,6 +900,7 @@ pub fn tar_storages_reads(scanner: &crate::Scanner, prefix: &[u8], size: u64) ->
     let ctx = Ctx {
         scanner,
         decompress_left: std::cell::Cell::new(0),
+        dir: None,
     };
     let complete = prefix.len() as u64 >= size;
     // The scanner reads the rest of the member whole.

@@ -2,4 +2,6 @@
 //! errors, and reports what the file holds. Judging what was read is done by the analysers in
 //! [`crate::container`].
 
+pub mod onnx;
+pub mod protobuf;
 pub mod template;
