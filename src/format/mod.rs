@@ -3,5 +3,6 @@
 //! [`crate::container`].
 
 pub mod onnx;
+pub mod pmml;
 pub mod protobuf;
 pub mod template;
