@@ -113,3 +113,9 @@ fn pmml() {
     let n = check("pmml/");
     assert!(n >= 12, "{n}");
 }
+
+#[test]
+fn legacy_ggml() {
+    let n = check("ggml/");
+    assert!(n >= 9, "{n}");
+}

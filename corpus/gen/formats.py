@@ -439,12 +439,102 @@ def pmml_fixtures():
           "suspicious", ["PS973"])
 
 
+# --------------------------------------------------------------------------------------------
+# Legacy GGML / GGMF / GGJT / GGLA (no library writes them any more: written at byte level in
+# llama.cpp's layout, and read back with llama.cpp's own reader when LLAMA_CPP_SRC points at a
+# llama.cpp source tree, e.g. the one vendored in the llama_cpp_python sdist)
+# --------------------------------------------------------------------------------------------
+
+import struct
+
+GGML_SIZES = {0: (1, 4), 1: (1, 2), 2: (32, 18), 6: (32, 22)}  # F32, F16, Q4_0, Q5_0 (GGJT v3 layouts)
+
+
+def ggml_bytes(magic, version, tensors, n_vocab=8, n_embd=32, scores=True, aligned=False, lora=False):
+    out = bytearray(magic)
+    if version is not None:
+        out += struct.pack("<I", version)
+    if lora:
+        out += struct.pack("<ii", 8, 16)
+    else:
+        out += struct.pack("<7I", n_vocab, n_embd, 256, 4, 1, n_embd // 4, 1)
+        for i in range(n_vocab):
+            tok = ["<unk>", "<s>", "</s>"][i] if i < 3 else f"tok{i}"
+            out += struct.pack("<I", len(tok)) + tok.encode()
+            if scores:
+                out += struct.pack("<f", -float(i))
+    for name, t, dims in tensors:
+        out += struct.pack("<3I", len(dims), len(name), t) + struct.pack(f"<{len(dims)}I", *dims) + name.encode()
+        if aligned:
+            out += b"\0" * ((32 - len(out) % 32) % 32)
+        block, size = GGML_SIZES[t]
+        n = 1
+        for d in dims:
+            n *= d
+        out += bytes((i * 7) % 251 for i in range(n // block * size))
+    return bytes(out)
+
+
+LLAMA_TENSORS = [
+    ("tok_embeddings.weight", 1, [32, 8]),
+    ("norm.weight", 0, [32]),
+    ("output.weight", 1, [32, 8]),
+    ("layers.0.attention.wq.weight", 1, [32, 32]),
+    ("layers.0.feed_forward.w1.weight", 1, [32, 64]),
+]
+
+
+def check_with_llama_cpp(p):
+    src = os.environ.get("LLAMA_CPP_SRC")
+    if not src:
+        return
+    sys.path.insert(0, src)
+    import numpy as np
+    from convert_llama_ggml_to_gguf import GGMLModel
+
+    data = np.memmap(p, mode="r")
+    GGMLModel().load(data, 0)
+
+
+def ggml_fixtures():
+    shutil.rmtree(os.path.join(ROOT, "ggml"), ignore_errors=True)
+
+    def write(name, data, verdict, rules=(), check=False):
+        p = path("ggml", name)
+        with open(p, "wb") as f:
+            f.write(data)
+        if check:
+            check_with_llama_cpp(p)
+        expect(f"ggml/{name}", verdict, rules)
+
+    write("llama_ggml.bin", ggml_bytes(b"lmgg", None, LLAMA_TENSORS, scores=False), "clean", check=True)
+    write("llama_ggmf_v1.bin", ggml_bytes(b"fmgg", 1, LLAMA_TENSORS), "clean", check=True)
+    write("llama_ggjt_v1.bin", ggml_bytes(b"tjgg", 1, LLAMA_TENSORS, aligned=True), "clean", check=True)
+    q = LLAMA_TENSORS[:3] + [("layers.0.attention.wq.weight", 2, [32, 32]), ("layers.0.feed_forward.w1.weight", 6, [32, 64])]
+    write("llama_ggjt_v3_q4_q5.bin", ggml_bytes(b"tjgg", 3, q, aligned=True), "clean", check=True)
+    write("lora_ggla.bin", ggml_bytes(b"algg", 1, [("layers.0.attention.wq.weight.loraA", 0, [32, 8])], lora=True, aligned=True), "clean")
+    good = ggml_bytes(b"tjgg", 3, LLAMA_TENSORS, aligned=True)
+    # Counts and sizes a trusting loader reads out of bounds with.
+    huge_vocab = bytearray(good)
+    huge_vocab[8:12] = struct.pack("<I", 0xFFFFFFF0)
+    write("huge_vocab.bin", bytes(huge_vocab), "suspicious", ["PS975"])
+    write("truncated_tensor.bin", good[:-10], "suspicious", ["PS975"])
+    write("overflowing_dims.bin", ggml_bytes(b"tjgg", 3, [("w", 0, [32])], aligned=True)[:-128]
+          + struct.pack("<3I", 4, 1, 0) + struct.pack("<4I", 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF) + b"x", "suspicious", ["PS975"])
+    removed = bytearray(good)
+    # The first tensor's type becomes Q4_2 (id 4, removed from ggml).
+    first = good.index(b"tok_embeddings.weight") - 8 - 12 + 8
+    removed[first:first + 4] = struct.pack("<I", 4)
+    write("removed_type_q4_2.bin", bytes(removed), "suspicious", ["PS975"])
+
+
 def main():
     for sub in ["templates/made", "templates/attack", "templates/suspicious"]:
         shutil.rmtree(os.path.join(ROOT, sub), ignore_errors=True)
     templates()
     onnx_fixtures()
     pmml_fixtures()
+    ggml_fixtures()
     for extra in sys.argv[1:]:
         print("unknown argument", extra)
     with open(os.path.join(ROOT, "manifest.json"), "w") as f:

@@ -6,6 +6,7 @@
 //! | `tokenizer_config.json`, `chat_template.json` | a JSON object with a `chat_template` key | [`super::template`] |
 //! | `*.jinja` chat template | Jinja tags in UTF-8 text named `.jinja`/`.j2` | [`super::template`] |
 //! | PMML | XML whose first element is `PMML` | [`super::pmml`] |
+//! | legacy GGML/GGMF/GGJT/GGLA | `lmgg`/`fmgg`/`tjgg`/`algg` magic | [`super::ggml`] |
 //! | ONNX | `ir_version` first and a graph among decodable top-level protobuf fields | [`super::onnx`] |
 
 use super::{Ctx, Scanned};
@@ -22,6 +23,8 @@ pub enum Format {
     Onnx,
     /// A PMML document.
     Pmml,
+    /// A legacy GGML-family file.
+    Ggml,
 }
 
 impl Format {
@@ -32,6 +35,7 @@ impl Format {
             Format::Jinja => "chat-template",
             Format::Onnx => "onnx",
             Format::Pmml => "pmml",
+            Format::Ggml => "ggml",
         }
     }
 }
@@ -50,6 +54,9 @@ fn json_start(data: &[u8]) -> bool {
 /// What `data` is, when it is one of these formats. `name` breaks ties only (Jinja files are
 /// text that other text can resemble).
 pub fn detect(data: &[u8], name: Option<&str>) -> Option<Format> {
+    if crate::format::ggml::Flavour::of(data).is_some() {
+        return Some(Format::Ggml);
+    }
     if crate::format::onnx::looks_like(data) {
         return Some(Format::Onnx);
     }
@@ -80,6 +87,7 @@ pub(crate) fn scan(
     let findings = match f {
         Format::Onnx => return super::onnx::scan(ctx, data, depth),
         Format::Pmml => return super::pmml::scan(ctx, data),
+        Format::Ggml => return super::ggml::scan(ctx, data),
         Format::TemplateJson => scan_template_json(ctx, data),
         Format::Jinja => {
             let text = String::from_utf8_lossy(data);

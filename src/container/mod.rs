@@ -19,6 +19,7 @@
 
 pub mod compress;
 pub mod formats;
+pub mod ggml;
 pub mod gguf;
 pub mod joblib;
 pub mod not_model;

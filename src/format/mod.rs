@@ -2,6 +2,7 @@
 //! errors, and reports what the file holds. Judging what was read is done by the analysers in
 //! [`crate::container`].
 
+pub mod ggml;
 pub mod onnx;
 pub mod pmml;
 pub mod protobuf;
