@@ -13,6 +13,7 @@ fn root() -> PathBuf {
 
 struct Entry {
     path: String,
+    container: String,
     verdict: String,
     rules: Vec<String>,
 }
@@ -26,6 +27,7 @@ fn manifest() -> Vec<Entry> {
         .iter()
         .map(|e| Entry {
             path: e["path"].as_str().expect("path").to_string(),
+            container: e["container"].as_str().expect("container").to_string(),
             verdict: e["verdict"].as_str().expect("verdict").to_string(),
             rules: e["rules"]
                 .as_array()
@@ -51,12 +53,14 @@ fn check(prefix: &str) -> usize {
             .iter()
             .filter(|x| !got.contains(x.as_str()))
             .collect();
-        if r.verdict.as_str() != e.verdict || !missing.is_empty() {
+        if r.verdict.as_str() != e.verdict || !missing.is_empty() || r.format != e.container {
             problems.push(format!(
-                "{}: expected {} {:?}, got {} {:?}: {:#?}",
+                "{}: expected {} {} {:?}, got {} {} {:?}: {:#?}",
                 e.path,
+                e.container,
                 e.verdict,
                 e.rules,
+                r.format,
                 r.verdict,
                 got,
                 r.findings.iter().map(|f| &f.message).collect::<Vec<_>>()
@@ -118,4 +122,10 @@ fn pmml() {
 fn legacy_ggml() {
     let n = check("ggml/");
     assert!(n >= 9, "{n}");
+}
+
+#[test]
+fn skops() {
+    let n = check("skops/");
+    assert!(n >= 7, "{n}");
 }

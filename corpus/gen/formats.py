@@ -32,8 +32,25 @@ def path(*parts):
     return p
 
 
+def container_of(rel):
+    """The format the scanner reports for a fixture (the shared corpus manifest checks it)."""
+    if rel.endswith(".data"):
+        return "not-a-model:binary"
+    if rel.endswith(".jinja"):
+        return "chat-template"
+    if rel.endswith(".json"):
+        return "tokenizer-config"
+    if rel.startswith("ggml/"):
+        with open(os.path.join(ROOT, rel), "rb") as f:
+            return {b"lmgg": "ggml", b"fmgg": "ggmf", b"tjgg": "ggjt", b"algg": "ggla"}[f.read(4)]
+    if rel.startswith("skops/"):
+        return "zip"
+    return rel.rsplit(".", 1)[1]
+
+
 def expect(rel, verdict, rules=(), note=""):
-    MANIFEST.append({"path": rel, "verdict": verdict, "rules": sorted(rules), "note": note})
+    MANIFEST.append({"path": rel, "container": container_of(rel), "verdict": verdict,
+                     "rules": sorted(rules), "note": note})
 
 
 # --------------------------------------------------------------------------------------------
@@ -528,6 +545,105 @@ def ggml_fixtures():
     write("removed_type_q4_2.bin", bytes(removed), "suspicious", ["PS975"])
 
 
+# --------------------------------------------------------------------------------------------
+# skops
+# --------------------------------------------------------------------------------------------
+
+def rewrite_skops(src, dst, edit):
+    """A real skops file with its schema.json edited by `edit(schema) -> schema` (or bytes)."""
+    import zipfile
+
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w", zipfile.ZIP_DEFLATED) as zout:
+        for item in zin.infolist():
+            data = zin.read(item.filename)
+            if item.filename == "schema.json":
+                new = edit(json.loads(data))
+                data = new if isinstance(new, bytes) else json.dumps(new).encode()
+            zout.writestr(item, data)
+
+
+def find_node(node, pred):
+    if isinstance(node, dict):
+        if pred(node):
+            return node
+        for v in node.values():
+            r = find_node(v, pred)
+            if r is not None:
+                return r
+    elif isinstance(node, list):
+        for v in node:
+            r = find_node(v, pred)
+            if r is not None:
+                return r
+    return None
+
+
+def skops_fixtures():
+    import numpy as np
+    import skops.io as sio
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    shutil.rmtree(os.path.join(ROOT, "skops"), ignore_errors=True)
+    arrays = path("skops", "arrays_dict.skops")
+    sio.dump({"weights": np.arange(12, dtype=np.float32).reshape(3, 4), "bias": np.zeros(4), "name": "w", "n": 3}, arrays)
+    expect("skops/arrays_dict.skops", "clean")
+    X, y = load_iris(return_X_y=True)
+    lr = path("skops", "logistic_regression.skops")
+    sio.dump(LogisticRegression(max_iter=500).fit(X, y), lr)
+    expect("skops/logistic_regression.skops", "suspicious", ["PS001"],
+           note="scikit-learn classes are unknown to the built-in rules until a scikit-learn allowlist is loaded")
+    funcs = path("skops", "numpy_functions.skops")
+    sio.dump({"f": np.add, "g": np.sum}, funcs)
+
+    def to_os_system(schema):
+        node = find_node(schema, lambda n: n.get("__loader__") == "FunctionNode")
+        node["__module__"], node["__class__"] = "os", "system"
+        return schema
+
+    rewrite_skops(funcs, path("skops", "function_os_system.skops"), to_os_system)
+    expect("skops/function_os_system.skops", "dangerous", ["PS101"])
+
+    def reduce_eval(schema):
+        node = find_node(schema, lambda n: n.get("__loader__") == "JsonNode")
+        node.clear()
+        node.update({"__class__": "eval", "__module__": "builtins", "__loader__": "ReduceNode",
+                     "content": {"__class__": "tuple", "__module__": "builtins", "__loader__": "TupleNode",
+                                 "content": [{"__class__": "str", "__module__": "builtins", "__loader__": "JsonNode",
+                                              "content": "\"print('id')\"", "is_json": True}]}})
+        return schema
+
+    rewrite_skops(arrays, path("skops", "reduce_builtins_eval.skops"), reduce_eval)
+    expect("skops/reduce_builtins_eval.skops", "dangerous", ["PS100"])
+
+    # CVE-2025-54412: the audit saw `__module__.__class__`, construction called operator.<class>.
+    def operator_func(schema):
+        node = find_node(schema, lambda n: n.get("__loader__") == "JsonNode")
+        node.clear()
+        node.update({"__class__": "attrgetter", "__module__": "sklearn.linear_model", "__loader__": "OperatorFuncNode",
+                     "content": {"__class__": "list", "__module__": "builtins", "__loader__": "ListNode", "content": []}})
+        return schema
+
+    rewrite_skops(arrays, path("skops", "cve_2025_54412_operator_func.skops"), operator_func)
+    expect("skops/cve_2025_54412_operator_func.skops", "dangerous", ["PS976"])
+
+    # CVE-2025-54413: a MethodNode whose method name is a dotted path.
+    def method_dotted(schema):
+        node = find_node(schema, lambda n: n.get("__loader__") == "JsonNode")
+        node.clear()
+        node.update({"__class__": "LogisticRegression", "__module__": "sklearn.linear_model._logistic",
+                     "__loader__": "MethodNode",
+                     "content": {"func": "__init__.__globals__", "obj": {"__class__": "dict", "__module__": "builtins",
+                                                                        "__loader__": "DictNode", "content": {}}}})
+        return schema
+
+    rewrite_skops(arrays, path("skops", "cve_2025_54413_method_dotted.skops"), method_dotted)
+    expect("skops/cve_2025_54413_method_dotted.skops", "dangerous", ["PS976"])
+    rewrite_skops(arrays, path("skops", "schema_not_json.skops"), lambda s: json.dumps(s).encode()[:-40])
+    expect("skops/schema_not_json.skops", "suspicious", ["PS976"])
+    os.remove(funcs)
+
+
 def main():
     for sub in ["templates/made", "templates/attack", "templates/suspicious"]:
         shutil.rmtree(os.path.join(ROOT, sub), ignore_errors=True)
@@ -535,6 +651,7 @@ def main():
     onnx_fixtures()
     pmml_fixtures()
     ggml_fixtures()
+    skops_fixtures()
     for extra in sys.argv[1:]:
         print("unknown argument", extra)
     with open(os.path.join(ROOT, "manifest.json"), "w") as f:

@@ -7,6 +7,7 @@
 //! | `*.jinja` chat template | Jinja tags in UTF-8 text named `.jinja`/`.j2` | [`super::template`] |
 //! | PMML | XML whose first element is `PMML` | [`super::pmml`] |
 //! | legacy GGML/GGMF/GGJT/GGLA | `lmgg`/`fmgg`/`tjgg`/`algg` magic | [`super::ggml`] |
+//! | skops `schema.json` | a JSON node with `__loader__` and skops's protocol | [`super::skops`] |
 //! | ONNX | `ir_version` first and a graph among decodable top-level protobuf fields | [`super::onnx`] |
 
 use super::{Ctx, Scanned};
@@ -15,8 +16,10 @@ use crate::format::template;
 /// A format recognised here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
-    /// JSON holding `chat_template` (Hugging Face tokenizer or processor config).
-    TemplateJson,
+    /// A JSON object: a Hugging Face config holding `chat_template`, a skops `schema.json`, or
+    /// plain JSON (not a model). Decided on the whole content, since archive readers detect on a
+    /// member's first bytes.
+    Json,
     /// A Jinja chat template file.
     Jinja,
     /// An ONNX model.
@@ -31,7 +34,7 @@ impl Format {
     /// Report name.
     pub fn name(self) -> &'static str {
         match self {
-            Format::TemplateJson => "tokenizer-config",
+            Format::Json => "json",
             Format::Jinja => "chat-template",
             Format::Onnx => "onnx",
             Format::Pmml => "pmml",
@@ -44,11 +47,12 @@ fn find(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
 
+/// A JSON object's start: `{`, then (after whitespace) a key's quote or the closing brace.
+/// Jinja's `{{`, `{%` and `{#` are not.
 fn json_start(data: &[u8]) -> bool {
     let d = data.strip_prefix(b"\xef\xbb\xbf").unwrap_or(data);
-    d.iter()
-        .find(|b| !b.is_ascii_whitespace())
-        .is_some_and(|&b| b == b'{')
+    let mut it = d.iter().copied().filter(|b| !b.is_ascii_whitespace());
+    it.next() == Some(b'{') && matches!(it.next(), Some(b'"' | b'}') | None)
 }
 
 /// What `data` is, when it is one of these formats. `name` breaks ties only (Jinja files are
@@ -63,8 +67,8 @@ pub fn detect(data: &[u8], name: Option<&str>) -> Option<Format> {
     if crate::format::pmml::looks_like(data) {
         return Some(Format::Pmml);
     }
-    if json_start(data) && data.len() <= template::MAX_JSON && find(data, b"\"chat_template\"") {
-        return Some(Format::TemplateJson);
+    if json_start(data) {
+        return Some(Format::Json);
     }
     let jinja_name = name.is_some_and(|n| {
         let l = n.to_ascii_lowercase();
@@ -88,7 +92,7 @@ pub(crate) fn scan(
         Format::Onnx => return super::onnx::scan(ctx, data, depth),
         Format::Pmml => return super::pmml::scan(ctx, data),
         Format::Ggml => return super::ggml::scan(ctx, data),
-        Format::TemplateJson => scan_template_json(ctx, data),
+        Format::Json => return scan_json(ctx, data, name),
         Format::Jinja => {
             let text = String::from_utf8_lossy(data);
             super::template::findings(ctx, &text, name.unwrap_or("template"), Some(0))
@@ -97,6 +101,30 @@ pub(crate) fn scan(
     Scanned {
         format: f.name().into(),
         findings,
+    }
+}
+
+/// A JSON object: which of the JSON formats it is, decided on the whole content.
+fn scan_json(ctx: &Ctx<'_>, data: &[u8], name: Option<&str>) -> Scanned {
+    if crate::format::skops::looks_like(data) {
+        return super::skops::scan(ctx, data);
+    }
+    if data.len() <= template::MAX_JSON && find(data, b"\"chat_template\"") {
+        return Scanned {
+            format: "tokenizer-config".into(),
+            findings: scan_template_json(ctx, data),
+        };
+    }
+    match super::not_model::classify(data, name) {
+        Some(what) => super::not_a_model(what),
+        None => Scanned {
+            format: "unknown".into(),
+            findings: vec![ctx.anomaly(
+                super::ids::UNRECOGNISED,
+                Some(0),
+                "JSON content of no known model format".into(),
+            )],
+        },
     }
 }
 

@@ -27,6 +27,7 @@ pub mod npy;
 pub mod onnx;
 pub mod pmml;
 pub mod safetensors;
+pub mod skops;
 pub mod tar;
 pub mod template;
 pub mod torch;

@@ -6,4 +6,5 @@ pub mod ggml;
 pub mod onnx;
 pub mod pmml;
 pub mod protobuf;
+pub mod skops;
 pub mod template;
