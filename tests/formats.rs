@@ -129,3 +129,33 @@ fn skops() {
     let n = check("skops/");
     assert!(n >= 7, "{n}");
 }
+
+#[test]
+fn hugging_face_remote_code() {
+    let n = check("hf/");
+    assert!(n >= 8, "{n}");
+    // The risky imports of the code beside the config are named in the finding.
+    let r = scan_path(
+        &Scanner::default(),
+        &root().join("hf/remote_code_risky/config.json"),
+        &FileOptions::default(),
+    );
+    let text: Vec<&str> = r.findings.iter().map(|f| f.message.as_str()).collect();
+    let all = text.join("\n");
+    for want in ["modeling_tiny.py", "subprocess", "socket", "exec("] {
+        assert!(all.contains(want), "{want} not in {all}");
+    }
+    let plain = scan_path(
+        &Scanner::default(),
+        &root().join("hf/remote_code/config.json"),
+        &FileOptions::default(),
+    );
+    assert!(
+        plain
+            .findings
+            .iter()
+            .all(|f| !f.message.contains("imports")),
+        "{:?}",
+        plain.findings
+    );
+}

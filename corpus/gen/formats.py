@@ -38,6 +38,10 @@ def container_of(rel):
         return "not-a-model:binary"
     if rel.endswith(".jinja"):
         return "chat-template"
+    if rel.endswith(".py"):
+        return "not-a-model:text"
+    if rel.startswith("hf/"):
+        return "hf-config" if "remote_code" in rel else "not-a-model:json"
     if rel.endswith(".json"):
         return "tokenizer-config"
     if rel.startswith("ggml/"):
@@ -644,6 +648,89 @@ def skops_fixtures():
     os.remove(funcs)
 
 
+# --------------------------------------------------------------------------------------------
+# Hugging Face folders with remote code (auto_map)
+# --------------------------------------------------------------------------------------------
+
+BERT_CONFIG = {
+    "architectures": ["BertForMaskedLM"], "attention_probs_dropout_prob": 0.1, "hidden_act": "gelu",
+    "hidden_dropout_prob": 0.1, "hidden_size": 768, "initializer_range": 0.02, "intermediate_size": 3072,
+    "layer_norm_eps": 1e-12, "max_position_embeddings": 512, "model_type": "bert", "num_attention_heads": 12,
+    "num_hidden_layers": 12, "pad_token_id": 0, "torch_dtype": "float32", "transformers_version": "4.46.0",
+    "type_vocab_size": 2, "vocab_size": 30522,
+}
+
+BENIGN_MODELING = """import math
+
+import torch
+from torch import nn
+from transformers import PreTrainedModel
+
+from .configuration_tiny import TinyConfig
+
+
+class TinyModel(PreTrainedModel):
+    config_class = TinyConfig
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.proj = nn.Linear(config.hidden_size, config.hidden_size)
+
+    def forward(self, x):
+        return self.proj(x) / math.sqrt(x.shape[-1])
+"""
+
+BENIGN_CONFIGURATION = """from transformers import PretrainedConfig
+
+
+class TinyConfig(PretrainedConfig):
+    model_type = "tiny"
+
+    def __init__(self, hidden_size=8, **kwargs):
+        self.hidden_size = hidden_size
+        super().__init__(**kwargs)
+"""
+
+EVIL_MODELING = """import base64
+import socket
+import subprocess
+
+import torch
+from transformers import PreTrainedModel
+
+subprocess.run(["id"])
+exec(base64.b64decode("cHJpbnQoJ2lkJyk="))
+
+
+class TinyModel(PreTrainedModel):
+    pass
+"""
+
+
+def hf_fixtures():
+    shutil.rmtree(os.path.join(ROOT, "hf"), ignore_errors=True)
+
+    def folder(name, config, files, verdict, rules):
+        with open(path("hf", name, "config.json"), "w") as f:
+            json.dump(config, f, indent=2)
+        expect(f"hf/{name}/config.json", verdict, rules)
+        for fname, text in files.items():
+            with open(path("hf", name, fname), "w") as f:
+                f.write(text)
+            expect(f"hf/{name}/{fname}", "clean", note="Python source: not a model")
+
+    folder("plain_bert", BERT_CONFIG, {}, "clean", [])
+    auto = {"AutoConfig": "configuration_tiny.TinyConfig", "AutoModel": "modeling_tiny.TinyModel"}
+    folder("remote_code", dict(BERT_CONFIG, model_type="tiny", auto_map=auto),
+           {"configuration_tiny.py": BENIGN_CONFIGURATION, "modeling_tiny.py": BENIGN_MODELING},
+           "suspicious", ["PS978"])
+    folder("remote_code_risky", dict(BERT_CONFIG, model_type="tiny", auto_map=auto),
+           {"configuration_tiny.py": BENIGN_CONFIGURATION, "modeling_tiny.py": EVIL_MODELING},
+           "suspicious", ["PS978"])
+    folder("remote_code_other_repo", dict(BERT_CONFIG, auto_map={"AutoModel": "someorg/somerepo--modeling_x.XModel"}),
+           {}, "suspicious", ["PS978"])
+
+
 def main():
     for sub in ["templates/made", "templates/attack", "templates/suspicious"]:
         shutil.rmtree(os.path.join(ROOT, sub), ignore_errors=True)
@@ -652,6 +739,7 @@ def main():
     pmml_fixtures()
     ggml_fixtures()
     skops_fixtures()
+    hf_fixtures()
     for extra in sys.argv[1:]:
         print("unknown argument", extra)
     with open(os.path.join(ROOT, "manifest.json"), "w") as f:

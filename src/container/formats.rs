@@ -7,6 +7,7 @@
 //! | `*.jinja` chat template | Jinja tags in UTF-8 text named `.jinja`/`.j2` | [`super::template`] |
 //! | PMML | XML whose first element is `PMML` | [`super::pmml`] |
 //! | legacy GGML/GGMF/GGJT/GGLA | `lmgg`/`fmgg`/`tjgg`/`algg` magic | [`super::ggml`] |
+//! | Hugging Face config with `auto_map` | a JSON object with `auto_map` | [`super::hf`] |
 //! | skops `schema.json` | a JSON node with `__loader__` and skops's protocol | [`super::skops`] |
 //! | ONNX | `ir_version` first and a graph among decodable top-level protobuf fields | [`super::onnx`] |
 
@@ -92,7 +93,7 @@ pub(crate) fn scan(
         Format::Onnx => return super::onnx::scan(ctx, data, depth),
         Format::Pmml => return super::pmml::scan(ctx, data),
         Format::Ggml => return super::ggml::scan(ctx, data),
-        Format::Json => return scan_json(ctx, data, name),
+        Format::Json => return scan_json(ctx, data, name, depth),
         Format::Jinja => {
             let text = String::from_utf8_lossy(data);
             super::template::findings(ctx, &text, name.unwrap_or("template"), Some(0))
@@ -105,15 +106,56 @@ pub(crate) fn scan(
 }
 
 /// A JSON object: which of the JSON formats it is, decided on the whole content.
-fn scan_json(ctx: &Ctx<'_>, data: &[u8], name: Option<&str>) -> Scanned {
+fn scan_json(ctx: &Ctx<'_>, data: &[u8], name: Option<&str>, depth: usize) -> Scanned {
     if crate::format::skops::looks_like(data) {
         return super::skops::scan(ctx, data);
     }
-    if data.len() <= template::MAX_JSON && find(data, b"\"chat_template\"") {
-        return Scanned {
-            format: "tokenizer-config".into(),
-            findings: scan_template_json(ctx, data),
+    let templates = find(data, b"\"chat_template\"");
+    let code = find(data, b"\"auto_map\"");
+    if (templates || code) && data.len() <= template::MAX_JSON {
+        let value: serde_json::Value = match serde_json::from_slice(data) {
+            Ok(v) => v,
+            Err(e) => {
+                return Scanned {
+                    format: "hf-config".into(),
+                    findings: vec![ctx.anomaly(
+                        super::template::ids::TEMPLATE_INVALID,
+                        Some(0),
+                        format!("JSON with a chat_template or auto_map key does not parse: {e}"),
+                    )],
+                }
+            }
         };
+        let mut findings = Vec::new();
+        let has_templates = match template::from_json(&value) {
+            None => false,
+            Some(Err(e)) => {
+                findings.push(ctx.anomaly(super::template::ids::TEMPLATE_INVALID, Some(0), e));
+                true
+            }
+            Some(Ok(list)) => {
+                for t in &list {
+                    findings.extend(super::template::findings(ctx, &t.text, &t.place, None));
+                }
+                true
+            }
+        };
+        let refs = crate::format::hf::auto_map(&value);
+        if let Some(refs) = &refs {
+            let dir = if depth == 0 { ctx.dir } else { None };
+            findings.extend(super::hf::findings(ctx, refs, dir));
+        }
+        if has_templates || refs.is_some() {
+            return Scanned {
+                format: if has_templates {
+                    "tokenizer-config"
+                } else {
+                    "hf-config"
+                }
+                .into(),
+                findings,
+            };
+        }
     }
     match super::not_model::classify(data, name) {
         Some(what) => super::not_a_model(what),
@@ -125,27 +167,5 @@ fn scan_json(ctx: &Ctx<'_>, data: &[u8], name: Option<&str>) -> Scanned {
                 "JSON content of no known model format".into(),
             )],
         },
-    }
-}
-
-fn scan_template_json(ctx: &Ctx<'_>, data: &[u8]) -> Vec<crate::Finding> {
-    use super::template::ids;
-    let value: serde_json::Value = match serde_json::from_slice(data) {
-        Ok(v) => v,
-        Err(e) => {
-            return vec![ctx.anomaly(
-                ids::TEMPLATE_INVALID,
-                Some(0),
-                format!("JSON with a chat_template key does not parse: {e}"),
-            )]
-        }
-    };
-    match template::from_json(&value) {
-        None => Vec::new(),
-        Some(Err(e)) => vec![ctx.anomaly(ids::TEMPLATE_INVALID, Some(0), e)],
-        Some(Ok(list)) => list
-            .iter()
-            .flat_map(|t| super::template::findings(ctx, &t.text, &t.place, None))
-            .collect(),
     }
 }

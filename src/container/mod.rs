@@ -21,6 +21,7 @@ pub mod compress;
 pub mod formats;
 pub mod ggml;
 pub mod gguf;
+pub mod hf;
 pub mod joblib;
 pub mod not_model;
 pub mod npy;

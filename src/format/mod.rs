@@ -3,6 +3,7 @@
 //! [`crate::container`].
 
 pub mod ggml;
+pub mod hf;
 pub mod onnx;
 pub mod pmml;
 pub mod protobuf;
