@@ -195,3 +195,9 @@ fn damaged_fixtures_never_panic() {
     }
     assert!(n > 1000, "{n}");
 }
+
+#[test]
+fn keras() {
+    let n = check("keras/");
+    assert!(n >= 13, "{n}");
+}

@@ -110,6 +110,10 @@ const ANOMALY_RULES: &[(&str, Severity)] = &[
     ("PS975", Severity::Medium),
     ("PS976", Severity::Medium),
     ("PS978", Severity::Medium),
+    ("PS980", Severity::Medium),
+    ("PS981", Severity::Critical),
+    ("PS982", Severity::Medium),
+    ("PS983", Severity::High),
 ];
 
 #[test]

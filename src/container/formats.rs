@@ -8,6 +8,7 @@
 //! | PMML | XML whose first element is `PMML` | [`super::pmml`] |
 //! | legacy GGML/GGMF/GGJT/GGLA | `lmgg`/`fmgg`/`tjgg`/`algg` magic | [`super::ggml`] |
 //! | Hugging Face config with `auto_map` | a JSON object with `auto_map` | [`super::hf`] |
+//! | Keras 3 `config.json` (in `.keras`) | a JSON object with `class_name` and `config` | [`super::keras`] |
 //! | skops `schema.json` | a JSON node with `__loader__` and skops's protocol | [`super::skops`] |
 //! | ONNX | `ir_version` first and a graph among decodable top-level protobuf fields | [`super::onnx`] |
 
@@ -155,6 +156,13 @@ fn scan_json(ctx: &Ctx<'_>, data: &[u8], name: Option<&str>, depth: usize) -> Sc
                 .into(),
                 findings,
             };
+        }
+    }
+    if data.len() <= crate::format::keras::MAX_CONFIG && find(data, b"\"class_name\"") {
+        if let Ok(v) = crate::format::keras::parse(data) {
+            if super::keras::is_config(&v) {
+                return super::keras::scan(ctx, &v, depth);
+            }
         }
     }
     match super::not_model::classify(data, name) {

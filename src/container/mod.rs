@@ -23,6 +23,7 @@ pub mod ggml;
 pub mod gguf;
 pub mod hf;
 pub mod joblib;
+pub mod keras;
 pub mod not_model;
 pub mod npy;
 pub mod onnx;

@@ -4,6 +4,7 @@
 
 pub mod ggml;
 pub mod hf;
+pub mod keras;
 pub mod onnx;
 pub mod pmml;
 pub mod protobuf;
