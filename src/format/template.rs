@@ -24,6 +24,12 @@ pub const MAX_TEMPLATES: usize = 64;
 /// Largest JSON file read for templates.
 pub const MAX_JSON: usize = 64 << 20;
 
+/// Most operator, call, filter, attribute and subscript tokens in one `{{ … }}` or `{% … %}`
+/// block. minijinja builds chains of these (`a.b.c…`, `x|f|g…`, `a + b + …`) into ASTs as deep
+/// as the chain without a recursion limit, and walking or dropping a tree tens of thousands deep
+/// overflows the stack; the longest block of the 70 llama.cpp templates has 26 such tokens.
+pub const MAX_BLOCK_OPERATORS: usize = 200;
+
 /// Why a template could not be parsed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TemplateError {
@@ -33,6 +39,9 @@ pub enum TemplateError {
     /// The Jinja parser rejected it (includes nesting beyond the parser's recursion limit).
     #[error("does not parse as Jinja: {0}")]
     Syntax(String),
+    /// One block chains more operators than [`MAX_BLOCK_OPERATORS`].
+    #[error("a block at byte {0} chains more than {MAX_BLOCK_OPERATORS} operators")]
+    TooComplex(u32),
 }
 
 /// One template and where it was found.
@@ -56,6 +65,9 @@ impl Parsed {
             return Err(TemplateError::TooLarge(text.len()));
         }
         let source = blank_generation_tags(text);
+        if let Some(at) = too_complex(&source) {
+            return Err(TemplateError::TooComplex(at));
+        }
         // Parse once here to report errors; `with_ast` parses again borrowing `source`.
         parse(&source, "<template>", SyntaxConfig::default())
             .map_err(|e| TemplateError::Syntax(e.to_string()))?;
@@ -73,6 +85,50 @@ impl Parsed {
             .map_err(|e| TemplateError::Syntax(e.to_string()))?;
         Ok(f(&ast))
     }
+}
+
+/// The offset of the first block with more than [`MAX_BLOCK_OPERATORS`] chaining tokens (the
+/// lexer is iterative; a lexer error ends the check, and the parser reports it).
+pub fn too_complex(source: &str) -> Option<u32> {
+    use minijinja::machinery::{tokenize, Token};
+    let mut count = 0usize;
+    let mut start = 0u32;
+    for tok in tokenize(source, false, SyntaxConfig::default()) {
+        let Ok((tok, span)) = tok else { break };
+        match tok {
+            Token::VariableStart | Token::BlockStart => {
+                count = 0;
+                start = span.start_offset;
+            }
+            Token::Dot
+            | Token::Pipe
+            | Token::BracketOpen
+            | Token::ParenOpen
+            | Token::BraceOpen
+            | Token::Plus
+            | Token::Minus
+            | Token::Mul
+            | Token::Div
+            | Token::FloorDiv
+            | Token::Pow
+            | Token::Mod
+            | Token::Tilde
+            | Token::Eq
+            | Token::Ne
+            | Token::Gt
+            | Token::Gte
+            | Token::Lt
+            | Token::Lte
+            | Token::Ident("and" | "or" | "not" | "in" | "is" | "if" | "else") => {
+                count += 1;
+                if count > MAX_BLOCK_OPERATORS {
+                    return Some(start);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 /// Replace `{% generation %}` / `{% endgeneration %}` (with any `-`/`+` whitespace control and
