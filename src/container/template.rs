@@ -1143,8 +1143,13 @@ impl<'s> Analyser<'s> {
             }
             Expr::Filter(f) => {
                 let at = offset(e);
-                if let Some(inner) = &f.expr {
-                    self.judge_expr(inner);
+                // In `{% filter attr('x') %}…{% endfilter %}` the filter applies to the block's
+                // text: the object is then the filter expression itself.
+                let inner: &Expr<'_> = f.expr.as_ref().unwrap_or(e);
+                {
+                    if let Some(x) = &f.expr {
+                        self.judge_expr(x);
+                    }
                     if f.name == "attr" {
                         match f.args.first() {
                             Some(CallArg::Pos(k)) => {
@@ -1751,6 +1756,8 @@ mod tests {
             "{{ x|selectattr('a.__class__')|list }}",
             "{{ x|map('attr', '__class__')|list }}",
             "{{ '{0.__class__}'.format(x) }}",
+            "{% filter attr('__class__') %}x{% endfilter %}",
+            "{% filter map(attribute='__class__') %}x{% endfilter %}",
         ] {
             let r = rules(t);
             assert!(r.contains(&ids::TEMPLATE_DUNDER), "{t}: {:?}", analyse(t));
