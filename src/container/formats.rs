@@ -57,6 +57,27 @@ fn json_start(data: &[u8]) -> bool {
     it.next() == Some(b'{') && matches!(it.next(), Some(b'"' | b'}') | None)
 }
 
+/// Largest JSON file a remote scan reads whole whatever its name.
+pub const REMOTE_JSON_WHOLE: u64 = 4 << 20;
+
+/// Whether a remote scan should read a JSON file of `size` bytes whole (to find chat templates,
+/// `auto_map`, skops or Keras configs): small files always, larger ones only when named like the
+/// configs that hold them (a 20 MB `tokenizer.json` holds none).
+pub fn remote_json_worth_reading(name: Option<&str>, size: u64) -> bool {
+    let base = name
+        .map(|n| {
+            n.rsplit(['/', '\\'])
+                .next()
+                .unwrap_or(n)
+                .to_ascii_lowercase()
+        })
+        .unwrap_or_default();
+    size <= REMOTE_JSON_WHOLE
+        || base.ends_with("config.json")
+        || base == "chat_template.json"
+        || base == "schema.json"
+}
+
 /// What `data` is, when it is one of these formats. `name` breaks ties only (Jinja files are
 /// text that other text can resemble).
 pub fn detect(data: &[u8], name: Option<&str>) -> Option<Format> {
