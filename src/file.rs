@@ -25,11 +25,22 @@ pub fn scan_path(scanner: &Scanner, path: &Path, opts: &FileOptions) -> FileRepo
         Err(e) => return FileReport::unreadable(shown, format!("cannot read: {e}")),
     };
     let name = path.file_name().and_then(|n| n.to_str());
-    let (scanned, companions) = container::scan_with_companions(scanner, &input, name);
+    let dir = path.parent().map(|d| {
+        if d.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            d
+        }
+    });
+    let (scanned, companions) = container::scan_file(scanner, &input, name, dir);
     let mut findings = scanned.findings;
     if !companions.is_empty() {
-        let folder = path.parent().unwrap_or(Path::new("."));
-        scan_companions(scanner, folder, &companions, &mut findings);
+        scan_companions(
+            scanner,
+            dir.unwrap_or(Path::new(".")),
+            &companions,
+            &mut findings,
+        );
     }
     let mut report = FileReport::scanned(shown, input.len() as u64, &scanned.format, findings);
     if opts.hash {

@@ -13,6 +13,7 @@ pub mod container;
 pub mod extract;
 pub mod file;
 pub mod finding;
+pub mod format;
 pub mod gguf;
 pub mod limits;
 pub mod mmap;

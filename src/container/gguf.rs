@@ -296,12 +296,61 @@ pub fn validate(data: &[u8]) -> Result<u64, String> {
     Ok(n_tensors)
 }
 
-/// Scan (validate) a GGUF file.
+/// The chat templates in a GGUF file's metadata: every string value whose key is
+/// `tokenizer.chat_template` or starts with `tokenizer.chat_template.`, as `(key, offset of the
+/// value, text)`. Reading stops at the first malformed entry (validation reports it).
+pub fn chat_templates(data: &[u8]) -> Vec<(String, u64, String)> {
+    let mut out = Vec::new();
+    if !data.starts_with(b"GGUF") {
+        return out;
+    }
+    let mut r = R {
+        d: data,
+        i: 4,
+        big: false,
+    };
+    let Ok(mut version) = r.u32("version") else {
+        return out;
+    };
+    if version != 0 && version & 0xFFFF == 0 {
+        r.big = true;
+        version = version.swap_bytes();
+    }
+    if !(2..=3).contains(&version) {
+        return out;
+    }
+    let (Ok(_), Ok(n_kv)) = (r.u64("tensor count"), r.u64("metadata count")) else {
+        return out;
+    };
+    for _ in 0..n_kv.min(r.left() / 12) {
+        let Ok(key) = r.string("metadata key") else {
+            break;
+        };
+        let Ok(t) = r.u32(&key) else { break };
+        let is_template =
+            key == "tokenizer.chat_template" || key.starts_with("tokenizer.chat_template.");
+        if t == 8 && is_template {
+            let at = r.i as u64;
+            match r.string(&key) {
+                Ok(text) => out.push((key, at, text)),
+                Err(_) => break,
+            }
+        } else if value(&mut r, t, &key, false).is_err() {
+            break;
+        }
+    }
+    out
+}
+
+/// Scan (validate) a GGUF file, and judge its chat templates.
 pub(crate) fn scan(ctx: &Ctx<'_>, data: &[u8]) -> Scanned {
-    let findings = match validate(data) {
+    let mut findings = match validate(data) {
         Ok(_) => Vec::new(),
         Err(e) => vec![ctx.anomaly(ids::GGUF_INVALID, Some(0), format!("invalid GGUF: {e}"))],
     };
+    for (key, at, text) in chat_templates(data) {
+        findings.extend(super::template::findings(ctx, &text, &key, Some(at + 8)));
+    }
     Scanned {
         format: "gguf".into(),
         findings,

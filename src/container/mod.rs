@@ -18,12 +18,20 @@
 //! decompressed stream's) bytes. Offsets of zip structure findings are file offsets.
 
 pub mod compress;
+pub mod formats;
+pub mod ggml;
 pub mod gguf;
+pub mod hf;
 pub mod joblib;
+pub mod keras;
 pub mod not_model;
 pub mod npy;
+pub mod onnx;
+pub mod pmml;
 pub mod safetensors;
+pub mod skops;
 pub mod tar;
+pub mod template;
 pub mod torch;
 pub mod torchscript;
 pub mod zip;
@@ -58,6 +66,8 @@ pub enum Kind {
     Compressed(Codec),
     /// An archive or model format this scanner cannot look inside.
     Unscannable(&'static str),
+    /// A model format read by [`crate::format`] (chat templates, ONNX, PMML, …).
+    Format(formats::Format),
     /// A pickle stream (protocol 2+ header, or a protocol 0/1 opcode first).
     Pickle,
     /// No bytes at all.
@@ -78,6 +88,7 @@ impl Kind {
             Kind::Tar => "tar",
             Kind::Compressed(c) => c.name(),
             Kind::Unscannable(n) => n,
+            Kind::Format(f) => f.name(),
             Kind::Pickle => "pickle",
             Kind::Empty => "empty",
             Kind::Unknown => "unknown",
@@ -104,7 +115,6 @@ const UNSCANNABLE: &[(&[u8], &str)] = &[
 /// What `data` is. `name` (a file or member name) only breaks ties: it is consulted for nothing
 /// but choosing between readings the bytes allow equally.
 pub fn detect(data: &[u8], name: Option<&str>) -> Kind {
-    let _ = name;
     if data.is_empty() {
         return Kind::Empty;
     }
@@ -122,6 +132,9 @@ pub fn detect(data: &[u8], name: Option<&str>) -> Kind {
     }
     if data.starts_with(TORCH_LEGACY_MAGIC) {
         return Kind::TorchLegacy;
+    }
+    if let Some(f) = formats::detect(data, name) {
+        return Kind::Format(f);
     }
     for (magic, what) in UNSCANNABLE {
         if data.starts_with(magic) {
@@ -166,6 +179,9 @@ pub(crate) struct Ctx<'s> {
     /// Companion files joblib < 0.10 dumps name (offset of the wrapper, file name as written):
     /// read from the dump's folder by `joblib.load`, scanned by [`crate::file`] as part of it.
     pub companions: RefCell<Vec<(u64, String)>>,
+    /// The folder the scanned file is in, when it is a file on disk: formats that refer to files
+    /// beside them (ONNX external data, Hugging Face `auto_map` code) are checked against it.
+    pub dir: Option<&'s std::path::Path>,
 }
 
 impl<'s> Ctx<'s> {
@@ -204,22 +220,34 @@ impl<'s> Ctx<'s> {
 /// Scan `data` (a whole file's content) with `scanner`: detect, dispatch, scan every pickle a
 /// loader would run. `name` is the file name (ties only).
 pub fn scan(scanner: &Scanner, data: &[u8], name: Option<&str>) -> Scanned {
-    scan_with_companions(scanner, data, name).0
+    scan_in(scanner, data, name, None)
 }
 
-/// [`scan`], and the companion files a joblib < 0.10 dump names (offset, name as written): each
-/// has a PS942 finding that the caller, knowing the dump's folder, may replace by the companion's
-/// own scan.
-pub fn scan_with_companions(
+/// [`scan`] for a file in the folder `dir`, whose neighbours some formats refer to.
+pub fn scan_in(
     scanner: &Scanner,
     data: &[u8],
     name: Option<&str>,
+    dir: Option<&std::path::Path>,
+) -> Scanned {
+    scan_file(scanner, data, name, dir).0
+}
+
+/// [`scan_in`], and the companion files a joblib < 0.10 dump names (offset, name as written):
+/// each has a PS942 finding that the caller, knowing the dump's folder, may replace by the
+/// companion's own scan.
+pub fn scan_file(
+    scanner: &Scanner,
+    data: &[u8],
+    name: Option<&str>,
+    dir: Option<&std::path::Path>,
 ) -> (Scanned, Vec<(u64, String)>) {
     let ctx = Ctx {
         scanner,
         decompress_left: Cell::new(scanner.limits.max_decompressed),
         nested_loads: Cell::new(0),
         companions: RefCell::new(Vec::new()),
+        dir,
     };
     let scanned = scan_content(&ctx, data, name, 0);
     (scanned, ctx.companions.into_inner())
@@ -233,6 +261,7 @@ pub fn looks_torch_legacy(scanner: &Scanner, data: &[u8]) -> bool {
         decompress_left: Cell::new(scanner.limits.max_decompressed),
         nested_loads: Cell::new(0),
         companions: RefCell::new(Vec::new()),
+        dir: None,
     };
     torch::looks_legacy(&ctx, data)
 }
@@ -292,6 +321,7 @@ pub(crate) fn scan_content(
             }
         }
         Kind::Tar => torch::scan_tar(ctx, data, depth),
+        Kind::Format(f) => formats::scan(ctx, f, data, name, depth),
         Kind::Compressed(codec) => scan_compressed(ctx, codec, data, name, depth),
         Kind::Unscannable(what) => Scanned {
             format: what.into(),
@@ -435,6 +465,7 @@ pub fn scan_decompressed_file(
         decompress_left: Cell::new(scanner.limits.max_decompressed),
         nested_loads: Cell::new(0),
         companions: RefCell::new(Vec::new()),
+        dir: None,
     };
     scan_decompressed(&ctx, codec, data, error, compressed, name, 0)
 }

@@ -723,6 +723,7 @@ pub fn legacy_reads(scanner: &crate::Scanner, prefix: &[u8]) -> (LegacyReads, bo
         decompress_left: std::cell::Cell::new(0),
         nested_loads: std::cell::Cell::new(0),
         companions: Default::default(),
+        dir: None,
     };
     let mut w = Walker::new(&ctx, prefix);
     let head = read_legacy_pickles(&mut w);
@@ -1031,6 +1032,7 @@ pub fn tar_storages_reads(scanner: &crate::Scanner, prefix: &[u8], size: u64) ->
         decompress_left: std::cell::Cell::new(0),
         nested_loads: std::cell::Cell::new(0),
         companions: Default::default(),
+        dir: None,
     };
     let complete = prefix.len() as u64 >= size;
     // The scanner reads the rest of the member whole.

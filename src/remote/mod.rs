@@ -495,9 +495,13 @@ fn plan_and_scan(
         }
     }
     let kind = container::detect(rf.sparse.bytes(), name);
+    let json = Kind::Format(container::formats::Format::Json);
     if sniff {
         match kind {
             Kind::Unknown | Kind::Empty => return Ok(None),
+            k if k == json && !container::formats::remote_json_worth_reading(name, size) => {
+                return Ok(None)
+            }
             Kind::Pickle
                 if rf.sparse.bytes()[0] != 0x80 && plan::inert_prefix(scanner, &rf.sparse) =>
             {
@@ -549,7 +553,11 @@ fn plan_and_scan(
             Err((e, why)) => return over(rf, e, why),
         },
         Kind::Unknown | Kind::Unscannable(_) | Kind::Empty => false,
-        Kind::Pickle | Kind::TorchLegacy | Kind::Tar | Kind::Compressed(_) => true,
+        // JSON too large to hold a config is judged from its first bytes, as other text.
+        k if k == json => container::formats::remote_json_worth_reading(name, size),
+        Kind::Pickle | Kind::TorchLegacy | Kind::Tar | Kind::Compressed(_) | Kind::Format(_) => {
+            true
+        }
     };
     // What the scanner reads is fetched: the planned parts, or the whole file when the budget
     // allows it.

@@ -117,6 +117,47 @@ pub mod ids {
     pub const WEIGHTS_ONLY_REJECTED: &str = "PS951";
     /// A suppression that matched no finding (policy).
     pub const UNUSED_SUPPRESSION: &str = "PS958";
+    /// Model formats other than pickles (`rules/formats.toml`).
+    /// Attribute or item access to a name starting with `_`, however spelt.
+    pub const TEMPLATE_DUNDER: &str = "PS960";
+    /// A Jinja/Flask global walked to modules, or a process-running attribute.
+    pub const TEMPLATE_GLOBAL_WALK: &str = "PS961";
+    /// Something the analysis cannot vouch for.
+    pub const TEMPLATE_UNRESOLVED: &str = "PS962";
+    /// The template does not parse or exceeds a limit.
+    pub const TEMPLATE_INVALID: &str = "PS963";
+    /// External data outside the model's folder.
+    pub const ONNX_EXTERNAL_ESCAPE: &str = "PS965";
+    /// External data that cannot be verified.
+    pub const ONNX_EXTERNAL_UNVERIFIED: &str = "PS966";
+    /// An operator domain that needs a custom-op library.
+    pub const ONNX_CUSTOM_DOMAIN: &str = "PS967";
+    /// onnxruntime's Python operator.
+    pub const ONNX_PYTHON_OP: &str = "PS968";
+    /// The model does not decode or exceeds a limit.
+    pub const ONNX_INVALID: &str = "PS969";
+    /// External entity, parameter entity or foreign external DTD.
+    pub const PMML_EXTERNAL_ENTITY: &str = "PS970";
+    /// Entity expansion beyond the limits.
+    pub const PMML_ENTITY_EXPANSION: &str = "PS971";
+    /// Not well-formed, undeclared entity, or a limit.
+    pub const PMML_INVALID: &str = "PS972";
+    /// Code-like extension content.
+    pub const PMML_SCRIPT_EXTENSION: &str = "PS973";
+    /// Rule id of an invalid file.
+    pub const GGML_INVALID: &str = "PS975";
+    /// Rule id of a schema that cannot be read or holds refused node shapes.
+    pub const SKOPS_INVALID: &str = "PS976";
+    /// Rule id of a config that loads repository code.
+    pub const HF_REMOTE_CODE: &str = "PS978";
+    /// Lambda bytecode the scan does not decode.
+    pub const KERAS_LAMBDA: &str = "PS980";
+    /// A reference Keras resolves to something that runs code or touches files.
+    pub const KERAS_DANGEROUS_REFERENCE: &str = "PS981";
+    /// A reference outside Keras that needs custom objects, or cannot be read.
+    pub const KERAS_UNRESOLVED: &str = "PS982";
+    /// A layer that reads a file or URL named by the config.
+    pub const KERAS_EXTERNAL_RESOURCE: &str = "PS983";
 
     /// Every id the scanner emits, each an anomaly rule of the built-in rule files.
     pub const ALL: &[&str] = &[
@@ -150,6 +191,26 @@ pub mod ids {
         TORCHSCRIPT_FOREIGN_OPERATOR,
         JOBLIB_COMPANION,
         JOBLIB_COMPANION_OUTSIDE,
+        TEMPLATE_DUNDER,
+        TEMPLATE_GLOBAL_WALK,
+        TEMPLATE_UNRESOLVED,
+        TEMPLATE_INVALID,
+        ONNX_EXTERNAL_ESCAPE,
+        ONNX_EXTERNAL_UNVERIFIED,
+        ONNX_CUSTOM_DOMAIN,
+        ONNX_PYTHON_OP,
+        ONNX_INVALID,
+        PMML_EXTERNAL_ENTITY,
+        PMML_ENTITY_EXPANSION,
+        PMML_INVALID,
+        PMML_SCRIPT_EXTENSION,
+        GGML_INVALID,
+        SKOPS_INVALID,
+        HF_REMOTE_CODE,
+        KERAS_LAMBDA,
+        KERAS_DANGEROUS_REFERENCE,
+        KERAS_UNRESOLVED,
+        KERAS_EXTERNAL_RESOURCE,
     ];
 
     /// Every id the policies emit, each an anomaly rule of `rules/policy/anomalies.toml`.

@@ -28,6 +28,7 @@ mod extract;
 mod extract_gguf;
 #[cfg(all(feature = "cli", feature = "remote", feature = "serve"))] // runs the binary
 mod first_hour;
+mod formats;
 mod fuzz_regressions;
 mod precision;
 mod properties;

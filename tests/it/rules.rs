@@ -102,6 +102,27 @@ const ANOMALY_RULES: &[(&str, Severity)] = &[
     ("PS941", Severity::Medium),
     ("PS942", Severity::Medium),
     ("PS943", Severity::High),
+    // Model formats other than pickles (rules/formats.toml).
+    ("PS960", Severity::Critical),
+    ("PS961", Severity::Critical),
+    ("PS962", Severity::Medium),
+    ("PS963", Severity::Medium),
+    ("PS965", Severity::High),
+    ("PS966", Severity::Medium),
+    ("PS967", Severity::Medium),
+    ("PS968", Severity::Critical),
+    ("PS969", Severity::Medium),
+    ("PS970", Severity::High),
+    ("PS971", Severity::Medium),
+    ("PS972", Severity::Medium),
+    ("PS973", Severity::Low),
+    ("PS975", Severity::Medium),
+    ("PS976", Severity::Medium),
+    ("PS978", Severity::Medium),
+    ("PS980", Severity::Medium),
+    ("PS981", Severity::Critical),
+    ("PS982", Severity::Medium),
+    ("PS983", Severity::High),
 ];
 
 #[test]

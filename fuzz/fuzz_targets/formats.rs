@@ -1,0 +1,22 @@
+//! Any bytes through the readers of `format/`: ONNX (and its protobuf wire reader), PMML, legacy
+//! GGML, skops schemas, Hugging Face configs.
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+use picklescan_rs::format::{ggml, hf, onnx, pmml, skops};
+
+fuzz_target!(|data: &[u8]| {
+    let _ = onnx::looks_like(data);
+    let _ = onnx::read(data);
+    let _ = pmml::looks_like(data);
+    let _ = pmml::read(data);
+    let _ = ggml::read(data);
+    let _ = skops::read(data);
+    if let Ok(v) = serde_json::from_slice::<serde_json::Value>(data) {
+        let _ = hf::auto_map(&v);
+        let _ = picklescan_rs::format::template::from_json(&v);
+    }
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = hf::risky_python(text);
+        let _ = pmml::parse_doctype(text);
+    }
+});

@@ -1,0 +1,200 @@
+//! Model formats other than pickles and their archives: recognised by content here, read by
+//! [`crate::format`], judged by one analyser each.
+//!
+//! | format | recognised by | analyser |
+//! |---|---|---|
+//! | `tokenizer_config.json`, `chat_template.json` | a JSON object with a `chat_template` key | [`super::template`] |
+//! | `*.jinja` chat template | Jinja tags in UTF-8 text named `.jinja`/`.j2` | [`super::template`] |
+//! | PMML | XML whose first element is `PMML` | [`super::pmml`] |
+//! | legacy GGML/GGMF/GGJT/GGLA | `lmgg`/`fmgg`/`tjgg`/`algg` magic | [`super::ggml`] |
+//! | Hugging Face config with `auto_map` | a JSON object with `auto_map` | [`super::hf`] |
+//! | Keras 3 `config.json` (in `.keras`) | a JSON object with `class_name` and `config` | [`super::keras`] |
+//! | skops `schema.json` | a JSON node with `__loader__` and skops's protocol | [`super::skops`] |
+//! | ONNX | `ir_version` first and a graph among decodable top-level protobuf fields | [`super::onnx`] |
+
+use super::{Ctx, Scanned};
+use crate::format::template;
+
+/// A format recognised here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// A JSON object: a Hugging Face config holding `chat_template`, a skops `schema.json`, or
+    /// plain JSON (not a model). Decided on the whole content, since archive readers detect on a
+    /// member's first bytes.
+    Json,
+    /// A Jinja chat template file.
+    Jinja,
+    /// An ONNX model.
+    Onnx,
+    /// A PMML document.
+    Pmml,
+    /// A legacy GGML-family file.
+    Ggml,
+}
+
+impl Format {
+    /// Report name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Json => "json",
+            Format::Jinja => "chat-template",
+            Format::Onnx => "onnx",
+            Format::Pmml => "pmml",
+            Format::Ggml => "ggml",
+        }
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// A JSON object's start: `{`, then (after whitespace) a key's quote or the closing brace.
+/// Jinja's `{{`, `{%` and `{#` are not.
+fn json_start(data: &[u8]) -> bool {
+    let d = data.strip_prefix(b"\xef\xbb\xbf").unwrap_or(data);
+    let mut it = d.iter().copied().filter(|b| !b.is_ascii_whitespace());
+    it.next() == Some(b'{') && matches!(it.next(), Some(b'"' | b'}') | None)
+}
+
+/// Largest JSON file a remote scan reads whole whatever its name.
+pub const REMOTE_JSON_WHOLE: u64 = 4 << 20;
+
+/// Whether a remote scan should read a JSON file of `size` bytes whole (to find chat templates,
+/// `auto_map`, skops or Keras configs): small files always, larger ones only when named like the
+/// configs that hold them (a 20 MB `tokenizer.json` holds none).
+pub fn remote_json_worth_reading(name: Option<&str>, size: u64) -> bool {
+    let base = name
+        .map(|n| {
+            n.rsplit(['/', '\\'])
+                .next()
+                .unwrap_or(n)
+                .to_ascii_lowercase()
+        })
+        .unwrap_or_default();
+    size <= REMOTE_JSON_WHOLE
+        || base.ends_with("config.json")
+        || base == "chat_template.json"
+        || base == "schema.json"
+}
+
+/// What `data` is, when it is one of these formats. `name` breaks ties only (Jinja files are
+/// text that other text can resemble).
+pub fn detect(data: &[u8], name: Option<&str>) -> Option<Format> {
+    if crate::format::ggml::Flavour::of(data).is_some() {
+        return Some(Format::Ggml);
+    }
+    if crate::format::onnx::looks_like(data) {
+        return Some(Format::Onnx);
+    }
+    if crate::format::pmml::looks_like(data) {
+        return Some(Format::Pmml);
+    }
+    if json_start(data) {
+        return Some(Format::Json);
+    }
+    let jinja_name = name.is_some_and(|n| {
+        let l = n.to_ascii_lowercase();
+        l.ends_with(".jinja") || l.ends_with(".jinja2") || l.ends_with(".j2")
+    });
+    if jinja_name && template::looks_like_jinja(data) {
+        return Some(Format::Jinja);
+    }
+    None
+}
+
+/// Scan content recognised as `f`.
+pub(crate) fn scan(
+    ctx: &Ctx<'_>,
+    f: Format,
+    data: &[u8],
+    name: Option<&str>,
+    depth: usize,
+) -> Scanned {
+    let findings = match f {
+        Format::Onnx => return super::onnx::scan(ctx, data, depth),
+        Format::Pmml => return super::pmml::scan(ctx, data),
+        Format::Ggml => return super::ggml::scan(ctx, data),
+        Format::Json => return scan_json(ctx, data, name, depth),
+        Format::Jinja => {
+            let text = String::from_utf8_lossy(data);
+            super::template::findings(ctx, &text, name.unwrap_or("template"), Some(0))
+        }
+    };
+    Scanned {
+        format: f.name().into(),
+        findings,
+    }
+}
+
+/// A JSON object: which of the JSON formats it is, decided on the whole content.
+fn scan_json(ctx: &Ctx<'_>, data: &[u8], name: Option<&str>, depth: usize) -> Scanned {
+    if crate::format::skops::looks_like(data) {
+        return super::skops::scan(ctx, data);
+    }
+    let templates = find(data, b"\"chat_template\"");
+    let code = find(data, b"\"auto_map\"");
+    if (templates || code) && data.len() <= template::MAX_JSON {
+        let value: serde_json::Value = match serde_json::from_slice(data) {
+            Ok(v) => v,
+            Err(e) => {
+                return Scanned {
+                    format: "hf-config".into(),
+                    findings: vec![ctx.anomaly(
+                        super::template::ids::TEMPLATE_INVALID,
+                        Some(0),
+                        format!("JSON with a chat_template or auto_map key does not parse: {e}"),
+                    )],
+                }
+            }
+        };
+        let mut findings = Vec::new();
+        let has_templates = match template::from_json(&value) {
+            None => false,
+            Some(Err(e)) => {
+                findings.push(ctx.anomaly(super::template::ids::TEMPLATE_INVALID, Some(0), e));
+                true
+            }
+            Some(Ok(list)) => {
+                for t in &list {
+                    findings.extend(super::template::findings(ctx, &t.text, &t.place, None));
+                }
+                true
+            }
+        };
+        let refs = crate::format::hf::auto_map(&value);
+        if let Some(refs) = &refs {
+            let dir = if depth == 0 { ctx.dir } else { None };
+            findings.extend(super::hf::findings(ctx, refs, dir));
+        }
+        if has_templates || refs.is_some() {
+            return Scanned {
+                format: if has_templates {
+                    "tokenizer-config"
+                } else {
+                    "hf-config"
+                }
+                .into(),
+                findings,
+            };
+        }
+    }
+    if data.len() <= crate::format::keras::MAX_CONFIG && find(data, b"\"class_name\"") {
+        if let Ok(v) = crate::format::keras::parse(data) {
+            if super::keras::is_config(&v) {
+                return super::keras::scan(ctx, &v, depth);
+            }
+        }
+    }
+    match super::not_model::classify(data, name) {
+        Some(what) => super::not_a_model(what),
+        None => Scanned {
+            format: "unknown".into(),
+            findings: vec![ctx.anomaly(
+                super::ids::UNRECOGNISED,
+                Some(0),
+                "JSON content of no known model format".into(),
+            )],
+        },
+    }
+}

@@ -1,0 +1,12 @@
+//! Readers of model formats other than pickles: each one parses its format with limits and typed
+//! errors, and reports what the file holds. Judging what was read is done by the analysers in
+//! [`crate::container`].
+
+pub mod ggml;
+pub mod hf;
+pub mod keras;
+pub mod onnx;
+pub mod pmml;
+pub mod protobuf;
+pub mod skops;
+pub mod template;
