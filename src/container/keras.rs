@@ -21,7 +21,7 @@ use crate::rules::Judgement;
 
 /// Rule ids of Keras findings.
 pub mod ids {
-    //! Re-exported from the one registry, [`crate::rules::ids`].
+    // Re-exported from the one registry, `crate::rules::ids`.
     pub use crate::rules::ids::{
         KERAS_DANGEROUS_REFERENCE as DANGEROUS_REFERENCE,
         KERAS_EXTERNAL_RESOURCE as EXTERNAL_RESOURCE, KERAS_LAMBDA as LAMBDA,

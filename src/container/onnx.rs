@@ -18,7 +18,7 @@ use crate::format::onnx::{self, External, Model};
 
 /// Rule ids of ONNX findings.
 pub mod ids {
-    //! Re-exported from the one registry, [`crate::rules::ids`].
+    // Re-exported from the one registry, `crate::rules::ids`.
     pub use crate::rules::ids::{
         ONNX_CUSTOM_DOMAIN as CUSTOM_DOMAIN, ONNX_EXTERNAL_ESCAPE as EXTERNAL_ESCAPE,
         ONNX_EXTERNAL_UNVERIFIED as EXTERNAL_UNVERIFIED, ONNX_INVALID as INVALID,

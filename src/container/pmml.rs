@@ -11,7 +11,7 @@ use std::collections::HashMap;
 
 /// Rule ids of PMML findings.
 pub mod ids {
-    //! Re-exported from the one registry, [`crate::rules::ids`].
+    // Re-exported from the one registry, `crate::rules::ids`.
     pub use crate::rules::ids::{
         PMML_ENTITY_EXPANSION as ENTITY_EXPANSION, PMML_EXTERNAL_ENTITY as EXTERNAL_ENTITY,
         PMML_INVALID as INVALID, PMML_SCRIPT_EXTENSION as SCRIPT_EXTENSION,

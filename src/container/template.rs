@@ -34,7 +34,7 @@ use std::collections::HashMap;
 
 /// Rule ids of template findings.
 pub mod ids {
-    //! Re-exported from the one registry, [`crate::rules::ids`].
+    // Re-exported from the one registry, `crate::rules::ids`.
     pub use crate::rules::ids::{
         TEMPLATE_DUNDER, TEMPLATE_GLOBAL_WALK, TEMPLATE_INVALID, TEMPLATE_UNRESOLVED,
     };
