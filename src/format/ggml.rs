@@ -307,7 +307,7 @@ mod tests {
             }
             d.extend(name.as_bytes());
             if flavour == b"tjgg" {
-                while d.len() % 32 != 0 {
+                while !d.len().is_multiple_of(32) {
                     d.push(0);
                 }
             }
