@@ -68,7 +68,8 @@ fuzz_target!(|data: &[u8]| {
     // safetensors: every tensor's bytes in file order after the header, by the real writer.
     let plan = safetensors::Plan::new(&extraction.tensors, &BTreeMap::new());
     let mut out = Count(0);
-    write_in_order(&plan, &extraction.tensors, &mut out).expect("tensors found are written");
+    write_in_order(&plan, &extraction.tensors, &mut out, &Default::default())
+        .expect("tensors found are written");
     assert_eq!(
         out.0,
         plan.file_len(),
@@ -76,5 +77,11 @@ fuzz_target!(|data: &[u8]| {
     );
     // GGUF, converted or as stored.
     let (planned, _, _) = to_gguf::plan(&extraction.tensors, quant);
-    let _ = to_gguf::write_gguf(&extraction, &planned, Vec::new(), &mut Count(0));
+    let _ = to_gguf::write_gguf(
+        &extraction,
+        &planned,
+        Vec::new(),
+        &mut Count(0),
+        &Default::default(),
+    );
 });
