@@ -257,7 +257,20 @@ impl Policy {
         }
         if self.mode == Mode::TorchWeightsOnly {
             if let Some(data) = content {
-                let wo = weights_only::check(data);
+                let mut wo = weights_only::check(data);
+                // A storage whose record size differs from what its pickle declares: torch reads
+                // the pickle, then refuses the record (the scan found it, PS910).
+                if let Some(f) = report.findings.iter().find(|f| {
+                    f.rule == ids::ZIP_ANOMALY && f.message.contains("but its member holds")
+                }) {
+                    wo.errors.push(weights_only::Problem {
+                        kind: weights_only::ProblemKind::Container,
+                        offset: f.offset,
+                        message: format!("torch.load refuses the storage record: {}", f.message),
+                    });
+                    wo.loads = false;
+                    wo.loads_after_allowlisting = false;
+                }
                 add_weights_only_findings(&mut report.findings, &wo);
                 report.torch_weights_only = Some(wo);
             }

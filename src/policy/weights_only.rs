@@ -316,6 +316,50 @@ fn looks_like_tar(data: &[u8]) -> bool {
 // ---------------------------------------------------------------------------------------------
 // The restricted unpickler.
 
+/// The `numpy.dtypes` class of the dtype `numpy.dtype(typestr, …)` builds (numpy >= 1.25), from
+/// the call's arguments (`('f8', False, True)`).
+fn numpy_dtype_class_of(args: &V) -> Option<String> {
+    let V::Tuple(items) = args else {
+        return None;
+    };
+    let Some(V::Str(Some(t))) = items.first() else {
+        return None;
+    };
+    numpy_dtype_class(t).map(|c| format!("numpy.dtypes.{c}"))
+}
+
+/// `f8` → `Float64DType`, `<i4` → `Int32DType`, `U5` → `StrDType`, … as numpy names them.
+fn numpy_dtype_class(typestr: &str) -> Option<&'static str> {
+    let t = typestr.trim_start_matches(['<', '>', '|', '=']);
+    let (kind, size) = t.split_at(t.char_indices().nth(1).map_or(t.len(), |(i, _)| i));
+    let size: u32 = if size.is_empty() { 0 } else { size.split('[').next()?.parse().ok()? };
+    Some(match (kind, size) {
+        ("b", _) => "BoolDType",
+        ("i", 1) => "Int8DType",
+        ("i", 2) => "Int16DType",
+        ("i", 4) => "Int32DType",
+        ("i", 8) => "Int64DType",
+        ("u", 1) => "UInt8DType",
+        ("u", 2) => "UInt16DType",
+        ("u", 4) => "UInt32DType",
+        ("u", 8) => "UInt64DType",
+        ("f", 2) => "Float16DType",
+        ("f", 4) => "Float32DType",
+        ("f", 8) => "Float64DType",
+        ("f", 16) => "LongDoubleDType",
+        ("c", 8) => "Complex64DType",
+        ("c", 16) => "Complex128DType",
+        ("c", 32) => "CLongDoubleDType",
+        ("O", _) => "ObjectDType",
+        ("U", _) => "StrDType",
+        ("S", _) => "BytesDType",
+        ("V", _) => "VoidDType",
+        ("M", _) => "DateTime64DType",
+        ("m", _) => "TimeDelta64DType",
+        _ => return None,
+    })
+}
+
 /// What the restricted unpickler knows about a value: just enough to apply its checks.
 #[derive(Debug, Clone)]
 enum V {
@@ -488,7 +532,7 @@ impl Sim<'_> {
                 self.stack.push(v);
             }
             REDUCE => {
-                let _args = self.pop()?;
+                let args = self.pop()?;
                 let func = self.top()?.clone();
                 let Some(g) = Self::global_name(&func) else {
                     return Err(format!(
@@ -496,7 +540,15 @@ impl Sim<'_> {
                         func.type_name()
                     ));
                 };
-                let v = self.result_of_call(&g, false);
+                let v = match (g.as_ref(), numpy_dtype_class_of(&args)) {
+                    // `numpy.dtype('f8', False, True)` is an instance of `numpy.dtypes.Float64DType`
+                    // (numpy >= 1.25): the BUILD that follows needs that class allowlisted.
+                    ("numpy.dtype" | "numpy.core.multiarray.dtype", Some(class)) => V::Object {
+                        class: class.into(),
+                        pending: None,
+                    },
+                    _ => self.result_of_call(&g, false),
+                };
                 *self.top()? = v;
             }
             BUILD => {

@@ -14,3 +14,15 @@ for check in tests/interop/check_*.py; do
   echo "-- $check"
   "$venv/bin/python" "$check" --bin "$bin" --corpus corpus
 done
+
+# torch.load(weights_only=True) against --policy torch-weights-only's predictions. torch is a large
+# download: a failed install skips this check with a message (INTEROP_TORCH=0 skips it).
+if [ "${INTEROP_TORCH:-1}" = 1 ]; then
+  if "$venv/bin/python" -c "import torch" 2>/dev/null ||
+    timeout 1200 "$venv/bin/pip" install --quiet --disable-pip-version-check torch >/dev/null 2>&1; then
+    echo "-- tests/interop/check_weights_only.py"
+    "$venv/bin/python" tests/interop/check_weights_only.py --bin "$bin" --corpus corpus
+  else
+    echo "-- torch could not be installed: the weights_only predictions were not checked"
+  fi
+fi
