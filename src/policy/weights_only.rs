@@ -332,7 +332,11 @@ fn numpy_dtype_class_of(args: &V) -> Option<String> {
 fn numpy_dtype_class(typestr: &str) -> Option<&'static str> {
     let t = typestr.trim_start_matches(['<', '>', '|', '=']);
     let (kind, size) = t.split_at(t.char_indices().nth(1).map_or(t.len(), |(i, _)| i));
-    let size: u32 = if size.is_empty() { 0 } else { size.split('[').next()?.parse().ok()? };
+    let size: u32 = if size.is_empty() {
+        0
+    } else {
+        size.split('[').next()?.parse().ok()?
+    };
     Some(match (kind, size) {
         ("b", _) => "BoolDType",
         ("i", 1) => "Int8DType",
@@ -774,6 +778,28 @@ fn simulate(list: &Allowlist, data: &[u8]) -> SimResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_numpy_dtype_given_state_needs_its_dtypes_class() {
+        // torch.save({'x': np.float64(1.0)}, …): numpy.dtype('f8', False, True) then BUILD.
+        let data = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/corpus/benign/checkpoint_namespace.pth"
+        ))
+        .unwrap();
+        let r = check(&data);
+        assert!(
+            r.add_safe_globals
+                .iter()
+                .any(|g| g == "numpy.dtypes.Float64DType"),
+            "{r:?}"
+        );
+        assert_eq!(numpy_dtype_class("<f4"), Some("Float32DType"));
+        assert_eq!(numpy_dtype_class("|b1"), Some("BoolDType"));
+        assert_eq!(numpy_dtype_class("U5"), Some("StrDType"));
+        assert_eq!(numpy_dtype_class("M8[ns]"), Some("DateTime64DType"));
+        assert_eq!(numpy_dtype_class("x9"), None);
+    }
 
     #[test]
     fn allowlist_has_144_entries() {
