@@ -1,6 +1,6 @@
 //! The command line end to end: exit codes, JSON and SARIF output, folders and excludes.
 
-use crate::common::Asm;
+use crate::common::{benign_pickle as benign, evil_pickle as evil, Asm};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -16,28 +16,6 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
     }
     std::fs::write(&p, bytes).unwrap();
     p
-}
-
-fn evil() -> Vec<u8> {
-    Asm::new()
-        .proto(2)
-        .global("posix", "system")
-        .unicode("echo pwned")
-        .tuple1()
-        .reduce()
-        .stop()
-        .build()
-}
-
-fn benign() -> Vec<u8> {
-    Asm::new()
-        .proto(2)
-        .op(b'}')
-        .unicode("a")
-        .int(1)
-        .op(b's')
-        .stop()
-        .build()
 }
 
 fn unknown() -> Vec<u8> {

@@ -125,3 +125,27 @@ pub fn compress(codec: &str, data: &[u8]) -> Vec<u8> {
         other => panic!("no compressor named {other}"),
     }
 }
+
+/// `posix.system('echo pwned')` at protocol 2: the smallest dangerous pickle.
+pub fn evil_pickle() -> Vec<u8> {
+    Asm::new()
+        .proto(2)
+        .global("posix", "system")
+        .unicode("echo pwned")
+        .tuple1()
+        .reduce()
+        .stop()
+        .build()
+}
+
+/// `{'a': 1}` at protocol 2: the smallest clean pickle.
+pub fn benign_pickle() -> Vec<u8> {
+    Asm::new()
+        .proto(2)
+        .op(b'}')
+        .unicode("a")
+        .int(1)
+        .op(b's')
+        .stop()
+        .build()
+}

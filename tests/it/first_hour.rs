@@ -1,7 +1,7 @@
 //! What a new user meets first: the README's example, exit codes of extraction, flags that must
 //! not be ignored, walking real folders (globs, VCS folders, .gitignore, FIFOs, loops), signals.
 
-use crate::common::Asm;
+use crate::common::{benign_pickle as benign, Asm};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -57,17 +57,6 @@ fn unknown() -> Vec<u8> {
         .global("mylib.model", "MyModel")
         .op(b')')
         .op(0x81)
-        .stop()
-        .build()
-}
-
-fn benign() -> Vec<u8> {
-    Asm::new()
-        .proto(2)
-        .op(b'}')
-        .unicode("a")
-        .int(1)
-        .op(b's')
         .stop()
         .build()
 }
