@@ -522,8 +522,12 @@ type StorageId = (String, Option<String>, Option<u64>);
 struct MemberHooks<'d, 'v> {
     joblib: JoblibHooks<'d>,
     storages: Option<&'v mut Vec<StorageId>>,
-    /// `torch.storage._load_from_bytes` calls: (offset, the archive's bytes).
-    nested: Vec<(u64, Vec<u8>)>,
+    /// `torch.storage._load_from_bytes` calls: (their offsets, the archive's bytes).
+    nested: Vec<(Vec<u64>, Vec<u8>)>,
+    /// Index in `nested` of each bytes object already copied.
+    nested_by_arg: HashMap<Id, usize>,
+    /// Events already looked at by `stream_end`.
+    events_seen: usize,
 }
 
 impl Hooks for MemberHooks<'_, '_> {
@@ -537,23 +541,30 @@ impl Hooks for MemberHooks<'_, '_> {
                 *out = storage_ids(vm, 0);
             }
         }
-        for ev in vm.events() {
+        // Only the events of the stream that ended (the machine keeps them all).
+        let events = vm.events();
+        for ev in &events[self.events_seen.min(events.len())..] {
             if let EventKind::Call(_) = ev.kind {
-                if self.nested.iter().any(|(at, _)| *at == ev.offset) {
+                let Some(arg) = load_from_bytes_arg(vm, ev.node) else {
                     continue;
-                }
-                if let Some(bytes) = loaded_from_bytes(vm, ev.node) {
-                    self.nested.push((ev.offset, bytes));
+                };
+                // One copy per bytes object, however many calls share it through the memo.
+                if let Some(&i) = self.nested_by_arg.get(&arg) {
+                    self.nested[i].0.push(ev.offset);
+                } else if let Some(bytes) = archive_bytes(vm, arg) {
+                    self.nested_by_arg.insert(arg, self.nested.len());
+                    self.nested.push((vec![ev.offset], bytes));
                 }
             }
         }
+        self.events_seen = events.len();
     }
 }
 
 /// The bytes of `torch.storage._load_from_bytes(b)` (how `pickle.dumps` writes a torch
 /// storage: `torch.load` of a whole torch archive), given as bytes or, at protocol 2, as
 /// `_codecs.encode(text, 'latin1')`.
-fn loaded_from_bytes(vm: &Vm<'_>, call: Id) -> Option<Vec<u8>> {
+fn load_from_bytes_arg(vm: &Vm<'_>, call: Id) -> Option<Id> {
     let Value::Object(o) = vm.value(call) else {
         return None;
     };
@@ -561,9 +572,14 @@ fn loaded_from_bytes(vm: &Vm<'_>, call: Id) -> Option<Vec<u8>> {
     if g.module != "torch.storage" || g.name != "_load_from_bytes" {
         return None;
     }
-    let &[arg] = vm.value(o.args).as_seq()? else {
-        return None;
-    };
+    match vm.value(o.args).as_seq()? {
+        &[arg] => Some(arg),
+        _ => None,
+    }
+}
+
+/// The bytes a `_load_from_bytes` argument holds.
+fn archive_bytes(vm: &Vm<'_>, arg: Id) -> Option<Vec<u8>> {
     match vm.value(arg) {
         Value::Bytes(b) => Some(b.to_vec()),
         Value::Object(enc) => {
@@ -590,8 +606,13 @@ fn loaded_from_bytes(vm: &Vm<'_>, call: Id) -> Option<Vec<u8>> {
 /// Scan the torch archives a pickle loads with `torch.storage._load_from_bytes`: a clean archive
 /// (a storage, as `pickle.dumps` of a tensor writes) clears the nested-loader finding of that
 /// call; anything else in it is reported as found inside it.
-fn judge_nested_loads(ctx: &Ctx<'_>, nested: Vec<(u64, Vec<u8>)>, findings: &mut Vec<Finding>) {
-    for (at, bytes) in nested {
+fn judge_nested_loads(
+    ctx: &Ctx<'_>,
+    nested: Vec<(Vec<u64>, Vec<u8>)>,
+    findings: &mut Vec<Finding>,
+) {
+    for (offsets, bytes) in nested {
+        let at = offsets[0];
         let depth = ctx.nested_loads.get() + 1;
         if depth > ctx.scanner.limits.max_container_depth {
             continue;
@@ -605,8 +626,9 @@ fn judge_nested_loads(ctx: &Ctx<'_>, nested: Vec<(u64, Vec<u8>)>, findings: &mut
                 .iter()
                 .all(|f| f.severity.verdict() == crate::Verdict::Clean);
         if clean {
+            let offsets: HashSet<u64> = offsets.into_iter().collect();
             findings.retain(|f| {
-                !(f.offset == Some(at)
+                !(f.offset.is_some_and(|o| offsets.contains(&o))
                     && f.global.as_deref() == Some("torch.storage._load_from_bytes"))
             });
         } else {
@@ -623,6 +645,8 @@ fn scan_plain_pickle(ctx: &Ctx<'_>, data: &[u8], storages: Option<&mut Vec<Stora
         joblib: JoblibHooks::new(data),
         storages,
         nested: Vec::new(),
+        nested_by_arg: HashMap::new(),
+        events_seen: 0,
     };
     let scan = ctx.scanner.scan_pickles(data, &mut member);
     let hooks = member.joblib;

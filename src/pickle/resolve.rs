@@ -116,7 +116,7 @@ impl<'v, 'a> Resolver<'v, 'a> {
             Usage::Called
         };
         let args = self.args(o);
-        let Some(callee) = self.callee(o.func, &args, 0) else {
+        let Some(callee) = self.callee(o.func, args, 0) else {
             return vec![Judged::Unnamed];
         };
         let judge_helper = || vec![Judged::Use(callee.clone(), usage)];
@@ -125,7 +125,7 @@ impl<'v, 'a> Resolver<'v, 'a> {
         };
         let via = &callee.via;
         match h {
-            Helper::GetAttr => match self.lookup(&args, 0) {
+            Helper::GetAttr => match self.lookup(args, 0) {
                 Some(n) if (2..=3).contains(&args.len()) => vec![Judged::Lookup(n.with_via(via))],
                 _ => judge_helper(),
             },
@@ -174,12 +174,10 @@ impl<'v, 'a> Resolver<'v, 'a> {
             .is_some_and(|c| helper(&c.module, &c.name) == Some(Helper::Partial))
     }
 
-    fn args(&self, o: &Object) -> Vec<Id> {
-        self.vm
-            .value(o.args)
-            .as_seq()
-            .map(|s| s.to_vec())
-            .unwrap_or_default()
+    /// The positional arguments of a call, borrowed from the machine (a tuple shared by many
+    /// calls through the memo is never copied).
+    fn args(&self, o: &Object) -> &'v [Id] {
+        self.vm.value(o.args).as_seq().unwrap_or(&[])
     }
 
     fn str_at(&self, id: Id) -> Option<&str> {
@@ -208,9 +206,9 @@ impl<'v, 'a> Resolver<'v, 'a> {
             }
             Value::Object(o) => {
                 let args = self.args(o);
-                let f = self.callee(o.func, &args, depth + 1)?;
+                let f = self.callee(o.func, args, depth + 1)?;
                 match helper(&f.module, &f.name) {
-                    Some(Helper::GetAttr) => Some(self.lookup(&args, depth)?.with_via(&f.via)),
+                    Some(Helper::GetAttr) => Some(self.lookup(args, depth)?.with_via(&f.via)),
                     Some(Helper::Reconstructor | Helper::NewObj) => {
                         Some(self.name_at(*args.first()?, depth + 1)?.with_via(&f.via))
                     }

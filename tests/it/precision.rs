@@ -243,3 +243,50 @@ fn torchscript_archives_are_judged_by_their_code() {
         "{foreign:#?}"
     );
 }
+
+/// `torch.storage._load_from_bytes(b)` (how `pickle.dumps(tensor)` writes a storage) is judged by
+/// the archive `b` holds: clean when it is a storage, dangerous when it runs something; one bytes
+/// object shared by many calls through the memo is scanned once.
+#[test]
+fn a_nested_torch_archive_is_judged_by_its_content() {
+    let call_with = |payload: &[u8], calls: usize| {
+        let mut p = Asm::new()
+            .proto(2)
+            .global("torch.storage", "_load_from_bytes")
+            .binput(0)
+            .raw(b"B")
+            .raw(&(payload.len() as u32).to_le_bytes())
+            .raw(payload)
+            .binput(1)
+            .tuple1()
+            .reduce();
+        for _ in 1..calls {
+            p = p.raw(b"0").binget(0).binget(1).tuple1().reduce();
+        }
+        let data = p.stop().build();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.pkl");
+        std::fs::write(&path, data).unwrap();
+        scan_path(&Scanner::default(), &path, &FileOptions::default())
+    };
+    let storage = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus/benign/torch_state_dict_legacy.pt"),
+    )
+    .unwrap();
+    let r = call_with(&storage, 1);
+    assert_eq!(r.verdict, Verdict::Clean, "{r:#?}");
+    let r = call_with(&crate::common::evil_pickle(), 1);
+    assert_eq!(r.verdict, Verdict::Dangerous, "{r:#?}");
+    assert!(
+        r.findings
+            .iter()
+            .any(|f| f.global.as_deref() == Some("posix.system")
+                && f.member
+                    .as_deref()
+                    .is_some_and(|m| m.starts_with("_load_from_bytes@"))),
+        "{r:#?}"
+    );
+    // 2,000 calls sharing the archive through the memo: every one of them is cleared.
+    let r = call_with(&storage, 2000);
+    assert_eq!(r.verdict, Verdict::Clean, "{:#?}", r.findings.first());
+}
