@@ -160,9 +160,11 @@ impl Scanner {
         // Objects that are themselves called, built or filled (a lookup result used so is
         // judged by that use, not as a reference).
         let mut acted_on: HashSet<Id> = HashSet::new();
-        let mut calls: Vec<(usize, Vec<Judged>)> = Vec::new();
-        for (i, ev) in vm.events().iter().enumerate() {
-            match ev.kind {
+        // What each event resolves to, computed once: the judged uses of a call, the name of
+        // what a BUILD or container method acts on.
+        let mut resolved: Vec<Resolved> = Vec::with_capacity(vm.events().len());
+        for ev in vm.events() {
+            resolved.push(match ev.kind {
                 EventKind::Call(_) => {
                     if let Value::Object(o) = vm.value(ev.node) {
                         acted_on.insert(o.func);
@@ -173,19 +175,20 @@ impl Scanner {
                             used.extend(n.via.iter().copied());
                         }
                     }
-                    calls.push((i, judged));
+                    Resolved::Call(judged)
                 }
                 EventKind::Build | EventKind::Method(_) => {
                     acted_on.insert(ev.subject);
-                    if let Some(n) = resolver.name_of(ev.subject) {
-                        used.extend(n.via);
+                    let n = resolver.name_of(ev.subject);
+                    if let Some(n) = &n {
+                        used.extend(n.via.iter().copied());
                     }
+                    Resolved::Subject(n)
                 }
-                _ => {}
-            }
+                _ => Resolved::Nothing,
+            });
         }
-        let mut calls = calls.into_iter().peekable();
-        for (i, ev) in vm.events().iter().enumerate() {
+        for (ev, resolved) in vm.events().iter().zip(resolved) {
             match ev.kind {
                 EventKind::Import => {
                     let Some(g) = vm.as_global(ev.subject) else { continue };
@@ -207,10 +210,7 @@ impl Scanner {
                     }
                 }
                 EventKind::Call(kind) => {
-                    let judged = match calls.peek() {
-                        Some((at, _)) if *at == i => calls.next().map(|(_, j)| j).unwrap_or_default(),
-                        _ => Vec::new(),
-                    };
+                    let Resolved::Call(judged) = resolved else { continue };
                     let call = || Renderer::render_effective_call(vm, ev.node, budget);
                     for j in judged {
                         match j {
@@ -254,14 +254,16 @@ impl Scanner {
                     if resolver.is_partial(ev.subject) {
                         continue;
                     }
-                    match resolver.name_of(ev.subject) {
+                    let Resolved::Subject(subject) = resolved else { continue };
+                    match subject {
                         Some(n) => findings.extend(self.use_of_name(&n, Usage::StateSet, ev.offset, call, "state set on")),
                         None => findings.extend(self.use_of_value(vm, ev.subject, Usage::StateSet, ev.offset, call, "state set on")),
                     }
                 }
                 EventKind::Method(method) => {
                     let call = || Renderer::render_method(vm, ev.subject, method, ev.node, budget);
-                    match resolver.name_of(ev.subject) {
+                    let Resolved::Subject(subject) = resolved else { continue };
+                    match subject {
                         Some(n) => {
                             // An allowed object that is not a container, unless its allow rule
                             // says (from observed real saves) that it is filled this way.
@@ -422,6 +424,16 @@ impl Scanner {
             }),
         }
     }
+}
+
+/// What one event resolved to (see [`Scanner::judge_events`]).
+enum Resolved {
+    /// A call: what it runs, as judgements.
+    Call(Vec<Judged>),
+    /// A BUILD or container method: the name of the object it acts on.
+    Subject(Option<Named>),
+    /// Events that need no resolution.
+    Nothing,
 }
 
 /// Allowlisted classes whose instances are containers, on which APPEND/SETITEM/ADDITEMS are the

@@ -40,10 +40,7 @@ impl<'v, 'a> Renderer<'v, 'a> {
         let Value::Object(partial) = vm.value(call.func) else {
             return shown;
         };
-        let is_partial = vm.origin(partial.func).is_some_and(|g| {
-            matches!(g.module.as_str(), "functools" | "_functools") && g.name == "partial"
-        });
-        if !is_partial {
+        if !super::resolve::Resolver::new(vm).is_partial(call.func) {
             return shown;
         }
         // `partial.__reduce__` gives the function alone as the argument and everything in the

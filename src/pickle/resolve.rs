@@ -205,40 +205,37 @@ impl<'v, 'a> Resolver<'v, 'a> {
                 })
             }
             Value::Object(o) => {
-                let args = self.args(o);
-                let f = self.callee(o.func, args, depth + 1)?;
-                match helper(&f.module, &f.name) {
-                    Some(Helper::GetAttr) => Some(self.lookup(args, depth)?.with_via(&f.via)),
-                    Some(Helper::Reconstructor | Helper::NewObj) => {
-                        Some(self.name_at(*args.first()?, depth + 1)?.with_via(&f.via))
-                    }
-                    // `attrgetter('a')(x)` is `x.a`.
-                    _ if self.made_by(o.func, Helper::AttrGetter, depth) => {
-                        let getter = self.object(o.func)?;
-                        let attr = self.str_at(*self.args(getter).first()?)?;
-                        Some(self.name_at(*args.first()?, depth + 1)?.attr(attr, &f.via))
-                    }
-                    _ => Some(f),
-                }
+                let f = self.callee(o.func, self.args(o), depth + 1)?;
+                self.object_name(o, f, depth)
             }
             _ => None,
         }
     }
 
-    fn object(&self, id: Id) -> Option<&Object> {
+    /// The name of the object `o` created by calling `f` (what its callable resolved to).
+    fn object_name(&self, o: &Object, f: Named, depth: usize) -> Option<Named> {
+        let args = self.args(o);
+        match helper(&f.module, &f.name) {
+            Some(Helper::GetAttr) => Some(self.lookup(args, depth)?.with_via(&f.via)),
+            Some(Helper::Reconstructor | Helper::NewObj) => {
+                Some(self.name_at(*args.first()?, depth + 1)?.with_via(&f.via))
+            }
+            // `attrgetter('a')(x)` is `x.a` (the getter is an object; `attrgetter('a')`
+            // itself, called on the global, is the getter).
+            Some(Helper::AttrGetter) if self.object(o.func).is_some() => {
+                let getter = self.object(o.func)?;
+                let attr = self.str_at(*self.args(getter).first()?)?;
+                Some(self.name_at(*args.first()?, depth + 1)?.attr(attr, &f.via))
+            }
+            _ => Some(f),
+        }
+    }
+
+    fn object(&self, id: Id) -> Option<&'v Object> {
         match self.vm.value(id) {
             Value::Object(o) => Some(o),
             _ => None,
         }
-    }
-
-    /// True when `id` is an object created by calling the helper `h`.
-    fn made_by(&self, id: Id, h: Helper, depth: usize) -> bool {
-        let Some(o) = self.object(id) else {
-            return false;
-        };
-        self.callee(o.func, &[], depth + 1)
-            .is_some_and(|c| helper(&c.module, &c.name) == Some(h))
     }
 
     /// What runs when `func` is called with `call_args`.
@@ -249,7 +246,7 @@ impl<'v, 'a> Resolver<'v, 'a> {
         let Some(o) = self.object(func) else {
             return self.name_at(func, depth + 1);
         };
-        let maker = self.callee(o.func, &[], depth + 1)?;
+        let maker = self.callee(o.func, self.args(o), depth + 1)?;
         let made = self.args(o);
         match helper(&maker.module, &maker.name) {
             // `partial(f, …)(…)` calls `f` (the last BUILD's state may replace `f`).
@@ -263,7 +260,8 @@ impl<'v, 'a> Resolver<'v, 'a> {
                 let target = self.name_at(*call_args.first()?, depth + 1)?;
                 Some(target.attr(method, &maker.via))
             }
-            _ => self.name_at(func, depth + 1),
+            // Calling an object: its class's `__call__`, named by the object.
+            _ => self.object_name(o, maker, depth + 1),
         }
     }
 

@@ -855,19 +855,6 @@ impl<'a> Vm<'a> {
         }
         Ok(())
     }
-
-    /// The global an object ultimately comes from: the global itself, or the callable a chain of
-    /// calls started from (`getattr(os, 'system')(…)` comes from `builtins.getattr`).
-    pub fn origin(&self, mut id: Id) -> Option<&Global> {
-        for _ in 0..64 {
-            match self.value(id) {
-                Value::Global(g) => return Some(self.global(*g)),
-                Value::Object(o) => id = o.func,
-                _ => return None,
-            }
-        }
-        None
-    }
 }
 
 /// Values whose real type is only known at load time.
