@@ -185,6 +185,22 @@ pub(crate) struct Ctx<'s> {
 }
 
 impl<'s> Ctx<'s> {
+    /// The state of one file's scan: `decompress_left` bytes may still be inflated, `dir` is
+    /// the file's folder when it is on disk.
+    pub fn new(
+        scanner: &'s Scanner,
+        decompress_left: u64,
+        dir: Option<&'s std::path::Path>,
+    ) -> Self {
+        Ctx {
+            scanner,
+            decompress_left: Cell::new(decompress_left),
+            nested_loads: Cell::new(0),
+            companions: RefCell::new(Vec::new()),
+            dir,
+        }
+    }
+
     pub fn anomaly(&self, id: &str, offset: Option<u64>, message: String) -> Finding {
         self.scanner.anomaly(id, offset, message)
     }
@@ -242,13 +258,7 @@ pub fn scan_file(
     name: Option<&str>,
     dir: Option<&std::path::Path>,
 ) -> (Scanned, Vec<(u64, String)>) {
-    let ctx = Ctx {
-        scanner,
-        decompress_left: Cell::new(scanner.limits.max_decompressed),
-        nested_loads: Cell::new(0),
-        companions: RefCell::new(Vec::new()),
-        dir,
-    };
+    let ctx = Ctx::new(scanner, scanner.limits.max_decompressed, dir);
     let scanned = scan_content(&ctx, data, name, 0);
     (scanned, ctx.companions.into_inner())
 }
@@ -256,13 +266,7 @@ pub fn scan_file(
 /// True when `data` starts like torch's legacy format (magic number, protocol, sys_info
 /// pickles): its scanner skips raw storages by the sizes the pickles record.
 pub fn looks_torch_legacy(scanner: &Scanner, data: &[u8]) -> bool {
-    let ctx = Ctx {
-        scanner,
-        decompress_left: Cell::new(scanner.limits.max_decompressed),
-        nested_loads: Cell::new(0),
-        companions: RefCell::new(Vec::new()),
-        dir: None,
-    };
+    let ctx = Ctx::new(scanner, scanner.limits.max_decompressed, None);
     torch::looks_legacy(&ctx, data)
 }
 
@@ -305,7 +309,7 @@ pub(crate) fn scan_content(
                     return not_a_model(what);
                 }
             }
-            if acts_as_pickle(ctx, data) {
+            if acts(&vm, &run) {
                 return torch::scan_pickle_file(ctx, data);
             }
             let why = run.error.map(|e| e.to_string()).unwrap_or_default();
@@ -331,33 +335,31 @@ pub(crate) fn scan_content(
                 format!("{what} content cannot be looked into: not proven safe"),
             )],
         },
-        Kind::Empty | Kind::Unknown if not_model::classify(data, name).is_some() => {
-            not_a_model(not_model::classify(data, name).unwrap_or("binary"))
-        }
-        Kind::Empty => Scanned {
-            format: "empty".into(),
-            findings: vec![ctx.anomaly(
-                ids::UNRECOGNISED,
-                Some(0),
-                "empty content: no model format".into(),
-            )],
-        },
-        Kind::Unknown => Scanned {
-            format: "unknown".into(),
-            findings: vec![ctx.anomaly(
-                ids::UNRECOGNISED,
-                Some(0),
-                format!(
-                    "content of no known model format (starts with {})",
-                    crate::file::hex(&data[..data.len().min(8)])
-                ),
-            )],
+        Kind::Empty | Kind::Unknown => match not_model::classify(data, name) {
+            Some(what) => not_a_model(what),
+            None => unrecognised(ctx, kind, data),
         },
     };
     if out.format.is_empty() {
         out.format = kind.name().into();
     }
     out
+}
+
+/// The report of content no reader recognises under a name that claims a model format.
+fn unrecognised(ctx: &Ctx<'_>, kind: Kind, data: &[u8]) -> Scanned {
+    let message = if kind == Kind::Empty {
+        "empty content: no model format".to_string()
+    } else {
+        format!(
+            "content of no known model format (starts with {})",
+            crate::file::hex(&data[..data.len().min(8)])
+        )
+    };
+    Scanned {
+        format: kind.name().into(),
+        findings: vec![ctx.anomaly(ids::UNRECOGNISED, Some(0), message)],
+    }
 }
 
 /// The report of content that is not a model: no findings, its own format name.
@@ -422,6 +424,11 @@ pub(crate) fn acts_as_pickle(ctx: &Ctx<'_>, data: &[u8]) -> bool {
         return false;
     }
     let (vm, run) = ctx.scanner.run_one(data, &mut crate::pickle::vm::NoHooks);
+    acts(&vm, &run)
+}
+
+/// True when a run reached STOP, or called, built or loaded something before it broke.
+fn acts(vm: &crate::pickle::vm::Vm<'_>, run: &crate::pickle::vm::Run) -> bool {
     run.error.is_none()
         || vm
             .events()
@@ -460,13 +467,7 @@ pub fn scan_decompressed_file(
     compressed: u64,
     name: Option<&str>,
 ) -> Scanned {
-    let ctx = Ctx {
-        scanner,
-        decompress_left: Cell::new(scanner.limits.max_decompressed),
-        nested_loads: Cell::new(0),
-        companions: RefCell::new(Vec::new()),
-        dir: None,
-    };
+    let ctx = Ctx::new(scanner, scanner.limits.max_decompressed, None);
     scan_decompressed(&ctx, codec, data, error, compressed, name, 0)
 }
 

@@ -551,9 +551,9 @@ impl Hooks for MemberHooks<'_, '_> {
                 // One copy per bytes object, however many calls share it through the memo.
                 if let Some(&i) = self.nested_by_arg.get(&arg) {
                     self.nested[i].0.push(ev.offset);
-                } else if let Some(bytes) = archive_bytes(vm, arg) {
+                } else if let Some(Ok(bytes)) = vm.bytes_of(arg) {
                     self.nested_by_arg.insert(arg, self.nested.len());
-                    self.nested.push((vec![ev.offset], bytes));
+                    self.nested.push((vec![ev.offset], bytes.into_owned()));
                 }
             }
         }
@@ -574,31 +574,6 @@ fn load_from_bytes_arg(vm: &Vm<'_>, call: Id) -> Option<Id> {
     }
     match vm.value(o.args).as_seq()? {
         &[arg] => Some(arg),
-        _ => None,
-    }
-}
-
-/// The bytes a `_load_from_bytes` argument holds.
-fn archive_bytes(vm: &Vm<'_>, arg: Id) -> Option<Vec<u8>> {
-    match vm.value(arg) {
-        Value::Bytes(b) => Some(b.to_vec()),
-        Value::Object(enc) => {
-            let e = vm.as_global(enc.func)?;
-            let args = vm.value(enc.args).as_seq()?;
-            let (text, codec) = (
-                vm.value(*args.first()?).as_str()?,
-                vm.value(*args.get(1)?).as_str()?,
-            );
-            if !matches!(e.module.as_str(), "_codecs" | "codecs")
-                || e.name != "encode"
-                || !matches!(codec, "latin1" | "latin-1")
-            {
-                return None;
-            }
-            text.chars()
-                .map(|c| u8::try_from(u32::from(c)).ok())
-                .collect()
-        }
         _ => None,
     }
 }
@@ -742,13 +717,7 @@ pub enum LegacyReads {
 /// Mirror what [`scan_legacy`] reads of `prefix` (the five pickles, then each raw storage's
 /// element count, stepping over its bytes); also whether the pickles hold a dangerous finding.
 pub fn legacy_reads(scanner: &crate::Scanner, prefix: &[u8]) -> (LegacyReads, bool) {
-    let ctx = Ctx {
-        scanner,
-        decompress_left: std::cell::Cell::new(0),
-        nested_loads: std::cell::Cell::new(0),
-        companions: Default::default(),
-        dir: None,
-    };
+    let ctx = Ctx::new(scanner, 0, None);
     let mut w = Walker::new(&ctx, prefix);
     let head = read_legacy_pickles(&mut w);
     let dangerous = ctx
@@ -1051,13 +1020,7 @@ pub enum MemberReads {
 /// of `size` bytes: the count pickle, each storage's pickle and element count (its raw bytes
 /// stepped over), and everything after the last storage (or after a pickle that breaks).
 pub fn tar_storages_reads(scanner: &crate::Scanner, prefix: &[u8], size: u64) -> MemberReads {
-    let ctx = Ctx {
-        scanner,
-        decompress_left: std::cell::Cell::new(0),
-        nested_loads: std::cell::Cell::new(0),
-        companions: Default::default(),
-        dir: None,
-    };
+    let ctx = Ctx::new(scanner, 0, None);
     let complete = prefix.len() as u64 >= size;
     // The scanner reads the rest of the member whole.
     let rest = if complete {

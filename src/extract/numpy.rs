@@ -15,6 +15,7 @@ use super::tensor::{c_strides, f_strides, numel, Backing, ByteSource, ElemType, 
 use crate::container::joblib::{self, dict_get, Inline};
 use crate::pickle::value::{Id, Value};
 use crate::pickle::vm::{AfterBuild, Hooks, Vm};
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 /// A numpy dtype as far as extraction cares.
@@ -159,32 +160,20 @@ impl Hooks for JoblibArrays {
 /// `_codecs.encode(text, 'latin1')`.
 fn raw_bytes(w: &Walk<'_, '_>, id: Id) -> Result<Option<Region>, String> {
     let vm = w.vm;
+    match vm.bytes_of(id) {
+        Some(Ok(Cow::Borrowed(b))) => {
+            return Ok(Some(
+                w.pickle
+                    .region_of(b)
+                    .unwrap_or_else(|| Backing::owned(b.to_vec()).whole()),
+            ))
+        }
+        Some(Ok(Cow::Owned(v))) => return Ok(Some(Backing::owned(v).whole())),
+        Some(Err(e)) => return Err(e),
+        None => {}
+    }
     match vm.value(id) {
-        Value::Bytes(b) | Value::ByteArray(b) => Ok(Some(
-            w.pickle
-                .region_of(b)
-                .unwrap_or_else(|| Backing::owned(b.to_vec()).whole()),
-        )),
         Value::Object(o) => match global_of(vm, o.func) {
-            Some((m, n)) if m == "_codecs" && n == "encode" => {
-                let args = vm.value(o.args).as_seq().unwrap_or(&[]);
-                let text = args.first().and_then(|&t| vm.value(t).as_str());
-                let enc = args.get(1).and_then(|&t| vm.value(t).as_str());
-                match (text, enc) {
-                    (Some(t), Some("latin1" | "latin-1" | "iso-8859-1")) => {
-                        let mut out = Vec::with_capacity(t.len());
-                        for c in t.chars() {
-                            let c = c as u32;
-                            if c > 0xff {
-                                return Err("latin1 text with a character above U+00FF".into());
-                            }
-                            out.push(c as u8);
-                        }
-                        Ok(Some(Backing::owned(out).whole()))
-                    }
-                    _ => Err("_codecs.encode with arguments other than (text, 'latin1')".into()),
-                }
-            }
             // `bytes()`: protocol 2's empty bytes.
             Some((m, n))
                 if (m == "builtins" || m == "__builtin__")

@@ -232,6 +232,34 @@ impl<'a> Vm<'a> {
         &self.arena[id.0 as usize]
     }
 
+    /// The bytes a bytes-like value holds, as an unpickler builds them: `bytes`/`bytearray`
+    /// (a slice of the input), or protocol 2's `_codecs.encode(text, 'latin1')` (built here).
+    /// `None` for any other value; an error for `_codecs.encode` that does not give bytes.
+    pub fn bytes_of(&self, id: Id) -> Option<Result<Cow<'a, [u8]>, String>> {
+        match self.value(id) {
+            Value::Bytes(b) | Value::ByteArray(b) => Some(Ok(Cow::Borrowed(*b))),
+            Value::Object(o) => {
+                let g = self.as_global(o.func)?;
+                if !matches!(g.module.as_str(), "_codecs" | "codecs") || g.name != "encode" {
+                    return None;
+                }
+                let args = self.value(o.args).as_seq().unwrap_or(&[]);
+                let text = args.first().and_then(|&t| self.value(t).as_str());
+                let enc = args.get(1).and_then(|&t| self.value(t).as_str());
+                Some(match (text, enc) {
+                    (Some(t), Some("latin1" | "latin-1" | "iso-8859-1")) => t
+                        .chars()
+                        .map(|c| u8::try_from(u32::from(c)).ok())
+                        .collect::<Option<Vec<u8>>>()
+                        .map(Cow::Owned)
+                        .ok_or_else(|| "latin1 text with a character above U+00FF".to_string()),
+                    _ => Err("_codecs.encode with arguments other than (text, 'latin1')".into()),
+                })
+            }
+            _ => None,
+        }
+    }
+
     /// A global by its index.
     pub fn global(&self, index: u32) -> &Global {
         &self.globals[index as usize]
