@@ -35,7 +35,7 @@ pub use crate::rules::ids;
 pub const RULES_FILE: &str = include_str!("../rules/policy/anomalies.toml");
 
 /// Rule ids that stand for an import the rules do not know (made dangerous by `strict`).
-const UNKNOWN_IMPORT_IDS: &[&str] = &["PS001", "PS903", "PS904"];
+const UNKNOWN_IMPORT_IDS: &[&str] = &[ids::UNKNOWN_GLOBAL, ids::EXTENSION, ids::DYNAMIC_GLOBAL];
 
 /// How findings are judged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]

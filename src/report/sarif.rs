@@ -82,7 +82,7 @@ pub fn render(files: &[FileReport], rules: &RuleSet) -> String {
         artifacts.push(artifact);
         if let Some(e) = &f.error {
             results.push(json!({
-                "ruleId": "PS919",
+                "ruleId": crate::rules::ids::IO_ERROR,
                 "level": "warning",
                 "message": {"text": format!("could not be scanned: {e}")},
                 "locations": [{"physicalLocation": {

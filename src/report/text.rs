@@ -29,7 +29,7 @@ fn severity_word(s: Severity) -> colored::ColoredString {
 fn allow_hint(f: &FileReport) -> String {
     let mut by_module: BTreeMap<&str, Vec<(String, Vec<Usage>)>> = BTreeMap::new();
     for x in &f.findings {
-        if x.rule != "PS001" {
+        if x.rule != crate::rules::ids::UNKNOWN_GLOBAL {
             continue;
         }
         let (Some(g), Some(m)) = (&x.global, &x.module) else {

@@ -387,6 +387,14 @@ struct Index {
     non_identifier: Option<usize>,
 }
 
+/// One consistency problem of a rule.
+struct Problem {
+    /// An allow entry another rule takes (it has no effect), as opposed to an example that does
+    /// not judge to its own rule.
+    shadowed: bool,
+    message: String,
+}
+
 /// A deny match found while judging.
 #[derive(Clone, Copy)]
 struct Candidate {
@@ -432,30 +440,17 @@ impl RuleSet {
         let origin = text.origin.clone();
         let before = self.clone();
         self.add_sources(vec![text])?;
-        let tag = format!("({origin}):");
-        let mine: Vec<String> = self
-            .self_check()
-            .into_iter()
-            .filter(|p| p.contains(&tag))
-            .collect();
-        // An allow rule's example that a deny rule takes is the shadowing warned about below;
-        // any other example that does not judge to its rule is an error.
-        let is_allow = |p: &str| {
-            let id = p.split_whitespace().next().unwrap_or("");
-            self.get(id).is_some_and(|r| r.action == Action::Allow)
-        };
-        let bad = mine.iter().find(|p| {
-            p.contains(": example `") && !(is_allow(p) && p.contains("judges to dangerous"))
-        });
-        if let Some(bad) = bad {
-            let bad = bad.clone();
+        let problems = self.check_rules(|r| r.origin == origin);
+        if let Some(bad) = problems.iter().find(|p| !p.shadowed) {
+            let message = bad.message.clone();
             *self = before;
             return Err(RuleError {
                 file: origin,
-                message: bad,
+                message,
             });
         }
-        self.warnings.extend(mine);
+        self.warnings
+            .extend(problems.into_iter().map(|p| p.message));
         Ok(())
     }
 
@@ -602,8 +597,16 @@ impl RuleSet {
     /// an allow or deny example that does not judge to its own rule, and an allow entry
     /// shadowed by a deny rule or by another allow rule.
     pub fn self_check(&self) -> Vec<String> {
+        self.check_rules(|_| true)
+            .into_iter()
+            .map(|p| p.message)
+            .collect()
+    }
+
+    /// The consistency problems of the rules `which` selects (see [`RuleSet::self_check`]).
+    fn check_rules(&self, which: impl Fn(&Rule) -> bool) -> Vec<Problem> {
         let mut problems = Vec::new();
-        for rule in self.rules.iter() {
+        for rule in self.rules.iter().filter(|r| which(r)) {
             if rule.action == Action::Anomaly {
                 continue;
             }
@@ -618,12 +621,17 @@ impl RuleSet {
                     _ => false,
                 };
                 if !ok {
-                    problems.push(format!(
-                        "{} ({}): example `{ex}` judges to {}",
-                        rule.id,
-                        rule.origin,
-                        describe(&got)
-                    ));
+                    problems.push(Problem {
+                        // An allow rule's example taken by a deny rule is the shadowing below.
+                        shadowed: rule.action == Action::Allow
+                            && matches!(got, Judgement::Dangerous(_)),
+                        message: format!(
+                            "{} ({}): example `{ex}` judges to {}",
+                            rule.id,
+                            rule.origin,
+                            describe(&got)
+                        ),
+                    });
                 }
             }
             if rule.action == Action::Allow {
@@ -631,12 +639,15 @@ impl RuleSet {
                     if let Pattern::Global { module, name } = p {
                         let got = self.judge(module, name);
                         if !matches!(got, Judgement::Safe(r) if r.id == rule.id) {
-                            problems.push(format!(
-                                "{} ({}): allowed `{module}.{name}` judges to {}",
-                                rule.id,
-                                rule.origin,
-                                describe(&got)
-                            ));
+                            problems.push(Problem {
+                                shadowed: true,
+                                message: format!(
+                                    "{} ({}): allowed `{module}.{name}` judges to {}",
+                                    rule.id,
+                                    rule.origin,
+                                    describe(&got)
+                                ),
+                            });
                         }
                     }
                 }
