@@ -18,8 +18,23 @@ struct Entry {
     rules: Vec<String>,
 }
 
+/// Entries of `manifest.json` and of every `manifest-*.json` beside it (one per generator).
 fn manifest() -> Vec<Entry> {
-    let text = std::fs::read_to_string(root().join("manifest.json")).expect("manifest");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(root())
+        .expect("readable corpus")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| is_manifest(&p.file_name().unwrap_or_default().to_string_lossy()))
+        .collect();
+    files.sort();
+    files.iter().flat_map(|p| entries(p)).collect()
+}
+
+fn is_manifest(name: &str) -> bool {
+    name == "manifest.json" || (name.starts_with("manifest-") && name.ends_with(".json"))
+}
+
+fn entries(manifest: &Path) -> Vec<Entry> {
+    let text = std::fs::read_to_string(manifest).expect("manifest");
     let v: serde_json::Value = serde_json::from_str(&text).expect("manifest JSON");
     v["files"]
         .as_array()
@@ -95,7 +110,7 @@ fn every_fixture_is_in_the_manifest() {
                 .expect("under root")
                 .to_string_lossy()
                 .replace('\\', "/");
-            if rel == "manifest.json" || rel.ends_with("README.md") || rel.contains("/data/") {
+            if is_manifest(&rel) || rel.ends_with("README.md") || rel.contains("/data/") {
                 continue;
             }
             if !listed.contains(&rel) {
