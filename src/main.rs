@@ -310,9 +310,11 @@ struct ExtractArgs {
     #[arg(long = "to", value_name = "FORMAT", value_parser = parse_output_format)]
     to: Option<picklescan_rs::extract::OutputFormat>,
     /// GGUF: convert the float tensors to TYPE (f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1,
-    /// q2_k, q3_k, q4_k, q5_k, q6_k); 1-D tensors stay F32.
+    /// q2_k, q3_k, q4_k, q5_k, q6_k); 1-D tensors stay F32. For a model folder: f32, f16
+    /// (default), bf16, q8_0, or a llama-quantize mix (q2_k, q3_k_m, q4_k_s, q4_k_m, q5_k_s,
+    /// q5_k_m, q6_k).
     #[arg(long, value_name = "TYPE", value_parser = parse_quant)]
-    quant: Option<picklescan_rs::quant::GgmlType>,
+    quant: Option<String>,
     /// GGUF: general.architecture (default: unknown).
     #[arg(long, value_name = "ARCH")]
     arch: Option<String>,
@@ -329,9 +331,14 @@ fn parse_output_format(s: &str) -> Result<picklescan_rs::extract::OutputFormat, 
     }
 }
 
-fn parse_quant(s: &str) -> Result<picklescan_rs::quant::GgmlType, String> {
-    s.parse()
-        .map_err(|e: picklescan_rs::quant::QuantError| e.to_string())
+/// A type or a mix name; which one applies depends on the input (file or model folder).
+fn parse_quant(s: &str) -> Result<String, String> {
+    if s.parse::<picklescan_rs::quant::mix::Mix>().is_ok() {
+        return Ok(s.to_string());
+    }
+    s.parse::<picklescan_rs::quant::GgmlType>()
+        .map(|_| s.to_string())
+        .map_err(|e| e.to_string())
 }
 
 fn fail(message: String) -> ExitCode {
@@ -652,6 +659,22 @@ fn run_extract(scanner: &Scanner, policy: &Policy, input: &std::path::Path, cli:
     if input.as_os_str() == "-" {
         return fail("--extract needs a file, not standard input".into());
     }
+    if picklescan_rs::extract::hf::is_model_folder(input) {
+        return run_convert_folder(scanner, policy, input, cli);
+    }
+    let quant = match a
+        .quant
+        .as_deref()
+        .map(str::parse::<picklescan_rs::quant::GgmlType>)
+    {
+        None => None,
+        Some(Ok(t)) => Some(t),
+        Some(Err(_)) => return fail(format!(
+            "--quant {}: quantization mixes apply to a model folder (a folder with config.json); \
+                 a single file takes one type",
+            a.quant.as_deref().unwrap_or_default()
+        )),
+    };
     let opts = ExtractOptions {
         output: a.output.clone(),
         select: a.select.clone(),
@@ -660,7 +683,7 @@ fn run_extract(scanner: &Scanner, policy: &Policy, input: &std::path::Path, cli:
         skip_unsupported: a.skip_unsupported,
         no_source_hash: a.no_source_hash,
         to: a.to.unwrap_or_default(),
-        quant: a.quant,
+        quant,
         arch: a.arch.clone(),
         progress: extract::Progress::default(),
     };
@@ -713,12 +736,96 @@ fn run_extract(scanner: &Scanner, policy: &Policy, input: &std::path::Path, cli:
     ExitCode::from(code as u8)
 }
 
+/// `--extract FOLDER --to gguf`: scan every file of a Hugging Face model folder, then convert
+/// it to a GGUF llama.cpp runs. The exit code is the folder's verdict (as for a file), or the
+/// conversion's failure.
+fn run_convert_folder(
+    scanner: &Scanner,
+    policy: &Policy,
+    input: &std::path::Path,
+    cli: &Cli,
+) -> ExitCode {
+    use picklescan_rs::extract::{self, hf, ExtractOptions, OutputFormat};
+    let a = &cli.extract;
+    if a.to != Some(OutputFormat::Gguf) {
+        return fail(format!(
+            "{} is a model folder: it converts to GGUF only (--to gguf)",
+            input.display()
+        ));
+    }
+    if a.select.is_some() || a.arch.is_some() || a.skip_unsupported {
+        return fail("--select, --arch and --skip-unsupported apply to single files".into());
+    }
+    let target = match hf::target(a.quant.as_deref()) {
+        Ok(t) => t,
+        Err(e) => return fail(e),
+    };
+    let opts = ExtractOptions {
+        output: a.output.clone(),
+        strict: a.strict,
+        force: a.force,
+        no_source_hash: a.no_source_hash,
+        to: OutputFormat::Gguf,
+        ..ExtractOptions::default()
+    };
+    remove_temp_files_on_signal();
+    let bar = (!cli.no_progress && std::io::stderr().is_terminal())
+        .then(|| show_progress(opts.progress.clone()));
+    let mut outcome = hf::convert_folder(scanner, input, &opts, target);
+    if let Some((bar, stop, thread)) = bar {
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let _ = thread.join();
+        bar.finish_and_clear();
+    }
+    for scan in &mut outcome.scans {
+        let content = if policy.needs_content() {
+            picklescan_rs::mmap::Input::open(std::path::Path::new(&scan.path)).ok()
+        } else {
+            None
+        };
+        policy.apply(scan, content.as_ref().map(|c| c.bytes()));
+    }
+    let scan_code = policy.exit_code(&outcome.scans);
+    let code = match (&outcome.result, scan_code) {
+        (_, 1) => 1,
+        (Err(e), _) => e.exit_code().max(scan_code),
+        (Ok(_), c) => c,
+    };
+    let single = extract::Outcome {
+        scan: None,
+        result: outcome.result,
+    };
+    let mut out = std::io::stdout().lock();
+    let written = if cli.format == Format::Json {
+        writeln!(out, "{}", extract_json_of(&outcome.scans, &single))
+    } else {
+        let mut text = String::new();
+        for scan in &outcome.scans {
+            text.push_str(&report::text::render_file(scan));
+        }
+        if let Ok(w) = &single.result {
+            text.push_str(&extract::render_written(w));
+        }
+        write!(out, "{text}")
+    };
+    drop(written.and_then(|_| out.flush()));
+    if let Err(e) = &single.result {
+        eprintln!("picklescan-rs: conversion failed: {e}");
+    }
+    ExitCode::from(code as u8)
+}
+
 /// The `--format json` document of an extraction: the scan report's document with an
 /// `extraction` object (`output`, `tensors`, … or `error`).
 fn extract_json(outcome: &picklescan_rs::extract::Outcome) -> String {
-    use serde_json::{json, Value};
     let scans: Vec<FileReport> = outcome.scan.iter().cloned().collect();
-    let mut doc: Value = serde_json::from_str(&report::json::render(&scans)).unwrap_or(Value::Null);
+    extract_json_of(&scans, outcome)
+}
+
+/// The document of `scans` with the `extraction` object of `outcome`'s result.
+fn extract_json_of(scans: &[FileReport], outcome: &picklescan_rs::extract::Outcome) -> String {
+    use serde_json::{json, Value};
+    let mut doc: Value = serde_json::from_str(&report::json::render(scans)).unwrap_or(Value::Null);
     let extraction = match &outcome.result {
         Ok(w) => json!({
             "written": true,

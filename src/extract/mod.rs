@@ -21,6 +21,7 @@
 
 mod formats;
 pub mod graph;
+pub mod hf;
 pub mod names;
 pub mod numpy;
 pub mod safetensors;

@@ -487,6 +487,36 @@ impl ByteSource {
         self.numel
     }
 
+    /// The same elements with the first dimension regrouped as llama.cpp's converter does for
+    /// rotary embeddings (`LlamaModel.permute`): rows `[n_head, 2, half, …]` read as
+    /// `[n_head, half, 2, …]`. Only the view changes; the output is the permuted tensor in C
+    /// order, of the same shape.
+    pub fn rope_permuted(&self, n_head: u64) -> Result<ByteSource, String> {
+        let rows = *self
+            .shape
+            .first()
+            .ok_or("a scalar has no rows to permute")?;
+        if n_head == 0 || rows % (2 * n_head) != 0 {
+            return Err(format!(
+                "{rows} rows cannot be split in {n_head} heads of two halves"
+            ));
+        }
+        let half = rows / n_head / 2;
+        let s0 = self.strides[0];
+        let mut shape = vec![n_head, half, 2];
+        let mut strides = vec![2 * half * s0, s0, half * s0];
+        shape.extend_from_slice(&self.shape[1..]);
+        strides.extend_from_slice(&self.strides[1..]);
+        ByteSource::new(
+            self.region.clone(),
+            self.elem_size,
+            self.offset,
+            shape,
+            strides,
+            self.swap,
+        )
+    }
+
     /// Bytes of the contiguous output.
     pub fn nbytes(&self) -> u64 {
         self.numel * self.elem_size as u64

@@ -8,5 +8,6 @@ pub mod keras;
 pub mod onnx;
 pub mod pmml;
 pub mod protobuf;
+pub mod sentencepiece;
 pub mod skops;
 pub mod template;

@@ -22,6 +22,7 @@ use thiserror::Error;
 pub mod float;
 mod kquants;
 mod legacy;
+pub mod mix;
 
 pub use float::{bf16_to_f32, f16_to_f32, f32_to_bf16, f32_to_f16};
 

@@ -1,0 +1,403 @@
+//! The `llama` architecture as llama.cpp's converter writes it (`conversion/llama.py`
+//! `LlamaModel`, `TextModel.set_gguf_parameters`, gguf-py `tensor_mapping.py`): Llama 1–3,
+//! TinyLlama, Mistral and other `LlamaForCausalLM` checkpoints.
+//!
+//! * tensor names: `model.layers.N.self_attn.q_proj.weight` → `blk.N.attn_q.weight`, …;
+//! * the query and key projections' rows regrouped for llama.cpp's rotary embedding
+//!   (`LlamaModel.permute`; keys by the key/value head count);
+//! * the hyper-parameters under `llama.*`;
+//! * Llama 3's frequency factors (`rope_type: llama3`) as the generated `rope_freqs.weight`.
+
+use super::{Config, HfError};
+use crate::extract::tensor::{Backing, ByteSource};
+use crate::extract::{DType, Tensor};
+use crate::gguf::Value;
+
+/// `architectures` entries converted as `llama`.
+pub const HF_ARCHITECTURES: &[&str] =
+    &["LlamaForCausalLM", "LLaMAForCausalLM", "MistralForCausalLM"];
+
+/// The GGUF name of a checkpoint tensor, `None` when llama.cpp has no place for it.
+pub fn gguf_name(hf: &str) -> Option<String> {
+    let (base, suffix) = match hf.rsplit_once('.') {
+        Some((b, s @ ("weight" | "bias"))) => (b, s),
+        _ => (hf, ""),
+    };
+    let join = |n: String| {
+        if suffix.is_empty() {
+            n
+        } else {
+            format!("{n}.{suffix}")
+        }
+    };
+    let fixed = match base {
+        "model.embed_tokens" => Some("token_embd"),
+        "model.norm" => Some("output_norm"),
+        "lm_head" => Some("output"),
+        _ => None,
+    };
+    if let Some(f) = fixed {
+        return Some(join(f.to_string()));
+    }
+    let rest = base.strip_prefix("model.layers.")?;
+    let (layer, part) = rest.split_once('.')?;
+    if layer.is_empty() || !layer.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let short = match part {
+        "input_layernorm" => "attn_norm",
+        "self_attn.q_proj" => "attn_q",
+        "self_attn.k_proj" => "attn_k",
+        "self_attn.v_proj" => "attn_v",
+        "self_attn.o_proj" => "attn_output",
+        "post_attention_layernorm" => "ffn_norm",
+        "mlp.gate_proj" => "ffn_gate",
+        "mlp.up_proj" => "ffn_up",
+        "mlp.down_proj" => "ffn_down",
+        _ => return None,
+    };
+    Some(join(format!("blk.{layer}.{short}")))
+}
+
+/// Checkpoint tensors the converter leaves out.
+pub fn skipped(hf: &str) -> bool {
+    hf.ends_with(".attention.masked_bias")
+        || hf.ends_with(".attention.bias")
+        || hf.ends_with(".rotary_emb.inv_freq")
+}
+
+/// Head counts.
+#[derive(Debug, Clone, Copy)]
+pub struct Heads {
+    /// Query heads.
+    pub n_head: u64,
+    /// Key/value heads.
+    pub n_head_kv: u64,
+}
+
+impl Heads {
+    /// From `config.json`.
+    pub fn of(config: &Config) -> Result<Heads, HfError> {
+        let n_head = config
+            .uint(&["n_heads", "num_attention_heads"])
+            .ok_or_else(|| HfError::Invalid("config.json has no num_attention_heads".into()))?;
+        let n_head_kv = config
+            .uint(&["n_kv_heads", "num_key_value_heads"])
+            .unwrap_or(n_head);
+        Ok(Heads { n_head, n_head_kv })
+    }
+}
+
+/// Apply the converter's per-tensor change to a checkpoint tensor (query and key rows
+/// regrouped), keeping its name.
+pub fn transform(hf: &str, mut t: Tensor, heads: Heads) -> Result<Tensor, HfError> {
+    let n = if hf.ends_with("q_proj.weight") || hf.ends_with("q_proj.bias") {
+        heads.n_head
+    } else if hf.ends_with("k_proj.weight") || hf.ends_with("k_proj.bias") {
+        heads.n_head_kv
+    } else {
+        return Ok(t);
+    };
+    t.source = t
+        .source
+        .rope_permuted(n)
+        .map_err(|e| HfError::Invalid(format!("{hf}: {e}")))?;
+    Ok(t)
+}
+
+/// `rope_parameters` as `TextModel.__init__` completes them.
+fn rope_parameters(config: &Config) -> serde_json::Map<String, serde_json::Value> {
+    use serde_json::Value as J;
+    let mut rp = match config
+        .get("rope_parameters")
+        .or_else(|| config.get("rope_scaling"))
+    {
+        Some(J::Object(o)) => o.clone(),
+        _ => Default::default(),
+    };
+    let theta = config.first(&[
+        "global_rope_theta",
+        "rope_global_theta",
+        "rope_theta_global",
+        "rope_theta",
+        "rotary_emb_base",
+    ]);
+    let local = config.first(&[
+        "local_rope_theta",
+        "rope_local_theta",
+        "rope_theta_local",
+        "swa_rope_theta",
+        "rope_local_base_freq",
+    ]);
+    let partial = config.first(&["partial_rotary_factor", "rope_pct", "rope_percent"]);
+    let orig = config.first(&["original_max_position_embeddings"]);
+    if !rp.contains_key("full_attention") && !rp.contains_key("sliding_attention") {
+        if let Some(l) = local {
+            rp.insert(
+                "sliding_attention".into(),
+                serde_json::json!({ "rope_theta": l }),
+            );
+        }
+        if !rp.contains_key("rope_theta") {
+            if let Some(t) = theta {
+                rp.insert("rope_theta".into(), t.clone());
+            }
+        }
+        if !rp.contains_key("rope_type") {
+            if let Some(t) = rp.get("type").filter(|v| !v.is_null()).cloned() {
+                rp.insert("rope_type".into(), t);
+            }
+        }
+        if !rp.contains_key("partial_rotary_factor") {
+            if let Some(p) = partial {
+                rp.insert("partial_rotary_factor".into(), p.clone());
+            }
+        }
+        if !rp.contains_key("original_max_position_embeddings") {
+            if let Some(o) = orig {
+                rp.insert("original_max_position_embeddings".into(), o.clone());
+            }
+        }
+    }
+    rp
+}
+
+/// The `llama.*` hyper-parameters (and `general.file_type` is the caller's).
+pub fn hyperparameters(config: &Config, block_count: u64) -> Result<Vec<(String, Value)>, HfError> {
+    let mut kv: Vec<(String, Value)> = Vec::new();
+    let u32_key = |kv: &mut Vec<(String, Value)>, key: &str, v: u64| -> Result<(), HfError> {
+        let v = u32::try_from(v)
+            .map_err(|_| HfError::Invalid(format!("{key} = {v} does not fit in 32 bits")))?;
+        kv.push((format!("llama.{key}"), Value::U32(v)));
+        Ok(())
+    };
+    u32_key(&mut kv, "block_count", block_count)?;
+    let keys: [(&str, &[&str]); 4] = [
+        (
+            "context_length",
+            &[
+                "max_position_embeddings",
+                "n_ctx",
+                "n_positions",
+                "max_length",
+                "max_sequence_length",
+                "model_max_length",
+            ],
+        ),
+        ("embedding_length", &["hidden_size", "n_embd", "dim"]),
+        (
+            "feed_forward_length",
+            &[
+                "prefix_dense_intermediate_size",
+                "dense_intermediate_size",
+                "intermediate_size",
+                "n_inner",
+                "hidden_dim",
+            ],
+        ),
+        (
+            "attention.head_count",
+            &["num_attention_heads", "n_head", "n_heads"],
+        ),
+    ];
+    for (key, names) in keys {
+        if let Some(v) = config.first(names).filter(|v| !v.is_null()) {
+            let n = v
+                .as_u64()
+                .ok_or_else(|| HfError::Unsupported(format!("{key}: {v} is not a count")))?;
+            u32_key(&mut kv, key, n)?;
+        }
+    }
+    if let Some(v) = config.uint(&["num_key_value_heads", "n_kv_heads"]) {
+        u32_key(&mut kv, "attention.head_count_kv", v)?;
+    }
+    if config.get("is_causal") == Some(&serde_json::Value::Bool(false)) {
+        kv.push(("llama.attention.causal".into(), Value::Bool(false)));
+    }
+    let rp_all = rope_parameters(config);
+    let rp = match rp_all.get("full_attention") {
+        Some(serde_json::Value::Object(o)) => o.clone(),
+        _ => rp_all.clone(),
+    };
+    let f32_of = |v: &serde_json::Value| v.as_f64().map(|x| x as f32);
+    if let Some(rope_type) = rp.get("rope_type").and_then(|v| v.as_str()) {
+        let factor = rp.get("factor").and_then(f32_of);
+        match (rope_type, factor) {
+            ("linear", Some(f)) => {
+                kv.push(("llama.rope.scaling.type".into(), "linear".into()));
+                kv.push(("llama.rope.scaling.factor".into(), Value::F32(f)));
+            }
+            ("yarn", Some(_)) | ("su" | "longrope", _) => {
+                return Err(HfError::Unsupported(format!(
+                    "rope_type {rope_type} is not converted here"
+                )))
+            }
+            _ => {}
+        }
+    }
+    if rp_all.contains_key("mrope_section") {
+        return Err(HfError::Unsupported(
+            "mrope_section is not converted here".into(),
+        ));
+    }
+    if let Some(theta) = rp.get("rope_theta").and_then(f32_of) {
+        kv.push(("llama.rope.freq_base".into(), Value::F32(theta)));
+    }
+    if let Some(local) = rp_all
+        .get("sliding_attention")
+        .and_then(|s| s.get("rope_theta"))
+        .and_then(f32_of)
+    {
+        kv.push(("llama.rope.freq_base_swa".into(), Value::F32(local)));
+    }
+    if let Some(eps) = config.first(&["rms_norm_eps", "norm_eps"]).and_then(f32_of) {
+        kv.push((
+            "llama.attention.layer_norm_rms_epsilon".into(),
+            Value::F32(eps),
+        ));
+    }
+    if let Some(eps) = config
+        .first(&["layer_norm_eps", "layer_norm_epsilon", "norm_epsilon"])
+        .and_then(f32_of)
+    {
+        kv.push(("llama.attention.layer_norm_epsilon".into(), Value::F32(eps)));
+    }
+    if config
+        .first(&["num_local_experts", "num_experts", "n_routed_experts"])
+        .is_some_and(|v| !v.is_null())
+    {
+        return Err(HfError::Unsupported(
+            "mixture-of-experts models are not converted here".into(),
+        ));
+    }
+    if let Some(head_dim) = config.get("head_dim").and_then(|v| v.as_u64()) {
+        u32_key(&mut kv, "attention.key_length", head_dim)?;
+        u32_key(&mut kv, "attention.value_length", head_dim)?;
+    }
+    if let Some(v) = config.get("vocab_size").and_then(|v| v.as_u64()) {
+        u32_key(&mut kv, "vocab_size", v)?;
+    }
+    u32_key(&mut kv, "rope.dimension_count", rope_dim(config)?)?;
+    Ok(kv)
+}
+
+fn rope_dim(config: &Config) -> Result<u64, HfError> {
+    if let Some(d) = config.get("head_dim").and_then(|v| v.as_u64()) {
+        return Ok(d);
+    }
+    let hidden = config
+        .uint(&["hidden_size"])
+        .ok_or_else(|| HfError::Invalid("config.json has no hidden_size".into()))?;
+    let heads = config
+        .uint(&["num_attention_heads"])
+        .filter(|&h| h > 0)
+        .ok_or_else(|| HfError::Invalid("config.json has no num_attention_heads".into()))?;
+    Ok(hidden / heads)
+}
+
+/// Llama 3's rotary frequency factors (`rope_type: llama3`) as `rope_freqs.weight`, computed
+/// in f32 as the converter computes them with torch.
+pub fn extra_tensors(config: &Config) -> Result<Vec<Tensor>, HfError> {
+    let rp_all = rope_parameters(config);
+    let rp = match rp_all.get("full_attention") {
+        Some(serde_json::Value::Object(o)) => o.clone(),
+        _ => rp_all,
+    };
+    let is_llama3 = rp
+        .get("rope_type")
+        .and_then(|v| v.as_str())
+        .is_some_and(|t| t.eq_ignore_ascii_case("llama3"));
+    if !is_llama3 {
+        return Ok(Vec::new());
+    }
+    let num = |k: &str, d: f64| rp.get(k).and_then(|v| v.as_f64()).unwrap_or(d);
+    let base = num("rope_theta", 10000.0);
+    let dim = rope_dim(config)?;
+    let factor = num("factor", 8.0);
+    let low = num("low_freq_factor", 1.0);
+    let high = num("high_freq_factor", 4.0);
+    let old_ctx = num("original_max_position_embeddings", 8192.0);
+    let low_wavelen = old_ctx / low;
+    let high_wavelen = old_ctx / high;
+    let mut factors = Vec::new();
+    for i in (0..dim).step_by(2) {
+        // torch: base ** (arange(0, dim, 2, f32) / dim), 1 / that, all in f32.
+        let exponent = i as f32 / dim as f32;
+        let freq = 1.0f32 / (base as f32).powf(exponent);
+        let wavelen = (2.0 * std::f64::consts::PI) as f32 / freq;
+        let w = f64::from(wavelen);
+        let f = if w < high_wavelen {
+            1.0f32
+        } else if w > low_wavelen {
+            factor as f32
+        } else {
+            let smooth = ((old_ctx as f32) / wavelen - low as f32) / (high as f32 - low as f32);
+            1.0 / ((1.0 - smooth) / factor as f32 + smooth)
+        };
+        factors.push(f);
+    }
+    let bytes: Vec<u8> = factors.iter().flat_map(|f| f.to_le_bytes()).collect();
+    let n = factors.len() as u64;
+    let source = ByteSource::contiguous(Backing::owned(bytes).whole(), 4, vec![n])
+        .map_err(HfError::Invalid)?;
+    Ok(vec![Tensor {
+        name: "rope_freqs.weight".into(),
+        dtype: DType::F32,
+        shape: vec![n],
+        source,
+    }])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_map_as_llama_cpp_maps_them() {
+        assert_eq!(
+            gguf_name("model.embed_tokens.weight").unwrap(),
+            "token_embd.weight"
+        );
+        assert_eq!(gguf_name("lm_head.weight").unwrap(), "output.weight");
+        assert_eq!(
+            gguf_name("model.layers.12.self_attn.k_proj.weight").unwrap(),
+            "blk.12.attn_k.weight"
+        );
+        assert_eq!(
+            gguf_name("model.layers.0.self_attn.q_proj.bias").unwrap(),
+            "blk.0.attn_q.bias"
+        );
+        assert_eq!(
+            gguf_name("model.layers.3.post_attention_layernorm.weight").unwrap(),
+            "blk.3.ffn_norm.weight"
+        );
+        assert_eq!(gguf_name("model.layers.x.mlp.up_proj.weight"), None);
+        assert_eq!(gguf_name("vision_tower.weight"), None);
+    }
+
+    #[test]
+    fn query_rows_are_regrouped_per_head() {
+        // 2 heads of 4 rows, 1 column: rows [0..8) become 0,2,1,3, 4,6,5,7.
+        let data: Vec<u8> = (0u8..8).collect();
+        let src = ByteSource::contiguous(Backing::owned(data).whole(), 1, vec![8, 1]).unwrap();
+        let t = Tensor {
+            name: "q".into(),
+            dtype: DType::U8,
+            shape: vec![8, 1],
+            source: src,
+        };
+        let heads = Heads {
+            n_head: 2,
+            n_head_kv: 2,
+        };
+        let p = transform("model.layers.0.self_attn.q_proj.weight", t, heads).unwrap();
+        let mut out = Vec::new();
+        p.source
+            .for_each_chunk(64, &mut |b| {
+                out.extend_from_slice(b);
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(out, vec![0, 2, 1, 3, 4, 6, 5, 7]);
+    }
+}
