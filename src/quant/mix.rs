@@ -359,7 +359,7 @@ mod tests {
     #[test]
     fn rows_that_do_not_fit_fall_back() {
         assert_eq!(fallback(GgmlType::Q4_K, 4096), GgmlType::Q4_K);
-        assert_eq!(fallback(GgmlType::Q4_K, 688), GgmlType::Q5_0);
+        assert_eq!(fallback(GgmlType::Q4_K, 672), GgmlType::Q5_0);
         assert_eq!(fallback(GgmlType::Q6_K, 320), GgmlType::Q8_0);
         assert_eq!(fallback(GgmlType::Q2_K, 100), GgmlType::F16);
         let names = ["output.weight"];
