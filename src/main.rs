@@ -669,11 +669,13 @@ fn run_extract(scanner: &Scanner, policy: &Policy, input: &std::path::Path, cli:
     {
         None => None,
         Some(Ok(t)) => Some(t),
-        Some(Err(_)) => return fail(format!(
+        Some(Err(_)) => {
+            return fail(format!(
             "--quant {}: quantization mixes apply to a model folder (a folder with config.json); \
                  a single file takes one type",
             a.quant.as_deref().unwrap_or_default()
-        )),
+        ))
+        }
     };
     let opts = ExtractOptions {
         output: a.output.clone(),

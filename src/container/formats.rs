@@ -186,8 +186,13 @@ fn scan_json(ctx: &Ctx<'_>, data: &[u8], name: Option<&str>, depth: usize) -> Sc
             }
         }
     }
+    // Whole, valid JSON named `.json` is data whatever inner part its name has: a sharded
+    // checkpoint's `model.safetensors.index.json` or `pytorch_model.bin.index.json` lists the
+    // shards, and no loader reads JSON as a pickle.
+    let named_json = name.is_some_and(|n| n.to_ascii_lowercase().ends_with(".json"));
     match super::not_model::classify(data, name) {
         Some(what) => super::not_a_model(what),
+        None if named_json => super::not_a_model("json"),
         None => Scanned {
             format: "unknown".into(),
             findings: vec![ctx.anomaly(

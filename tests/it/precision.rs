@@ -207,6 +207,15 @@ fn text_and_images_are_not_models_unless_named_as_one() {
         ),
         ("notes.txt", b"(a) one\n"),
         ("empty.py", b""),
+        // The shard indexes of every sharded checkpoint on the hub.
+        (
+            "model.safetensors.index.json",
+            b"{\"metadata\": {}, \"weight_map\": {\"a\": \"model-00001-of-00002.safetensors\"}}",
+        ),
+        (
+            "pytorch_model.bin.index.json",
+            b"{\"weight_map\": {\"a\": \"pytorch_model-00001-of-00002.bin\"}}",
+        ),
     ] {
         let r = write(name, data);
         assert_eq!(r.verdict, Verdict::Clean, "{name}: {r:#?}");
@@ -216,6 +225,8 @@ fn text_and_images_are_not_models_unless_named_as_one() {
     let r = write("weights.pt", b"# A model\n");
     assert_eq!(r.verdict, Verdict::Suspicious);
     assert!(r.findings.iter().any(|f| f.rule == "PS913"));
+    let r = write("weights.bin", b"{\"weight_map\": {}}");
+    assert_eq!(r.verdict, Verdict::Suspicious, "JSON named as a model");
     // Text that imports something a loader would import is judged as a pickle.
     let r = write("notes.txt", b"cposix\nsystem\n(S'echo'\ntR.");
     assert_eq!(r.verdict, Verdict::Dangerous);
