@@ -23,6 +23,7 @@ mod cli;
 #[cfg(all(feature = "cli", feature = "remote", feature = "serve"))] // runs the binary
 mod config;
 mod containers;
+mod convert_hf;
 mod corpus;
 mod extract;
 mod extract_gguf;

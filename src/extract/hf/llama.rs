@@ -59,6 +59,32 @@ pub fn gguf_name(hf: &str) -> Option<String> {
     Some(join(format!("blk.{layer}.{short}")))
 }
 
+/// The tensors llama.cpp cannot load a `llama` model without that are not among `names`.
+pub fn missing<'a>(names: impl Iterator<Item = &'a str>, block_count: u64) -> Vec<String> {
+    let have: std::collections::HashSet<&str> = names.collect();
+    let mut need = vec![
+        "token_embd.weight".to_string(),
+        "output_norm.weight".to_string(),
+    ];
+    for i in 0..block_count {
+        for t in [
+            "attn_norm",
+            "attn_q",
+            "attn_k",
+            "attn_v",
+            "attn_output",
+            "ffn_norm",
+            "ffn_gate",
+            "ffn_up",
+            "ffn_down",
+        ] {
+            need.push(format!("blk.{i}.{t}.weight"));
+        }
+    }
+    need.retain(|n| !have.contains(n.as_str()));
+    need
+}
+
 /// Checkpoint tensors the converter leaves out.
 pub fn skipped(hf: &str) -> bool {
     hf.ends_with(".attention.masked_bias")

@@ -323,6 +323,17 @@ fn convert(
     if let Some(dup) = tensors.iter().find(|t| !seen.insert(t.name.as_str())) {
         return Err(ExtractError::Duplicates(vec![dup.name.clone()]));
     }
+    let missing = llama::missing(tensors.iter().map(|t| t.name.as_str()), block_count);
+    if let Some(first) = missing.first() {
+        return Err(HfError::Invalid(format!(
+            "incomplete checkpoint: no {first}{} among the weights llama.cpp needs",
+            match missing.len() {
+                1 => String::new(),
+                n => format!(" (and {} more)", n - 1),
+            }
+        ))
+        .into());
+    }
 
     if let Target::Mix(_) = target {
         // llama-quantize reads and writes tensors by layer, then by name
