@@ -10,7 +10,7 @@
 //! temporary-file protocol of every output. The chat templates copied are judged first by the
 //! chat-template checks; a template that is not clean stops the conversion.
 
-pub mod llama;
+pub mod arch;
 pub mod naming;
 pub mod vocab;
 
@@ -276,26 +276,30 @@ fn convert(
         Some(Json::Object(m)) => Config(m),
         _ => return Err(HfError::Invalid("config.json is not a JSON object".into()).into()),
     };
-    let arch = config
+    let hf_arch = config
         .get("architectures")
         .and_then(|a| a.get(0))
         .and_then(Json::as_str)
         .unwrap_or("");
-    if !llama::HF_ARCHITECTURES.contains(&arch) {
+    let Some(arch) = arch::Arch::of(hf_arch) else {
+        let supported: Vec<String> = arch::HF_ARCHITECTURES
+            .iter()
+            .map(|(n, a)| format!("{n} ({})", a.name()))
+            .collect();
         return Err(HfError::Unsupported(format!(
-            "architecture {arch:?} is not converted; supported: {} (llama.cpp's `llama`)",
-            llama::HF_ARCHITECTURES.join(", ")
+            "architecture {hf_arch:?} is not converted; supported: {}",
+            supported.join(", ")
         ))
         .into());
-    }
+    };
     let block_count = config
         .uint(&["n_layers", "num_hidden_layers", "n_layer", "num_layers"])
         .ok_or_else(|| HfError::Invalid("config.json has no num_hidden_layers".into()))?;
-    let heads = llama::Heads::of(&config)?;
+    let heads = arch::Heads::of(&config)?;
 
     // The tensors, in the converter's order: generated ones, then each part's.
     let (parts, safetensors) = weight_files(dir)?;
-    let mut tensors: Vec<Tensor> = llama::extra_tensors(&config)?;
+    let mut tensors: Vec<Tensor> = arch::extra_tensors(arch, &config)?;
     let collect_opts = ExtractOptions {
         select: None,
         skip_unsupported: false,
@@ -308,13 +312,13 @@ fn convert(
         }
         for t in found {
             let hf = checkpoint_name(&t.name);
-            if llama::skipped(&hf) {
+            if arch::skipped(&hf) {
                 continue;
             }
-            let name = llama::gguf_name(&hf).ok_or_else(|| {
+            let name = arch::gguf_name(&hf).ok_or_else(|| {
                 HfError::Unsupported(format!("{}: cannot map tensor {hf:?}", part.display()))
             })?;
-            let mut t = llama::transform(&hf, t, heads)?;
+            let mut t = arch::transform(arch, &hf, t, heads)?;
             t.name = name;
             tensors.push(t);
         }
@@ -323,7 +327,7 @@ fn convert(
     if let Some(dup) = tensors.iter().find(|t| !seen.insert(t.name.as_str())) {
         return Err(ExtractError::Duplicates(vec![dup.name.clone()]));
     }
-    let missing = llama::missing(tensors.iter().map(|t| t.name.as_str()), block_count);
+    let missing = arch::missing(tensors.iter().map(|t| t.name.as_str()), block_count);
     if let Some(first) = missing.first() {
         return Err(HfError::Invalid(format!(
             "incomplete checkpoint: no {first}{} among the weights llama.cpp needs",
@@ -340,7 +344,7 @@ fn convert(
         // (`weight_name_comparer`); its per-layer counters count in that order.
         tensors.sort_by(|a, b| (layer_of(&a.name), &a.name).cmp(&(layer_of(&b.name), &b.name)));
     }
-    let planned = plan(&tensors, target, block_count, heads)?;
+    let planned = plan(&tensors, target, block_count, heads, arch)?;
     let file_type = match target {
         Target::Type(t) => t.file_type(),
         Target::Mix(m) => m.file_type(),
@@ -370,7 +374,7 @@ fn convert(
     }
 
     let mut kvs: Vec<(String, Value)> = vec![
-        ("general.architecture".into(), "llama".into()),
+        ("general.architecture".into(), arch.name().into()),
         ("general.type".into(), "model".into()),
     ];
     kvs.extend(sampling(dir)?);
@@ -387,7 +391,7 @@ fn convert(
             kvs.push((k.into(), v.as_str().into()));
         }
     }
-    kvs.extend(llama::hyperparameters(&config, block_count)?);
+    kvs.extend(arch::hyperparameters(arch, &config, block_count)?);
     kvs.push(("general.file_type".into(), Value::U32(file_type)));
     kvs.push((
         "general.quantization_version".into(),
@@ -557,7 +561,8 @@ fn plan(
     tensors: &[Tensor],
     target: Target,
     block_count: u64,
-    heads: llama::Heads,
+    heads: arch::Heads,
+    arch: arch::Arch,
 ) -> Result<Vec<Planned>, ExtractError> {
     let mut planner = match target {
         Target::Mix(m) => Some(MixPlanner::new(
@@ -565,7 +570,7 @@ fn plan(
             tensors.iter().map(|t| t.name.as_str()),
             block_count as usize,
             (heads.n_head / heads.n_head_kv.max(1)) as u32,
-            block_count == 80 && heads.n_head != heads.n_head_kv,
+            arch.is_70b(block_count, heads),
         )),
         Target::Type(_) => None,
     };

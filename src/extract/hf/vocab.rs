@@ -29,6 +29,8 @@ const MAX_TOKENIZER_FILE: u64 = 256 << 20;
 
 /// The llama-3 pre-tokenizer's split regex (`llama-bpe` in llama.cpp).
 const LLAMA3_SPLIT: &str = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+/// Qwen 2's: digits one by one (`qwen2` in llama.cpp).
+const QWEN2_SPLIT: &str = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 
 /// The tokenizer metadata, ready for the GGUF header.
 pub struct Vocab {
@@ -280,11 +282,14 @@ fn pre_tokenizer_name(tj: &Json) -> Result<&'static str, HfError> {
     match steps.as_slice() {
         [split, byte_level]
             if kind(split) == "Split"
-                && split_regex(split) == Some(LLAMA3_SPLIT)
                 && kind(byte_level) == "ByteLevel"
                 && byte_level.get("use_regex").and_then(Json::as_bool) == Some(false) =>
         {
-            Ok("llama-bpe")
+            match split_regex(split) {
+                Some(LLAMA3_SPLIT) => Ok("llama-bpe"),
+                Some(QWEN2_SPLIT) => Ok("qwen2"),
+                _ => Err(unknown_pre()),
+            }
         }
         [byte_level]
             if kind(byte_level) == "ByteLevel"
@@ -292,12 +297,16 @@ fn pre_tokenizer_name(tj: &Json) -> Result<&'static str, HfError> {
         {
             Ok("gpt-2")
         }
-        _ => Err(HfError::Unsupported(
-            "tokenizer.json's pre-tokenizer is not one llama.cpp's converter is known to name \
-             here (llama-3's split + byte-level, or GPT-2's byte-level)"
-                .into(),
-        )),
+        _ => Err(unknown_pre()),
     }
+}
+
+fn unknown_pre() -> HfError {
+    HfError::Unsupported(
+        "tokenizer.json's pre-tokenizer is not one llama.cpp's converter is known to name here \
+         (llama-3's or Qwen 2's split + byte-level, or GPT-2's byte-level)"
+            .into(),
+    )
 }
 
 /// gguf-py `SpecialVocab`: merges, special token ids, add-token flags and chat templates.

@@ -1,21 +1,66 @@
-//! The `llama` architecture as llama.cpp's converter writes it (`conversion/llama.py`
-//! `LlamaModel`, `TextModel.set_gguf_parameters`, gguf-py `tensor_mapping.py`): Llama 1–3,
-//! TinyLlama, Mistral and other `LlamaForCausalLM` checkpoints.
+//! The architectures converted, as llama.cpp's converter writes them (`conversion/llama.py`
+//! `LlamaModel`, `conversion/qwen.py` `Qwen2Model`, `TextModel.set_gguf_parameters`, gguf-py
+//! `tensor_mapping.py`):
 //!
-//! * tensor names: `model.layers.N.self_attn.q_proj.weight` → `blk.N.attn_q.weight`, …;
-//! * the query and key projections' rows regrouped for llama.cpp's rotary embedding
-//!   (`LlamaModel.permute`; keys by the key/value head count);
-//! * the hyper-parameters under `llama.*`;
-//! * Llama 3's frequency factors (`rope_type: llama3`) as the generated `rope_freqs.weight`.
+//! * `llama`: Llama 1–3, TinyLlama, Mistral and other `LlamaForCausalLM` checkpoints: the query
+//!   and key projections' rows regrouped for llama.cpp's rotary embedding (`LlamaModel.permute`;
+//!   keys by the key/value head count), `vocab_size` and `rope.dimension_count` written, and
+//!   Llama 3's frequency factors (`rope_type: llama3`) as the generated `rope_freqs.weight`;
+//! * `qwen2`: Qwen 1.5, Qwen 2 and Qwen 2.5 (`Qwen2ForCausalLM`): the same tensor names (with
+//!   the attention biases), no regrouping.
+//!
+//! Tensor names: `model.layers.N.self_attn.q_proj.weight` → `blk.N.attn_q.weight`, …; the
+//! hyper-parameters under `ARCH.*`.
 
 use super::{Config, HfError};
 use crate::extract::tensor::{Backing, ByteSource};
 use crate::extract::{DType, Tensor};
 use crate::gguf::Value;
 
-/// `architectures` entries converted as `llama`.
-pub const HF_ARCHITECTURES: &[&str] =
-    &["LlamaForCausalLM", "LLaMAForCausalLM", "MistralForCausalLM"];
+/// An architecture converted here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arch {
+    /// llama.cpp's `llama`.
+    Llama,
+    /// llama.cpp's `qwen2`.
+    Qwen2,
+}
+
+/// `architectures` entries of `config.json` converted, and what they convert as.
+pub const HF_ARCHITECTURES: &[(&str, Arch)] = &[
+    ("LlamaForCausalLM", Arch::Llama),
+    ("LLaMAForCausalLM", Arch::Llama),
+    ("MistralForCausalLM", Arch::Llama),
+    ("Qwen2ForCausalLM", Arch::Qwen2),
+];
+
+impl Arch {
+    /// The architecture of a `config.json` `architectures[0]`.
+    pub fn of(hf: &str) -> Option<Arch> {
+        HF_ARCHITECTURES
+            .iter()
+            .find(|(n, _)| *n == hf)
+            .map(|(_, a)| *a)
+    }
+
+    /// llama.cpp's name (`general.architecture`, the prefix of the hyper-parameters).
+    pub fn name(self) -> &'static str {
+        match self {
+            Arch::Llama => "llama",
+            Arch::Qwen2 => "qwen2",
+        }
+    }
+
+    /// Whether llama.cpp counts a model of this shape as a 70B (`llm_type`), which raises some
+    /// tensors of the quantization mixes.
+    pub fn is_70b(self, block_count: u64, heads: Heads) -> bool {
+        block_count == 80
+            && match self {
+                Arch::Llama => heads.n_head != heads.n_head_kv,
+                Arch::Qwen2 => true,
+            }
+    }
+}
 
 /// The GGUF name of a checkpoint tensor, `None` when llama.cpp has no place for it.
 pub fn gguf_name(hf: &str) -> Option<String> {
@@ -116,7 +161,10 @@ impl Heads {
 
 /// Apply the converter's per-tensor change to a checkpoint tensor (query and key rows
 /// regrouped), keeping its name.
-pub fn transform(hf: &str, mut t: Tensor, heads: Heads) -> Result<Tensor, HfError> {
+pub fn transform(arch: Arch, hf: &str, mut t: Tensor, heads: Heads) -> Result<Tensor, HfError> {
+    if arch != Arch::Llama {
+        return Ok(t);
+    }
     let n = if hf.ends_with("q_proj.weight") || hf.ends_with("q_proj.bias") {
         heads.n_head
     } else if hf.ends_with("k_proj.weight") || hf.ends_with("k_proj.bias") {
@@ -188,15 +236,21 @@ fn rope_parameters(config: &Config) -> serde_json::Map<String, serde_json::Value
     rp
 }
 
-/// The `llama.*` hyper-parameters (and `general.file_type` is the caller's).
-pub fn hyperparameters(config: &Config, block_count: u64) -> Result<Vec<(String, Value)>, HfError> {
+/// The `ARCH.*` hyper-parameters (`general.file_type` is the caller's).
+pub fn hyperparameters(
+    arch: Arch,
+    config: &Config,
+    block_count: u64,
+) -> Result<Vec<(String, Value)>, HfError> {
+    let prefix = arch.name();
     let mut kv: Vec<(String, Value)> = Vec::new();
     let u32_key = |kv: &mut Vec<(String, Value)>, key: &str, v: u64| -> Result<(), HfError> {
         let v = u32::try_from(v)
             .map_err(|_| HfError::Invalid(format!("{key} = {v} does not fit in 32 bits")))?;
-        kv.push((format!("llama.{key}"), Value::U32(v)));
+        kv.push((format!("{prefix}.{key}"), Value::U32(v)));
         Ok(())
     };
+    let key = |k: &str| format!("{prefix}.{k}");
     u32_key(&mut kv, "block_count", block_count)?;
     let keys: [(&str, &[&str]); 4] = [
         (
@@ -238,7 +292,7 @@ pub fn hyperparameters(config: &Config, block_count: u64) -> Result<Vec<(String,
         u32_key(&mut kv, "attention.head_count_kv", v)?;
     }
     if config.get("is_causal") == Some(&serde_json::Value::Bool(false)) {
-        kv.push(("llama.attention.causal".into(), Value::Bool(false)));
+        kv.push((key("attention.causal"), Value::Bool(false)));
     }
     let rp_all = rope_parameters(config);
     let rp = match rp_all.get("full_attention") {
@@ -250,8 +304,8 @@ pub fn hyperparameters(config: &Config, block_count: u64) -> Result<Vec<(String,
         let factor = rp.get("factor").and_then(f32_of);
         match (rope_type, factor) {
             ("linear", Some(f)) => {
-                kv.push(("llama.rope.scaling.type".into(), "linear".into()));
-                kv.push(("llama.rope.scaling.factor".into(), Value::F32(f)));
+                kv.push((key("rope.scaling.type"), "linear".into()));
+                kv.push((key("rope.scaling.factor"), Value::F32(f)));
             }
             ("yarn", Some(_)) | ("su" | "longrope", _) => {
                 return Err(HfError::Unsupported(format!(
@@ -267,26 +321,23 @@ pub fn hyperparameters(config: &Config, block_count: u64) -> Result<Vec<(String,
         ));
     }
     if let Some(theta) = rp.get("rope_theta").and_then(f32_of) {
-        kv.push(("llama.rope.freq_base".into(), Value::F32(theta)));
+        kv.push((key("rope.freq_base"), Value::F32(theta)));
     }
     if let Some(local) = rp_all
         .get("sliding_attention")
         .and_then(|s| s.get("rope_theta"))
         .and_then(f32_of)
     {
-        kv.push(("llama.rope.freq_base_swa".into(), Value::F32(local)));
+        kv.push((key("rope.freq_base_swa"), Value::F32(local)));
     }
     if let Some(eps) = config.first(&["rms_norm_eps", "norm_eps"]).and_then(f32_of) {
-        kv.push((
-            "llama.attention.layer_norm_rms_epsilon".into(),
-            Value::F32(eps),
-        ));
+        kv.push((key("attention.layer_norm_rms_epsilon"), Value::F32(eps)));
     }
     if let Some(eps) = config
         .first(&["layer_norm_eps", "layer_norm_epsilon", "norm_epsilon"])
         .and_then(f32_of)
     {
-        kv.push(("llama.attention.layer_norm_epsilon".into(), Value::F32(eps)));
+        kv.push((key("attention.layer_norm_epsilon"), Value::F32(eps)));
     }
     if config
         .first(&["num_local_experts", "num_experts", "n_routed_experts"])
@@ -300,10 +351,13 @@ pub fn hyperparameters(config: &Config, block_count: u64) -> Result<Vec<(String,
         u32_key(&mut kv, "attention.key_length", head_dim)?;
         u32_key(&mut kv, "attention.value_length", head_dim)?;
     }
-    if let Some(v) = config.get("vocab_size").and_then(|v| v.as_u64()) {
-        u32_key(&mut kv, "vocab_size", v)?;
+    if arch == Arch::Llama {
+        // `LlamaModel.set_gguf_parameters`.
+        if let Some(v) = config.get("vocab_size").and_then(|v| v.as_u64()) {
+            u32_key(&mut kv, "vocab_size", v)?;
+        }
+        u32_key(&mut kv, "rope.dimension_count", rope_dim(config)?)?;
     }
-    u32_key(&mut kv, "rope.dimension_count", rope_dim(config)?)?;
     Ok(kv)
 }
 
@@ -323,7 +377,10 @@ fn rope_dim(config: &Config) -> Result<u64, HfError> {
 
 /// Llama 3's rotary frequency factors (`rope_type: llama3`) as `rope_freqs.weight`, computed
 /// in f32 as the converter computes them with torch.
-pub fn extra_tensors(config: &Config) -> Result<Vec<Tensor>, HfError> {
+pub fn extra_tensors(arch: Arch, config: &Config) -> Result<Vec<Tensor>, HfError> {
+    if arch != Arch::Llama {
+        return Ok(Vec::new());
+    }
     let rp_all = rope_parameters(config);
     let rp = match rp_all.get("full_attention") {
         Some(serde_json::Value::Object(o)) => o.clone(),
@@ -416,7 +473,13 @@ mod tests {
             n_head: 2,
             n_head_kv: 2,
         };
-        let p = transform("model.layers.0.self_attn.q_proj.weight", t, heads).unwrap();
+        let p = transform(
+            Arch::Llama,
+            "model.layers.0.self_attn.q_proj.weight",
+            t,
+            heads,
+        )
+        .unwrap();
         let mut out = Vec::new();
         p.source
             .for_each_chunk(64, &mut |b| {
