@@ -7,7 +7,9 @@
 //!   keys by the key/value head count), `vocab_size` and `rope.dimension_count` written, and
 //!   Llama 3's frequency factors (`rope_type: llama3`) as the generated `rope_freqs.weight`;
 //! * `qwen2`: Qwen 1.5, Qwen 2 and Qwen 2.5 (`Qwen2ForCausalLM`): the same tensor names (with
-//!   the attention biases), no regrouping.
+//!   the attention biases), no regrouping;
+//! * `qwen3`: Qwen 3 (`Qwen3ForCausalLM`): `qwen2` with the query and key norms. Qwen 3
+//!   rerankers (scored by a classification head the converter builds) are refused.
 //!
 //! Tensor names: `model.layers.N.self_attn.q_proj.weight` → `blk.N.attn_q.weight`, …; the
 //! hyper-parameters under `ARCH.*`.
@@ -24,6 +26,8 @@ pub enum Arch {
     Llama,
     /// llama.cpp's `qwen2`.
     Qwen2,
+    /// llama.cpp's `qwen3`: `qwen2` with normalised queries and keys.
+    Qwen3,
 }
 
 /// `architectures` entries of `config.json` converted, and what they convert as.
@@ -32,6 +36,7 @@ pub const HF_ARCHITECTURES: &[(&str, Arch)] = &[
     ("LLaMAForCausalLM", Arch::Llama),
     ("MistralForCausalLM", Arch::Llama),
     ("Qwen2ForCausalLM", Arch::Qwen2),
+    ("Qwen3ForCausalLM", Arch::Qwen3),
 ];
 
 impl Arch {
@@ -48,6 +53,7 @@ impl Arch {
         match self {
             Arch::Llama => "llama",
             Arch::Qwen2 => "qwen2",
+            Arch::Qwen3 => "qwen3",
         }
     }
 
@@ -58,6 +64,7 @@ impl Arch {
             && match self {
                 Arch::Llama => heads.n_head != heads.n_head_kv,
                 Arch::Qwen2 => true,
+                Arch::Qwen3 => false,
             }
     }
 }
@@ -99,6 +106,8 @@ pub fn gguf_name(hf: &str) -> Option<String> {
         "mlp.gate_proj" => "ffn_gate",
         "mlp.up_proj" => "ffn_up",
         "mlp.down_proj" => "ffn_down",
+        "self_attn.q_norm" => "attn_q_norm",
+        "self_attn.k_norm" => "attn_k_norm",
         _ => return None,
     };
     Some(join(format!("blk.{layer}.{short}")))

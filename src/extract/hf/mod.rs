@@ -292,6 +292,25 @@ fn convert(
         ))
         .into());
     };
+    let hints = [
+        folder_name(dir),
+        config
+            .get("_name_or_path")
+            .and_then(Json::as_str)
+            .unwrap_or("")
+            .to_string(),
+    ];
+    if arch == arch::Arch::Qwen3
+        && hints
+            .iter()
+            .any(|h| h.to_ascii_lowercase().contains("qwen3-reranker"))
+    {
+        return Err(HfError::Unsupported(
+            "Qwen 3 rerankers are not converted (llama.cpp builds a classification head for them)"
+                .into(),
+        )
+        .into());
+    }
     let block_count = config
         .uint(&["n_layers", "num_hidden_layers", "n_layer", "num_layers"])
         .ok_or_else(|| HfError::Invalid("config.json has no num_hidden_layers".into()))?;
@@ -350,14 +369,9 @@ fn convert(
         Target::Mix(m) => m.file_type(),
     };
     let total_params: u64 = tensors.iter().map(|t| t.source.numel()).sum();
-    let folder = dir
-        .canonicalize()
-        .ok()
-        .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
-        .unwrap_or_default();
     let naming = naming::Naming::derive(
         config.get("_name_or_path").and_then(Json::as_str),
-        &folder,
+        &folder_name(dir),
         total_params,
     );
     let vocab_size = config.uint(&["vocab_size"]).map(|v| v as usize);
@@ -484,6 +498,14 @@ fn convert(
         notes: Vec::new(),
         gguf_types: planned.iter().map(|p| p.ty).collect(),
     })
+}
+
+/// The folder's own name (`.` resolved).
+fn folder_name(dir: &Path) -> String {
+    dir.canonicalize()
+        .ok()
+        .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_default()
 }
 
 /// The layer of a `blk.N.…` tensor, -1 for the others.
