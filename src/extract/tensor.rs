@@ -9,6 +9,7 @@
 
 use std::fs::File;
 use std::io::{self, Seek, SeekFrom, Write};
+use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 
 /// Element types that the output formats hold, in the safetensors declaration order (which is the
@@ -398,6 +399,9 @@ pub struct ByteSource {
     numel: u64,
 }
 
+/// Shortest run of a strided view read with `pread` rather than from the memory map.
+const PREAD_RUN: usize = 4096;
+
 /// C-contiguous strides (in elements) of a shape.
 pub fn c_strides(shape: &[u64]) -> Vec<u64> {
     let mut strides = vec![0u64; shape.len()];
@@ -598,6 +602,16 @@ impl ByteSource {
             buf.clear();
             Ok(())
         };
+        // Runs of a file-backed view long enough to be worth a system call are read with
+        // `pread`, so a view read in another order than the file's (the rows of a rotary
+        // regrouping) does not map the input's pages into the process's memory.
+        let file = self
+            .region
+            .backing
+            .file
+            .as_ref()
+            .filter(|_| run_bytes >= PREAD_RUN)
+            .map(|(f, base)| (f, base + self.region.start as u64));
         let mut idx = vec![0u64; outer];
         let mut buf: Vec<u8> = Vec::with_capacity(chunk.max(run_bytes).min(1 << 26));
         let mut pos = self.offset;
@@ -606,7 +620,14 @@ impl ByteSource {
                 flush(&mut buf)?;
             }
             let start = pos as usize * es;
-            buf.extend_from_slice(&data[start..start + run_bytes]);
+            match file {
+                Some((f, base)) => {
+                    let old = buf.len();
+                    buf.resize(old + run_bytes, 0);
+                    f.read_exact_at(&mut buf[old..], base + start as u64)?;
+                }
+                None => buf.extend_from_slice(&data[start..start + run_bytes]),
+            }
             // Advance the odometer over the outer dimensions.
             let mut k = outer;
             loop {
