@@ -19,11 +19,16 @@ pub struct FileOptions {
 /// Scan one file. A file that cannot be opened or read gets a report with `error` set (exit
 /// code 3), never a clean one. The file is opened read-only and never modified.
 pub fn scan_path(scanner: &Scanner, path: &Path, opts: &FileOptions) -> FileReport {
+    match Input::open(path) {
+        Ok(input) => scan_input(scanner, &input, path, opts),
+        Err(e) => FileReport::unreadable(path.display().to_string(), format!("cannot read: {e}")),
+    }
+}
+
+/// Scan the already opened content of the file at `path` (its name and folder matter: model
+/// formats are recognised by name too, companion files are found beside it).
+pub fn scan_input(scanner: &Scanner, input: &Input, path: &Path, opts: &FileOptions) -> FileReport {
     let shown = path.display().to_string();
-    let input = match Input::open(path) {
-        Ok(i) => i,
-        Err(e) => return FileReport::unreadable(shown, format!("cannot read: {e}")),
-    };
     let name = path.file_name().and_then(|n| n.to_str());
     let dir = path.parent().map(|d| {
         if d.as_os_str().is_empty() {
@@ -32,7 +37,7 @@ pub fn scan_path(scanner: &Scanner, path: &Path, opts: &FileOptions) -> FileRepo
             d
         }
     });
-    let (scanned, companions) = container::scan_file(scanner, &input, name, dir);
+    let (scanned, companions) = container::scan_file(scanner, input, name, dir);
     let mut findings = scanned.findings;
     if !companions.is_empty() {
         scan_companions(

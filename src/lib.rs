@@ -10,6 +10,7 @@
 
 pub mod config;
 pub mod container;
+pub mod engine;
 pub mod extract;
 pub mod file;
 pub mod finding;

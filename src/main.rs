@@ -3,7 +3,8 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use picklescan_rs::config::{self, Config};
-use picklescan_rs::file::{scan_path, FileOptions};
+use picklescan_rs::engine::Engine;
+use picklescan_rs::file::FileOptions;
 use picklescan_rs::policy::{self, FailOn, Mode, Policy};
 use picklescan_rs::report::{self, FileReport};
 use picklescan_rs::rules::RuleSet;
@@ -380,9 +381,10 @@ fn main() -> ExitCode {
     if let Err(e) = walk::check_excludes(&cli.exclude) {
         return fail(format!("bad --exclude pattern: {e}"));
     }
-    let scanner = Scanner::new(rules, limits);
+    let engine = Engine::new(Scanner::new(rules, limits), policy);
+    let (scanner, policy) = (&engine.scanner, &engine.policy);
     if let Some(input) = &cli.extract.extract {
-        return run_extract(&scanner, &policy, input, &cli);
+        return run_extract(&engine, input, &cli);
     }
     let opts = FileOptions {
         hash: cli.format != Format::Text,
@@ -426,17 +428,8 @@ fn main() -> ExitCode {
     };
     let scan_entry = |e: &Entry| {
         let r = match e {
-            Entry::File(p) => {
-                let mut r = scan_path(&scanner, p, &opts);
-                let content = if policy.needs_content() {
-                    picklescan_rs::mmap::Input::open(p).ok()
-                } else {
-                    None
-                };
-                policy.apply(&mut r, content.as_ref().map(|c| c.bytes()));
-                r
-            }
-            Entry::Stdin => scan_stdin(&scanner, &policy, &opts),
+            Entry::File(p) => engine.scan_path(p, &opts),
+            Entry::Stdin => scan_stdin(&engine, &opts),
             Entry::Error { path, message } | Entry::Note { path, message } => {
                 FileReport::unreadable(path.display().to_string(), message.clone())
             }
@@ -460,7 +453,7 @@ fn main() -> ExitCode {
             .iter()
             .filter_map(|u| u.to_str().map(String::from))
             .collect();
-        reports.extend(remote::scan_all(&scanner, &urls, &cli.remote.hf, &ropts));
+        reports.extend(remote::scan_all(scanner, &urls, &cli.remote.hf, &ropts));
     }
     progress.finish_and_clear();
     // Stdout flushes at every newline; one buffer for the whole report saves a write per file.
@@ -534,18 +527,17 @@ fn check_flags(cli: &Cli) -> Result<(), String> {
 }
 
 /// Scan standard input (the path `-`), read to its end (bounded, see [`mmap::Input`]).
-fn scan_stdin(scanner: &Scanner, policy: &Policy, opts: &FileOptions) -> FileReport {
+fn scan_stdin(engine: &Engine, opts: &FileOptions) -> FileReport {
     let input = match picklescan_rs::mmap::Input::read_stream(std::io::stdin().lock()) {
         Ok(i) => i,
         Err(e) => return FileReport::unreadable("-".into(), format!("cannot read: {e}")),
     };
-    let mut r = picklescan_rs::file::scan_bytes(scanner, input.bytes(), "-".into());
+    let mut r = engine.scan(input.bytes(), "-");
     if opts.hash {
         r.sha256 = Some(picklescan_rs::file::hex(&sha2::Sha256::digest(
             input.bytes(),
         )));
     }
-    policy.apply(&mut r, Some(input.bytes()));
     r
 }
 
@@ -589,7 +581,7 @@ fn serve_main(args: ServeArgs) -> ExitCode {
     if let Some(n) = args.max_concurrent {
         options.max_concurrent = n.max(1);
     }
-    let engine = serve::Engine::new(Scanner::new(rules, limits), policy);
+    let engine = Engine::new(Scanner::new(rules, limits), policy);
     let app = match serve::App::new(engine, options) {
         Ok(a) => a,
         Err(e) => return fail(format!("cannot start: {e}")),
@@ -645,7 +637,7 @@ async fn shutdown_signal() {
 /// `--extract`: print the scan, then what was written (or why not). The exit code carries the
 /// scan's verdict even when the tensors were written (1 dangerous, 2 suspicious): extraction runs
 /// nothing from the file, but `--extract x.pt && deploy` must still notice a bad file.
-fn run_extract(scanner: &Scanner, policy: &Policy, input: &std::path::Path, cli: &Cli) -> ExitCode {
+fn run_extract(engine: &Engine, input: &std::path::Path, cli: &Cli) -> ExitCode {
     use picklescan_rs::extract::{self, ExtractOptions};
     let a = &cli.extract;
     if input.to_str().is_some_and(remote::is_url) {
@@ -660,7 +652,7 @@ fn run_extract(scanner: &Scanner, policy: &Policy, input: &std::path::Path, cli:
         return fail("--extract needs a file, not standard input".into());
     }
     if picklescan_rs::extract::hf::is_model_folder(input) {
-        return run_convert_folder(scanner, policy, input, cli);
+        return run_convert_folder(engine, input, cli);
     }
     let quant = match a
         .quant
@@ -695,24 +687,16 @@ fn run_extract(scanner: &Scanner, policy: &Policy, input: &std::path::Path, cli:
     remove_temp_files_on_signal();
     let bar = (!cli.no_progress && std::io::stderr().is_terminal())
         .then(|| show_progress(opts.progress.clone()));
-    let mut outcome = extract::extract(scanner, input, &opts);
+    let outcome = extract::extract(engine, input, &opts);
     if let Some((bar, stop, thread)) = bar {
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         let _ = thread.join();
         bar.finish_and_clear();
     }
-    if let Some(scan) = &mut outcome.scan {
-        let content = if policy.needs_content() {
-            picklescan_rs::mmap::Input::open(input).ok()
-        } else {
-            None
-        };
-        policy.apply(scan, content.as_ref().map(|c| c.bytes()));
-    }
     let scan_code = outcome
         .scan
         .as_ref()
-        .map_or(0, |s| policy.exit_code(std::slice::from_ref(s)));
+        .map_or(0, |s| engine.exit_code(std::slice::from_ref(s)));
     let code = match (&outcome.result, scan_code) {
         (_, 1) => 1,
         (Err(e), _) => e.exit_code().max(scan_code),
@@ -741,12 +725,7 @@ fn run_extract(scanner: &Scanner, policy: &Policy, input: &std::path::Path, cli:
 /// `--extract FOLDER --to gguf`: scan every file of a Hugging Face model folder, then convert
 /// it to a GGUF llama.cpp runs. The exit code is the folder's verdict (as for a file), or the
 /// conversion's failure.
-fn run_convert_folder(
-    scanner: &Scanner,
-    policy: &Policy,
-    input: &std::path::Path,
-    cli: &Cli,
-) -> ExitCode {
+fn run_convert_folder(engine: &Engine, input: &std::path::Path, cli: &Cli) -> ExitCode {
     use picklescan_rs::extract::{self, hf, ExtractOptions, OutputFormat};
     let a = &cli.extract;
     if a.to != Some(OutputFormat::Gguf) {
@@ -773,21 +752,13 @@ fn run_convert_folder(
     remove_temp_files_on_signal();
     let bar = (!cli.no_progress && std::io::stderr().is_terminal())
         .then(|| show_progress(opts.progress.clone()));
-    let mut outcome = hf::convert_folder(scanner, input, &opts, target);
+    let outcome = hf::convert_folder(engine, input, &opts, target);
     if let Some((bar, stop, thread)) = bar {
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         let _ = thread.join();
         bar.finish_and_clear();
     }
-    for scan in &mut outcome.scans {
-        let content = if policy.needs_content() {
-            picklescan_rs::mmap::Input::open(std::path::Path::new(&scan.path)).ok()
-        } else {
-            None
-        };
-        policy.apply(scan, content.as_ref().map(|c| c.bytes()));
-    }
-    let scan_code = policy.exit_code(&outcome.scans);
+    let scan_code = engine.exit_code(&outcome.scans);
     let code = match (&outcome.result, scan_code) {
         (_, 1) => 1,
         (Err(e), _) => e.exit_code().max(scan_code),

@@ -32,7 +32,7 @@ pub mod torch;
 pub use graph::Leaf;
 pub use tensor::{Backing, ByteSource, DType, Region, Tensor};
 
-use crate::file::{hex, scan_path, FileOptions};
+use crate::file::{hex, FileOptions};
 use crate::finding::Verdict;
 use crate::limits::Limits;
 use crate::report::FileReport;
@@ -268,8 +268,10 @@ impl Outcome {
     }
 }
 
-/// Scan `input`, then extract its tensors into a safetensors file.
-pub fn extract(scanner: &Scanner, input: &Path, opts: &ExtractOptions) -> Outcome {
+/// Scan `input` (with the engine's policy), then extract its tensors into a safetensors or
+/// GGUF file.
+pub fn extract(engine: &crate::engine::Engine, input: &Path, opts: &ExtractOptions) -> Outcome {
+    let scanner = &engine.scanner;
     let output = match output_path(input, opts) {
         Ok(o) => o,
         Err(e) => {
@@ -279,7 +281,7 @@ pub fn extract(scanner: &Scanner, input: &Path, opts: &ExtractOptions) -> Outcom
             }
         }
     };
-    let scan = scan_path(scanner, input, &FileOptions { hash: false });
+    let scan = engine.scan_path(input, &FileOptions { hash: false });
     if let Some(e) = &scan.error {
         return Outcome {
             scan: Some(scan.clone()),

@@ -19,9 +19,7 @@ pub mod metrics;
 pub mod remote;
 
 use crate::file::hex;
-use crate::policy::Policy;
 use crate::report::{self, FileReport};
-use crate::scan::Scanner;
 use audit::{AuditLog, Entry, LoggedFinding};
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Query, RawQuery, State};
@@ -86,35 +84,7 @@ impl Default for Options {
     }
 }
 
-/// What scans: the scanner, the policy applied to its reports, and the rules' fingerprint.
-#[derive(Debug)]
-pub struct Engine {
-    /// The scanner.
-    pub scanner: Scanner,
-    /// The policy applied to every report.
-    pub policy: Policy,
-    /// `RuleSet::fingerprint()`, computed once.
-    pub fingerprint: String,
-}
-
-impl Engine {
-    /// An engine over this scanner and policy.
-    pub fn new(scanner: Scanner, policy: Policy) -> Self {
-        let fingerprint = scanner.rules.fingerprint();
-        Engine {
-            scanner,
-            policy,
-            fingerprint,
-        }
-    }
-
-    /// Scan bytes as one upload called `name`, and apply the policy.
-    pub fn scan(&self, data: &[u8], name: &str) -> FileReport {
-        let mut r = crate::file::scan_bytes(&self.scanner, data, name.to_string());
-        self.policy.apply(&mut r, Some(data));
-        r
-    }
-}
+pub use crate::engine::Engine;
 
 /// Shared server state.
 #[derive(Debug)]

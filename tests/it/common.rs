@@ -149,3 +149,12 @@ pub fn benign_pickle() -> Vec<u8> {
         .stop()
         .build()
 }
+
+/// The engine the command line builds without configuration: built-in rules, default limits,
+/// default policy.
+pub fn default_engine() -> picklescan_rs::engine::Engine {
+    picklescan_rs::engine::Engine::new(
+        picklescan_rs::Scanner::default(),
+        picklescan_rs::policy::Policy::new(picklescan_rs::policy::Mode::Default),
+    )
+}

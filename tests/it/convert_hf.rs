@@ -6,7 +6,6 @@
 
 use picklescan_rs::extract::hf::{convert_folder, target};
 use picklescan_rs::extract::ExtractOptions;
-use picklescan_rs::Scanner;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -119,7 +118,7 @@ fn agrees(folder: &str, quant: &str, reference: &str) {
         ..ExtractOptions::default()
     };
     let outcome = convert_folder(
-        &Scanner::default(),
+        &crate::common::default_engine(),
         &corpus().join(folder),
         &opts,
         target(Some(quant)).unwrap(),
@@ -185,7 +184,12 @@ fn convert(dir: &Path) -> picklescan_rs::extract::hf::FolderOutcome {
         output: Some(dir.join("out.gguf")),
         ..ExtractOptions::default()
     };
-    convert_folder(&Scanner::default(), dir, &opts, target(None).unwrap())
+    convert_folder(
+        &crate::common::default_engine(),
+        dir,
+        &opts,
+        target(None).unwrap(),
+    )
 }
 
 #[test]

@@ -7,7 +7,7 @@
 use picklescan_rs::container::npy;
 use picklescan_rs::container::zip::Archive;
 use picklescan_rs::extract::{self, ExtractError, ExtractOptions, Outcome};
-use picklescan_rs::{Scanner, Verdict};
+use picklescan_rs::Verdict;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -105,7 +105,7 @@ fn expected(stem: &str) -> BTreeMap<String, (String, Vec<u64>, Vec<u8>)> {
 }
 
 fn run(input: &Path, opts: &ExtractOptions) -> Outcome {
-    extract::extract(&Scanner::default(), input, opts)
+    extract::extract(&crate::common::default_engine(), input, opts)
 }
 
 fn opts_to(out: &Path) -> ExtractOptions {

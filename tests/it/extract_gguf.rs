@@ -5,7 +5,6 @@
 use picklescan_rs::container::gguf::validate;
 use picklescan_rs::extract::{self, ExtractError, ExtractOptions, OutputFormat};
 use picklescan_rs::quant::{self, GgmlType};
-use picklescan_rs::Scanner;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -202,7 +201,7 @@ fn opts(quant: Option<GgmlType>) -> ExtractOptions {
 }
 
 fn run(input: &Path, o: &ExtractOptions) -> Result<extract::Written, ExtractError> {
-    extract::extract(&Scanner::default(), input, o).result
+    extract::extract(&crate::common::default_engine(), input, o).result
 }
 
 #[test]

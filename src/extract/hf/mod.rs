@@ -18,7 +18,8 @@ use super::{
     to_gguf::{self, Planned},
     ExtractError, ExtractOptions, Source, TempOutput, Tensor, Written,
 };
-use crate::file::{scan_path, FileOptions};
+use crate::engine::Engine;
+use crate::file::FileOptions;
 use crate::finding::Verdict;
 use crate::gguf::Value;
 use crate::quant::mix::{Mix, MixPlanner};
@@ -191,13 +192,11 @@ fn checkpoint_name(name: &str) -> String {
 }
 
 /// Scan every file of the folder.
-fn scan_folder(scanner: &Scanner, dir: &Path) -> Vec<FileReport> {
+fn scan_folder(engine: &Engine, dir: &Path) -> Vec<FileReport> {
     crate::walk::collect(&[dir.to_path_buf()], &crate::walk::WalkOptions::default())
         .into_iter()
         .filter_map(|e| match e {
-            crate::walk::Entry::File(p) => {
-                Some(scan_path(scanner, &p, &FileOptions { hash: false }))
-            }
+            crate::walk::Entry::File(p) => Some(engine.scan_path(&p, &FileOptions { hash: false })),
             crate::walk::Entry::Error { path, message } => {
                 Some(FileReport::unreadable(path.display().to_string(), message))
             }
@@ -230,7 +229,7 @@ fn output_path(dir: &Path, opts: &ExtractOptions) -> Result<PathBuf, ExtractErro
 
 /// Scan the folder, then convert it.
 pub fn convert_folder(
-    scanner: &Scanner,
+    engine: &Engine,
     dir: &Path,
     opts: &ExtractOptions,
     target: Target,
@@ -244,7 +243,7 @@ pub fn convert_folder(
             }
         }
     };
-    let scans = scan_folder(scanner, dir);
+    let scans = scan_folder(engine, dir);
     let verdict = scans
         .iter()
         .map(|s| s.verdict)
@@ -259,7 +258,7 @@ pub fn convert_folder(
             bad.error.as_deref().unwrap_or_default()
         )))
     } else {
-        convert(scanner, dir, &output, verdict, opts, target)
+        convert(&engine.scanner, dir, &output, verdict, opts, target)
     };
     FolderOutcome { scans, result }
 }
