@@ -7,6 +7,8 @@
 //! * `.npz`: every `*.npy` member, named by the member name without `.npy`.
 //! * torch legacy: five pickles then the raw storages in the order of the key list.
 //! * `.npy`: one array named `array`.
+//! * ONNX: the main graph's initializers ([`super::onnx`]); legacy GGML: its F32/F16 tensors
+//!   ([`super::ggml`]).
 //! * joblib (compressed or not) and plain pickles: the first pickle stream, joblib's inline arrays
 //!   included.
 //!
@@ -60,6 +62,12 @@ pub(crate) fn leaves(
             Ok(("pickle".into(), leaves))
         }
         Kind::Safetensors => Ok(("safetensors".into(), safetensors_leaves(backing)?)),
+        Kind::Format(container::formats::Format::Onnx) => {
+            Ok(("onnx".into(), super::onnx::leaves(path, backing)?))
+        }
+        Kind::Format(container::formats::Format::Ggml) => {
+            Ok(("ggml".into(), super::ggml::leaves(backing)?))
+        }
         Kind::Gguf => Err(fmt_err(format!(
             "the file is already a {} tensor file: nothing to extract",
             container::detect(data, name).name()

@@ -20,10 +20,12 @@
 //! process's memory). Peak memory stays at a few chunks, whatever the model size.
 
 mod formats;
+mod ggml;
 pub mod graph;
 pub mod hf;
 pub mod names;
 pub mod numpy;
+mod onnx;
 pub mod safetensors;
 pub mod tensor;
 pub mod to_gguf;
@@ -576,6 +578,15 @@ impl AsRef<[u8]> for InputBytes {
 
 fn open_bytes(path: &Path) -> io::Result<Arc<dyn AsRef<[u8]> + Send + Sync>> {
     Ok(Arc::new(InputBytes(crate::mmap::Input::open(path)?)))
+}
+
+/// A file's bytes with its handle, for ranges copied file to file.
+fn open_backing(path: &Path) -> io::Result<Backing> {
+    Ok(Backing::file(
+        open_bytes(path)?,
+        Arc::new(File::open(path)?),
+        0,
+    ))
 }
 
 /// An input file opened for extraction.

@@ -268,6 +268,123 @@ impl Walker {
     }
 }
 
+/// Where an initializer's values are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InitData {
+    /// Little-endian values in the model file: `raw_data`, or packed `float_data` /
+    /// `double_data` (the same bytes for FLOAT and DOUBLE tensors).
+    Bytes {
+        /// Offset of the first byte in the model file.
+        offset: usize,
+        /// Length in bytes.
+        len: usize,
+    },
+    /// In a file beside the model (`data_location: EXTERNAL`).
+    External {
+        /// `location`, relative to the model's folder.
+        location: String,
+        /// `offset` in that file (0 when absent).
+        offset: u64,
+        /// `length` (the tensor's size when absent).
+        length: Option<u64>,
+    },
+    /// Held in a typed field that is not a run of little-endian values (`int32_data` varints,
+    /// `string_data`, …): named for the message.
+    Typed(&'static str),
+    /// No values at all (an empty tensor).
+    Empty,
+}
+
+/// A top-level graph initializer: the weights of a model.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Initializer {
+    /// Name.
+    pub name: String,
+    /// `TensorProto.DataType`.
+    pub data_type: u64,
+    /// Dimensions.
+    pub dims: Vec<u64>,
+    /// Where the values are.
+    pub data: InitData,
+}
+
+/// The initializers of a model's main graph (`ModelProto.graph.initializer`), in file order.
+/// Sparse initializers and the initializers of subgraphs are not listed.
+pub fn initializers(data: &[u8]) -> Result<Vec<Initializer>, OnnxError> {
+    let mut out = Vec::new();
+    for f in Fields::new(data, 0) {
+        if let (7, Value::Len(graph), at) = f? {
+            for g in Fields::new(graph, at) {
+                if let (5, Value::Len(t), tat) = g? {
+                    if out.len() == MAX_NODES {
+                        return Err(OnnxError::TooManyNodes);
+                    }
+                    out.push(initializer(t, tat)?);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn initializer(t: &[u8], base: usize) -> Result<Initializer, OnnxError> {
+    let mut init = Initializer {
+        name: String::new(),
+        data_type: 0,
+        dims: Vec::new(),
+        data: InitData::Empty,
+    };
+    let mut external = false;
+    let mut entries: Vec<(String, String)> = Vec::new();
+    for f in Fields::new(t, base) {
+        match f? {
+            (1, Value::Varint(d), _) => init.dims.push(d),
+            (1, Value::Len(packed), at) => {
+                for v in Fields::packed_varints(packed, at) {
+                    init.dims.push(v?);
+                }
+            }
+            (2, Value::Varint(d), _) => init.data_type = d,
+            (8, Value::Len(b), _) => init.name = text(b),
+            (4 | 9 | 10, Value::Len(b), at) if !b.is_empty() => {
+                init.data = InitData::Bytes {
+                    offset: at,
+                    len: b.len(),
+                }
+            }
+            (5, _, _) => init.data = InitData::Typed("int32_data"),
+            (6, _, _) => init.data = InitData::Typed("string_data"),
+            (7, _, _) => init.data = InitData::Typed("int64_data"),
+            (11, _, _) => init.data = InitData::Typed("uint64_data"),
+            (4 | 10, Value::Fixed32(_) | Value::Fixed64(_), _) => {
+                init.data = InitData::Typed("unpacked float_data")
+            }
+            (13, Value::Len(b), at) => {
+                let (mut k, mut v) = (String::new(), String::new());
+                for e in Fields::new(b, at) {
+                    match e? {
+                        (1, Value::Len(x), _) => k = text(x),
+                        (2, Value::Len(x), _) => v = text(x),
+                        _ => {}
+                    }
+                }
+                entries.push((k, v));
+            }
+            (14, Value::Varint(1), _) => external = true,
+            _ => {}
+        }
+    }
+    if external {
+        let get = |k: &str| entries.iter().find(|(key, _)| key == k).map(|(_, v)| v);
+        init.data = InitData::External {
+            location: get("location").cloned().unwrap_or_default(),
+            offset: get("offset").and_then(|v| v.parse().ok()).unwrap_or(0),
+            length: get("length").and_then(|v| v.parse().ok()),
+        };
+    }
+    Ok(init)
+}
+
 /// Read a model.
 pub fn read(data: &[u8]) -> Result<Model, OnnxError> {
     let mut w = Walker {

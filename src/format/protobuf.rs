@@ -122,6 +122,26 @@ impl<'a> Fields<'a> {
     }
 }
 
+impl<'a> Fields<'a> {
+    /// The varints of a packed repeated field (`[packed = true]`, the proto3 default).
+    pub fn packed_varints(
+        data: &'a [u8],
+        base: usize,
+    ) -> impl Iterator<Item = Result<u64, WireError>> + 'a {
+        let mut f = Fields::new(data, base);
+        std::iter::from_fn(move || {
+            if f.failed || f.pos >= f.data.len() {
+                return None;
+            }
+            let r = f.varint();
+            if r.is_err() {
+                f.failed = true;
+            }
+            Some(r)
+        })
+    }
+}
+
 impl<'a> Iterator for Fields<'a> {
     /// `(field number, value, file offset of the value's bytes for LEN fields, else of the key)`.
     type Item = Result<(u32, Value<'a>, usize), WireError>;

@@ -599,3 +599,63 @@ fn the_source_digest_can_be_left_out() {
     assert!(!without.metadata.contains_key("source_sha256"));
     assert_eq!(without.entries, with.entries);
 }
+
+#[test]
+fn onnx_initializers_are_extracted_and_escaping_external_data_is_not_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let onnx = corpus().join("formats/onnx");
+    for model in ["mlp.onnx", "external_ok/model.onnx"] {
+        let out = dir.path().join("out.safetensors");
+        let o = ExtractOptions {
+            force: true,
+            ..opts_to(&out)
+        };
+        let r = run(&onnx.join(model), &o);
+        let w = r.result.expect(model);
+        assert_eq!(w.format, "onnx");
+        let st = read_safetensors(&out);
+        // Both models hold a 4×8 weight and its 8 biases (corpus/gen/formats.py); the interop
+        // check compares the values with onnx's own reader.
+        assert_eq!(st.entries.len(), 2, "{model}: {:?}", st.order);
+        assert!(st.entries.values().all(|t| t.0 == "F32"), "{model}");
+    }
+    for attack in [
+        "absolute_path/model.onnx",
+        "cve_2022_25882_traversal/model.onnx",
+    ] {
+        let out = dir.path().join("refused.safetensors");
+        let r = run(&onnx.join(attack), &opts_to(&out));
+        let e = r.result.expect_err(attack).to_string();
+        assert!(e.contains("not a file inside the model's folder"), "{e}");
+        assert!(!out.exists());
+    }
+}
+
+#[test]
+fn legacy_ggml_float_tensors_are_extracted_and_quantized_ones_listed() {
+    let dir = tempfile::tempdir().unwrap();
+    let ggml = corpus().join("formats/ggml");
+    let out = dir.path().join("g.safetensors");
+    let w = run(&ggml.join("llama_ggml.bin"), &opts_to(&out))
+        .result
+        .expect("F32/F16 file");
+    assert_eq!(w.format, "ggml");
+    assert!(!w.tensors.is_empty());
+    let out2 = dir.path().join("q.safetensors");
+    let refused = run(&ggml.join("llama_ggjt_v3_q4_q5.bin"), &opts_to(&out2)).result;
+    assert!(
+        refused.is_err(),
+        "quantized legacy blocks need --skip-unsupported"
+    );
+    let o = ExtractOptions {
+        skip_unsupported: true,
+        ..opts_to(&out2)
+    };
+    let w = run(&ggml.join("llama_ggjt_v3_q4_q5.bin"), &o)
+        .result
+        .expect("skipped");
+    assert!(w
+        .skipped
+        .iter()
+        .any(|s| s.what.contains("quantized legacy")));
+}
