@@ -13,6 +13,7 @@
 //! Q5_K `d f16 | dmin f16 | scales[12] | qh[32] | qs[128]` (176),
 //! Q6_K `ql[128] | qh[64] | scales i8[16] | d f16` (210).
 
+use super::lanes::{self, LANES};
 use super::{read_f16, write_f16, QK_K};
 
 /// Values whose group maximum is below this are treated as all zero.
@@ -27,7 +28,9 @@ fn nearest_int(x: f32) -> i32 {
 }
 
 /// `make_qx_quants` with `rmse_type == 1` and no importance weights (weights `x²`), as used by
-/// Q6_K. Writes `L[i] ∈ [0, 2·nmax)` and returns the scale.
+/// Q6_K. Writes `L[i] ∈ [0, 2·nmax)` and returns the scale. The quantizers run
+/// [`lanes::qx_rmse1`], eight sub-blocks at a time; this one-sub-block form is its reference.
+#[cfg(test)]
 fn make_qx_quants_rmse1(nmax: i32, x: &[f32], l_out: &mut [i8]) -> f32 {
     let mut max = 0.0f32;
     let mut amax = 0.0f32;
@@ -146,7 +149,9 @@ fn make_q3_quants(nmax: i32, x: &[f32], l_out: &mut [i8]) -> f32 {
 
 /// `make_qkx2_quants`: asymmetric (scale, min) search used by Q2_K, Q4_K and Q5_K.
 /// Writes `L[i] ∈ [0, nmax]`; returns `(scale, the_min)` with `the_min ≥ 0` meaning
-/// `x ≈ scale·L − the_min`.
+/// `x ≈ scale·L − the_min`. The quantizers run [`lanes::qkx2`], eight sub-blocks at a time;
+/// this one-sub-block form is its reference.
+#[cfg(test)]
 #[allow(clippy::too_many_arguments)]
 fn make_qkx2_quants(
     nmax: i32,
@@ -236,7 +241,7 @@ fn make_qkx2_quants(
 }
 
 /// Unpacks the 6-bit scale and min of sub-block `j` (Q4_K/Q5_K `get_scale_min_k4`).
-#[inline]
+#[inline(always)]
 fn get_scale_min_k4(j: usize, q: &[u8]) -> (u8, u8) {
     if j < 4 {
         (q[j] & 63, q[j + 4] & 63)
@@ -260,34 +265,38 @@ fn pack_2bit(l: &[u8; QK_K], qs: &mut [u8]) {
     }
 }
 
-pub(super) fn quantize_q2_k(x: &[f32], out: &mut [u8]) {
+#[inline(always)]
+fn quantize_q2_k_portable(x: &[f32], out: &mut [u8]) {
     // scales[0..16] | qs[16..80] | d[80..82] | dmin[82..84]
     const Q4SCALE: f32 = 15.0;
     let mut l = [0u8; QK_K];
-    let mut l_aux = [0u8; 16];
-    let mut weights = [0f32; 16];
     let mut mins = [0f32; QK_K / 16];
     let mut scales = [0f32; QK_K / 16];
+    // Sixteen sub-blocks of 16: two groups of eight, one sub-block per lane (see `lanes`).
+    for half in 0..2 {
+        let base = 128 * half;
+        let mut xt = [[0f32; LANES]; 16];
+        let mut wt = [[0f32; LANES]; 16];
+        for j in 0..LANES {
+            for i in 0..16 {
+                xt[i][j] = x[base + 16 * j + i];
+                wt[i][j] = xt[i][j].abs();
+            }
+        }
+        let mut lt = [[0u8; LANES]; 16];
+        let (s, m) = lanes::qkx2(3, &xt, &wt, &mut lt, -0.5, 0.1, 15, true);
+        for j in 0..LANES {
+            scales[8 * half + j] = s[j];
+            mins[8 * half + j] = m[j];
+            for i in 0..16 {
+                l[base + 16 * j + i] = lt[i][j];
+            }
+        }
+    }
     let mut max_scale = 0.0f32;
     let mut max_min = 0.0f32;
     for j in 0..QK_K / 16 {
-        let xs = &x[16 * j..16 * j + 16];
-        for (w, v) in weights.iter_mut().zip(xs) {
-            *w = v.abs();
-        }
-        let (s, m) = make_qkx2_quants(
-            3,
-            xs,
-            &weights,
-            &mut l[16 * j..16 * j + 16],
-            &mut l_aux,
-            -0.5,
-            0.1,
-            15,
-            true,
-        );
-        scales[j] = s;
-        mins[j] = m;
+        let (s, m) = (scales[j], mins[j]);
         if s > max_scale {
             max_scale = s;
         }
@@ -329,6 +338,45 @@ pub(super) fn quantize_q2_k(x: &[f32], out: &mut [u8]) {
         }
     }
     pack_2bit(&l, qs);
+}
+
+/// The K-quant block functions with the most work (Q2_K, Q4_K, Q5_K, Q6_K), dispatched to a copy
+/// compiled for AVX2 when the processor has it. Both copies are the same Rust code (the
+/// portable body is inlined into each); AVX2 only widens the vectors of the lane loops of
+/// [`lanes`] from four floats to eight. Float operations are the same IEEE operations in the
+/// same order either way (Rust never fuses a multiply and an add on its own), so the bytes are
+/// identical: `tests::avx2_and_portable_blocks_are_identical` checks it.
+macro_rules! dispatched {
+    ($($name:ident => $portable:ident, $avx2:ident;)*) => {
+        $(
+            pub(super) fn $name(x: &[f32], out: &mut [u8]) {
+                #[cfg(target_arch = "x86_64")]
+                if std::arch::is_x86_feature_detected!("avx2") {
+                    // SAFETY: `$avx2` only requires AVX2, which the processor was just found to
+                    // support; its body is safe Rust.
+                    return unsafe { avx2::$avx2(x, out) };
+                }
+                $portable(x, out)
+            }
+        )*
+        /// The same block functions compiled with AVX2 enabled.
+        #[cfg(target_arch = "x86_64")]
+        mod avx2 {
+            $(
+                #[target_feature(enable = "avx2")]
+                pub(super) unsafe fn $avx2(x: &[f32], out: &mut [u8]) {
+                    super::$portable(x, out)
+                }
+            )*
+        }
+    };
+}
+
+dispatched! {
+    quantize_q2_k => quantize_q2_k_portable, q2_k;
+    quantize_q4_k => quantize_q4_k_portable, q4_k;
+    quantize_q5_k => quantize_q5_k_portable, q5_k;
+    quantize_q6_k => quantize_q6_k_portable, q6_k;
 }
 
 pub(super) fn quantize_q3_k(x: &[f32], out: &mut [u8]) {
@@ -400,6 +448,7 @@ pub(super) fn quantize_q3_k(x: &[f32], out: &mut [u8]) {
 
 /// Shared part of Q4_K and Q5_K: sub-block (scale, min) search and the packed 6-bit scales.
 /// Returns the final `L` values (0..=nmax) per element.
+#[inline(always)]
 fn quantize_k_scales(
     x: &[f32],
     nmax: i32,
@@ -408,35 +457,36 @@ fn quantize_k_scales(
     head: &mut [u8], // d f16 | dmin f16 | scales[12]
 ) -> [u8; QK_K] {
     let mut l = [0u8; QK_K];
-    let mut l_aux = [0u8; 32];
-    let mut weights = [0f32; 32];
-    let mut mins = [0f32; QK_K / 32];
-    let mut scales = [0f32; QK_K / 32];
+    // The eight sub-blocks of 32 searched together, sub-block j in lane j (see `lanes`).
+    let mut xt = [[0f32; LANES]; 32];
+    for (j, sub) in x.chunks_exact(32).enumerate() {
+        for (i, &v) in sub.iter().enumerate() {
+            xt[i][j] = v;
+        }
+    }
+    let mut sum_x2 = [0f32; LANES];
+    for row in &xt {
+        for k in 0..LANES {
+            sum_x2[k] += row[k] * row[k];
+        }
+    }
+    let mut weights = [[0f32; LANES]; 32];
+    for (w, row) in weights.iter_mut().zip(&xt) {
+        for k in 0..LANES {
+            w[k] = (sum_x2[k] / 32.0).sqrt() + row[k].abs();
+        }
+    }
+    let mut lt = [[0u8; LANES]; 32];
+    let (scales, mins) = lanes::qkx2(nmax, &xt, &weights, &mut lt, rmin, 0.1, nstep, false);
+    for (i, row) in lt.iter().enumerate() {
+        for (j, &v) in row.iter().enumerate() {
+            l[32 * j + i] = v;
+        }
+    }
     let mut max_scale = 0.0f32;
     let mut max_min = 0.0f32;
     for j in 0..QK_K / 32 {
-        let xs = &x[32 * j..32 * j + 32];
-        let mut sum_x2 = 0.0f32;
-        for &v in xs {
-            sum_x2 += v * v;
-        }
-        let av_x = (sum_x2 / 32.0).sqrt();
-        for (w, v) in weights.iter_mut().zip(xs) {
-            *w = av_x + v.abs();
-        }
-        let (s, m) = make_qkx2_quants(
-            nmax,
-            xs,
-            &weights,
-            &mut l[32 * j..32 * j + 32],
-            &mut l_aux,
-            rmin,
-            0.1,
-            nstep,
-            false,
-        );
-        scales[j] = s;
-        mins[j] = m;
+        let (s, m) = (scales[j], mins[j]);
         if s > max_scale {
             max_scale = s;
         }
@@ -480,7 +530,8 @@ fn quantize_k_scales(
     l
 }
 
-pub(super) fn quantize_q4_k(x: &[f32], out: &mut [u8]) {
+#[inline(always)]
+fn quantize_q4_k_portable(x: &[f32], out: &mut [u8]) {
     let (head, qs) = out.split_at_mut(16);
     let l = quantize_k_scales(x, 15, -1.0, 20, head);
     for (c, q) in qs.chunks_exact_mut(32).enumerate() {
@@ -491,7 +542,8 @@ pub(super) fn quantize_q4_k(x: &[f32], out: &mut [u8]) {
     }
 }
 
-pub(super) fn quantize_q5_k(x: &[f32], out: &mut [u8]) {
+#[inline(always)]
+fn quantize_q5_k_portable(x: &[f32], out: &mut [u8]) {
     let (head, rest) = out.split_at_mut(16);
     let (qh, ql) = rest.split_at_mut(32);
     let l = quantize_k_scales(x, 31, -0.5, 15, head);
@@ -518,19 +570,32 @@ pub(super) fn quantize_q5_k(x: &[f32], out: &mut [u8]) {
     }
 }
 
-pub(super) fn quantize_q6_k(x: &[f32], out: &mut [u8]) {
+#[inline(always)]
+fn quantize_q6_k_portable(x: &[f32], out: &mut [u8]) {
     // ql[0..128] | qh[128..192] | scales[192..208] | d[208..210]
     let mut l8 = [0i8; QK_K];
     let mut scales = [0f32; QK_K / 16];
+    // Sixteen sub-blocks of 16: two groups of eight, one sub-block per lane (see `lanes`).
+    for half in 0..2 {
+        let base = 128 * half;
+        let mut xt = [[0f32; LANES]; 16];
+        for j in 0..LANES {
+            for i in 0..16 {
+                xt[i][j] = x[base + 16 * j + i];
+            }
+        }
+        let mut lt = [[0i8; LANES]; 16];
+        let s = lanes::qx_rmse1(32, &xt, &mut lt);
+        for j in 0..LANES {
+            scales[8 * half + j] = s[j];
+            for i in 0..16 {
+                l8[base + 16 * j + i] = lt[i][j];
+            }
+        }
+    }
     let mut max_scale = 0.0f32;
     let mut max_abs_scale = 0.0f32;
-    for ib in 0..QK_K / 16 {
-        let s = make_qx_quants_rmse1(
-            32,
-            &x[16 * ib..16 * ib + 16],
-            &mut l8[16 * ib..16 * ib + 16],
-        );
-        scales[ib] = s;
+    for &s in &scales {
         if s.abs() > max_abs_scale {
             max_abs_scale = s.abs();
             max_scale = s;
@@ -683,6 +748,125 @@ pub(super) fn dequantize_q6_k(b: &[u8], y: &mut [f32]) {
             yo[l + 32] = d * (sc[is + 2] as i8) as f32 * q2 as f32;
             yo[l + 64] = d * (sc[is + 4] as i8) as f32 * q3 as f32;
             yo[l + 96] = d * (sc[is + 6] as i8) as f32 * q4 as f32;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Sub-blocks of every kind the searches branch on: Gaussian-like, all zero, constant,
+    /// positive only, one outlier, tiny values.
+    fn sub_blocks(n: usize) -> Vec<Vec<f32>> {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+        };
+        let mut out = Vec::new();
+        for kind in 0..6 {
+            for _ in 0..40 {
+                let v: Vec<f32> = (0..n)
+                    .map(|i| match kind {
+                        0 => next() * 0.04,
+                        1 => 0.0,
+                        2 => 0.25,
+                        3 => next().abs() + 0.01,
+                        4 => {
+                            if i == 3 {
+                                9.0
+                            } else {
+                                next() * 1e-3
+                            }
+                        }
+                        _ => next() * 1e-20,
+                    })
+                    .collect();
+                out.push(v);
+            }
+        }
+        out
+    }
+
+    fn transpose<const N: usize>(group: &[Vec<f32>]) -> [[f32; LANES]; N] {
+        let mut t = [[0f32; LANES]; N];
+        for (k, sub) in group.iter().enumerate() {
+            for i in 0..N {
+                t[i][k] = sub[i];
+            }
+        }
+        t
+    }
+
+    fn check_qkx2<const N: usize>(nmax: i32, rmin: f32, nstep: i32, use_mad: bool) {
+        for group in sub_blocks(N).chunks_exact(LANES) {
+            let xt = transpose::<N>(group);
+            let mut wt = [[0f32; LANES]; N];
+            for i in 0..N {
+                for k in 0..LANES {
+                    wt[i][k] = xt[i][k].abs() + 0.5;
+                }
+            }
+            let mut lt = [[0u8; LANES]; N];
+            let (s8, m8) = lanes::qkx2(nmax, &xt, &wt, &mut lt, rmin, 0.1, nstep, use_mad);
+            for (k, sub) in group.iter().enumerate() {
+                let w: Vec<f32> = sub.iter().map(|v| v.abs() + 0.5).collect();
+                let (mut l, mut aux) = (vec![0u8; N], vec![0u8; N]);
+                let (s, m) =
+                    make_qkx2_quants(nmax, sub, &w, &mut l, &mut aux, rmin, 0.1, nstep, use_mad);
+                assert_eq!(
+                    (s.to_bits(), m.to_bits()),
+                    (s8[k].to_bits(), m8[k].to_bits())
+                );
+                assert!((0..N).all(|i| l[i] == lt[i][k]));
+            }
+        }
+    }
+
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn avx2_and_portable_blocks_are_identical() {
+        if !std::arch::is_x86_feature_detected!("avx2") {
+            return; // no AVX2 on this processor: only the portable path runs
+        }
+        let values: Vec<f32> = sub_blocks(32).concat();
+        type Pair = (fn(&[f32], &mut [u8]), unsafe fn(&[f32], &mut [u8]), usize);
+        let pairs: [Pair; 4] = [
+            (quantize_q2_k_portable, avx2::q2_k, 84),
+            (quantize_q4_k_portable, avx2::q4_k, 144),
+            (quantize_q5_k_portable, avx2::q5_k, 176),
+            (quantize_q6_k_portable, avx2::q6_k, 210),
+        ];
+        for (portable, simd, ts) in pairs {
+            for block in values.chunks_exact(QK_K) {
+                let (mut a, mut b) = (vec![0u8; ts], vec![0u8; ts]);
+                portable(block, &mut a);
+                // SAFETY: AVX2 was detected above.
+                unsafe { simd(block, &mut b) };
+                assert_eq!(a, b);
+            }
+        }
+    }
+
+    #[test]
+    fn lane_searches_equal_the_one_sub_block_searches_bit_for_bit() {
+        check_qkx2::<32>(15, -1.0, 20, false); // Q4_K
+        check_qkx2::<32>(31, -0.5, 15, false); // Q5_K
+        check_qkx2::<16>(3, -0.5, 15, true); // Q2_K
+        check_qkx2::<16>(3, -0.5, 0, true); // no search steps
+        for group in sub_blocks(16).chunks_exact(LANES) {
+            let xt = transpose::<16>(group);
+            let mut lt = [[0i8; LANES]; 16];
+            let s8 = lanes::qx_rmse1(32, &xt, &mut lt);
+            for (k, sub) in group.iter().enumerate() {
+                let mut l = vec![0i8; 16];
+                let s = make_qx_quants_rmse1(32, sub, &mut l);
+                assert_eq!(s.to_bits(), s8[k].to_bits());
+                assert!((0..16).all(|i| l[i] == lt[i][k]));
+            }
         }
     }
 }

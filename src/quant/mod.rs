@@ -21,6 +21,7 @@ use thiserror::Error;
 
 pub mod float;
 mod kquants;
+mod lanes;
 mod legacy;
 pub mod mix;
 
