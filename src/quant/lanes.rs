@@ -73,7 +73,16 @@ pub fn qkx2<const N: usize>(
         }
     }
     if nstep >= 1 {
-        let mut aux = [[0u8; LANES]; N];
+        // `x - min`, computed again only when a lane's minimum changes, and the levels kept as
+        // floats: the same operations the one-sub-block search performs at each step, so the
+        // same values.
+        let mut xm = [[0f32; LANES]; N];
+        for i in 0..N {
+            for k in 0..LANES {
+                xm[i][k] = x[i][k] - min[k];
+            }
+        }
+        let mut aux = [[0f32; LANES]; N];
         for is in 0..=nstep {
             let mut sum_l = [0f32; LANES];
             let mut sum_l2 = [0f32; LANES];
@@ -83,9 +92,9 @@ pub fn qkx2<const N: usize>(
             }
             for i in 0..N {
                 for k in 0..LANES {
-                    let l = nearest_int(iscale[k] * (x[i][k] - min[k])).clamp(0, nmax);
-                    aux[i][k] = l as u8;
+                    let l = nearest_int(iscale[k] * xm[i][k]).clamp(0, nmax);
                     let lf = l as f32;
+                    aux[i][k] = lf;
                     sum_l[k] += w[i][k] * lf;
                     sum_l2[k] += w[i][k] * lf * lf;
                     sum_xl[k] += w[i][k] * lf * x[i][k];
@@ -107,7 +116,7 @@ pub fn qkx2<const N: usize>(
             let mut cur_error = [0f32; LANES];
             for i in 0..N {
                 for k in 0..LANES {
-                    let diff = this_scale[k] * aux[i][k] as f32 + this_min[k] - x[i][k];
+                    let diff = this_scale[k] * aux[i][k] + this_min[k] - x[i][k];
                     let diff = if use_mad { diff.abs() } else { diff * diff };
                     cur_error[k] += w[i][k] * diff;
                 }
@@ -124,7 +133,9 @@ pub fn qkx2<const N: usize>(
             for i in 0..N {
                 for k in 0..LANES {
                     if take[k] {
-                        l_out[i][k] = aux[i][k];
+                        l_out[i][k] = aux[i][k] as u8;
+                        // The search goes on from the new minimum.
+                        xm[i][k] = x[i][k] - min[k];
                     }
                 }
             }
