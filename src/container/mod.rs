@@ -427,13 +427,18 @@ pub(crate) fn acts_as_pickle(ctx: &Ctx<'_>, data: &[u8]) -> bool {
     acts(&vm, &run)
 }
 
-/// True when a run reached STOP, or called, built or loaded something before it broke.
+/// True when a run reached STOP, or called, built or loaded something before it broke. A
+/// persistent id alone is not acting: it only reaches the loader's `persistent_load` (which
+/// plain pickle does not have and torch's refuses for anything but a storage tuple). A
+/// safetensors header length whose low byte is `P` (0x50) starts such a "pickle".
 fn acts(vm: &crate::pickle::vm::Vm<'_>, run: &crate::pickle::vm::Run) -> bool {
     run.error.is_none()
-        || vm
-            .events()
-            .iter()
-            .any(|e| !matches!(e.kind, EventKind::Import | EventKind::FrameAnomaly))
+        || vm.events().iter().any(|e| {
+            !matches!(
+                e.kind,
+                EventKind::Import | EventKind::FrameAnomaly | EventKind::PersistentId
+            )
+        })
 }
 
 fn scan_compressed(
