@@ -685,14 +685,9 @@ fn run_extract(engine: &Engine, input: &std::path::Path, cli: &Cli) -> ExitCode 
         return fail("--quant and --arch apply to --to gguf".into());
     }
     remove_temp_files_on_signal();
-    let bar = (!cli.no_progress && std::io::stderr().is_terminal())
-        .then(|| show_progress(opts.progress.clone()));
-    let outcome = extract::extract(engine, input, &opts);
-    if let Some((bar, stop, thread)) = bar {
-        stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        let _ = thread.join();
-        bar.finish_and_clear();
-    }
+    let outcome = with_progress(cli, &opts.progress, || {
+        extract::extract(engine, input, &opts)
+    });
     let scan_code = outcome
         .scan
         .as_ref()
@@ -750,14 +745,9 @@ fn run_convert_folder(engine: &Engine, input: &std::path::Path, cli: &Cli) -> Ex
         ..ExtractOptions::default()
     };
     remove_temp_files_on_signal();
-    let bar = (!cli.no_progress && std::io::stderr().is_terminal())
-        .then(|| show_progress(opts.progress.clone()));
-    let outcome = hf::convert_folder(engine, input, &opts, target);
-    if let Some((bar, stop, thread)) = bar {
-        stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        let _ = thread.join();
-        bar.finish_and_clear();
-    }
+    let outcome = with_progress(cli, &opts.progress, || {
+        hf::convert_folder(engine, input, &opts, target)
+    });
     let scan_code = engine.exit_code(&outcome.scans);
     let code = match (&outcome.result, scan_code) {
         (_, 1) => 1,
@@ -838,6 +828,24 @@ fn remove_temp_files_on_signal() {
             });
         }
     }
+}
+
+/// Run `work` with a progress bar of the bytes it writes on a terminal (unless
+/// `--no-progress`), cleared when it ends.
+fn with_progress<T>(
+    cli: &Cli,
+    progress: &picklescan_rs::extract::Progress,
+    work: impl FnOnce() -> T,
+) -> T {
+    let bar = (!cli.no_progress && std::io::stderr().is_terminal())
+        .then(|| show_progress(progress.clone()));
+    let out = work();
+    if let Some((bar, stop, thread)) = bar {
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let _ = thread.join();
+        bar.finish_and_clear();
+    }
+    out
 }
 
 /// Outputs from this size on get a progress bar.

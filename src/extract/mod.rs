@@ -392,20 +392,23 @@ fn extract_scanned(
 
 /// Hash a file in another thread, reading it in order with `pread`.
 fn spawn_hasher(file: Arc<File>) -> std::thread::JoinHandle<io::Result<String>> {
-    std::thread::spawn(move || -> io::Result<String> {
-        use std::os::unix::fs::FileExt;
-        let len = file.metadata()?.len();
-        let mut h = Sha256::new();
-        let mut buf = vec![0u8; PASS_CHUNK];
-        let mut pos = 0u64;
-        while pos < len {
-            let n = (PASS_CHUNK as u64).min(len - pos) as usize;
-            file.read_exact_at(&mut buf[..n], pos)?;
-            h.update(&buf[..n]);
-            pos += n as u64;
-        }
-        Ok(hex(&h.finalize()))
-    })
+    std::thread::spawn(move || sha256_of(&file))
+}
+
+/// SHA-256 of a whole file, in hex, read in order with `pread` in [`PASS_CHUNK`] steps.
+fn sha256_of(file: &File) -> io::Result<String> {
+    use std::os::unix::fs::FileExt;
+    let len = file.metadata()?.len();
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; PASS_CHUNK];
+    let mut pos = 0u64;
+    while pos < len {
+        let n = (PASS_CHUNK as u64).min(len - pos) as usize;
+        file.read_exact_at(&mut buf[..n], pos)?;
+        h.update(&buf[..n]);
+        pos += n as u64;
+    }
+    Ok(hex(&h.finalize()))
 }
 
 /// The GGUF output: metadata, tensors (converted as planned), the input's digest patched in
@@ -468,27 +471,7 @@ fn write_gguf_file(
             Some(std::thread::spawn(move || Ok(digest)))
         }
     };
-    let written = to_gguf::write_gguf(&extraction, &planned, kvs, &mut out.file, &opts.progress);
-    let digest = match hasher {
-        Some(h) => Some(
-            h.join()
-                .map_err(|_| io::Error::other("hashing the input failed"))
-                .and_then(|r| r)
-                .map_err(|source| ExtractError::Write {
-                    path: input.to_path_buf(),
-                    source,
-                })?,
-        ),
-        None => None,
-    };
-    let header_len = written.map_err(|e| match e.kind() {
-        io::ErrorKind::InvalidData | io::ErrorKind::Other => ExtractError::Format(e.to_string()),
-        _ => out.error(e),
-    })?;
-    if let Some(d) = &digest {
-        to_gguf::patch_string(&out.file, header_len, to_gguf::SHA_KEY, d)
-            .map_err(|e| out.error(e))?;
-    }
+    let digest = write_gguf_hashed(&mut out, &extraction, &planned, kvs, hasher, input, opts)?;
     let len = out.file.seek(SeekFrom::End(0)).map_err(|e| out.error(e))?;
     out.finish(opts.force)?;
     let tensors = planned
@@ -511,6 +494,42 @@ fn write_gguf_file(
     })
 }
 
+/// Write a GGUF (`kvs`, then the planned tensors) to `out` while `hasher` hashes the input in
+/// another thread, then patch the digest text into the header's [`to_gguf::SHA_KEY`] value
+/// (written as a placeholder of the same length). Returns the digest text.
+fn write_gguf_hashed(
+    out: &mut TempOutput,
+    extraction: &Extraction,
+    planned: &[to_gguf::Planned],
+    kvs: Vec<(String, crate::gguf::Value)>,
+    hasher: Option<std::thread::JoinHandle<io::Result<String>>>,
+    input: &Path,
+    opts: &ExtractOptions,
+) -> Result<Option<String>, ExtractError> {
+    let written = to_gguf::write_gguf(extraction, planned, kvs, &mut out.file, &opts.progress);
+    let digest = match hasher {
+        Some(h) => Some(
+            h.join()
+                .map_err(|_| io::Error::other("hashing the input failed"))
+                .and_then(|r| r)
+                .map_err(|source| ExtractError::Read {
+                    path: input.to_path_buf(),
+                    source,
+                })?,
+        ),
+        None => None,
+    };
+    let header_len = written.map_err(|e| match e.kind() {
+        io::ErrorKind::InvalidData | io::ErrorKind::Other => ExtractError::Format(e.to_string()),
+        _ => out.error(e),
+    })?;
+    if let Some(d) = &digest {
+        to_gguf::patch_string(&out.file, header_len, to_gguf::SHA_KEY, d)
+            .map_err(|e| out.error(e))?;
+    }
+    Ok(digest)
+}
+
 /// Bytes read per step when hashing the input. Small on purpose: on the benchmark machine,
 /// reading 1.6 GB in 128 KiB steps cost 0.3 s of system time against 0.9–1.0 s in steps of
 /// 256 KiB to 8 MiB (benches/GGUF.md).
@@ -525,21 +544,7 @@ fn write_copying(
     src: &Arc<File>,
     progress: &Progress,
 ) -> io::Result<String> {
-    let file = Arc::clone(src);
-    let hasher = std::thread::spawn(move || -> io::Result<String> {
-        use std::os::unix::fs::FileExt;
-        let len = file.metadata()?.len();
-        let mut h = Sha256::new();
-        let mut buf = vec![0u8; PASS_CHUNK];
-        let mut pos = 0u64;
-        while pos < len {
-            let n = (PASS_CHUNK as u64).min(len - pos) as usize;
-            file.read_exact_at(&mut buf[..n], pos)?;
-            h.update(&buf[..n]);
-            pos += n as u64;
-        }
-        Ok(hex(&h.finalize()))
-    });
+    let hasher = spawn_hasher(Arc::clone(src));
     let written = write_in_order(plan, tensors, out, progress);
     let digest = hasher
         .join()

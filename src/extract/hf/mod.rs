@@ -27,7 +27,6 @@ use crate::quant::GgmlType;
 use crate::report::FileReport;
 use crate::scan::Scanner;
 use serde_json::Value as Json;
-use sha2::{Digest, Sha256};
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
@@ -447,37 +446,20 @@ fn convert(
             .fold(0, u64::saturating_add),
     );
     let mut out = TempOutput::create(output)?;
+    // `sha256sum` lines of the weight files, patched over the placeholder once written.
     let hasher = (!opts.no_source_hash).then(|| {
-        let parts = parts.clone();
-        std::thread::spawn(move || hash_files(&parts))
+        let (parts, names) = (parts.clone(), part_names.clone());
+        std::thread::spawn(move || -> io::Result<String> {
+            let digests = hash_files(&parts)?;
+            Ok(digests
+                .iter()
+                .zip(&names)
+                .map(|(h, n)| format!("{h}  {n}\n"))
+                .collect())
+        })
     });
-    let written = to_gguf::write_gguf(&extraction, &planned, kvs, &mut out.file, &opts.progress);
-    let digests = match hasher {
-        Some(h) => Some(
-            h.join()
-                .map_err(|_| io::Error::other("hashing the input failed"))
-                .and_then(|r| r)
-                .map_err(|source| ExtractError::Read {
-                    path: dir.to_path_buf(),
-                    source,
-                })?,
-        ),
-        None => None,
-    };
-    let header_len = written.map_err(|e| match e.kind() {
-        io::ErrorKind::InvalidData | io::ErrorKind::Other => ExtractError::Format(e.to_string()),
-        _ => out.error(e),
-    })?;
-    let mut sums = String::new();
-    if let Some(d) = &digests {
-        sums = d
-            .iter()
-            .zip(&part_names)
-            .map(|(h, n)| format!("{h}  {n}\n"))
-            .collect();
-        to_gguf::patch_string(&out.file, header_len, to_gguf::SHA_KEY, &sums)
-            .map_err(|e| out.error(e))?;
-    }
+    let sums = super::write_gguf_hashed(&mut out, &extraction, &planned, kvs, hasher, dir, opts)?
+        .unwrap_or_default();
     let len = out.file.seek(SeekFrom::End(0)).map_err(|e| out.error(e))?;
     out.finish(opts.force)?;
     Ok(Written {
@@ -519,19 +501,7 @@ fn layer_of(name: &str) -> i64 {
 fn hash_files(parts: &[PathBuf]) -> io::Result<Vec<String>> {
     parts
         .iter()
-        .map(|p| {
-            let mut f = std::fs::File::open(p)?;
-            let mut h = Sha256::new();
-            let mut buf = vec![0u8; super::PASS_CHUNK];
-            loop {
-                let n = f.read(&mut buf)?;
-                if n == 0 {
-                    break;
-                }
-                h.update(&buf[..n]);
-            }
-            Ok(super::hex(&h.finalize()))
-        })
+        .map(|p| super::sha256_of(&std::fs::File::open(p)?))
         .collect()
 }
 
