@@ -1,12 +1,16 @@
-//! Any bytes through the readers of `format/`: ONNX (and its protobuf wire reader), PMML, legacy
-//! GGML, skops schemas, Hugging Face configs.
+//! Any bytes through the readers of `format/`: ONNX (and its protobuf wire reader, initializers
+//! included), PMML, legacy GGML, skops schemas, SentencePiece models, Hugging Face configs and
+//! the model-id heuristics of folder conversion.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use picklescan_rs::format::{ggml, hf, onnx, pmml, skops};
+use picklescan_rs::extract::hf::naming::Naming;
+use picklescan_rs::format::{ggml, hf, onnx, pmml, sentencepiece, skops};
 
 fuzz_target!(|data: &[u8]| {
     let _ = onnx::looks_like(data);
     let _ = onnx::read(data);
+    let _ = onnx::initializers(data);
+    let _ = sentencepiece::read(data);
     let _ = pmml::looks_like(data);
     let _ = pmml::read(data);
     let _ = ggml::read(data);
@@ -18,5 +22,6 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(text) = std::str::from_utf8(data) {
         let _ = hf::risky_python(text);
         let _ = pmml::parse_doctype(text);
+        let _ = Naming::derive(Some(text), text, data.len() as u64);
     }
 });

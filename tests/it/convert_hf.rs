@@ -260,3 +260,23 @@ fn quant_names_are_checked() {
     let e = target(Some("q4_0")).unwrap_err();
     assert!(e.contains("q4_k_m"), "{e}");
 }
+
+#[test]
+fn counts_in_config_json_are_bounded_before_any_work() {
+    for (key, value) in [
+        ("vocab_size", "1000000000000"),
+        ("num_hidden_layers", "1000000000"),
+        ("head_dim", "1000000000000"),
+    ] {
+        let dir = copy_folder();
+        let cfg = dir.path().join("config.json");
+        let mut c: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&cfg).unwrap()).unwrap();
+        c[key] = serde_json::from_str(value).unwrap();
+        std::fs::write(&cfg, serde_json::to_vec(&c).unwrap()).unwrap();
+        let started = std::time::Instant::now();
+        let err = convert(dir.path()).result.expect_err(key).to_string();
+        assert!(started.elapsed().as_secs() < 10, "{key}");
+        assert!(!dir.path().join("out.gguf").exists(), "{key}: {err}");
+    }
+}

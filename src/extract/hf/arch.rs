@@ -370,10 +370,23 @@ pub fn hyperparameters(
     Ok(kv)
 }
 
+/// Largest rotary dimension accepted (head sizes are 64–256).
+const MAX_ROPE_DIM: u64 = 1 << 16;
+
 fn rope_dim(config: &Config) -> Result<u64, HfError> {
-    if let Some(d) = config.get("head_dim").and_then(|v| v.as_u64()) {
-        return Ok(d);
+    let d = match config.get("head_dim").and_then(|v| v.as_u64()) {
+        Some(d) => d,
+        None => hidden_per_head(config)?,
+    };
+    if d > MAX_ROPE_DIM {
+        return Err(HfError::Invalid(format!(
+            "a rotary dimension of {d} (at most {MAX_ROPE_DIM})"
+        )));
     }
+    Ok(d)
+}
+
+fn hidden_per_head(config: &Config) -> Result<u64, HfError> {
     let hidden = config
         .uint(&["hidden_size"])
         .ok_or_else(|| HfError::Invalid("config.json has no hidden_size".into()))?;

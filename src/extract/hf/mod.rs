@@ -75,6 +75,10 @@ pub struct FolderOutcome {
     pub result: Result<Written, ExtractError>,
 }
 
+/// Most layers a `config.json` may claim (the largest published models have a few hundred):
+/// per-layer work is bounded before any tensor is read.
+const MAX_LAYERS: u64 = 4096;
+
 /// A folder the converter reads: it has a `config.json`.
 pub fn is_model_folder(path: &Path) -> bool {
     path.is_dir() && path.join("config.json").is_file()
@@ -312,6 +316,12 @@ fn convert(
     let block_count = config
         .uint(&["n_layers", "num_hidden_layers", "n_layer", "num_layers"])
         .ok_or_else(|| HfError::Invalid("config.json has no num_hidden_layers".into()))?;
+    if block_count > MAX_LAYERS {
+        return Err(HfError::Invalid(format!(
+            "config.json claims {block_count} layers (at most {MAX_LAYERS} are converted)"
+        ))
+        .into());
+    }
     let heads = arch::Heads::of(&config)?;
 
     // The tensors, in the converter's order: generated ones, then each part's.
@@ -373,6 +383,14 @@ fn convert(
         total_params,
     );
     let vocab_size = config.uint(&["vocab_size"]).map(|v| v as usize);
+    if vocab_size.is_some_and(|v| v > vocab::MAX_VOCAB) {
+        return Err(HfError::Invalid(format!(
+            "config.json claims a vocabulary of {} tokens (at most {} are converted)",
+            vocab_size.unwrap_or(0),
+            vocab::MAX_VOCAB
+        ))
+        .into());
+    }
     let vocab = vocab::read(dir, vocab_size)?;
     for (key, text) in &vocab.templates {
         let issues = crate::container::template::analyse(text);

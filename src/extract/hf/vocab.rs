@@ -24,6 +24,10 @@ mod token_type {
     pub const BYTE: i32 = 6;
 }
 
+/// Largest vocabulary converted (published ones reach about 260 K tokens); `config.json`'s
+/// `vocab_size` is checked against it before any token list is built.
+pub const MAX_VOCAB: usize = 4 << 20;
+
 /// Largest tokenizer file read.
 const MAX_TOKENIZER_FILE: u64 = 256 << 20;
 
