@@ -287,6 +287,8 @@ fn setup(
 #[derive(Debug, clap::Args)]
 struct ExtractArgs {
     /// Extract the tensors of PATH into a safetensors file (default: beside it, NAME.safetensors).
+    /// A Hugging Face model folder (with config.json) converts with --to gguf into the GGUF
+    /// llama.cpp runs (default: FOLDER.gguf beside it).
     #[arg(long = "extract", value_name = "PATH", conflicts_with = "paths")]
     extract: Option<PathBuf>,
     /// Output file (or an existing folder to write NAME.safetensors into) for --extract.
