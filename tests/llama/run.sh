@@ -27,7 +27,7 @@ fi
 src="$cache/llama_cpp_python-$version"
 [ -d "$src/vendor/llama.cpp" ] || tar -xzf "$sdist" -C "$cache"
 if ! "$venv/bin/python" -c "import llama_cpp; assert llama_cpp.__version__ == '$version'" 2>/dev/null; then
-  echo "-- building llama.cpp $version (llama-cpp-python from source; about 20 minutes on 2 cores)"
+  echo "-- building llama.cpp $version (llama-cpp-python from source; about 4 minutes on 2 cores)"
   CMAKE_ARGS="-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAVA_BUILD=OFF" \
     CMAKE_BUILD_PARALLEL_LEVEL=2 "$venv/bin/pip" install --quiet --disable-pip-version-check "$sdist"
 fi
