@@ -28,6 +28,18 @@ LLAMA3 = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[
 QWEN2 = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*"
          r"|\s*[\r\n]+|\s+(?!\S)|\s+")
 TEMPLATE = "{% for m in messages %}<|{{ m['role'] }}|>\n{{ m['content'] }}\n{% endfor %}"
+# Llama 2 chat's own template, as its tokenizer_config.json carries it.
+LLAMA2_TEMPLATE = (
+    "{% if messages[0]['role'] == 'system' %}{% set loop_messages = messages[1:] %}"
+    "{% set system_message = messages[0]['content'] %}{% else %}{% set loop_messages = messages %}"
+    "{% set system_message = false %}{% endif %}{% for message in loop_messages %}"
+    "{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}"
+    "{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}"
+    "{% endif %}{% if loop.index0 == 0 and system_message != false %}"
+    "{% set content = '<<SYS>>\\n' + system_message + '\\n<</SYS>>\\n\\n' + message['content'] %}"
+    "{% else %}{% set content = message['content'] %}{% endif %}{% if message['role'] == 'user' %}"
+    "{{ bos_token + '[INST] ' + content.strip() + ' [/INST]' }}{% elif message['role'] == 'assistant' %}"
+    "{{ ' '  + content.strip() + ' ' + eos_token }}{% endif %}{% endfor %}")
 
 
 def text(out: Path) -> list[str]:
@@ -37,10 +49,14 @@ def text(out: Path) -> list[str]:
     return lines
 
 
-def spm_tokenizer(folder: Path, work: Path) -> int:
+def train_spm(work: Path) -> None:
+    """work/sp.model: a 400-piece SentencePiece BPE model with byte fallback, as Llama 2's."""
     spm.SentencePieceTrainer.train(input=str(work / "text.txt"), model_prefix=str(work / "sp"),
                                    vocab_size=400, model_type="bpe", byte_fallback=True,
                                    character_coverage=1.0)
+
+
+def spm_tokenizer(folder: Path, work: Path) -> int:
     shutil.copy(work / "sp.model", folder / "tokenizer.model")
     tok = LlamaTokenizer(vocab_file=str(folder / "tokenizer.model"))
     tok.chat_template = TEMPLATE
@@ -48,14 +64,42 @@ def spm_tokenizer(folder: Path, work: Path) -> int:
     return 400
 
 
+def spm_files_only(folder: Path, work: Path, vocab: int) -> None:
+    """A SentencePiece tokenizer as transformers 4 saved Llama 2 fine-tunes: tokenizer.model,
+    tokenizer_config.json (with the chat template and added tokens inside), special_tokens_map.json
+    and added_tokens.json; no tokenizer.json. Tokens added after the trained 400: a <pad> and two
+    ChatML markers (special), and a run of "▁" (user-defined, not special); `vocab` is larger than
+    all of them, so the converter pads the vocabulary with [PAD…] tokens."""
+    shutil.copy(work / "sp.model", folder / "tokenizer.model")
+
+    def token(content: str, special: bool = True) -> dict:
+        return {"content": content, "lstrip": False, "normalized": not special, "rstrip": False,
+                "single_word": False, "special": special}
+    added = {"<pad>": 400, "<|im_start|>": 401, "<|im_end|>": 402, "\u2581\u2581\u2581\u2581": 403}
+    assert max(added.values()) < vocab
+    decoder = {"0": token("<unk>"), "1": token("<s>"), "2": token("</s>")}
+    decoder.update({str(i): token(t, special=not t.startswith("\u2581")) for t, i in added.items()})
+    config = {
+        "add_bos_token": True, "add_eos_token": False, "added_tokens_decoder": decoder,
+        "bos_token": "<s>", "chat_template": LLAMA2_TEMPLATE, "clean_up_tokenization_spaces": False,
+        "eos_token": "</s>", "legacy": False, "model_max_length": 4096, "pad_token": "<pad>",
+        "padding_side": "right", "sp_model_kwargs": {}, "tokenizer_class": "LlamaTokenizer",
+        "unk_token": "<unk>", "use_default_system_prompt": False,
+    }
+    (folder / "tokenizer_config.json").write_text(json.dumps(config, indent=2, ensure_ascii=False))
+    specials = {k: token(config[k]) for k in ("bos_token", "eos_token", "unk_token", "pad_token")}
+    (folder / "special_tokens_map.json").write_text(json.dumps(specials, indent=2))
+    (folder / "added_tokens.json").write_text(json.dumps(added, indent=2, ensure_ascii=False))
+
+
 def bpe_tokenizer(folder: Path, lines: list[str], split: str, specials: list[str], bos: str | None,
-                  eos: str) -> int:
+                  eos: str, size: int = 500) -> int:
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.Sequence([
         pre_tokenizers.Split(Regex(split), behavior="isolated", invert=False),
         pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=True, use_regex=False)])
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=500, special_tokens=specials,
+    trainer = trainers.BpeTrainer(vocab_size=size, special_tokens=specials,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     tok.train_from_iterator(lines, trainer)
     if bos is not None:
@@ -72,7 +116,8 @@ def save(model, folder: Path, pickle: bool, shards: int) -> None:
         if shards == 1:
             model.save_pretrained(folder)
         else:
-            model.save_pretrained(folder, max_shard_size="400KB")
+            size = sum(p.numel() * p.element_size() for p in model.state_dict().values())
+            model.save_pretrained(folder, max_shard_size=f"{size // shards // 1000 + 1}KB")
         return
     # transformers 5 writes safetensors only; pytorch_model*.bin as transformers 4 wrote them
     # (save_pretrained also records the model class in `architectures`).
@@ -96,11 +141,29 @@ def save(model, folder: Path, pickle: bool, shards: int) -> None:
         json.dumps({"metadata": {}, "weight_map": weight_map}, indent=2))
 
 
+def transformers4_config(folder: Path) -> None:
+    """config.json as transformers 4 wrote it (most published checkpoints): rope_theta at the top
+    and rope_scaling {"type", "factor"} instead of transformers 5's rope_parameters, torch_dtype
+    instead of dtype."""
+    path = folder / "config.json"
+    config = json.loads(path.read_text())
+    rope = config.pop("rope_parameters")
+    config["rope_theta"] = rope.pop("rope_theta")
+    if rope.get("rope_type", "default") != "default":
+        config["rope_scaling"] = {"type": rope.pop("rope_type"), **rope}
+    config["torch_dtype"] = config.pop("dtype", "float32")
+    # Llama 2's config.json has no head_dim (transformers 4.45+ write it): derived on both sides.
+    config.pop("head_dim", None)
+    config["transformers_version"] = "4.36.2"
+    path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+
+
 def main() -> None:
     out = Path(sys.argv[1])
     work = out / ".work"
     work.mkdir(parents=True, exist_ok=True)
     lines = text(work)
+    train_spm(work)
     torch.manual_seed(0)
     cases = {
         # Llama 2 style: SentencePiece, safetensors, float32, separate output.
@@ -113,6 +176,18 @@ def main() -> None:
         # Mistral style: SentencePiece, sharded safetensors, float16.
         "mistral-spm-sharded-f16": dict(arch="mistral", tok="spm", pickle=False, shards=3,
                                         dtype=torch.float16, tied=False),
+        # Llama 2 fine-tune as transformers 4 saved it: SentencePiece files only (no
+        # tokenizer.json), added tokens, a vocabulary padded past the tokenizer (448 > 404),
+        # one unsharded pytorch_model.bin, float32, all heads with their own K/V (no GQA),
+        # linear rope scaling.
+        "llama2-spm-only-bin-padded": dict(arch="llama2", tok="spm-files", pickle=True, shards=1,
+                                           dtype=torch.float32, tied=False),
+        # Rows of 320 and 864 values: multiples of 32, not of 256, so every K-quant of the mixes
+        # falls back to a 32-value block type (Q4_0, Q5_0, Q5_1, Q8_0); head size 80; 9 layers, so
+        # the mixes' every-third-layer rule for attn_v/ffn_down is exercised on both sides;
+        # byte-level BPE with a vocabulary padded past the tokenizer; GQA 2.
+        "llama-h320-bpe-padded-sharded-f32": dict(arch="llama-h320", tok="bpe-padded", pickle=False,
+                                                  shards=4, dtype=torch.float32, tied=False),
         "qwen2-bpe-tied": dict(arch="qwen2", tok="qwen2", pickle=False, shards=1,
                                dtype=torch.bfloat16, tied=True),
         "qwen3-bpe-bin": dict(arch="qwen3", tok="qwen2", pickle=True, shards=1,
@@ -124,6 +199,14 @@ def main() -> None:
         folder.mkdir(parents=True)
         if c["tok"] == "spm":
             vocab = spm_tokenizer(folder, work)
+        elif c["tok"] == "spm-files":
+            vocab = 448
+            spm_files_only(folder, work, vocab)
+        elif c["tok"] == "bpe-padded":
+            size = bpe_tokenizer(folder, lines, LLAMA3,
+                                 ["<|begin_of_text|>", "<|end_of_text|>", "<|eot_id|>"],
+                                 "<|begin_of_text|>", "<|eot_id|>", size=300)
+            vocab = -(-size // 64) * 64 + 64
         elif c["tok"] == "bpe":
             vocab = bpe_tokenizer(folder, lines, LLAMA3,
                                   ["<|begin_of_text|>", "<|end_of_text|>", "<|eot_id|>"],
@@ -142,6 +225,16 @@ def main() -> None:
                 rope_scaling={"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
                               "high_freq_factor": 4.0, "original_max_position_embeddings": 64},
                 **common))
+        elif c["arch"] == "llama2":
+            model = LlamaForCausalLM(LlamaConfig(
+                intermediate_size=512, **dict(common, num_attention_heads=4, num_key_value_heads=4,
+                                              num_hidden_layers=2),
+                rope_scaling={"rope_type": "linear", "factor": 2.0}, pad_token_id=400))
+        elif c["arch"] == "llama-h320":
+            model = LlamaForCausalLM(LlamaConfig(
+                intermediate_size=864, **dict(common, hidden_size=320, num_attention_heads=4,
+                                              num_key_value_heads=2, num_hidden_layers=9),
+                rms_norm_eps=1e-5, bos_token_id=0, eos_token_id=2))
         elif c["arch"] == "mistral":
             cfg = LlamaConfig(intermediate_size=512, **common)
             cfg.architectures = ["MistralForCausalLM"]
@@ -154,6 +247,8 @@ def main() -> None:
         if c["arch"] == "mistral":
             model.config.architectures = ["MistralForCausalLM"]
         save(model, folder, c["pickle"], c["shards"])
+        if c["arch"] == "llama2":
+            transformers4_config(folder)
         print(name, sorted(p.name for p in folder.iterdir()))
     shutil.rmtree(work)
 
