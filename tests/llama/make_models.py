@@ -141,20 +141,27 @@ def save(model, folder: Path, pickle: bool, shards: int) -> None:
         json.dumps({"metadata": {}, "weight_map": weight_map}, indent=2))
 
 
-def transformers4_config(folder: Path) -> None:
+def transformers4_config(folder: Path, dtype: str, llama1: bool = False) -> None:
     """config.json as transformers 4 wrote it (most published checkpoints): rope_theta at the top
     and rope_scaling {"type", "factor"} instead of transformers 5's rope_parameters, torch_dtype
-    instead of dtype."""
+    instead of dtype, no head_dim. With llama1, as Llama 1's: no num_key_value_heads and no rope
+    keys at all (the readers' defaults apply)."""
     path = folder / "config.json"
     config = json.loads(path.read_text())
     rope = config.pop("rope_parameters")
     config["rope_theta"] = rope.pop("rope_theta")
     if rope.get("rope_type", "default") != "default":
         config["rope_scaling"] = {"type": rope.pop("rope_type"), **rope}
-    config["torch_dtype"] = config.pop("dtype", "float32")
-    # Llama 2's config.json has no head_dim (transformers 4.45+ write it): derived on both sides.
+    config.pop("dtype", None)
+    config["torch_dtype"] = dtype
+    # Llama 2's config.json has no head_dim (transformers 4.45+ write it).
     config.pop("head_dim", None)
     config["transformers_version"] = "4.36.2"
+    if llama1:
+        for k in ("num_key_value_heads", "rope_theta", "rope_scaling", "pretraining_tp",
+                  "attention_bias", "attention_dropout", "mlp_bias"):
+            config.pop(k, None)
+        config["transformers_version"] = "4.28.0.dev0"
     path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
 
 
@@ -182,6 +189,10 @@ def main() -> None:
         # linear rope scaling.
         "llama2-spm-only-bin-padded": dict(arch="llama2", tok="spm-files", pickle=True, shards=1,
                                            dtype=torch.float32, tied=False),
+        # Llama 1 (and its fine-tunes) as published: config.json without num_key_value_heads or
+        # any rope key, float16 pickle, the same SentencePiece files.
+        "llama1-spm-only-bin-f16": dict(arch="llama1", tok="spm-files", pickle=True, shards=1,
+                                        dtype=torch.float16, tied=False),
         # Rows of 320 and 864 values: multiples of 32, not of 256, so every K-quant of the mixes
         # falls back to a 32-value block type (Q4_0, Q5_0, Q5_1, Q8_0); head size 80; 9 layers, so
         # the mixes' every-third-layer rule for attn_v/ffn_down is exercised on both sides;
@@ -199,7 +210,7 @@ def main() -> None:
         folder.mkdir(parents=True)
         if c["tok"] == "spm":
             vocab = spm_tokenizer(folder, work)
-        elif c["tok"] == "spm-files":
+        elif c["tok"] == "spm-files":  # the same padded vocabulary for Llama 1 and 2
             vocab = 448
             spm_files_only(folder, work, vocab)
         elif c["tok"] == "bpe-padded":
@@ -230,6 +241,10 @@ def main() -> None:
                 intermediate_size=512, **dict(common, num_attention_heads=4, num_key_value_heads=4,
                                               num_hidden_layers=2),
                 rope_scaling={"rope_type": "linear", "factor": 2.0}, pad_token_id=400))
+        elif c["arch"] == "llama1":
+            model = LlamaForCausalLM(LlamaConfig(
+                intermediate_size=512, **dict(common, num_attention_heads=4, num_key_value_heads=4,
+                                              num_hidden_layers=2), pad_token_id=0))
         elif c["arch"] == "llama-h320":
             model = LlamaForCausalLM(LlamaConfig(
                 intermediate_size=864, **dict(common, hidden_size=320, num_attention_heads=4,
@@ -247,8 +262,9 @@ def main() -> None:
         if c["arch"] == "mistral":
             model.config.architectures = ["MistralForCausalLM"]
         save(model, folder, c["pickle"], c["shards"])
-        if c["arch"] == "llama2":
-            transformers4_config(folder)
+        if c["arch"] in ("llama1", "llama2"):
+            transformers4_config(folder, str(c["dtype"]).removeprefix("torch."),
+                                 llama1=c["arch"] == "llama1")
         print(name, sorted(p.name for p in folder.iterdir()))
     shutil.rmtree(work)
 

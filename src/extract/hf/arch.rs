@@ -14,7 +14,7 @@
 //! Tensor names: `model.layers.N.self_attn.q_proj.weight` → `blk.N.attn_q.weight`, …; the
 //! hyper-parameters under `ARCH.*`.
 
-use super::{Config, HfError};
+use super::{Config, HfError, Json};
 use crate::extract::tensor::{Backing, ByteSource};
 use crate::extract::{DType, Tensor};
 use crate::gguf::Value;
@@ -137,6 +137,69 @@ pub fn missing<'a>(names: impl Iterator<Item = &'a str>, block_count: u64) -> Ve
     }
     need.retain(|n| !have.contains(n.as_str()));
     need
+}
+
+/// Complete `config.json` as the converter sees it: it reads the config through transformers'
+/// `AutoConfig(...).to_dict()`, so a key the file leaves out (or sets to null) takes the config
+/// class's default (transformers 5.x `LlamaConfig`, `MistralConfig`, `Qwen2Config`,
+/// `Qwen3Config`). Llama 1 and 2 configs have no `head_dim`, Llama 1's no `num_key_value_heads`
+/// or `rope_theta`: the defaults decide `attention.key_length`, `head_count_kv` and
+/// `rope.freq_base`.
+pub fn complete_config(hf_arch: &str, config: &mut Config) {
+    use serde_json::json;
+    // (vocab_size, hidden_size, intermediate_size, num_attention_heads, max_position_embeddings)
+    let (vocab, hidden, ffn, heads, ctx) = match hf_arch {
+        "MistralForCausalLM" => (32000, 4096, 14336, 32, 131072),
+        "Qwen2ForCausalLM" | "Qwen3ForCausalLM" => (151936, 4096, 22016, 32, 32768),
+        _ => (32000, 4096, 11008, 32, 2048),
+    };
+    let m = &mut config.0;
+    let absent = |m: &serde_json::Map<String, Json>, k: &str| m.get(k).is_none_or(Json::is_null);
+    for (k, v) in [
+        ("vocab_size", json!(vocab)),
+        ("hidden_size", json!(hidden)),
+        ("intermediate_size", json!(ffn)),
+        ("num_attention_heads", json!(heads)),
+        ("num_hidden_layers", json!(32)),
+        ("max_position_embeddings", json!(ctx)),
+        ("rms_norm_eps", json!(1e-6)),
+    ] {
+        if absent(m, k) {
+            m.insert(k.into(), v);
+        }
+    }
+    if absent(m, "num_key_value_heads") {
+        let kv = match hf_arch {
+            "MistralForCausalLM" => json!(8),
+            "Qwen2ForCausalLM" | "Qwen3ForCausalLM" => json!(32),
+            _ => m["num_attention_heads"].clone(),
+        };
+        m.insert("num_key_value_heads".into(), kv);
+    }
+    let theta_given = m.get("rope_theta").is_some_and(|v| !v.is_null())
+        || ["rope_parameters", "rope_scaling"]
+            .iter()
+            .any(|k| m.get(*k).and_then(|r| r.get("rope_theta")).is_some());
+    if !theta_given {
+        m.insert("rope_theta".into(), json!(10000.0));
+    }
+    if absent(m, "head_dim") {
+        match hf_arch {
+            "Qwen2ForCausalLM" => {
+                m.remove("head_dim");
+            }
+            "Qwen3ForCausalLM" => {
+                m.insert("head_dim".into(), json!(128));
+            }
+            _ => {
+                let hidden = m["hidden_size"].as_u64();
+                let heads = m["num_attention_heads"].as_u64().filter(|&h| h > 0);
+                if let (Some(h), Some(n)) = (hidden, heads) {
+                    m.insert("head_dim".into(), json!(h / n));
+                }
+            }
+        }
+    }
 }
 
 /// Checkpoint tensors the converter leaves out.

@@ -274,7 +274,7 @@ fn convert(
     opts: &ExtractOptions,
     target: Target,
 ) -> Result<Written, ExtractError> {
-    let config = match json_file(&dir.join("config.json"), 64 << 20)? {
+    let mut config = match json_file(&dir.join("config.json"), 64 << 20)? {
         Some(Json::Object(m)) => Config(m),
         _ => return Err(HfError::Invalid("config.json is not a JSON object".into()).into()),
     };
@@ -294,6 +294,8 @@ fn convert(
         ))
         .into());
     };
+    let hf_arch = hf_arch.to_string();
+    arch::complete_config(&hf_arch, &mut config);
     let hints = [
         folder_name(dir),
         config
