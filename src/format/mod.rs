@@ -3,6 +3,7 @@
 //! [`crate::container`].
 
 pub mod ggml;
+pub mod hdf5;
 pub mod hf;
 pub mod keras;
 pub mod onnx;

@@ -15,7 +15,8 @@
 //!   .gitattributes .gitignore .png .jpg .jpeg .gif .svg .webp .ico .pdf`, `LICENSE`);
 //! * **sniffed**: everything else (names without extension, `.model`, `.onnx`, `.h5`, `.msgpack`,
 //!   …): its first and last bytes are fetched, and it is scanned and reported only when its
-//!   content is a pickle, a container or an archive that cannot be looked into (HDF5, 7z, …);
+//!   content is a pickle, a container, a model format read here (HDF5, ONNX, …) or an archive
+//!   that cannot be looked into (7z, …);
 //!   text that starts with a protocol 0 opcode is run as a pickle and reported only if it
 //!   acts.
 

@@ -158,6 +158,12 @@ pub mod ids {
     pub const KERAS_UNRESOLVED: &str = "PS982";
     /// A layer that reads a file or URL named by the config.
     pub const KERAS_EXTERNAL_RESOURCE: &str = "PS983";
+    /// An HDF5 reference to a file outside the model's folder.
+    pub const HDF5_EXTERNAL_ESCAPE: &str = "PS985";
+    /// An HDF5 reference to another file beside the model.
+    pub const HDF5_EXTERNAL_REFERENCE: &str = "PS986";
+    /// An HDF5 file that cannot be read whole.
+    pub const HDF5_INVALID: &str = "PS987";
 
     /// Every id the scanner emits, each an anomaly rule of the built-in rule files.
     pub const ALL: &[&str] = &[
@@ -211,6 +217,9 @@ pub mod ids {
         KERAS_DANGEROUS_REFERENCE,
         KERAS_UNRESOLVED,
         KERAS_EXTERNAL_RESOURCE,
+        HDF5_EXTERNAL_ESCAPE,
+        HDF5_EXTERNAL_REFERENCE,
+        HDF5_INVALID,
     ];
 
     /// Every id the policies emit, each an anomaly rule of `rules/policy/anomalies.toml`.

@@ -31,6 +31,7 @@ mod extract_gguf;
 mod first_hour;
 mod formats;
 mod fuzz_regressions;
+mod hdf5;
 mod precision;
 mod properties;
 mod quant;
