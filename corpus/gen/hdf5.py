@@ -39,6 +39,8 @@ def fill(f, rng, groups=3, per_group=4):
     f.attrs["numbers"] = np.arange(5, dtype=np.int64)
     f.attrs["names"] = [b"alpha", b"beta", b"gamma"]
     f.attrs["scale"] = 0.5
+    f.create_dataset("big_endian_f4", data=np.arange(6, dtype=">f4").reshape(2, 3))
+    f.create_dataset("big_endian_i2", data=np.arange(-3, 3, dtype=">i2"))
     for g in range(groups):
         grp = f.create_group(f"group_{g}")
         grp.attrs["index"] = g

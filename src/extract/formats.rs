@@ -8,7 +8,8 @@
 //! * torch legacy: five pickles then the raw storages in the order of the key list.
 //! * `.npy`: one array named `array`.
 //! * ONNX: the main graph's initializers ([`super::onnx`]); legacy GGML: its F32/F16 tensors
-//!   ([`super::ggml`]).
+//!   ([`super::ggml`]); HDF5 (Keras weights, h5py files): its numeric datasets
+//!   ([`super::hdf5`]), also as the `model.weights.h5` member of a Keras `.keras` zip.
 //! * joblib (compressed or not) and plain pickles: the first pickle stream, joblib's inline arrays
 //!   included.
 //!
@@ -67,6 +68,9 @@ pub(crate) fn leaves(
         }
         Kind::Format(container::formats::Format::Ggml) => {
             Ok(("ggml".into(), super::ggml::leaves(backing)?))
+        }
+        Kind::Format(container::formats::Format::Hdf5) => {
+            Ok(("hdf5".into(), super::hdf5::leaves(&backing.whole())?))
         }
         Kind::Gguf => Err(fmt_err(format!(
             "the file is already a {} tensor file: nothing to extract",
@@ -262,10 +266,18 @@ fn zip_leaves(scanner: &Scanner, backing: &Backing) -> Result<(String, Vec<Leaf>
             )));
         }
     }
-    // numpy .npz: one array per *.npy member.
+    // numpy .npz: one array per *.npy member; Keras `.keras`: the datasets of its
+    // `model.weights.h5`, named by their paths in it.
     let mut leaves = Vec::new();
+    let mut keras = false;
     for e in &archive.entries {
         if e.is_dir() {
+            continue;
+        }
+        if e.name == "model.weights.h5" {
+            let region = member(scanner, &archive, backing, e).map_err(fmt_err)?;
+            leaves.extend(super::hdf5::leaves(&region)?);
+            keras = true;
             continue;
         }
         let Some(stem) = e.name.strip_suffix(".npy") else {
@@ -280,10 +292,10 @@ fn zip_leaves(scanner: &Scanner, backing: &Backing) -> Result<(String, Vec<Leaf>
     }
     if !leaves.iter().any(|l| !matches!(l, Leaf::Dropped { .. })) {
         return Err(fmt_err(
-            "the zip archive has neither a torch data.pkl nor .npy members",
+            "the zip archive has no torch data.pkl, .npy members or Keras model.weights.h5",
         ));
     }
-    Ok(("npz".into(), leaves))
+    Ok((if keras { "keras" } else { "npz" }.into(), leaves))
 }
 
 fn torch_zip(

@@ -22,6 +22,7 @@
 mod formats;
 mod ggml;
 pub mod graph;
+mod hdf5;
 pub mod hf;
 pub mod names;
 pub mod numpy;

@@ -659,3 +659,43 @@ fn legacy_ggml_float_tensors_are_extracted_and_quantized_ones_listed() {
         .iter()
         .any(|s| s.what.contains("quantized legacy")));
 }
+
+#[test]
+fn hdf5_datasets_extract_in_native_byte_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("data.safetensors");
+    let input = corpus().join("formats/hdf5/data_libver_earliest.h5");
+    let opts = ExtractOptions {
+        skip_unsupported: true,
+        ..opts_to(&out)
+    };
+    run(&input, &opts).result.expect("extracted");
+    let st = read_safetensors(&out);
+    // h5py wrote these big-endian (`>f4`, `>i2`): the output is little-endian.
+    let f4: Vec<u8> = (0..6).flat_map(|i| (i as f32).to_le_bytes()).collect();
+    assert_eq!(
+        st.entries["big_endian_f4"],
+        ("F32".to_string(), vec![2, 3], f4)
+    );
+    let i2: Vec<u8> = (-3i16..3).flat_map(|i| i.to_le_bytes()).collect();
+    assert_eq!(
+        st.entries["big_endian_i2"],
+        ("I16".to_string(), vec![6], i2)
+    );
+    // Nested groups keep their paths; chunked (compressed) datasets are left out, not misread.
+    assert!(st.entries.contains_key("group_0/d0"), "{:?}", st.order);
+    assert!(
+        !st.entries.contains_key("group_0/d1"),
+        "a gzip-chunked dataset"
+    );
+}
+
+#[test]
+fn hdf5_reading_outside_itself_is_not_extracted() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("x.safetensors");
+    let input = corpus().join("formats/hdf5/external_storage_beside.h5");
+    let r = run(&input, &opts_to(&out)).result;
+    assert!(r.is_err(), "{r:?}");
+    assert!(!out.exists());
+}

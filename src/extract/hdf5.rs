@@ -1,0 +1,107 @@
+//! HDF5 datasets (Keras `model.weights.h5` and `.weights.h5`, legacy Keras `.h5` models, h5py
+//! files): every numeric dataset read by [`crate::format::hdf5`], named by its path without the
+//! leading `/` (`layers/dense/vars/0`). Contiguous and compact data are ranges of the input
+//! (big-endian data swapped on the way out); chunked datasets (compressed or resizable), data
+//! never written and non-numeric types are listed as not extracted. A file that refers to data
+//! outside itself is refused.
+
+use super::graph::Leaf;
+use super::tensor::{c_strides, ByteSource, DType, Region};
+use super::ExtractError;
+use crate::format::hdf5::{self, Element, Layout};
+
+/// The datasets of the HDF5 file in `region`.
+pub(crate) fn leaves(region: &Region) -> Result<Vec<Leaf>, ExtractError> {
+    let c = hdf5::read(region.bytes()).map_err(|e| ExtractError::Format(format!("HDF5: {e}")))?;
+    if let Some(x) = c.externals.first() {
+        return Err(ExtractError::Format(format!(
+            "HDF5: {} refers to data outside the file ({:?}): not extracted",
+            x.path, x.external
+        )));
+    }
+    let mut out = Vec::with_capacity(c.datasets.len());
+    for d in c.datasets {
+        let name = d.path.trim_start_matches('/').to_string();
+        let unsupported = |what: String| Leaf::Unsupported {
+            name: name.clone(),
+            what,
+        };
+        let (elem, big_endian) = match d.element {
+            Element::Float { size, big_endian } => match size {
+                2 => (DType::F16, big_endian),
+                4 => (DType::F32, big_endian),
+                8 => (DType::F64, big_endian),
+                _ => {
+                    out.push(unsupported(format!("{size}-byte floats")));
+                    continue;
+                }
+            },
+            Element::Int {
+                size,
+                signed,
+                big_endian,
+            } => match (size, signed) {
+                (1, true) => (DType::I8, false),
+                (2, true) => (DType::I16, big_endian),
+                (4, true) => (DType::I32, big_endian),
+                (8, true) => (DType::I64, big_endian),
+                (1, false) => (DType::U8, false),
+                (2, false) => (DType::U16, big_endian),
+                (4, false) => (DType::U32, big_endian),
+                (8, false) => (DType::U64, big_endian),
+                _ => {
+                    out.push(unsupported(format!("{size}-byte integers")));
+                    continue;
+                }
+            },
+            Element::Other { .. } => {
+                out.push(unsupported(
+                    "a non-numeric HDF5 type (string, enum, compound, …)".into(),
+                ));
+                continue;
+            }
+        };
+        let numel = d
+            .elements()
+            .ok_or_else(|| ExtractError::Format(format!("{name}: element count overflows")))?;
+        let bytes = numel
+            .checked_mul(elem.size() as u64)
+            .ok_or_else(|| ExtractError::Format(format!("{name}: byte size overflows")))?;
+        let start = match d.layout {
+            Layout::Contiguous {
+                offset: Some(o), ..
+            } => o,
+            Layout::Compact { offset, len } if len >= bytes => offset,
+            Layout::Contiguous { offset: None, .. } if numel > 0 => {
+                out.push(unsupported(
+                    "a dataset never written (all fill value)".into(),
+                ));
+                continue;
+            }
+            Layout::Contiguous { offset: None, .. } => 0,
+            Layout::Chunked => {
+                out.push(unsupported(
+                    "chunked storage (a compressed or resizable dataset)".into(),
+                ));
+                continue;
+            }
+            _ => {
+                out.push(unsupported(format!("layout {:?}", d.layout)));
+                continue;
+            }
+        };
+        let data = region.sub(start, bytes).ok_or_else(|| {
+            ExtractError::Format(format!("{name}: data at {start} runs past the file"))
+        })?;
+        let strides = c_strides(&d.shape);
+        let source = ByteSource::new(data, elem.size(), 0, d.shape.clone(), strides, big_endian)
+            .map_err(|m| ExtractError::Format(format!("{name}: {m}")))?;
+        out.push(Leaf::Tensor {
+            name,
+            elem,
+            shape: d.shape,
+            source,
+        });
+    }
+    Ok(out)
+}
