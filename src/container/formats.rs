@@ -11,6 +11,8 @@
 //! | Keras 3 `config.json` (in `.keras`) | a JSON object with `class_name` and `config` | [`super::keras`] |
 //! | skops `schema.json` | a JSON node with `__loader__` and skops's protocol | [`super::skops`] |
 //! | HDF5 (`.h5`, Keras HDF5 models, `model.weights.h5` in `.keras`) | the HDF5 signature at offset 0 | [`super::hdf5`] |
+//! | TensorFlow `saved_model.pb`, `keras_metadata.pb` | top-level fields of `SavedModel` / `SavedMetadata` only | [`super::savedmodel`] |
+//! | TensorFlow `fingerprint.pb` | named so, and `FingerprintDef`'s fields only | not a model |
 //! | ONNX | `ir_version` first and a graph among decodable top-level protobuf fields | [`super::onnx`] |
 
 use super::{Ctx, Scanned};
@@ -33,6 +35,12 @@ pub enum Format {
     Ggml,
     /// An HDF5 file.
     Hdf5,
+    /// A TensorFlow `saved_model.pb`.
+    SavedModel,
+    /// A tf.keras SavedModel's `keras_metadata.pb`.
+    KerasMetadata,
+    /// A SavedModel's `fingerprint.pb` (hashes).
+    TfFingerprint,
 }
 
 impl Format {
@@ -45,6 +53,9 @@ impl Format {
             Format::Pmml => "pmml",
             Format::Ggml => "ggml",
             Format::Hdf5 => "hdf5",
+            Format::SavedModel => "tf-savedmodel",
+            Format::KerasMetadata => "tf-keras-metadata",
+            Format::TfFingerprint => "tf-fingerprint",
         }
     }
 }
@@ -94,6 +105,16 @@ pub fn detect(data: &[u8], name: Option<&str>) -> Option<Format> {
     if crate::format::onnx::looks_like(data) {
         return Some(Format::Onnx);
     }
+    if crate::format::savedmodel::looks_like(data) {
+        return Some(Format::SavedModel);
+    }
+    if crate::format::savedmodel::looks_like_keras_metadata(data) {
+        return Some(Format::KerasMetadata);
+    }
+    let base = name.map(|n| n.rsplit(['/', '\\']).next().unwrap_or(n));
+    if base == Some("fingerprint.pb") && crate::format::savedmodel::looks_like_fingerprint(data) {
+        return Some(Format::TfFingerprint);
+    }
     if crate::format::pmml::looks_like(data) {
         return Some(Format::Pmml);
     }
@@ -123,6 +144,9 @@ pub(crate) fn scan(
         Format::Pmml => return super::pmml::scan(ctx, data),
         Format::Ggml => return super::ggml::scan(ctx, data),
         Format::Hdf5 => return super::hdf5::scan(ctx, data, depth),
+        Format::SavedModel => return super::savedmodel::scan_saved_model(ctx, data),
+        Format::KerasMetadata => return super::savedmodel::scan_keras_metadata(ctx, data, depth),
+        Format::TfFingerprint => return super::not_a_model("tf-fingerprint"),
         Format::Json => return scan_json(ctx, data, name, depth),
         Format::Jinja => {
             let text = String::from_utf8_lossy(data);

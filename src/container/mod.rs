@@ -30,6 +30,7 @@ pub mod npy;
 pub mod onnx;
 pub mod pmml;
 pub mod safetensors;
+pub mod savedmodel;
 pub mod skops;
 pub mod tar;
 pub mod template;

@@ -9,6 +9,7 @@ pub mod keras;
 pub mod onnx;
 pub mod pmml;
 pub mod protobuf;
+pub mod savedmodel;
 pub mod sentencepiece;
 pub mod skops;
 pub mod template;

@@ -164,6 +164,10 @@ pub mod ids {
     pub const HDF5_EXTERNAL_REFERENCE: &str = "PS986";
     /// An HDF5 file that cannot be read whole.
     pub const HDF5_INVALID: &str = "PS987";
+    /// A SavedModel op that runs Python or touches files.
+    pub const TF_DANGEROUS_OP: &str = "PS990";
+    /// A SavedModel file that does not decode.
+    pub const TF_INVALID: &str = "PS991";
 
     /// Every id the scanner emits, each an anomaly rule of the built-in rule files.
     pub const ALL: &[&str] = &[
@@ -220,6 +224,8 @@ pub mod ids {
         HDF5_EXTERNAL_ESCAPE,
         HDF5_EXTERNAL_REFERENCE,
         HDF5_INVALID,
+        TF_DANGEROUS_OP,
+        TF_INVALID,
     ];
 
     /// Every id the policies emit, each an anomaly rule of `rules/policy/anomalies.toml`.

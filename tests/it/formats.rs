@@ -221,3 +221,15 @@ fn keras() {
     let n = check("keras/");
     assert!(n >= 13, "{n}");
 }
+
+#[test]
+fn hdf5() {
+    let n = check("hdf5/");
+    assert!(n >= 40, "{n}");
+}
+
+#[test]
+fn tensorflow_savedmodel() {
+    let n = check("savedmodel/");
+    assert!(n >= 40, "{n}");
+}

@@ -126,6 +126,8 @@ const ANOMALY_RULES: &[(&str, Severity)] = &[
     ("PS985", Severity::High),
     ("PS986", Severity::Medium),
     ("PS987", Severity::Medium),
+    ("PS990", Severity::Critical),
+    ("PS991", Severity::Medium),
 ];
 
 #[test]
