@@ -18,7 +18,8 @@ from pathlib import Path
 import sentencepiece as spm
 import torch
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
-from transformers import (LlamaConfig, LlamaForCausalLM, LlamaTokenizer, PreTrainedTokenizerFast,
+from transformers import (Gemma2Config, Gemma2ForCausalLM, GemmaConfig, GemmaForCausalLM,
+                          LlamaConfig, LlamaForCausalLM, LlamaTokenizer, PreTrainedTokenizerFast,
                           Qwen2Config, Qwen2ForCausalLM, Qwen3Config, Qwen3ForCausalLM)
 
 WORDS = ("the quick brown fox jumps over lazy dog model scan tensor pickle safe hub llama token "
@@ -203,6 +204,13 @@ def main() -> None:
                                dtype=torch.bfloat16, tied=True),
         "qwen3-bpe-bin": dict(arch="qwen3", tok="qwen2", pickle=True, shards=1,
                               dtype=torch.float32, tied=False),
+        # Gemma: SentencePiece, bfloat16 safetensors (the norm weights' +1 is rounded to
+        # bfloat16 on both sides), multi-query attention, head size 32 (not hidden/heads).
+        "gemma-spm-bf16": dict(arch="gemma", tok="spm", pickle=False, shards=1,
+                               dtype=torch.bfloat16, tied=True),
+        # Gemma 2: float16 sharded pickles, soft-capping, a sliding window, the extra norms.
+        "gemma2-spm-bin-sharded-f16": dict(arch="gemma2", tok="spm", pickle=True, shards=2,
+                                           dtype=torch.float16, tied=True),
     }
     for name, c in cases.items():
         folder = out / name
@@ -256,8 +264,22 @@ def main() -> None:
             model = LlamaForCausalLM(cfg)
         elif c["arch"] == "qwen2":
             model = Qwen2ForCausalLM(Qwen2Config(intermediate_size=512, eos_token_id=2, **common))
+        elif c["arch"] == "gemma":
+            model = GemmaForCausalLM(GemmaConfig(
+                intermediate_size=512, head_dim=32, **dict(common, num_key_value_heads=1)))
+        elif c["arch"] == "gemma2":
+            model = Gemma2ForCausalLM(Gemma2Config(
+                intermediate_size=512, head_dim=32, sliding_window=16, query_pre_attn_scalar=32,
+                **dict(common, num_hidden_layers=4)))
         else:
             model = Qwen3ForCausalLM(Qwen3Config(intermediate_size=512, head_dim=32, **common))
+        if c["arch"].startswith("gemma"):
+            # Gemma initialises its norm weights to zero (the norm multiplies by 1 + w): random
+            # ones make the +1 of the conversion and its rounding visible.
+            with torch.no_grad():
+                for n, p in model.named_parameters():
+                    if n.endswith("norm.weight"):
+                        p.normal_(0.0, 0.5)
         model = model.to(c["dtype"])
         if c["arch"] == "mistral":
             model.config.architectures = ["MistralForCausalLM"]

@@ -9,7 +9,12 @@
 //! * `qwen2`: Qwen 1.5, Qwen 2 and Qwen 2.5 (`Qwen2ForCausalLM`): the same tensor names (with
 //!   the attention biases), no regrouping;
 //! * `qwen3`: Qwen 3 (`Qwen3ForCausalLM`): `qwen2` with the query and key norms. Qwen 3
-//!   rerankers (scored by a classification head the converter builds) are refused.
+//!   rerankers (scored by a classification head the converter builds) are refused;
+//! * `gemma` and `gemma2` (`GemmaForCausalLM`, `Gemma2ForCausalLM`, `conversion/gemma.py`): every
+//!   RMS norm weight stored plus one (Gemma's norm multiplies by `1 + w`; the sum taken in the
+//!   checkpoint's own dtype, as torch does), no output matrix (tied to the embeddings), a
+//!   hyper-parameter set of their own (no rope keys), Gemma 2's extra norms around attention and
+//!   feed-forward, its logit soft-capping and sliding window.
 //!
 //! Tensor names: `model.layers.N.self_attn.q_proj.weight` → `blk.N.attn_q.weight`, …; the
 //! hyper-parameters under `ARCH.*`.
@@ -28,6 +33,10 @@ pub enum Arch {
     Qwen2,
     /// llama.cpp's `qwen3`: `qwen2` with normalised queries and keys.
     Qwen3,
+    /// llama.cpp's `gemma`.
+    Gemma,
+    /// llama.cpp's `gemma2`.
+    Gemma2,
 }
 
 /// `architectures` entries of `config.json` converted, and what they convert as.
@@ -37,6 +46,8 @@ pub const HF_ARCHITECTURES: &[(&str, Arch)] = &[
     ("MistralForCausalLM", Arch::Llama),
     ("Qwen2ForCausalLM", Arch::Qwen2),
     ("Qwen3ForCausalLM", Arch::Qwen3),
+    ("GemmaForCausalLM", Arch::Gemma),
+    ("Gemma2ForCausalLM", Arch::Gemma2),
 ];
 
 impl Arch {
@@ -54,6 +65,8 @@ impl Arch {
             Arch::Llama => "llama",
             Arch::Qwen2 => "qwen2",
             Arch::Qwen3 => "qwen3",
+            Arch::Gemma => "gemma",
+            Arch::Gemma2 => "gemma2",
         }
     }
 
@@ -64,13 +77,18 @@ impl Arch {
             && match self {
                 Arch::Llama => heads.n_head != heads.n_head_kv,
                 Arch::Qwen2 => true,
-                Arch::Qwen3 => false,
+                Arch::Qwen3 | Arch::Gemma | Arch::Gemma2 => false,
             }
+    }
+
+    /// Whether this is a Gemma (norm weights stored plus one, own hyper-parameters).
+    pub fn is_gemma(self) -> bool {
+        matches!(self, Arch::Gemma | Arch::Gemma2)
     }
 }
 
 /// The GGUF name of a checkpoint tensor, `None` when llama.cpp has no place for it.
-pub fn gguf_name(hf: &str) -> Option<String> {
+pub fn gguf_name(arch: Arch, hf: &str) -> Option<String> {
     let (base, suffix) = match hf.rsplit_once('.') {
         Some((b, s @ ("weight" | "bias"))) => (b, s),
         _ => (hf, ""),
@@ -96,6 +114,17 @@ pub fn gguf_name(hf: &str) -> Option<String> {
     if layer.is_empty() || !layer.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
+    // Gemma 2 norms both sides of attention and of the feed-forward block (tensor_mapping.py:
+    // its arch lists ATTN_POST_NORM, FFN_PRE_NORM and FFN_POST_NORM, not FFN_NORM).
+    let gemma2 = match (arch, part) {
+        (Arch::Gemma2, "post_attention_layernorm") => Some("post_attention_norm"),
+        (Arch::Gemma2, "pre_feedforward_layernorm") => Some("ffn_norm"),
+        (Arch::Gemma2, "post_feedforward_layernorm") => Some("post_ffw_norm"),
+        _ => None,
+    };
+    if let Some(short) = gemma2 {
+        return Some(join(format!("blk.{layer}.{short}")));
+    }
     let short = match part {
         "input_layernorm" => "attn_norm",
         "self_attn.q_proj" => "attn_q",
@@ -113,8 +142,12 @@ pub fn gguf_name(hf: &str) -> Option<String> {
     Some(join(format!("blk.{layer}.{short}")))
 }
 
-/// The tensors llama.cpp cannot load a `llama` model without that are not among `names`.
-pub fn missing<'a>(names: impl Iterator<Item = &'a str>, block_count: u64) -> Vec<String> {
+/// The tensors llama.cpp cannot load a model of `arch` without that are not among `names`.
+pub fn missing<'a>(
+    arch: Arch,
+    names: impl Iterator<Item = &'a str>,
+    block_count: u64,
+) -> Vec<String> {
     let have: std::collections::HashSet<&str> = names.collect();
     let mut need = vec![
         "token_embd.weight".to_string(),
@@ -134,6 +167,11 @@ pub fn missing<'a>(names: impl Iterator<Item = &'a str>, block_count: u64) -> Ve
         ] {
             need.push(format!("blk.{i}.{t}.weight"));
         }
+        if arch == Arch::Gemma2 {
+            for t in ["post_attention_norm", "post_ffw_norm"] {
+                need.push(format!("blk.{i}.{t}.weight"));
+            }
+        }
     }
     need.retain(|n| !have.contains(n.as_str()));
     need
@@ -150,6 +188,8 @@ pub fn complete_config(hf_arch: &str, config: &mut Config) {
     // (vocab_size, hidden_size, intermediate_size, num_attention_heads, max_position_embeddings)
     let (vocab, hidden, ffn, heads, ctx) = match hf_arch {
         "MistralForCausalLM" => (32000, 4096, 14336, 32, 131072),
+        "GemmaForCausalLM" => (256000, 3072, 24576, 16, 8192),
+        "Gemma2ForCausalLM" => (256000, 2304, 9216, 8, 8192),
         "Qwen2ForCausalLM" | "Qwen3ForCausalLM" => (151936, 4096, 22016, 32, 32768),
         _ => (32000, 4096, 11008, 32, 2048),
     };
@@ -160,7 +200,14 @@ pub fn complete_config(hf_arch: &str, config: &mut Config) {
         ("hidden_size", json!(hidden)),
         ("intermediate_size", json!(ffn)),
         ("num_attention_heads", json!(heads)),
-        ("num_hidden_layers", json!(32)),
+        (
+            "num_hidden_layers",
+            json!(match hf_arch {
+                "GemmaForCausalLM" => 28,
+                "Gemma2ForCausalLM" => 26,
+                _ => 32,
+            }),
+        ),
         ("max_position_embeddings", json!(ctx)),
         ("rms_norm_eps", json!(1e-6)),
     ] {
@@ -172,6 +219,8 @@ pub fn complete_config(hf_arch: &str, config: &mut Config) {
         let kv = match hf_arch {
             "MistralForCausalLM" => json!(8),
             "Qwen2ForCausalLM" | "Qwen3ForCausalLM" => json!(32),
+            "GemmaForCausalLM" => json!(16),
+            "Gemma2ForCausalLM" => json!(4),
             _ => m["num_attention_heads"].clone(),
         };
         m.insert("num_key_value_heads".into(), kv);
@@ -183,6 +232,18 @@ pub fn complete_config(hf_arch: &str, config: &mut Config) {
     if !theta_given {
         m.insert("rope_theta".into(), json!(10000.0));
     }
+    if hf_arch == "Gemma2ForCausalLM" {
+        for (k, v) in [
+            ("attn_logit_softcapping", json!(50.0)),
+            ("final_logit_softcapping", json!(30.0)),
+            ("sliding_window", json!(4096)),
+        ] {
+            // Only when absent: a null given in the file is kept (the converter fails on it).
+            if !m.contains_key(k) {
+                m.insert(k.into(), v);
+            }
+        }
+    }
     if absent(m, "head_dim") {
         match hf_arch {
             "Qwen2ForCausalLM" => {
@@ -190,6 +251,9 @@ pub fn complete_config(hf_arch: &str, config: &mut Config) {
             }
             "Qwen3ForCausalLM" => {
                 m.insert("head_dim".into(), json!(128));
+            }
+            "GemmaForCausalLM" | "Gemma2ForCausalLM" => {
+                m.insert("head_dim".into(), json!(256));
             }
             _ => {
                 let hidden = m["hidden_size"].as_u64();
@@ -202,9 +266,11 @@ pub fn complete_config(hf_arch: &str, config: &mut Config) {
     }
 }
 
-/// Checkpoint tensors the converter leaves out.
-pub fn skipped(hf: &str) -> bool {
-    hf.ends_with(".attention.masked_bias")
+/// Checkpoint tensors the converter leaves out (Gemma's `lm_head` too: tied, and some
+/// quantized exports carry it).
+pub fn skipped(arch: Arch, hf: &str) -> bool {
+    (arch.is_gemma() && hf == "lm_head.weight")
+        || hf.ends_with(".attention.masked_bias")
         || hf.ends_with(".attention.bias")
         || hf.ends_with(".rotary_emb.inv_freq")
 }
@@ -234,6 +300,9 @@ impl Heads {
 /// Apply the converter's per-tensor change to a checkpoint tensor (query and key rows
 /// regrouped), keeping its name.
 pub fn transform(arch: Arch, hf: &str, mut t: Tensor, heads: Heads) -> Result<Tensor, HfError> {
+    if arch.is_gemma() && hf.ends_with("norm.weight") {
+        return plus_one(hf, t);
+    }
     if arch != Arch::Llama {
         return Ok(t);
     }
@@ -249,6 +318,54 @@ pub fn transform(arch: Arch, hf: &str, mut t: Tensor, heads: Heads) -> Result<Te
         .rope_permuted(n)
         .map_err(|e| HfError::Invalid(format!("{hf}: {e}")))?;
     Ok(t)
+}
+
+/// Largest tensor [`plus_one`] rewrites in memory (norm weights are one row).
+const MAX_PLUS_ONE: u64 = 64 << 20;
+
+/// `data_torch + 1` as the converter computes it: float32 and float16 in their own type (torch
+/// rounds the float16 sum back to float16), bfloat16 after its conversion to float32 (every
+/// type but float16 and float32 is converted before `modify_tensors`), so the result is float32.
+fn plus_one(hf: &str, t: Tensor) -> Result<Tensor, HfError> {
+    use crate::quant::float::{bf16_to_f32, f16_to_f32, f32_to_f16};
+    let bad = |m: String| HfError::Invalid(format!("{hf}: {m}"));
+    if t.source.nbytes() > MAX_PLUS_ONE {
+        return Err(bad(format!("a norm of {} bytes", t.source.nbytes())));
+    }
+    let mut bytes = Vec::with_capacity(t.source.nbytes() as usize);
+    t.source
+        .for_each_chunk(1 << 20, &mut |c| {
+            bytes.extend_from_slice(c);
+            Ok(())
+        })
+        .map_err(|e| bad(e.to_string()))?;
+    let (dtype, out) = match t.dtype {
+        DType::F32 => {
+            for c in bytes.chunks_exact_mut(4) {
+                let v = f32::from_le_bytes([c[0], c[1], c[2], c[3]]) + 1.0;
+                c.copy_from_slice(&v.to_le_bytes());
+            }
+            (DType::F32, bytes)
+        }
+        DType::F16 => {
+            for c in bytes.chunks_exact_mut(2) {
+                let v = f16_to_f32(u16::from_le_bytes([c[0], c[1]])) + 1.0;
+                c.copy_from_slice(&f32_to_f16(v).to_le_bytes());
+            }
+            (DType::F16, bytes)
+        }
+        DType::BF16 => {
+            let out = bytes
+                .chunks_exact(2)
+                .flat_map(|c| (bf16_to_f32(u16::from_le_bytes([c[0], c[1]])) + 1.0).to_le_bytes())
+                .collect();
+            (DType::F32, out)
+        }
+        other => return Err(bad(format!("a norm of type {other:?}"))),
+    };
+    let region = Backing::owned(out).whole();
+    let source = ByteSource::contiguous(region, dtype.size(), t.shape.clone()).map_err(bad)?;
+    Ok(Tensor { source, dtype, ..t })
 }
 
 /// `rope_parameters` as `TextModel.__init__` completes them.
@@ -314,6 +431,9 @@ pub fn hyperparameters(
     config: &Config,
     block_count: u64,
 ) -> Result<Vec<(String, Value)>, HfError> {
+    if arch.is_gemma() {
+        return gemma_hyperparameters(arch, config, block_count);
+    }
     let prefix = arch.name();
     let mut kv: Vec<(String, Value)> = Vec::new();
     let u32_key = |kv: &mut Vec<(String, Value)>, key: &str, v: u64| -> Result<(), HfError> {
@@ -433,6 +553,83 @@ pub fn hyperparameters(
     Ok(kv)
 }
 
+/// `GemmaModel.set_gguf_parameters` / `Gemma2Model.set_gguf_parameters`: their own keys, read
+/// by name (a missing one is an error, as the converter's `hparams[...]` is).
+fn gemma_hyperparameters(
+    arch: Arch,
+    config: &Config,
+    block_count: u64,
+) -> Result<Vec<(String, Value)>, HfError> {
+    let prefix = arch.name();
+    let get = |k: &str| {
+        config
+            .get(k)
+            .filter(|v| !v.is_null())
+            .ok_or_else(|| HfError::Invalid(format!("config.json has no {k}")))
+    };
+    let count = |k: &str| -> Result<Value, HfError> {
+        let v = get(k)?;
+        v.as_u64()
+            .and_then(|n| u32::try_from(n).ok())
+            .map(Value::U32)
+            .ok_or_else(|| HfError::Invalid(format!("{k} = {v} is not a 32-bit count")))
+    };
+    let real = |k: &str| -> Result<Value, HfError> {
+        let v = get(k)?;
+        v.as_f64()
+            .map(|x| Value::F32(x as f32))
+            .ok_or_else(|| HfError::Invalid(format!("{k} = {v} is not a number")))
+    };
+    let blocks = u32::try_from(block_count)
+        .map_err(|_| HfError::Invalid(format!("{block_count} layers")))?;
+    let kv_heads = if config.get("num_key_value_heads").is_some() {
+        count("num_key_value_heads")?
+    } else {
+        count("num_attention_heads")?
+    };
+    let mut kv = vec![
+        (
+            format!("{prefix}.context_length"),
+            count("max_position_embeddings")?,
+        ),
+        (format!("{prefix}.embedding_length"), count("hidden_size")?),
+        (format!("{prefix}.block_count"), Value::U32(blocks)),
+        (
+            format!("{prefix}.feed_forward_length"),
+            count("intermediate_size")?,
+        ),
+        (
+            format!("{prefix}.attention.head_count"),
+            count("num_attention_heads")?,
+        ),
+        (format!("{prefix}.attention.head_count_kv"), kv_heads),
+        (
+            format!("{prefix}.attention.layer_norm_rms_epsilon"),
+            real("rms_norm_eps")?,
+        ),
+        (format!("{prefix}.attention.key_length"), count("head_dim")?),
+        (
+            format!("{prefix}.attention.value_length"),
+            count("head_dim")?,
+        ),
+    ];
+    if arch == Arch::Gemma2 {
+        kv.push((
+            format!("{prefix}.attn_logit_softcapping"),
+            real("attn_logit_softcapping")?,
+        ));
+        kv.push((
+            format!("{prefix}.final_logit_softcapping"),
+            real("final_logit_softcapping")?,
+        ));
+        kv.push((
+            format!("{prefix}.attention.sliding_window"),
+            count("sliding_window")?,
+        ));
+    }
+    Ok(kv)
+}
+
 /// Largest rotary dimension accepted (head sizes are 64–256).
 const MAX_ROPE_DIM: u64 = 1 << 16;
 
@@ -521,26 +718,102 @@ mod tests {
     use super::*;
 
     #[test]
+    fn gemma2_norms_have_their_own_names() {
+        let n = "model.layers.2.post_attention_layernorm.weight";
+        assert_eq!(gguf_name(Arch::Llama, n).unwrap(), "blk.2.ffn_norm.weight");
+        assert_eq!(gguf_name(Arch::Gemma, n).unwrap(), "blk.2.ffn_norm.weight");
+        assert_eq!(
+            gguf_name(Arch::Gemma2, n).unwrap(),
+            "blk.2.post_attention_norm.weight"
+        );
+        assert_eq!(
+            gguf_name(
+                Arch::Gemma2,
+                "model.layers.0.post_feedforward_layernorm.weight"
+            )
+            .unwrap(),
+            "blk.0.post_ffw_norm.weight"
+        );
+        assert!(skipped(Arch::Gemma, "lm_head.weight"));
+        assert!(!skipped(Arch::Llama, "lm_head.weight"));
+    }
+
+    fn norm(dtype: DType, bytes: Vec<u8>, n: u64) -> Tensor {
+        let region = Backing::owned(bytes).whole();
+        Tensor {
+            name: "w".into(),
+            dtype,
+            shape: vec![n],
+            source: ByteSource::contiguous(region, dtype.size(), vec![n]).unwrap(),
+        }
+    }
+
+    fn bytes_of(t: &Tensor) -> Vec<u8> {
+        let mut v = Vec::new();
+        t.source
+            .for_each_chunk(64, &mut |c| {
+                v.extend_from_slice(c);
+                Ok(())
+            })
+            .unwrap();
+        v
+    }
+
+    #[test]
+    fn plus_one_rounds_as_torch_does() {
+        use crate::quant::float::{f32_to_bf16, f32_to_f16};
+        let tiny = 2f32.powi(-12); // below float16's step at 1, within float32's
+                                   // float16: summed and rounded back to float16.
+        let t = plus_one(
+            "n",
+            norm(DType::F16, f32_to_f16(tiny).to_le_bytes().to_vec(), 1),
+        )
+        .unwrap();
+        assert_eq!(t.dtype, DType::F16);
+        assert_eq!(bytes_of(&t), f32_to_f16(1.0).to_le_bytes());
+        // bfloat16: converted to float32 first, so the sum keeps its low bits.
+        let t = plus_one(
+            "n",
+            norm(DType::BF16, f32_to_bf16(tiny).to_le_bytes().to_vec(), 1),
+        )
+        .unwrap();
+        assert_eq!(t.dtype, DType::F32);
+        assert_eq!(bytes_of(&t), (1.0 + tiny).to_le_bytes());
+        let t = plus_one("n", norm(DType::F32, 0.5f32.to_le_bytes().to_vec(), 1)).unwrap();
+        assert_eq!(bytes_of(&t), 1.5f32.to_le_bytes());
+    }
+
+    #[test]
     fn names_map_as_llama_cpp_maps_them() {
         assert_eq!(
-            gguf_name("model.embed_tokens.weight").unwrap(),
+            gguf_name(Arch::Llama, "model.embed_tokens.weight").unwrap(),
             "token_embd.weight"
         );
-        assert_eq!(gguf_name("lm_head.weight").unwrap(), "output.weight");
         assert_eq!(
-            gguf_name("model.layers.12.self_attn.k_proj.weight").unwrap(),
+            gguf_name(Arch::Llama, "lm_head.weight").unwrap(),
+            "output.weight"
+        );
+        assert_eq!(
+            gguf_name(Arch::Llama, "model.layers.12.self_attn.k_proj.weight").unwrap(),
             "blk.12.attn_k.weight"
         );
         assert_eq!(
-            gguf_name("model.layers.0.self_attn.q_proj.bias").unwrap(),
+            gguf_name(Arch::Llama, "model.layers.0.self_attn.q_proj.bias").unwrap(),
             "blk.0.attn_q.bias"
         );
         assert_eq!(
-            gguf_name("model.layers.3.post_attention_layernorm.weight").unwrap(),
+            gguf_name(
+                Arch::Llama,
+                "model.layers.3.post_attention_layernorm.weight"
+            )
+            .unwrap(),
             "blk.3.ffn_norm.weight"
         );
-        assert_eq!(gguf_name("model.layers.x.mlp.up_proj.weight"), None);
-        assert_eq!(gguf_name("vision_tower.weight"), None);
+        assert_eq!(
+            gguf_name(Arch::Llama, "model.layers.x.mlp.up_proj.weight"),
+            None
+        );
+        assert_eq!(gguf_name(Arch::Llama, "vision_tower.weight"), None);
     }
 
     #[test]

@@ -341,10 +341,10 @@ fn convert(
         }
         for t in found {
             let hf = checkpoint_name(&t.name);
-            if arch::skipped(&hf) {
+            if arch::skipped(arch, &hf) {
                 continue;
             }
-            let name = arch::gguf_name(&hf).ok_or_else(|| {
+            let name = arch::gguf_name(arch, &hf).ok_or_else(|| {
                 HfError::Unsupported(format!("{}: cannot map tensor {hf:?}", part.display()))
             })?;
             let mut t = arch::transform(arch, &hf, t, heads)?;
@@ -356,7 +356,7 @@ fn convert(
     if let Some(dup) = tensors.iter().find(|t| !seen.insert(t.name.as_str())) {
         return Err(ExtractError::Duplicates(vec![dup.name.clone()]));
     }
-    let missing = arch::missing(tensors.iter().map(|t| t.name.as_str()), block_count);
+    let missing = arch::missing(arch, tensors.iter().map(|t| t.name.as_str()), block_count);
     if let Some(first) = missing.first() {
         return Err(HfError::Invalid(format!(
             "incomplete checkpoint: no {first}{} among the weights llama.cpp needs",
@@ -393,7 +393,17 @@ fn convert(
         ))
         .into());
     }
-    let vocab = vocab::read(dir, vocab_size)?;
+    if arch.is_gemma() && !dir.join("tokenizer.model").is_file() {
+        return Err(HfError::Unsupported(
+            "Gemma is converted from its SentencePiece tokenizer.model, which the folder lacks"
+                .into(),
+        )
+        .into());
+    }
+    let mut vocab = vocab::read(dir, vocab_size)?;
+    if arch.is_gemma() {
+        vocab::gemma_extras(&mut vocab.kvs, arch == arch::Arch::Gemma);
+    }
     for (key, text) in &vocab.templates {
         let issues = crate::container::template::analyse(text);
         if let Some(i) = issues.first() {

@@ -85,6 +85,25 @@ pub fn read(dir: &Path, vocab_size: Option<usize>) -> Result<Vocab, HfError> {
     Ok(Vocab { kvs, templates })
 }
 
+/// What `GemmaModel.set_vocab` / `Gemma2Model.set_vocab` add after the SentencePiece
+/// vocabulary: no space prefix, and for Gemma (1) CodeGemma's end-of-turn token 107 unless the
+/// tokenizer named one (its `prefix`/`suffix`/`middle`/`fsep` ids have no GGUF key and are
+/// dropped by gguf-py too).
+pub fn gemma_extras(kvs: &mut Vec<(String, Value)>, eot: bool) {
+    set_kv(kvs, "tokenizer.ggml.add_space_prefix", Value::Bool(false));
+    if eot && !kvs.iter().any(|(k, _)| k == "tokenizer.ggml.eot_token_id") {
+        kvs.push(("tokenizer.ggml.eot_token_id".into(), Value::U32(107)));
+    }
+}
+
+/// Set `key` as GGUFWriter does: a key written twice keeps its place and takes the new value.
+fn set_kv(kvs: &mut Vec<(String, Value)>, key: &str, v: Value) {
+    match kvs.iter_mut().find(|(k, _)| k == key) {
+        Some(e) => e.1 = v,
+        None => kvs.push((key.into(), v)),
+    }
+}
+
 fn hf_err(path: &Path, what: impl std::fmt::Display) -> HfError {
     HfError::Invalid(format!("{}: {what}", path.display()))
 }
