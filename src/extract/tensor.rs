@@ -521,6 +521,24 @@ impl ByteSource {
         )
     }
 
+    /// The same 2-D tensor transposed (`data.transpose(1, 0)`): the view's strides swapped.
+    pub fn transposed(&self) -> Result<ByteSource, String> {
+        if self.shape.len() != 2 {
+            return Err(format!(
+                "a tensor of {} dimensions is not transposed",
+                self.shape.len()
+            ));
+        }
+        ByteSource::new(
+            self.region.clone(),
+            self.elem_size,
+            self.offset,
+            vec![self.shape[1], self.shape[0]],
+            vec![self.strides[1], self.strides[0]],
+            self.swap,
+        )
+    }
+
     /// Bytes of the contiguous output.
     pub fn nbytes(&self) -> u64 {
         self.numel * self.elem_size as u64

@@ -37,6 +37,8 @@ class Failure(Exception):
 
 
 def pre_of(case: str) -> str:
+    if case.startswith("gpt2"):
+        return "gpt-2"
     return "qwen2" if case.startswith("qwen") else "llama-bpe"
 
 

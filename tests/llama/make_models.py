@@ -19,6 +19,7 @@ import sentencepiece as spm
 import torch
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 from transformers import (Gemma2Config, Gemma2ForCausalLM, GemmaConfig, GemmaForCausalLM,
+                          GPT2Config, GPT2LMHeadModel,
                           LlamaConfig, LlamaForCausalLM, LlamaTokenizer, PreTrainedTokenizerFast,
                           Qwen2Config, Qwen2ForCausalLM, Qwen3Config, Qwen3ForCausalLM)
 
@@ -108,6 +109,21 @@ def bpe_tokenizer(folder: Path, lines: list[str], split: str, specials: list[str
             single=f"{bos} $A", pair=f"{bos} $A {bos} $B:1", special_tokens=[(bos, specials.index(bos))])
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token=bos, eos_token=eos)
     fast.chat_template = TEMPLATE
+    fast.save_pretrained(folder)
+    return tok.get_vocab_size()
+
+
+def gpt2_tokenizer(folder: Path, lines: list[str], size: int = 450) -> int:
+    """Byte-level BPE with GPT-2's own pre-tokenizer (byte-level with its regex) and its single
+    <|endoftext|> token, as openai-community/gpt2 ships it."""
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=size, special_tokens=["<|endoftext|>"],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator(lines, trainer)
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<|endoftext|>",
+                                   eos_token="<|endoftext|>", unk_token="<|endoftext|>")
     fast.save_pretrained(folder)
     return tok.get_vocab_size()
 
@@ -211,6 +227,12 @@ def main() -> None:
         # Gemma 2: float16 sharded pickles, soft-capping, a sliding window, the extra norms.
         "gemma2-spm-bin-sharded-f16": dict(arch="gemma2", tok="spm", pickle=True, shards=2,
                                            dtype=torch.float16, tied=True),
+        # GPT-2: learned positions, biases, fused QKV in Conv1D (transposed by the converter),
+        # GPT-2's byte-level BPE, float32 pickle as the original checkpoints.
+        "gpt2-bpe-bin-f32": dict(arch="gpt2", tok="gpt2", pickle=True, shards=1,
+                                 dtype=torch.float32, tied=True),
+        "gpt2-bpe-safetensors-f16": dict(arch="gpt2", tok="gpt2", pickle=False, shards=1,
+                                         dtype=torch.float16, tied=True),
     }
     for name, c in cases.items():
         folder = out / name
@@ -226,6 +248,8 @@ def main() -> None:
                                  ["<|begin_of_text|>", "<|end_of_text|>", "<|eot_id|>"],
                                  "<|begin_of_text|>", "<|eot_id|>", size=300)
             vocab = -(-size // 64) * 64 + 64
+        elif c["tok"] == "gpt2":
+            vocab = gpt2_tokenizer(folder, lines)
         elif c["tok"] == "bpe":
             vocab = bpe_tokenizer(folder, lines, LLAMA3,
                                   ["<|begin_of_text|>", "<|end_of_text|>", "<|eot_id|>"],
@@ -264,6 +288,10 @@ def main() -> None:
             model = LlamaForCausalLM(cfg)
         elif c["arch"] == "qwen2":
             model = Qwen2ForCausalLM(Qwen2Config(intermediate_size=512, eos_token_id=2, **common))
+        elif c["arch"] == "gpt2":
+            model = GPT2LMHeadModel(GPT2Config(
+                n_embd=256, n_layer=3, n_head=8, n_positions=128, n_ctx=128, vocab_size=vocab,
+                bos_token_id=0, eos_token_id=0))
         elif c["arch"] == "gemma":
             model = GemmaForCausalLM(GemmaConfig(
                 intermediate_size=512, head_dim=32, **dict(common, num_key_value_heads=1)))

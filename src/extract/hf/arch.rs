@@ -14,7 +14,10 @@
 //!   RMS norm weight stored plus one (Gemma's norm multiplies by `1 + w`; the sum taken in the
 //!   checkpoint's own dtype, as torch does), no output matrix (tied to the embeddings), a
 //!   hyper-parameter set of their own (no rope keys), Gemma 2's extra norms around attention and
-//!   feed-forward, its logit soft-capping and sliding window.
+//!   feed-forward, its logit soft-capping and sliding window;
+//! * `gpt2` (`GPT2LMHeadModel`, `conversion/gpt2.py`): learned positions, layer norms with
+//!   biases, fused query/key/value; the `Conv1D` weights (`c_attn`, `c_proj`, `c_fc`), stored
+//!   input-major, transposed.
 //!
 //! Tensor names: `model.layers.N.self_attn.q_proj.weight` → `blk.N.attn_q.weight`, …; the
 //! hyper-parameters under `ARCH.*`.
@@ -37,6 +40,8 @@ pub enum Arch {
     Gemma,
     /// llama.cpp's `gemma2`.
     Gemma2,
+    /// llama.cpp's `gpt2`.
+    Gpt2,
 }
 
 /// `architectures` entries of `config.json` converted, and what they convert as.
@@ -48,6 +53,7 @@ pub const HF_ARCHITECTURES: &[(&str, Arch)] = &[
     ("Qwen3ForCausalLM", Arch::Qwen3),
     ("GemmaForCausalLM", Arch::Gemma),
     ("Gemma2ForCausalLM", Arch::Gemma2),
+    ("GPT2LMHeadModel", Arch::Gpt2),
 ];
 
 impl Arch {
@@ -67,6 +73,7 @@ impl Arch {
             Arch::Qwen3 => "qwen3",
             Arch::Gemma => "gemma",
             Arch::Gemma2 => "gemma2",
+            Arch::Gpt2 => "gpt2",
         }
     }
 
@@ -77,7 +84,7 @@ impl Arch {
             && match self {
                 Arch::Llama => heads.n_head != heads.n_head_kv,
                 Arch::Qwen2 => true,
-                Arch::Qwen3 | Arch::Gemma | Arch::Gemma2 => false,
+                Arch::Qwen3 | Arch::Gemma | Arch::Gemma2 | Arch::Gpt2 => false,
             }
     }
 
@@ -100,6 +107,9 @@ pub fn gguf_name(arch: Arch, hf: &str) -> Option<String> {
             format!("{n}.{suffix}")
         }
     };
+    if arch == Arch::Gpt2 {
+        return gpt2_name(base).map(join);
+    }
     let fixed = match base {
         "model.embed_tokens" => Some("token_embd"),
         "model.norm" => Some("output_norm"),
@@ -142,6 +152,36 @@ pub fn gguf_name(arch: Arch, hf: &str) -> Option<String> {
     Some(join(format!("blk.{layer}.{short}")))
 }
 
+/// GPT-2's names (`transformer.` prefixed, as transformers saves them, or not, as the original
+/// checkpoint has them) without their `.weight`/`.bias`.
+fn gpt2_name(base: &str) -> Option<String> {
+    let base = base.strip_prefix("transformer.").unwrap_or(base);
+    let fixed = match base {
+        "wte" => Some("token_embd"),
+        "wpe" => Some("position_embd"),
+        "ln_f" => Some("output_norm"),
+        "lm_head" => Some("output"),
+        _ => None,
+    };
+    if let Some(f) = fixed {
+        return Some(f.to_string());
+    }
+    let (layer, part) = base.strip_prefix("h.")?.split_once('.')?;
+    if layer.is_empty() || !layer.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let short = match part {
+        "ln_1" => "attn_norm",
+        "attn.c_attn" => "attn_qkv",
+        "attn.c_proj" => "attn_output",
+        "ln_2" => "ffn_norm",
+        "mlp.c_fc" => "ffn_up",
+        "mlp.c_proj" => "ffn_down",
+        _ => return None,
+    };
+    Some(format!("blk.{layer}.{short}"))
+}
+
 /// The tensors llama.cpp cannot load a model of `arch` without that are not among `names`.
 pub fn missing<'a>(
     arch: Arch,
@@ -153,6 +193,23 @@ pub fn missing<'a>(
         "token_embd.weight".to_string(),
         "output_norm.weight".to_string(),
     ];
+    if arch == Arch::Gpt2 {
+        need.push("position_embd.weight".into());
+        for i in 0..block_count {
+            for t in [
+                "attn_norm",
+                "attn_qkv",
+                "attn_output",
+                "ffn_norm",
+                "ffn_up",
+                "ffn_down",
+            ] {
+                need.push(format!("blk.{i}.{t}.weight"));
+            }
+        }
+        need.retain(|n| !have.contains(n.as_str()));
+        return need;
+    }
     for i in 0..block_count {
         for t in [
             "attn_norm",
@@ -185,6 +242,23 @@ pub fn missing<'a>(
 /// `rope.freq_base`.
 pub fn complete_config(hf_arch: &str, config: &mut Config) {
     use serde_json::json;
+    if hf_arch == "GPT2LMHeadModel" {
+        // `GPT2Config`: `n_ctx` has no default (None), so the converter fails without it.
+        let m = &mut config.0;
+        for (k, v) in [
+            ("vocab_size", json!(50257)),
+            ("n_positions", json!(1024)),
+            ("n_embd", json!(768)),
+            ("n_layer", json!(12)),
+            ("n_head", json!(12)),
+            ("layer_norm_epsilon", json!(1e-5)),
+        ] {
+            if m.get(k).is_none_or(Json::is_null) {
+                m.insert(k.into(), v);
+            }
+        }
+        return;
+    }
     // (vocab_size, hidden_size, intermediate_size, num_attention_heads, max_position_embeddings)
     let (vocab, hidden, ffn, heads, ctx) = match hf_arch {
         "MistralForCausalLM" => (32000, 4096, 14336, 32, 131072),
@@ -288,7 +362,7 @@ impl Heads {
     /// From `config.json`.
     pub fn of(config: &Config) -> Result<Heads, HfError> {
         let n_head = config
-            .uint(&["n_heads", "num_attention_heads"])
+            .uint(&["n_heads", "num_attention_heads", "n_head"])
             .ok_or_else(|| HfError::Invalid("config.json has no num_attention_heads".into()))?;
         let n_head_kv = config
             .uint(&["n_kv_heads", "num_key_value_heads"])
@@ -302,6 +376,18 @@ impl Heads {
 pub fn transform(arch: Arch, hf: &str, mut t: Tensor, heads: Heads) -> Result<Tensor, HfError> {
     if arch.is_gemma() && hf.ends_with("norm.weight") {
         return plus_one(hf, t);
+    }
+    if arch == Arch::Gpt2
+        && (hf.ends_with(".c_attn.weight")
+            || hf.ends_with(".c_proj.weight")
+            || hf.ends_with(".c_fc.weight"))
+    {
+        t.source = t
+            .source
+            .transposed()
+            .map_err(|e| HfError::Invalid(format!("{hf}: {e}")))?;
+        t.shape = t.source.shape().to_vec();
+        return Ok(t);
     }
     if arch != Arch::Llama {
         return Ok(t);
@@ -433,6 +519,9 @@ pub fn hyperparameters(
 ) -> Result<Vec<(String, Value)>, HfError> {
     if arch.is_gemma() {
         return gemma_hyperparameters(arch, config, block_count);
+    }
+    if arch == Arch::Gpt2 {
+        return gpt2_hyperparameters(config, block_count);
     }
     let prefix = arch.name();
     let mut kv: Vec<(String, Value)> = Vec::new();
@@ -630,6 +719,47 @@ fn gemma_hyperparameters(
     Ok(kv)
 }
 
+/// `GPT2Model.set_gguf_parameters`: `n_ctx` (not `n_positions`), a feed-forward of four times
+/// the embedding, the layer-norm epsilon.
+fn gpt2_hyperparameters(
+    config: &Config,
+    block_count: u64,
+) -> Result<Vec<(String, Value)>, HfError> {
+    let count = |k: &str| -> Result<u32, HfError> {
+        let v = config
+            .get(k)
+            .filter(|v| !v.is_null())
+            .ok_or_else(|| HfError::Invalid(format!("config.json has no {k}")))?;
+        v.as_u64()
+            .and_then(|n| u32::try_from(n).ok())
+            .ok_or_else(|| HfError::Invalid(format!("{k} = {v} is not a 32-bit count")))
+    };
+    let eps = config
+        .get("layer_norm_epsilon")
+        .and_then(|v| v.as_f64())
+        .ok_or_else(|| HfError::Invalid("config.json has no layer_norm_epsilon".into()))?;
+    let blocks = u32::try_from(block_count)
+        .map_err(|_| HfError::Invalid(format!("{block_count} layers")))?;
+    let n_embd = count("n_embd")?;
+    let ffn = n_embd
+        .checked_mul(4)
+        .ok_or_else(|| HfError::Invalid(format!("n_embd = {n_embd}")))?;
+    Ok(vec![
+        ("gpt2.block_count".into(), Value::U32(blocks)),
+        ("gpt2.context_length".into(), Value::U32(count("n_ctx")?)),
+        ("gpt2.embedding_length".into(), Value::U32(n_embd)),
+        ("gpt2.feed_forward_length".into(), Value::U32(ffn)),
+        (
+            "gpt2.attention.head_count".into(),
+            Value::U32(count("n_head")?),
+        ),
+        (
+            "gpt2.attention.layer_norm_epsilon".into(),
+            Value::F32(eps as f32),
+        ),
+    ])
+}
+
 /// Largest rotary dimension accepted (head sizes are 64–256).
 const MAX_ROPE_DIM: u64 = 1 << 16;
 
@@ -736,6 +866,45 @@ mod tests {
         );
         assert!(skipped(Arch::Gemma, "lm_head.weight"));
         assert!(!skipped(Arch::Llama, "lm_head.weight"));
+    }
+
+    #[test]
+    fn gpt2_names_with_and_without_the_transformer_prefix() {
+        let g = |n| gguf_name(Arch::Gpt2, n);
+        assert_eq!(g("transformer.wte.weight").unwrap(), "token_embd.weight");
+        assert_eq!(g("wpe.weight").unwrap(), "position_embd.weight");
+        assert_eq!(
+            g("transformer.h.3.attn.c_attn.bias").unwrap(),
+            "blk.3.attn_qkv.bias"
+        );
+        assert_eq!(g("h.0.mlp.c_proj.weight").unwrap(), "blk.0.ffn_down.weight");
+        assert_eq!(g("transformer.ln_f.weight").unwrap(), "output_norm.weight");
+        assert_eq!(g("transformer.h.x.ln_1.weight"), None);
+        assert_eq!(g("model.layers.0.self_attn.q_proj.weight"), None);
+    }
+
+    #[test]
+    fn gpt2_conv1d_weights_are_transposed() {
+        // [in = 2, out = 3], row-major: rows are inputs.
+        let v: Vec<u8> = (0..6u8).flat_map(|i| (i as f32).to_le_bytes()).collect();
+        let region = Backing::owned(v).whole();
+        let t = Tensor {
+            name: "w".into(),
+            dtype: DType::F32,
+            shape: vec![2, 3],
+            source: ByteSource::contiguous(region, 4, vec![2, 3]).unwrap(),
+        };
+        let heads = Heads {
+            n_head: 1,
+            n_head_kv: 1,
+        };
+        let t = transform(Arch::Gpt2, "transformer.h.0.mlp.c_fc.weight", t, heads).unwrap();
+        assert_eq!(t.shape, vec![3, 2]);
+        let want: Vec<u8> = [0f32, 3.0, 1.0, 4.0, 2.0, 5.0]
+            .iter()
+            .flat_map(|x| x.to_le_bytes())
+            .collect();
+        assert_eq!(bytes_of(&t), want);
     }
 
     fn norm(dtype: DType, bytes: Vec<u8>, n: u64) -> Tensor {

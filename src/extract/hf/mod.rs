@@ -631,7 +631,7 @@ fn is_float(t: &Tensor) -> bool {
 fn converter_type(name: &str, n_dims: usize, row_len: usize, ty: GgmlType) -> GgmlType {
     let weight =
         name.ends_with(".weight") || name.ends_with(".lora_a") || name.ends_with(".lora_b");
-    if n_dims <= 1 || name.ends_with("_norm.weight") || !weight {
+    if n_dims <= 1 || name.ends_with("_norm.weight") || !weight || name == "position_embd.weight" {
         return GgmlType::F32;
     }
     if ty == GgmlType::Q8_0 && !row_len.is_multiple_of(32) {
