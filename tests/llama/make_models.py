@@ -19,7 +19,7 @@ import sentencepiece as spm
 import torch
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 from transformers import (Gemma2Config, Gemma2ForCausalLM, GemmaConfig, GemmaForCausalLM,
-                          GPT2Config, GPT2LMHeadModel,
+                          GPT2Config, GPT2LMHeadModel, Phi3Config, Phi3ForCausalLM,
                           LlamaConfig, LlamaForCausalLM, LlamaTokenizer, PreTrainedTokenizerFast,
                           Qwen2Config, Qwen2ForCausalLM, Qwen3Config, Qwen3ForCausalLM)
 
@@ -66,7 +66,7 @@ def spm_tokenizer(folder: Path, work: Path) -> int:
     return 400
 
 
-def spm_files_only(folder: Path, work: Path, vocab: int) -> None:
+def spm_files_only(folder: Path, work: Path, vocab: int, extra: dict | None = None) -> None:
     """A SentencePiece tokenizer as transformers 4 saved Llama 2 fine-tunes: tokenizer.model,
     tokenizer_config.json (with the chat template and added tokens inside), special_tokens_map.json
     and added_tokens.json; no tokenizer.json. Tokens added after the trained 400: a <pad> and two
@@ -78,6 +78,7 @@ def spm_files_only(folder: Path, work: Path, vocab: int) -> None:
         return {"content": content, "lstrip": False, "normalized": not special, "rstrip": False,
                 "single_word": False, "special": special}
     added = {"<pad>": 400, "<|im_start|>": 401, "<|im_end|>": 402, "\u2581\u2581\u2581\u2581": 403}
+    added.update(extra or {})
     assert max(added.values()) < vocab
     decoder = {"0": token("<unk>"), "1": token("<s>"), "2": token("</s>")}
     decoder.update({str(i): token(t, special=not t.startswith("\u2581")) for t, i in added.items()})
@@ -233,6 +234,13 @@ def main() -> None:
                                  dtype=torch.float32, tied=True),
         "gpt2-bpe-safetensors-f16": dict(arch="gpt2", tok="gpt2", pickle=False, shards=1,
                                          dtype=torch.float16, tied=True),
+        # Phi 3 mini: fused qkv_proj and gate_up_proj, SentencePiece with added tokens (ChatML
+        # markers, a pad) over a padded vocabulary, bfloat16 safetensors, grouped KV heads.
+        "phi3-spm-safetensors-bf16": dict(arch="phi3", tok="spm-files", pickle=False, shards=1,
+                                          dtype=torch.bfloat16, tied=False),
+        # Phi 3 128k: longrope scaling with long and short rope factors, float32 pickle.
+        "phi3-longrope-spm-bin-f32": dict(arch="phi3-longrope", tok="spm-files", pickle=True,
+                                          shards=1, dtype=torch.float32, tied=False),
     }
     for name, c in cases.items():
         folder = out / name
@@ -242,7 +250,10 @@ def main() -> None:
             vocab = spm_tokenizer(folder, work)
         elif c["tok"] == "spm-files":  # the same padded vocabulary for Llama 1 and 2
             vocab = 448
-            spm_files_only(folder, work, vocab)
+            # Phi 3's vocabulary has its end-of-text and end-of-turn markers (llama.cpp's loader
+            # looks <|endoftext|> up for models named Phi 3).
+            extra = {"<|endoftext|>": 404, "<|end|>": 405} if c["arch"].startswith("phi3") else None
+            spm_files_only(folder, work, vocab, extra)
         elif c["tok"] == "bpe-padded":
             size = bpe_tokenizer(folder, lines, LLAMA3,
                                  ["<|begin_of_text|>", "<|end_of_text|>", "<|eot_id|>"],
@@ -292,6 +303,17 @@ def main() -> None:
             model = GPT2LMHeadModel(GPT2Config(
                 n_embd=256, n_layer=3, n_head=8, n_positions=128, n_ctx=128, vocab_size=vocab,
                 bos_token_id=0, eos_token_id=0))
+        elif c["arch"].startswith("phi3"):
+            rope = {}
+            if c["arch"] == "phi3-longrope":
+                # rope dimensions 256 / 8 = 32: 16 factors each.
+                rope = dict(max_position_embeddings=1024, original_max_position_embeddings=256,
+                            rope_scaling={"type": "longrope",
+                                          "long_factor": [1.0 + i / 8 for i in range(16)],
+                                          "short_factor": [1.0 + i / 32 for i in range(16)]})
+            model = Phi3ForCausalLM(Phi3Config(
+                intermediate_size=512, pad_token_id=400,
+                **dict(common, num_key_value_heads=4, **rope)))
         elif c["arch"] == "gemma":
             model = GemmaForCausalLM(GemmaConfig(
                 intermediate_size=512, head_dim=32, **dict(common, num_key_value_heads=1)))

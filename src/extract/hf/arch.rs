@@ -15,6 +15,7 @@
 //!   checkpoint's own dtype, as torch does), no output matrix (tied to the embeddings), a
 //!   hyper-parameter set of their own (no rope keys), Gemma 2's extra norms around attention and
 //!   feed-forward, its logit soft-capping and sliding window;
+//! * `phi3` ([`super::phi3`]);
 //! * `gpt2` (`GPT2LMHeadModel`, `conversion/gpt2.py`): learned positions, layer norms with
 //!   biases, fused query/key/value; the `Conv1D` weights (`c_attn`, `c_proj`, `c_fc`), stored
 //!   input-major, transposed.
@@ -42,6 +43,8 @@ pub enum Arch {
     Gemma2,
     /// llama.cpp's `gpt2`.
     Gpt2,
+    /// llama.cpp's `phi3`.
+    Phi3,
 }
 
 /// `architectures` entries of `config.json` converted, and what they convert as.
@@ -54,6 +57,7 @@ pub const HF_ARCHITECTURES: &[(&str, Arch)] = &[
     ("GemmaForCausalLM", Arch::Gemma),
     ("Gemma2ForCausalLM", Arch::Gemma2),
     ("GPT2LMHeadModel", Arch::Gpt2),
+    ("Phi3ForCausalLM", Arch::Phi3),
 ];
 
 impl Arch {
@@ -74,6 +78,7 @@ impl Arch {
             Arch::Gemma => "gemma",
             Arch::Gemma2 => "gemma2",
             Arch::Gpt2 => "gpt2",
+            Arch::Phi3 => "phi3",
         }
     }
 
@@ -84,7 +89,7 @@ impl Arch {
             && match self {
                 Arch::Llama => heads.n_head != heads.n_head_kv,
                 Arch::Qwen2 => true,
-                Arch::Qwen3 | Arch::Gemma | Arch::Gemma2 | Arch::Gpt2 => false,
+                Arch::Qwen3 | Arch::Gemma | Arch::Gemma2 | Arch::Gpt2 | Arch::Phi3 => false,
             }
     }
 
@@ -132,7 +137,11 @@ pub fn gguf_name(arch: Arch, hf: &str) -> Option<String> {
         (Arch::Gemma2, "post_feedforward_layernorm") => Some("post_ffw_norm"),
         _ => None,
     };
-    if let Some(short) = gemma2 {
+    if let Some(short) = gemma2.or(if arch == Arch::Phi3 {
+        super::phi3::block_name(part)
+    } else {
+        None
+    }) {
         return Some(join(format!("blk.{layer}.{short}")));
     }
     let short = match part {
@@ -193,17 +202,13 @@ pub fn missing<'a>(
         "token_embd.weight".to_string(),
         "output_norm.weight".to_string(),
     ];
-    if arch == Arch::Gpt2 {
-        need.push("position_embd.weight".into());
+    if matches!(arch, Arch::Gpt2 | Arch::Phi3) {
+        if arch == Arch::Gpt2 {
+            need.push("position_embd.weight".into());
+        }
+        // Both keep attention's query/key/value and Phi 3 its gate/up projections fused.
         for i in 0..block_count {
-            for t in [
-                "attn_norm",
-                "attn_qkv",
-                "attn_output",
-                "ffn_norm",
-                "ffn_up",
-                "ffn_down",
-            ] {
+            for t in super::phi3::BLOCK_TENSORS {
                 need.push(format!("blk.{i}.{t}.weight"));
             }
         }
@@ -264,11 +269,22 @@ pub fn complete_config(hf_arch: &str, config: &mut Config) {
         "MistralForCausalLM" => (32000, 4096, 14336, 32, 131072),
         "GemmaForCausalLM" => (256000, 3072, 24576, 16, 8192),
         "Gemma2ForCausalLM" => (256000, 2304, 9216, 8, 8192),
+        "Phi3ForCausalLM" => (32064, 3072, 8192, 32, 4096),
         "Qwen2ForCausalLM" | "Qwen3ForCausalLM" => (151936, 4096, 22016, 32, 32768),
         _ => (32000, 4096, 11008, 32, 2048),
     };
     let m = &mut config.0;
     let absent = |m: &serde_json::Map<String, Json>, k: &str| m.get(k).is_none_or(Json::is_null);
+    if hf_arch == "Phi3ForCausalLM" {
+        for (k, v) in [
+            ("original_max_position_embeddings", json!(4096)),
+            ("rms_norm_eps", json!(1e-5)),
+        ] {
+            if absent(m, k) {
+                m.insert(k.into(), v);
+            }
+        }
+    }
     for (k, v) in [
         ("vocab_size", json!(vocab)),
         ("hidden_size", json!(hidden)),
@@ -455,7 +471,7 @@ fn plus_one(hf: &str, t: Tensor) -> Result<Tensor, HfError> {
 }
 
 /// `rope_parameters` as `TextModel.__init__` completes them.
-fn rope_parameters(config: &Config) -> serde_json::Map<String, serde_json::Value> {
+pub(super) fn rope_parameters(config: &Config) -> serde_json::Map<String, serde_json::Value> {
     use serde_json::Value as J;
     let mut rp = match config
         .get("rope_parameters")
@@ -522,6 +538,9 @@ pub fn hyperparameters(
     }
     if arch == Arch::Gpt2 {
         return gpt2_hyperparameters(config, block_count);
+    }
+    if arch == Arch::Phi3 {
+        return super::phi3::hyperparameters(config, block_count);
     }
     let prefix = arch.name();
     let mut kv: Vec<(String, Value)> = Vec::new();
@@ -790,6 +809,9 @@ fn hidden_per_head(config: &Config) -> Result<u64, HfError> {
 /// Llama 3's rotary frequency factors (`rope_type: llama3`) as `rope_freqs.weight`, computed
 /// in f32 as the converter computes them with torch.
 pub fn extra_tensors(arch: Arch, config: &Config) -> Result<Vec<Tensor>, HfError> {
+    if arch == Arch::Phi3 {
+        return super::phi3::extra_tensors(config);
+    }
     if arch != Arch::Llama {
         return Ok(Vec::new());
     }

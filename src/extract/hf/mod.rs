@@ -12,6 +12,7 @@
 
 pub mod arch;
 pub mod naming;
+mod phi3;
 pub mod vocab;
 
 use super::{
@@ -400,7 +401,12 @@ fn convert(
         )
         .into());
     }
-    let mut vocab = vocab::read(dir, vocab_size)?;
+    let style = if arch == arch::Arch::Phi3 {
+        vocab::SpmStyle::Phi3
+    } else {
+        vocab::SpmStyle::Standard
+    };
+    let mut vocab = vocab::read(dir, vocab_size, style)?;
     if arch.is_gemma() {
         vocab::gemma_extras(&mut vocab.kvs, arch == arch::Arch::Gemma);
     }

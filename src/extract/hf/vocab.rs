@@ -44,21 +44,55 @@ pub struct Vocab {
     pub templates: Vec<(String, String)>,
 }
 
+/// How the converter builds a SentencePiece vocabulary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpmStyle {
+    /// `_set_vocab_sentencepiece` (Llama, Mistral, Gemma).
+    Standard,
+    /// `Phi3MiniModel.set_vocab`: added tokens from `tokenizer.json` too, their text kept as
+    /// written, no space-prefix key; a `GPT2Tokenizer` class (Phi-4) reads the BPE instead.
+    Phi3,
+}
+
 /// Read the folder's tokenizer. `vocab_size` is `config.json`'s, when it has one.
-pub fn read(dir: &Path, vocab_size: Option<usize>) -> Result<Vocab, HfError> {
+pub fn read(dir: &Path, vocab_size: Option<usize>, style: SpmStyle) -> Result<Vocab, HfError> {
     let config = json_file(&dir.join("tokenizer_config.json"), MAX_TOKENIZER_FILE)?;
     let mut kvs = Vec::new();
     if let Some(b) = config
         .as_ref()
         .and_then(|c| c.get("add_prefix_space"))
         .and_then(Json::as_bool)
+        .filter(|_| style == SpmStyle::Standard)
     {
         kvs.push(("tokenizer.ggml.add_space_prefix".into(), Value::Bool(b)));
     }
     let tokenizer_json = json_file(&dir.join("tokenizer.json"), MAX_TOKENIZER_FILE)?;
     let spm = dir.join("tokenizer.model");
-    let (n_vocab, load_merges) = if spm.is_file() {
-        let n = sentencepiece_vocab(&spm, dir, config.as_ref(), vocab_size, &mut kvs)?;
+    let gpt2_class = style == SpmStyle::Phi3
+        && config
+            .as_ref()
+            .and_then(|c| c.get("tokenizer_class"))
+            .and_then(Json::as_str)
+            == Some("GPT2Tokenizer");
+    if style == SpmStyle::Phi3 && !gpt2_class && !spm.is_file() {
+        return Err(HfError::Unsupported(
+            "Phi 3 is converted from its SentencePiece tokenizer.model, which the folder lacks"
+                .into(),
+        ));
+    }
+    let (n_vocab, load_merges) = if spm.is_file() && !gpt2_class {
+        let overlay = (style == SpmStyle::Phi3)
+            .then_some(tokenizer_json.as_ref())
+            .flatten();
+        let n = sentencepiece_vocab(
+            &spm,
+            dir,
+            config.as_ref(),
+            vocab_size,
+            style,
+            overlay,
+            &mut kvs,
+        )?;
         (Some(n), false)
     } else if let Some(tj) = &tokenizer_json {
         bpe_vocab(tj, config.as_ref(), vocab_size, &mut kvs)?;
@@ -115,6 +149,8 @@ fn sentencepiece_vocab(
     dir: &Path,
     config: Option<&Json>,
     vocab_size: Option<usize>,
+    style: SpmStyle,
+    tokenizer_json: Option<&Json>,
     kvs: &mut Vec<(String, Value)>,
 ) -> Result<usize, HfError> {
     let data = super::read_limited(path, MAX_TOKENIZER_FILE)?;
@@ -145,7 +181,37 @@ fn sentencepiece_vocab(
             }
         }
     }
-    if let Some(Json::Object(decoder)) = config.and_then(|c| c.get("added_tokens_decoder")) {
+    if style == SpmStyle::Phi3 {
+        // `added_tokens_decoder`, then `tokenizer.json`'s `added_tokens`: each token as written,
+        // user-defined, control when special.
+        let decoder = config
+            .and_then(|c| c.get("added_tokens_decoder"))
+            .and_then(Json::as_object)
+            .into_iter()
+            .flatten()
+            .map(|(id, d)| (id.parse::<usize>().ok(), d));
+        let added = tokenizer_json
+            .and_then(|t| t.get("added_tokens"))
+            .and_then(Json::as_array)
+            .into_iter()
+            .flatten()
+            .map(|d| (d.get("id").and_then(Json::as_u64).map(|i| i as usize), d));
+        for (id, data) in decoder.chain(added) {
+            let Some(id) = id.filter(|&i| i < n) else {
+                continue;
+            };
+            let Some(content) = data.get("content").and_then(Json::as_str) else {
+                continue;
+            };
+            tokens[id] = content.to_string();
+            scores[id] = -1000.0;
+            types[id] = if data.get("special").and_then(Json::as_bool) == Some(true) {
+                token_type::CONTROL
+            } else {
+                token_type::USER_DEFINED
+            };
+        }
+    } else if let Some(Json::Object(decoder)) = config.and_then(|c| c.get("added_tokens_decoder")) {
         for (id, data) in decoder {
             let Some(id) = id.parse::<usize>().ok().filter(|&i| i < n) else {
                 continue;
