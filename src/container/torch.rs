@@ -441,7 +441,17 @@ impl<'d> Walker<'d> {
 }
 
 /// Little-endian bytes of torch's legacy MAGIC_NUMBER.
-const TORCH_MAGIC_BYTES: [u8; 10] = [0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19];
+const TORCH_MAGIC_BYTES: [u8; 10] = {
+    // The long inside the pickled magic number (after `\x80\x02\x8a\x0a`), defined once.
+    let pickled = super::TORCH_LEGACY_MAGIC;
+    let mut out = [0u8; 10];
+    let mut i = 0;
+    while i < 10 {
+        out[i] = pickled[i + 4];
+        i += 1;
+    }
+    out
+};
 
 /// True when a value is the int torch's legacy format starts with.
 fn is_legacy_magic(v: &Value<'_>) -> bool {

@@ -228,13 +228,13 @@ pub fn check_with(data: &[u8], limits: &Limits) -> WeightsOnly {
                 }
             }
         }
-    } else if looks_like_tar(data) {
+    } else if crate::container::tar::looks_like(data) {
         out.container = "tar".into();
         out.errors.push(problem(
             "Cannot use weights_only=True with files saved in the legacy .tar format".into(),
         ));
     } else {
-        let legacy = data.starts_with(LEGACY_MAGIC);
+        let legacy = data.starts_with(crate::container::TORCH_LEGACY_MAGIC);
         out.container = if legacy { "legacy" } else { "pickle" }.into();
         // The legacy format is five consecutive pickles; torch unpickles them all.
         let streams = if legacy { 5 } else { 1 };
@@ -276,41 +276,6 @@ pub fn check_with(data: &[u8], limits: &Limits) -> WeightsOnly {
     out.loads_after_allowlisting = out.errors.is_empty() && out.blocked.is_empty();
     out.loads = out.loads_after_allowlisting && out.add_safe_globals.is_empty();
     out
-}
-
-/// `torch._utils`' legacy MAGIC_NUMBER pickled at protocol 2.
-const LEGACY_MAGIC: &[u8] = &[
-    0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, 0x2e,
-];
-
-fn looks_like_tar(data: &[u8]) -> bool {
-    if data.len() < 512 {
-        return false;
-    }
-    if &data[257..262] == b"ustar" {
-        return true;
-    }
-    // Old (v7) tar: a valid header checksum.
-    let text: String = data[148..156]
-        .iter()
-        .take_while(|&&b| b != 0 && b != b' ')
-        .map(|&b| b as char)
-        .collect();
-    let Ok(sum) = u32::from_str_radix(text.trim(), 8) else {
-        return false;
-    };
-    let computed: u32 = data[..512]
-        .iter()
-        .enumerate()
-        .map(|(i, &b)| {
-            if (148..156).contains(&i) {
-                32
-            } else {
-                b as u32
-            }
-        })
-        .sum();
-    sum == computed && data[0] != 0
 }
 
 // ---------------------------------------------------------------------------------------------

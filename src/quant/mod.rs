@@ -159,38 +159,16 @@ impl GgmlType {
 
     /// Number of elements per block (1 for the float types).
     pub fn block_size(self) -> usize {
-        match self {
-            GgmlType::F32 | GgmlType::F16 | GgmlType::BF16 => 1,
-            GgmlType::I8 | GgmlType::I16 | GgmlType::I32 | GgmlType::I64 | GgmlType::F64 => 1,
-            GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::Q5_0 | GgmlType::Q5_1 | GgmlType::Q8_0 => {
-                32
-            }
-            GgmlType::Q2_K | GgmlType::Q3_K | GgmlType::Q4_K | GgmlType::Q5_K | GgmlType::Q6_K => {
-                QK_K
-            }
-        }
+        self.layout().0 as usize
     }
 
     /// Bytes per block.
     pub fn type_size(self) -> usize {
-        match self {
-            GgmlType::F32 => 4,
-            GgmlType::F16 | GgmlType::BF16 => 2,
-            GgmlType::Q4_0 => 18,
-            GgmlType::Q4_1 => 20,
-            GgmlType::Q5_0 => 22,
-            GgmlType::Q5_1 => 24,
-            GgmlType::Q8_0 => 34,
-            GgmlType::Q2_K => 84,
-            GgmlType::Q3_K => 110,
-            GgmlType::Q4_K => 144,
-            GgmlType::Q5_K => 176,
-            GgmlType::Q6_K => 210,
-            GgmlType::I8 => 1,
-            GgmlType::I16 => 2,
-            GgmlType::I32 => 4,
-            GgmlType::I64 | GgmlType::F64 => 8,
-        }
+        self.layout().1 as usize
+    }
+
+    fn layout(self) -> (u64, u64) {
+        block_layout(self.id()).expect("every supported type is in the layout table")
     }
 
     /// True for the block-quantized types (everything except F32, F16 and BF16).
@@ -640,4 +618,64 @@ pub(crate) fn write_f16(b: &mut [u8], i: usize, v: f32) -> f32 {
     let h = f32_to_f16(v);
     b[i..i + 2].copy_from_slice(&h.to_le_bytes());
     f16_to_f32(h)
+}
+
+/// `(block size, bytes per block)` of every ggml type id (ggml's `type_traits`), the one table
+/// the GGUF reader, the legacy GGML reader and the quantizers share; `None` for removed or
+/// unknown ids.
+pub fn block_layout(t: u32) -> Option<(u64, u64)> {
+    Some(match t {
+        0 => (1, 4),
+        1 => (1, 2),
+        2 => (32, 18),
+        3 => (32, 20),
+        6 => (32, 22),
+        7 => (32, 24),
+        8 => (32, 34),
+        9 => (32, 40),
+        10 => (256, 84),
+        11 => (256, 110),
+        12 => (256, 144),
+        13 => (256, 176),
+        14 => (256, 210),
+        15 => (256, 292),
+        16 => (256, 66),
+        17 => (256, 74),
+        18 => (256, 98),
+        19 => (256, 50),
+        20 => (32, 18),
+        21 => (256, 110),
+        22 => (256, 82),
+        23 => (256, 136),
+        24 => (1, 1),
+        25 => (1, 2),
+        26 => (1, 4),
+        27 => (1, 8),
+        28 => (1, 8),
+        29 => (256, 56),
+        30 => (1, 2),
+        34 => (256, 54),
+        35 => (256, 66),
+        39 => (32, 17),
+        40 => (64, 36),
+        41 => (128, 18),
+        42 => (64, 18),
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod layout_tests {
+    use super::*;
+
+    #[test]
+    fn every_supported_type_has_a_layout() {
+        for t in GgmlType::ALL.iter().chain(GgmlType::STORAGE.iter()) {
+            let (block, bytes) = block_layout(t.id()).expect("in the table");
+            assert!(block >= 1 && bytes >= 1, "{t:?}");
+        }
+        assert_eq!(GgmlType::Q4_K.type_size(), 144);
+        assert_eq!(GgmlType::Q8_0.block_size(), 32);
+        assert_eq!(block_layout(4), None, "Q4_2 was removed from ggml");
+    }
 }
