@@ -9,18 +9,9 @@ use std::fmt;
 /// Largest header the reference reader accepts.
 pub const MAX_HEADER_SIZE: u64 = 100_000_000;
 
-/// Bits per element of a safetensors dtype name.
+/// Bits per element of a safetensors dtype name ([`crate::format::dtype::safetensors_bits`]).
 pub fn dtype_bits(name: &str) -> Option<u64> {
-    Some(match name {
-        "F4" => 4,
-        "F6_E2M3" | "F6_E3M2" => 6,
-        "BOOL" | "U8" | "I8" | "F8_E5M2" | "F8_E4M3" | "F8_E8M0" | "F8_E4M3FNUZ"
-        | "F8_E5M2FNUZ" => 8,
-        "I16" | "U16" | "F16" | "BF16" => 16,
-        "I32" | "U32" | "F32" => 32,
-        "C64" | "F64" | "I64" | "U64" => 64,
-        _ => return None,
-    })
+    crate::format::dtype::safetensors_bits(name)
 }
 
 /// True when `data` has the shape of a safetensors file: a little-endian header length that

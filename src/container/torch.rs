@@ -24,17 +24,10 @@ use std::collections::{HashMap, HashSet};
 /// Bytes inflated to recognise a member's content.
 const HEAD: usize = 64;
 
-/// Element size of a torch storage class (legacy typed storages; `UntypedStorage` counts bytes).
+/// Element size of a torch storage class (legacy typed storages; `UntypedStorage` counts bytes),
+/// from the one storage-class table ([`crate::format::dtype::ElemType::from_storage_class`]).
 pub fn storage_element_size(class: &str) -> Option<u64> {
-    Some(match class {
-        "DoubleStorage" | "LongStorage" | "ComplexFloatStorage" => 8,
-        "FloatStorage" | "IntStorage" | "QInt32Storage" => 4,
-        "HalfStorage" | "BFloat16Storage" | "ShortStorage" => 2,
-        "CharStorage" | "ByteStorage" | "BoolStorage" | "QInt8Storage" | "QUInt8Storage"
-        | "QUInt4x2Storage" | "QUInt2x4Storage" | "UntypedStorage" => 1,
-        "ComplexDoubleStorage" => 16,
-        _ => return None,
-    })
+    crate::format::dtype::ElemType::from_storage_class(class).map(|e| e.size() as u64)
 }
 
 /// `(key, storage class name, numel)` of every storage persistent id recorded in `events`.

@@ -169,6 +169,14 @@ fn q4_k_m_agrees_with_llama_quantize() {
     agrees("tiny-llama-spm", "q4_k_m", "tiny-llama-spm.Q4_K_M.gguf");
 }
 
+#[test]
+fn gemma2_phi3_and_gpt2_agree_with_llama_cpp() {
+    for folder in ["tiny-gemma2-spm", "tiny-phi3-longrope-spm", "tiny-gpt2-bpe"] {
+        agrees(folder, "f16", &format!("{folder}.F16.gguf"));
+        agrees(folder, "q4_k_m", &format!("{folder}.Q4_K_M.gguf"));
+    }
+}
+
 /// A copy of the fixture folder to modify.
 fn copy_folder() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
