@@ -27,6 +27,7 @@ import numpy as np  # noqa: E402
 def keras_models():
     import keras
     from keras import layers as L
+    from keras import ops
 
     def seq(*ls, shape):
         return keras.Sequential([keras.Input(shape)] + list(ls))
@@ -62,6 +63,27 @@ def keras_models():
     yield "noise", seq(L.GaussianNoise(0.1), L.GaussianDropout(0.1), L.AlphaDropout(0.1),
                        L.SpatialDropout1D(0.1), shape=(4, 4))
     yield "rescaling", seq(L.Rescaling(1 / 255.0), L.CenterCrop(8, 8), L.Resizing(4, 4), shape=(10, 10, 3))
+
+    # Lambda layers as models use them (bytecode in the config).
+    lambdas = {
+        "scale": lambda x: x / 255.0,
+        "l2norm": lambda x: x / ops.sqrt(ops.sum(ops.square(x), axis=-1, keepdims=True) + 1e-6),
+        "first_column": lambda x: x[:, 0:1],
+        "expand": lambda x: ops.expand_dims(x, -1),
+        "mean_keep": lambda x: ops.mean(x, axis=1, keepdims=True),
+        "clip": lambda x: ops.clip(x, 0.0, 6.0),
+        "softmax_t": lambda x, t=2.0: ops.softmax(x / t),
+        "split_sum": lambda x: sum(ops.split(x, 2, axis=-1)),
+        "stack_max": lambda x: ops.max(ops.stack([x, -x], axis=0), axis=0),
+        "where_pos": lambda x: ops.where(x > 0, x, ops.zeros_like(x)),
+        "cast_round": lambda x: ops.cast(ops.round(x), "float32"),
+        "reshape_back": lambda x: ops.reshape(ops.transpose(ops.reshape(x, (-1, 2, 2)), (0, 2, 1)), (-1, 4)),
+        "concat_list": lambda x: ops.concatenate([x[:, i:i + 1] * (i + 1) for i in range(4)], axis=-1),
+        "shape_based": lambda x: x * ops.cast(ops.shape(x)[-1], "float32"),
+        "tanh_sigmoid": lambda x: ops.tanh(x) * ops.sigmoid(x),
+    }
+    for name, fn in lambdas.items():
+        yield f"lambda_code_{name}", seq(L.Dense(4), L.Lambda(fn), shape=(4,))
 
     def attention(x):
         a = L.MultiHeadAttention(num_heads=2, key_dim=4)(x, x)

@@ -1,10 +1,10 @@
 //! Any bytes through the readers of `format/`: ONNX (and its protobuf wire reader, initializers
-//! included), TensorFlow SavedModel files, PMML, legacy GGML, skops schemas, SentencePiece models, Hugging Face configs and
+//! included), TensorFlow SavedModel files, Python marshal code objects, PMML, legacy GGML, skops schemas, SentencePiece models, Hugging Face configs and
 //! the model-id heuristics of folder conversion.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use picklescan_rs::extract::hf::naming::Naming;
-use picklescan_rs::format::{ggml, hf, onnx, pmml, savedmodel, sentencepiece, skops};
+use picklescan_rs::format::{ggml, hf, marshal, onnx, pmml, savedmodel, sentencepiece, skops};
 
 fuzz_target!(|data: &[u8]| {
     let _ = onnx::looks_like(data);
@@ -15,6 +15,7 @@ fuzz_target!(|data: &[u8]| {
     let _ = pmml::read(data);
     let _ = ggml::read(data);
     let _ = skops::read(data);
+    let _ = marshal::read_code(data);
     let _ = savedmodel::looks_like(data);
     let _ = savedmodel::read(data);
     let _ = savedmodel::looks_like_keras_metadata(data);

@@ -8,8 +8,8 @@
 //!   dangerous;
 //! * `module: "builtins"` functions resolve by name in Keras's activations, losses, metrics, … —
 //!   the names Keras writes are clean, code builtins (`exec`, `eval`, `open`, …) dangerous;
-//! * Lambda bytecode (`__lambda__`, Keras 2 `function_type: "lambda"`) is not decoded here:
-//!   suspicious;
+//! * Lambda bytecode (`__lambda__`, Keras 2 `function_type: "lambda"`) is decoded and judged by
+//!   what it reaches ([`super::keras_lambda`]);
 //! * `TorchModuleWrapper`'s base64 `torch.save` archive is decoded and scanned as a file
 //!   (CVE-2025-49655); lookup-layer vocabularies given as a path or URL (CVE-2025-12058) and
 //!   `TFSMLayer` paths (CVE-2026-1462) are dangerous.
@@ -118,6 +118,18 @@ const KERAS_FUNCTIONS: &[&str] = &[
     "top_k_categorical_accuracy",
 ];
 
+/// Top-level packages whose modules a Lambda's closure may hold (`keras.ops`, `numpy`): tensor
+/// libraries Keras itself imports.
+const MODULES_FOR_LAMBDAS: &[&str] = &[
+    "keras",
+    "tf_keras",
+    "tensorflow",
+    "numpy",
+    "math",
+    "jax",
+    "torch",
+];
+
 /// Largest base64 payload decoded (TorchModuleWrapper).
 const MAX_PAYLOAD: usize = 64 << 20;
 
@@ -154,11 +166,8 @@ fn judge(ctx: &Ctx<'_>, o: &Object, depth: usize, out: &mut Vec<Finding>) {
     let at = &o.path;
     // Lambda bytecode.
     if o.class_name == "__lambda__" || field(o, "function_type") == Some("lambda") {
-        out.push(ctx.anomaly(
-            ids::LAMBDA,
-            None,
-            format!("Lambda at {at} carries Python bytecode (marshal), which runs when the layer is called; not decoded by this scan"),
-        ));
+        let code = field(o, "code").or_else(|| field(o, "function"));
+        out.extend(super::keras_lambda::judge(ctx, at, code));
         return;
     }
     match o.class_name.as_str() {
@@ -211,6 +220,28 @@ fn judge(ctx: &Ctx<'_>, o: &Object, depth: usize, out: &mut Vec<Finding>) {
         return;
     }
     if module == "builtins" && o.class_name == "function" && KERAS_FUNCTIONS.contains(&name) {
+        return;
+    }
+    if module == "builtins" && o.class_name == "module" {
+        // A module a Lambda's closure holds (`keras.ops`): Keras imports it by name when loading.
+        let target = o.config_name.as_deref().unwrap_or("");
+        let top = target.split('.').next().unwrap_or("");
+        if MODULES_FOR_LAMBDAS.contains(&top) {
+            return;
+        }
+        let dangerous = crate::container::keras_lambda::is_dangerous_name(top);
+        let rule = if dangerous {
+            ids::DANGEROUS_REFERENCE
+        } else {
+            ids::UNRESOLVED
+        };
+        let mut f = ctx.anomaly(
+            rule,
+            None,
+            format!("module '{target}' at {at}: Keras imports it when loading (a Lambda's closure), which runs its code"),
+        );
+        f.global = Some(target.to_string());
+        out.push(f);
         return;
     }
     let usage = if o.class_name == "function" {
@@ -279,7 +310,7 @@ fn torch_module(ctx: &Ctx<'_>, o: &Object, depth: usize, out: &mut Vec<Finding>)
 
 /// Standard base64 (padding optional, whitespace ignored); `None` on other characters or beyond
 /// [`MAX_PAYLOAD`].
-fn decode_base64(s: &str) -> Option<Vec<u8>> {
+pub(crate) fn decode_base64(s: &str) -> Option<Vec<u8>> {
     if s.len() / 4 * 3 > MAX_PAYLOAD {
         return None;
     }

@@ -25,6 +25,7 @@ pub mod hdf5;
 pub mod hf;
 pub mod joblib;
 pub mod keras;
+pub mod keras_lambda;
 pub mod not_model;
 pub mod npy;
 pub mod onnx;

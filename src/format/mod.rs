@@ -7,6 +7,7 @@ pub mod ggml;
 pub mod hdf5;
 pub mod hf;
 pub mod keras;
+pub mod marshal;
 pub mod onnx;
 pub mod pmml;
 pub mod protobuf;

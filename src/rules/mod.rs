@@ -150,8 +150,10 @@ pub mod ids {
     pub const SKOPS_INVALID: &str = "PS976";
     /// Rule id of a config that loads repository code.
     pub const HF_REMOTE_CODE: &str = "PS978";
-    /// Lambda bytecode the scan does not decode.
+    /// Lambda bytecode that does not decode or reaches names the scan does not know.
     pub const KERAS_LAMBDA: &str = "PS980";
+    /// Lambda bytecode that reaches code execution, files, processes or Python internals.
+    pub const KERAS_LAMBDA_DANGEROUS: &str = "PS984";
     /// A reference Keras resolves to something that runs code or touches files.
     pub const KERAS_DANGEROUS_REFERENCE: &str = "PS981";
     /// A reference outside Keras that needs custom objects, or cannot be read.
@@ -221,6 +223,7 @@ pub mod ids {
         KERAS_DANGEROUS_REFERENCE,
         KERAS_UNRESOLVED,
         KERAS_EXTERNAL_RESOURCE,
+        KERAS_LAMBDA_DANGEROUS,
         HDF5_EXTERNAL_ESCAPE,
         HDF5_EXTERNAL_REFERENCE,
         HDF5_INVALID,

@@ -233,3 +233,9 @@ fn tensorflow_savedmodel() {
     let n = check("savedmodel/");
     assert!(n >= 40, "{n}");
 }
+
+#[test]
+fn keras_lambda_bytecode() {
+    let n = check("keras-lambda/");
+    assert!(n >= 40, "{n}");
+}

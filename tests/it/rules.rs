@@ -123,6 +123,7 @@ const ANOMALY_RULES: &[(&str, Severity)] = &[
     ("PS981", Severity::Critical),
     ("PS982", Severity::Medium),
     ("PS983", Severity::High),
+    ("PS984", Severity::Critical),
     ("PS985", Severity::High),
     ("PS986", Severity::Medium),
     ("PS987", Severity::Medium),
