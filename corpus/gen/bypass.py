@@ -1051,7 +1051,7 @@ def rl_broken():
 
 
 @fixture(
-    "rl-nullifai-7z.pt", "suspicious", [], [],
+    "rl-nullifai-7z.pt", "dangerous", ["posix.system"], [],
     container="7z", technique="container: PyTorch model compressed with 7z instead of zip; broken pickle inside", advisories=[],
     source="https://www.reversinglabs.com/blog/rl-identifies-malware-ml-model-hosted-on-hugging-face", bypassed=[PS],
     what="7z archive (Copy method) holding a broken malicious data.pkl; torch.load cannot open it, but custom loaders can", origin="ReversingLabs nullifAI",
@@ -1732,7 +1732,7 @@ general (it fires on the technique, not on the sample):
 | `pt-CVE-2026-24747-setitem_on_tensor.pt` | suspicious | PS923: SETITEM(S)/APPEND(S)/ADDITEMS on an allowlisted object that is not a container | — |
 | `pt-CVE-2026-24747-storage_size_mismatch.pt` | suspicious | PS910: a storage's `numel × itemsize` differs from its archive member's size (extraction refuses it) | — |
 | `ms-issue85-build_setattr.pkl` | dangerous | PS924: BUILD sets attributes on a global itself (shared by every later user), and PS904 for the computed STACK_GLOBAL | — |
-| `rl-nullifai-7z.pt` | suspicious | PS912: 7z is recognised but not opened (unscannable is never clean) | read 7z Copy/LZMA/LZMA2 folders: it would show `posix.system` (dangerous) |
+| `rl-nullifai-7z.pt` | dangerous | PS101: the 7z archive is opened and its broken `data.pkl` runs `posix.system` before the break | — |
 | `pt-CVE-2025-32434-torchscript.pt` | dangerous | PS940: the archive's TorchScript code calls `aten::save`, which writes a file when `torch.jit.load`'s module runs | — |
 | `ps-ext1_copyreg.pkl` | dangerous | PS903: EXT1 with an empty copyreg registry | — |
 """

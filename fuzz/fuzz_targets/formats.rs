@@ -1,10 +1,10 @@
 //! Any bytes through the readers of `format/`: ONNX (and its protobuf wire reader, initializers
-//! included), TensorFlow SavedModel files, Python marshal code objects, PMML, legacy GGML, skops schemas, SentencePiece models, Hugging Face configs and
+//! included), TensorFlow SavedModel files, Python marshal code objects, 7z archives (headers and folders), PMML, legacy GGML, skops schemas, SentencePiece models, Hugging Face configs and
 //! the model-id heuristics of folder conversion.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use picklescan_rs::extract::hf::naming::Naming;
-use picklescan_rs::format::{ggml, hf, marshal, onnx, pmml, savedmodel, sentencepiece, skops};
+use picklescan_rs::format::{ggml, hf, marshal, onnx, pmml, savedmodel, sentencepiece, sevenz, skops};
 
 fuzz_target!(|data: &[u8]| {
     let _ = onnx::looks_like(data);
@@ -16,6 +16,11 @@ fuzz_target!(|data: &[u8]| {
     let _ = ggml::read(data);
     let _ = skops::read(data);
     let _ = marshal::read_code(data);
+    if let Ok(a) = sevenz::read(data, 1 << 22) {
+        for f in &a.folders {
+            let _ = sevenz::decode_folder(data, &a, f, 1 << 22);
+        }
+    }
     let _ = savedmodel::looks_like(data);
     let _ = savedmodel::read(data);
     let _ = savedmodel::looks_like_keras_metadata(data);

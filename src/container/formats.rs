@@ -13,6 +13,7 @@
 //! | HDF5 (`.h5`, Keras HDF5 models, `model.weights.h5` in `.keras`) | the HDF5 signature at offset 0 | [`super::hdf5`] |
 //! | TensorFlow `saved_model.pb`, `keras_metadata.pb` | top-level fields of `SavedModel` / `SavedMetadata` only | [`super::savedmodel`] |
 //! | TensorFlow `fingerprint.pb` | named so, and `FingerprintDef`'s fields only | not a model |
+//! | 7z archive | the 7z signature | [`super::sevenz`] (members scanned as files) |
 //! | ONNX | `ir_version` first and a graph among decodable top-level protobuf fields | [`super::onnx`] |
 
 use super::{Ctx, Scanned};
@@ -41,6 +42,8 @@ pub enum Format {
     KerasMetadata,
     /// A SavedModel's `fingerprint.pb` (hashes).
     TfFingerprint,
+    /// A 7z archive.
+    SevenZip,
 }
 
 impl Format {
@@ -56,6 +59,7 @@ impl Format {
             Format::SavedModel => "tf-savedmodel",
             Format::KerasMetadata => "tf-keras-metadata",
             Format::TfFingerprint => "tf-fingerprint",
+            Format::SevenZip => "7z",
         }
     }
 }
@@ -98,6 +102,9 @@ pub fn remote_json_worth_reading(name: Option<&str>, size: u64) -> bool {
 pub fn detect(data: &[u8], name: Option<&str>) -> Option<Format> {
     if crate::format::hdf5::looks_like(data) {
         return Some(Format::Hdf5);
+    }
+    if crate::format::sevenz::looks_like(data) {
+        return Some(Format::SevenZip);
     }
     if crate::format::ggml::Flavour::of(data).is_some() {
         return Some(Format::Ggml);
@@ -147,6 +154,7 @@ pub(crate) fn scan(
         Format::SavedModel => return super::savedmodel::scan_saved_model(ctx, data),
         Format::KerasMetadata => return super::savedmodel::scan_keras_metadata(ctx, data, depth),
         Format::TfFingerprint => return super::not_a_model("tf-fingerprint"),
+        Format::SevenZip => return super::sevenz::scan(ctx, data, depth),
         Format::Json => return scan_json(ctx, data, name, depth),
         Format::Jinja => {
             let text = String::from_utf8_lossy(data);

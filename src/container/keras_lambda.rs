@@ -509,17 +509,18 @@ pub(crate) fn judge(ctx: &Ctx<'_>, at: &str, code_b64: Option<&str>) -> Option<F
             format!("Lambda at {at} carries Python bytecode in a shape this scan does not read"),
         ));
     };
-    let bytes =
-        match super::keras::decode_base64(b64) {
-            Some(b) if !b.is_empty() => b,
-            _ => return Some(ctx.anomaly(
+    let bytes = match super::keras::decode_base64(b64) {
+        Some(b) if !b.is_empty() => b,
+        _ => {
+            return Some(ctx.anomaly(
                 ids::UNJUDGED,
                 None,
                 format!(
                     "Lambda at {at}: its code is not base64 (or too large) and cannot be judged"
                 ),
-            )),
-        };
+            ))
+        }
+    };
     let (code, layout) = match marshal::read_code(&bytes) {
         Ok(c) => c,
         Err(e) => {

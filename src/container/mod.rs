@@ -32,6 +32,7 @@ pub mod onnx;
 pub mod pmml;
 pub mod safetensors;
 pub mod savedmodel;
+pub mod sevenz;
 pub mod skops;
 pub mod tar;
 pub mod template;
@@ -106,7 +107,6 @@ pub const TORCH_LEGACY_MAGIC: &[u8] = &[
 
 /// Archive and model formats that cannot be looked into, by magic.
 const UNSCANNABLE: &[(&[u8], &str)] = &[
-    (&[0x37, 0x7a, 0xbc, 0xaf, 0x27, 0x1c], "7z"),
     (b"Rar!\x1a\x07", "rar"),
     (&[0x28, 0xb5, 0x2f, 0xfd], "zstd"),
     (b"MSCF", "cab"),

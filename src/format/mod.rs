@@ -13,5 +13,6 @@ pub mod pmml;
 pub mod protobuf;
 pub mod savedmodel;
 pub mod sentencepiece;
+pub mod sevenz;
 pub mod skops;
 pub mod template;

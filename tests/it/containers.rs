@@ -263,8 +263,9 @@ fn detection_is_by_content() {
     );
     assert_eq!(
         detect(b"\x37\x7a\xbc\xaf\x27\x1cxx", None),
-        Kind::Unscannable("7z")
+        Kind::Format(container::formats::Format::SevenZip)
     );
+    assert_eq!(detect(b"Rar!\x1a\x07\x00", None), Kind::Unscannable("rar"));
     assert_eq!(
         detect(&[0x28, 0xb5, 0x2f, 0xfd, 0], None),
         Kind::Unscannable("zstd")

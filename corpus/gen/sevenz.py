@@ -1,0 +1,138 @@
+"""7z fixtures written by py7zr: torch checkpoints, numpy arrays and pickles packed with each
+method py7zr writes (LZMA2, LZMA, BZip2, Deflate, Copy), solid and not, nested 7z, and attacks:
+a pickle running os.system and a torch archive whose data.pkl carries the payload (the nullifAI
+shape) packed in 7z, an encrypted archive, a damaged member, a truncated archive and a bomb.
+Payloads only run `id`; nothing here is loaded.
+
+Run from the repository root with a venv holding the pinned libraries:
+    python3 -m venv /tmp/venv && /tmp/venv/bin/pip install py7zr==1.1.4 torch numpy
+    /tmp/venv/bin/python corpus/gen/sevenz.py
+It rewrites corpus/formats/sevenz/ and corpus/formats/manifest-sevenz.json.
+"""
+
+import io
+import json
+import os
+import pickle
+import shutil
+import zipfile
+
+import numpy as np
+import py7zr
+import torch
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "formats")
+OUT = os.path.join(ROOT, "sevenz")
+MANIFEST = []
+
+
+def path(name):
+    os.makedirs(OUT, exist_ok=True)
+    return os.path.join(OUT, name)
+
+
+def expect(name, verdict, rules=(), note=""):
+    MANIFEST.append({"path": "sevenz/" + name, "container": "7z", "verdict": verdict,
+                     "rules": sorted(rules), "note": note})
+
+
+def torch_bytes(obj):
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    return buf.getvalue()
+
+
+def npy_bytes(a):
+    buf = io.BytesIO()
+    np.save(buf, a)
+    return buf.getvalue()
+
+
+class Payload:
+    def __reduce__(self):
+        return (os.system, ("id",))
+
+
+def nullifai_torch():
+    """A torch zip whose data.pkl runs os.system before the state dict (written byte by byte
+    from a real torch.save, the pickle replaced)."""
+    src = torch_bytes({"w": torch.ones(2)})
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(src)) as zin, zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as zout:
+        for item in zin.infolist():
+            data = zin.read(item.filename)
+            if item.filename.endswith("data.pkl"):
+                data = pickle.dumps([Payload(), {"w": 0}], protocol=2)
+            zout.writestr(item, data)
+    return out.getvalue()
+
+
+def write(name, members, filters=None, **kw):
+    with py7zr.SevenZipFile(path(name), "w", filters=filters, **kw) as z:
+        for member, data in members.items():
+            z.writef(io.BytesIO(data), member)
+
+
+def main():
+    shutil.rmtree(OUT, ignore_errors=True)
+    torch.manual_seed(0)
+    model = torch_bytes({"layer.weight": torch.randn(8, 8), "layer.bias": torch.zeros(8)})
+    arrays = npy_bytes(np.arange(100, dtype=np.float32))
+    plain = pickle.dumps({"lr": 0.1, "epochs": 3}, protocol=4)
+    benign = {"model.pt": model, "weights.npy": arrays, "config.pkl": plain}
+
+    for name, filters in [
+        ("lzma2", None),
+        ("lzma", [{"id": py7zr.FILTER_LZMA}]),
+        ("bzip2", [{"id": py7zr.FILTER_BZIP2}]),
+        ("deflate", [{"id": py7zr.FILTER_DEFLATE}]),
+        ("copy", [{"id": py7zr.FILTER_COPY}]),
+    ]:
+        write(f"benign_{name}.7z", benign, filters)
+        expect(f"benign_{name}.7z", "clean", note=f"py7zr {py7zr.__version__}, {name}")
+    write("benign_single_model.7z", {"pytorch_model.bin": model})
+    expect("benign_single_model.7z", "clean")
+    write("empty.7z", {})
+    expect("empty.7z", "clean")
+
+    malicious = pickle.dumps(Payload(), protocol=2)
+    write("pickle_os_system.7z", {"model.pkl": malicious, "weights.npy": arrays})
+    expect("pickle_os_system.7z", "dangerous", ["PS101"])
+    write("nullifai_torch_payload.7z", {"model.pt": nullifai_torch()})
+    expect("nullifai_torch_payload.7z", "dangerous", ["PS101"], "nullifAI: torch in 7z")
+    write("nullifai_torch_payload_copy.7z", {"model.pt": nullifai_torch()},
+          [{"id": py7zr.FILTER_COPY}])
+    expect("nullifai_torch_payload_copy.7z", "dangerous", ["PS101"])
+    inner = open(path("pickle_os_system.7z"), "rb").read()
+    write("nested_7z_payload.7z", {"inner.7z": inner, "readme.txt": b"weights inside"})
+    expect("nested_7z_payload.7z", "dangerous", ["PS101"], "a 7z inside a 7z")
+
+    write("encrypted.7z", {"model.pkl": malicious}, password="secret")
+    expect("encrypted.7z", "suspicious", ["PS911"], "AES-encrypted: nothing can be read")
+
+    # A member's bytes altered after packing (stored, so the payload is in the clear).
+    data = bytearray(open(path("benign_copy.7z"), "rb").read())
+    at = data.find(b"epochs")
+    data[at:at + 6] = b"EPOCHS"
+    with open(path("damaged_member_crc.7z"), "wb") as f:
+        f.write(bytes(data))
+    expect("damaged_member_crc.7z", "suspicious", ["PS910"])
+
+    full = open(path("benign_lzma2.7z"), "rb").read()
+    with open(path("truncated.7z"), "wb") as f:
+        f.write(full[: len(full) // 2])
+    expect("truncated.7z", "suspicious", ["PS910"])
+
+    # A bomb: 256 MiB of zeros packs into a few kilobytes, far past the ratio cap.
+    write("bomb_zeros.7z", {"zeros.bin": bytes(256 << 20)})
+    expect("bomb_zeros.7z", "suspicious", ["PS916"])
+
+    MANIFEST.sort(key=lambda e: e["path"])
+    with open(os.path.join(ROOT, "manifest-sevenz.json"), "w") as f:
+        json.dump({"generator": "corpus/gen/sevenz.py", "files": MANIFEST}, f, indent=1)
+        f.write("\n")
+    print(len(MANIFEST), "fixtures")
+
+
+if __name__ == "__main__":
+    main()
