@@ -142,7 +142,7 @@ fn type_size(t: u32, flavour: Flavour, version: u32) -> Option<(u64, u64)> {
         2 if old => Some((32, 20)),
         3 if old => Some((32, 24)),
         8 if old => Some((32, 36)),
-        _ => crate::container::gguf::type_size(t),
+        _ => crate::quant::block_layout(t),
     }
 }
 
