@@ -455,6 +455,44 @@ mod tests {
         v
     }
 
+    /// The same in the 3.8–3.10 layout: six counts, varnames/freevars/cellvars, no qualname,
+    /// lnotab last.
+    fn code_38(names: &[&str]) -> Vec<u8> {
+        let mut v = vec![b'c'];
+        for _ in 0..6 {
+            v.extend_from_slice(&0i32.to_le_bytes());
+        }
+        v.push(b's');
+        v.extend_from_slice(&2i32.to_le_bytes());
+        v.extend_from_slice(&[0x64, 0x00]);
+        v.extend_from_slice(&[b')', 1, b'N']);
+        v.extend_from_slice(&[b')', names.len() as u8]);
+        for n in names {
+            v.push(b'Z');
+            v.push(n.len() as u8);
+            v.extend_from_slice(n.as_bytes());
+        }
+        v.extend_from_slice(&[b')', 1, b'Z', 1, b'x']); // varnames ('x',)
+        v.extend_from_slice(&[b')', 0, b')', 0]); // freevars, cellvars
+        for s in ["<f>", "<lambda>"] {
+            v.push(b'z');
+            v.push(s.len() as u8);
+            v.extend_from_slice(s.as_bytes());
+        }
+        v.extend_from_slice(&1i32.to_le_bytes());
+        v.extend_from_slice(&[b's', 0, 0, 0, 0]); // lnotab
+        v
+    }
+
+    #[test]
+    fn reads_a_38_code_object() {
+        let (c, layout) = read_code(&code_38(&["eval"])).unwrap();
+        assert_eq!(layout, Layout::Py38);
+        assert_eq!(c.names, vec!["eval"]);
+        assert_eq!(c.locals, vec!["x"]);
+        assert_eq!(c.qualname, "<lambda>");
+    }
+
     #[test]
     fn reads_a_311_code_object() {
         let (c, layout) = read_code(&code_311(&["os", "system"])).unwrap();
