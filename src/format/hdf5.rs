@@ -445,7 +445,7 @@ impl<'a> Reader<'a> {
             }
             let size = c.uint(1 << (flags & 3))?;
             let start = (c.pos as u64) - self.base;
-            self.v2_messages(start, size, flags, &mut out, &mut blocks)?;
+            self.block_messages(start, size, Some(flags), &mut out, &mut blocks)?;
             while let Some((a, len)) = blocks.pop() {
                 if !seen_blocks.insert(a) {
                     return Err(Hdf5Error::Invalid(format!(
@@ -462,7 +462,13 @@ impl<'a> Reader<'a> {
                 let inner = len.checked_sub(8).ok_or_else(|| {
                     Hdf5Error::Invalid(format!("continuation block at {a} is too short"))
                 })?;
-                self.v2_messages(a.saturating_add(4), inner, flags, &mut out, &mut blocks)?;
+                self.block_messages(
+                    a.saturating_add(4),
+                    inner,
+                    Some(flags),
+                    &mut out,
+                    &mut blocks,
+                )?;
             }
         } else {
             let mut c = self.at(addr, 16, "object header")?;
@@ -485,7 +491,7 @@ impl<'a> Reader<'a> {
                     )));
                 }
                 first = false;
-                self.v1_messages(a, len, &mut out, &mut blocks)?;
+                self.block_messages(a, len, None, &mut out, &mut blocks)?;
                 if out.len() >= count {
                     break;
                 }
@@ -520,51 +526,34 @@ impl<'a> Reader<'a> {
         Ok(())
     }
 
-    fn v1_messages(
+    /// The messages of one header block: version 1 (`v2_flags` `None`: 8-byte prefixes, type and
+    /// size as `u16`) or version 2 (a `u8` type, and creation order when the header tracks it).
+    fn block_messages(
         &self,
         addr: u64,
         len: u64,
+        v2_flags: Option<u8>,
         out: &mut Vec<Message<'a>>,
         blocks: &mut Vec<(u64, u64)>,
     ) -> Result<()> {
         let mut c = self.at(addr, len, "object header messages")?;
-        while c.left() >= 8 {
-            let kind = c.u16()?;
-            let size = c.u16()? as usize;
-            let flags = c.u8()?;
-            c.skip(3)?;
-            let offset = c.pos as u64;
-            let data = c.bytes(size)?;
-            self.push_message(
-                out,
-                blocks,
-                Message {
-                    kind,
-                    flags,
-                    data,
-                    offset,
-                },
-            )?;
-        }
-        Ok(())
-    }
-
-    fn v2_messages(
-        &self,
-        addr: u64,
-        len: u64,
-        header_flags: u8,
-        out: &mut Vec<Message<'a>>,
-        blocks: &mut Vec<(u64, u64)>,
-    ) -> Result<()> {
-        let mut c = self.at(addr, len, "object header messages")?;
-        let head = if header_flags & 0x04 != 0 { 6 } else { 4 };
+        let head = match v2_flags {
+            None => 8,
+            Some(f) if f & 0x04 != 0 => 6,
+            Some(_) => 4,
+        };
         while c.left() >= head {
-            let kind = c.u8()? as u16;
+            let kind = if v2_flags.is_none() {
+                c.u16()?
+            } else {
+                c.u8()? as u16
+            };
             let size = c.u16()? as usize;
             let flags = c.u8()?;
-            if head == 6 {
-                c.skip(2)?; // creation order
+            match head {
+                8 => c.skip(3)?, // reserved
+                6 => c.skip(2)?, // creation order
+                _ => {}
             }
             let offset = c.pos as u64;
             let data = c.bytes(size)?;
