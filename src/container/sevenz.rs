@@ -1,11 +1,17 @@
-//! 7z archives: every member decoded ([`crate::format::sevenz`]) within the file's
-//! decompression budget and scanned as what it is, at the next container depth, as zip and tar
-//! members are. A member that cannot be decoded (encryption, a method not read here, a broken
-//! stream, a CRC mismatch) is reported (PS911, PS910) and never counted as read; one past the
-//! budget is reported as a bomb (PS916).
+//! 7z archives: every folder decoded once, in order ([`crate::format::sevenz`]), within the
+//! file's decompression budget, and each member scanned as what it is at the next container
+//! depth, as zip and tar members are. A member that cannot be decoded (encryption, a method not
+//! read here, a broken stream, the budget) is reported (PS911, PS910, PS916) and never counted as
+//! read; members of a solid folder that came out whole before its decoder stopped are still
+//! scanned, as an extractor would have written them. CRC mismatches are reported (PS910) and the
+//! bytes scanned anyway.
 
-use super::{ids, scan_content, Ctx, Scanned};
+use super::{ids, scan_content, speculative_pickle, Ctx, Kind, Scanned};
+use crate::finding::Finding;
 use crate::format::sevenz::{self, SevenZipError};
+
+/// Names listed in one finding about a folder's members.
+const NAMES_SHOWN: usize = 10;
 
 /// Scan a 7z archive.
 pub(crate) fn scan(ctx: &Ctx<'_>, data: &[u8], depth: usize) -> Scanned {
@@ -13,12 +19,7 @@ pub(crate) fn scan(ctx: &Ctx<'_>, data: &[u8], depth: usize) -> Scanned {
     let archive = match sevenz::read(data, ctx.budget(data.len() as u64)) {
         Ok(a) => a,
         Err(e) => {
-            let rule = match e {
-                SevenZipError::Unsupported(_) => ids::UNSUPPORTED_MEMBER,
-                SevenZipError::Budget(_) => ids::DECOMPRESSION_BUDGET,
-                _ => ids::ZIP_ANOMALY,
-            };
-            findings.push(ctx.anomaly(rule, Some(0), format!("7z archive not read: {e}")));
+            findings.push(ctx.anomaly(rule_of(&e), Some(0), format!("7z archive not read: {e}")));
             return Scanned {
                 format: "7z".into(),
                 findings,
@@ -30,7 +31,7 @@ pub(crate) fn scan(ctx: &Ctx<'_>, data: &[u8], depth: usize) -> Scanned {
             ids::ZIP_ANOMALY,
             Some(0),
             format!(
-                "7z archive of {} members (at most {} are scanned)",
+                "7z archive of {} members (at most {} are scanned): not read",
                 archive.entries.len(),
                 ctx.scanner.limits.max_members
             ),
@@ -40,72 +41,117 @@ pub(crate) fn scan(ctx: &Ctx<'_>, data: &[u8], depth: usize) -> Scanned {
             findings,
         };
     }
-    for (index, folder) in archive.folders.iter().enumerate() {
-        let members: Vec<&sevenz::Entry> = archive
-            .entries
-            .iter()
-            .filter(|e| e.folder == Some(index))
-            .collect();
+    let mut by_folder: Vec<Vec<&sevenz::Entry>> = vec![Vec::new(); archive.folders.len()];
+    for e in &archive.entries {
+        if let Some(list) = e.folder.and_then(|f| by_folder.get_mut(f)) {
+            list.push(e);
+        }
+    }
+    for (folder, members) in archive.folders.iter().zip(&by_folder) {
         if members.is_empty() {
             continue;
         }
-        let names: Vec<&str> = members.iter().map(|m| m.name.as_str()).collect();
         let packed = archive
             .pack_sizes
             .get(folder.first_pack)
             .copied()
             .unwrap_or(0);
-        let budget = ctx.budget(packed);
-        let bytes = match sevenz::decode_folder(data, &archive, folder, budget) {
-            Ok(b) => b,
-            Err(e) => {
-                let (rule, what) = match &e {
-                    SevenZipError::Unsupported(_) => (ids::UNSUPPORTED_MEMBER, e.to_string()),
-                    SevenZipError::Budget(b) => {
-                        (ids::DECOMPRESSION_BUDGET, ctx.budget_reason(*b, packed))
-                    }
-                    _ => (ids::ZIP_ANOMALY, e.to_string()),
-                };
-                findings.push(ctx.anomaly(
-                    rule,
-                    None,
-                    format!("7z members {} not read: {what}", names.join(", ")),
-                ));
-                continue;
-            }
-        };
-        ctx.spend(bytes.len() as u64);
+        let decoded = sevenz::decode_folder(data, &archive, folder, ctx.budget(packed));
+        ctx.spend(decoded.data.len() as u64);
+        let mut unread: Vec<&str> = Vec::new();
         for m in members {
             let slice = usize::try_from(m.offset)
                 .ok()
                 .zip(usize::try_from(m.size).ok())
-                .and_then(|(o, s)| bytes.get(o..o.checked_add(s)?));
+                .and_then(|(o, s)| decoded.data.get(o..o.checked_add(s)?));
             let Some(slice) = slice else {
-                findings.push(ctx.anomaly(
-                    ids::ZIP_ANOMALY,
-                    None,
-                    format!("7z member {} lies outside its folder's output", m.name),
-                ));
+                unread.push(&m.name);
                 continue;
             };
-            if let Some(crc) = m.crc {
-                if crc32fast::hash(slice) != crc {
-                    findings.push(ctx.anomaly(
+            if let Some(crc) = m.crc.filter(|&crc| crc32fast::hash(slice) != crc) {
+                findings.push(
+                    ctx.anomaly(
                         ids::ZIP_ANOMALY,
                         None,
                         format!(
-                            "7z member {}: CRC mismatch (the bytes were altered after packing)",
-                            m.name
+                            "7z member CRC mismatch (recorded {crc:#010x}, actual {:#010x}): the bytes were altered after packing; scanned as they are",
+                            crc32fast::hash(slice)
                         ),
-                    ));
-                }
+                    )
+                    .in_member(&m.name),
+                );
             }
-            let scanned = scan_content(ctx, slice, Some(&m.name), depth + 1);
-            findings.extend(scanned.findings.into_iter().map(|f| f.in_member(&m.name)));
+            let fs = scan_member(ctx, slice, &m.name, depth);
+            findings.extend(fs.into_iter().map(|f| f.in_member(&m.name)));
+        }
+        match decoded.error {
+            None if unread.is_empty() => {}
+            None => findings.push(ctx.anomaly(
+                ids::ZIP_ANOMALY,
+                None,
+                format!(
+                    "7z members {} lie outside their folder's output: not read",
+                    names(&unread)
+                ),
+            )),
+            Some(e) => {
+                let what = match &e {
+                    SevenZipError::Budget(b) => ctx.budget_reason(*b, packed),
+                    other => other.to_string(),
+                };
+                let message = if unread.is_empty() {
+                    let all: Vec<&str> = members.iter().map(|m| m.name.as_str()).collect();
+                    format!("7z folder of {}: {what}", names(&all))
+                } else {
+                    format!("7z members {} not read: {what}", names(&unread))
+                };
+                let f = ctx.anomaly(rule_of(&e), None, message);
+                findings.push(match unread.as_slice() {
+                    [one] => f.in_member(one),
+                    _ => f,
+                });
+            }
         }
     }
     Scanned {
         format: "7z".into(),
         findings,
+    }
+}
+
+/// The rule a reading error is reported under.
+fn rule_of(e: &SevenZipError) -> &'static str {
+    match e {
+        SevenZipError::Unsupported(_) => ids::UNSUPPORTED_MEMBER,
+        SevenZipError::Budget(_) => ids::DECOMPRESSION_BUDGET,
+        _ => ids::ZIP_ANOMALY,
+    }
+}
+
+/// Member names for a message, the first few of a long list.
+fn names(list: &[&str]) -> String {
+    let mut s = list
+        .iter()
+        .take(NAMES_SHOWN)
+        .copied()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if list.len() > NAMES_SHOWN {
+        s.push_str(&format!(" and {} more", list.len() - NAMES_SHOWN));
+    }
+    s
+}
+
+/// One member's findings, chosen as for zip and tar members: content of no known format is
+/// data (unless named like a pickle), a protocol 0/1 opcode first counts only if the bytes act
+/// as a pickle, and everything else is scanned as what it is.
+fn scan_member(ctx: &Ctx<'_>, bytes: &[u8], name: &str, depth: usize) -> Vec<Finding> {
+    let pickle_name = super::torch::is_pickle_name(name);
+    match super::detect(bytes, Some(name)) {
+        Kind::Empty | Kind::Unknown if !pickle_name => Vec::new(),
+        Kind::Pickle if bytes[0] != 0x80 && !pickle_name => {
+            speculative_pickle(ctx, bytes).unwrap_or_default()
+        }
+        _ => scan_content(ctx, bytes, Some(name), depth + 1).findings,
     }
 }

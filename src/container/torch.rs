@@ -72,7 +72,7 @@ fn lower_basename(name: &str) -> String {
     name.rsplit('/').next().unwrap_or(name).to_lowercase()
 }
 
-fn is_pickle_name(name: &str) -> bool {
+pub(crate) fn is_pickle_name(name: &str) -> bool {
     let b = lower_basename(name);
     b.ends_with(".pkl") || b.ends_with("debug_pkl") || b.ends_with(".pickle")
 }

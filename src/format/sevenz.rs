@@ -3,13 +3,16 @@
 //! 7-Zip and py7zr write it), pack info, folders (coders, bind pairs, packed streams), unpack
 //! sizes and CRCs, substreams and file names.
 //!
-//! Folders are decoded whole, as a loader would: Copy, LZMA, LZMA2, Deflate and BZip2 coders in
-//! a chain of one-input, one-output coders. Anything else (AES encryption, PPMd, BCJ2, branch
-//! filters) is an error naming the method: the member is not read, never reported as read.
-//! Counts from the file are checked against the bytes left before they size anything; decoded
-//! output is capped by the caller's budget.
+//! Folders are decoded whole, as a loader would: Copy, LZMA, LZMA2, Deflate and BZip2 coders and
+//! the Delta and branch-converter filters (x86, ARM, ARM Thumb, ARM64, PowerPC, SPARC, IA-64,
+//! RISC-V) in a chain of one-input, one-output coders. Anything else (AES encryption, PPMd,
+//! BCJ2, Deflate64, Zstandard, …) is an error naming the method: the member is not read, never
+//! reported as read. Counts from the file are checked against the bytes left before they size
+//! anything; every decoder stops at the size the header declares and at the caller's budget,
+//! and its dictionary is never larger than that output.
 
-use std::io::{self, Read, Write};
+use lzma_rust2::filter::FilterType;
+use std::io::{self, Read};
 
 /// The signature.
 pub const SIGNATURE: &[u8; 6] = &[b'7', b'z', 0xbc, 0xaf, 0x27, 0x1c];
@@ -275,7 +278,11 @@ pub fn read(data: &[u8], budget: u64) -> Result<Archive> {
                 let folder = archive.folders.first().ok_or_else(|| {
                     SevenZipError::Invalid("an encoded header without a folder".into())
                 })?;
-                header = decode_folder(data, &archive, folder, budget.min(MAX_HEADER))?;
+                let decoded = decode_folder(data, &archive, folder, budget.min(MAX_HEADER));
+                if let Some(e) = decoded.error {
+                    return Err(e);
+                }
+                header = decoded.data;
             }
             p => {
                 return Err(SevenZipError::Invalid(format!(
@@ -654,46 +661,77 @@ fn method_name(m: &[u8]) -> String {
     }
 }
 
-/// A writer that fails once more than `cap` bytes are written.
-struct Capped {
-    buf: Vec<u8>,
-    cap: u64,
-    over: bool,
+/// What decoding a folder gave: its output, whole or the part before the decoder stopped, and
+/// why it stopped short or cannot be trusted (`None`: every byte the header declares, CRC
+/// checked when recorded).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decoded {
+    /// The folder's output (a prefix of it when `error` says it stopped early).
+    pub data: Vec<u8>,
+    /// Why decoding stopped before the declared size, or the folder CRC that does not match.
+    pub error: Option<SevenZipError>,
 }
 
-impl Write for Capped {
-    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
-        if self.buf.len() as u64 + b.len() as u64 > self.cap {
-            self.over = true;
-            return Err(io::Error::other("budget"));
-        }
-        self.buf.extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-/// The bytes of `folder`'s main output (at most `budget` bytes).
-pub fn decode_folder(
-    data: &[u8],
-    archive: &Archive,
-    folder: &Folder,
-    budget: u64,
-) -> Result<Vec<u8>> {
-    // A chain of one-in, one-out coders (coder i has in-stream i and out-stream i): the packed
-    // stream feeds one coder, each bind pair feeds a coder's output to the next, and the
-    // output no pair consumes is the folder's.
-    let n = folder.coders.len();
-    let methods = || -> String {
-        folder
-            .coders
-            .iter()
-            .map(|c| method_name(&c.method))
-            .collect::<Vec<_>>()
-            .join(", ")
+/// The bytes of `folder`'s main output (at most `budget` bytes). A coder that stops early (a
+/// broken stream, the budget) leaves what it produced so far in [`Decoded::data`]: a loader
+/// extracting the archive would have written those bytes before failing.
+pub fn decode_folder(data: &[u8], archive: &Archive, folder: &Folder, budget: u64) -> Decoded {
+    let failed = |e| Decoded {
+        data: Vec::new(),
+        error: Some(e),
     };
+    let order = match chain(folder) {
+        Ok(o) => o,
+        Err(e) => return failed(e),
+    };
+    let packed = match packed_stream(data, archive, folder) {
+        Ok(p) => p,
+        Err(e) => return failed(e),
+    };
+    // The first coder reads the packed bytes in place; each later one reads its predecessor's
+    // output.
+    let mut stream: Option<Vec<u8>> = None;
+    for (step, &i) in order.iter().enumerate() {
+        let coder = &folder.coders[i];
+        let Some(&out_size) = folder.unpack_sizes.get(i) else {
+            return failed(SevenZipError::Invalid(
+                "a coder without an unpack size".into(),
+            ));
+        };
+        let input = stream.take().unwrap_or_else(|| packed.to_vec());
+        let (out, error) = decode(coder, input, out_size, budget);
+        if let Some(e) = error {
+            // A prefix survives filters, which map each byte to one byte; a decompressor fed a
+            // prefix would only report the same break again.
+            let rest = &order[step + 1..];
+            if !rest.iter().all(|&j| filter_of(&folder.coders[j]).is_some()) {
+                return failed(e);
+            }
+            let mut out = out;
+            for &j in rest {
+                let (o, _) = decode(&folder.coders[j], out, u64::MAX, budget);
+                out = o;
+            }
+            return Decoded {
+                data: out,
+                error: Some(e),
+            };
+        }
+        stream = Some(out);
+    }
+    let out = stream.unwrap_or_default();
+    let error = folder
+        .crc
+        .filter(|&crc| crc32fast::hash(&out) != crc)
+        .map(|_| SevenZipError::Crc("folder output".into()));
+    Decoded { data: out, error }
+}
+
+/// The coders of a folder in the order they decode: a chain of one-in, one-out coders (coder
+/// `i` has in-stream `i` and out-stream `i`) where the packed stream feeds the first and each
+/// bind pair feeds a coder's output to the next.
+fn chain(folder: &Folder) -> Result<Vec<usize>> {
+    let n = folder.coders.len();
     if folder.packed.len() != 1
         || folder
             .coders
@@ -702,7 +740,7 @@ pub fn decode_folder(
     {
         return Err(SevenZipError::Unsupported(format!(
             "a folder of coders with several streams ({})",
-            methods()
+            methods(folder)
         )));
     }
     let mut order = vec![folder.packed[0] as usize];
@@ -719,10 +757,23 @@ pub fn decode_folder(
     if order.len() != n || order.iter().any(|&i| i >= n) {
         return Err(SevenZipError::Unsupported(format!(
             "coders not bound in one chain ({})",
-            methods()
+            methods(folder)
         )));
     }
-    // The packed stream.
+    Ok(order)
+}
+
+fn methods(folder: &Folder) -> String {
+    folder
+        .coders
+        .iter()
+        .map(|c| method_name(&c.method))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The packed bytes of a folder (its first packed stream).
+fn packed_stream<'d>(data: &'d [u8], archive: &Archive, folder: &Folder) -> Result<&'d [u8]> {
     let mut offset = 32u64
         .checked_add(archive.pack_pos)
         .ok_or(SevenZipError::Truncated("packed stream"))?;
@@ -737,141 +788,134 @@ pub fn decode_folder(
         .ok_or_else(|| SevenZipError::Invalid("a folder without a packed stream".into()))?;
     let mut c = Cur::new(data, "packed stream");
     c.bytes(offset)?;
-    let mut stream = c.bytes(size)?.to_vec();
-    for i in order {
-        let coder = &folder.coders[i];
-        let out_size = *folder
-            .unpack_sizes
-            .get(i)
-            .ok_or_else(|| SevenZipError::Invalid("a coder without an unpack size".into()))?;
-        if out_size > budget {
-            return Err(SevenZipError::Budget(budget));
-        }
-        stream = decode(coder, &stream, out_size, budget)?;
-    }
-    if let Some(crc) = folder.crc {
-        if crc32fast::hash(&stream) != crc {
-            return Err(SevenZipError::Crc("folder output".into()));
-        }
-    }
-    Ok(stream)
+    c.bytes(size)
 }
 
-fn decode(coder: &Coder, input: &[u8], out_size: u64, budget: u64) -> Result<Vec<u8>> {
-    let mut sink = Capped {
-        buf: Vec::with_capacity(out_size.min(budget).min(1 << 26) as usize),
-        cap: out_size.min(budget),
-        over: false,
-    };
-    let name = method_name(&coder.method);
-    let result: io::Result<()> = match coder.method.as_slice() {
-        [0x00] => sink.write_all(input),
-        [0x21] => lzma_rs::lzma2_decompress(&mut &input[..], &mut sink).map_err(io::Error::other),
-        [0x03, 0x01, 0x01] => {
-            if coder.props.len() != 5 {
-                return Err(SevenZipError::Invalid(
-                    "LZMA properties are not 5 bytes".into(),
-                ));
-            }
-            let opts = lzma_rs::decompress::Options {
-                unpacked_size: lzma_rs::decompress::UnpackedSize::UseProvided(Some(out_size)),
-                memlimit: Some(budget.min(1 << 32) as usize),
-                allow_incomplete: false,
+/// The branch-converter or delta filter a coder is, with its property (start offset or
+/// distance), if it is one.
+fn filter_of(coder: &Coder) -> Option<(FilterType, u32)> {
+    let t = match coder.method.as_slice() {
+        [0x03] => {
+            // One byte: the distance minus one.
+            return match coder.props.as_slice() {
+                [d] => Some((FilterType::Delta, u32::from(*d) + 1)),
+                _ => None,
             };
-            let mut reader = io::BufReader::new((&coder.props[..]).chain(input));
-            lzma_rs::lzma_decompress_with_options(&mut reader, &mut sink, &opts)
-                .map_err(io::Error::other)
         }
-        [0x04, 0x01, 0x08] => {
-            io::copy(&mut flate2::read::DeflateDecoder::new(input), &mut sink).map(|_| ())
-        }
-        [0x04, 0x02, 0x02] => {
-            io::copy(&mut bzip2::read::BzDecoder::new(input), &mut sink).map(|_| ())
-        }
-        [0x03, 0x03, 0x01, 0x03] if coder.props.is_empty() => {
-            let mut out = input.to_vec();
-            bcj_x86_decode(&mut out);
-            sink.write_all(&out)
-        }
-        _ => return Err(SevenZipError::Unsupported(name)),
+        [0x03, 0x03, 0x01, 0x03] => FilterType::BcjX86,
+        [0x03, 0x03, 0x02, 0x05] => FilterType::BcjPpc,
+        [0x03, 0x03, 0x04, 0x01] => FilterType::BcjIa64,
+        [0x03, 0x03, 0x05, 0x01] => FilterType::BcjArm,
+        [0x03, 0x03, 0x07, 0x01] => FilterType::BcjArmThumb,
+        [0x03, 0x03, 0x08, 0x05] => FilterType::BcjSparc,
+        [0x0a] => FilterType::BcjArm64,
+        [0x0b] => FilterType::BcjRiscv,
+        _ => return None,
     };
-    if sink.over {
-        return Err(SevenZipError::Budget(budget));
-    }
-    result.map_err(|e| SevenZipError::Invalid(format!("{name} stream: {e}")))?;
-    if sink.buf.len() as u64 != out_size {
-        return Err(SevenZipError::Invalid(format!(
-            "{name} stream gives {} bytes, the header says {out_size}",
-            sink.buf.len()
-        )));
-    }
-    Ok(sink.buf)
+    // No properties, or a 32-bit start offset.
+    let start = match coder.props.as_slice() {
+        [] => 0,
+        [a, b, c, d] => u32::from_le_bytes([*a, *b, *c, *d]),
+        _ => return None,
+    };
+    Some((t, start))
 }
 
-/// Undo the x86 branch filter (BCJ): the absolute addresses it wrote into `E8`/`E9` (call, jump)
-/// operands turned back into relative ones, start address 0, as 7-Zip's `x86_Convert` does when
-/// decoding a whole stream in one call.
-fn bcj_x86_decode(data: &mut [u8]) {
-    const ALLOWED: [bool; 8] = [true, true, true, false, true, false, false, false];
-    const BIT: [u32; 8] = [0, 1, 2, 2, 3, 3, 3, 3];
-    let ms_byte = |b: u8| b == 0 || b == 0xff;
-    if data.len() < 5 {
-        return;
+/// Dictionary size for an LZ decoder: what the properties ask, but never more than the output
+/// the decoder may produce (no match reaches further back than the bytes already written), so a
+/// forged property cannot make it allocate more than the budget.
+fn dictionary(asked: u32, out_size: u64, budget: u64) -> u32 {
+    let most = out_size.min(budget).max(4096);
+    u32::try_from(u64::from(asked).min(most)).unwrap_or(u32::MAX)
+}
+
+/// Read `r` to its end or to `cap` bytes, whichever comes first.
+fn read_capped(r: impl Read, cap: u64) -> (Vec<u8>, Option<io::Error>) {
+    let mut out = Vec::new();
+    match r.take(cap).read_to_end(&mut out) {
+        Ok(_) => (out, None),
+        Err(e) => (out, Some(e)),
     }
-    let ip: u32 = 5;
-    let mut pos = 0usize;
-    let mut prev_pos = usize::MAX;
-    let mut prev_mask = 0u32;
-    let limit = data.len() - 4;
-    loop {
-        while pos < limit && data[pos] & 0xfe != 0xe8 {
-            pos += 1;
+}
+
+/// Decode one coder's input into at most `min(out_size, budget)` bytes. A decoder stops at the
+/// size the header declares, as 7-Zip's do. What came out before an error is returned with it.
+fn decode(
+    coder: &Coder,
+    mut input: Vec<u8>,
+    out_size: u64,
+    budget: u64,
+) -> (Vec<u8>, Option<SevenZipError>) {
+    let name = method_name(&coder.method);
+    let cap = out_size.min(budget);
+    let invalid = |what: &str| Some(SevenZipError::Invalid(format!("{name}: {what}")));
+    let (out, err): (Vec<u8>, Option<io::Error>) = match coder.method.as_slice() {
+        [0x00] => {
+            input.truncate(usize::try_from(cap).unwrap_or(usize::MAX));
+            (input, None)
         }
-        if pos >= limit {
-            break;
+        [0x21] => {
+            // One property byte: the dictionary size, 2 or 3 times a power of two.
+            let asked = match coder.props.as_slice() {
+                [40] => u32::MAX,
+                [p] if *p < 40 => (2 | (u32::from(*p) & 1)) << (p / 2 + 11),
+                _ => return (Vec::new(), invalid("bad properties")),
+            };
+            let dict = dictionary(asked, out_size, budget);
+            read_capped(lzma_rust2::Lzma2Reader::new(&input[..], dict, None), cap)
         }
-        let gap = pos.wrapping_sub(prev_pos);
-        if gap > 3 {
-            prev_mask = 0;
-        } else {
-            prev_mask = (prev_mask << (gap - 1)) & 7;
-            if prev_mask != 0 {
-                let b = data[pos + 4 - BIT[prev_mask as usize] as usize];
-                if !ALLOWED[prev_mask as usize] || ms_byte(b) {
-                    prev_pos = pos;
-                    prev_mask = ((prev_mask << 1) & 7) | 1;
-                    pos += 1;
-                    continue;
-                }
+        [0x03, 0x01, 0x01] => {
+            // Five property bytes: lc/lp/pb, then the dictionary size.
+            let [props, a, b, c, d] = coder.props[..] else {
+                return (Vec::new(), invalid("properties are not 5 bytes"));
+            };
+            let dict = dictionary(u32::from_le_bytes([a, b, c, d]), out_size, budget);
+            match lzma_rust2::LzmaReader::new_with_props(&input[..], out_size, props, dict, None) {
+                Ok(r) => read_capped(r, cap),
+                Err(e) => (Vec::new(), Some(e)),
             }
         }
-        prev_pos = pos;
-        if ms_byte(data[pos + 4]) {
-            let mut src =
-                u32::from_le_bytes([data[pos + 1], data[pos + 2], data[pos + 3], data[pos + 4]]);
-            let mut dest;
-            loop {
-                dest = src.wrapping_sub(ip.wrapping_add(pos as u32));
-                if prev_mask == 0 {
-                    break;
+        [0x04, 0x01, 0x08] => read_capped(flate2::read::DeflateDecoder::new(&input[..]), cap),
+        [0x04, 0x02, 0x02] => read_capped(bzip2::read::MultiBzDecoder::new(&input[..]), cap),
+        _ => match filter_of(coder) {
+            Some((filter_type, property)) => {
+                if filter_type == FilterType::Delta && !(1..=256).contains(&property) {
+                    return (Vec::new(), invalid("bad distance"));
                 }
-                let index = BIT[prev_mask as usize] * 8;
-                let b = (dest >> (24 - index)) as u8;
-                if !ms_byte(b) {
-                    break;
+                let config = lzma_rust2::filter::FilterConfig {
+                    filter_type,
+                    property,
+                };
+                match lzma_rust2::filter::StreamFilter::new(&config) {
+                    Ok(mut f) => {
+                        input.truncate(usize::try_from(cap).unwrap_or(usize::MAX));
+                        // The last bytes a branch filter holds back are left as they are:
+                        // nothing follows them.
+                        f.decode(&mut input);
+                        f.finish();
+                        (input, None)
+                    }
+                    Err(e) => (Vec::new(), Some(e)),
                 }
-                src = dest ^ ((1u32 << (32 - index)) - 1);
             }
-            data[pos + 4] = !(((dest >> 24) & 1).wrapping_sub(1)) as u8;
-            data[pos + 3] = (dest >> 16) as u8;
-            data[pos + 2] = (dest >> 8) as u8;
-            data[pos + 1] = dest as u8;
-            pos += 5;
-        } else {
-            prev_mask = ((prev_mask << 1) & 7) | 1;
-            pos += 1;
-        }
+            None => return (Vec::new(), Some(SevenZipError::Unsupported(name.clone()))),
+        },
+    };
+    if let Some(e) = err {
+        return (out, invalid(&format!("broken stream ({e})")));
     }
+    if (out.len() as u64) < out_size {
+        let error = if out.len() as u64 == budget {
+            SevenZipError::Budget(budget)
+        } else {
+            SevenZipError::Invalid(format!(
+                "{name} stream gives {} bytes, the header says {out_size}",
+                out.len()
+            ))
+        };
+        return (out, Some(error));
+    }
+    (out, None)
 }
 
 #[cfg(test)]
