@@ -99,11 +99,13 @@ pub(crate) fn scan(ctx: &Ctx<'_>, data: &[u8], depth: usize) -> Scanned {
                     SevenZipError::Budget(b) => ctx.budget_reason(*b, packed),
                     other => other.to_string(),
                 };
-                let message = if unread.is_empty() {
-                    let all: Vec<&str> = members.iter().map(|m| m.name.as_str()).collect();
-                    format!("7z folder of {}: {what}", names(&all))
-                } else {
-                    format!("7z members {} not read: {what}", names(&unread))
+                let message = match unread.as_slice() {
+                    [] => {
+                        let all: Vec<&str> = members.iter().map(|m| m.name.as_str()).collect();
+                        format!("7z folder of {}: {what}", names(&all))
+                    }
+                    [_] => format!("7z member not read: {what}"),
+                    _ => format!("7z members {} not read: {what}", names(&unread)),
                 };
                 let f = ctx.anomaly(rule_of(&e), None, message);
                 findings.push(match unread.as_slice() {
