@@ -8,7 +8,7 @@
 //! Which files are looked at (detection is by content, so names only decide how much to fetch):
 //! * **scanned**: names that suggest a pickle, a pickle container or a tensor format (`.bin .pt
 //!   .pth .ckpt .pt2 .pkl .pkl3 .pickle .dill .joblib .jbl .sav .npy .npz .safetensors .gguf
-//!   .mar .zip .tar .gz .bz2 .xz .lz4 .zst`): always reported, whatever their content (a `.bin`
+//!   .mar .zip .7z .tar .gz .bz2 .xz .lz4 .zst`): always reported, whatever their content (a `.bin`
 //!   that is no known format is suspicious, as it is locally);
 //! * **skipped**: documentation, text configuration and images, which no pickle loader opens
 //!   (`.md .json .txt .yaml .yml .toml .cfg .ini .csv .tsv .py .ipynb .js .css .html .jinja
@@ -16,7 +16,7 @@
 //! * **sniffed**: everything else (names without extension, `.model`, `.onnx`, `.h5`, `.msgpack`,
 //!   …): its first and last bytes are fetched, and it is scanned and reported only when its
 //!   content is a pickle, a container, a model format read here (HDF5, ONNX, …) or an archive
-//!   that cannot be looked into (7z, …);
+//!   that cannot be looked into (rar, …);
 //!   text that starts with a protocol 0 opcode is run as a pickle and reported only if it
 //!   acts.
 
@@ -102,6 +102,7 @@ const SCAN_EXT: &[&str] = &[
     "safetensors",
     "gguf",
     "zip",
+    "7z",
     "tar",
     "gz",
     "bz2",

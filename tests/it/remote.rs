@@ -1516,3 +1516,40 @@ fn cli_unreachable_url_exits_3() {
         .unwrap();
     assert_eq!(out.status.code(), Some(3));
 }
+
+/// 7z archives are fetched whole and read as on disk, whatever the server: the same report as
+/// the local scan for every 7z fixture (the nullifAI shape dangerous); one larger than the budget
+/// is never clean.
+#[test]
+fn sevenz_archives_are_fetched_whole() {
+    let dir = corpus().join("formats/sevenz");
+    let mut names: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert!(names.len() >= 25, "{names:?}");
+    for how in ALL_SERVES {
+        for name in &names {
+            let data = std::fs::read(dir.join(name)).unwrap();
+            let local = scan_bytes(&scanner(), &data, name.clone());
+            let (r, _) = remote_scan_by(data, name, &opts(), how);
+            assert_eq!(key(&local), key(&r), "{name} {how:?}");
+            if name.starts_with("nullifai") {
+                assert_eq!(r.verdict, Verdict::Dangerous, "{name}");
+            }
+        }
+    }
+    let data = std::fs::read(dir.join("benign_copy.7z")).unwrap();
+    let o = RemoteOptions {
+        head: 64,
+        tail: 64,
+        max_bytes: 1000,
+        ..opts()
+    };
+    for how in ALL_SERVES {
+        let (r, _) = remote_scan_by(data.clone(), "benign_copy.7z", &o, how);
+        assert_ne!(r.verdict, Verdict::Clean, "{how:?}: {:?}", r.findings);
+        assert!(r.findings.iter().any(|f| f.rule == "PS919"), "{how:?}");
+    }
+}
