@@ -16,7 +16,8 @@ const NAMES_SHOWN: usize = 10;
 /// Scan a 7z archive.
 pub(crate) fn scan(ctx: &Ctx<'_>, data: &[u8], depth: usize) -> Scanned {
     let mut findings = Vec::new();
-    let archive = match sevenz::read(data, ctx.budget(data.len() as u64)) {
+    let max = ctx.scanner.limits.max_members;
+    let archive = match sevenz::read_limited(data, ctx.budget(data.len() as u64), max) {
         Ok(a) => a,
         Err(e) => {
             findings.push(ctx.anomaly(rule_of(&e), Some(0), format!("7z archive not read: {e}")));
@@ -26,21 +27,6 @@ pub(crate) fn scan(ctx: &Ctx<'_>, data: &[u8], depth: usize) -> Scanned {
             };
         }
     };
-    if archive.entries.len() > ctx.scanner.limits.max_members {
-        findings.push(ctx.anomaly(
-            ids::ZIP_ANOMALY,
-            Some(0),
-            format!(
-                "7z archive of {} members (at most {} are scanned): not read",
-                archive.entries.len(),
-                ctx.scanner.limits.max_members
-            ),
-        ));
-        return Scanned {
-            format: "7z".into(),
-            findings,
-        };
-    }
     let mut by_folder: Vec<Vec<&sevenz::Entry>> = vec![Vec::new(); archive.folders.len()];
     for e in &archive.entries {
         if let Some(list) = e.folder.and_then(|f| by_folder.get_mut(f)) {

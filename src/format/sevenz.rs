@@ -40,6 +40,9 @@ pub enum SevenZipError {
     /// A CRC does not match.
     #[error("CRC mismatch: {0}")]
     Crc(String),
+    /// More files than the caller reads.
+    #[error("{0}")]
+    Limit(String),
     /// Decoding would exceed the output budget.
     #[error("decoding exceeds the budget of {0} bytes")]
     Budget(u64),
@@ -224,6 +227,13 @@ struct Streams {
 
 /// Read the archive's header (decoding encoded headers, within `budget` bytes).
 pub fn read(data: &[u8], budget: u64) -> Result<Archive> {
+    read_limited(data, budget, MAX_FILES as usize)
+}
+
+/// [`read`], refusing an archive of more than `max_files` files before anything is sized by
+/// its count.
+pub fn read_limited(data: &[u8], budget: u64, max_files: usize) -> Result<Archive> {
+    let max_files = (max_files as u64).min(MAX_FILES);
     if !looks_like(data) {
         return Err(SevenZipError::Invalid("no 7z signature".into()));
     }
@@ -266,7 +276,7 @@ pub fn read(data: &[u8], budget: u64) -> Result<Archive> {
     for _ in 0..MAX_HEADER_LEVELS {
         let mut c = Cur::new(&header, "header");
         match c.u8()? {
-            K_HEADER => return parse_header(&mut c),
+            K_HEADER => return parse_header(&mut c, max_files),
             K_ENCODED_HEADER => {
                 let streams = streams_info(&mut c)?;
                 let archive = Archive {
@@ -296,7 +306,7 @@ pub fn read(data: &[u8], budget: u64) -> Result<Archive> {
     ))
 }
 
-fn parse_header(c: &mut Cur<'_>) -> Result<Archive> {
+fn parse_header(c: &mut Cur<'_>, max_files: u64) -> Result<Archive> {
     let mut streams = Streams::default();
     let mut names: Vec<String> = Vec::new();
     let mut empty: Vec<bool> = Vec::new();
@@ -316,7 +326,15 @@ fn parse_header(c: &mut Cur<'_>) -> Result<Archive> {
             }
             K_MAIN_STREAMS => streams = streams_info(c)?,
             K_FILES_INFO => {
-                files = c.count(1, MAX_FILES, "files")?;
+                files = c.number()?;
+                if files > max_files {
+                    return Err(SevenZipError::Limit(format!(
+                        "{files} files (at most {max_files} are read)"
+                    )));
+                }
+                if files > c.left() {
+                    return Err(SevenZipError::Invalid(format!("files: a count of {files}")));
+                }
                 loop {
                     let kind = c.u8()?;
                     if kind == K_END {

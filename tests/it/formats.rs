@@ -350,3 +350,30 @@ fn sevenz_reader_agrees_with_py7zr() {
     }
     assert!(archives >= 25 && checked >= 70, "{archives} {checked}");
 }
+
+/// A 7z of more members than the limit is refused before its file list is built: suspicious,
+/// never clean, nothing scanned.
+#[test]
+fn sevenz_member_limit() {
+    use picklescan_rs::rules::RuleSet;
+    use picklescan_rs::Limits;
+    let path = root().join("sevenz/benign_lzma2.7z");
+    let scanner = Scanner::new(
+        RuleSet::builtin(),
+        Limits {
+            max_members: 2,
+            ..Limits::default()
+        },
+    );
+    let r = scan_path(&scanner, &path, &FileOptions::default());
+    assert_eq!(r.verdict.as_str(), "suspicious");
+    assert!(
+        r.findings
+            .iter()
+            .any(|f| f.rule == "PS910" && f.message.contains("3 files (at most 2")),
+        "{:?}",
+        r.findings
+    );
+    let r = scan_path(&Scanner::default(), &path, &FileOptions::default());
+    assert_eq!(r.verdict.as_str(), "clean");
+}
