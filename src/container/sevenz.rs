@@ -43,7 +43,9 @@ pub(crate) fn scan(ctx: &Ctx<'_>, data: &[u8], depth: usize) -> Scanned {
             .copied()
             .unwrap_or(0);
         let decoded = sevenz::decode_folder(data, &archive, folder, ctx.budget(packed));
-        ctx.spend(decoded.data.len() as u64);
+        if let std::borrow::Cow::Owned(v) = &decoded.data {
+            ctx.spend(v.len() as u64);
+        }
         let mut unread: Vec<&str> = Vec::new();
         for m in members {
             let slice = usize::try_from(m.offset)

@@ -12,6 +12,7 @@
 //! and its dictionary is never larger than that output.
 
 use lzma_rust2::filter::FilterType;
+use std::borrow::Cow;
 use std::io::{self, Read};
 
 /// The signature.
@@ -292,7 +293,7 @@ pub fn read_limited(data: &[u8], budget: u64, max_files: usize) -> Result<Archiv
                 if let Some(e) = decoded.error {
                     return Err(e);
                 }
-                header = decoded.data;
+                header = decoded.data.into_owned();
             }
             p => {
                 return Err(SevenZipError::Invalid(format!(
@@ -683,9 +684,10 @@ fn method_name(m: &[u8]) -> String {
 /// why it stopped short or cannot be trusted (`None`: every byte the header declares, CRC
 /// checked when recorded).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Decoded {
-    /// The folder's output (a prefix of it when `error` says it stopped early).
-    pub data: Vec<u8>,
+pub struct Decoded<'d> {
+    /// The folder's output (a prefix of it when `error` says it stopped early): the archive's
+    /// own bytes for a folder stored without compression.
+    pub data: Cow<'d, [u8]>,
     /// Why decoding stopped before the declared size, or the folder CRC that does not match.
     pub error: Option<SevenZipError>,
 }
@@ -693,9 +695,14 @@ pub struct Decoded {
 /// The bytes of `folder`'s main output (at most `budget` bytes). A coder that stops early (a
 /// broken stream, the budget) leaves what it produced so far in [`Decoded::data`]: a loader
 /// extracting the archive would have written those bytes before failing.
-pub fn decode_folder(data: &[u8], archive: &Archive, folder: &Folder, budget: u64) -> Decoded {
+pub fn decode_folder<'d>(
+    data: &'d [u8],
+    archive: &Archive,
+    folder: &Folder,
+    budget: u64,
+) -> Decoded<'d> {
     let failed = |e| Decoded {
-        data: Vec::new(),
+        data: Cow::Borrowed(&[][..]),
         error: Some(e),
     };
     let order = match chain(folder) {
@@ -708,7 +715,7 @@ pub fn decode_folder(data: &[u8], archive: &Archive, folder: &Folder, budget: u6
     };
     // The first coder reads the packed bytes in place; each later one reads its predecessor's
     // output.
-    let mut stream: Option<Vec<u8>> = None;
+    let mut stream: Cow<'d, [u8]> = Cow::Borrowed(packed);
     for (step, &i) in order.iter().enumerate() {
         let coder = &folder.coders[i];
         let Some(&out_size) = folder.unpack_sizes.get(i) else {
@@ -716,7 +723,7 @@ pub fn decode_folder(data: &[u8], archive: &Archive, folder: &Folder, budget: u6
                 "a coder without an unpack size".into(),
             ));
         };
-        let input = stream.take().unwrap_or_else(|| packed.to_vec());
+        let input = std::mem::take(&mut stream);
         let (out, error) = decode(coder, input, out_size, budget);
         if let Some(e) = error {
             // A prefix survives filters, which map each byte to one byte; a decompressor fed a
@@ -735,9 +742,9 @@ pub fn decode_folder(data: &[u8], archive: &Archive, folder: &Folder, budget: u6
                 error: Some(e),
             };
         }
-        stream = Some(out);
+        stream = out;
     }
-    let out = stream.unwrap_or_default();
+    let out = stream;
     let error = folder
         .crc
         .filter(|&crc| crc32fast::hash(&out) != crc)
@@ -848,36 +855,40 @@ fn dictionary(asked: u32, out_size: u64, budget: u64) -> u32 {
 }
 
 /// Read `r` to its end or to `cap` bytes, whichever comes first.
-fn read_capped(r: impl Read, cap: u64) -> (Vec<u8>, Option<io::Error>) {
+fn read_capped<'d>(r: impl Read, cap: u64) -> (Cow<'d, [u8]>, Option<io::Error>) {
     let mut out = Vec::new();
-    match r.take(cap).read_to_end(&mut out) {
-        Ok(_) => (out, None),
-        Err(e) => (out, Some(e)),
-    }
+    let err = r.take(cap).read_to_end(&mut out).err();
+    (Cow::Owned(out), err)
 }
 
 /// Decode one coder's input into at most `min(out_size, budget)` bytes. A decoder stops at the
 /// size the header declares, as 7-Zip's do. What came out before an error is returned with it.
-fn decode(
+/// Stored bytes stay borrowed.
+fn decode<'d>(
     coder: &Coder,
-    mut input: Vec<u8>,
+    input: Cow<'d, [u8]>,
     out_size: u64,
     budget: u64,
-) -> (Vec<u8>, Option<SevenZipError>) {
+) -> (Cow<'d, [u8]>, Option<SevenZipError>) {
     let name = method_name(&coder.method);
     let cap = out_size.min(budget);
+    let cap_len = usize::try_from(cap).unwrap_or(usize::MAX);
     let invalid = |what: &str| Some(SevenZipError::Invalid(format!("{name}: {what}")));
-    let (out, err): (Vec<u8>, Option<io::Error>) = match coder.method.as_slice() {
-        [0x00] => {
-            input.truncate(usize::try_from(cap).unwrap_or(usize::MAX));
-            (input, None)
-        }
+    let nothing = || Cow::Borrowed(&[][..]);
+    let (out, err): (Cow<'d, [u8]>, Option<io::Error>) = match coder.method.as_slice() {
+        [0x00] => match input {
+            Cow::Borrowed(b) => (Cow::Borrowed(&b[..b.len().min(cap_len)]), None),
+            Cow::Owned(mut v) => {
+                v.truncate(cap_len);
+                (Cow::Owned(v), None)
+            }
+        },
         [0x21] => {
             // One property byte: the dictionary size, 2 or 3 times a power of two.
             let asked = match coder.props.as_slice() {
                 [40] => u32::MAX,
                 [p] if *p < 40 => (2 | (u32::from(*p) & 1)) << (p / 2 + 11),
-                _ => return (Vec::new(), invalid("bad properties")),
+                _ => return (nothing(), invalid("bad properties")),
             };
             let dict = dictionary(asked, out_size, budget);
             read_capped(lzma_rust2::Lzma2Reader::new(&input[..], dict, None), cap)
@@ -885,12 +896,12 @@ fn decode(
         [0x03, 0x01, 0x01] => {
             // Five property bytes: lc/lp/pb, then the dictionary size.
             let [props, a, b, c, d] = coder.props[..] else {
-                return (Vec::new(), invalid("properties are not 5 bytes"));
+                return (nothing(), invalid("properties are not 5 bytes"));
             };
             let dict = dictionary(u32::from_le_bytes([a, b, c, d]), out_size, budget);
             match lzma_rust2::LzmaReader::new_with_props(&input[..], out_size, props, dict, None) {
                 Ok(r) => read_capped(r, cap),
-                Err(e) => (Vec::new(), Some(e)),
+                Err(e) => (nothing(), Some(e)),
             }
         }
         [0x04, 0x01, 0x08] => read_capped(flate2::read::DeflateDecoder::new(&input[..]), cap),
@@ -898,7 +909,7 @@ fn decode(
         _ => match filter_of(coder) {
             Some((filter_type, property)) => {
                 if filter_type == FilterType::Delta && !(1..=256).contains(&property) {
-                    return (Vec::new(), invalid("bad distance"));
+                    return (nothing(), invalid("bad distance"));
                 }
                 let config = lzma_rust2::filter::FilterConfig {
                     filter_type,
@@ -906,17 +917,18 @@ fn decode(
                 };
                 match lzma_rust2::filter::StreamFilter::new(&config) {
                     Ok(mut f) => {
-                        input.truncate(usize::try_from(cap).unwrap_or(usize::MAX));
+                        let mut buf = input.into_owned();
+                        buf.truncate(cap_len);
                         // The last bytes a branch filter holds back are left as they are:
                         // nothing follows them.
-                        f.decode(&mut input);
+                        f.decode(&mut buf);
                         f.finish();
-                        (input, None)
+                        (Cow::Owned(buf), None)
                     }
-                    Err(e) => (Vec::new(), Some(e)),
+                    Err(e) => (nothing(), Some(e)),
                 }
             }
-            None => return (Vec::new(), Some(SevenZipError::Unsupported(name.clone()))),
+            None => return (nothing(), Some(SevenZipError::Unsupported(name.clone()))),
         },
     };
     if let Some(e) = err {
