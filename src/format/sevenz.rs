@@ -854,9 +854,12 @@ fn dictionary(asked: u32, out_size: u64, budget: u64) -> u32 {
     u32::try_from(u64::from(asked).min(most)).unwrap_or(u32::MAX)
 }
 
-/// Read `r` to its end or to `cap` bytes, whichever comes first.
-fn read_capped<'d>(r: impl Read, cap: u64) -> (Cow<'d, [u8]>, Option<io::Error>) {
-    let mut out = Vec::new();
+/// Read `r` to its end or to `cap` bytes, whichever comes first. Room for up to four times the
+/// `packed` bytes is reserved at once (model weights rarely pack smaller), so that a large
+/// member is not copied over and over as its buffer grows; past that it grows as it fills.
+fn read_capped<'d>(r: impl Read, packed: usize, cap: u64) -> (Cow<'d, [u8]>, Option<io::Error>) {
+    let reserve = (packed as u64).saturating_mul(4).min(cap);
+    let mut out = Vec::with_capacity(usize::try_from(reserve).unwrap_or(0));
     let err = r.take(cap).read_to_end(&mut out).err();
     (Cow::Owned(out), err)
 }
@@ -891,7 +894,11 @@ fn decode<'d>(
                 _ => return (nothing(), invalid("bad properties")),
             };
             let dict = dictionary(asked, out_size, budget);
-            read_capped(lzma_rust2::Lzma2Reader::new(&input[..], dict, None), cap)
+            read_capped(
+                lzma_rust2::Lzma2Reader::new(&input[..], dict, None),
+                input.len(),
+                cap,
+            )
         }
         [0x03, 0x01, 0x01] => {
             // Five property bytes: lc/lp/pb, then the dictionary size.
@@ -900,12 +907,20 @@ fn decode<'d>(
             };
             let dict = dictionary(u32::from_le_bytes([a, b, c, d]), out_size, budget);
             match lzma_rust2::LzmaReader::new_with_props(&input[..], out_size, props, dict, None) {
-                Ok(r) => read_capped(r, cap),
+                Ok(r) => read_capped(r, input.len(), cap),
                 Err(e) => (nothing(), Some(e)),
             }
         }
-        [0x04, 0x01, 0x08] => read_capped(flate2::read::DeflateDecoder::new(&input[..]), cap),
-        [0x04, 0x02, 0x02] => read_capped(bzip2::read::MultiBzDecoder::new(&input[..]), cap),
+        [0x04, 0x01, 0x08] => read_capped(
+            flate2::read::DeflateDecoder::new(&input[..]),
+            input.len(),
+            cap,
+        ),
+        [0x04, 0x02, 0x02] => read_capped(
+            bzip2::read::MultiBzDecoder::new(&input[..]),
+            input.len(),
+            cap,
+        ),
         _ => match filter_of(coder) {
             Some((filter_type, property)) => {
                 if filter_type == FilterType::Delta && !(1..=256).contains(&property) {
