@@ -1774,7 +1774,7 @@ def containers_other_formats():
     r = random.Random(77)
     emit("containers/fake_archive.7z", b"7z\xbc\xaf\x27\x1c\x00\x04" + r.randbytes(120),
          "suspicious", "other", "7z signature followed by junk: an archive that cannot be "
-         "scanned")
+         "read (its start header CRC fails)")
     emit("containers/fake_archive.rar", b"Rar!\x1a\x07\x01\x00" + r.randbytes(120), "suspicious",
          "other", "RAR 5 signature followed by junk: an archive that cannot be scanned")
     inner = build_zip([{"name": "model.pkl", "data": EVIL2}])
