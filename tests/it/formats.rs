@@ -377,3 +377,129 @@ fn sevenz_member_limit() {
     let r = scan_path(&Scanner::default(), &path, &FileOptions::default());
     assert_eq!(r.verdict.as_str(), "clean");
 }
+
+/// A 7z number: the first byte's leading ones count the bytes that follow.
+fn sevenz_number(v: u64, out: &mut Vec<u8>) {
+    for extra in 0..8u32 {
+        if v < 1u64 << (7 * (extra + 1)) {
+            let high = (v >> (8 * extra)) as u8;
+            out.push((0xff00u16 >> extra) as u8 | high);
+            out.extend_from_slice(&v.to_le_bytes()[..extra as usize]);
+            return;
+        }
+    }
+    out.push(0xff);
+    out.extend_from_slice(&v.to_le_bytes());
+}
+
+/// A 7z archive with a plain header: one packed stream `packed`, one folder of one coder
+/// (`method`, `props`) declaring `unpack` bytes, split into `files` (name, size) in order.
+fn sevenz_archive(
+    packed: &[u8],
+    method: &[u8],
+    props: &[u8],
+    unpack: u64,
+    files: &[(&str, u64)],
+) -> Vec<u8> {
+    let mut h = vec![0x01, 0x04, 0x06, 0x00, 0x01, 0x09];
+    sevenz_number(packed.len() as u64, &mut h);
+    h.extend_from_slice(&[0x00, 0x07, 0x0b, 0x01, 0x00, 0x01]);
+    h.push(method.len() as u8 | if props.is_empty() { 0 } else { 0x20 });
+    h.extend_from_slice(method);
+    if !props.is_empty() {
+        sevenz_number(props.len() as u64, &mut h);
+        h.extend_from_slice(props);
+    }
+    h.push(0x0c);
+    sevenz_number(unpack, &mut h);
+    h.extend_from_slice(&[0x00, 0x08, 0x0d]);
+    sevenz_number(files.len() as u64, &mut h);
+    h.push(0x09);
+    for (_, size) in &files[..files.len() - 1] {
+        sevenz_number(*size, &mut h);
+    }
+    h.extend_from_slice(&[0x00, 0x00, 0x05]);
+    sevenz_number(files.len() as u64, &mut h);
+    let mut names = vec![0u8];
+    for (name, _) in files {
+        for u in name.encode_utf16().chain([0]) {
+            names.extend_from_slice(&u.to_le_bytes());
+        }
+    }
+    h.push(0x11);
+    sevenz_number(names.len() as u64, &mut h);
+    h.extend_from_slice(&names);
+    h.extend_from_slice(&[0x00, 0x00]);
+    let mut start = Vec::new();
+    start.extend_from_slice(&(packed.len() as u64).to_le_bytes());
+    start.extend_from_slice(&(h.len() as u64).to_le_bytes());
+    start.extend_from_slice(&crc32fast::hash(&h).to_le_bytes());
+    let mut out = picklescan_rs::format::sevenz::SIGNATURE.to_vec();
+    out.extend_from_slice(&[0, 4]);
+    out.extend_from_slice(&crc32fast::hash(&start).to_le_bytes());
+    out.extend_from_slice(&start);
+    out.extend_from_slice(packed);
+    out.extend_from_slice(&h);
+    out
+}
+
+/// Archives written here with a plain header: members are chosen as zip members are (data of
+/// no known format is skipped, unless named like a pickle), and an LZMA2 stream that holds far
+/// more than its header declares (the 256 MiB of zeros of `bomb_zeros.7z`, declared as 1 MiB)
+/// is decoded only up to the declared size.
+#[test]
+fn sevenz_written_by_hand() {
+    use picklescan_rs::format::sevenz;
+    let scanner = Scanner::default();
+    let scan = |data: &[u8]| picklescan_rs::file::scan_bytes(&scanner, data, "x.7z".into());
+    let evil = std::fs::read(root().join("../malicious/reduce_posix_system_proto2.pkl")).unwrap();
+    let blob: Vec<u8> = (0..4000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8 | 1)
+        .collect();
+    let mut packed = evil.clone();
+    packed.extend_from_slice(&blob);
+    let files = [("a.pkl", evil.len() as u64), ("b.bin", blob.len() as u64)];
+    let a = sevenz_archive(&packed, &[0], &[], packed.len() as u64, &files);
+    let r = scan(&a);
+    assert_eq!((r.verdict.as_str(), r.format.as_str()), ("dangerous", "7z"));
+    assert!(r
+        .findings
+        .iter()
+        .all(|f| f.member.as_deref() == Some("a.pkl")));
+    // Without the payload the unknown blob is data, as in a zip; named like a pickle, it is not.
+    let a = sevenz_archive(&blob, &[0], &[], blob.len() as u64, &[("b.bin", 4000)]);
+    assert_eq!(scan(&a).verdict.as_str(), "clean");
+    let a = sevenz_archive(&blob, &[0], &[], blob.len() as u64, &[("b.pkl", 4000)]);
+    assert_eq!(scan(&a).verdict.as_str(), "suspicious");
+    // A header shorter than its stream: the decoder stops at the declared size.
+    let bomb = std::fs::read(root().join("sevenz/bomb_zeros.7z")).unwrap();
+    let arch = sevenz::read(&bomb, 1 << 20).unwrap();
+    let folder = &arch.folders[0];
+    let lzma2 = folder.coders.iter().find(|c| c.method == [0x21]).unwrap();
+    let start = 32 + arch.pack_pos as usize;
+    let stream = &bomb[start..start + arch.pack_sizes[0] as usize];
+    let a = sevenz_archive(
+        stream,
+        &[0x21],
+        &lzma2.props,
+        1 << 20,
+        &[("zeros.bin", 1 << 20)],
+    );
+    let parsed = sevenz::read(&a, 1 << 30).unwrap();
+    let d = sevenz::decode_folder(&a, &parsed, &parsed.folders[0], 1 << 30);
+    assert_eq!((d.data.len(), d.error), (1 << 20, None));
+    assert!(d.data.iter().all(|&b| b == 0));
+    assert_eq!(scan(&a).verdict.as_str(), "clean");
+    // Declared larger than the budget: a prefix, and the budget as the reason.
+    let a = sevenz_archive(
+        stream,
+        &[0x21],
+        &lzma2.props,
+        1 << 30,
+        &[("zeros.bin", 1 << 30)],
+    );
+    let parsed = sevenz::read(&a, 1 << 20).unwrap();
+    let d = sevenz::decode_folder(&a, &parsed, &parsed.folders[0], 1 << 20);
+    assert_eq!(d.data.len(), 1 << 20);
+    assert!(matches!(d.error, Some(sevenz::SevenZipError::Budget(_))));
+}
