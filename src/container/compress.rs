@@ -19,6 +19,8 @@ pub enum Codec {
     Xz,
     /// LZ4 frame (`04 22 4D 18`).
     Lz4,
+    /// Zstandard frame (`28 B5 2F FD`).
+    Zstd,
     /// joblib < 0.10 z-file: `ZF` + 19 hex/space characters + zlib.
     ZFile,
 }
@@ -33,6 +35,7 @@ impl Codec {
             Codec::Lzma => "lzma",
             Codec::Xz => "xz",
             Codec::Lz4 => "lz4",
+            Codec::Zstd => "zstd",
             Codec::ZFile => "zfile",
         }
     }
@@ -62,6 +65,9 @@ pub fn sniff(data: &[u8]) -> Option<Codec> {
     }
     if data.starts_with(&[0x04, 0x22, 0x4d, 0x18]) {
         return Some(Codec::Lz4);
+    }
+    if data.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        return Some(Codec::Zstd);
     }
     None
 }
@@ -217,6 +223,16 @@ fn decode(codec: Codec, mut input: impl BufRead, sink: &mut Capped<'_, '_>) -> i
         Codec::Gzip => copy(flate2::bufread::MultiGzDecoder::new(input), sink),
         Codec::Bz2 => copy(bzip2::bufread::MultiBzDecoder::new(input), sink),
         Codec::Lz4 => copy(lz4_flex::frame::FrameDecoder::new(input), sink),
+        // Frame after frame, as `zstd -d` reads concatenated frames. ruzstd refuses windows over
+        // 128 MiB (libzstd's default limit), and the sink's cap bounds the output.
+        Codec::Zstd => loop {
+            if input.fill_buf()?.is_empty() {
+                return Ok(());
+            }
+            let frame = ruzstd::decoding::StreamingDecoder::new(&mut input)
+                .map_err(io::Error::other)?;
+            copy(frame, sink)?;
+        },
         Codec::Lzma => {
             let opts = lzma_rs::decompress::Options {
                 memlimit: Some(usize::try_from((sink.budget)()).unwrap_or(usize::MAX)),

@@ -108,7 +108,6 @@ pub const TORCH_LEGACY_MAGIC: &[u8] = &[
 /// Archive and model formats that cannot be looked into, by magic.
 const UNSCANNABLE: &[(&[u8], &str)] = &[
     (b"Rar!\x1a\x07", "rar"),
-    (&[0x28, 0xb5, 0x2f, 0xfd], "zstd"),
     (b"MSCF", "cab"),
     (b"PYTORCH1", "torch-preview"),
     (b"\x60\xea", "arj"),

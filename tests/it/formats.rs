@@ -503,3 +503,9 @@ fn sevenz_written_by_hand() {
     assert_eq!(d.data.len(), 1 << 20);
     assert!(matches!(d.error, Some(sevenz::SevenZipError::Budget(_))));
 }
+
+#[test]
+fn zstd_wrappers() {
+    let n = check("zstd/");
+    assert!(n >= 8, "{n}");
+}
