@@ -229,8 +229,8 @@ fn decode(codec: Codec, mut input: impl BufRead, sink: &mut Capped<'_, '_>) -> i
             if input.fill_buf()?.is_empty() {
                 return Ok(());
             }
-            let frame = ruzstd::decoding::StreamingDecoder::new(&mut input)
-                .map_err(io::Error::other)?;
+            let frame =
+                ruzstd::decoding::StreamingDecoder::new(&mut input).map_err(io::Error::other)?;
             copy(frame, sink)?;
         },
         Codec::Lzma => {
