@@ -162,6 +162,51 @@ def tf_keras_h5():
             f.attrs["model_config"] = json.dumps(cfg).encode()
         expect(f"k2_attack_{name}.h5", "keras-h5", "dangerous", ["PS984"])
 
+    # The other places tf_keras takes code from: `output_shape` and `mask` (with a `*_type` of
+    # "lambda"), the code alone instead of `[code, defaults, closure]`, code that is not base64
+    # (marshal bytes as a string, which `func_load` reads as raw_unicode_escape), and the
+    # `module` whose globals the function runs with.
+    evil = attacks()["import_os_system"]
+
+    def spawn_alone(x):
+        # os.posix_spawn once the module is `os`: a name harmless on its own.
+        return posix_spawn("/bin/sh", ["sh", "-c", "id"], {}) and x  # noqa: F821
+
+    def relu_alone(x):
+        return nn.relu(x)  # noqa: F821  (tf.nn.relu once the module is `tensorflow`)
+
+    edits = {
+        "k2_attack_output_shape": ({"output_shape": [code_of(evil), None, None],
+                                    "output_shape_type": "lambda"}, "dangerous", ["PS984"]),
+        "k2_attack_mask": ({"mask": [code_of(evil), None, None], "mask_type": "lambda"},
+                           "dangerous", ["PS984"]),
+        "k2_attack_code_alone": ({"function": code_of(evil)}, "dangerous", ["PS984"]),
+        "k2_attack_raw_marshal": ({"function": [marshal.dumps(evil.__code__).decode("latin-1"),
+                                                None, None]}, "dangerous", ["PS984"]),
+        "k2_attack_base64_noise": ({"function": ["*" + code_of(evil).replace("\n", "!\n") + "*",
+                                                 None, None]}, "dangerous", ["PS984"]),
+        "k2_attack_module_os": ({"function": [code_of(spawn_alone), None, None], "module": "os"},
+                                "dangerous", ["PS984"]),
+        "k2_module_unknown": ({"function": [code_of(relu_alone), None, None],
+                               "module": "my_package.layers"}, "suspicious", ["PS980"]),
+        "k2_module_tensorflow": ({"function": [code_of(relu_alone), None, None],
+                                  "module": "tensorflow"}, "clean", []),
+    }
+    from tf_keras.src.utils.generic_utils import func_load
+    for name, (change, verdict, rules) in edits.items():
+        for key in ("function", "output_shape", "mask"):
+            if key in change:  # what tf_keras would build (never called here)
+                code = change[key][0] if isinstance(change[key], list) else change[key]
+                assert func_load(code, globs={}).__code__.co_names, name
+        dst = path(name + ".h5")
+        shutil.copyfile(path("k2_times_two.h5"), dst)
+        with h5py.File(dst, "r+") as f:
+            cfg = json.loads(f.attrs["model_config"])
+            layer = next(l for l in cfg["config"]["layers"] if l["class_name"] == "Lambda")
+            layer["config"].update(change)
+            f.attrs["model_config"] = json.dumps(cfg).encode()
+        expect(name + ".h5", "keras-h5", verdict, rules)
+
 
 def main():
     shutil.rmtree(OUT, ignore_errors=True)

@@ -120,7 +120,7 @@ const KERAS_FUNCTIONS: &[&str] = &[
 
 /// Top-level packages whose modules a Lambda's closure may hold (`keras.ops`, `numpy`): tensor
 /// libraries Keras itself imports.
-const MODULES_FOR_LAMBDAS: &[&str] = &[
+pub(crate) const MODULES_FOR_LAMBDAS: &[&str] = &[
     "keras",
     "tf_keras",
     "tensorflow",
@@ -165,9 +165,25 @@ fn field<'a>(o: &'a Object, k: &str) -> Option<&'a str> {
 fn judge(ctx: &Ctx<'_>, o: &Object, depth: usize, out: &mut Vec<Finding>) {
     let at = &o.path;
     // Lambda bytecode.
-    if o.class_name == "__lambda__" || field(o, "function_type") == Some("lambda") {
-        let code = field(o, "code").or_else(|| field(o, "function"));
-        out.extend(super::keras_lambda::judge(ctx, at, code));
+    if o.class_name == "__lambda__" {
+        out.extend(super::keras_lambda::judge(ctx, at, field(o, "code"), None));
+        return;
+    }
+    // Keras 2 / tf_keras: `function`, `output_shape` and `mask` as `[code, defaults, closure]`.
+    let mut keras2_lambda = false;
+    // Each names the module whose globals it runs with (tf_keras `Lambda.from_config`).
+    for (kind, code, module) in [
+        ("function_type", "function", "module"),
+        ("output_shape_type", "output_shape", "output_shape_module"),
+        ("mask_type", "mask", "mask_module"),
+    ] {
+        if field(o, kind) == Some("lambda") {
+            keras2_lambda = true;
+            let module = field(o, module);
+            out.extend(super::keras_lambda::judge(ctx, at, field(o, code), module));
+        }
+    }
+    if keras2_lambda {
         return;
     }
     match o.class_name.as_str() {
@@ -308,35 +324,50 @@ fn torch_module(ctx: &Ctx<'_>, o: &Object, depth: usize, out: &mut Vec<Finding>)
     }
 }
 
-/// Standard base64 (padding optional, whitespace ignored); `None` on other characters or beyond
-/// [`MAX_PAYLOAD`].
+/// Base64 decoded as Keras decodes it: Python's `binascii.a2b_base64` in its default, lenient
+/// mode (`base64.b64decode`, the `base64` codec). Characters outside the alphabet are skipped,
+/// a `=` after two or three characters of a quad ends the data (whatever follows is ignored),
+/// and an unfinished quad is an error. `None` on an error or beyond [`MAX_PAYLOAD`].
 pub(crate) fn decode_base64(s: &str) -> Option<Vec<u8>> {
     if s.len() / 4 * 3 > MAX_PAYLOAD {
         return None;
     }
     let mut out = Vec::with_capacity(s.len() / 4 * 3);
-    let mut acc = 0u32;
-    let mut bits = 0;
+    let (mut quad_pos, mut pads, mut left) = (0u32, 0u32, 0u8);
     for c in s.bytes() {
+        if c == b'=' {
+            if quad_pos >= 2 {
+                pads += 1;
+                if quad_pos + pads >= 4 {
+                    return Some(out);
+                }
+            }
+            continue;
+        }
         let v = match c {
             b'A'..=b'Z' => c - b'A',
             b'a'..=b'z' => c - b'a' + 26,
             b'0'..=b'9' => c - b'0' + 52,
-            b'+' | b'-' => 62,
-            b'/' | b'_' => 63,
-            b'=' => break,
-            b' ' | b'\n' | b'\r' | b'\t' => continue,
-            _ => return None,
+            b'+' => 62,
+            b'/' => 63,
+            _ => continue,
         };
-        acc = (acc << 6) | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
+        pads = 0;
+        match quad_pos {
+            0 => left = v,
+            1 => {
+                out.push((left << 2) | (v >> 4));
+                left = v & 0x0f;
+            }
+            2 => {
+                out.push((left << 4) | (v >> 2));
+                left = v & 0x03;
+            }
+            _ => out.push((left << 6) | v),
         }
+        quad_pos = (quad_pos + 1) % 4;
     }
-    Some(out)
+    (quad_pos == 0).then_some(out)
 }
 
 #[cfg(test)]
@@ -345,8 +376,15 @@ mod tests {
 
     #[test]
     fn base64() {
+        // Each as Python's `base64.b64decode` reads it.
         assert_eq!(decode_base64("aGVsbG8=").unwrap(), b"hello");
-        assert_eq!(decode_base64("aGVs\nbG8").unwrap(), b"hello");
-        assert!(decode_base64("a*b").is_none());
+        assert_eq!(decode_base64("aGVs\nbG8=").unwrap(), b"hello");
+        assert_eq!(decode_base64("a*G-V_s!bG8=").unwrap(), b"hello");
+        assert_eq!(decode_base64("aGVsbG8=aGVsbG8=").unwrap(), b"hello");
+        assert_eq!(decode_base64("aG=VsbG8=").unwrap(), b"hello");
+        assert_eq!(decode_base64("aGVsbA==bG8=").unwrap(), b"hell");
+        assert!(decode_base64("aGVsbG8").is_none());
+        assert!(decode_base64("aGVsb").is_none());
+        assert_eq!(decode_base64("").unwrap(), b"");
     }
 }

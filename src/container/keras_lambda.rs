@@ -13,6 +13,12 @@
 //! * a function whose names are all tensor arithmetic, the usual module aliases (`tf`, `K`,
 //!   `ops`, `np`) and harmless builtins is clean;
 //! * anything else, and code that does not decode, is suspicious (PS980), with the names.
+//!
+//! The code string is turned into bytes as `func_load` does (Python's lenient base64, else the
+//! string's `raw_unicode_escape` bytes), and tf_keras configs are read wherever they keep code:
+//! `function`, `output_shape` and `mask`, each with the `module` whose globals the function
+//! runs with; in a module other than the tensor libraries' no name counts as arithmetic, and a
+//! name the rules call dangerous in that module (`posix_spawn` in `os`) is dangerous.
 
 use super::Ctx;
 use crate::finding::{Finding, Usage};
@@ -500,29 +506,42 @@ pub(crate) fn is_dangerous_name(n: &str) -> bool {
     DANGEROUS.contains(&n) || (n.starts_with("__") && n.ends_with("__"))
 }
 
-/// Judge one Lambda's bytecode (`code_b64`, base64) found at `at`.
-pub(crate) fn judge(ctx: &Ctx<'_>, at: &str, code_b64: Option<&str>) -> Option<Finding> {
-    let Some(b64) = code_b64 else {
+/// The bytes Keras's `func_load` unmarshals from a code string: base64 decoded as Python does
+/// when the string is ASCII, else (or when that fails) `code.encode("raw_unicode_escape")`.
+fn code_bytes(code: &str) -> Vec<u8> {
+    if code.is_ascii() {
+        if let Some(b) = super::keras::decode_base64(code) {
+            return b;
+        }
+    }
+    let mut out = Vec::with_capacity(code.len());
+    for c in code.chars() {
+        match u32::from(c) {
+            b @ 0..=0xff => out.push(b as u8),
+            w @ 0x100..=0xffff => out.extend(format!("\\u{w:04x}").bytes()),
+            w => out.extend(format!("\\U{w:08x}").bytes()),
+        }
+    }
+    out
+}
+
+/// Judge one Lambda's code (`code`, as the config stores it) found at `at`. `module` is the
+/// module tf_keras takes the function's globals from (`config.module`), when the config names one.
+pub(crate) fn judge(
+    ctx: &Ctx<'_>,
+    at: &str,
+    code: Option<&str>,
+    module: Option<&str>,
+) -> Option<Finding> {
+    let Some(text) = code else {
         return Some(ctx.anomaly(
             ids::UNJUDGED,
             None,
             format!("Lambda at {at} carries Python bytecode in a shape this scan does not read"),
         ));
     };
-    let bytes = match super::keras::decode_base64(b64) {
-        Some(b) if !b.is_empty() => b,
-        _ => {
-            return Some(ctx.anomaly(
-                ids::UNJUDGED,
-                None,
-                format!(
-                    "Lambda at {at}: its code is not base64 (or too large) and cannot be judged"
-                ),
-            ))
-        }
-    };
-    let (code, layout) = match marshal::read_code(&bytes) {
-        Ok(c) => c,
+    let decoded = match marshal::read_code(&code_bytes(text)) {
+        Ok(decoded) => decoded,
         Err(e) => {
             return Some(ctx.anomaly(
                 ids::UNJUDGED,
@@ -531,6 +550,16 @@ pub(crate) fn judge(ctx: &Ctx<'_>, at: &str, code_b64: Option<&str>) -> Option<F
             ))
         }
     };
+    judge_code(ctx, at, &decoded.0, decoded.1, module)
+}
+
+fn judge_code(
+    ctx: &Ctx<'_>,
+    at: &str,
+    code: &marshal::Code,
+    layout: marshal::Layout,
+    module: Option<&str>,
+) -> Option<Finding> {
     let mut names: Vec<&str> = Vec::new();
     for c in code.all() {
         for n in &c.names {
@@ -544,10 +573,25 @@ pub(crate) fn judge(ctx: &Ctx<'_>, at: &str, code_b64: Option<&str>) -> Option<F
         layout.versions(),
         code.qualname
     );
+    // tf_keras builds the function with the globals of the module its config names: a name is
+    // then whatever that module holds under it (`module: "os"` makes `system` os.system).
+    let foreign = module.filter(|m| {
+        let top = m.split('.').next().unwrap_or("");
+        *m != "__main__" && !super::keras::MODULES_FOR_LAMBDAS.contains(&top)
+    });
     let dangerous: Vec<&str> = names
         .iter()
         .copied()
-        .filter(|n| is_dangerous_name(n))
+        .filter(|n| {
+            is_dangerous_name(n)
+                || foreign.is_some_and(|m| {
+                    is_dangerous_name(m.split('.').next().unwrap_or(""))
+                        || matches!(
+                            ctx.scanner.rules.judge(m, n),
+                            crate::rules::Judgement::Dangerous(_)
+                        )
+                })
+        })
         .collect();
     if !dangerous.is_empty() {
         let mut f = ctx.anomaly(
@@ -559,14 +603,18 @@ pub(crate) fn judge(ctx: &Ctx<'_>, at: &str, code_b64: Option<&str>) -> Option<F
                 names.join(", ")
             ),
         );
-        f.global = Some(dangerous.join("."));
+        f.global = Some(match foreign {
+            Some(m) => format!("{m}.{}", dangerous.join(",")),
+            None => dangerous.join("."),
+        });
         f.usage = Usage::Called;
         return Some(f);
     }
+    // In a module's globals other than the tensor libraries', no name is known to be arithmetic.
     let unknown: Vec<&str> = names
         .iter()
         .copied()
-        .filter(|n| !TENSOR_NAMES.contains(n))
+        .filter(|n| foreign.is_some() || !TENSOR_NAMES.contains(n))
         .collect();
     if unknown.is_empty() {
         return None;
@@ -579,4 +627,22 @@ pub(crate) fn judge(ctx: &Ctx<'_>, at: &str, code_b64: Option<&str>) -> Option<F
             unknown.join(", ")
         ),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::code_bytes;
+
+    #[test]
+    fn code_bytes_as_keras_reads_them() {
+        // Each as `func_load` turns it into bytes (Python's base64 codec, else
+        // `raw_unicode_escape`).
+        assert_eq!(code_bytes("aGVs\nbG8=\n"), b"hello");
+        assert_eq!(code_bytes("aGVsbG8"), b"aGVsbG8");
+        assert_eq!(code_bytes("\u{e3}\u{0}x"), b"\xe3\x00x");
+        assert_eq!(
+            code_bytes("\u{abcd}\u{1f600}\u{e9}"),
+            b"\\uabcd\\U0001f600\xe9"
+        );
+    }
 }

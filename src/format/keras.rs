@@ -37,8 +37,9 @@ pub struct Object {
     /// `config` when it is a string (a function's name).
     pub config_name: Option<String>,
     /// String values of the `config` keys a scan judges (`module`, `vocabulary`, `filepath`,
-    /// `function_type`, `code`), and `function` when it is a Keras 2 `[code, defaults, closure]`
-    /// list (its code).
+    /// `function_type`, `code`, and the `output_shape_`/`mask_` type and module), and
+    /// the code of `function`, `output_shape` and `mask` (a string, or Keras 2's
+    /// `[code, defaults, closure]`).
     pub fields: Vec<(String, String)>,
     /// JSON path.
     pub path: String,
@@ -65,7 +66,17 @@ pub fn objects(v: &Value) -> Result<Vec<Object>, KerasError> {
 }
 
 /// Keys of an object's `config` whose string values are judged.
-const FIELDS: &[&str] = &["module", "vocabulary", "filepath", "function_type", "code"];
+const FIELDS: &[&str] = &[
+    "module",
+    "vocabulary",
+    "filepath",
+    "function_type",
+    "output_shape_type",
+    "output_shape_module",
+    "mask_type",
+    "mask_module",
+    "code",
+];
 
 fn fields(config: &Value) -> Vec<(String, String)> {
     let mut out = Vec::new();
@@ -77,9 +88,14 @@ fn fields(config: &Value) -> Vec<(String, String)> {
             out.push((k.to_string(), s.clone()));
         }
     }
-    if let Some(Value::Array(items)) = m.get("function") {
-        if let Some(Value::String(code)) = items.first() {
-            out.push(("function".into(), code.clone()));
+    // Keras 2 functions: `[code, defaults, closure]`, or the code alone (`func_load` takes both).
+    for key in ["function", "output_shape", "mask"] {
+        let code = match m.get(key) {
+            Some(Value::Array(items)) => items.first(),
+            other => other,
+        };
+        if let Some(Value::String(code)) = code {
+            out.push((key.into(), code.clone()));
         }
     }
     out
