@@ -178,14 +178,11 @@ fn scan_json(ctx: &Ctx<'_>, data: &[u8], name: Option<&str>, depth: usize) -> Sc
         let value: serde_json::Value = match serde_json::from_slice(data) {
             Ok(v) => v,
             Err(e) => {
-                return Scanned {
-                    format: "hf-config".into(),
-                    findings: vec![ctx.anomaly(
-                        super::template::ids::TEMPLATE_INVALID,
-                        Some(0),
-                        format!("JSON with a chat_template or auto_map key does not parse: {e}"),
-                    )],
-                }
+                return ctx.unread(
+                    "hf-config",
+                    super::template::ids::TEMPLATE_INVALID,
+                    format!("JSON with a chat_template or auto_map key does not parse: {e}"),
+                )
             }
         };
         let mut findings = Vec::new();
@@ -233,13 +230,10 @@ fn scan_json(ctx: &Ctx<'_>, data: &[u8], name: Option<&str>, depth: usize) -> Sc
     match super::not_model::classify(data, name) {
         Some(what) => super::not_a_model(what),
         None if named_json => super::not_a_model("json"),
-        None => Scanned {
-            format: "unknown".into(),
-            findings: vec![ctx.anomaly(
-                super::ids::UNRECOGNISED,
-                Some(0),
-                "JSON content of no known model format".into(),
-            )],
-        },
+        None => ctx.unread(
+            "unknown",
+            super::ids::UNRECOGNISED,
+            "JSON content of no known model format".into(),
+        ),
     }
 }

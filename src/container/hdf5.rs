@@ -29,14 +29,11 @@ pub(crate) fn scan(ctx: &Ctx<'_>, data: &[u8], depth: usize) -> Scanned {
     let contents = match hdf5::read(data) {
         Ok(c) => c,
         Err(e) => {
-            return Scanned {
-                format: "hdf5".into(),
-                findings: vec![ctx.anomaly(
-                    ids::INVALID,
-                    Some(0),
-                    format!("HDF5 file not read whole: {e}"),
-                )],
-            }
+            return ctx.unread(
+                "hdf5",
+                ids::INVALID,
+                format!("HDF5 file not read whole: {e}"),
+            )
         }
     };
     let mut findings = Vec::new();

@@ -206,6 +206,15 @@ impl<'s> Ctx<'s> {
         self.scanner.anomaly(id, offset, message)
     }
 
+    /// What a scan says of content it could not read (or may not look into): its format and
+    /// one finding, at offset 0.
+    pub fn unread(&self, format: &str, id: &str, message: String) -> Scanned {
+        Scanned {
+            format: format.into(),
+            findings: vec![self.anomaly(id, Some(0), message)],
+        }
+    }
+
     /// Output budget for one stream or member of `compressed` bytes: what is left of the file's
     /// budget, within the per-stream ratio cap ([`crate::Limits::inflate_budget`]). The output is
     /// held in memory, so this cap, not `max_decompressed`, is what bounds a bomb's memory and time.
@@ -279,17 +288,14 @@ pub(crate) fn scan_content(
     depth: usize,
 ) -> Scanned {
     if depth > ctx.scanner.limits.max_container_depth {
-        return Scanned {
-            format: "nested".into(),
-            findings: vec![ctx.anomaly(
-                ids::NESTED_DEPTH,
-                Some(0),
-                format!(
-                    "containers nested more than {} deep: the inner content is not scanned",
-                    ctx.scanner.limits.max_container_depth
-                ),
-            )],
-        };
+        return ctx.unread(
+            "nested",
+            ids::NESTED_DEPTH,
+            format!(
+                "containers nested more than {} deep: the inner content is not scanned",
+                ctx.scanner.limits.max_container_depth
+            ),
+        );
     }
     let kind = detect(data, name);
     let mut out = match kind {
@@ -314,28 +320,18 @@ pub(crate) fn scan_content(
                 return torch::scan_pickle_file(ctx, data);
             }
             let why = run.error.map(|e| e.to_string()).unwrap_or_default();
-            Scanned {
-                format: "unknown".into(),
-                findings: vec![ctx.anomaly(
-                    ids::UNRECOGNISED,
-                    Some(0),
-                    format!(
+            ctx.unread("unknown", ids::UNRECOGNISED, format!(
                         "content of no known model format: it starts with a pickle opcode but breaks at once ({why})"
-                    ),
-                )],
-            }
+                    ))
         }
         Kind::Tar => torch::scan_tar(ctx, data, depth),
         Kind::Format(f) => formats::scan(ctx, f, data, name, depth),
         Kind::Compressed(codec) => scan_compressed(ctx, codec, data, name, depth),
-        Kind::Unscannable(what) => Scanned {
-            format: what.into(),
-            findings: vec![ctx.anomaly(
-                ids::UNSCANNABLE,
-                Some(0),
-                format!("{what} content cannot be looked into: not proven safe"),
-            )],
-        },
+        Kind::Unscannable(what) => ctx.unread(
+            what,
+            ids::UNSCANNABLE,
+            format!("{what} content cannot be looked into: not proven safe"),
+        ),
         Kind::Empty | Kind::Unknown => match not_model::classify(data, name) {
             Some(what) => not_a_model(what),
             None => unrecognised(ctx, kind, data),
@@ -357,10 +353,7 @@ fn unrecognised(ctx: &Ctx<'_>, kind: Kind, data: &[u8]) -> Scanned {
             crate::file::hex(&data[..data.len().min(8)])
         )
     };
-    Scanned {
-        format: kind.name().into(),
-        findings: vec![ctx.anomaly(ids::UNRECOGNISED, Some(0), message)],
-    }
+    ctx.unread(kind.name(), ids::UNRECOGNISED, message)
 }
 
 /// The report of content that is not a model: no findings, its own format name.

@@ -299,16 +299,7 @@ pub fn parse_header(data: &[u8]) -> Result<Header, String> {
 pub(crate) fn scan(ctx: &Ctx<'_>, data: &[u8], _depth: usize) -> Scanned {
     let h = match parse_header(data) {
         Ok(h) => h,
-        Err(e) => {
-            return Scanned {
-                format: "npy".into(),
-                findings: vec![ctx.anomaly(
-                    ids::NPY_INVALID,
-                    Some(0),
-                    format!("invalid .npy: {e}"),
-                )],
-            }
-        }
+        Err(e) => return ctx.unread("npy", ids::NPY_INVALID, format!("invalid .npy: {e}")),
     };
     let body = &data[h.data_start..];
     if h.has_object {

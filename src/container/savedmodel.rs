@@ -96,14 +96,11 @@ pub(crate) fn scan_saved_model(ctx: &Ctx<'_>, data: &[u8]) -> Scanned {
     let model = match savedmodel::read(data) {
         Ok(m) => m,
         Err(e) => {
-            return Scanned {
-                format: "tf-savedmodel".into(),
-                findings: vec![ctx.anomaly(
-                    ids::INVALID,
-                    Some(0),
-                    format!("SavedModel not read whole: {e}"),
-                )],
-            }
+            return ctx.unread(
+                "tf-savedmodel",
+                ids::INVALID,
+                format!("SavedModel not read whole: {e}"),
+            )
         }
     };
     let mut findings = Vec::new();

@@ -83,14 +83,11 @@ pub(crate) fn scan_zip(ctx: &Ctx<'_>, data: &[u8], depth: usize) -> Scanned {
     let archive = match Archive::parse(data, limits.max_members) {
         Ok(a) => a,
         Err(e) => {
-            return Scanned {
-                format: "zip".into(),
-                findings: vec![ctx.anomaly(
-                    ids::ZIP_ANOMALY,
-                    Some(0),
-                    format!("unreadable zip archive: {e}"),
-                )],
-            }
+            return ctx.unread(
+                "zip",
+                ids::ZIP_ANOMALY,
+                format!("unreadable zip archive: {e}"),
+            )
         }
     };
     let mut findings: Vec<Finding> = Vec::new();

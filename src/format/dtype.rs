@@ -3,9 +3,22 @@
 //! to. Readers (`container/`) and extraction (`extract/`) both use these tables.
 
 /// Element types that the output formats hold, in the safetensors declaration order (which is the
-/// order its writer sorts by, descending).
+/// order its writer sorts by, descending). Each variant's name is its safetensors name
+/// (`DType::iter()` lists them in order, `DType::from_str("F32")` parses one).
 #[allow(non_camel_case_types)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    strum::EnumIter,
+    strum::IntoStaticStr,
+    strum::EnumString,
+)]
 pub enum DType {
     /// bool, one byte.
     BOOL,
@@ -46,31 +59,6 @@ pub enum DType {
 }
 
 impl DType {
-    /// Every dtype, in declaration order.
-    pub const ALL: [DType; 18] = {
-        use DType::*;
-        [
-            BOOL,
-            U8,
-            I8,
-            F8_E5M2,
-            F8_E4M3,
-            F8_E8M0,
-            F8_E4M3FNUZ,
-            F8_E5M2FNUZ,
-            I16,
-            U16,
-            F16,
-            BF16,
-            I32,
-            U32,
-            F32,
-            F64,
-            I64,
-            U64,
-        ]
-    };
-
     /// Bytes per element.
     pub fn size(self) -> usize {
         use DType::*;
@@ -84,27 +72,7 @@ impl DType {
 
     /// The safetensors name (`F32`, `BF16`, …).
     pub fn safetensors_name(self) -> &'static str {
-        use DType::*;
-        match self {
-            BOOL => "BOOL",
-            U8 => "U8",
-            I8 => "I8",
-            F8_E5M2 => "F8_E5M2",
-            F8_E4M3 => "F8_E4M3",
-            F8_E8M0 => "F8_E8M0",
-            F8_E4M3FNUZ => "F8_E4M3FNUZ",
-            F8_E5M2FNUZ => "F8_E5M2FNUZ",
-            I16 => "I16",
-            U16 => "U16",
-            F16 => "F16",
-            BF16 => "BF16",
-            I32 => "I32",
-            U32 => "U32",
-            F32 => "F32",
-            F64 => "F64",
-            I64 => "I64",
-            U64 => "U64",
-        }
+        self.into()
     }
 }
 
@@ -228,7 +196,7 @@ impl ElemType {
 /// Bits per element of a safetensors dtype name: the [`DType`]s, and the sub-byte and complex
 /// types safetensors declares that no output here holds (`F4`, `F6_E2M3`, `F6_E3M2`, `C64`).
 pub fn safetensors_bits(name: &str) -> Option<u64> {
-    if let Some(d) = DType::ALL.iter().find(|d| d.safetensors_name() == name) {
+    if let Ok(d) = name.parse::<DType>() {
         return Some(d.size() as u64 * 8);
     }
     Some(match name {
@@ -237,4 +205,23 @@ pub fn safetensors_bits(name: &str) -> Option<u64> {
         "C64" => 64,
         _ => return None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DType;
+    use strum::IntoEnumIterator;
+
+    #[test]
+    fn names_are_the_safetensors_names_and_parse_back() {
+        let names: Vec<&str> = DType::iter().map(DType::safetensors_name).collect();
+        assert_eq!(names.len(), 18);
+        assert_eq!(names[..3], ["BOOL", "U8", "I8"]);
+        assert_eq!(names[names.len() - 1], "U64");
+        for d in DType::iter() {
+            assert_eq!(d.safetensors_name().parse::<DType>(), Ok(d));
+        }
+        assert!("f32".parse::<DType>().is_err());
+        assert!("F4".parse::<DType>().is_err());
+    }
 }

@@ -250,6 +250,16 @@ struct Cur<'a> {
 }
 
 impl<'a> Cur<'a> {
+    /// A cursor over all of `data`.
+    fn over(data: &'a [u8], what: &'static str) -> Self {
+        Cur {
+            data,
+            pos: 0,
+            end: data.len(),
+            what,
+        }
+    }
+
     fn err(&self) -> Hdf5Error {
         Hdf5Error::Truncated {
             what: self.what,
@@ -329,10 +339,8 @@ impl<'a> Reader<'a> {
             return Err(Hdf5Error::Invalid("no HDF5 signature at offset 0".into()));
         }
         let mut c = Cur {
-            data,
-            pos: 8,
-            end: data.len(),
-            what: "superblock",
+            pos: 8, // after the signature
+            ..Cur::over(data, "superblock")
         };
         let version = c.u8()?;
         let (so, sl, base, root);
@@ -512,12 +520,7 @@ impl<'a> Reader<'a> {
             )));
         }
         if m.kind == MSG_CONTINUATION {
-            let mut c = Cur {
-                data: m.data,
-                pos: 0,
-                end: m.data.len(),
-                what: "continuation message",
-            };
+            let mut c = Cur::over(m.data, "continuation message");
             let a = self.offset(&mut c)?;
             let len = self.length(&mut c)?;
             blocks.push((a, len));
@@ -595,12 +598,7 @@ impl<'a> Reader<'a> {
         let mut external = false;
         for m in &messages {
             let shared = m.flags & FLAG_SHARED != 0;
-            let mut c = Cur {
-                data: m.data,
-                pos: 0,
-                end: m.data.len(),
-                what: "header message",
-            };
+            let mut c = Cur::over(m.data, "header message");
             match m.kind {
                 MSG_SYMBOL_TABLE => {
                     is_group = true;
@@ -610,23 +608,10 @@ impl<'a> Reader<'a> {
                 }
                 MSG_LINK_INFO => {
                     is_group = true;
-                    c.skip(1)?;
-                    let flags = c.u8()?;
-                    if flags & 1 != 0 {
-                        c.skip(8)?;
-                    }
-                    let heap = self.offset(&mut c)?;
-                    let index = self.offset(&mut c)?;
-                    if heap != UNDEFINED {
-                        for m in self.dense_messages(heap, index, "dense links")? {
-                            let mut lc = Cur {
-                                data: m,
-                                pos: 0,
-                                end: m.len(),
-                                what: "link message",
-                            };
-                            self.link(&mut lc, &path, &mut children, out)?;
-                        }
+                    // After the flags: a maximum creation index (8 bytes) when tracked.
+                    for m in self.dense_index(&mut c, 8, "dense links")? {
+                        let mut lc = Cur::over(m, "link message");
+                        self.link(&mut lc, &path, &mut children, out)?;
                     }
                 }
                 MSG_LINK => {
@@ -634,24 +619,11 @@ impl<'a> Reader<'a> {
                     self.link(&mut c, &path, &mut children, out)?;
                 }
                 MSG_ATTRIBUTE_INFO => {
-                    c.skip(1)?;
-                    let flags = c.u8()?;
-                    if flags & 1 != 0 {
-                        c.skip(2)?;
-                    }
-                    let heap = self.offset(&mut c)?;
-                    let index = self.offset(&mut c)?;
-                    if heap != UNDEFINED {
-                        for m in self.dense_messages(heap, index, "dense attributes")? {
-                            let mut ac = Cur {
-                                data: m,
-                                pos: 0,
-                                end: m.len(),
-                                what: "attribute message",
-                            };
-                            let a = self.attribute(&mut ac, &path)?;
-                            out.attributes.push(a);
-                        }
+                    // After the flags: a maximum creation index (2 bytes) when tracked.
+                    for m in self.dense_index(&mut c, 2, "dense attributes")? {
+                        let mut ac = Cur::over(m, "attribute message");
+                        let a = self.attribute(&mut ac, &path)?;
+                        out.attributes.push(a);
                     }
                 }
                 MSG_ATTRIBUTE => {
@@ -826,10 +798,8 @@ impl<'a> Reader<'a> {
                 let len = c.u16()? as usize;
                 let value = c.bytes(len)?;
                 let mut v = Cur {
-                    data: value,
                     pos: 1, // version and flags
-                    end: value.len(),
-                    what: "external link",
+                    ..Cur::over(value, "external link")
                 };
                 if value.is_empty() {
                     return Err(Hdf5Error::Invalid(format!(
@@ -884,19 +854,9 @@ impl<'a> Reader<'a> {
                 value: AttrValue::Other,
             });
         }
-        let mut t = Cur {
-            data: type_bytes,
-            pos: 0,
-            end: type_bytes.len(),
-            what: "attribute datatype",
-        };
+        let mut t = Cur::over(type_bytes, "attribute datatype");
         let dtype = datatype(&mut t)?;
-        let mut s = Cur {
-            data: space_bytes,
-            pos: 0,
-            end: space_bytes.len(),
-            what: "attribute dataspace",
-        };
+        let mut s = Cur::over(space_bytes, "attribute dataspace");
         let count = element_count(&dataspace(&mut s, self.sl)?)?;
         let value = match dtype.string {
             Some(StringKind::Fixed) => {
@@ -1086,12 +1046,7 @@ impl<'a> Reader<'a> {
     /// The first source file of a virtual dataset's mapping list, and the number of mappings.
     fn virtual_source(&mut self, heap: u64, index: u32, path: &str) -> Result<(String, u64)> {
         let block = self.global_heap_object(heap, index)?;
-        let mut c = Cur {
-            data: block,
-            pos: 0,
-            end: block.len(),
-            what: "virtual dataset mapping",
-        };
+        let mut c = Cur::over(block, "virtual dataset mapping");
         let version = c.u8()?;
         if version > 1 {
             return Err(Hdf5Error::Unsupported(format!(

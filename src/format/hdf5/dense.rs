@@ -24,14 +24,30 @@ struct Heap {
 }
 
 impl<'a> Reader<'a> {
-    /// The messages (link or attribute messages, by `what`) stored in the fractal heap at `heap`
-    /// and indexed by the version 2 B-tree at `btree`.
-    pub(super) fn dense_messages(
+    /// The messages a Link Info or Attribute Info message points to (none when they are kept
+    /// in the object header): version, flags, the maximum creation index (`index_len` bytes)
+    /// when flag bit 0 is set, then the fractal heap and name-index B-tree addresses.
+    pub(super) fn dense_index(
         &self,
-        heap: u64,
-        btree: u64,
+        c: &mut Cur<'_>,
+        index_len: usize,
         what: &'static str,
     ) -> Result<Vec<&'a [u8]>> {
+        c.skip(1)?;
+        if c.u8()? & 1 != 0 {
+            c.skip(index_len)?;
+        }
+        let heap = self.offset(c)?;
+        let btree = self.offset(c)?;
+        if heap == UNDEFINED {
+            return Ok(Vec::new());
+        }
+        self.dense_messages(heap, btree, what)
+    }
+
+    /// The messages (link or attribute messages, by `what`) stored in the fractal heap at `heap`
+    /// and indexed by the version 2 B-tree at `btree`.
+    fn dense_messages(&self, heap: u64, btree: u64, what: &'static str) -> Result<Vec<&'a [u8]>> {
         let heap = self.fractal_heap(heap)?;
         let mut out = Vec::new();
         for record in self.btree_records(btree)? {
@@ -183,10 +199,8 @@ impl<'a> Reader<'a> {
         match (flags >> 4) & 3 {
             0 => {
                 let mut c = Cur {
-                    data: id,
                     pos: 1,
-                    end: id.len(),
-                    what: "heap ID",
+                    ..Cur::over(id, "heap ID")
                 };
                 let offset = c.uint(heap.offset_size)?;
                 let len = c.uint(heap.length_size)?;
