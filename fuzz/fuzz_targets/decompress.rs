@@ -1,4 +1,4 @@
-//! Any bytes through one of the decompressors joblib uses, under a small budget. The first byte
+//! Any bytes through one of the decompressors (joblib's, and the Zstandard of wrapped files), under a small budget. The first byte
 //! picks the decoder, so each input exercises one codec and the fuzzer learns per codec.
 //! The 64 KiB budget is enough to reach the over-budget path from a 2 KB input (LZ matches
 //! expand fast) without spending each execution writing a megabyte byte by byte.
@@ -6,13 +6,14 @@
 use libfuzzer_sys::fuzz_target;
 use picklescan_rs::container::compress::{decompress, Codec};
 
-const CODECS: [Codec; 7] = [
+const CODECS: [Codec; 8] = [
     Codec::Zlib,
     Codec::Gzip,
     Codec::Bz2,
     Codec::Lzma,
     Codec::Xz,
     Codec::Lz4,
+    Codec::Zstd,
     Codec::ZFile,
 ];
 
