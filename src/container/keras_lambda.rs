@@ -575,21 +575,24 @@ fn judge_code(
     );
     // tf_keras builds the function with the globals of the module its config names: a name is
     // then whatever that module holds under it (`module: "os"` makes `system` os.system).
-    let foreign = module.filter(|m| {
-        let top = m.split('.').next().unwrap_or("");
-        *m != "__main__" && !super::keras::MODULES_FOR_LAMBDAS.contains(&top)
-    });
+    fn top(m: &str) -> &str {
+        m.split('.').next().unwrap_or("")
+    }
+    let foreign =
+        module.filter(|m| *m != "__main__" && !super::keras::MODULES_FOR_LAMBDAS.contains(&top(m)));
+    // Every name of a module that is itself dangerous (`os`) is dangerous.
+    let foreign_dangerous = foreign.is_some_and(|m| is_dangerous_name(top(m)));
     let dangerous: Vec<&str> = names
         .iter()
         .copied()
         .filter(|n| {
             is_dangerous_name(n)
+                || foreign_dangerous
                 || foreign.is_some_and(|m| {
-                    is_dangerous_name(m.split('.').next().unwrap_or(""))
-                        || matches!(
-                            ctx.scanner.rules.judge(m, n),
-                            crate::rules::Judgement::Dangerous(_)
-                        )
+                    matches!(
+                        ctx.scanner.rules.judge(m, n),
+                        crate::rules::Judgement::Dangerous(_)
+                    )
                 })
         })
         .collect();

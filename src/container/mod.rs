@@ -320,9 +320,8 @@ pub(crate) fn scan_content(
                 return torch::scan_pickle_file(ctx, data);
             }
             let why = run.error.map(|e| e.to_string()).unwrap_or_default();
-            ctx.unread("unknown", ids::UNRECOGNISED, format!(
-                        "content of no known model format: it starts with a pickle opcode but breaks at once ({why})"
-                    ))
+            let message = format!("content of no known model format: it starts with a pickle opcode but breaks at once ({why})");
+            ctx.unread("unknown", ids::UNRECOGNISED, message)
         }
         Kind::Tar => torch::scan_tar(ctx, data, depth),
         Kind::Format(f) => formats::scan(ctx, f, data, name, depth),
