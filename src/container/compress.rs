@@ -41,6 +41,12 @@ impl Codec {
     }
 }
 
+/// A Zstandard skippable frame's magic (`5? 2A 4D 18`): `zstd -d` skips such frames and
+/// decodes what follows, so a file may start with one.
+fn zstd_skippable(data: &[u8]) -> bool {
+    data.len() >= 4 && data[0] & 0xf0 == 0x50 && data[1..4] == [0x2a, 0x4d, 0x18]
+}
+
 /// The codec whose magic `data` starts with, in joblib's detection order.
 pub fn sniff(data: &[u8]) -> Option<Codec> {
     if data.starts_with(b"ZF") && data.len() >= 21 && is_zfile_header(&data[2..21]) {
@@ -66,7 +72,7 @@ pub fn sniff(data: &[u8]) -> Option<Codec> {
     if data.starts_with(&[0x04, 0x22, 0x4d, 0x18]) {
         return Some(Codec::Lz4);
     }
-    if data.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+    if data.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) || zstd_skippable(data) {
         return Some(Codec::Zstd);
     }
     None
@@ -226,8 +232,21 @@ fn decode(codec: Codec, mut input: impl BufRead, sink: &mut Capped<'_, '_>) -> i
         // Frame after frame, as `zstd -d` reads concatenated frames. ruzstd refuses windows over
         // 128 MiB (libzstd's default limit), and the sink's cap bounds the output.
         Codec::Zstd => loop {
-            if input.fill_buf()?.is_empty() {
+            let head = input.fill_buf()?;
+            if head.is_empty() {
                 return Ok(());
+            }
+            // Skippable frames: magic, a 4-byte length, that many bytes of user data.
+            if zstd_skippable(head) {
+                let mut header = [0u8; 8];
+                input.read_exact(&mut header)?;
+                let len = u64::from(u32::from_le_bytes([
+                    header[4], header[5], header[6], header[7],
+                ]));
+                if io::copy(&mut (&mut input).take(len), &mut io::sink())? < len {
+                    return Err(io::ErrorKind::UnexpectedEof.into());
+                }
+                continue;
             }
             let frame =
                 ruzstd::decoding::StreamingDecoder::new(&mut input).map_err(io::Error::other)?;
@@ -322,5 +341,22 @@ mod tests {
         assert_eq!(sniff(&[0x5d, 0x00, 0x18, 0x00, 0x00]), Some(Codec::Lzma));
         // An empty list opcode followed by anything else is not lzma.
         assert_eq!(sniff(b"]q\x00"), None);
+    }
+
+    #[test]
+    fn zstd_skippable_frames_are_skipped() {
+        let frame: &[u8] = include_bytes!("../../corpus/formats/zstd/evil.pkl.zst");
+        let plain = decompress(Codec::Zstd, frame, 1 << 20);
+        assert!(plain.error.is_none() && !plain.data.is_empty());
+        let mut skipped = vec![0x5e, 0x2a, 0x4d, 0x18, 3, 0, 0, 0, 1, 2, 3];
+        skipped.extend_from_slice(frame);
+        assert_eq!(sniff(&skipped), Some(Codec::Zstd));
+        let d = decompress(Codec::Zstd, &skipped, 1 << 20);
+        assert!(d.error.is_none());
+        assert_eq!(d.data, plain.data);
+        // Data shorter than the frame says: an error, never a silent end.
+        let short = [0x50, 0x2a, 0x4d, 0x18, 9, 0, 0, 0, 1];
+        assert!(decompress(Codec::Zstd, &short, 1 << 20).error.is_some());
+        assert_eq!(sniff(&[0x50, 0x2a, 0x4d, 0x19]), None);
     }
 }
