@@ -22,6 +22,8 @@ import sys
 import jinja2
 import jinja2.sandbox
 
+import manifest
+
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "formats")
 MANIFEST = []
 
@@ -486,10 +488,13 @@ def ggml_bytes(magic, version, tensors, n_vocab=8, n_embd=32, scores=True, align
             out += struct.pack("<I", len(tok)) + tok.encode()
             if scores:
                 out += struct.pack("<f", -float(i))
-    for name, t, dims in tensors:
+    for name, t, dims, *data in tensors:
         out += struct.pack("<3I", len(dims), len(name), t) + struct.pack(f"<{len(dims)}I", *dims) + name.encode()
         if aligned:
             out += b"\0" * ((32 - len(out) % 32) % 32)
+        if data:  # the tensor's bytes as given
+            out += data[0]
+            continue
         block, size = GGML_SIZES[t]
         n = 1
         for d in dims:
@@ -870,10 +875,7 @@ def main():
     keras_fixtures()
     for extra in sys.argv[1:]:
         print("unknown argument", extra)
-    with open(os.path.join(ROOT, "manifest.json"), "w") as f:
-        json.dump({"generator": "corpus/gen/formats.py", "files": MANIFEST}, f, indent=1)
-        f.write("\n")
-    print(len(MANIFEST), "fixtures")
+    manifest.write(ROOT, "manifest.json", __file__, MANIFEST)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,8 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 import h5py  # noqa: E402
 
+import manifest
+
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "formats")
 OUT = os.path.join(ROOT, "keras-lambda")
 MANIFEST = []
@@ -212,11 +214,7 @@ def main():
     shutil.rmtree(OUT, ignore_errors=True)
     keras3()
     tf_keras_h5()
-    MANIFEST.sort(key=lambda e: e["path"])
-    with open(os.path.join(ROOT, "manifest-keras-lambda.json"), "w") as f:
-        json.dump({"generator": "corpus/gen/keras_lambda.py", "files": MANIFEST}, f, indent=1)
-        f.write("\n")
-    print(len(MANIFEST), "files")
+    manifest.write(ROOT, "manifest-keras-lambda.json", __file__, MANIFEST)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ It rewrites corpus/formats/savedmodel/ and corpus/formats/manifest-savedmodel.js
 saved here is loaded or called after saving.
 """
 
-import json
 import os
 import shutil
 
@@ -20,6 +19,8 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+
+import manifest
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "formats")
 OUT = os.path.join(ROOT, "savedmodel")
@@ -147,11 +148,7 @@ def main():
     os.makedirs(OUT)
     benign()
     attacks()
-    MANIFEST.sort(key=lambda e: e["path"])
-    with open(os.path.join(ROOT, "manifest-savedmodel.json"), "w") as f:
-        json.dump({"generator": "corpus/gen/savedmodel.py", "files": MANIFEST}, f, indent=1)
-        f.write("\n")
-    print(len(MANIFEST), "files")
+    manifest.write(ROOT, "manifest-savedmodel.json", __file__, MANIFEST)
 
 
 if __name__ == "__main__":

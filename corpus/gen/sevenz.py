@@ -15,7 +15,6 @@ corpus/formats/sevenz-contents.json (what py7zr lists and extracts, for the read
 """
 
 import io
-import json
 import os
 import pickle
 import shutil
@@ -26,6 +25,8 @@ import zlib
 import numpy as np
 import py7zr
 import torch
+
+import manifest
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "formats")
 OUT = os.path.join(ROOT, "sevenz")
@@ -210,11 +211,7 @@ def main():
         json.dump(listing, f, indent=1, sort_keys=True)
         f.write("\n")
 
-    MANIFEST.sort(key=lambda e: e["path"])
-    with open(os.path.join(ROOT, "manifest-sevenz.json"), "w") as f:
-        json.dump({"generator": "corpus/gen/sevenz.py", "files": MANIFEST}, f, indent=1)
-        f.write("\n")
-    print(len(MANIFEST), "fixtures")
+    manifest.write(ROOT, "manifest-sevenz.json", __file__, MANIFEST)
 
 
 if __name__ == "__main__":

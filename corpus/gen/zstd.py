@@ -10,13 +10,14 @@ It rewrites corpus/formats/zstd/ and corpus/formats/manifest-zstd.json.
 """
 
 import io
-import json
 import os
 import pickle
 import shutil
 
 import torch
 import zstandard
+
+import manifest
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "formats")
 OUT = os.path.join(ROOT, "zstd")
@@ -63,11 +64,7 @@ def main():
           "zstd+not-a-model:binary",
           "suspicious", ["PS916"])
 
-    MANIFEST.sort(key=lambda e: e["path"])
-    with open(os.path.join(ROOT, "manifest-zstd.json"), "w") as f:
-        json.dump({"generator": "corpus/gen/zstd.py", "files": MANIFEST}, f, indent=1)
-        f.write("\n")
-    print(len(MANIFEST), "fixtures")
+    manifest.write(ROOT, "manifest-zstd.json", __file__, MANIFEST)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,12 @@
 //! overflow-checked arithmetic: a view whose last element lies outside its region is an error, never
 //! a panic or an out-of-bounds read. Reading a source yields the tensor's bytes C-contiguous and
 //! little-endian, in bounded chunks, whatever the layout on disk.
+//!
+//! A source may also be a run of ggml quantization blocks (legacy GGML files): its elements are
+//! the blocks' values decoded to f32 as ggml decodes them, and the blocks themselves stay
+//! available for an output that holds them as they are (GGUF).
 
+use crate::quant::GgmlType;
 use std::fs::File;
 use std::io::{self, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
@@ -176,6 +181,8 @@ pub struct ByteSource {
     strides: Vec<u64>,
     swap: bool,
     numel: u64,
+    /// `Some`: `region` holds ggml blocks of this type, decoded to f32 elements when read.
+    blocks: Option<GgmlType>,
 }
 
 /// Shortest run of a strided view read with `pread` rather than from the memory map.
@@ -256,7 +263,57 @@ impl ByteSource {
             strides,
             swap: swap && elem_size > 1,
             numel: n,
+            blocks: None,
         })
+    }
+
+    /// Whole ggml blocks of `ty` holding a tensor of `shape` (C order: the row, which the
+    /// blocks cut, is the last dimension). The region must be exactly the blocks.
+    pub fn ggml_blocks(region: Region, ty: GgmlType, shape: Vec<u64>) -> Result<Self, String> {
+        let n = numel(&shape).ok_or("the number of elements overflows")?;
+        let row = shape.last().copied().unwrap_or(1);
+        let bs = ty.block_size() as u64;
+        if !row.is_multiple_of(bs) {
+            return Err(format!(
+                "a row of {row} values is not whole {ty} blocks of {bs}"
+            ));
+        }
+        let want = (n / bs)
+            .checked_mul(ty.type_size() as u64)
+            .ok_or("the byte size overflows")?;
+        if want != region.len() as u64 {
+            return Err(format!(
+                "{n} values of {ty} take {want} bytes, the data has {}",
+                region.len()
+            ));
+        }
+        n.checked_mul(4).ok_or("the byte size overflows")?;
+        Ok(ByteSource {
+            region,
+            elem_size: 4,
+            offset: 0,
+            strides: c_strides(&shape),
+            shape,
+            swap: false,
+            numel: n,
+            blocks: Some(ty),
+        })
+    }
+
+    /// For a source of ggml blocks: their type, and the blocks as a plain run of bytes.
+    pub fn ggml_block_bytes(&self) -> Option<(GgmlType, ByteSource)> {
+        let ty = self.blocks?;
+        let len = self.region.len() as u64;
+        let raw = ByteSource::contiguous(self.region.clone(), 1, vec![len]).ok()?;
+        Some((ty, raw))
+    }
+
+    /// Refuse a re-laid-out view of blocks: the blocks cut rows, not elements.
+    fn plain(&self) -> Result<(), String> {
+        match self.blocks {
+            Some(ty) => Err(format!("{ty} blocks cannot be viewed in another order")),
+            None => Ok(()),
+        }
     }
 
     /// A C-contiguous little-endian run of bytes holding `shape`.
@@ -275,6 +332,7 @@ impl ByteSource {
     /// `[n_head, half, 2, …]`. Only the view changes; the output is the permuted tensor in C
     /// order, of the same shape.
     pub fn rope_permuted(&self, n_head: u64) -> Result<ByteSource, String> {
+        self.plain()?;
         let rows = *self
             .shape
             .first()
@@ -302,6 +360,7 @@ impl ByteSource {
 
     /// The same 2-D tensor transposed (`data.transpose(1, 0)`): the view's strides swapped.
     pub fn transposed(&self) -> Result<ByteSource, String> {
+        self.plain()?;
         if self.shape.len() != 2 {
             return Err(format!(
                 "a tensor of {} dimensions is not transposed",
@@ -335,7 +394,7 @@ impl ByteSource {
 
     /// True when the source bytes are already the C-contiguous little-endian output.
     pub fn is_contiguous(&self) -> bool {
-        self.run_dims().0 == 0 && !self.swap
+        self.run_dims().0 == 0 && !self.swap && self.blocks.is_none()
     }
 
     /// `(outer dims, run length in elements)`: the innermost dimensions that are laid out
@@ -365,6 +424,9 @@ impl ByteSource {
     ) -> io::Result<()> {
         if self.numel == 0 {
             return Ok(());
+        }
+        if let Some(ty) = self.blocks {
+            return self.decode_blocks(ty, chunk, sink);
         }
         let es = self.elem_size;
         let data = self.region.bytes();
@@ -445,6 +507,29 @@ impl ByteSource {
         }
     }
 
+    /// Decode the blocks to f32 (little-endian) in pieces of about `chunk` bytes.
+    fn decode_blocks(
+        &self,
+        ty: GgmlType,
+        chunk: usize,
+        sink: &mut dyn FnMut(&[u8]) -> io::Result<()>,
+    ) -> io::Result<()> {
+        let blocks_per_piece = (chunk / (ty.block_size() * 4)).max(1);
+        let mut out = Vec::with_capacity(blocks_per_piece * ty.block_size() * 4);
+        for piece in self
+            .region
+            .bytes()
+            .chunks(blocks_per_piece * ty.type_size())
+        {
+            let vals = crate::quant::dequantize(ty, piece)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+            out.clear();
+            out.extend(vals.iter().flat_map(|v| v.to_le_bytes()));
+            sink(&out)?;
+        }
+        Ok(())
+    }
+
     /// When the output bytes are one span of a file as they stand (contiguous, no swapping):
     /// the file, the offset of the first byte and the length.
     pub fn file_range(&self) -> Option<(&Arc<File>, u64, u64)> {
@@ -514,6 +599,25 @@ impl Tensor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ggml_blocks_must_be_whole_rows_of_exactly_their_bytes() {
+        let region = |n: usize| Backing::owned(vec![0u8; n]).whole();
+        // Two rows of 64 Q8_0 values: 4 blocks of 34 bytes.
+        let s = ByteSource::ggml_blocks(region(136), GgmlType::Q8_0, vec![2, 64]).unwrap();
+        assert_eq!((s.numel(), s.nbytes()), (128, 512));
+        assert!(!s.is_contiguous() && s.file_range().is_none());
+        assert_eq!(collect(&s, 100), vec![0u8; 512]);
+        let (ty, raw) = s.ggml_block_bytes().unwrap();
+        assert_eq!((ty, raw.nbytes()), (GgmlType::Q8_0, 136));
+        assert!(s.transposed().is_err() && s.rope_permuted(1).is_err());
+        let short = ByteSource::ggml_blocks(region(135), GgmlType::Q8_0, vec![2, 64]);
+        assert!(short.unwrap_err().contains("take 136 bytes"));
+        let cut = ByteSource::ggml_blocks(region(136), GgmlType::Q8_0, vec![4, 32, 1]);
+        assert!(cut.unwrap_err().contains("not whole"));
+        let huge = ByteSource::ggml_blocks(region(0), GgmlType::Q8_0, vec![u64::MAX, 64]);
+        assert!(huge.is_err());
+    }
 
     fn collect(s: &ByteSource, chunk: usize) -> Vec<u8> {
         let mut out = Vec::new();

@@ -103,6 +103,10 @@ pub fn plan(
             ));
             continue;
         }
+        if let Some((blocks, _)) = t.source.ggml_block_bytes() {
+            out.push(plan_blocks(index, blocks, quant, &t.name, &mut notes));
+            continue;
+        }
         let (ty, convert) = match quant {
             Some(q) if is_float(t.dtype) => {
                 let shape: Vec<usize> = t.shape.iter().map(|&d| d as usize).collect();
@@ -119,25 +123,58 @@ pub fn plan(
     (out, unsupported, notes)
 }
 
-/// `general.file_type` of a file without a requested type: the float type holding most
-/// elements among the tensors of two or more dimensions (ALL_F32 when there are none).
+/// A tensor already in ggml blocks (a legacy GGML file) is copied as it is. A requested float
+/// type decodes it; a requested quantized type of another kind is not applied (quantizing
+/// quantized values again loses precision, which `llama-quantize` also refuses by default).
+fn plan_blocks(
+    index: usize,
+    blocks: GgmlType,
+    quant: Option<GgmlType>,
+    name: &str,
+    notes: &mut Vec<String>,
+) -> Planned {
+    match quant {
+        Some(q) if q != blocks && q.block_size() == 1 => Planned {
+            index,
+            ty: q,
+            convert: true,
+        },
+        Some(q) if q != blocks => {
+            notes.push(format!(
+                "{name}: already quantized as {blocks}, kept (not quantized again to {q})"
+            ));
+            Planned {
+                index,
+                ty: blocks,
+                convert: false,
+            }
+        }
+        _ => Planned {
+            index,
+            ty: blocks,
+            convert: false,
+        },
+    }
+}
+
+/// `general.file_type` of a file without a requested type: the type holding most elements
+/// among the tensors of two or more dimensions (ALL_F32 when there are none; on a tie, the
+/// lowest type id).
 pub fn guessed_file_type(tensors: &[Tensor], plan: &[Planned]) -> u32 {
-    let mut counts = [0u64; 3];
+    let mut counts = std::collections::BTreeMap::<GgmlType, u64>::new();
     for p in plan {
         let t = &tensors[p.index];
-        if t.shape.len() < 2 {
-            continue;
-        }
-        let n = t.source.numel();
-        match p.ty {
-            GgmlType::F32 => counts[0] += n,
-            GgmlType::F16 => counts[1] += n,
-            GgmlType::BF16 => counts[2] += n,
-            _ => {}
+        let counted =
+            matches!(p.ty, GgmlType::F32 | GgmlType::F16 | GgmlType::BF16) || p.ty.block_size() > 1;
+        if t.shape.len() >= 2 && counted {
+            *counts.entry(p.ty).or_default() += t.source.numel();
         }
     }
-    let best = (0..3).max_by_key(|&i| (counts[i], 3 - i)).unwrap_or(0);
-    [GgmlType::F32, GgmlType::F16, GgmlType::BF16][best].file_type()
+    counts
+        .into_iter()
+        .max_by_key(|&(ty, n)| (n, std::cmp::Reverse(ty)))
+        .map_or(GgmlType::F32, |(ty, _)| ty)
+        .file_type()
 }
 
 fn gerr(e: GgufError) -> io::Error {
@@ -362,7 +399,9 @@ pub fn write_gguf(
         if p.convert {
             write_converted(t, p.ty, &mut w)?;
         } else {
-            read_chunks(&t.source, super::CHUNK, &mut |b| {
+            // Blocks are copied as they are, everything else as its elements.
+            let raw = t.source.ggml_block_bytes().map(|(_, raw)| raw);
+            read_chunks(raw.as_ref().unwrap_or(&t.source), super::CHUNK, &mut |b| {
                 w.write_tensor_data(b).map_err(gerr)
             })
             .map_err(|e| io::Error::new(e.kind(), format!("tensor '{}': {e}", t.name)))?;

@@ -631,33 +631,102 @@ fn onnx_initializers_are_extracted_and_escaping_external_data_is_not_read() {
     }
 }
 
-#[test]
-fn legacy_ggml_float_tensors_are_extracted_and_quantized_ones_listed() {
-    let dir = tempfile::tempdir().unwrap();
-    let ggml = corpus().join("formats/ggml");
-    let out = dir.path().join("g.safetensors");
-    let w = run(&ggml.join("llama_ggml.bin"), &opts_to(&out))
-        .result
-        .expect("F32/F16 file");
-    assert_eq!(w.format, "ggml");
-    assert!(!w.tensors.is_empty());
-    let out2 = dir.path().join("q.safetensors");
-    let refused = run(&ggml.join("llama_ggjt_v3_q4_q5.bin"), &opts_to(&out2)).result;
-    assert!(
-        refused.is_err(),
-        "quantized legacy blocks need --skip-unsupported"
-    );
-    let o = ExtractOptions {
-        skip_unsupported: true,
-        ..opts_to(&out2)
-    };
-    let w = run(&ggml.join("llama_ggjt_v3_q4_q5.bin"), &o)
-        .result
-        .expect("skipped");
-    assert!(w
-        .skipped
+fn sha256_hex(b: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(b)
         .iter()
-        .any(|s| s.what.contains("quantized legacy")));
+        .map(|x| format!("{x:02x}"))
+        .collect()
+}
+
+#[test]
+fn legacy_ggml_float_tensors_are_extracted() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("g.safetensors");
+    let w = run(
+        &corpus().join("formats/ggml/llama_ggml.bin"),
+        &opts_to(&out),
+    )
+    .result
+    .expect("F32/F16 file");
+    assert_eq!(w.format, "ggml");
+    assert_eq!(w.tensors.len(), 5);
+}
+
+/// Every tensor of `corpus/formats/ggml-quant/` against what gguf-py decoded when
+/// `corpus/gen/ggml_quant.py` wrote it: safetensors holds the decoded values, GGUF the blocks
+/// byte for byte with their type; blocks of a layout that changed since are listed, not misread.
+#[test]
+fn legacy_ggml_blocks_are_decoded_for_safetensors_and_copied_into_gguf() {
+    use picklescan_rs::extract::OutputFormat;
+    let dir = tempfile::tempdir().unwrap();
+    let formats = corpus().join("formats");
+    let expected: serde_json::Map<String, Value> =
+        serde_json::from_slice(&std::fs::read(formats.join("ggml-quant-contents.json")).unwrap())
+            .unwrap();
+    assert_eq!(expected.len(), 3);
+    let mut blocks_seen = BTreeMap::new();
+    for (file, tensors) in &expected {
+        let input = formats.join("ggml-quant").join(file);
+        let st = dir.path().join(format!("{file}.safetensors"));
+        let gg = dir.path().join(format!("{file}.gguf"));
+        let tensors = tensors.as_array().unwrap();
+        let refused: Vec<&str> = tensors
+            .iter()
+            .filter(|t| !t["extracted"].as_bool().unwrap())
+            .map(|t| t["name"].as_str().unwrap())
+            .collect();
+        if !refused.is_empty() {
+            let e = run(&input, &opts_to(&st)).result.expect_err(file);
+            let ExtractError::Unsupported(list) = e else {
+                panic!("{file}: {e}")
+            };
+            let names: Vec<&str> = list.iter().map(|d| d.name.as_str()).collect();
+            assert_eq!(names, refused, "{file}");
+            assert!(list[0].what.contains("layout changed"), "{}", list[0].what);
+        }
+        let skip = |out: &Path, to| ExtractOptions {
+            skip_unsupported: true,
+            to,
+            ..opts_to(out)
+        };
+        run(&input, &skip(&st, OutputFormat::Safetensors))
+            .result
+            .expect(file);
+        run(&input, &skip(&gg, OutputFormat::Gguf))
+            .result
+            .expect(file);
+        let st = read_safetensors(&st);
+        let (_, gguf, _) = crate::extract_gguf::read_gguf(&gg);
+        let kept = tensors.iter().filter(|t| t["extracted"].as_bool().unwrap());
+        assert_eq!(st.entries.len(), kept.clone().count(), "{file}");
+        assert_eq!(gguf.len(), kept.clone().count(), "{file}");
+        for t in kept {
+            let name = t["name"].as_str().unwrap();
+            let shape: Vec<u64> = serde_json::from_value(t["shape"].clone()).unwrap();
+            let (dtype, st_shape, bytes) = &st.entries[name];
+            assert_eq!(dtype, t["safetensors"]["dtype"].as_str().unwrap(), "{name}");
+            assert_eq!(st_shape, &shape, "{name}");
+            assert_eq!(
+                sha256_hex(bytes),
+                t["safetensors"]["sha256"].as_str().unwrap(),
+                "{file}: {name} decoded"
+            );
+            let g = &gguf[name];
+            let ty = picklescan_rs::quant::GgmlType::from_id(g.ty).unwrap();
+            assert_eq!(ty.name(), t["type"].as_str().unwrap(), "{name}");
+            let dims: Vec<u64> = shape.iter().rev().copied().collect();
+            assert_eq!(g.dims, dims, "{name}");
+            assert_eq!(
+                sha256_hex(&g.data),
+                t["gguf_sha256"].as_str().unwrap(),
+                "{file}: {name} blocks"
+            );
+            blocks_seen.insert(ty.name(), ());
+        }
+    }
+    // Every block type a legacy file can hold went through both paths.
+    assert_eq!(blocks_seen.len(), 12, "{blocks_seen:?}");
 }
 
 #[test]

@@ -31,20 +31,20 @@ fn write_safetensors(path: &Path, tensors: &[(&str, &str, Vec<u64>, Vec<u8>)]) {
 }
 
 #[derive(Debug)]
-struct GgufTensor {
-    dims: Vec<u64>,
-    ty: u32,
-    data: Vec<u8>,
+pub(crate) struct GgufTensor {
+    pub(crate) dims: Vec<u64>,
+    pub(crate) ty: u32,
+    pub(crate) data: Vec<u8>,
 }
 
 #[derive(Debug, PartialEq)]
-enum Kv {
+pub(crate) enum Kv {
     Str(String),
     U32(u32),
 }
 
 /// A minimal GGUF reader for the files written here (string and u32 metadata).
-fn read_gguf(
+pub(crate) fn read_gguf(
     path: &Path,
 ) -> (
     BTreeMap<String, Kv>,
