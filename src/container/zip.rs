@@ -8,6 +8,7 @@
 //! report. Member data are slices of the input (stored) or inflated under a byte budget
 //! (deflated); nothing is read that the caller does not ask for.
 
+use crate::format::access::{le_u16, le_u32, le_u64, Missing, RandomAccess};
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::io::Read;
@@ -15,6 +16,7 @@ use std::io::Read;
 const LOCAL_SIG: u32 = 0x0403_4b50;
 const CENTRAL_SIG: u32 = 0x0201_4b50;
 const EOCD_SIG: u32 = 0x0605_4b50;
+const DESCRIPTOR_SIG: u32 = 0x0807_4b50;
 const ZIP64_LOCATOR_SIG: u32 = 0x0706_4b50;
 const ZIP64_EOCD_SIG: u32 = 0x0606_4b50;
 const EOCD_LEN: usize = 22;
@@ -147,53 +149,101 @@ fn u64_at(d: &[u8], at: usize) -> Option<u64> {
 }
 
 /// The end record: where the central directory is, as recorded.
-#[derive(Debug, Clone, Copy)]
-struct End {
-    /// File offset of the EOCD record.
-    at: usize,
-    entries: u64,
-    cd_size: u64,
-    cd_offset: u64,
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EndRecord {
+    /// File offset of the end record.
+    pub at: u64,
+    /// Members, as recorded.
+    pub entries: u64,
+    /// Size of the central directory, as recorded.
+    pub cd_size: u64,
+    /// Offset of the central directory, as recorded.
+    pub cd_offset: u64,
     /// File offset of the zip64 end record, when present.
-    zip64_at: Option<usize>,
+    pub zip64_at: Option<u64>,
 }
 
-/// Offsets of end-record signatures in the last 64 KiB, last first (an archive usually ends with its end record,
-/// so the first candidate is normally the one used and the rest are never searched for).
-fn end_candidates(data: &[u8]) -> impl Iterator<Item = usize> + '_ {
-    let last = data.len().checked_sub(EOCD_LEN);
-    let lowest = data.len().saturating_sub(EOCD_LEN + MAX_COMMENT);
+impl EndRecord {
+    /// The range holding the central directory wherever a reader may take it to start (as
+    /// recorded, or right before the end records when bytes were prepended), up to the end
+    /// records.
+    pub fn directory_span(&self) -> (u64, u64) {
+        let end_of_cd = self.zip64_at.unwrap_or(self.at);
+        let lo = match end_of_cd.checked_sub(self.cd_size) {
+            Some(a) if self.cd_offset <= end_of_cd => a.min(self.cd_offset),
+            Some(a) => a,
+            None => self.cd_offset.min(end_of_cd),
+        };
+        (lo, end_of_cd)
+    }
+}
+
+/// Offsets of end-record signatures in the last 64 KiB that `src` has, last first (an archive
+/// usually ends with its end record, so the first candidate is normally the one used and the
+/// rest are never searched for).
+pub fn end_candidates<S: RandomAccess + ?Sized>(src: &S) -> impl Iterator<Item = u64> + '_ {
+    let size = src.size();
+    let last = size.checked_sub(EOCD_LEN as u64);
+    let lowest = size.saturating_sub((EOCD_LEN + MAX_COMMENT) as u64);
     last.into_iter()
         .flat_map(move |last| (lowest..=last).rev())
-        .filter(move |&i| u32_at(data, i) == Some(EOCD_SIG))
+        .filter(move |&i| src.get(i, i + 4).is_ok_and(|b| b == EOCD_SIG.to_le_bytes()))
 }
 
-fn read_end(data: &[u8], at: usize) -> Option<End> {
-    let mut end = End {
+/// The end record at `at` (and the zip64 end record it points to). `Ok(None)` when cut off.
+pub fn read_end<S: RandomAccess + ?Sized>(src: &S, at: u64) -> Result<Option<EndRecord>, Missing> {
+    let rec = src.get(at, at + EOCD_LEN as u64)?;
+    let (Some(entries), Some(cd_size), Some(cd_offset)) =
+        (le_u16(rec, 10), le_u32(rec, 12), le_u32(rec, 16))
+    else {
+        return Ok(None);
+    };
+    let mut end = EndRecord {
         at,
-        entries: u64::from(u16_at(data, at + 10)?),
-        cd_size: u64::from(u32_at(data, at + 12)?),
-        cd_offset: u64::from(u32_at(data, at + 16)?),
+        entries: u64::from(entries),
+        cd_size: u64::from(cd_size),
+        cd_offset: u64::from(cd_offset),
         zip64_at: None,
     };
     // A zip64 locator sits right before the end record.
-    if at >= 20 && u32_at(data, at - 20) == Some(ZIP64_LOCATOR_SIG) {
-        let rec = u64_at(data, at - 20 + 8)?;
-        // The recorded offset may be off by the prefix length; the record normally sits right
-        // before the locator, so look there too.
-        let guesses = [Some(rec), (at as u64).checked_sub(20 + 56)];
-        for g in guesses.into_iter().flatten() {
-            let g = usize::try_from(g).ok()?;
-            if u32_at(data, g) == Some(ZIP64_EOCD_SIG) {
-                end.entries = u64_at(data, g + 32)?;
-                end.cd_size = u64_at(data, g + 40)?;
-                end.cd_offset = u64_at(data, g + 48)?;
-                end.zip64_at = Some(g);
-                break;
-            }
+    let Some(locator_at) = at.checked_sub(20) else {
+        return Ok(Some(end));
+    };
+    let locator = src.get(locator_at, at)?;
+    if le_u32(locator, 0) != Some(ZIP64_LOCATOR_SIG) {
+        return Ok(Some(end));
+    }
+    let Some(recorded) = le_u64(locator, 8) else {
+        return Ok(None);
+    };
+    // The recorded offset may be off by the prefix length; the record normally sits right
+    // before the locator, so look there too.
+    for g in [Some(recorded), locator_at.checked_sub(56)]
+        .into_iter()
+        .flatten()
+    {
+        if g.checked_add(56).is_none_or(|e| e > src.size()) {
+            continue;
+        }
+        let r = src.get(g, g + 56)?;
+        if le_u32(r, 0) == Some(ZIP64_EOCD_SIG) {
+            let (Some(n), Some(size), Some(offset)) = (le_u64(r, 32), le_u64(r, 40), le_u64(r, 48))
+            else {
+                return Ok(None);
+            };
+            end.entries = n;
+            end.cd_size = size;
+            end.cd_offset = offset;
+            end.zip64_at = Some(g);
+            break;
         }
     }
-    Some(end)
+    Ok(Some(end))
+}
+
+/// The end record of `data`, which never misses.
+fn end_in(data: &[u8], at: u64) -> Option<EndRecord> {
+    read_end(data, at).ok().flatten()
 }
 
 impl<'a> Archive<'a> {
@@ -202,7 +252,7 @@ impl<'a> Archive<'a> {
     pub fn parse(data: &'a [u8], max_members: usize) -> Result<Archive<'a>, ZipError> {
         let mut last_err = None;
         for at in end_candidates(data) {
-            let Some(end) = read_end(data, at) else {
+            let Some(end) = end_in(data, at) else {
                 continue;
             };
             match Self::from_end(data, end, max_members) {
@@ -230,11 +280,17 @@ impl<'a> Archive<'a> {
         }
     }
 
-    fn from_end(data: &'a [u8], end: End, max_members: usize) -> Result<Archive<'a>, ZipError> {
+    fn from_end(
+        data: &'a [u8],
+        end: EndRecord,
+        max_members: usize,
+    ) -> Result<Archive<'a>, ZipError> {
         let mut notes = Vec::new();
         // Where the directory really starts: as recorded (miniz), or right before the end record
         // (zipfile's correction for bytes prepended to the archive).
-        let end_of_cd = end.zip64_at.unwrap_or(end.at) as u64;
+        let end_of_cd = end.zip64_at.unwrap_or(end.at);
+        // The end record lies inside `data` (it was read from there).
+        let end_at = end.at as usize;
         let actual = end_of_cd.checked_sub(end.cd_size);
         let mut shift = 0u64;
         let cd_start = if end.cd_size == 0 && end.entries == 0 {
@@ -249,7 +305,7 @@ impl<'a> Archive<'a> {
         } else {
             return Err(ZipError::Malformed(format!(
                 "central directory not found at offset {} (end record at {})",
-                end.cd_offset, end.at
+                end.cd_offset, end_at
             )));
         };
         if shift > 0 {
@@ -263,7 +319,7 @@ impl<'a> Archive<'a> {
         }
         if end.cd_offset.checked_add(end.cd_size) != Some(end_of_cd.saturating_sub(shift)) {
             notes.push(Note {
-                offset: Some(end.at as u64),
+                offset: Some(end.at),
                 member: None,
                 message: format!(
                     "end record says the central directory spans {}+{}, but it ends at {}",
@@ -271,13 +327,13 @@ impl<'a> Archive<'a> {
                 ),
             });
         }
-        if end.at + EOCD_LEN < data.len() {
-            let comment = u16_at(data, end.at + 20).unwrap_or(0) as usize;
+        if end_at + EOCD_LEN < data.len() {
+            let comment = u16_at(data, end_at + 20).unwrap_or(0) as usize;
             let extra =
-                data.len() - (end.at + EOCD_LEN) - comment.min(data.len() - end.at - EOCD_LEN);
+                data.len() - (end_at + EOCD_LEN) - comment.min(data.len() - end_at - EOCD_LEN);
             if extra > 0 {
                 notes.push(Note {
-                    offset: Some((end.at + EOCD_LEN) as u64),
+                    offset: Some((end_at + EOCD_LEN) as u64),
                     member: None,
                     message: format!("{extra} bytes after the end record"),
                 });
@@ -308,7 +364,7 @@ impl<'a> Archive<'a> {
         }
         if entries.len() as u64 != end.entries {
             notes.push(Note {
-                offset: Some(end.at as u64),
+                offset: Some(end.at),
                 member: None,
                 message: format!(
                     "end record lists {} members, central directory has {}",
@@ -412,15 +468,15 @@ impl<'a> Archive<'a> {
         let mut notes = Vec::new();
         let mut pos = first;
         while u32_at(data, pos) == Some(LOCAL_SIG) && entries.len() < max_members {
-            let Some(h) = LocalHeader::read(data, pos) else {
+            let Some(h) = LocalHeader::at(data, pos) else {
                 break;
             };
-            let start = pos + 30 + h.name.len() + h.extra_len;
+            let start = h.data_start as usize;
             let mut csize = h.csize;
             if h.flags & flags::DATA_DESCRIPTOR != 0 && csize == 0 {
                 // Size unknown from the header: the data end at the descriptor or next header.
                 let next = [
-                    &0x0807_4b50u32.to_le_bytes()[..],
+                    &DESCRIPTOR_SIG.to_le_bytes()[..],
                     &LOCAL_SIG.to_le_bytes()[..],
                     &CENTRAL_SIG.to_le_bytes()[..],
                 ]
@@ -502,7 +558,7 @@ impl<'a> Archive<'a> {
                 "no local header at offset {at} (bad signature)"
             )));
         }
-        let h = LocalHeader::read(self.data, at)
+        let h = LocalHeader::at(self.data, at)
             .ok_or_else(|| ZipError::Truncated(format!("local header at {at} is cut off")))?;
         let mut odd = Vec::new();
         if h.name != e.name.as_bytes() && String::from_utf8_lossy(h.name) != e.name {
@@ -537,7 +593,7 @@ impl<'a> Archive<'a> {
                 message: odd.join("; "),
             });
         }
-        let start = at as u64 + 30 + h.name.len() as u64 + h.extra_len as u64;
+        let start = h.data_start;
         let end = start.checked_add(e.compressed_size);
         match end {
             Some(end) if end <= self.data.len() as u64 => Ok(Span {
@@ -659,34 +715,110 @@ pub fn method_name(m: u16) -> &'static str {
     }
 }
 
-struct LocalHeader<'a> {
-    flags: u16,
-    method: u16,
-    crc32: u32,
-    csize: u64,
-    usize: u64,
-    name: &'a [u8],
-    extra_len: usize,
+/// A local header: the fields a reader needs, and where the member's data start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LocalHeader<'a> {
+    /// General-purpose flags.
+    pub flags: u16,
+    /// Compression method.
+    pub method: u16,
+    /// CRC-32, as recorded (0 when a data descriptor follows the data).
+    pub crc32: u32,
+    /// Compressed size, as recorded (32 bits: 0xFFFFFFFF means zip64).
+    pub csize: u64,
+    /// Uncompressed size, as recorded.
+    pub usize: u64,
+    /// The member's name.
+    pub name: &'a [u8],
+    /// Offset of the member's data.
+    pub data_start: u64,
 }
 
 impl<'a> LocalHeader<'a> {
-    fn read(data: &'a [u8], at: usize) -> Option<LocalHeader<'a>> {
-        let n = u16_at(data, at + 26)? as usize;
-        let e = u16_at(data, at + 28)? as usize;
-        let name = data.get(at + 30..at + 30 + n)?;
-        if at + 30 + n + e > data.len() {
-            return None;
+    /// The local header at `at`; `Ok(None)` when there is none (another signature) or it is
+    /// cut off by the end of the input.
+    pub fn read<S: RandomAccess + ?Sized>(
+        src: &'a S,
+        at: u64,
+    ) -> Result<Option<LocalHeader<'a>>, Missing> {
+        let fixed = src.get(at, at + 30)?;
+        if le_u32(fixed, 0) != Some(LOCAL_SIG) {
+            return Ok(None);
         }
-        Some(LocalHeader {
-            flags: u16_at(data, at + 6)?,
-            method: u16_at(data, at + 8)?,
-            crc32: u32_at(data, at + 14)?,
-            csize: u64::from(u32_at(data, at + 18)?),
-            usize: u64::from(u32_at(data, at + 22)?),
+        let (Some(flags), Some(method), Some(crc32), Some(csize), Some(usize), Some(n), Some(e)) = (
+            le_u16(fixed, 6),
+            le_u16(fixed, 8),
+            le_u32(fixed, 14),
+            le_u32(fixed, 18),
+            le_u32(fixed, 22),
+            le_u16(fixed, 26),
+            le_u16(fixed, 28),
+        ) else {
+            return Ok(None);
+        };
+        let name_at = at + 30;
+        let data_start = name_at + u64::from(n) + u64::from(e);
+        if data_start > src.size() {
+            return Ok(None);
+        }
+        let name = src.get(name_at, name_at + u64::from(n))?;
+        Ok(Some(LocalHeader {
+            flags,
+            method,
+            crc32,
+            csize: u64::from(csize),
+            usize: u64::from(usize),
             name,
-            extra_len: e,
-        })
+            data_start,
+        }))
     }
+
+    /// The local header at `at` of `data`, which never misses.
+    fn at(data: &'a [u8], at: usize) -> Option<LocalHeader<'a>> {
+        LocalHeader::read(data, at as u64).ok().flatten()
+    }
+}
+
+/// Bytes to keep from one window to the next when searching for a member's end with
+/// [`described_member_end`]: the longest data descriptor (24) and a signature less one byte.
+pub const DESCRIPTOR_BACK: usize = 24 + 3;
+
+/// Where a member whose size only its data descriptor gives (flag bit 3, what `torch.save`
+/// writes when it streams) ends, for a reader that sees the file as a stream: the first `i` in
+/// `w` (which starts at file offset `w0`) where a local header or central directory signature
+/// starts right after a data descriptor of the member whose data start at `data`, with or
+/// without its signature, with 32- or 64-bit sizes, its compressed size equal to the bytes
+/// between `data` and the descriptor.
+pub fn described_member_end(w: &[u8], w0: u64, data: u64) -> Option<usize> {
+    (12..w.len().saturating_sub(3)).find(|&i| {
+        if !matches!(le_u32(w, i), Some(LOCAL_SIG | CENTRAL_SIG)) {
+            return false;
+        }
+        // (descriptor length, has signature, 64-bit sizes)
+        [
+            (16, true, false),
+            (24, true, true),
+            (12, false, false),
+            (20, false, true),
+        ]
+        .iter()
+        .any(|&(len, sig, wide)| {
+            let Some(p) = i.checked_sub(len) else {
+                return false;
+            };
+            let desc = w0 + p as u64;
+            if desc < data || (sig && le_u32(w, p) != Some(DESCRIPTOR_SIG)) {
+                return false;
+            }
+            let at = p + if sig { 8 } else { 4 };
+            let csize = if wide {
+                le_u64(w, at)
+            } else {
+                le_u32(w, at).map(u64::from)
+            };
+            csize == Some(desc - data)
+        })
+    })
 }
 
 fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
@@ -702,5 +834,137 @@ fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
 /// True when `data` ends with a usable zip end record (for content whose start is not a zip).
 pub fn has_end_record(data: &[u8]) -> bool {
     end_candidates(data)
-        .any(|at| read_end(data, at).is_some_and(|end| Archive::from_end(data, end, 1).is_ok()))
+        .any(|at| end_in(data, at).is_some_and(|end| Archive::from_end(data, end, 1).is_ok()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Part of an input: the bytes of `have` only, as a remote image holds them.
+    struct Partial<'a> {
+        data: &'a [u8],
+        have: (u64, u64),
+    }
+
+    impl RandomAccess for Partial<'_> {
+        fn size(&self) -> u64 {
+            self.data.len() as u64
+        }
+        fn get(&self, start: u64, end: u64) -> Result<&[u8], Missing> {
+            let end = end.min(self.size());
+            let start = start.min(end);
+            if start < end && (start < self.have.0 || end > self.have.1) {
+                return Err(Missing { start, end });
+            }
+            Ok(&self.data[start as usize..end as usize])
+        }
+    }
+
+    /// An empty zip64 archive after `prefix` bytes: zip64 end record, locator, end record.
+    fn zip64_tail(prefix: usize, cd_size: u64, cd_offset: u64) -> Vec<u8> {
+        let mut d = vec![0u8; prefix];
+        let rec = d.len() as u64;
+        d.extend_from_slice(&ZIP64_EOCD_SIG.to_le_bytes());
+        d.extend_from_slice(&44u64.to_le_bytes());
+        d.extend_from_slice(&[45, 0, 45, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        d.extend_from_slice(&0u64.to_le_bytes()); // entries on this disk
+        d.extend_from_slice(&7u64.to_le_bytes()); // entries
+        d.extend_from_slice(&cd_size.to_le_bytes());
+        d.extend_from_slice(&cd_offset.to_le_bytes());
+        d.extend_from_slice(&ZIP64_LOCATOR_SIG.to_le_bytes());
+        d.extend_from_slice(&0u32.to_le_bytes());
+        d.extend_from_slice(&rec.to_le_bytes());
+        d.extend_from_slice(&1u32.to_le_bytes());
+        d.extend_from_slice(&EOCD_SIG.to_le_bytes());
+        d.extend_from_slice(&[0xFF; 8]);
+        d.extend_from_slice(&[0xFF; 8]);
+        d.extend_from_slice(&0u16.to_le_bytes());
+        d
+    }
+
+    #[test]
+    fn the_end_records_are_read_once_for_whole_and_partial_inputs() {
+        let d = zip64_tail(1000, 300, 700);
+        let at = end_candidates(&d[..]).next().unwrap();
+        assert_eq!(at, d.len() as u64 - 22);
+        let end = read_end(&d[..], at).unwrap().unwrap();
+        assert_eq!(end.zip64_at, Some(1000));
+        assert_eq!((end.entries, end.cd_size, end.cd_offset), (7, 300, 700));
+        assert_eq!(end.directory_span(), (700, 1000));
+        // With only the end record fetched, the reader asks for the locator, then the record.
+        let tail = d.len() as u64 - 22;
+        let p = Partial {
+            data: &d,
+            have: (tail, d.len() as u64),
+        };
+        assert_eq!(
+            read_end(&p, at),
+            Err(Missing {
+                start: tail - 20,
+                end: tail
+            })
+        );
+        let p = Partial {
+            data: &d,
+            have: (tail - 20, d.len() as u64),
+        };
+        assert_eq!(
+            read_end(&p, at),
+            Err(Missing {
+                start: 1000,
+                end: 1056
+            })
+        );
+        let p = Partial {
+            data: &d,
+            have: (1000, d.len() as u64),
+        };
+        assert_eq!(read_end(&p, at), Ok(Some(end)));
+        // Offsets shifted by bytes prepended to the archive: the span covers both where the
+        // directory is recorded and where it would sit right before the end records.
+        let shifted = read_end(&zip64_tail(1000, 300, 200)[..], at)
+            .unwrap()
+            .unwrap();
+        assert_eq!(shifted.directory_span(), (200, 1000));
+    }
+
+    #[test]
+    fn a_local_header_is_read_through_what_is_fetched() {
+        let mut d = LOCAL_SIG.to_le_bytes().to_vec();
+        d.extend_from_slice(&[20, 0, 8, 0, 8, 0, 0, 0, 0, 0]);
+        d.extend_from_slice(&[1, 2, 3, 4, 10, 0, 0, 0, 20, 0, 0, 0]);
+        d.extend_from_slice(&[5, 0, 3, 0]);
+        d.extend_from_slice(b"a.pklXYZ0123456789");
+        let h = LocalHeader::read(&d[..], 0).unwrap().unwrap();
+        assert_eq!((h.flags, h.method, h.csize, h.usize), (8, 8, 10, 20));
+        assert_eq!(
+            (h.name, h.data_start, h.crc32),
+            (&b"a.pkl"[..], 38, 0x0403_0201)
+        );
+        let p = Partial {
+            data: &d,
+            have: (0, 30),
+        };
+        assert_eq!(
+            LocalHeader::read(&p, 0),
+            Err(Missing { start: 30, end: 35 })
+        );
+        assert_eq!(LocalHeader::read(&d[..37], 0), Ok(None), "cut off");
+        assert_eq!(LocalHeader::read(&d[..], 1), Ok(None), "no signature");
+    }
+
+    #[test]
+    fn a_described_member_ends_where_its_descriptor_says() {
+        // Data of 20 bytes from offset 100, a signed 32-bit descriptor, then a local header.
+        let mut w = vec![b'x'; 20];
+        w.extend_from_slice(&DESCRIPTOR_SIG.to_le_bytes());
+        w.extend_from_slice(&[0; 4]);
+        w.extend_from_slice(&20u32.to_le_bytes());
+        w.extend_from_slice(&20u32.to_le_bytes());
+        w.extend_from_slice(&LOCAL_SIG.to_le_bytes());
+        assert_eq!(described_member_end(&w, 100, 100), Some(36));
+        // A descriptor that records another size is not the end.
+        assert_eq!(described_member_end(&w, 100, 90), None);
+    }
 }

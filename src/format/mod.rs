@@ -2,6 +2,7 @@
 //! errors, and reports what the file holds. Judging what was read is done by the analysers in
 //! [`crate::container`].
 
+pub mod access;
 pub mod dtype;
 pub mod ggml;
 pub mod hdf5;

@@ -27,8 +27,9 @@ pub mod inflate;
 pub mod plan;
 pub mod range;
 
-use crate::container::{self, ids, Kind};
+use crate::container::{self, ids, zip, Kind};
 use crate::finding::{Finding, Verdict};
+use crate::format::access::Missing;
 use crate::policy::Policy;
 use crate::report::FileReport;
 use crate::scan::Scanner;
@@ -470,19 +471,19 @@ fn plan_and_scan(
             return over(rf, e, "the safetensors header is larger than the budget");
         }
     }
+    // The zip reader runs on what is fetched; what it misses is fetched and it runs again.
     let mut dir = None;
     for _ in 0..3 {
         match plan::directory(&rf.sparse) {
-            Some(plan::Directory::Need(s, e)) => {
-                if let Err(e) = rf.ensure(&[(s, e)]) {
+            Err(Missing { start, end }) => {
+                if let Err(e) = rf.ensure(&[(start, end)]) {
                     return over(rf, e, "the zip end records lie beyond the budget");
                 }
             }
-            Some(plan::Directory::At { lo, hi }) => {
-                dir = Some((lo, hi));
+            Ok(found) => {
+                dir = found;
                 break;
             }
-            None => break,
         }
     }
     if let Some((lo, hi)) = dir {
@@ -964,38 +965,21 @@ fn stream_zip(
     // The size is read again after each read: a body of unknown length learns it at its end.
     loop {
         st.ensure(&[(at, at + 30)])?;
-        let d = st.sparse.bytes();
-        let field = |off: u64, wide: bool| {
-            if wide {
-                plan::u32_at(d, at + off)
-            } else {
-                plan::u16_at(d, at + off)
+        // The zip reader's own local header, read on what the stream has kept so far.
+        let mut header = None;
+        for _ in 0..3 {
+            match zip::LocalHeader::read(&st.sparse, at) {
+                Err(Missing { start, end }) => st.ensure(&[(start, end)])?,
+                Ok(h) => {
+                    header = h.map(|h| (h.flags, h.method, h.csize, h.data_start, h.name.to_vec()));
+                    break;
+                }
             }
-        };
-        let (Some(plan::LOCAL_SIG_U64), Some(flags), Some(method), Some(csize), Some(nl), Some(el)) = (
-            field(0, true),
-            field(6, false),
-            field(8, false),
-            field(18, true),
-            field(26, false),
-            field(28, false),
-        ) else {
-            break;
-        };
-        let method = method as u16;
-        let data = at + 30 + nl + el;
-        st.ensure(&[(at, data)])?;
-        let Some(raw_name) = st
-            .sparse
-            .bytes()
-            .get((at + 30) as usize..(at + 30 + nl) as usize)
-        else {
-            break;
-        };
-        if data > st.sparse.size() {
-            break;
         }
-        let member = String::from_utf8_lossy(raw_name).into_owned();
+        let Some((flags, method, csize, data, raw_name)) = header else {
+            break;
+        };
+        let member = String::from_utf8_lossy(&raw_name).into_owned();
         if flags & 8 != 0 {
             // The size is only in the data descriptor after the data (what torch.save writes).
             let keep_until = if plan::named_like_pickle(&member) {
@@ -1049,7 +1033,7 @@ fn stream_zip(
     // Everything the scanner reads must have been kept.
     let mut kept = Frozen(&st.sparse);
     let followed = match plan::directory(&st.sparse) {
-        Some(plan::Directory::At { lo, hi }) => {
+        Ok(Some((lo, hi))) => {
             matches!(
                 plan::zip(scanner, &mut kept, lo, hi, false),
                 Ok(plan::ZipPlan::Ready)

@@ -24,21 +24,16 @@ use super::range::{FetchError, Source, Sparse};
 use crate::container::joblib::JoblibHooks;
 use crate::container::tar::{self, LongName, Step};
 use crate::container::torch::LegacyReads;
-use crate::container::zip::{Archive, Entry, DEFLATED, STORED};
+use crate::container::zip::{self, Archive, Entry, DEFLATED, STORED};
 use crate::container::{self, Kind};
 use crate::finding::Verdict;
+use crate::format::access::{le_u32, le_u64, Missing};
 use crate::pickle::opcode::Opcode;
 use crate::pickle::vm::{EventKind, Hooks, NoHooks, Vm};
 use crate::scan::Scanner;
 use std::collections::HashSet;
 use std::io::Read;
 
-const EOCD_SIG: u32 = 0x0605_4b50;
-const ZIP64_LOCATOR_SIG: u32 = 0x0706_4b50;
-const ZIP64_EOCD_SIG: u32 = 0x0606_4b50;
-const LOCAL_SIG: u32 = 0x0403_4b50;
-/// [`LOCAL_SIG`] as [`u32_at`] returns it.
-pub(super) const LOCAL_SIG_U64: u64 = LOCAL_SIG as u64;
 /// Bytes of a member the zip scanner sniffs (`torch.rs` HEAD).
 const MEMBER_HEAD: u64 = 64;
 /// Compressed bytes fetched to inflate a deflated member's first bytes.
@@ -47,82 +42,14 @@ const DEFLATE_HEAD: u64 = 16 * 1024;
 /// 63 bytes plus zip64 fields).
 const LOCAL_SLACK: u64 = 256;
 
-pub(super) fn u16_at(d: &[u8], at: u64) -> Option<u64> {
-    let at = usize::try_from(at).ok()?;
-    d.get(at..at.checked_add(2)?)
-        .map(|b| u64::from(u16::from_le_bytes([b[0], b[1]])))
-}
-pub(super) fn u32_at(d: &[u8], at: u64) -> Option<u64> {
-    let at = usize::try_from(at).ok()?;
-    d.get(at..at.checked_add(4)?)
-        .map(|b| u64::from(u32::from_le_bytes([b[0], b[1], b[2], b[3]])))
-}
-fn u64_at(d: &[u8], at: u64) -> Option<u64> {
-    let at = usize::try_from(at).ok()?;
-    d.get(at..at.checked_add(8)?)
-        .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
-}
-
-/// Where a zip's central directory is, from the last end record in the fetched tail.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Directory {
-    /// The directory (both places the reader may look for it) lies in `[lo, hi)`.
-    At {
-        /// First byte to fetch.
-        lo: u64,
-        /// End of the directory (the zip64 end record or the end record).
-        hi: u64,
-    },
-    /// These bytes (a zip64 end record elsewhere) must be fetched first.
-    Need(u64, u64),
-}
-
-/// Locate the central directory from the end records in the fetched part of `s`, as the zip
-/// reader does (the end record nearest to the end of the file first).
-pub fn directory(s: &Sparse) -> Option<Directory> {
-    let d = s.bytes();
-    let size = d.len() as u64;
-    if size < 22 {
-        return None;
-    }
-    let lowest = size.saturating_sub(22 + 0xFFFF);
-    let mut at = size - 22;
-    let found = loop {
-        if s.has(at, at + 22) && u32_at(d, at) == Some(u64::from(EOCD_SIG)) {
-            break at;
-        }
-        if at == lowest {
-            return None;
-        }
-        at -= 1;
+/// Where a zip's central directory is (see [`zip::EndRecord::directory_span`]), from the last
+/// end record in the fetched tail, read by the zip reader itself. `Err`: the end records point at
+/// bytes to fetch first (a zip64 end record elsewhere).
+pub fn directory(s: &Sparse) -> Result<Option<(u64, u64)>, Missing> {
+    let Some(at) = zip::end_candidates(s).next() else {
+        return Ok(None);
     };
-    let mut cd_size = u32_at(d, found + 12)?;
-    let mut cd_offset = u32_at(d, found + 16)?;
-    let mut end_of_cd = found;
-    if found >= 20 && u32_at(d, found - 20) == Some(u64::from(ZIP64_LOCATOR_SIG)) {
-        let rec = u64_at(d, found - 12)?;
-        for g in [Some(rec), found.checked_sub(76)].into_iter().flatten() {
-            if g.checked_add(56).is_none_or(|e| e > size) {
-                continue;
-            }
-            if !s.has(g, g + 56) {
-                return Some(Directory::Need(g, g + 56));
-            }
-            if u32_at(d, g) == Some(u64::from(ZIP64_EOCD_SIG)) {
-                cd_size = u64_at(d, g + 40)?;
-                cd_offset = u64_at(d, g + 48)?;
-                end_of_cd = g;
-                break;
-            }
-        }
-    }
-    let actual = end_of_cd.checked_sub(cd_size);
-    let lo = match actual {
-        Some(a) if cd_offset <= end_of_cd => a.min(cd_offset),
-        Some(a) => a,
-        None => cd_offset.min(end_of_cd),
-    };
-    Some(Directory::At { lo, hi: end_of_cd })
+    Ok(zip::read_end(s, at)?.map(|end| end.directory_span()))
 }
 
 /// End of the safetensors header (`8 + n`) when the first bytes look like one: a plausible
@@ -134,7 +61,7 @@ pub fn safetensors_header_end(s: &Sparse) -> Option<u64> {
     if !s.has(0, 8) {
         return None;
     }
-    let n = u64_at(d, 0)?;
+    let n = le_u64(d, 0)?;
     let end = n.checked_add(8)?;
     if !(2..=container::safetensors::MAX_HEADER_SIZE).contains(&n) || end > d.len() as u64 {
         return None;
@@ -175,11 +102,11 @@ pub fn gguf_header(d: &[u8]) -> Walk {
         }
         fn u32(&mut self) -> Result<u64, Walk> {
             let at = self.take(4)?;
-            Ok(u32_at(self.d, at).unwrap_or(0))
+            Ok(le_u32(self.d, at as usize).map_or(0, u64::from))
         }
         fn u64(&mut self) -> Result<u64, Walk> {
             let at = self.take(8)?;
-            Ok(u64_at(self.d, at).unwrap_or(0))
+            Ok(le_u64(self.d, at as usize).unwrap_or(0))
         }
         fn string(&mut self) -> Result<(), Walk> {
             let n = self.u64()?;
@@ -487,11 +414,10 @@ fn is_pickle_name(name: &str) -> bool {
 
 /// File offset of a member's data, from its local header when fetched.
 fn data_start(s: &Sparse, e: &Entry) -> Option<u64> {
-    let lo = e.local_offset;
-    if !s.has(lo, lo + 30) || u32_at(s.bytes(), lo) != Some(u64::from(LOCAL_SIG)) {
-        return None;
-    }
-    Some(lo + 30 + u16_at(s.bytes(), lo + 26)? + u16_at(s.bytes(), lo + 28)?)
+    zip::LocalHeader::read(s, e.local_offset)
+        .ok()
+        .flatten()
+        .map(|h| h.data_start)
 }
 
 /// The range holding a member's local header and its first `n` data bytes.

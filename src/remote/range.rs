@@ -7,6 +7,8 @@
 //! signature), never a way to make a file look clean.
 
 use super::http::{Body, Client, Fetched, HttpError, Meter, Range};
+use crate::container::zip;
+use crate::format::access::{Missing, RandomAccess};
 use memmap2::MmapMut;
 use std::sync::Mutex;
 
@@ -46,6 +48,22 @@ pub struct Sparse {
     len: usize,
     /// Fetched ranges, sorted, disjoint, not touching.
     have: Vec<(u64, u64)>,
+}
+
+/// What has been fetched reads as it is; the rest is missing.
+impl RandomAccess for Sparse {
+    fn size(&self) -> u64 {
+        Sparse::size(self)
+    }
+
+    fn get(&self, start: u64, end: u64) -> Result<&[u8], Missing> {
+        let end = end.min(Sparse::size(self));
+        let start = start.min(end);
+        match self.missing(start, end).first() {
+            Some(&(s, e)) => Err(Missing { start: s, end: e }),
+            None => Ok(&self.bytes()[start as usize..end as usize]),
+        }
+    }
 }
 
 impl Sparse {
@@ -350,13 +368,13 @@ impl<'c, B: BodyRead> BodyStream<'c, B> {
             window.extend_from_slice(&self.sparse.bytes()[data as usize..self.pos as usize]);
         }
         loop {
-            if let Some(i) = find_member_end(&window, w0, data) {
+            if let Some(i) = zip::described_member_end(&window, w0, data) {
                 let c = w0 + i as u64;
                 self.sparse.put(c, &window[i..]);
                 return Ok(Some(c));
             }
             // Keep the last bytes: a descriptor and a signature may straddle two reads.
-            let cut = window.len().saturating_sub(DESCRIPTOR_BACK);
+            let cut = window.len().saturating_sub(zip::DESCRIPTOR_BACK);
             w0 += cut as u64;
             window.drain(..cut);
             let size = self.sparse.size();
@@ -618,44 +636,6 @@ impl<B: BodyRead> Source for BodyStream<'_, B> {
         }
         Ok(self.sparse.size())
     }
-}
-
-/// Bytes looked back from a candidate member end: the longest data descriptor (24).
-const DESCRIPTOR_BACK: usize = 24 + 3;
-
-/// The first `i` in `w` (which starts at file offset `w0`) where a local header or central
-/// directory signature starts right after a data descriptor of the member whose data start at
-/// `data`: with or without its signature, with 32- or 64-bit sizes, its compressed size equal
-/// to the bytes between `data` and the descriptor.
-fn find_member_end(w: &[u8], w0: u64, data: u64) -> Option<usize> {
-    let u32_at = |at: usize| u64::from(u32::from_le_bytes(w[at..at + 4].try_into().expect("4")));
-    let u64_at = |at: usize| u64::from_le_bytes(w[at..at + 8].try_into().expect("8"));
-    (12..w.len().saturating_sub(3)).find(|&i| {
-        if !(w[i..i + 4] == *b"PK\x03\x04" || w[i..i + 4] == *b"PK\x01\x02") {
-            return false;
-        }
-        // (descriptor length, has signature, 64-bit sizes)
-        [
-            (16, true, false),
-            (24, true, true),
-            (12, false, false),
-            (20, false, true),
-        ]
-        .iter()
-        .any(|&(len, sig, wide)| {
-            if i < len {
-                return false;
-            }
-            let p = i - len;
-            let desc = w0 + p as u64;
-            if desc < data || (sig && w[p..p + 4] != *b"PK\x07\x08") {
-                return false;
-            }
-            let at = p + if sig { 8 } else { 4 };
-            let csize = if wide { u64_at(at) } else { u32_at(at) };
-            csize == desc - data
-        })
-    })
 }
 
 /// A remote file being fetched piecemeal.
