@@ -840,26 +840,7 @@ pub fn has_end_record(data: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Part of an input: the bytes of `have` only, as a remote image holds them.
-    struct Partial<'a> {
-        data: &'a [u8],
-        have: (u64, u64),
-    }
-
-    impl RandomAccess for Partial<'_> {
-        fn size(&self) -> u64 {
-            self.data.len() as u64
-        }
-        fn get(&self, start: u64, end: u64) -> Result<&[u8], Missing> {
-            let end = end.min(self.size());
-            let start = start.min(end);
-            if start < end && (start < self.have.0 || end > self.have.1) {
-                return Err(Missing { start, end });
-            }
-            Ok(&self.data[start as usize..end as usize])
-        }
-    }
+    use crate::format::access::Partial;
 
     /// An empty zip64 archive after `prefix` bytes: zip64 end record, locator, end record.
     fn zip64_tail(prefix: usize, cd_size: u64, cd_offset: u64) -> Vec<u8> {

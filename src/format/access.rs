@@ -56,6 +56,28 @@ pub fn le_u64(b: &[u8], at: usize) -> Option<u64> {
     ))
 }
 
+/// Part of an input, for tests: the bytes of `have` only, as a remote image holds them.
+#[cfg(test)]
+pub(crate) struct Partial<'a> {
+    pub data: &'a [u8],
+    pub have: (u64, u64),
+}
+
+#[cfg(test)]
+impl RandomAccess for Partial<'_> {
+    fn size(&self) -> u64 {
+        self.data.len() as u64
+    }
+    fn get(&self, start: u64, end: u64) -> Result<&[u8], Missing> {
+        let end = end.min(self.size());
+        let start = start.min(end);
+        if start < end && (start < self.have.0 || end > self.have.1) {
+            return Err(Missing { start, end });
+        }
+        Ok(&self.data[start as usize..end as usize])
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1247,21 +1247,23 @@ fn header_reads(
     match kind {
         Kind::Safetensors => polyglot(scanner, src).map_err(|e| (e, POLYGLOT)),
         Kind::Gguf => {
+            // The GGUF reader runs on what is fetched; what it misses is fetched (the prefix
+            // at least doubled each time) and it runs again.
             for _ in 0..32 {
                 let prefix = src.image().prefix();
-                match plan::gguf_header(&src.image().bytes()[..prefix as usize]) {
-                    plan::Walk::Done(end) => {
-                        src.ensure(&[(0, end)]).map_err(|e| (e, GGUF))?;
+                match container::gguf::read_header(src.image(), &mut Vec::new()) {
+                    Ok(h) => {
+                        src.ensure(&[(0, h.infos_end)]).map_err(|e| (e, GGUF))?;
                         return polyglot(scanner, src).map_err(|e| (e, POLYGLOT));
                     }
-                    plan::Walk::Need(n) => {
-                        let to = n.max(prefix.saturating_mul(2)).min(size);
+                    Err(container::gguf::HeaderError::Missing(m)) => {
+                        let to = m.end.max(prefix.saturating_mul(2)).min(size);
                         if to <= prefix {
                             break;
                         }
                         src.ensure(&[(0, to)]).map_err(|e| (e, GGUF))?;
                     }
-                    plan::Walk::Unknown => break,
+                    Err(container::gguf::HeaderError::Invalid(_)) => break,
                 }
             }
             Ok(true)

@@ -27,7 +27,7 @@ use crate::container::torch::LegacyReads;
 use crate::container::zip::{self, Archive, Entry, DEFLATED, STORED};
 use crate::container::{self, Kind};
 use crate::finding::Verdict;
-use crate::format::access::{le_u32, le_u64, Missing};
+use crate::format::access::{le_u64, Missing};
 use crate::pickle::opcode::Opcode;
 use crate::pickle::vm::{EventKind, Hooks, NoHooks, Vm};
 use crate::scan::Scanner;
@@ -70,120 +70,6 @@ pub fn safetensors_header_end(s: &Sparse) -> Option<u64> {
     match fetched.iter().find(|b| !b.is_ascii_whitespace()) {
         Some(&b) if b != b'{' => None,
         _ => Some(end),
-    }
-}
-
-/// Result of walking a GGUF header over a prefix.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Walk {
-    /// The header (up to the end of the tensor infos) ends here.
-    Done(u64),
-    /// At least this many bytes are needed to go on.
-    Need(u64),
-    /// Not a header this walker follows: fetch the whole file.
-    Unknown,
-}
-
-/// Walk a GGUF v2/v3 header (little-endian) over `d`, the fetched prefix.
-pub fn gguf_header(d: &[u8]) -> Walk {
-    struct C<'a> {
-        d: &'a [u8],
-        at: u64,
-    }
-    impl C<'_> {
-        fn take(&mut self, n: u64) -> Result<u64, Walk> {
-            let start = self.at;
-            let end = start.checked_add(n).ok_or(Walk::Unknown)?;
-            if end > self.d.len() as u64 {
-                return Err(Walk::Need(end));
-            }
-            self.at = end;
-            Ok(start)
-        }
-        fn u32(&mut self) -> Result<u64, Walk> {
-            let at = self.take(4)?;
-            Ok(le_u32(self.d, at as usize).map_or(0, u64::from))
-        }
-        fn u64(&mut self) -> Result<u64, Walk> {
-            let at = self.take(8)?;
-            Ok(le_u64(self.d, at as usize).unwrap_or(0))
-        }
-        fn string(&mut self) -> Result<(), Walk> {
-            let n = self.u64()?;
-            if n > 1 << 30 {
-                return Err(Walk::Unknown);
-            }
-            self.take(n).map(|_| ())
-        }
-        fn value(&mut self, t: u64, depth: u32) -> Result<(), Walk> {
-            match t {
-                0 | 1 | 7 => self.take(1).map(|_| ()),
-                2 | 3 => self.take(2).map(|_| ()),
-                4..=6 => self.take(4).map(|_| ()),
-                10..=12 => self.take(8).map(|_| ()),
-                8 => self.string(),
-                9 if depth == 0 => {
-                    let inner = self.u32()?;
-                    let n = self.u64()?;
-                    if n > 1 << 30 {
-                        return Err(Walk::Unknown);
-                    }
-                    let fixed = match inner {
-                        0 | 1 | 7 => Some(1),
-                        2 | 3 => Some(2),
-                        4..=6 => Some(4),
-                        10..=12 => Some(8),
-                        _ => None,
-                    };
-                    match fixed {
-                        Some(w) => self
-                            .take(n.checked_mul(w).ok_or(Walk::Unknown)?)
-                            .map(|_| ()),
-                        None => {
-                            for _ in 0..n {
-                                self.value(inner, depth + 1)?;
-                            }
-                            Ok(())
-                        }
-                    }
-                }
-                _ => Err(Walk::Unknown),
-            }
-        }
-    }
-    let mut c = C { d, at: 0 };
-    let run = (|| {
-        c.take(4)?;
-        if d.get(..4) != Some(b"GGUF") {
-            return Err(Walk::Unknown);
-        }
-        let version = c.u32()?;
-        if !(2..=3).contains(&version) {
-            return Err(Walk::Unknown);
-        }
-        let tensors = c.u64()?;
-        let kvs = c.u64()?;
-        if tensors > 1 << 24 || kvs > 1 << 24 {
-            return Err(Walk::Unknown);
-        }
-        for _ in 0..kvs {
-            c.string()?;
-            let t = c.u32()?;
-            c.value(t, 0)?;
-        }
-        for _ in 0..tensors {
-            c.string()?;
-            let dims = c.u32()?;
-            if dims > 16 {
-                return Err(Walk::Unknown);
-            }
-            c.take(8 * dims + 4 + 8)?;
-        }
-        Ok(c.at)
-    })();
-    match run {
-        Ok(end) => Walk::Done(end),
-        Err(w) => w,
     }
 }
 
@@ -697,29 +583,6 @@ fn head_len(e: &Entry) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn gguf_walk() {
-        let mut d = b"GGUF".to_vec();
-        d.extend(3u32.to_le_bytes());
-        d.extend(1u64.to_le_bytes()); // tensors
-        d.extend(1u64.to_le_bytes()); // kvs
-        d.extend(4u64.to_le_bytes());
-        d.extend(b"name");
-        d.extend(8u32.to_le_bytes());
-        d.extend(2u64.to_le_bytes());
-        d.extend(b"hi");
-        d.extend(1u64.to_le_bytes());
-        d.extend(b"t");
-        d.extend(1u32.to_le_bytes());
-        d.extend(4u64.to_le_bytes());
-        d.extend(0u32.to_le_bytes());
-        d.extend(0u64.to_le_bytes());
-        let end = d.len() as u64;
-        assert_eq!(gguf_header(&d), Walk::Done(end));
-        assert_eq!(gguf_header(&d[..30]), Walk::Need(32));
-        assert_eq!(gguf_header(b"GGUF\x01\0\0\0"), Walk::Unknown);
-    }
 
     #[test]
     fn safetensors_header_length_needs_a_brace_after_it() {
