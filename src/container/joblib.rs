@@ -3,6 +3,7 @@
 //! pickle for object arrays, then resumes unpickling. These hooks make the symbolic machine do the
 //! same, so the scan continues exactly where joblib's does.
 
+use crate::format::numpy::NpDtype;
 use crate::pickle::value::{CallKind, Id, Value};
 use crate::pickle::vm::{AfterBuild, EventKind, Hooks, Vm};
 
@@ -61,63 +62,70 @@ pub fn dict_get(vm: &Vm<'_>, dict: Id, key: &str) -> Option<Id> {
     }
 }
 
-/// Item size and whether the dtype holds Python objects, from a pickled `numpy.dtype`.
-pub fn dtype_info(vm: &Vm<'_>, dtype: Id) -> Result<(u64, bool), String> {
-    let Value::Object(o) = vm.value(dtype) else {
-        return Err("array dtype is not a numpy.dtype object".into());
+/// A pickled `numpy.dtype(typestr, align, copy)` with its BUILD state `(version, byteorder,
+/// subarray, names, fields, elsize, alignment, flags)`, read as numpy's `__setstate__` reads it:
+/// the one reading of it, for the scan (joblib's inline arrays) and extraction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PickledDtype {
+    /// The type string, with the state's byte order; kind `V` when the state names fields (a
+    /// structured dtype).
+    pub dtype: NpDtype,
+    /// Item size from the state, when it gives a positive one.
+    pub elsize: Option<u64>,
+    /// The state's flags say the dtype holds objects (`NPY_ITEM_REFCOUNT`).
+    pub object_flag: bool,
+}
+
+impl PickledDtype {
+    /// Bytes per item.
+    pub fn itemsize(&self) -> u64 {
+        self.elsize.unwrap_or(self.dtype.itemsize)
+    }
+
+    /// Whether the array holds Python objects (its data are a nested pickle).
+    pub fn has_object(&self) -> bool {
+        self.dtype.has_object() || self.object_flag
+    }
+}
+
+/// Read the pickled `numpy.dtype` object `id`.
+pub fn pickled_dtype(vm: &Vm<'_>, id: Id) -> Result<PickledDtype, String> {
+    let Value::Object(o) = vm.value(id) else {
+        return Err("the dtype is not a numpy.dtype object".into());
     };
     let g = vm
         .as_global(o.func)
-        .ok_or("array dtype is not created by numpy.dtype")?;
+        .ok_or("the dtype is not created by numpy.dtype")?;
     if g.name != "dtype" || !g.module.starts_with("numpy") {
-        return Err(format!("array dtype is created by {}", g.qualified()));
+        return Err(format!("the dtype is created by {}", g.qualified()));
     }
-    let args = vm.value(o.args).as_seq().unwrap_or(&[]);
-    let code = args
-        .first()
+    let code = vm
+        .value(o.args)
+        .as_seq()
+        .and_then(|a| a.first())
         .and_then(|&a| vm.value(a).as_str())
         .ok_or("numpy.dtype without a type string")?;
-    let state = o.state.and_then(|s| vm.value(s).as_seq());
-    let elsize = state
-        .and_then(|s| s.get(5))
-        .and_then(|&e| vm.value(e).as_int())
-        .filter(|&e| e > 0);
-    let flags = state
-        .and_then(|s| s.get(7))
-        .and_then(|&e| vm.value(e).as_int())
-        .unwrap_or(0);
-    let (kind, size) = parse_typestr(code).ok_or_else(|| format!("unknown dtype '{code}'"))?;
-    let has_object = kind == 'O' || flags & 1 != 0;
-    let itemsize = match elsize {
-        Some(e) => e as u64,
-        None => match kind {
-            'U' => size * 4,
-            _ => size,
-        },
-    };
-    Ok((itemsize, has_object))
-}
-
-/// `'f4'` → ('f', 4); a leading byte-order character is allowed; `'M8[ns]'` → ('M', 8).
-pub fn parse_typestr(s: &str) -> Option<(char, u64)> {
-    let s = s.trim_start_matches(['<', '>', '|', '=']);
-    let mut chars = s.chars();
-    let kind = chars.next()?;
-    if !"biufcmMOSUVa?".contains(kind) {
-        return None;
+    let mut dtype = NpDtype::parse(code).ok_or_else(|| format!("unknown dtype '{code}'"))?;
+    let state = o.state.and_then(|s| vm.value(s).as_seq()).unwrap_or(&[]);
+    let item = |i: usize| state.get(i).map(|&e| vm.value(e));
+    if let Some(order) = item(1).and_then(|v| v.as_str()) {
+        dtype.big_endian = order == ">";
+        dtype.text = format!("{order}{code}");
     }
-    let rest = chars.as_str();
-    let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
-    let size = if digits.is_empty() {
-        match kind {
-            '?' | 'b' => 1,
-            'O' => 8,
-            _ => return None,
-        }
-    } else {
-        digits.parse().ok()?
-    };
-    Some((if kind == 'a' { 'S' } else { kind }, size))
+    // Structured dtypes carry field names: not a plain numeric array.
+    if item(3).is_some_and(|v| !matches!(v, Value::None)) {
+        dtype.kind = 'V';
+    }
+    let elsize = item(5)
+        .and_then(|v| v.as_int())
+        .filter(|&e| e > 0)
+        .map(|e| e as u64);
+    let object_flag = item(7).and_then(|v| v.as_int()).unwrap_or(0) & 1 != 0;
+    Ok(PickledDtype {
+        dtype,
+        elsize,
+        object_flag,
+    })
 }
 
 /// What `joblib.load` reads after the BUILD of a wrapper object, before it resumes unpickling
@@ -185,7 +193,8 @@ pub fn inline_array(vm: &Vm<'_>, target: Id, data: &[u8]) -> Result<Inline, Stri
         .ok_or("NumpyArrayWrapper BUILD without an event")?;
     let at = build.offset + 1;
     let dtype = dict_get(vm, state, "dtype").ok_or("NumpyArrayWrapper without a dtype")?;
-    let (itemsize, has_object) = dtype_info(vm, dtype)?;
+    let dtype = pickled_dtype(vm, dtype)?;
+    let (itemsize, has_object) = (dtype.itemsize(), dtype.has_object());
     if has_object {
         return Ok(Inline::NestedPickle);
     }

@@ -2,8 +2,8 @@
 //! whose dtype holds objects is stored as a pickle, which is scanned; a plain array's size is
 //! checked against its shape.
 
-use super::joblib::parse_typestr;
 use super::{ids, shift, Ctx, Scanned};
+use crate::format::numpy::NpDtype;
 use crate::pickle::vm::NoHooks;
 
 /// Headers longer than this are not parsed (numpy itself refuses more than 10 000 characters
@@ -176,8 +176,8 @@ pub fn parse_literal(text: &[u8]) -> Result<Lit, String> {
 pub fn descr_info(d: &Lit) -> Result<(u64, bool), String> {
     match d {
         Lit::Str(s) => {
-            let (kind, size) = parse_typestr(s).ok_or_else(|| format!("unknown dtype '{s}'"))?;
-            Ok((if kind == 'U' { size * 4 } else { size }, kind == 'O'))
+            let d = NpDtype::parse(s).ok_or_else(|| format!("unknown dtype '{s}'"))?;
+            Ok((d.itemsize, d.has_object()))
         }
         Lit::List(fields) => {
             let mut total: u64 = 0;

@@ -396,7 +396,7 @@ fn npy_leaves(data: &Region, name: &str) -> Result<Vec<Leaf>, ExtractError> {
     let n =
         super::tensor::numel(&h.shape).ok_or_else(|| fmt_err(format!("{name}: size overflows")))?;
     let nbytes = n
-        .checked_mul(dtype.itemsize as u64)
+        .checked_mul(dtype.itemsize)
         .ok_or_else(|| fmt_err(format!("{name}: size overflows")))?;
     let region = data.sub(h.data_start as u64, nbytes).ok_or_else(|| {
         fmt_err(format!(
@@ -410,7 +410,7 @@ fn npy_leaves(data: &Region, name: &str) -> Result<Vec<Leaf>, ExtractError> {
     };
     let source = ByteSource::new(
         region,
-        dtype.itemsize,
+        elem.size(),
         0,
         h.shape.clone(),
         strides,

@@ -11,96 +11,17 @@
 //! complex ones are reported as unsupported.
 
 use super::graph::{global_of, Interp, Walk};
-use super::tensor::{c_strides, f_strides, numel, Backing, ByteSource, ElemType, Region};
+use super::tensor::{c_strides, f_strides, numel, Backing, ByteSource, Region};
 use crate::container::joblib::{self, dict_get, Inline};
+pub use crate::format::numpy::NpDtype;
 use crate::pickle::value::{Id, Value};
 use crate::pickle::vm::{AfterBuild, Hooks, Vm};
 use std::borrow::Cow;
 use std::collections::HashMap;
 
-/// A numpy dtype as far as extraction cares.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NpDtype {
-    /// Kind letter (`f`, `i`, `u`, `b`, `c`, `O`, `U`, `S`, `V`, `M`, `m`).
-    pub kind: char,
-    /// Bytes per item.
-    pub itemsize: usize,
-    /// Big-endian data.
-    pub big_endian: bool,
-    /// What numpy calls it, for messages.
-    pub text: String,
-}
-
-impl NpDtype {
-    /// Parse a type string (`<f4`, `|b1`, `>i8`, `f4`, `U3`, `O8`).
-    pub fn parse(s: &str) -> Option<NpDtype> {
-        let (order, rest) = match s.chars().next()? {
-            c @ ('<' | '>' | '|' | '=') => (c, &s[1..]),
-            _ => ('=', s),
-        };
-        let mut chars = rest.chars();
-        let kind = chars.next()?;
-        let digits: String = chars.take_while(|c| c.is_ascii_digit()).collect();
-        let n: usize = if digits.is_empty() {
-            match kind {
-                'O' => 8,
-                'b' | '?' => 1,
-                _ => 0,
-            }
-        } else {
-            digits.parse().ok()?
-        };
-        let kind = if kind == '?' { 'b' } else { kind };
-        let itemsize = if kind == 'U' { n.checked_mul(4)? } else { n };
-        Some(NpDtype {
-            kind,
-            itemsize,
-            big_endian: order == '>',
-            text: s.to_string(),
-        })
-    }
-
-    /// The element type, `None` for non-numeric kinds.
-    pub fn elem(&self) -> Option<ElemType> {
-        ElemType::from_numpy_kind(self.kind, self.itemsize)
-    }
-
-    /// Whether elements must be byte-swapped to little-endian.
-    pub fn swap(&self) -> bool {
-        self.big_endian && self.itemsize > 1 && !matches!(self.kind, 'U' | 'S' | 'V' | 'O' | 'b')
-    }
-}
-
-/// A `numpy.dtype` object in the graph.
-pub fn dtype_of(vm: &Vm<'_>, id: Id) -> Result<NpDtype, String> {
-    let Value::Object(o) = vm.value(id) else {
-        return Err("the dtype is not a numpy.dtype object".into());
-    };
-    match global_of(vm, o.func) {
-        Some((m, n)) if m.starts_with("numpy") && n == "dtype" => {}
-        _ => return Err("the dtype is not a numpy.dtype object".into()),
-    }
-    let typestr = vm
-        .value(o.args)
-        .as_seq()
-        .and_then(|a| a.first())
-        .and_then(|&t| vm.value(t).as_str())
-        .ok_or("numpy.dtype without a type string")?;
-    let mut dt =
-        NpDtype::parse(typestr).ok_or_else(|| format!("bad numpy type string {typestr:?}"))?;
-    if let Some(state) = o.state.and_then(|s| vm.value(s).as_seq()) {
-        if let Some(order) = state.get(1).and_then(|&b| vm.value(b).as_str()) {
-            dt.big_endian = order == ">";
-            dt.text = format!("{order}{typestr}");
-        }
-        // Structured dtypes carry field names: not a plain numeric array.
-        if let Some(names) = state.get(3) {
-            if !matches!(vm.value(*names), Value::None) {
-                dt.kind = 'V';
-            }
-        }
-    }
-    Ok(dt)
+/// The numpy dtype object `id`, as the scan reads it.
+fn dtype_of(vm: &Vm<'_>, id: Id) -> Result<NpDtype, String> {
+    joblib::pickled_dtype(vm, id).map(|d| d.dtype)
 }
 
 /// Joblib arrays found while the pickle ran: wrapper object → its raw bytes in the stream.
@@ -202,7 +123,7 @@ fn make(
     };
     let n = numel(&shape).ok_or("array size overflows")?;
     let need = n
-        .checked_mul(dtype.itemsize as u64)
+        .checked_mul(dtype.itemsize)
         .ok_or("array size overflows")?;
     if need != data.len() as u64 {
         return Err(format!(
@@ -211,14 +132,7 @@ fn make(
             data.len()
         ));
     }
-    let source = ByteSource::new(
-        data,
-        dtype.itemsize,
-        0,
-        shape.clone(),
-        strides,
-        dtype.swap(),
-    )?;
+    let source = ByteSource::new(data, elem.size(), 0, shape.clone(), strides, dtype.swap())?;
     Ok(Interp::Array {
         elem,
         shape,
@@ -371,22 +285,4 @@ fn wrapper(w: &mut Walk<'_, '_>, id: Id) -> Result<Interp, String> {
         c_strides(&shape)
     };
     make(&dtype, shape, strides, region)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn typestrings() {
-        let d = NpDtype::parse("<f4").unwrap();
-        assert_eq!((d.kind, d.itemsize, d.big_endian), ('f', 4, false));
-        assert!(NpDtype::parse(">i8").unwrap().swap());
-        assert_eq!(NpDtype::parse("U3").unwrap().itemsize, 12);
-        assert_eq!(
-            NpDtype::parse("|b1").unwrap().elem(),
-            Some(ElemType::Supported(super::super::tensor::DType::BOOL))
-        );
-        assert_eq!(NpDtype::parse("O8").unwrap().elem(), None);
-    }
 }

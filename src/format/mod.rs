@@ -9,6 +9,7 @@ pub mod hdf5;
 pub mod hf;
 pub mod keras;
 pub mod marshal;
+pub mod numpy;
 pub mod onnx;
 pub mod pmml;
 pub mod protobuf;
