@@ -735,34 +735,98 @@ pub fn legacy_reads(scanner: &crate::Scanner, prefix: &[u8]) -> (LegacyReads, bo
     (reads, dangerous)
 }
 
-/// The legacy scanner's reads of the raw storages from `at`: each one's element count, then a
-/// jump over its bytes.
-fn storage_reads(
-    prefix: &[u8],
+/// How a walk over a legacy file's raw storages ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum StorageWalk {
+    /// Every listed storage was stepped over; the walk ended at this offset.
+    End(u64),
+    /// A listed key that no pickled storage has.
+    Unlisted { key: String, at: u64 },
+    /// A storage whose element size is unknown, or whose count is cut off by the end of the
+    /// bytes given (`cut`).
+    Unlocatable {
+        key: String,
+        class: Option<String>,
+        at: u64,
+        cut: bool,
+    },
+    /// A storage that runs past the end of the file (or whose size overflows).
+    Overruns {
+        key: String,
+        count: u64,
+        elem: u64,
+        at: u64,
+    },
+}
+
+/// Walk the raw storages after the pickles, from `at`, as torch's legacy loader reads them: for
+/// each listed key, an element count (u64) then that many elements. `data` may be a prefix of a
+/// file of `size` bytes (the remote scan's), then the walk stops where the prefix does. `each`
+/// gets every storage's key, offset, count and the count its pickle recorded.
+fn walk_storages(
+    data: &[u8],
+    size: u64,
     mut at: u64,
     keys: &[String],
     storages: &LegacyStorages,
-) -> LegacyReads {
+    mut each: impl FnMut(&str, u64, u64, Option<u64>),
+) -> StorageWalk {
     for key in keys {
-        let Some((Some(class), _)) = storages.get(key) else {
-            return LegacyReads::Stopped(at);
+        let Some((class, numel)) = storages.get(key) else {
+            return StorageWalk::Unlisted {
+                key: key.clone(),
+                at,
+            };
         };
-        let Some(size) = storage_element_size(class) else {
-            return LegacyReads::Stopped(at);
+        let elem = class.as_deref().and_then(storage_element_size);
+        let count = usize::try_from(at)
+            .ok()
+            .and_then(|a| data.get(a..a.checked_add(8)?))
+            .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")));
+        let (Some(elem), Some(count)) = (elem, count) else {
+            return StorageWalk::Unlocatable {
+                key: key.clone(),
+                class: class.clone(),
+                at,
+                cut: count.is_none(),
+            };
         };
-        let Some(b) = prefix.get(at as usize..at as usize + 8) else {
-            return LegacyReads::Cut { need: Some(at + 8) };
-        };
-        let count = u64::from_le_bytes(b.try_into().expect("8 bytes"));
-        match count.checked_mul(size).and_then(|n| n.checked_add(at + 8)) {
+        each(key, at, count, *numel);
+        match count
+            .checked_mul(elem)
+            .and_then(|n| n.checked_add(at + 8))
+            .filter(|&e| e <= size)
+        {
             Some(end) => at = end,
-            None => return LegacyReads::Stopped(at),
-        }
-        if at > prefix.len() as u64 {
-            return LegacyReads::Cut { need: Some(at) };
+            None => {
+                return StorageWalk::Overruns {
+                    key: key.clone(),
+                    count,
+                    elem,
+                    at,
+                }
+            }
         }
     }
-    LegacyReads::StoragesEnd(at)
+    StorageWalk::End(at)
+}
+
+/// The legacy scanner's reads of the raw storages of `prefix` from `at`.
+fn storage_reads(
+    prefix: &[u8],
+    at: u64,
+    keys: &[String],
+    storages: &LegacyStorages,
+) -> LegacyReads {
+    let have = prefix.len() as u64;
+    match walk_storages(prefix, u64::MAX, at, keys, storages, |_, _, _, _| {}) {
+        StorageWalk::End(end) if end > have => LegacyReads::Cut { need: Some(end) },
+        StorageWalk::End(end) => LegacyReads::StoragesEnd(end),
+        StorageWalk::Unlocatable { at, cut: true, .. } => LegacyReads::Cut { need: Some(at + 8) },
+        StorageWalk::Unlisted { at, .. }
+        | StorageWalk::Unlocatable { at, .. }
+        | StorageWalk::Overruns { at, .. } => LegacyReads::Stopped(at),
+    }
 }
 
 /// torch legacy: magic, protocol, sys_info, object, storage keys, raw storages.
@@ -782,75 +846,51 @@ fn scan_legacy<'d>(ctx: &Ctx<'_>, data: &'d [u8], mut w: Walker<'d>) -> Scanned 
         .scan_pickles(&data[..pickles_end], &mut NoHooks)
         .findings;
     if let Some(keys) = keys {
-        let mut at = pickles_end;
-        let mut ok = true;
-        for key in &keys {
-            let Some((class, numel)) = storages.get(key) else {
+        let mismatch = |key: &str, at: u64, count: u64, numel: Option<u64>| {
+            if let Some(n) = numel.filter(|&n| n != count) {
                 extra.push(ctx.anomaly(
                     ids::MALFORMED,
-                    Some(at as u64),
-                    format!("storage key '{key}' is listed but no storage with that key was pickled: the rest of the file cannot be located"),
-                ));
-                ok = false;
-                break;
-            };
-            let size = class.as_deref().and_then(storage_element_size);
-            let count = data
-                .get(at..at + 8)
-                .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")));
-            let (Some(size), Some(count)) = (size, count) else {
-                extra.push(ctx.anomaly(
-                    if count.is_none() {
-                        ids::TRUNCATED
-                    } else {
-                        ids::MALFORMED
-                    },
-                    Some(at as u64),
+                    Some(at),
                     format!(
-                        "raw storage '{key}' of class {}: cannot be located",
-                        class.as_deref().unwrap_or("?")
-                    ),
-                ));
-                ok = false;
-                break;
-            };
-            if numel.is_some_and(|n| n != count) {
-                extra.push(ctx.anomaly(
-                    ids::MALFORMED,
-                    Some(at as u64),
-                    format!(
-                        "raw storage '{key}' holds {count} elements but the pickle records {}: torch refuses it",
-                        numel.unwrap_or(0)
+                        "raw storage '{key}' holds {count} elements but the pickle records {n}: torch refuses it"
                     ),
                 ));
             }
-            let end = count
-                .checked_mul(size)
-                .and_then(|n| n.checked_add(at as u64 + 8))
-                .filter(|&e| e <= data.len() as u64);
-            match end {
-                Some(e) => at = e as usize,
-                None => {
+        };
+        let size = data.len() as u64;
+        let walk = walk_storages(data, size, pickles_end as u64, &keys, &storages, mismatch);
+        match walk {
+            StorageWalk::End(at) => {
+                if at < size {
+                    let tail = &data[at as usize..];
                     extra.push(ctx.anomaly(
-                        ids::TRUNCATED,
-                        Some(at as u64),
-                        format!("raw storage '{key}' ({count} elements of {size} bytes) runs past the end of the file"),
+                        ids::TRAILING_DATA,
+                        Some(at),
+                        format!("{} bytes after the last raw storage", tail.len()),
                     ));
-                    ok = false;
-                    break;
+                    if let Some(fs) = speculative_pickle(ctx, tail) {
+                        extra.extend(shift(fs, at));
+                    }
                 }
             }
-        }
-        if ok && at < data.len() {
-            let tail = &data[at..];
-            extra.push(ctx.anomaly(
-                ids::TRAILING_DATA,
-                Some(at as u64),
-                format!("{} bytes after the last raw storage", tail.len()),
-            ));
-            if let Some(fs) = speculative_pickle(ctx, tail) {
-                extra.extend(shift(fs, at as u64));
-            }
+            StorageWalk::Unlisted { key, at } => extra.push(ctx.anomaly(
+                ids::MALFORMED,
+                Some(at),
+                format!("storage key '{key}' is listed but no storage with that key was pickled: the rest of the file cannot be located"),
+            )),
+            StorageWalk::Unlocatable { key, class, at, cut } => extra.push(ctx.anomaly(
+                if cut { ids::TRUNCATED } else { ids::MALFORMED },
+                Some(at),
+                format!(
+                    "raw storage '{key}' of class {}: cannot be located",
+                    class.as_deref().unwrap_or("?")
+                ),
+            )),
+            StorageWalk::Overruns { key, count, elem, at } => extra.push(ctx.anomaly(
+                ids::TRUNCATED,
+                Some(at),
+                format!("raw storage '{key}' ({count} elements of {elem} bytes) runs past the end of the file"),
+            )),
         }
     } else if pickles_end < data.len() {
         // Not the full legacy layout: scan the rest as pickles, as a plain loader would.
@@ -928,77 +968,112 @@ fn tar_storage_class(vm: &Vm<'_>, r: Id) -> Option<String> {
 }
 
 /// `storages`: pickle(n); n × (pickle((key, location, storage_type)), u64 count, data); pickle(views).
-fn scan_tar_storages(ctx: &Ctx<'_>, data: &[u8]) -> Vec<Finding> {
-    let mut w = Walker::new(ctx, data);
-    let mut regions = Vec::new();
-    let (n, mut pos) = match w.next(0) {
-        Ok((r, end, _)) => (w.vm.value(r).as_int(), end),
-        Err(_) => return ctx.scanner.scan_pickles(data, &mut NoHooks).findings,
+/// How a walk over a tar checkpoint's `storages` member ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum TarWalk {
+    /// Every storage was stepped over; what follows starts here.
+    End(usize),
+    /// The count pickle does not read (`None`) or is not a non-negative integer (it ends at
+    /// `Some(pos)`).
+    BadCount(Option<usize>),
+    /// A storage pickle starting here does not read.
+    BrokenPickle(usize),
+    /// The raw data after the storage pickle ending at `end` cannot be located: unknown
+    /// class, count cut off (`cut`), or running past the member.
+    Unlocatable {
+        end: usize,
+        class: Option<String>,
+        cut: bool,
+    },
+    /// The raw data end past the bytes given (a prefix of the member), at this offset.
+    Beyond(u64),
+}
+
+/// Walk a `storages` member as torch's tar loader reads it: a count pickle, then per storage a
+/// pickle `(key, device, class)`, an element count (u64) and that many elements. `data` may be
+/// a prefix of a member of `size` bytes (the remote scan's). `region` gets each pickle's span.
+fn walk_tar_storages(
+    w: &mut Walker<'_>,
+    data: &[u8],
+    size: u64,
+    mut region: impl FnMut(usize, usize),
+) -> TarWalk {
+    let Ok((r, mut pos, _)) = w.next(0) else {
+        return TarWalk::BadCount(None);
     };
-    regions.push((0, pos));
-    let Some(n) = n.filter(|&n| n >= 0) else {
-        let mut out = scan_regions(ctx, data, &regions);
-        out.extend(walk_error(
-            ctx,
-            data,
-            pos,
-            "storages: count is not an integer".into(),
-        ));
-        return out;
+    region(0, pos);
+    let Some(n) = w.vm.value(r).as_int().filter(|&n| n >= 0) else {
+        return TarWalk::BadCount(Some(pos));
     };
     for _ in 0..n {
-        let start = pos;
-        let (r, end) = match w.next(pos) {
-            Ok((r, end, _)) => (r, end),
-            Err(_) => {
-                let mut out = scan_regions(ctx, data, &regions);
-                out.extend(shift(
-                    ctx.scanner
-                        .scan_pickles(&data[pos..], &mut NoHooks)
-                        .findings,
-                    pos as u64,
-                ));
-                return out;
-            }
+        let Ok((r, end, _)) = w.next(pos) else {
+            return TarWalk::BrokenPickle(pos);
         };
-        regions.push((start, end));
+        region(pos, end);
         let class = tar_storage_class(&w.vm, r);
-        let size = class.as_deref().and_then(storage_element_size);
+        let elem = class.as_deref().and_then(storage_element_size);
         let count = data
             .get(end..end + 8)
             .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")));
-        let next = match (size, count) {
-            (Some(s), Some(c)) => c
-                .checked_mul(s)
+        let next = match (elem, count) {
+            (Some(e), Some(c)) => c
+                .checked_mul(e)
                 .and_then(|b| b.checked_add(end as u64 + 8))
-                .filter(|&e| e <= data.len() as u64),
+                .filter(|&e| e <= size),
             _ => None,
         };
         match next {
+            Some(p) if p > data.len() as u64 => return TarWalk::Beyond(p),
             Some(p) => pos = p as usize,
             None => {
-                let mut out = scan_regions(ctx, data, &regions);
-                out.push(ctx.anomaly(
-                    ids::MALFORMED,
-                    Some(end as u64),
-                    format!(
-                        "storages: raw data of class {} cannot be located",
-                        class.as_deref().unwrap_or("?")
-                    ),
-                ));
-                return out;
+                return TarWalk::Unlocatable {
+                    end,
+                    class,
+                    cut: elem.is_some() && count.is_none(),
+                }
             }
         }
     }
-    let mut out = scan_regions(ctx, data, &regions);
-    if pos < data.len() {
-        // storage_views pickle and anything after it.
-        out.extend(shift(
+    TarWalk::End(pos)
+}
+
+fn scan_tar_storages(ctx: &Ctx<'_>, data: &[u8]) -> Vec<Finding> {
+    let mut w = Walker::new(ctx, data);
+    let mut regions = Vec::new();
+    let walk = walk_tar_storages(&mut w, data, data.len() as u64, |s, e| regions.push((s, e)));
+    let rest = |pos: usize| {
+        shift(
             ctx.scanner
                 .scan_pickles(&data[pos..], &mut NoHooks)
                 .findings,
             pos as u64,
-        ));
+        )
+    };
+    if walk == TarWalk::BadCount(None) {
+        return ctx.scanner.scan_pickles(data, &mut NoHooks).findings;
+    }
+    let mut out = scan_regions(ctx, data, &regions);
+    match walk {
+        TarWalk::BadCount(pos) => out.extend(walk_error(
+            ctx,
+            data,
+            pos.unwrap_or(0),
+            "storages: count is not an integer".into(),
+        )),
+        TarWalk::BrokenPickle(pos) => out.extend(rest(pos)),
+        TarWalk::Unlocatable { end, class, .. } => out.push(ctx.anomaly(
+            ids::MALFORMED,
+            Some(end as u64),
+            format!(
+                "storages: raw data of class {} cannot be located",
+                class.as_deref().unwrap_or("?")
+            ),
+        )),
+        // The whole member is given: its raw data never end beyond it.
+        TarWalk::Beyond(_) => {}
+        // storage_views pickle and anything after it.
+        TarWalk::End(pos) if pos < data.len() => out.extend(rest(pos)),
+        TarWalk::End(_) => {}
     }
     out
 }
@@ -1021,45 +1096,22 @@ pub enum MemberReads {
 /// stepped over), and everything after the last storage (or after a pickle that breaks).
 pub fn tar_storages_reads(scanner: &crate::Scanner, prefix: &[u8], size: u64) -> MemberReads {
     let ctx = Ctx::new(scanner, 0, None);
-    let complete = prefix.len() as u64 >= size;
     // The scanner reads the rest of the member whole.
-    let rest = if complete {
+    let rest = if prefix.len() as u64 >= size {
         MemberReads::Done
     } else {
         MemberReads::Cut { need: None }
     };
     let mut w = Walker::new(&ctx, prefix);
-    let (n, mut pos) = match w.next(0) {
-        Ok((r, end, _)) => (w.vm.value(r).as_int(), end),
-        Err(_) => return rest,
-    };
-    let Some(n) = n.filter(|&n| n >= 0) else {
-        return rest;
-    };
-    for _ in 0..n {
-        let Ok((r, end, _)) = w.next(pos) else {
-            return rest;
-        };
-        let class = tar_storage_class(&w.vm, r);
-        let Some(el) = class.as_deref().and_then(storage_element_size) else {
-            return MemberReads::Done;
-        };
-        let Some(b) = prefix.get(end..end + 8) else {
-            return rest;
-        };
-        let count = u64::from_le_bytes(b.try_into().expect("8 bytes"));
-        let next = count
-            .checked_mul(el)
-            .and_then(|b| b.checked_add(end as u64 + 8))
-            .filter(|&e| e <= size);
-        match next {
-            // The scanner stops at raw data it cannot locate.
-            None => return MemberReads::Done,
-            Some(p) if p > prefix.len() as u64 => return MemberReads::Cut { need: Some(p) },
-            Some(p) => pos = p as usize,
-        }
+    match walk_tar_storages(&mut w, prefix, size, |_, _| {}) {
+        TarWalk::Beyond(need) => MemberReads::Cut { need: Some(need) },
+        // The scanner stops at raw data it cannot locate.
+        TarWalk::Unlocatable { cut: false, .. } => MemberReads::Done,
+        TarWalk::Unlocatable { cut: true, .. }
+        | TarWalk::BadCount(_)
+        | TarWalk::BrokenPickle(_)
+        | TarWalk::End(_) => rest,
     }
-    rest
 }
 
 /// `tensors`: pickle(n); n × (pickle((key, storage_id, type)), i32 ndim, 4 pad, sizes, strides, offset).
