@@ -43,7 +43,13 @@ impl Engine {
                 )
             }
         };
-        let mut r = scan_input(&self.scanner, &input, path, opts);
+        self.scan_opened(&input, path, opts)
+    }
+
+    /// Scan a file already opened (extraction then reads the same mapping), and apply the
+    /// policy.
+    pub fn scan_opened(&self, input: &Input, path: &Path, opts: &FileOptions) -> FileReport {
+        let mut r = scan_input(&self.scanner, input, path, opts);
         self.policy.apply(&mut r, Some(input.bytes()));
         r
     }

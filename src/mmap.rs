@@ -42,16 +42,22 @@ impl Input {
     /// a large file the scan needs (headers, central directory, pickles), each once, so the window
     /// is short. Scanning files that are being rewritten at the same time is not supported.
     pub fn open(path: &Path) -> io::Result<Input> {
+        Self::open_with_file(path).map(|(input, _)| input)
+    }
+
+    /// [`Input::open`], also giving the handle the bytes were mapped or read from: ranges read
+    /// through it later come from the same file, not from one put at the path since.
+    pub fn open_with_file(path: &Path) -> io::Result<(Input, File)> {
         let file = File::open(path)?;
         let meta = file.metadata()?;
         if meta.is_dir() {
             return Err(io::Error::other("is a directory"));
         }
         if !meta.is_file() {
-            return Self::read_stream(file);
+            return Ok((Self::read_stream(&file)?, file));
         }
         if meta.len() <= READ_THRESHOLD {
-            return Self::read_all(file, meta.len());
+            return Ok((Self::read_all(&file, meta.len())?, file));
         }
         // SAFETY: `Mmap::map` is unsafe because the compiler cannot see that the mapped bytes stay
         // valid and unchanged while borrowed. Soundness here rests on:
@@ -73,9 +79,10 @@ impl Input {
         let _ = map.advise(memmap2::Advice::Random);
         #[cfg(target_os = "linux")]
         let _ = map.advise(memmap2::Advice::NoHugePage);
-        Ok(Input {
+        let input = Input {
             backing: Backing::Mapped(map),
-        })
+        };
+        Ok((input, file))
     }
 
     /// Wrap bytes already in memory.
@@ -85,7 +92,7 @@ impl Input {
         }
     }
 
-    fn read_all(mut file: File, hint: u64) -> io::Result<Input> {
+    fn read_all(mut file: &File, hint: u64) -> io::Result<Input> {
         // One byte more than the size, so that the end is found without a second allocation.
         let mut buf = Vec::with_capacity(hint.min(READ_THRESHOLD) as usize + 1);
         // Through `take`: `File::read_to_end` would `fstat` and `lseek` again to size the

@@ -284,7 +284,15 @@ pub fn extract(engine: &crate::engine::Engine, input: &Path, opts: &ExtractOptio
             }
         }
     };
-    let scan = engine.scan_path(input, &FileOptions { hash: false });
+    // One mapping of the input: what is extracted is what was scanned.
+    let opened = crate::mmap::Input::open_with_file(input);
+    let scan = match &opened {
+        Ok((bytes, _)) => engine.scan_opened(bytes, input, &FileOptions { hash: false }),
+        Err(e) => crate::report::FileReport::unreadable(
+            input.display().to_string(),
+            format!("cannot read: {e}"),
+        ),
+    };
     if let Some(e) = &scan.error {
         return Outcome {
             scan: Some(scan.clone()),
@@ -292,10 +300,16 @@ pub fn extract(engine: &crate::engine::Engine, input: &Path, opts: &ExtractOptio
         };
     }
     let verdict = scan.verdict;
-    let result = if opts.strict && verdict != Verdict::Clean {
-        Err(ExtractError::NotClean { verdict })
-    } else {
-        extract_scanned(scanner, input, &output, verdict, opts)
+    let result = match opened {
+        _ if opts.strict && verdict != Verdict::Clean => Err(ExtractError::NotClean { verdict }),
+        Ok((bytes, file)) => {
+            let source = Source::opened(input, bytes, file);
+            extract_scanned(scanner, source, input, &output, verdict, opts)
+        }
+        Err(source) => Err(ExtractError::Read {
+            path: input.to_path_buf(),
+            source,
+        }),
     };
     Outcome {
         scan: Some(scan),
@@ -330,12 +344,12 @@ fn output_path(input: &Path, opts: &ExtractOptions) -> Result<PathBuf, ExtractEr
 
 fn extract_scanned(
     scanner: &Scanner,
+    source: Source,
     input: &Path,
     output: &Path,
     verdict: Verdict,
     opts: &ExtractOptions,
 ) -> Result<Written, ExtractError> {
-    let source = Source::open(input)?;
     if opts.to == OutputFormat::Gguf {
         let unsupported = opts.skip_unsupported;
         let collect_opts = ExtractOptions {
@@ -582,17 +596,23 @@ impl AsRef<[u8]> for InputBytes {
     }
 }
 
-fn open_bytes(path: &Path) -> io::Result<Arc<dyn AsRef<[u8]> + Send + Sync>> {
-    Ok(Arc::new(InputBytes(crate::mmap::Input::open(path)?)))
+/// The backing of a file opened (mapped or read) through `file`. A mapped file's contiguous
+/// spans are copied file to file through the same handle; a file read into memory (a small one,
+/// a pipe) is copied from memory.
+fn backing_of(bytes: crate::mmap::Input, file: File) -> Backing {
+    let mapped = bytes.is_mapped();
+    let data: Arc<dyn AsRef<[u8]> + Send + Sync> = Arc::new(InputBytes(bytes));
+    if mapped {
+        Backing::file(data, Arc::new(file), 0)
+    } else {
+        Backing::memory(data)
+    }
 }
 
 /// A file's bytes with its handle, for ranges copied file to file.
 fn open_backing(path: &Path) -> io::Result<Backing> {
-    Ok(Backing::file(
-        open_bytes(path)?,
-        Arc::new(File::open(path)?),
-        0,
-    ))
+    let (bytes, file) = crate::mmap::Input::open_with_file(path)?;
+    Ok(backing_of(bytes, file))
 }
 
 /// An input file opened for extraction.
@@ -604,18 +624,20 @@ pub struct Source {
 impl Source {
     /// Open (memory-map) a file.
     pub fn open(path: &Path) -> Result<Source, ExtractError> {
-        let read_err = |source| ExtractError::Read {
+        let (bytes, file) =
+            crate::mmap::Input::open_with_file(path).map_err(|source| ExtractError::Read {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        Ok(Self::opened(path, bytes, file))
+    }
+
+    /// A file already opened (mapped or read) through `file`.
+    fn opened(path: &Path, bytes: crate::mmap::Input, file: File) -> Source {
+        Source {
             path: path.to_path_buf(),
-            source,
-        };
-        let data = open_bytes(path).map_err(read_err)?;
-        let file = File::open(path).map_err(read_err)?;
-        // The bytes are the file's own from offset 0, mapped or read: contiguous spans can be
-        // copied file to file.
-        Ok(Source {
-            path: path.to_path_buf(),
-            backing: Backing::file(data, Arc::new(file), 0),
-        })
+            backing: backing_of(bytes, file),
+        }
     }
 
     /// Bytes already in memory (tests, decompressed streams).
