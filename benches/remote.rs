@@ -148,7 +148,7 @@ fn main() {
             .reader()
             .read_to_end(&mut body)
             .unwrap();
-        let r = picklescan_rs::file::scan_bytes(&scanner, &body, "model.pth".into());
+        let r = picklescan_rs::internals::file::scan_bytes(&scanner, &body, "model.pth".into());
         assert!(r.error.is_none());
         times.push(t.elapsed().as_secs_f64());
     }

@@ -6,7 +6,7 @@
 //! Scans one file and prints the process's peak and current resident memory, split into private
 //! (anonymous) memory and mapped file pages (Linux `/proc/self/status`).
 
-use picklescan_rs::file::{scan_path, FileOptions};
+use picklescan_rs::internals::file::{scan_path, FileOptions};
 use picklescan_rs::Scanner;
 use rayon::prelude::*;
 use std::time::Instant;
@@ -18,9 +18,10 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 fn memory(path: &str) {
     let scanner = Scanner::default();
-    let input = picklescan_rs::mmap::Input::open(std::path::Path::new(path)).expect("readable");
+    let input =
+        picklescan_rs::internals::mmap::Input::open(std::path::Path::new(path)).expect("readable");
     let t = Instant::now();
-    let r = picklescan_rs::file::scan_bytes(&scanner, &input, path.to_string());
+    let r = picklescan_rs::internals::file::scan_bytes(&scanner, &input, path.to_string());
     let took = t.elapsed();
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let field = |k: &str| {
@@ -88,7 +89,7 @@ fn main() {
         let t = Instant::now();
         let n = paths
             .par_iter()
-            .filter(|p| picklescan_rs::mmap::Input::open(p).is_ok())
+            .filter(|p| picklescan_rs::internals::mmap::Input::open(p).is_ok())
             .count();
         read_only.push(n as f64 / t.elapsed().as_secs_f64());
     }

@@ -2,24 +2,24 @@
 //! tensors safely.
 //!
 //! The library never prints; the `picklescan-rs` binary is a thin layer over it.
-//! Pipeline: bytes → container detection ([`container`]) → pickle streams → symbolic machine ([`pickle::vm`]) → events → rules
-//! ([`rules`]) → findings ([`finding`]) → report ([`report`]).
+//!
+//! The interface: an [`engine::Engine`] (rules, limits, policy) scans files and bytes into
+//! [`report::FileReport`]s of [`Finding`]s with a [`Verdict`]; [`extract`] writes a file's
+//! tensors as safetensors or GGUF ([`quant`] holds the GGUF types and quantizers, [`gguf`] the
+//! writer); [`remote`] scans over HTTP and the Hugging Face Hub, [`serve`] is the HTTP API.
+//! Pipeline: bytes → container detection → pickle streams → symbolic machine → events → rules
+//! ([`rules`]) → findings ([`finding`]) → report ([`report`]); the readers and the machine are
+//! in the hidden `internals` module, which is not a stable interface.
 
 #![warn(missing_docs)]
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod config;
-pub mod container;
 pub mod engine;
 pub mod extract;
-pub mod file;
 pub mod finding;
-pub mod format;
 pub mod gguf;
 pub mod limits;
-pub mod mmap;
-pub mod names;
-pub mod pickle;
 pub mod policy;
 pub mod quant;
 #[cfg(feature = "remote")]
@@ -29,8 +29,11 @@ pub mod rules;
 pub mod scan;
 #[cfg(feature = "serve")]
 pub mod serve;
-pub mod walk;
 
 pub use finding::{Finding, Severity, Usage, Verdict};
 pub use limits::Limits;
 pub use scan::Scanner;
+
+#[doc(hidden)]
+pub mod internals;
+pub(crate) use internals::{container, file, format, mmap, names, pickle, walk};

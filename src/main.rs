@@ -4,11 +4,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use picklescan_rs::config::{self, Config};
 use picklescan_rs::engine::Engine;
-use picklescan_rs::file::FileOptions;
+use picklescan_rs::internals::file::FileOptions;
+use picklescan_rs::internals::walk::{self, Entry};
 use picklescan_rs::policy::{self, FailOn, Mode, Policy};
 use picklescan_rs::report::{self, FileReport};
 use picklescan_rs::rules::RuleSet;
-use picklescan_rs::walk::{self, Entry};
 use picklescan_rs::{remote, serve, Limits, Scanner};
 use rayon::prelude::*;
 use sha2::Digest;
@@ -530,13 +530,13 @@ fn check_flags(cli: &Cli) -> Result<(), String> {
 
 /// Scan standard input (the path `-`), read to its end (bounded, see [`mmap::Input`]).
 fn scan_stdin(engine: &Engine, opts: &FileOptions) -> FileReport {
-    let input = match picklescan_rs::mmap::Input::read_stream(std::io::stdin().lock()) {
+    let input = match picklescan_rs::internals::mmap::Input::read_stream(std::io::stdin().lock()) {
         Ok(i) => i,
         Err(e) => return FileReport::unreadable("-".into(), format!("cannot read: {e}")),
     };
     let mut r = engine.scan(input.bytes(), "-");
     if opts.hash {
-        r.sha256 = Some(picklescan_rs::file::hex(&sha2::Sha256::digest(
+        r.sha256 = Some(picklescan_rs::internals::file::hex(&sha2::Sha256::digest(
             input.bytes(),
         )));
     }

@@ -4,7 +4,7 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use picklescan_rs::extract::hf::naming::Naming;
-use picklescan_rs::format::{ggml, hf, marshal, onnx, pmml, savedmodel, sentencepiece, sevenz, skops};
+use picklescan_rs::internals::format::{ggml, hf, marshal, onnx, pmml, savedmodel, sentencepiece, sevenz, skops};
 
 fuzz_target!(|data: &[u8]| {
     let _ = onnx::looks_like(data);
@@ -28,7 +28,7 @@ fuzz_target!(|data: &[u8]| {
     let _ = savedmodel::looks_like_fingerprint(data);
     if let Ok(v) = serde_json::from_slice::<serde_json::Value>(data) {
         let _ = hf::auto_map(&v);
-        let _ = picklescan_rs::format::template::from_json(&v);
+        let _ = picklescan_rs::internals::format::template::from_json(&v);
     }
     if let Ok(text) = std::str::from_utf8(data) {
         let _ = hf::risky_python(text);

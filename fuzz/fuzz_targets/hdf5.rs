@@ -2,7 +2,7 @@
 //! version 2 B-trees, global heaps), with and without the signature in front.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use picklescan_rs::format::hdf5;
+use picklescan_rs::internals::format::hdf5;
 
 fuzz_target!(|data: &[u8]| {
     let _ = hdf5::read(data);

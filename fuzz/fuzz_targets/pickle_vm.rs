@@ -1,7 +1,7 @@
 //! Any bytes as pickle streams through the decoder, the symbolic machine and the judge.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use picklescan_rs::pickle::vm::NoHooks;
+use picklescan_rs::internals::pickle::vm::NoHooks;
 use picklescan_rs::Scanner;
 use std::sync::OnceLock;
 

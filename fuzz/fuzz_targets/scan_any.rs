@@ -4,7 +4,8 @@
 //! budget) does not cost the fuzzer its memory limit.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use picklescan_rs::{container, Limits, Scanner};
+use picklescan_rs::internals::container;
+use picklescan_rs::{Limits, Scanner};
 use std::sync::OnceLock;
 
 // Parsing the built-in rules costs more than most inputs: do it once.

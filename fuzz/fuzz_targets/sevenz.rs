@@ -3,7 +3,7 @@
 //! header parser and the coders are reached without the fuzzer having to find two CRCs.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use picklescan_rs::format::sevenz;
+use picklescan_rs::internals::format::sevenz;
 
 /// Budget for headers and folders: small, so that an execution stays cheap.
 const BUDGET: u64 = 1 << 20;

@@ -2,7 +2,7 @@
 //! unbounded memory. `benches/bombs.sh` times the same bombs through the release binary and
 //! records wall time and peak RSS in `benches/BOMBS.md`; `benches/make_bombs.py` writes them.
 
-use picklescan_rs::file::{scan_bytes, scan_path, FileOptions};
+use picklescan_rs::internals::file::{scan_bytes, scan_path, FileOptions};
 use picklescan_rs::report::FileReport;
 use picklescan_rs::{Scanner, Verdict};
 use std::io::Write;

@@ -7,7 +7,7 @@
 //! `corpus/gen/bypass.py --results FILE` turns into the "our verdict" column of
 //! docs/bypass-catalogue.md.
 
-use picklescan_rs::file::{scan_path, FileOptions};
+use picklescan_rs::internals::file::{scan_path, FileOptions};
 use picklescan_rs::{Scanner, Verdict};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};

@@ -5,8 +5,8 @@
 use crate::common::compress;
 use crate::manifest;
 use flate2::write::DeflateEncoder;
-use picklescan_rs::container::{self, detect, Kind};
-use picklescan_rs::file::{scan_bytes, scan_path, FileOptions};
+use picklescan_rs::internals::container::{self, detect, Kind};
+use picklescan_rs::internals::file::{scan_bytes, scan_path, FileOptions};
 use picklescan_rs::report::FileReport;
 use picklescan_rs::{Limits, Scanner, Verdict};
 use std::io::Write;
@@ -872,7 +872,7 @@ fn safetensors_that_is_also_a_pickle_is_scanned_as_both() {
     assert_eq!(v[0], b'V');
     v.extend(header.as_bytes());
     v.extend(&payload);
-    assert!(picklescan_rs::container::safetensors::validate(&v).is_ok());
+    assert!(picklescan_rs::internals::container::safetensors::validate(&v).is_ok());
     let r = scan(&v);
     assert_eq!(r.format, "safetensors");
     assert!(finds_system(&r), "{:?}", r.findings);
@@ -890,7 +890,7 @@ fn large_files_are_mapped_small_files_read_and_unreadable_paths_reported() {
     let mut m = torch_members(&evil());
     m[3].data = vec![0u8; 3 << 20];
     std::fs::write(&big, build_zip(&m, &ZipOpts::default())).unwrap();
-    let input = picklescan_rs::mmap::Input::open(&big).unwrap();
+    let input = picklescan_rs::internals::mmap::Input::open(&big).unwrap();
     assert!(input.is_mapped());
     let r = scan_path(&scanner(), &big, &FileOptions { hash: true });
     assert!(finds_system(&r));
@@ -900,7 +900,7 @@ fn large_files_are_mapped_small_files_read_and_unreadable_paths_reported() {
 
     let small = dir.path().join("small.pkl");
     std::fs::write(&small, evil()).unwrap();
-    assert!(!picklescan_rs::mmap::Input::open(&small)
+    assert!(!picklescan_rs::internals::mmap::Input::open(&small)
         .unwrap()
         .is_mapped());
 

@@ -1,7 +1,7 @@
 //! Every file in corpus/ against the verdict, globals and calls its manifest expects.
 //! The fixtures were produced by corpus/gen/*.py with the real libraries; no Python runs here.
 
-use picklescan_rs::file::{scan_path, FileOptions};
+use picklescan_rs::internals::file::{scan_path, FileOptions};
 use picklescan_rs::{Scanner, Verdict};
 use serde::Deserialize;
 use std::path::Path;

@@ -4,9 +4,9 @@
 //! failure), `--strict`, `--select`, duplicate names, and malicious files (nothing runs; what is
 //! not a tensor is listed as dropped).
 
-use picklescan_rs::container::npy;
-use picklescan_rs::container::zip::Archive;
 use picklescan_rs::extract::{self, ExtractError, ExtractOptions, Outcome};
+use picklescan_rs::internals::container::npy;
+use picklescan_rs::internals::container::zip::Archive;
 use picklescan_rs::Verdict;
 use serde_json::Value;
 use std::collections::BTreeMap;

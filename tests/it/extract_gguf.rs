@@ -2,8 +2,8 @@
 //! and without a requested type, then read back with the crate's own GGUF validation and a small
 //! reader, and compared with the crate's quantizers (bit-exact) and dequantizers.
 
-use picklescan_rs::container::gguf::validate;
 use picklescan_rs::extract::{self, ExtractError, ExtractOptions, OutputFormat};
+use picklescan_rs::internals::container::gguf::validate;
 use picklescan_rs::quant::{self, GgmlType};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -2,7 +2,7 @@
 //! `corpus/gen/formats.py` with the real libraries, attacks edited from real saves) is scanned
 //! and its verdict and rule ids compared with `corpus/formats/manifest.json`.
 
-use picklescan_rs::file::{scan_path, FileOptions};
+use picklescan_rs::internals::file::{scan_path, FileOptions};
 use picklescan_rs::Scanner;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -209,7 +209,7 @@ fn damaged_fixtures_never_panic() {
                     d[at] = next() as u8;
                 }
             }
-            let _ = picklescan_rs::file::scan_bytes(&scanner, &d, name.clone());
+            let _ = picklescan_rs::internals::file::scan_bytes(&scanner, &d, name.clone());
             n += 1;
         }
     }
@@ -300,7 +300,7 @@ fn damaged_7z_never_panics() {
 /// reader does not decode (PPMd, Zstandard) must fail as unsupported, never as broken.
 #[test]
 fn sevenz_reader_agrees_with_py7zr() {
-    use picklescan_rs::format::sevenz::{self, SevenZipError};
+    use picklescan_rs::internals::format::sevenz::{self, SevenZipError};
     let text = std::fs::read_to_string(root().join("sevenz-contents.json")).unwrap();
     let listing: serde_json::Value = serde_json::from_str(&text).unwrap();
     let budget = 64 << 20;
@@ -434,7 +434,7 @@ fn sevenz_archive(
     start.extend_from_slice(&(packed.len() as u64).to_le_bytes());
     start.extend_from_slice(&(h.len() as u64).to_le_bytes());
     start.extend_from_slice(&crc32fast::hash(&h).to_le_bytes());
-    let mut out = picklescan_rs::format::sevenz::SIGNATURE.to_vec();
+    let mut out = picklescan_rs::internals::format::sevenz::SIGNATURE.to_vec();
     out.extend_from_slice(&[0, 4]);
     out.extend_from_slice(&crc32fast::hash(&start).to_le_bytes());
     out.extend_from_slice(&start);
@@ -449,9 +449,10 @@ fn sevenz_archive(
 /// is decoded only up to the declared size.
 #[test]
 fn sevenz_written_by_hand() {
-    use picklescan_rs::format::sevenz;
+    use picklescan_rs::internals::format::sevenz;
     let scanner = Scanner::default();
-    let scan = |data: &[u8]| picklescan_rs::file::scan_bytes(&scanner, data, "x.7z".into());
+    let scan =
+        |data: &[u8]| picklescan_rs::internals::file::scan_bytes(&scanner, data, "x.7z".into());
     let evil = std::fs::read(root().join("../malicious/reduce_posix_system_proto2.pkl")).unwrap();
     let blob: Vec<u8> = (0..4000u32)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8 | 1)

@@ -3,7 +3,7 @@
 //! attributes (names, string values) that h5py listed when `corpus/gen/hdf5.py` wrote it
 //! (`corpus/formats/hdf5-contents.json`) are exactly what `format::hdf5::read` finds.
 
-use picklescan_rs::format::hdf5::{self, AttrValue, Element, Layout};
+use picklescan_rs::internals::format::hdf5::{self, AttrValue, Element, Layout};
 use std::collections::BTreeMap;
 use std::path::Path;
 

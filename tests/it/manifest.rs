@@ -2,8 +2,8 @@
 //! check a scan against an entry: verdict, format and the globals that must be reported.
 #![allow(dead_code)]
 
-use picklescan_rs::file::scan_path;
-use picklescan_rs::file::FileOptions;
+use picklescan_rs::internals::file::scan_path;
+use picklescan_rs::internals::file::FileOptions;
 use picklescan_rs::report::FileReport;
 use picklescan_rs::{Scanner, Verdict};
 use serde_json::Value;

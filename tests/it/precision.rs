@@ -2,8 +2,8 @@
 //! allow rules, content that is not a model, TorchScript judged as TorchScript.
 
 use crate::common::Asm;
-use picklescan_rs::file::{scan_path, FileOptions};
-use picklescan_rs::pickle::vm::NoHooks;
+use picklescan_rs::internals::file::{scan_path, FileOptions};
+use picklescan_rs::internals::pickle::vm::NoHooks;
 use picklescan_rs::{Finding, Scanner, Usage, Verdict};
 use std::path::Path;
 

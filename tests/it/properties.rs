@@ -3,8 +3,8 @@
 
 use num_bigint::BigInt;
 use picklescan_rs::finding::verdict_of;
-use picklescan_rs::pickle::value::{Id, Value as V};
-use picklescan_rs::pickle::vm::{NoHooks, Vm};
+use picklescan_rs::internals::pickle::value::{Id, Value as V};
+use picklescan_rs::internals::pickle::vm::{NoHooks, Vm};
 use picklescan_rs::{Scanner, Verdict};
 use proptest::prelude::*;
 use serde_pickle::{HashableValue as H, Value as P};
@@ -117,7 +117,7 @@ proptest! {
     #[test]
     fn opcode_soup_never_panics(ops in proptest::collection::vec((0usize..68, proptest::collection::vec(any::<u8>(), 0..12)), 0..200)) {
         // Opcodes drawn from the table, each followed by a few random argument bytes.
-        let table = picklescan_rs::pickle::opcode::Opcode::ALL;
+        let table = picklescan_rs::internals::pickle::opcode::Opcode::ALL;
         let mut data = Vec::new();
         for (i, arg) in ops {
             data.push(table[i] as u8);

@@ -3,7 +3,7 @@
 
 use crate::common::compress;
 use crate::server::{Data, Req, Resp, Server};
-use picklescan_rs::file::scan_bytes;
+use picklescan_rs::internals::file::scan_bytes;
 use picklescan_rs::remote::http::{Client, HttpOptions};
 use picklescan_rs::remote::hub::HubRef;
 use picklescan_rs::remote::{self, RemoteOptions};

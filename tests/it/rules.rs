@@ -1,7 +1,7 @@
 //! Tests of the rule engine and the embedded rule data.
 
 use picklescan_rs::finding::Severity;
-use picklescan_rs::names::fix_imports;
+use picklescan_rs::internals::names::fix_imports;
 use picklescan_rs::rules::{ids, Action, Judgement, RuleSet};
 use std::collections::BTreeSet;
 

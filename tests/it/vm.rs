@@ -2,7 +2,7 @@
 //! broken streams and budgets.
 
 use crate::common::Asm;
-use picklescan_rs::pickle::vm::NoHooks;
+use picklescan_rs::internals::pickle::vm::NoHooks;
 use picklescan_rs::{Finding, Limits, Scanner, Usage, Verdict};
 
 fn scan(data: &[u8]) -> Vec<Finding> {
