@@ -3,11 +3,13 @@
 //! leading `/` (`layers/dense/vars/0`). Contiguous and compact data are ranges of the input
 //! (big-endian data swapped on the way out). Chunked datasets (compressed or resizable) are
 //! decoded into memory by [`hdf5::read_chunked`]: chunks found through version 1 B-trees, single
-//! chunk, implicit, fixed array and version 2 B-tree indexes, undone by the deflate, shuffle and
-//! fletcher32 filters, chunks never written given the fill value. Listed as not extracted:
-//! datasets with another filter (lzf, szip, blosc, …, named), an extensible array index
-//! (resizable along one dimension under libver latest), contiguous data never written, and
-//! non-numeric types. A file that refers to data outside itself is refused.
+//! chunk, implicit, fixed array, extensible array and version 2 B-tree indexes, undone by the
+//! deflate, shuffle and fletcher32 filters (the checksum verified), chunks never written given
+//! the fill value. Listed as not extracted: datasets with another filter (lzf, szip, blosc, …,
+//! named), extensible arrays with paged data blocks (past about 100 000 chunks), contiguous data
+//! never written, and non-numeric types. A damaged chunk (a stream that is corrupt, cut short or
+//! inflates past its chunk, a checksum that does not match) fails the extraction, naming the
+//! dataset. A file that refers to data outside itself is refused.
 
 use super::graph::Leaf;
 use super::tensor::{c_strides, Backing, ByteSource, DType, Region};

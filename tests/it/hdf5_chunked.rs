@@ -42,11 +42,7 @@ fn read(name: &str) -> Vec<u8> {
 }
 
 /// Datasets left out on purpose, and a word of the reason given.
-const NOT_EXTRACTED: &[(&str, &str, &str)] = &[
-    ("lzf.h5", "lzf", "lzf (32000)"),
-    ("resizable_latest.h5", "grow_rows", "extensible array"),
-    ("resizable_latest.h5", "many_chunks", "extensible array"),
-];
+const NOT_EXTRACTED: &[(&str, &str, &str)] = &[("lzf.h5", "lzf", "lzf (32000)")];
 
 #[test]
 fn chunked_datasets_match_h5py() {

@@ -2,8 +2,9 @@
 //! and the chunk indexes it names, walked only when a dataset's data are read (a scan reads the
 //! message, never the index): version 1 B-trees (node type 1, what the library writes unless
 //! asked for newer formats), a single chunk, the implicit index (chunks back to back), fixed
-//! arrays (paged or not) and version 2 B-trees (record types 10 and 11). Extensible arrays
-//! (one unlimited dimension under libver latest) are not walked: an `Unsupported` error.
+//! arrays (paged or not), extensible arrays (one unlimited dimension under libver latest; their
+//! paged data blocks, past 1024 chunks per block, are not read: an `Unsupported` error) and
+//! version 2 B-trees (record types 10 and 11).
 //!
 //! Every chunk found is checked against the dataset: its offsets must be multiples of the chunk
 //! dimensions and inside the dataset's extent, and no chunk may be listed twice. Walks are
@@ -36,7 +37,7 @@ pub enum ChunkIndex {
         /// Log2 of the elements per data block page.
         page_bits: u8,
     },
-    /// An extensible array (not walked).
+    /// An extensible array.
     ExtensibleArray,
     /// A version 2 B-tree.
     BtreeV2,
@@ -91,6 +92,8 @@ pub(super) struct Grid {
     pub chunk: Vec<u64>,
     pub count: Vec<u64>,
     pub max_count: Vec<u64>,
+    /// Dimensions without a maximum.
+    pub unlimited: Vec<bool>,
     /// Bytes of one whole chunk.
     pub chunk_bytes: u64,
 }
@@ -129,6 +132,7 @@ impl Grid {
             chunk: layout.dims.clone(),
             count,
             max_count,
+            unlimited: max_dims.iter().map(|&m| m == UNDEFINED).collect(),
             chunk_bytes,
         };
         if grid.total(&grid.max_count).is_none() || grid.total(&grid.count).is_none() {
@@ -337,10 +341,9 @@ impl<'a> Reader<'a> {
                 self.fixed_array_chunks(layout.address, grid, filtered)?
             }
             ChunkIndex::BtreeV2 => self.btree_v2_chunks(layout.address, grid, filtered)?,
-            ChunkIndex::ExtensibleArray => return Err(Hdf5Error::Unsupported(
-                "an extensible array chunk index (a resizable dataset written with libver latest)"
-                    .into(),
-            )),
+            ChunkIndex::ExtensibleArray => {
+                self.extensible_array_chunks(layout.address, grid, filtered)?
+            }
         };
         // Each chunk once, inside the extent.
         let mut seen = HashSet::with_capacity(found.len());
@@ -500,6 +503,160 @@ impl<'a> Reader<'a> {
                 .ok_or_else(|| Hdf5Error::Invalid(format!("fixed array element {i} overflows")))?;
             if let Some(at) = at {
                 let e = self.at(at, elem64, "fixed array element")?;
+                if let Some(ch) = element(&e.data[e.pos..e.end], scaled)? {
+                    out.push(ch);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// An extensible array (`EAHD` header, `EAIB` index block, `EASB` super blocks, `EADB` data
+    /// blocks): one element per chunk, indexed row-major with the unlimited dimension moved
+    /// first. The first elements are in the index block; the rest in data blocks of growing
+    /// size, whose addresses are in the index block (the first super blocks' worth) or in super
+    /// blocks. Paged data blocks (more elements than a page holds) are not read.
+    fn extensible_array_chunks(
+        &self,
+        addr: u64,
+        grid: &Grid,
+        filtered: bool,
+    ) -> Result<Vec<Chunk>> {
+        let bad = |m: String| Hdf5Error::Invalid(format!("extensible array at {addr}: {m}"));
+        let mut c = self.from(addr, "extensible array header")?;
+        if c.bytes(4)? != b"EAHD" {
+            return Err(bad("no header signature".into()));
+        }
+        let version = c.u8()?;
+        let client = c.u8()?;
+        let elem = c.u8()? as u64;
+        let max_bits = c.u8()? as u32;
+        let index_elems = c.u8()? as u64;
+        let block_min = c.u8()? as u64;
+        let pointers_min = c.u8()? as u64;
+        let page_bits = c.u8()? as u32;
+        c.skip(6 * self.sl)?; // statistics
+        let index_block = self.offset(&mut c)?;
+        if version != 0
+            || client != filtered as u8
+            || !(1..=64).contains(&max_bits)
+            || !block_min.is_power_of_two()
+            || !pointers_min.is_power_of_two()
+            || page_bits >= 32
+        {
+            return Err(bad(format!(
+                "version {version}, class {client}, {max_bits} bits, data blocks of at least \
+                 {block_min}, super blocks of at least {pointers_min}, page bits {page_bits}"
+            )));
+        }
+        let element = self.chunk_element(elem as usize, filtered, grid)?;
+        if index_block == UNDEFINED {
+            return Ok(Vec::new());
+        }
+        // Super block s holds 2^(s/2) data blocks of 2^((s+1)/2) × block_min elements.
+        let super_blocks = (max_bits + 1)
+            .checked_sub(block_min.ilog2())
+            .ok_or_else(|| bad("fewer bits than the smallest data block".into()))?;
+        let in_index = 2 * pointers_min.ilog2(); // super blocks whose data blocks the index block lists
+        if in_index > super_blocks {
+            return Err(bad(format!(
+                "{in_index} super blocks of {super_blocks} in the index block"
+            )));
+        }
+        let mut info = Vec::new(); // (data blocks, elements each, first element, first data block)
+        let (mut start, mut first_block) = (0u64, 0u64);
+        for s in 0..super_blocks {
+            let blocks = 1u64 << (s / 2);
+            let each = block_min
+                .checked_shl((s + 1) / 2)
+                .filter(|&n| n >> ((s + 1) / 2) == block_min)
+                .unwrap_or(u64::MAX);
+            info.push((blocks, each, start, first_block));
+            start = start.saturating_add(blocks.saturating_mul(each));
+            first_block += blocks;
+        }
+        let dblock_addrs = 2 * (pointers_min - 1);
+        let off_size = max_bits.div_ceil(8) as u64;
+        let so = self.so as u64;
+        let mut c = self.from(index_block, "extensible array index block")?;
+        if c.bytes(4)? != b"EAIB"
+            || c.u8()? != 0
+            || c.u8()? != client
+            || self.offset(&mut c)? != addr
+        {
+            return Err(bad(format!("no index block at {index_block}")));
+        }
+        let elems_at = c.pos as u64 - self.base;
+        let dblocks_at = elems_at + index_elems * elem;
+        let sblocks_at = dblocks_at + dblock_addrs * so;
+        let address_at = |at: u64| -> Result<u64> {
+            let mut c = self.at(at, so, "extensible array address")?;
+            self.offset(&mut c)
+        };
+        // A data block's element `e`, checking its signature.
+        let in_block = |block: u64, each: u64, e: u64| -> Result<Option<u64>> {
+            if block == UNDEFINED {
+                return Ok(None);
+            }
+            if each > 1u64 << page_bits {
+                return Err(Hdf5Error::Unsupported(
+                    "paged extensible array data blocks (a resizable dataset of very many chunks)"
+                        .into(),
+                ));
+            }
+            let mut c = self.at(block, 6, "extensible array data block")?;
+            if c.bytes(4)? != b"EADB" || c.u8()? != 0 || c.u8()? != client {
+                return Err(bad(format!("no data block at {block}")));
+            }
+            Ok(Some(block + 6 + so + off_size + e * elem))
+        };
+        let locate = |i: u64| -> Result<Option<u64>> {
+            if i < index_elems {
+                return Ok(Some(elems_at + i * elem));
+            }
+            let j = i - index_elems;
+            let s = (j / block_min + 1).ilog2() as usize;
+            let &(_, each, start, first) = info
+                .get(s)
+                .ok_or_else(|| bad(format!("element {i} past its last super block")))?;
+            let k = j - start;
+            if s < in_index as usize {
+                let block = address_at(dblocks_at + (first + k / each) * so)?;
+                in_block(block, each, k % each)
+            } else {
+                let sblock = address_at(sblocks_at + (s as u64 - in_index as u64) * so)?;
+                if sblock == UNDEFINED {
+                    return Ok(None);
+                }
+                let mut c = self.at(sblock, 6, "extensible array super block")?;
+                if c.bytes(4)? != b"EASB" || c.u8()? != 0 || c.u8()? != client {
+                    return Err(bad(format!("no super block at {sblock}")));
+                }
+                if each > 1u64 << page_bits {
+                    return Err(Hdf5Error::Unsupported(
+                        "paged extensible array data blocks (a resizable dataset of very many chunks)"
+                            .into(),
+                    ));
+                }
+                let block = address_at(sblock + 6 + so + off_size + (k / each) * so)?;
+                in_block(block, each, k % each)
+            }
+        };
+        // Row-major over the chunk grid with the unlimited dimension first.
+        let unlimited = grid.unlimited.iter().position(|&u| u).unwrap_or(0);
+        let mut order: Vec<usize> = (0..grid.dims.len()).filter(|&k| k != unlimited).collect();
+        order.insert(0, unlimited);
+        let counts: Vec<u64> = order.iter().map(|&k| grid.max_count[k]).collect();
+        let mut out = Vec::new();
+        for scaled in grid.positions() {
+            let swizzled: Vec<u64> = order.iter().map(|&k| scaled[k]).collect();
+            // The first count never multiplies: the unlimited dimension's bound does not matter.
+            let i = swizzled
+                .iter()
+                .zip(&counts)
+                .fold(0u64, |a, (&s, &n)| a.saturating_mul(n).saturating_add(s));
+            if let Some(at) = locate(i)? {
+                let e = self.at(at, elem, "extensible array element")?;
                 if let Some(ch) = element(&e.data[e.pos..e.end], scaled)? {
                     out.push(ch);
                 }
