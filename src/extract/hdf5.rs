@@ -114,13 +114,6 @@ pub(crate) fn leaves(region: &Region, limits: &Limits) -> Result<Vec<Leaf>, Extr
                         });
                     }
                     Err(Hdf5Error::Unsupported(what)) => out.push(unsupported(what)),
-                    Err(Hdf5Error::Limit(m)) => {
-                        return Err(ExtractError::Format(format!(
-                            "HDF5: {m} ({} bytes for this file); --max-ratio (config key \
-                             max_ratio) raises it",
-                            limits.inflate_budget(region.len() as u64)
-                        )))
-                    }
                     Err(e) => return Err(ExtractError::Format(format!("HDF5: {e}"))),
                 }
                 continue;

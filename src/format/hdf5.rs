@@ -1206,7 +1206,10 @@ fn dataspace(c: &mut Cur<'_>, sl: usize) -> Result<Option<Vec<u64>>> {
 }
 
 /// A dataspace's dimensions and its maximum dimensions when recorded (`u64::MAX`: unlimited).
-fn dataspace_with_max(c: &mut Cur<'_>, sl: usize) -> Result<(Option<Vec<u64>>, Option<Vec<u64>>)> {
+/// Dimensions, `None` when absent.
+type Dims = Option<Vec<u64>>;
+
+fn dataspace_with_max(c: &mut Cur<'_>, sl: usize) -> Result<(Dims, Dims)> {
     let version = c.u8()?;
     let rank = c.u8()? as usize;
     let flags = c.u8()?; // bit 0: maximum dimensions present

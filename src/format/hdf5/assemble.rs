@@ -40,7 +40,8 @@ pub fn read_chunked(data: &[u8], d: &Dataset, budget: &mut u64) -> Result<Vec<u8
     let mut charge = |n: u64| -> Result<()> {
         *budget = budget.checked_sub(n).ok_or_else(|| {
             Hdf5Error::Limit(format!(
-                "{}: its chunks would decompress past the extraction's budget of decompressed bytes",
+                "{}: its chunks would decompress past what is left of the extraction's budget of \
+                 decompressed bytes (--max-ratio, config key max_ratio, raises it)",
                 d.path
             ))
         })?;

@@ -118,7 +118,7 @@ impl Grid {
         let max_count: Vec<u64> = max_dims
             .iter()
             .zip(&layout.dims)
-            .zip(&dims[..])
+            .zip(dims)
             .map(|((&m, &c), &d)| if m == UNDEFINED { d.max(1) } else { m.max(d) }.div_ceil(c))
             .collect();
         let chunk_bytes = layout
@@ -135,12 +135,16 @@ impl Grid {
             unlimited: max_dims.iter().map(|&m| m == UNDEFINED).collect(),
             chunk_bytes,
         };
-        if grid.total(&grid.max_count).is_none() || grid.total(&grid.count).is_none() {
-            return Err(Hdf5Error::Limit(format!(
-                "more than {MAX_CHUNKS} chunks in one dataset"
-            )));
+        if grid.total(&grid.count).is_none() {
+            return Err(too_many_chunks());
         }
         Ok(grid)
+    }
+
+    /// The chunks of the maximum extent, which the implicit and fixed array indexes hold one
+    /// entry each for.
+    pub fn max_total(&self) -> Result<u64> {
+        self.total(&self.max_count).ok_or_else(too_many_chunks)
     }
 
     /// The number of chunks of a grid of `count` chunks per dimension, if within the limit.
@@ -153,7 +157,8 @@ impl Grid {
 
     /// Row-major position of `scaled` in a grid of `count` chunks per dimension.
     pub fn linear(scaled: &[u64], count: &[u64]) -> u64 {
-        // Callers check `scaled` against `count`, and `count`'s total fits MAX_CHUNKS.
+        // Callers check `scaled` against `count`, and that `count`'s total is within MAX_CHUNKS
+        // (`count` itself always is; `max_count` through `max_total`).
         scaled.iter().zip(count).fold(0, |a, (&s, &n)| a * n + s)
     }
 
@@ -169,6 +174,10 @@ impl Grid {
             s
         })
     }
+}
+
+fn too_many_chunks() -> Hdf5Error {
+    Hdf5Error::Limit(format!("more than {MAX_CHUNKS} chunks in one dataset"))
 }
 
 /// The chunked form of a data layout message, after its version byte and class (versions 3
@@ -321,6 +330,7 @@ impl<'a> Reader<'a> {
                         "an implicit chunk index for a filtered dataset".into(),
                     ));
                 }
+                grid.max_total()?; // the linear positions below fit
                 let mut out = Vec::new();
                 for scaled in grid.positions() {
                     let i = Grid::linear(&scaled, &grid.max_count);
@@ -447,7 +457,7 @@ impl<'a> Reader<'a> {
         let page_bits = c.u8()?;
         let count = self.length(&mut c)?;
         let block = self.offset(&mut c)?;
-        let want = grid.total(&grid.max_count).unwrap_or(0);
+        let want = grid.max_total()?;
         if version != 0 || client != filtered as u8 || count != want || page_bits >= 32 {
             return Err(Hdf5Error::Invalid(format!(
                 "fixed array at {addr}: version {version}, class {client}, {count} elements for \
@@ -568,8 +578,8 @@ impl<'a> Reader<'a> {
         for s in 0..super_blocks {
             let blocks = 1u64 << (s / 2);
             let each = block_min
-                .checked_shl((s + 1) / 2)
-                .filter(|&n| n >> ((s + 1) / 2) == block_min)
+                .checked_shl(s.div_ceil(2))
+                .filter(|&n| n >> s.div_ceil(2) == block_min)
                 .unwrap_or(u64::MAX);
             info.push((blocks, each, start, first_block));
             start = start.saturating_add(blocks.saturating_mul(each));
