@@ -618,19 +618,27 @@ impl<'a> Reader<'a> {
             if c.bytes(4)? != b"EADB" || c.u8()? != 0 || c.u8()? != client {
                 return Err(bad(format!("no data block at {block}")));
             }
-            Ok(Some(block + 6 + so + off_size + e * elem))
+            let at = e
+                .checked_mul(elem)
+                .and_then(|o| o.checked_add(6 + so + off_size))
+                .and_then(|o| o.checked_add(block));
+            at.map(Some)
+                .ok_or_else(|| bad(format!("data block at {block} overflows")))
         };
         let locate = |i: u64| -> Result<Option<u64>> {
             if i < index_elems {
                 return Ok(Some(elems_at + i * elem));
             }
             let j = i - index_elems;
-            let s = (j / block_min + 1).ilog2() as usize;
+            let s = (j / block_min).saturating_add(1).ilog2() as usize;
             let &(_, each, start, first) = info
                 .get(s)
                 .ok_or_else(|| bad(format!("element {i} past its last super block")))?;
-            let k = j - start;
+            let k = j
+                .checked_sub(start)
+                .ok_or_else(|| bad(format!("element {i} before its super block")))?;
             if s < in_index as usize {
+                // Within the index block's list: k / each < the super block's data blocks.
                 let block = address_at(dblocks_at + (first + k / each) * so)?;
                 in_block(block, each, k % each)
             } else {
@@ -648,7 +656,12 @@ impl<'a> Reader<'a> {
                             .into(),
                     ));
                 }
-                let block = address_at(sblock + 6 + so + off_size + (k / each) * so)?;
+                let at = (k / each)
+                    .checked_mul(so)
+                    .and_then(|o| o.checked_add(6 + so + off_size))
+                    .and_then(|o| o.checked_add(sblock))
+                    .ok_or_else(|| bad(format!("super block at {sblock} overflows")))?;
+                let block = address_at(at)?;
                 in_block(block, each, k % each)
             }
         };
