@@ -152,6 +152,7 @@ def latest_fixed(rng):
         dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
         dcpl.set_chunk((10, 4))
         dcpl.set_alloc_time(h5py.h5d.ALLOC_TIME_EARLY)
+        dcpl.set_obj_track_times(False)  # as h5py's own datasets: the same bytes every run
         did = h5py.h5d.create(f.id, b"implicit", h5py.h5t.IEEE_F32LE, space, dcpl=dcpl)
         h5py.Dataset(did)[:] = data(rng, (25, 10), "f4")
     expect(name, "libver latest, fixed dimensions: fixed arrays (paged too), single chunk, "
@@ -189,6 +190,17 @@ def damaged(rng):
     expect(name, "damaged chunks: extraction fails on them, the scan does not read chunks")
 
 
+def tiny(rng):
+    """Small enough (under 4 KiB) for a fuzzer's length cap to keep whole."""
+    name = "tiny_latest.h5"
+    with h5py.File(path(name), "w", libver="latest") as f:
+        f.create_dataset("fixed", data=data(rng, (6, 5), "f4"), chunks=(4, 4),
+                         compression="gzip", shuffle=True, fletcher32=True)
+        d = f.create_dataset("grow", shape=(3,), maxshape=(None,), dtype="i2", chunks=(2,))
+        d[:] = [1, 2, 3]
+    expect(name, "libver latest: a filtered fixed array and an extensible array in under 4 KiB")
+
+
 def le_bytes(a):
     a = np.ascontiguousarray(a)
     return a.astype(a.dtype.newbyteorder("<")).tobytes()
@@ -217,7 +229,7 @@ def main():
     shutil.rmtree(OUT, ignore_errors=True)
     rng = np.random.default_rng(7)
     for make in (gzip_levels, shuffle_fletcher, dtypes_and_ranks, partial, resizable,
-                 latest_fixed, lzf, damaged):
+                 latest_fixed, lzf, damaged, tiny):
         make(rng)
     MANIFEST.sort(key=lambda e: e["path"])
     expected = {}
