@@ -128,6 +128,12 @@ def resizable(rng):
             d = f.create_dataset("limited", shape=(6, 6), maxshape=(12, 12), dtype="u2",
                                  chunks=(4, 4))
             d[:] = data(rng, (6, 6), "u2")
+            # Chunks far along one unlimited dimension: with libver latest, in extensible array
+            # data blocks large enough to be paged (more than 1024 chunks each).
+            d = f.create_dataset("far", shape=(140_000,), maxshape=(None,), dtype="i1",
+                                 chunks=(1,))
+            d[139_990:] = np.arange(10, dtype="i1")
+            d[131_075] = 7
         kind = ("version 1 B-trees" if libver == "earliest" else
                 "extensible arrays (one unlimited dimension), version 2 B-trees (two)")
         expect(name, f"libver {libver}: maxshape, resized after writing: {kind}")

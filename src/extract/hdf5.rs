@@ -6,10 +6,9 @@
 //! chunk, implicit, fixed array, extensible array and version 2 B-tree indexes, undone by the
 //! deflate, shuffle and fletcher32 filters (the checksum verified), chunks never written given
 //! the fill value. Listed as not extracted: datasets with another filter (lzf, szip, blosc, …,
-//! named), extensible arrays with paged data blocks (past some 130 000 chunks), contiguous data
-//! never written, and non-numeric types. A damaged chunk (a stream that is corrupt, cut short or
-//! inflates past its chunk, a checksum that does not match) fails the extraction, naming the
-//! dataset. A file that refers to data outside itself is refused.
+//! named), contiguous data never written, and non-numeric types. A damaged chunk (a stream that
+//! is corrupt, cut short or inflates past its chunk, a checksum that does not match) fails the
+//! extraction, naming the dataset. A file that refers to data outside itself is refused.
 
 use super::graph::Leaf;
 use super::tensor::{c_strides, Backing, ByteSource, DType, Region};

@@ -2,8 +2,7 @@
 //! and the chunk indexes it names, walked only when a dataset's data are read (a scan reads the
 //! message, never the index): version 1 B-trees (node type 1, what the library writes unless
 //! asked for newer formats), a single chunk, the implicit index (chunks back to back), fixed
-//! arrays (paged or not), extensible arrays (one unlimited dimension under libver latest; their
-//! paged data blocks, past 1024 chunks per block, are not read: an `Unsupported` error) and
+//! arrays and extensible arrays (one unlimited dimension under libver latest), paged or not, and
 //! version 2 B-trees (record types 10 and 11).
 //!
 //! Every chunk found is checked against the dataset: its offsets must be multiples of the chunk
@@ -525,7 +524,7 @@ impl<'a> Reader<'a> {
     /// blocks): one element per chunk, indexed row-major with the unlimited dimension moved
     /// first. The first elements are in the index block; the rest in data blocks of growing
     /// size, whose addresses are in the index block (the first super blocks' worth) or in super
-    /// blocks. Paged data blocks (more elements than a page holds) are not read.
+    /// blocks; data blocks of more elements than a page holds are paged.
     fn extensible_array_chunks(
         &self,
         addr: u64,
@@ -603,27 +602,31 @@ impl<'a> Reader<'a> {
             let mut c = self.at(at, so, "extensible array address")?;
             self.offset(&mut c)
         };
-        // A data block's element `e`, checking its signature.
+        let page = 1u64 << page_bits;
+        let overflow = || bad("a block address overflows".into());
+        // Where element `e` of the data block at `block` (`each` elements) is, checking the
+        // block's signature. A data block of more than a page's elements is paged: after its
+        // prefix (which then ends with a checksum), pages of `page` elements and a checksum each.
         let in_block = |block: u64, each: u64, e: u64| -> Result<Option<u64>> {
             if block == UNDEFINED {
                 return Ok(None);
-            }
-            if each > 1u64 << page_bits {
-                return Err(Hdf5Error::Unsupported(
-                    "paged extensible array data blocks (a resizable dataset of very many chunks)"
-                        .into(),
-                ));
             }
             let mut c = self.at(block, 6, "extensible array data block")?;
             if c.bytes(4)? != b"EADB" || c.u8()? != 0 || c.u8()? != client {
                 return Err(bad(format!("no data block at {block}")));
             }
-            let at = e
-                .checked_mul(elem)
-                .and_then(|o| o.checked_add(6 + so + off_size))
-                .and_then(|o| o.checked_add(block));
-            at.map(Some)
-                .ok_or_else(|| bad(format!("data block at {block} overflows")))
+            let prefix = 6 + so + off_size;
+            let at = if each > page {
+                let page_bytes = page * elem + 4;
+                (e / page)
+                    .checked_mul(page_bytes)
+                    .and_then(|o| o.checked_add((e % page) * elem + prefix + 4))
+            } else {
+                e.checked_mul(elem).and_then(|o| o.checked_add(prefix))
+            };
+            at.and_then(|o| o.checked_add(block))
+                .map(Some)
+                .ok_or_else(overflow)
         };
         let locate = |i: u64| -> Result<Option<u64>> {
             if i < index_elems {
@@ -631,39 +634,54 @@ impl<'a> Reader<'a> {
             }
             let j = i - index_elems;
             let s = (j / block_min).saturating_add(1).ilog2() as usize;
-            let &(_, each, start, first) = info
+            let &(blocks, each, start, first) = info
                 .get(s)
                 .ok_or_else(|| bad(format!("element {i} past its last super block")))?;
             let k = j
                 .checked_sub(start)
                 .ok_or_else(|| bad(format!("element {i} before its super block")))?;
+            let (d, e) = (k / each, k % each);
             if s < in_index as usize {
-                // Within the index block's list: k / each < the super block's data blocks.
-                let block = address_at(dblocks_at + (first + k / each) * so)?;
-                in_block(block, each, k % each)
-            } else {
-                let sblock = address_at(sblocks_at + (s as u64 - in_index as u64) * so)?;
-                if sblock == UNDEFINED {
-                    return Ok(None);
-                }
-                let mut c = self.at(sblock, 6, "extensible array super block")?;
-                if c.bytes(4)? != b"EASB" || c.u8()? != 0 || c.u8()? != client {
-                    return Err(bad(format!("no super block at {sblock}")));
-                }
-                if each > 1u64 << page_bits {
+                if each > page {
                     return Err(Hdf5Error::Unsupported(
-                        "paged extensible array data blocks (a resizable dataset of very many chunks)"
-                            .into(),
+                        "paged extensible array data blocks listed in the index block".into(),
                     ));
                 }
-                let at = (k / each)
-                    .checked_mul(so)
-                    .and_then(|o| o.checked_add(6 + so + off_size))
-                    .and_then(|o| o.checked_add(sblock))
-                    .ok_or_else(|| bad(format!("super block at {sblock} overflows")))?;
-                let block = address_at(at)?;
-                in_block(block, each, k % each)
+                // Within the index block's list: d < the super block's data blocks.
+                let block = address_at(dblocks_at + (first + d) * so)?;
+                return in_block(block, each, e);
             }
+            let sblock = address_at(sblocks_at + (s as u64 - in_index as u64) * so)?;
+            if sblock == UNDEFINED {
+                return Ok(None);
+            }
+            let mut c = self.at(sblock, 6, "extensible array super block")?;
+            if c.bytes(4)? != b"EASB" || c.u8()? != 0 || c.u8()? != client {
+                return Err(bad(format!("no super block at {sblock}")));
+            }
+            // After the prefix, for paged data blocks: which pages were written, one bit per page
+            // of every data block in turn (high bit first; each block's share of the bytes is
+            // rounded up, the bits are not); then the data blocks' addresses.
+            let prefix = sblock.checked_add(6 + so + off_size).ok_or_else(overflow)?;
+            let pages = if each > page { each / page } else { 0 };
+            let bitmap = pages.div_ceil(8);
+            if pages > 0 {
+                let bit = d
+                    .checked_mul(pages)
+                    .and_then(|b| b.checked_add(e / page))
+                    .ok_or_else(overflow)?;
+                let at = prefix.checked_add(bit / 8).ok_or_else(overflow)?;
+                let byte = self.at(at, 1, "extensible array page bitmap")?.u8()?;
+                if byte & (0x80 >> (bit % 8)) == 0 {
+                    return Ok(None); // a page never written
+                }
+            }
+            let at = blocks
+                .checked_mul(bitmap)
+                .and_then(|o| o.checked_add(d.checked_mul(so)?))
+                .and_then(|o| o.checked_add(prefix))
+                .ok_or_else(overflow)?;
+            in_block(address_at(at)?, each, e)
         };
         // Row-major over the chunk grid with the unlimited dimension first.
         let unlimited = grid.unlimited.iter().position(|&u| u).unwrap_or(0);
