@@ -69,9 +69,10 @@ pub(crate) fn leaves(
         Kind::Format(container::formats::Format::Ggml) => {
             Ok(("ggml".into(), super::ggml::leaves(backing)?))
         }
-        Kind::Format(container::formats::Format::Hdf5) => {
-            Ok(("hdf5".into(), super::hdf5::leaves(&backing.whole())?))
-        }
+        Kind::Format(container::formats::Format::Hdf5) => Ok((
+            "hdf5".into(),
+            super::hdf5::leaves(&backing.whole(), &scanner.limits)?,
+        )),
         Kind::Gguf => Err(fmt_err(format!(
             "the file is already a {} tensor file: nothing to extract",
             container::detect(data, name).name()
@@ -274,7 +275,7 @@ fn zip_leaves(scanner: &Scanner, backing: &Backing) -> Result<(String, Vec<Leaf>
         }
         if e.name == "model.weights.h5" {
             let region = member(scanner, &archive, backing, e).map_err(fmt_err)?;
-            leaves.extend(super::hdf5::leaves(&region)?);
+            leaves.extend(super::hdf5::leaves(&region, &scanner.limits)?);
             keras = true;
             continue;
         }

@@ -1,17 +1,30 @@
 //! HDF5 datasets (Keras `model.weights.h5` and `.weights.h5`, legacy Keras `.h5` models, h5py
 //! files): every numeric dataset read by [`crate::format::hdf5`], named by its path without the
 //! leading `/` (`layers/dense/vars/0`). Contiguous and compact data are ranges of the input
-//! (big-endian data swapped on the way out); chunked datasets (compressed or resizable), data
-//! never written and non-numeric types are listed as not extracted. A file that refers to data
-//! outside itself is refused.
+//! (big-endian data swapped on the way out). Chunked datasets (compressed or resizable) are
+//! decoded into memory by [`hdf5::read_chunked`]: chunks found through version 1 B-trees, single
+//! chunk, implicit, fixed array, extensible array and version 2 B-tree indexes, undone by the
+//! deflate, shuffle and fletcher32 filters (the checksum verified), chunks never written given
+//! the fill value. Listed as not extracted: datasets with another filter (lzf, szip, blosc, …,
+//! named), contiguous data never written, and non-numeric types. A damaged chunk (a stream that
+//! is corrupt, cut short or inflates past its chunk, a checksum that does not match) fails the
+//! extraction, naming the dataset. A file that refers to data outside itself is refused.
 
 use super::graph::Leaf;
-use super::tensor::{c_strides, ByteSource, DType, Region};
+use super::tensor::{c_strides, Backing, ByteSource, DType, Region};
 use super::ExtractError;
-use crate::format::hdf5::{self, Element, Layout};
+use crate::format::hdf5::{self, Element, Hdf5Error, Layout};
+use crate::limits::Limits;
 
 /// The datasets of the HDF5 file in `region`.
-pub(crate) fn leaves(region: &Region) -> Result<Vec<Leaf>, ExtractError> {
+///
+/// Chunked datasets are decoded whole into memory, so every one of them is held until the
+/// tensors are written. What they decode to (and what they hold) is charged, for the whole file,
+/// against the budget a compressed stream of the file's size gets
+/// ([`Limits::inflate_budget`]): at most `max_ratio` times the file (64 MiB for small files),
+/// never more than `max_decompressed`.
+pub(crate) fn leaves(region: &Region, limits: &Limits) -> Result<Vec<Leaf>, ExtractError> {
+    let mut budget = limits.inflate_budget(region.len() as u64);
     let c = hdf5::read(region.bytes()).map_err(|e| ExtractError::Format(format!("HDF5: {e}")))?;
     if let Some(x) = c.externals.first() {
         return Err(ExtractError::Format(format!(
@@ -79,10 +92,29 @@ pub(crate) fn leaves(region: &Region) -> Result<Vec<Leaf>, ExtractError> {
                 continue;
             }
             Layout::Contiguous { offset: None, .. } => 0,
-            Layout::Chunked => {
-                out.push(unsupported(
-                    "chunked storage (a compressed or resizable dataset)".into(),
-                ));
+            Layout::Chunked(_) => {
+                match hdf5::read_chunked(region.bytes(), &d, &mut budget) {
+                    Ok(bytes) => {
+                        let data = Backing::owned(bytes).whole();
+                        let source = ByteSource::new(
+                            data,
+                            elem.size(),
+                            0,
+                            d.shape.clone(),
+                            c_strides(&d.shape),
+                            big_endian,
+                        )
+                        .map_err(|m| ExtractError::Format(format!("{name}: {m}")))?;
+                        out.push(Leaf::Tensor {
+                            name,
+                            elem,
+                            shape: d.shape,
+                            source,
+                        });
+                    }
+                    Err(Hdf5Error::Unsupported(what)) => out.push(unsupported(what)),
+                    Err(e) => return Err(ExtractError::Format(format!("HDF5: {e}"))),
+                }
                 continue;
             }
             _ => {

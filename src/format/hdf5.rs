@@ -16,7 +16,14 @@
 
 use std::collections::{HashMap, HashSet};
 
+mod assemble;
+mod chunks;
 mod dense;
+mod filters;
+
+pub use assemble::read_chunked;
+pub use chunks::{ChunkIndex, Chunked, MAX_CHUNKS};
+pub use filters::{fletcher32, Filter};
 
 /// The signature at the start of the superblock.
 pub const SIGNATURE: &[u8; 8] = b"\x89HDF\r\n\x1a\n";
@@ -151,8 +158,8 @@ pub enum Layout {
         /// Length.
         len: u64,
     },
-    /// Chunks (not followed).
-    Chunked,
+    /// Chunks, found through an index that only [`read_chunked`] walks.
+    Chunked(Chunked),
     /// A virtual dataset.
     Virtual,
 }
@@ -166,10 +173,16 @@ pub struct Dataset {
     pub element: Element,
     /// Dimensions (empty: a scalar).
     pub shape: Vec<u64>,
+    /// Maximum dimensions (`u64::MAX`: unlimited); the dimensions when not recorded.
+    pub max_shape: Vec<u64>,
     /// Where its data is.
     pub layout: Layout,
     /// Whether a filter pipeline (compression) applies.
     pub filtered: bool,
+    /// The filter pipeline, in the order the filters were applied when writing.
+    pub filters: Vec<Filter>,
+    /// The fill value's bytes when one is defined (empty: the default, zeros).
+    pub fill: Option<Vec<u8>>,
     /// Whether its raw data is in external files.
     pub external: bool,
 }
@@ -320,6 +333,8 @@ struct Message<'a> {
 
 // Header message types read (HDF5 spec IV.A.2).
 const MSG_DATASPACE: u16 = 0x0001;
+const MSG_FILL_VALUE_OLD: u16 = 0x0004;
+const MSG_FILL_VALUE: u16 = 0x0005;
 const MSG_LINK_INFO: u16 = 0x0002;
 const MSG_DATATYPE: u16 = 0x0003;
 const MSG_LINK: u16 = 0x0006;
@@ -593,8 +608,11 @@ impl<'a> Reader<'a> {
         let mut is_group = false;
         let mut datatype = None;
         let mut shape = None;
+        let mut max_shape = None;
         let mut layout = None;
-        let mut filtered = false;
+        let mut filters = None;
+        let mut fill = None;
+        let mut fill_old = None;
         let mut external = false;
         for m in &messages {
             let shared = m.flags & FLAG_SHARED != 0;
@@ -636,9 +654,18 @@ impl<'a> Reader<'a> {
                     out.attributes.push(a);
                 }
                 MSG_DATATYPE if !shared => datatype = Some(element(&mut c)?),
-                MSG_DATASPACE if !shared => shape = dataspace(&mut c, self.sl)?,
+                MSG_DATASPACE if !shared => {
+                    (shape, max_shape) = dataspace_with_max(&mut c, self.sl)?;
+                }
                 MSG_LAYOUT => layout = Some(self.layout(&mut c, m.offset, &path, out)?),
-                MSG_FILTERS => filtered = true,
+                MSG_FILTERS if shared => {
+                    return Err(Hdf5Error::Unsupported(format!(
+                        "{path}: a shared filter pipeline message"
+                    )))
+                }
+                MSG_FILTERS => filters = Some(filters::pipeline(&mut c)?),
+                MSG_FILL_VALUE if !shared => fill = chunks::fill_value(&mut c, false)?,
+                MSG_FILL_VALUE_OLD if !shared => fill_old = chunks::fill_value(&mut c, true)?,
                 MSG_EXTERNAL_FILES => {
                     external = true;
                     self.external_files(&mut c, &path, out)?;
@@ -647,12 +674,17 @@ impl<'a> Reader<'a> {
             }
         }
         if let Some(layout) = layout {
+            let shape = shape.unwrap_or_default();
+            let filters = filters.unwrap_or_default();
             out.datasets.push(Dataset {
                 path: path.clone(),
                 element: datatype.unwrap_or(Element::Other { size: 0 }),
-                shape: shape.unwrap_or_default(),
+                max_shape: max_shape.unwrap_or_else(|| shape.clone()),
+                shape,
                 layout,
-                filtered,
+                filtered: !filters.is_empty(),
+                filters,
+                fill: fill.or(fill_old),
                 external,
             });
         }
@@ -988,6 +1020,11 @@ impl<'a> Reader<'a> {
                 } else {
                     None
                 };
+                if class == 2 {
+                    let addr = addr.unwrap_or(UNDEFINED);
+                    let chunked = chunks::layout(self, c, version, Some((rank, addr)))?;
+                    return Ok(Layout::Chunked(chunked));
+                }
                 c.skip(4 * rank)?;
                 match class {
                     0 => {
@@ -1002,7 +1039,6 @@ impl<'a> Reader<'a> {
                             .map(|a| a.saturating_add(self.base)),
                         len: 0,
                     }),
-                    2 => Ok(Layout::Chunked),
                     k => Err(Hdf5Error::Invalid(format!("{path}: layout class {k}"))),
                 }
             }
@@ -1023,7 +1059,7 @@ impl<'a> Reader<'a> {
                             len,
                         })
                     }
-                    2 => Ok(Layout::Chunked),
+                    2 => Ok(Layout::Chunked(chunks::layout(self, c, version, None)?)),
                     3 if version >= 4 => {
                         let heap = self.offset(c)?;
                         let index = c.u32()?;
@@ -1166,9 +1202,17 @@ fn element(c: &mut Cur<'_>) -> Result<Element> {
 
 /// A dataspace's dimensions (empty for a scalar; `None` for the null dataspace).
 fn dataspace(c: &mut Cur<'_>, sl: usize) -> Result<Option<Vec<u64>>> {
+    Ok(dataspace_with_max(c, sl)?.0)
+}
+
+/// A dataspace's dimensions and its maximum dimensions when recorded (`u64::MAX`: unlimited).
+/// Dimensions, `None` when absent.
+type Dims = Option<Vec<u64>>;
+
+fn dataspace_with_max(c: &mut Cur<'_>, sl: usize) -> Result<(Dims, Dims)> {
     let version = c.u8()?;
     let rank = c.u8()? as usize;
-    c.skip(1)?; // flags: maximum dimensions (after the dimensions, not needed) present
+    let flags = c.u8()?; // bit 0: maximum dimensions present
     let null = match version {
         1 => {
             c.skip(5)?;
@@ -1184,7 +1228,20 @@ fn dataspace(c: &mut Cur<'_>, sl: usize) -> Result<Option<Vec<u64>>> {
     for _ in 0..rank {
         dims.push(c.uint(sl)?);
     }
-    Ok((!null).then_some(dims))
+    let mut max = None;
+    if flags & 1 != 0 && !null {
+        let mut m = Vec::with_capacity(rank);
+        for _ in 0..rank {
+            let v = c.uint(sl)?;
+            m.push(if sl < 8 && v == (1u64 << (8 * sl)) - 1 {
+                u64::MAX
+            } else {
+                v
+            });
+        }
+        max = Some(m);
+    }
+    Ok(((!null).then_some(dims), max))
 }
 
 fn element_count(dims: &Option<Vec<u64>>) -> Result<u64> {

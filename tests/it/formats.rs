@@ -228,6 +228,13 @@ fn hdf5() {
     assert!(n >= 40, "{n}");
 }
 
+/// Chunked datasets (`corpus/gen/hdf5_chunked.py`): benign data, scanned without reading chunks.
+#[test]
+fn hdf5_chunked() {
+    let n = check("hdf5-chunked/");
+    assert!(n >= 10, "{n}");
+}
+
 #[test]
 fn tensorflow_savedmodel() {
     let n = check("savedmodel/");

@@ -63,7 +63,7 @@ fn reader_finds_what_h5py_lists() {
             let layout = match d.layout {
                 Layout::Compact { .. } => "compact",
                 Layout::Contiguous { .. } => "contiguous",
-                Layout::Chunked => "chunked",
+                Layout::Chunked(_) => "chunked",
                 Layout::Virtual => "virtual",
             };
             let offset = match d.layout {

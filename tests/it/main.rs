@@ -32,6 +32,7 @@ mod first_hour;
 mod formats;
 mod fuzz_regressions;
 mod hdf5;
+mod hdf5_chunked;
 mod precision;
 mod properties;
 mod quant;

@@ -241,7 +241,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Every record of the version 2 B-tree at `addr`, with the tree's type.
-    fn btree_records(&self, addr: u64) -> Result<Vec<(u8, &'a [u8])>> {
+    pub(super) fn btree_records(&self, addr: u64) -> Result<Vec<(u8, &'a [u8])>> {
         let mut c = self.from(addr, "version 2 B-tree header")?;
         if c.bytes(4)? != b"BTHD" {
             return Err(Hdf5Error::Invalid(format!("no version 2 B-tree at {addr}")));
