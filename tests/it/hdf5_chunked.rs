@@ -6,7 +6,7 @@
 //! what the chunks decode to is bounded by the budget.
 
 use picklescan_rs::extract::{ExtractOptions, Extraction, Source};
-use picklescan_rs::format::hdf5;
+use picklescan_rs::internals::format::hdf5;
 use picklescan_rs::{Limits, Scanner};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
