@@ -17,6 +17,8 @@ import shutil
 import h5py
 import numpy as np
 
+import manifest
+
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "formats")
 OUT = os.path.join(ROOT, "hdf5")
 MANIFEST = []
@@ -333,10 +335,7 @@ def main():
     with open(os.path.join(ROOT, "hdf5-contents.json"), "w") as f:
         json.dump(seen, f, indent=1, sort_keys=True)
         f.write("\n")
-    with open(os.path.join(ROOT, "manifest-hdf5.json"), "w") as f:
-        json.dump({"generator": "corpus/gen/hdf5.py", "files": MANIFEST}, f, indent=1)
-        f.write("\n")
-    print(len(MANIFEST), "fixtures")
+    manifest.write(ROOT, "manifest-hdf5.json", __file__, MANIFEST)
 
 
 if __name__ == "__main__":

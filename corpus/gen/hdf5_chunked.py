@@ -24,6 +24,8 @@ import zlib
 import h5py
 import numpy as np
 
+import manifest
+
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "formats")
 OUT = os.path.join(ROOT, "hdf5-chunked")
 MANIFEST = []
@@ -246,10 +248,7 @@ def main():
                    "h5py": h5py.__version__, "hdf5": h5py.version.hdf5_version,
                    "files": expected}, f, indent=1, sort_keys=True)
         f.write("\n")
-    with open(os.path.join(ROOT, "manifest-hdf5-chunked.json"), "w") as f:
-        json.dump({"generator": "corpus/gen/hdf5_chunked.py", "files": MANIFEST}, f, indent=1)
-        f.write("\n")
-    print(len(MANIFEST), "fixtures")
+    manifest.write(ROOT, "manifest-hdf5-chunked.json", __file__, MANIFEST)
 
 
 if __name__ == "__main__":
