@@ -466,6 +466,7 @@ fn main() -> ExitCode {
         Format::Text => reports
             .iter()
             .try_for_each(|f| write!(out, "{}", report::text::render_file(f)))
+            .and_then(|_| write!(out, "{}", report::text::render_models(&reports)))
             .and_then(|_| {
                 write!(
                     out,

@@ -8,6 +8,9 @@
 //!             "global": "posix.system", "usage": "called", "offset": 30,
 //!             "call": "posix.system('echo pwned')", "message": "calls posix.system"}]}]}
 //! ```
+//!
+//! When SavedModel folders were scanned, `"models": [{"path", "format": "tf-savedmodel",
+//! "verdict", "files"}]` gives each one verdict, the worst of its files'.
 
 use super::{FileReport, SCHEMA_VERSION};
 use crate::finding::Verdict;
@@ -66,6 +69,9 @@ struct Document<'a> {
     version: &'static str,
     summary: Summary,
     files: &'a [FileReport],
+    /// Models stored as folders (SavedModels), each with the worst verdict of its files.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    models: Vec<super::models::ModelFolder>,
 }
 
 /// The whole JSON document for these files.
@@ -76,6 +82,7 @@ pub fn render(files: &[FileReport]) -> String {
         version: env!("CARGO_PKG_VERSION"),
         summary: Summary::of(files),
         files,
+        models: super::models::model_folders(files),
     };
     serde_json::to_string_pretty(&doc).expect("report types always serialize")
 }

@@ -4,6 +4,7 @@
 //! only ever added within one version.
 
 pub mod json;
+pub mod models;
 pub mod sarif;
 pub mod text;
 

@@ -141,6 +141,22 @@ pub fn render_file(f: &FileReport) -> String {
     out
 }
 
+/// One line per model stored as a folder (a SavedModel): its verdict, the worst of its files'.
+pub fn render_models(files: &[FileReport]) -> String {
+    super::models::model_folders(files)
+        .iter()
+        .map(|m| {
+            format!(
+                "{}/: {} ({} folder, {})\n",
+                m.path,
+                m.verdict,
+                m.format,
+                plural(m.files as u64, "file")
+            )
+        })
+        .collect()
+}
+
 /// The closing summary line.
 pub fn render_summary(files: &[FileReport], seconds: f64) -> String {
     let s = Summary::of(files);

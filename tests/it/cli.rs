@@ -177,3 +177,50 @@ fn sarif_output_validates_against_the_official_schema() {
     broken["version"] = Value::from("9.9");
     assert!(!validator.is_valid(&broken));
 }
+
+/// A SavedModel is a folder: each one gets a verdict, the worst of its files', in the text and
+/// the JSON report; the exit code is the worst model's.
+#[test]
+fn a_savedmodel_folder_gets_one_verdict() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus/formats/savedmodel");
+    let (code, out) = run(&["--format", "json", root.to_str().unwrap()]);
+    assert_eq!(code, 1, "an attack among them");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let models = v["models"].as_array().unwrap();
+    let folders = std::fs::read_dir(&root).unwrap().count();
+    assert_eq!(models.len(), folders, "one entry per SavedModel folder");
+    for m in models {
+        let name = m["path"].as_str().unwrap().rsplit('/').next().unwrap();
+        let expected = if name.starts_with("attack_") {
+            "dangerous"
+        } else if name.starts_with("damaged_") {
+            "suspicious"
+        } else if name == "module_dense" {
+            "clean"
+        } else {
+            // The worst of the folder's files' verdicts.
+            v["files"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|f| f["path"].as_str().unwrap().contains(&format!("/{name}/")))
+                .map(|f| f["verdict"].as_str().unwrap())
+                .max_by_key(|v| {
+                    ["clean", "suspicious", "dangerous"]
+                        .iter()
+                        .position(|x| x == v)
+                })
+                .unwrap()
+        };
+        assert_eq!(m["verdict"], expected, "{name}");
+        assert_eq!(m["format"], "tf-savedmodel");
+        assert!(m["files"].as_u64().unwrap() >= 3, "{name}");
+    }
+    let one = root.join("attack_read_file");
+    let (code, out) = run(&[one.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(
+        out.contains("attack_read_file/: dangerous (tf-savedmodel folder, 4 files)"),
+        "{out}"
+    );
+}
