@@ -4,7 +4,7 @@
 //! expand fast) without spending each execution writing a megabyte byte by byte.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use picklescan_rs::internals::container::compress::{decompress, Codec};
+use picklescan_rs::internals::format::compress::{decompress, Codec};
 
 const CODECS: [Codec; 8] = [
     Codec::Zlib,

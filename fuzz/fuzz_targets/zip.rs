@@ -1,7 +1,7 @@
 //! Any bytes through the lenient zip reader: parse, then read every member.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use picklescan_rs::internals::container::zip::Archive;
+use picklescan_rs::internals::format::zip::Archive;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(archive) = Archive::parse(data, 10_000) {

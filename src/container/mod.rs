@@ -17,7 +17,6 @@
 //! member's name ([`Finding::in_member`]), and offsets are relative to the member's (or the
 //! decompressed stream's) bytes. Offsets of zip structure findings are file offsets.
 
-pub mod compress;
 pub mod formats;
 pub mod ggml;
 pub mod gguf;
@@ -34,17 +33,16 @@ pub mod safetensors;
 pub mod savedmodel;
 pub mod sevenz;
 pub mod skops;
-pub mod tar;
 pub mod template;
 pub mod torch;
 pub mod torchscript;
-pub mod zip;
 
 use crate::finding::Finding;
+use crate::format::compress::{self, Codec};
+use crate::format::{tar, zip};
 use crate::pickle::opcode::Opcode;
 use crate::pickle::vm::EventKind;
 use crate::scan::Scanner;
-use compress::Codec;
 use std::cell::{Cell, RefCell};
 
 /// Rule ids: the one registry, [`crate::rules::ids`].

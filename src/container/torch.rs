@@ -12,9 +12,9 @@
 //! * tar (torch ≤ 0.1.10): `storages`, `tensors` and `pickle` members.
 
 use super::joblib::JoblibHooks;
-use super::zip::{Archive, Entry, Note, ZipError};
 use super::{ids, scan_content, shift, speculative_pickle, Ctx, Kind, Scanned};
 use crate::finding::Finding;
+use crate::format::zip::{Archive, Entry, Note, ZipError};
 use crate::pickle::value::{Id, Value};
 use crate::pickle::vm::{AfterBuild, EventKind, Hooks, NoHooks, Vm, VmError};
 use crate::scan::is_storage_pid;
@@ -243,7 +243,12 @@ pub(crate) fn scan_zip(ctx: &Ctx<'_>, data: &[u8], depth: usize) -> Scanned {
             code_members.push(&e.name);
             continue;
         }
-        if e.is_encrypted() || !matches!(e.method, super::zip::STORED | super::zip::DEFLATED) {
+        if e.is_encrypted()
+            || !matches!(
+                e.method,
+                crate::format::zip::STORED | crate::format::zip::DEFLATED
+            )
+        {
             // Reported by read_member.
             let _ = read_member(ctx, &archive, e, &mut findings, &mut notes);
             continue;
@@ -391,7 +396,7 @@ fn read_member<'a>(
         }
         Err(err) => {
             findings.push(member_error(ctx, e, csize, &err));
-            if e.is_encrypted() && e.method == super::zip::STORED {
+            if e.is_encrypted() && e.method == crate::format::zip::STORED {
                 if let Ok(raw) = archive.raw(e, notes) {
                     if let Some(fs) = speculative_pickle(ctx, raw) {
                         findings.extend(fs.into_iter().map(|f| f.in_member(&e.name)));
@@ -905,12 +910,12 @@ fn scan_legacy<'d>(ctx: &Ctx<'_>, data: &'d [u8], mut w: Walker<'d>) -> Scanned 
 
 /// A tar archive: torch ≤ 0.1.10 (`storages`, `tensors`, `pickle`) or any tar.
 pub(crate) fn scan_tar(ctx: &Ctx<'_>, data: &[u8], depth: usize) -> Scanned {
-    let listing = super::tar::list(data, ctx.scanner.limits.max_members);
+    let listing = crate::format::tar::list(data, ctx.scanner.limits.max_members);
     let mut findings = Vec::new();
     if let Some(e) = &listing.error {
         findings.push(ctx.anomaly(ids::ZIP_ANOMALY, None, format!("tar archive: {e}")));
     }
-    let torch = super::tar::is_torch(&listing);
+    let torch = crate::format::tar::is_torch(&listing);
     for m in &listing.members {
         let fs = match (torch, m.name.as_str()) {
             (true, "pickle") => ctx.scanner.scan_pickles(m.data, &mut NoHooks).findings,

@@ -22,8 +22,9 @@ use super::numpy::{InlineArrays, JoblibArrays, NpDtype};
 use super::tensor::{c_strides, f_strides, Backing, ByteSource, DType, Region};
 use super::torch::{NoStorages, Storages};
 use super::ExtractError;
-use crate::container::zip::{Archive, Entry, STORED};
-use crate::container::{self, compress, npy, Kind};
+use crate::container::{self, npy, Kind};
+use crate::format::compress;
+use crate::format::zip::{Archive, Entry, STORED};
 use crate::pickle::vm::{NoHooks, Vm};
 use crate::scan::Scanner;
 use std::collections::HashMap;
@@ -517,7 +518,7 @@ fn legacy_leaves(scanner: &Scanner, backing: &Backing) -> Result<Vec<Leaf>, Extr
 /// The oldest tar format: only its main pickle is walked; its tensors live in the `tensors`
 /// member, which extraction does not read.
 fn tar_leaves(scanner: &Scanner, backing: &Backing) -> Result<(String, Vec<Leaf>), ExtractError> {
-    let listing = container::tar::list(backing.bytes(), scanner.limits.max_members);
+    let listing = crate::format::tar::list(backing.bytes(), scanner.limits.max_members);
     let pickle = listing
         .members
         .iter()

@@ -3,6 +3,7 @@
 //! [`crate::container`].
 
 pub mod access;
+pub mod compress;
 pub mod dtype;
 pub mod ggml;
 pub mod hdf5;
@@ -17,4 +18,6 @@ pub mod savedmodel;
 pub mod sentencepiece;
 pub mod sevenz;
 pub mod skops;
+pub mod tar;
 pub mod template;
+pub mod zip;

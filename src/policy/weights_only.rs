@@ -18,7 +18,7 @@
 //! allowlist, and classes that need BUILD) from what nothing can fix (opcodes the unpickler does
 //! not implement, blocked modules, non-storage persistent ids, unsupported containers).
 
-use crate::container::zip::{self, Archive, Entry};
+use crate::format::zip::{self, Archive, Entry};
 use crate::limits::Limits;
 use crate::names::fix_imports_cow;
 use crate::pickle::decode::{Arg, Decoder};
@@ -228,7 +228,7 @@ pub fn check_with(data: &[u8], limits: &Limits) -> WeightsOnly {
                 }
             }
         }
-    } else if crate::container::tar::looks_like(data) {
+    } else if crate::format::tar::looks_like(data) {
         out.container = "tar".into();
         out.errors.push(problem(
             "Cannot use weights_only=True with files saved in the legacy .tar format".into(),

@@ -5,7 +5,7 @@
 
 use super::http::{HttpError, Meter};
 use super::range::{BodyRead, FetchError};
-use crate::container::compress::DecompressError;
+use crate::format::compress::DecompressError;
 use std::io::{self, Write};
 use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::Mutex;

@@ -27,9 +27,10 @@ pub mod inflate;
 pub mod plan;
 pub mod range;
 
-use crate::container::{self, ids, zip, Kind};
+use crate::container::{self, ids, Kind};
 use crate::finding::{Finding, Verdict};
 use crate::format::access::Missing;
+use crate::format::zip;
 use crate::policy::Policy;
 use crate::report::FileReport;
 use crate::scan::Scanner;
@@ -817,7 +818,7 @@ fn read_body(
 /// A compressed file scanned from a body: what its report needs.
 struct Compressed<'a> {
     scanner: &'a Scanner,
-    codec: container::compress::Codec,
+    codec: crate::format::compress::Codec,
     shown: &'a str,
     name: Option<&'a str>,
     opts: &'a RemoteOptions,
@@ -911,13 +912,13 @@ fn stream_compressed(
         let mut rest = st.rest();
         let read = &read;
         s.spawn(move || {
-            let input = std::io::BufReader::new(container::compress::Counting {
+            let input = std::io::BufReader::new(crate::format::compress::Counting {
                 inner: &mut rest,
                 count: read,
             });
             let budget = || limits.inflate_budget(length.unwrap_or(read.load(Ordering::Relaxed)));
             let mut out = inflate::Pieces(tx);
-            let error = container::compress::decompress_into(codec, input, &budget, &mut out);
+            let error = crate::format::compress::decompress_into(codec, input, &budget, &mut out);
             let fetch = rest.error.take();
             // Nobody may be reading any more: then there is nobody to tell.
             let _ = out

@@ -22,12 +22,12 @@
 
 use super::range::{FetchError, Source, Sparse};
 use crate::container::joblib::JoblibHooks;
-use crate::container::tar::{self, LongName, Step};
 use crate::container::torch::LegacyReads;
-use crate::container::zip::{self, Archive, Entry, DEFLATED, STORED};
 use crate::container::{self, Kind};
 use crate::finding::Verdict;
 use crate::format::access::{le_u64, Missing};
+use crate::format::tar::{self, LongName, Step};
+use crate::format::zip::{self, Archive, Entry, DEFLATED, STORED};
 use crate::pickle::opcode::Opcode;
 use crate::pickle::vm::{EventKind, Hooks, NoHooks, Vm};
 use crate::scan::Scanner;

@@ -7,8 +7,8 @@
 //! signature), never a way to make a file look clean.
 
 use super::http::{Body, Client, Fetched, HttpError, Meter, Range};
-use crate::container::zip;
 use crate::format::access::{Missing, RandomAccess};
+use crate::format::zip;
 use memmap2::MmapMut;
 use std::sync::Mutex;
 

@@ -268,7 +268,7 @@ fn detection_is_by_content() {
     assert_eq!(detect(b"Rar!\x1a\x07\x00", None), Kind::Unscannable("rar"));
     assert_eq!(
         detect(&[0x28, 0xb5, 0x2f, 0xfd, 0], None),
-        Kind::Compressed(container::compress::Codec::Zstd)
+        Kind::Compressed(picklescan_rs::internals::format::compress::Codec::Zstd)
     );
     assert_eq!(detect(b"", None), Kind::Empty);
     assert_eq!(detect(b"\x00\x01\x02", None), Kind::Unknown);

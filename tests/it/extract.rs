@@ -6,7 +6,7 @@
 
 use picklescan_rs::extract::{self, ExtractError, ExtractOptions, Outcome};
 use picklescan_rs::internals::container::npy;
-use picklescan_rs::internals::container::zip::Archive;
+use picklescan_rs::internals::format::zip::Archive;
 use picklescan_rs::Verdict;
 use serde_json::Value;
 use std::collections::BTreeMap;

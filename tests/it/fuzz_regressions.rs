@@ -1,9 +1,8 @@
 //! Replays every input in fuzz/regressions/<target>/ (crashes the fuzzers found, minimised) through
 //! the code its target drives, so a fixed crash stays fixed. Runs without cargo-fuzz.
 
-use picklescan_rs::internals::container::{
-    self, compress, gguf, joblib::JoblibHooks, npy, safetensors, zip::Archive,
-};
+use picklescan_rs::internals::container::{self, gguf, joblib::JoblibHooks, npy, safetensors};
+use picklescan_rs::internals::format::{compress, zip::Archive};
 use picklescan_rs::internals::pickle::vm::NoHooks;
 use picklescan_rs::Scanner;
 use std::path::Path;
