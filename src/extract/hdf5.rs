@@ -80,51 +80,38 @@ pub(crate) fn leaves(region: &Region, limits: &Limits) -> Result<Vec<Leaf>, Extr
         let bytes = numel
             .checked_mul(elem.size() as u64)
             .ok_or_else(|| ExtractError::Format(format!("{name}: byte size overflows")))?;
-        let start = match d.layout {
+        // Where the dataset's bytes are: a range of the file, or its chunks assembled.
+        let range = |start: u64| {
+            region.sub(start, bytes).ok_or_else(|| {
+                ExtractError::Format(format!("{name}: data at {start} runs past the file"))
+            })
+        };
+        let data = match d.layout {
             Layout::Contiguous {
-                offset: Some(o), ..
-            } => o,
-            Layout::Compact { offset, len } if len >= bytes => offset,
+                offset: Some(start),
+                ..
+            } => range(start)?,
+            Layout::Compact { offset, len } if len >= bytes => range(offset)?,
             Layout::Contiguous { offset: None, .. } if numel > 0 => {
                 out.push(unsupported(
                     "a dataset never written (all fill value)".into(),
                 ));
                 continue;
             }
-            Layout::Contiguous { offset: None, .. } => 0,
-            Layout::Chunked(_) => {
-                match hdf5::read_chunked(region.bytes(), &d, &mut budget) {
-                    Ok(bytes) => {
-                        let data = Backing::owned(bytes).whole();
-                        let source = ByteSource::new(
-                            data,
-                            elem.size(),
-                            0,
-                            d.shape.clone(),
-                            c_strides(&d.shape),
-                            big_endian,
-                        )
-                        .map_err(|m| ExtractError::Format(format!("{name}: {m}")))?;
-                        out.push(Leaf::Tensor {
-                            name,
-                            elem,
-                            shape: d.shape,
-                            source,
-                        });
-                    }
-                    Err(Hdf5Error::Unsupported(what)) => out.push(unsupported(what)),
-                    Err(e) => return Err(ExtractError::Format(format!("HDF5: {e}"))),
+            Layout::Contiguous { offset: None, .. } => Backing::owned(Vec::new()).whole(),
+            Layout::Chunked(_) => match hdf5::read_chunked(region.bytes(), &d, &mut budget) {
+                Ok(bytes) => Backing::owned(bytes).whole(),
+                Err(Hdf5Error::Unsupported(what)) => {
+                    out.push(unsupported(what));
+                    continue;
                 }
-                continue;
-            }
+                Err(e) => return Err(ExtractError::Format(format!("HDF5: {e}"))),
+            },
             _ => {
                 out.push(unsupported(format!("layout {:?}", d.layout)));
                 continue;
             }
         };
-        let data = region.sub(start, bytes).ok_or_else(|| {
-            ExtractError::Format(format!("{name}: data at {start} runs past the file"))
-        })?;
         let strides = c_strides(&d.shape);
         let source = ByteSource::new(data, elem.size(), 0, d.shape.clone(), strides, big_endian)
             .map_err(|m| ExtractError::Format(format!("{name}: {m}")))?;

@@ -433,6 +433,29 @@ impl<'a> Reader<'a> {
         self.at(addr, len, what)
     }
 
+    /// The header of a version 1 B-tree node of `kind` (0 groups, 1 chunks) at `node`, below a
+    /// node of `parent_level`: a cursor at its first key, its level and its entry count.
+    fn btree_v1_node(
+        &self,
+        node: u64,
+        kind: u8,
+        parent_level: Option<u8>,
+    ) -> Result<(Cur<'a>, u8, u16)> {
+        let mut c = self.from(node, "B-tree node")?;
+        if c.bytes(4)? != b"TREE" {
+            return Err(Hdf5Error::Invalid(format!("no B-tree node at {node}")));
+        }
+        let (found, level) = (c.u8()?, c.u8()?);
+        if found != kind || level > MAX_BTREE_LEVEL || parent_level.is_some_and(|p| level >= p) {
+            return Err(Hdf5Error::Invalid(format!(
+                "B-tree node {node} of type {found}, level {level}"
+            )));
+        }
+        let entries = c.u16()?;
+        c.skip(2 * self.so)?; // siblings
+        Ok((c, level, entries))
+    }
+
     fn offset(&self, c: &mut Cur<'_>) -> Result<u64> {
         let v = c.uint(self.so)?;
         Ok(if self.so < 8 && v == (1u64 << (8 * self.so)) - 1 {
@@ -723,21 +746,9 @@ impl<'a> Reader<'a> {
                     "{path}: B-tree node {node} is reached twice"
                 )));
             }
-            let mut c = self.from(node, "B-tree node")?;
-            if c.bytes(4)? != b"TREE" {
-                return Err(Hdf5Error::Invalid(format!(
-                    "{path}: no B-tree node at {node}"
-                )));
-            }
-            let kind = c.u8()?;
-            let level = c.u8()?;
-            if kind != 0 || level > MAX_BTREE_LEVEL || parent_level.is_some_and(|p| level >= p) {
-                return Err(Hdf5Error::Invalid(format!(
-                    "{path}: B-tree node {node} of type {kind}, level {level}"
-                )));
-            }
-            let entries = c.u16()? as usize;
-            c.skip(2 * self.so)?; // siblings
+            let (mut c, level, entries) = self
+                .btree_v1_node(node, 0, parent_level)
+                .map_err(|e| Hdf5Error::Invalid(format!("{path}: {e}")))?;
             for _ in 0..entries {
                 self.length(&mut c)?; // key: heap offset of the greatest name below
                 let child = self.offset(&mut c)?;

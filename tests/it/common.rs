@@ -158,3 +158,39 @@ pub fn default_engine() -> picklescan_rs::engine::Engine {
         picklescan_rs::policy::Policy::new(picklescan_rs::policy::Mode::Default),
     )
 }
+
+/// Damaged copies of fixtures for the never-panic tests, from a fixed xorshift sequence (a
+/// failure repeats).
+pub struct Damage(u64);
+
+impl Damage {
+    /// A sequence from a non-zero seed.
+    pub fn new(seed: u64) -> Self {
+        Damage(seed)
+    }
+
+    /// The next number of the sequence.
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// A copy of `data` (longer than `keep`) damaged past its first `keep` bytes: cut short
+    /// there when `cut`, otherwise with one to eight bytes overwritten.
+    pub fn copy(&mut self, data: &[u8], keep: usize, cut: bool) -> Vec<u8> {
+        let mut d = data.to_vec();
+        let span = (d.len() - keep) as u64;
+        if cut {
+            let at = keep + (self.next() % span) as usize;
+            d.truncate(at);
+        } else {
+            for _ in 0..1 + self.next() % 8 {
+                let at = keep + (self.next() % span) as usize;
+                d[at] = self.next() as u8;
+            }
+        }
+        d
+    }
+}

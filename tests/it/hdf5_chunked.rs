@@ -166,25 +166,11 @@ fn overwritten_or_cut_chunks_are_errors() {
 #[test]
 fn damaged_fixtures_never_panic() {
     let scanner = Scanner::default();
-    let mut state = 0x9e37_79b9_7f4a_7c15u64;
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
+    let mut damage = crate::common::Damage::new(0x9e37_79b9_7f4a_7c15);
     for entry in std::fs::read_dir(dir().join("hdf5-chunked")).unwrap() {
         let data = std::fs::read(entry.unwrap().path()).unwrap();
         for round in 0..40 {
-            let mut d = data.clone();
-            if round % 10 == 9 {
-                d.truncate((next() % d.len() as u64) as usize);
-            } else {
-                for _ in 0..1 + next() % 8 {
-                    let at = (next() % d.len() as u64) as usize;
-                    d[at] = next() as u8;
-                }
-            }
+            let d = damage.copy(&data, 0, round % 10 == 9);
             let _ = collect("x.h5", d, &scanner, None);
         }
     }

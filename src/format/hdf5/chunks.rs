@@ -14,9 +14,6 @@ use std::collections::HashSet;
 
 /// Most chunks one dataset may have (stored or not).
 pub const MAX_CHUNKS: u64 = 1 << 24;
-/// Deepest version 1 B-tree followed.
-const MAX_BTREE_LEVEL: u8 = 64;
-
 /// How the chunks of a dataset are found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChunkIndex {
@@ -388,19 +385,7 @@ impl<'a> Reader<'a> {
                     "chunk B-tree node {node} is reached twice, or the tree has more nodes than chunks"
                 )));
             }
-            let mut c = self.from(node, "chunk B-tree node")?;
-            if c.bytes(4)? != b"TREE" {
-                return Err(Hdf5Error::Invalid(format!("no B-tree node at {node}")));
-            }
-            let kind = c.u8()?;
-            let level = c.u8()?;
-            if kind != 1 || level > MAX_BTREE_LEVEL || parent_level.is_some_and(|p| level >= p) {
-                return Err(Hdf5Error::Invalid(format!(
-                    "chunk B-tree node {node} of type {kind}, level {level}"
-                )));
-            }
-            let entries = c.u16()? as u64;
-            c.skip(2 * self.so)?; // siblings
+            let (mut c, level, entries) = self.btree_v1_node(node, 1, parent_level)?;
             for _ in 0..entries {
                 let size = c.u32()? as u64;
                 let mask = c.u32()?;
