@@ -10,6 +10,8 @@
 #[path = "../tests/it/server.rs"]
 mod server;
 
+use picklescan_rs::engine::Engine;
+use picklescan_rs::policy::{Mode, Policy};
 use picklescan_rs::remote::http::Client;
 use picklescan_rs::remote::hub::HubRef;
 use picklescan_rs::remote::{self, RemoteOptions};
@@ -75,7 +77,7 @@ fn serve(dir: &Path, delay: Arc<AtomicU64>) -> Server {
 
 /// Scan `url` RUNS times: the median time, and the last report and cost.
 fn time_scan(
-    scanner: &Scanner,
+    engine: &Engine,
     srv: &Server,
     url: &str,
     o: &RemoteOptions,
@@ -86,7 +88,7 @@ fn time_scan(
     for _ in 0..RUNS {
         srv.stats.reset();
         let t = Instant::now();
-        let (r, cost) = remote::scan_url_with_cost(scanner, &client, url, o);
+        let (r, cost) = remote::scan_url_with_cost(engine, &client, url, o);
         times.push(t.elapsed().as_secs_f64());
         assert!(r.error.is_none(), "{:?}", r.error);
         assert_eq!(cost.requests, srv.stats.requests());
@@ -108,7 +110,11 @@ fn main() {
         );
         return;
     }
-    let scanner = Scanner::new(RuleSet::builtin(), Limits::default());
+    let engine = Engine::new(
+        Scanner::new(RuleSet::builtin(), Limits::default()),
+        Policy::new(Mode::Default),
+    );
+    let scanner = &engine.scanner;
     let delay = Arc::new(AtomicU64::new(0));
     let srv = serve(&dir, delay.clone());
     let size = std::fs::metadata(dir.join("model.pth")).unwrap().len();
@@ -124,7 +130,7 @@ fn main() {
                 fetch_storage_headers: storage_headers,
                 ..RemoteOptions::default()
             };
-            let (time, r, cost) = time_scan(&scanner, &srv, &url, &o);
+            let (time, r, cost) = time_scan(&engine, &srv, &url, &o);
             println!(
                 "| {rtt} ms | {variant} | {:.1} ms | {} | {} | {} | {} |",
                 time * 1e3,
@@ -148,7 +154,7 @@ fn main() {
             .reader()
             .read_to_end(&mut body)
             .unwrap();
-        let r = picklescan_rs::internals::file::scan_bytes(&scanner, &body, "model.pth".into());
+        let r = picklescan_rs::internals::file::scan_bytes(scanner, &body, "model.pth".into());
         assert!(r.error.is_none());
         times.push(t.elapsed().as_secs_f64());
     }
@@ -169,7 +175,7 @@ fn main() {
         for rtt in [0u64, 25] {
             delay.store(rtt, Ordering::Relaxed);
             let o = RemoteOptions::default();
-            let (time, r, cost) = time_scan(&scanner, &srv, &url, &o);
+            let (time, r, cost) = time_scan(&engine, &srv, &url, &o);
             println!(
                 "| {name} | {} | {rtt} ms | {:.1} ms | {} | {} | {} | {} |",
                 meta.len(),
@@ -208,7 +214,7 @@ fn main() {
             for _ in 0..RUNS {
                 srv.stats.reset();
                 let t = Instant::now();
-                let reports = remote::scan_hub(&scanner, &client, &repo, &o);
+                let reports = remote::scan_hub(&engine, &client, &repo, &o);
                 times.push(t.elapsed().as_secs_f64());
                 assert_eq!(reports.len(), 10);
                 last = Some(reports);

@@ -450,12 +450,11 @@ fn main() -> ExitCode {
         let mut ropts = remote::RemoteOptions::from_env();
         ropts.http.token = cli.remote.token.clone().or(ropts.http.token);
         ropts.max_bytes = cli.remote.max_remote_bytes;
-        ropts.policy = Some(policy.clone());
         let urls: Vec<String> = urls
             .iter()
             .filter_map(|u| u.to_str().map(String::from))
             .collect();
-        reports.extend(remote::scan_all(scanner, &urls, &cli.remote.hf, &ropts));
+        reports.extend(remote::scan_all(&engine, &urls, &cli.remote.hf, &ropts));
     }
     progress.finish_and_clear();
     // Stdout flushes at every newline; one buffer for the whole report saves a write per file.

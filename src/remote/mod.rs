@@ -28,6 +28,7 @@ pub mod plan;
 pub mod range;
 
 use crate::container::{self, ids, Kind};
+use crate::engine::Engine;
 use crate::finding::{Finding, Verdict};
 use crate::format::access::Missing;
 use crate::format::zip;
@@ -65,10 +66,6 @@ pub struct RemoteOptions {
     /// them today (it judges storages from the central directory); this is for a scanner that
     /// would, and for measuring what that costs (one request per storage).
     pub fetch_storage_headers: bool,
-    /// Policy applied to each scanned file's report while its fetched bytes are at hand
-    /// (`torch-weights-only` replays the loader over them). Reports of files that could not be
-    /// fetched are errors whatever the policy.
-    pub policy: Option<Policy>,
 }
 
 impl Default for RemoteOptions {
@@ -82,12 +79,19 @@ impl Default for RemoteOptions {
             tail: 128 * 1024,
             endpoint: DEFAULT_ENDPOINT.to_string(),
             fetch_storage_headers: false,
-            policy: None,
         }
     }
 }
 
 impl RemoteOptions {
+    /// These options with the engine's policy, for one scan.
+    fn under<'a>(&'a self, engine: &'a Engine) -> Run<'a> {
+        Run {
+            opts: self,
+            policy: &engine.policy,
+        }
+    }
+
     /// Defaults, with the token and endpoint from `HF_TOKEN` and `HF_ENDPOINT` when set.
     pub fn from_env() -> Self {
         let mut o = RemoteOptions::default();
@@ -125,18 +129,38 @@ pub struct Cost {
     pub kept: u64,
 }
 
-/// Scan the file at `url` (its name, for tie-breaking, is the last path segment).
-pub fn scan_url(scanner: &Scanner, client: &Client, url: &str, opts: &RemoteOptions) -> FileReport {
-    scan_url_with_cost(scanner, client, url, opts).0
+/// One remote scan's options and the engine's policy, applied to each scanned file's report
+/// while its fetched bytes are at hand (`torch-weights-only` replays the loader over them).
+/// Reports of files that could not be fetched are errors whatever the policy.
+struct Run<'a> {
+    opts: &'a RemoteOptions,
+    policy: &'a Policy,
+}
+
+impl std::ops::Deref for Run<'_> {
+    type Target = RemoteOptions;
+    fn deref(&self) -> &RemoteOptions {
+        self.opts
+    }
+}
+
+/// Scan the file at `url` (its name, for tie-breaking, is the last path segment) with the
+/// engine's rules, limits and policy.
+pub fn scan_url(engine: &Engine, client: &Client, url: &str, opts: &RemoteOptions) -> FileReport {
+    scan_url_with_cost(engine, client, url, opts).0
 }
 
 /// [`scan_url`], and what it cost.
 pub fn scan_url_with_cost(
-    scanner: &Scanner,
+    engine: &Engine,
     client: &Client,
     url: &str,
     opts: &RemoteOptions,
 ) -> (FileReport, Cost) {
+    url_report(&engine.scanner, client, url, &opts.under(engine))
+}
+
+fn url_report(scanner: &Scanner, client: &Client, url: &str, opts: &Run<'_>) -> (FileReport, Cost) {
     let name = url_name(url);
     let (r, cost) = scan_remote(
         scanner,
@@ -157,7 +181,7 @@ pub fn scan_url_with_cost(
 /// Scan every URL and every hub repository, `opts.files_parallel` files at a time. Reports come
 /// in the order given (a repository's files in its listing order).
 pub fn scan_all(
-    scanner: &Scanner,
+    engine: &Engine,
     urls: &[String],
     repos: &[HubRef],
     opts: &RemoteOptions,
@@ -173,22 +197,22 @@ pub fn scan_all(
             )))),
         }
     }
-    run_jobs(scanner, &client, jobs, opts)
+    run_jobs(&engine.scanner, &client, jobs, &opts.under(engine))
 }
 
 /// Scan the files of one hub repository at one revision.
 pub fn scan_hub(
-    scanner: &Scanner,
+    engine: &Engine,
     client: &Client,
     repo: &HubRef,
     opts: &RemoteOptions,
 ) -> Vec<FileReport> {
     match hub::list(client, &opts.endpoint, repo) {
         Ok(files) => run_jobs(
-            scanner,
+            &engine.scanner,
             client,
             files.into_iter().map(Job::Hub).collect(),
-            opts,
+            &opts.under(engine),
         ),
         Err(e) => vec![FileReport::unreadable(
             repo.display(None),
@@ -203,12 +227,7 @@ enum Job {
     Failed(Box<FileReport>),
 }
 
-fn run_jobs(
-    scanner: &Scanner,
-    client: &Client,
-    jobs: Vec<Job>,
-    opts: &RemoteOptions,
-) -> Vec<FileReport> {
+fn run_jobs(scanner: &Scanner, client: &Client, jobs: Vec<Job>, opts: &Run<'_>) -> Vec<FileReport> {
     let n = jobs.len();
     let slots: Vec<std::sync::Mutex<Option<Option<FileReport>>>> =
         (0..n).map(|_| std::sync::Mutex::new(None)).collect();
@@ -222,7 +241,7 @@ fn run_jobs(
                     return;
                 }
                 let out = match &jobs[i] {
-                    Job::Url(u) => Some(scan_url(scanner, client, u, opts)),
+                    Job::Url(u) => Some(url_report(scanner, client, u, opts).0),
                     Job::Hub(f) => {
                         let name = f.path.rsplit('/').next().map(str::to_string);
                         let sniff = f.selection == hub::Selection::Sniff;
@@ -269,7 +288,7 @@ fn scan_remote(
     url: &str,
     shown: String,
     name: Option<&str>,
-    opts: &RemoteOptions,
+    opts: &Run<'_>,
     sniff: bool,
 ) -> (Option<FileReport>, Cost) {
     let meter = Meter::default();
@@ -334,7 +353,7 @@ fn budget_finding(
 
 fn report(
     scanner: &Scanner,
-    opts: &RemoteOptions,
+    opts: &Run<'_>,
     shown: &str,
     data: &[u8],
     size: u64,
@@ -347,7 +366,7 @@ fn report(
 
 /// [`report`] of content scanned already; `data` is what a policy may read.
 fn report_scanned(
-    opts: &RemoteOptions,
+    opts: &Run<'_>,
     shown: &str,
     scanned: container::Scanned,
     data: &[u8],
@@ -357,10 +376,8 @@ fn report_scanned(
     let mut findings = scanned.findings;
     findings.extend(extra);
     let mut r = FileReport::scanned(shown.to_string(), size, &scanned.format, findings);
-    if let Some(policy) = &opts.policy {
-        // Here, while the fetched bytes are at hand: a policy may read the content.
-        policy.apply(&mut r, Some(data));
-    }
+    // Here, while the fetched bytes are at hand: a policy may read the content.
+    opts.policy.apply(&mut r, Some(data));
     r
 }
 
@@ -371,7 +388,7 @@ fn scan_inner(
     url: &str,
     shown: &str,
     name: Option<&str>,
-    opts: &RemoteOptions,
+    opts: &Run<'_>,
     sniff: bool,
     meter: &Meter,
     (rounds, kept): (&mut u32, &mut u64),
@@ -456,7 +473,7 @@ fn plan_and_scan(
     shown: &str,
     name: Option<&str>,
     sniff: bool,
-    opts: &RemoteOptions,
+    opts: &Run<'_>,
 ) -> Result<Option<FileReport>, FetchError> {
     let size = rf.size();
     let over =
@@ -632,7 +649,7 @@ fn scan_body(
     length: Option<u64>,
     shown: &str,
     name: Option<&str>,
-    opts: &RemoteOptions,
+    opts: &Run<'_>,
     sniff: bool,
     meter: &Meter,
 ) -> (Result<Option<FileReport>, FetchError>, u64) {
@@ -664,7 +681,7 @@ fn read_body(
     st: &mut BodyStream<'_>,
     shown: &str,
     name: Option<&str>,
-    opts: &RemoteOptions,
+    opts: &Run<'_>,
     sniff: bool,
 ) -> Result<Option<FileReport>, FetchError> {
     let budget = opts.max_bytes;
@@ -821,7 +838,7 @@ struct Compressed<'a> {
     codec: crate::format::compress::Codec,
     shown: &'a str,
     name: Option<&'a str>,
-    opts: &'a RemoteOptions,
+    opts: &'a Run<'a>,
     /// The file's first bytes, for a policy (a loader judges compressed content by them).
     head: &'a [u8],
 }
@@ -959,7 +976,7 @@ fn stream_zip(
     st: &mut BodyStream<'_>,
     shown: &str,
     name: Option<&str>,
-    opts: &RemoteOptions,
+    opts: &Run<'_>,
 ) -> Result<FileReport, FetchError> {
     let mut at = 0u64;
     // Walk the local headers; anything this walk does not follow is kept whole from there on.

@@ -122,9 +122,6 @@ impl App {
                 )
             })?;
         }
-        let mut options = options;
-        // Remote reports get the server's policy while their fetched bytes are at hand.
-        options.remote.options.policy = Some(engine.policy.clone());
         Ok(Arc::new(App {
             remote_client: crate::remote::http::Client::new(options.remote.options.http.clone()),
             engine,
@@ -640,9 +637,7 @@ async fn remote(
     let url = req.url.clone();
     let job = move || {
         let a = &task_app;
-        Ok(a.options
-            .remote
-            .scan(&a.remote_client, &a.engine.scanner, &url))
+        Ok(a.options.remote.scan(&a.remote_client, &a.engine, &url))
     };
     finish(app, client, req.url, started, deadline, slot, job).await
 }

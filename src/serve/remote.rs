@@ -53,10 +53,10 @@ impl RemoteAccess {
         }
     }
 
-    /// Fetch and scan `url` (blocking: run it on the blocking pool). The policy in
-    /// `self.options` is applied while the fetched bytes are at hand.
-    pub fn scan(&self, client: &Client, scanner: &crate::Scanner, url: &str) -> FileReport {
-        remote::scan_url(scanner, client, url, &self.options)
+    /// Fetch and scan `url` with the engine (blocking: run it on the blocking pool); its policy
+    /// is applied while the fetched bytes are at hand.
+    pub fn scan(&self, client: &Client, engine: &crate::engine::Engine, url: &str) -> FileReport {
+        remote::scan_url(engine, client, url, &self.options)
     }
 }
 

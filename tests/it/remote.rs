@@ -3,7 +3,9 @@
 
 use crate::common::compress;
 use crate::server::{Data, Req, Resp, Server};
+use picklescan_rs::engine::Engine;
 use picklescan_rs::internals::file::scan_bytes;
+use picklescan_rs::policy::{Mode, Policy};
 use picklescan_rs::remote::http::{Client, HttpOptions};
 use picklescan_rs::remote::hub::HubRef;
 use picklescan_rs::remote::{self, RemoteOptions};
@@ -22,6 +24,10 @@ fn corpus() -> PathBuf {
 
 fn scanner() -> Scanner {
     Scanner::new(RuleSet::builtin(), Limits::default())
+}
+
+fn engine() -> Engine {
+    Engine::new(scanner(), Policy::new(Mode::Default))
 }
 
 fn opts() -> RemoteOptions {
@@ -94,7 +100,8 @@ fn url_name(path: &str) -> String {
 }
 
 fn check_corpus(o: &RemoteOptions, how: Serve) {
-    let scanner = scanner();
+    let engine = engine();
+    let scanner = &engine.scanner;
     let paths = manifest_files();
     let mut files = HashMap::new();
     for p in &paths {
@@ -112,8 +119,8 @@ fn check_corpus(o: &RemoteOptions, how: Serve) {
             unreachable!()
         };
         // The same name on both sides (the name only breaks ties).
-        let local = scan_bytes(&scanner, bytes, name.clone());
-        let r = remote::scan_url(&scanner, &client, &format!("{}/f/{name}", srv.base()), o);
+        let local = scan_bytes(scanner, bytes, name.clone());
+        let r = remote::scan_url(&engine, &client, &format!("{}/f/{name}", srv.base()), o);
         assert!(r.error.is_none(), "{p}: {:?}", r.error);
         assert!(r.transferred.is_some());
         if key(&local) != key(&r) {
@@ -274,10 +281,11 @@ fn big_torch_with(mib: u32, evil: bool, descriptors: bool) -> Vec<u8> {
 
 #[test]
 fn torch_zip_costs_a_small_fraction_of_its_size() {
-    let scanner = scanner();
+    let engine = engine();
+    let scanner = &engine.scanner;
     for evil in [false, true] {
         let data = big_torch(32, evil);
-        let local = scan_bytes(&scanner, &data, "model.pt".into());
+        let local = scan_bytes(scanner, &data, "model.pt".into());
         assert_eq!(local.verdict, verdict_for(evil), "{:?}", local.findings);
         let size = data.len() as u64;
         let mut files = HashMap::new();
@@ -285,7 +293,7 @@ fn torch_zip_costs_a_small_fraction_of_its_size() {
         let srv = file_server(files, true);
         let client = Client::new(opts().http);
         let (r, cost) = remote::scan_url_with_cost(
-            &scanner,
+            &engine,
             &client,
             &format!("{}/f/model.pt", srv.base()),
             &opts(),
@@ -306,7 +314,7 @@ fn torch_zip_costs_a_small_fraction_of_its_size() {
             ..opts()
         };
         let (r, cost) = remote::scan_url_with_cost(
-            &scanner,
+            &engine,
             &client,
             &format!("{}/f/model.pt", srv.base()),
             &small,
@@ -414,7 +422,7 @@ fn remote_scan_by(
     files.insert(name.to_string(), Data::mem(data));
     let srv = serve(files, how);
     let (r, mut cost) = remote::scan_url_with_cost(
-        &scanner(),
+        &engine(),
         &Client::new(o.http.clone()),
         &format!("{}/f/{name}", srv.base()),
         o,
@@ -573,12 +581,13 @@ fn without_range_support_pickles_are_read_as_a_stream() {
 
 #[test]
 fn servers_without_suffix_ranges_are_asked_by_position() {
-    let scanner = scanner();
+    let engine = engine();
+    let scanner = &engine.scanner;
     let data = Data::mem(big_torch(8, true));
     let Data::Mem(bytes) = &data else {
         unreachable!()
     };
-    let local = scan_bytes(&scanner, bytes, "model.pt".into());
+    let local = scan_bytes(scanner, bytes, "model.pt".into());
     let srv = Server::start(move |req: &Req| {
         let suffix = req
             .header("range")
@@ -586,7 +595,7 @@ fn servers_without_suffix_ranges_are_asked_by_position() {
         Resp::file(req, &data, !suffix)
     });
     let r = remote::scan_url(
-        &scanner,
+        &engine,
         &Client::new(opts().http),
         &format!("{}/model.pt", srv.base()),
         &opts(),
@@ -597,7 +606,8 @@ fn servers_without_suffix_ranges_are_asked_by_position() {
 
 #[test]
 fn budget_exceeded_is_never_clean() {
-    let scanner = scanner();
+    let engine = engine();
+    let scanner = &engine.scanner;
     // A clean raw pickle larger than the budget, opcodes all the way (nothing to step over):
     // the loader reads it all, so must the scan.
     let mut big = vec![0x80, 0x02, b']', b'('];
@@ -606,7 +616,7 @@ fn budget_exceeded_is_never_clean() {
     }
     big.extend(b"e.");
     assert_eq!(
-        scan_bytes(&scanner, &big, "x.pkl".into()).verdict,
+        scan_bytes(scanner, &big, "x.pkl".into()).verdict,
         Verdict::Clean
     );
     let mut files = HashMap::new();
@@ -618,7 +628,7 @@ fn budget_exceeded_is_never_clean() {
             max_bytes: 1 << 20,
             ..opts()
         };
-        let r = remote::scan_url(&scanner, &client, &format!("{}/f/x.pkl", srv.base()), &o);
+        let r = remote::scan_url(&engine, &client, &format!("{}/f/x.pkl", srv.base()), &o);
         assert_eq!(r.verdict, Verdict::Suspicious, "{r:?}");
         assert!(
             r.findings.iter().any(|f| f.rule == "PS919"),
@@ -635,7 +645,8 @@ fn budget_exceeded_is_never_clean() {
 
 #[test]
 fn large_safetensors_header_only() {
-    let scanner = scanner();
+    let engine = engine();
+    let scanner = &engine.scanner;
     let n = 8u64 << 20;
     let header = format!(r#"{{"w":{{"dtype":"U8","shape":[{n}],"data_offsets":[0,{n}]}}}}"#);
     let mut good = (header.len() as u64).to_le_bytes().to_vec();
@@ -654,10 +665,10 @@ fn large_safetensors_header_only() {
             ("good.safetensors", &good, Verdict::Clean),
             ("bad.safetensors", &bad, Verdict::Suspicious),
         ] {
-            let local = scan_bytes(&scanner, data, name.into());
+            let local = scan_bytes(scanner, data, name.into());
             assert_eq!(local.verdict, verdict);
             let r = remote::scan_url(
-                &scanner,
+                &engine,
                 &client,
                 &format!("{}/f/{name}", srv.base()),
                 &opts(),
@@ -739,7 +750,8 @@ fn a_pickle_ending_as_a_zip_is_never_clean_without_range_support() {
 #[test]
 fn safetensors_that_reads_as_a_text_opcode_is_fetched_only_up_to_the_newline() {
     // Header length 76 = b'L': run as a pickle, LONG reads a line into the tensor data.
-    let scanner = scanner();
+    let engine = engine();
+    let scanner = &engine.scanner;
     let n = 8u64 << 20;
     let mut header = format!(r#"{{"w":{{"dtype":"U8","shape":[{n}],"data_offsets":[0,{n}]}}}}"#);
     while header.len() < 76 {
@@ -751,14 +763,14 @@ fn safetensors_that_reads_as_a_text_opcode_is_fetched_only_up_to_the_newline() {
     let mut body = vec![1u8; n as usize];
     body[100 * 1024] = b'\n';
     data.extend(body);
-    let local = scan_bytes(&scanner, &data, "m.safetensors".into());
+    let local = scan_bytes(scanner, &data, "m.safetensors".into());
     assert_eq!(local.verdict, Verdict::Clean);
     let mut files = HashMap::new();
     files.insert("m.safetensors".to_string(), Data::mem(data));
     let srv = file_server(files, true);
     let client = Client::new(opts().http);
     let r = remote::scan_url(
-        &scanner,
+        &engine,
         &client,
         &format!("{}/f/m.safetensors", srv.base()),
         &opts(),
@@ -770,9 +782,10 @@ fn safetensors_that_reads_as_a_text_opcode_is_fetched_only_up_to_the_newline() {
 
 #[test]
 fn redirects_keep_ranges_and_drop_the_token_across_hosts() {
-    let scanner = scanner();
+    let engine = engine();
+    let scanner = &engine.scanner;
     let data = big_torch(8, true);
-    let local = scan_bytes(&scanner, &data, "model.pt".into());
+    let local = scan_bytes(scanner, &data, "model.pt".into());
     let mut files = HashMap::new();
     files.insert("model.pt".to_string(), Data::mem(data));
     let cdn = file_server(files, true);
@@ -789,12 +802,12 @@ fn redirects_keep_ranges_and_drop_the_token_across_hosts() {
     let url = format!("{}/r/model.pt", origin.base());
     let mut o = opts();
     // Without the token: an error, not a verdict.
-    let r = remote::scan_url(&scanner, &Client::new(o.http.clone()), &url, &o);
+    let r = remote::scan_url(&engine, &Client::new(o.http.clone()), &url, &o);
     assert!(r.error.as_deref().unwrap().contains("401"), "{:?}", r.error);
     assert_ne!(r.verdict, Verdict::Clean);
     o.http.token = Some("s3cret".into());
     origin.stats.reset();
-    let r = remote::scan_url(&scanner, &Client::new(o.http.clone()), &url, &o);
+    let r = remote::scan_url(&engine, &Client::new(o.http.clone()), &url, &o);
     assert_eq!(key(&r), key(&local));
     let log = cdn.stats.log();
     assert!(!log.is_empty());
@@ -812,9 +825,10 @@ fn redirects_keep_ranges_and_drop_the_token_across_hosts() {
 
 #[test]
 fn rate_limits_are_retried_after_the_delay_asked() {
-    let scanner = scanner();
+    let engine = engine();
+    let scanner = &engine.scanner;
     let bytes = std::fs::read(corpus().join("benign/torch_state_dict.pt")).unwrap();
-    let local = scan_bytes(&scanner, &bytes, "m.pt".into());
+    let local = scan_bytes(scanner, &bytes, "m.pt".into());
     let data = Data::mem(bytes);
     let hits = Arc::new(AtomicU64::new(0));
     let h = hits.clone();
@@ -835,7 +849,7 @@ fn rate_limits_are_retried_after_the_delay_asked() {
     };
     let t = Instant::now();
     let r = remote::scan_url(
-        &scanner,
+        &engine,
         &Client::new(o.http.clone()),
         &format!("{}/m.pt", srv.base()),
         &o,
@@ -845,7 +859,7 @@ fn rate_limits_are_retried_after_the_delay_asked() {
     // Too many failures: an error, never a verdict.
     let srv = Server::start(|_req: &Req| Resp::status(503));
     let r = remote::scan_url(
-        &scanner,
+        &engine,
         &Client::new(o.http.clone()),
         &format!("{}/m.pt", srv.base()),
         &o,
@@ -872,7 +886,7 @@ fn unreachable_url_is_an_error() {
         ..opts()
     };
     let r = remote::scan_url(
-        &scanner(),
+        &engine(),
         &Client::new(o.http.clone()),
         &format!("http://127.0.0.1:{port}/model.pt"),
         &o,
@@ -1000,7 +1014,8 @@ fn noise_pickle_with(mib: u32, evil_first: bool, evil_last: bool) -> Vec<u8> {
 /// Compressed files are decompressed as they are read: verdicts equal the local scan, and only
 /// the first and last compressed bytes and what the scanner reads of the output are kept.
 fn check_compressed_read(codec: &str) {
-    let scanner = scanner();
+    let engine = engine();
+    let scanner = &engine.scanner;
     let clean = compress(codec, &noise_pickle(4, false));
     for evil in [false, true] {
         let data = if evil {
@@ -1009,7 +1024,7 @@ fn check_compressed_read(codec: &str) {
             clean.clone()
         };
         let size = data.len() as u64;
-        let local = scan_bytes(&scanner, &data, "m.joblib.z".into());
+        let local = scan_bytes(scanner, &data, "m.joblib.z".into());
         assert!(local.format.starts_with("joblib-"), "{}", local.format);
         assert_eq!(
             local.verdict,
@@ -1036,7 +1051,7 @@ fn check_compressed_read(codec: &str) {
     // A cut stream is never clean, and reads as it does locally.
     let mut data = clean;
     data.truncate(data.len() / 2);
-    let local = scan_bytes(&scanner, &data, "cut.joblib.z".into());
+    let local = scan_bytes(scanner, &data, "cut.joblib.z".into());
     assert_ne!(local.verdict, Verdict::Clean, "{codec}");
     for how in ALL_SERVES {
         let (r, _) = remote_scan_by(data.clone(), "cut.joblib.z", &opts(), how);
@@ -1350,7 +1365,8 @@ fn read(p: &str) -> Vec<u8> {
 
 #[test]
 fn hub_repository_is_listed_and_scanned() {
-    let scanner = scanner();
+    let engine = engine();
+    let scanner = &engine.scanner;
     let files = vec![
         ("pytorch_model.bin", big_torch(4, false)),
         ("model.safetensors", read("benign/valid.safetensors")),
@@ -1376,7 +1392,7 @@ fn hub_repository_is_listed_and_scanned() {
         ..opts()
     };
     let repo: HubRef = "org/repo".parse().unwrap();
-    let reports = remote::scan_hub(&scanner, &Client::new(o.http.clone()), &repo, &o);
+    let reports = remote::scan_hub(&engine, &Client::new(o.http.clone()), &repo, &o);
     let shown: Vec<&str> = reports.iter().map(|r| r.path.as_str()).collect();
     assert_eq!(
         shown,
@@ -1387,7 +1403,7 @@ fn hub_repository_is_listed_and_scanned() {
         ]
     );
     for (r, (name, data)) in reports.iter().zip(&files) {
-        let local = scan_bytes(&scanner, data, name.rsplit('/').next().unwrap().into());
+        let local = scan_bytes(scanner, data, name.rsplit('/').next().unwrap().into());
         assert_eq!(key(r), key(&local), "{name}");
     }
     assert_eq!(reports[2].verdict, Verdict::Dangerous);
@@ -1406,7 +1422,7 @@ fn hub_repository_is_listed_and_scanned() {
         },
         ..o.clone()
     };
-    let reports = remote::scan_hub(&scanner, &Client::new(o2.http.clone()), &repo, &o2);
+    let reports = remote::scan_hub(&engine, &Client::new(o2.http.clone()), &repo, &o2);
     assert_eq!(reports.len(), 1);
     assert!(reports[0].error.as_deref().unwrap().contains("401"));
 }
