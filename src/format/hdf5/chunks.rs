@@ -14,6 +14,7 @@ use std::collections::HashSet;
 
 /// Most chunks one dataset may have (stored or not).
 pub const MAX_CHUNKS: u64 = 1 << 24;
+
 /// How the chunks of a dataset are found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChunkIndex {
