@@ -18,6 +18,11 @@ For every benign corpus fixture that has `corpus/expected/<stem>.npz`, run the b
 Expected tensors GGUF cannot hold (bool, unsigned, complex, float8; empty or more than four
 dimensions) must be absent and reported as skipped.
 
+Legacy GGML files with quantized tensors (corpus/formats/ggml-quant/, one GGJT v3 file with every
+block type): the GGUF must hold each tensor with its type and its blocks byte for byte
+(`ggml-quant-contents.json`), and gguf-py's `dequantize` of what the reader returns must equal
+the values the generator decoded from the input's blocks.
+
 Needs only numpy and gguf. Exit status: 0 when everything matches, 1 on any mismatch, 2 when the
 binary or the corpus cannot be found. The last line reads `N passed, M failed`.
 
@@ -25,6 +30,7 @@ binary or the corpus cannot be found. The last line reads `N passed, M failed`.
 """
 
 import argparse
+import hashlib
 import json
 import subprocess
 import sys
@@ -199,6 +205,42 @@ def generated_cases(tmp):
              {"array": {"dtype": "F32", "shape": [64, 256]}})]
 
 
+def check_legacy_ggml(binary, corpus, tmp):
+    """`(label, problems)` for each legacy GGML file with quantized tensors that extracts whole."""
+    contents = json.loads((corpus / "formats" / "ggml-quant-contents.json").read_text())
+    sha = lambda b: hashlib.sha256(b).hexdigest()
+    out = []
+    for name, tensors in contents.items():
+        if not all(t["extracted"] for t in tensors):
+            continue  # older layouts: refused, checked by the Rust tests
+        path = corpus / "formats" / "ggml-quant" / name
+        target = Path(tmp) / (name + ".gguf")
+        r = subprocess.run([str(binary), "--extract", str(path), "--to", "gguf", "-o",
+                            str(target), "--force"], capture_output=True, text=True)
+        if r.returncode != 0:
+            out.append((name, ["exit %d: %s" % (r.returncode, r.stderr.strip()[-300:])]))
+            continue
+        got = {t.name: t for t in gguf.GGUFReader(str(target)).tensors}
+        problems = []
+        for t in tensors:
+            g = got.get(t["name"])
+            if g is None:
+                problems.append("%s: missing" % t["name"])
+                continue
+            if g.tensor_type.name != t["type"]:
+                problems.append("%s: type %s, not %s" % (t["name"], g.tensor_type.name, t["type"]))
+            if list(reversed([int(d) for d in g.shape])) != t["shape"]:
+                problems.append("%s: shape %s" % (t["name"], list(g.shape)))
+            raw = np.ascontiguousarray(g.data).tobytes()
+            if sha(raw) != t["gguf_sha256"]:
+                problems.append("%s: blocks differ from the input's" % t["name"])
+            values = dequantize(g.data, g.tensor_type).astype("<f4")
+            if t["safetensors"]["dtype"] == "F32" and sha(values.tobytes()) != t["safetensors"]["sha256"]:
+                problems.append("%s: decoded values differ" % t["name"])
+        out.append(("%s [blocks as is]" % name, problems))
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--bin", default=str(ROOT / "target" / "release" / "picklescan-rs"))
@@ -245,6 +287,15 @@ def main():
                         print("     %s" % p)
                 else:
                     print("ok   %s" % label)
+        for label, problems in check_legacy_ggml(binary, corpus, tmp):
+            checked += 1
+            if problems:
+                failed += 1
+                print("FAIL %s" % label)
+                for p in problems:
+                    print("     %s" % p)
+            else:
+                print("ok   %s" % label)
     print("%d passed, %d failed" % (checked - failed, failed))
     if checked == 0:
         print("no fixture with expected tensors was found", file=sys.stderr)
