@@ -34,24 +34,27 @@ impl Engine {
     /// Scan one file and apply the policy to the same mapped bytes. A file that cannot be
     /// opened gets a report with `error` set, never a clean one.
     pub fn scan_path(&self, path: &Path, opts: &FileOptions) -> FileReport {
-        let input = match Input::open(path) {
-            Ok(i) => i,
-            Err(e) => {
-                return FileReport::unreadable(
-                    path.display().to_string(),
-                    format!("cannot read: {e}"),
-                )
-            }
-        };
-        self.scan_opened(&input, path, opts)
+        self.open_and_scan(path, opts).0
     }
 
-    /// Scan a file already opened (extraction then reads the same mapping), and apply the
-    /// policy.
-    pub fn scan_opened(&self, input: &Input, path: &Path, opts: &FileOptions) -> FileReport {
-        let mut r = scan_input(&self.scanner, input, path, opts);
-        self.policy.apply(&mut r, Some(input.bytes()));
-        r
+    /// [`Engine::scan_path`], also giving the file as it was opened (its bytes and the handle
+    /// they were mapped or read from), so extraction reads exactly what was scanned.
+    pub fn open_and_scan(
+        &self,
+        path: &Path,
+        opts: &FileOptions,
+    ) -> (FileReport, Option<(Input, std::fs::File)>) {
+        match Input::open_with_file(path) {
+            Ok((input, file)) => {
+                let mut r = scan_input(&self.scanner, &input, path, opts);
+                self.policy.apply(&mut r, Some(input.bytes()));
+                (r, Some((input, file)))
+            }
+            Err(e) => (
+                FileReport::unreadable(path.display().to_string(), format!("cannot read: {e}")),
+                None,
+            ),
+        }
     }
 
     /// Scan bytes as one file called `name`, and apply the policy.

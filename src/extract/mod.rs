@@ -285,14 +285,7 @@ pub fn extract(engine: &crate::engine::Engine, input: &Path, opts: &ExtractOptio
         }
     };
     // One mapping of the input: what is extracted is what was scanned.
-    let opened = crate::mmap::Input::open_with_file(input);
-    let scan = match &opened {
-        Ok((bytes, _)) => engine.scan_opened(bytes, input, &FileOptions { hash: false }),
-        Err(e) => crate::report::FileReport::unreadable(
-            input.display().to_string(),
-            format!("cannot read: {e}"),
-        ),
-    };
+    let (scan, opened) = engine.open_and_scan(input, &FileOptions { hash: false });
     if let Some(e) = &scan.error {
         return Outcome {
             scan: Some(scan.clone()),
@@ -302,14 +295,14 @@ pub fn extract(engine: &crate::engine::Engine, input: &Path, opts: &ExtractOptio
     let verdict = scan.verdict;
     let result = match opened {
         _ if opts.strict && verdict != Verdict::Clean => Err(ExtractError::NotClean { verdict }),
-        Ok((bytes, file)) => {
+        Some((bytes, file)) => {
             let source = Source::opened(input, bytes, file);
             extract_scanned(scanner, source, input, &output, verdict, opts)
         }
-        Err(source) => Err(ExtractError::Read {
-            path: input.to_path_buf(),
-            source,
-        }),
+        // A file that could not be opened has a report with an error, answered above.
+        None => Err(ExtractError::Format(
+            "cannot extract: the input was not read".into(),
+        )),
     };
     Outcome {
         scan: Some(scan),

@@ -6,6 +6,7 @@
 use super::FileReport;
 use crate::finding::Verdict;
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::path::Path;
 
 /// One model folder among the scanned files.
@@ -23,30 +24,29 @@ pub struct ModelFolder {
 
 /// The SavedModel folders among `files` (those holding a scanned `saved_model.pb`).
 pub fn model_folders(files: &[FileReport]) -> Vec<ModelFolder> {
-    let mut out: Vec<ModelFolder> = Vec::new();
+    let mut folders: BTreeMap<&Path, (Verdict, usize)> = files
+        .iter()
+        .map(|f| Path::new(&f.path))
+        .filter(|p| p.file_name().is_some_and(|n| n == "saved_model.pb"))
+        .filter_map(|p| p.parent())
+        .map(|dir| (dir, (Verdict::Clean, 0)))
+        .collect();
+    // Each file counts for every model folder above it.
     for f in files {
-        let p = Path::new(&f.path);
-        if p.file_name().is_none_or(|n| n != "saved_model.pb") {
-            continue;
+        for dir in Path::new(&f.path).ancestors().skip(1) {
+            if let Some((verdict, n)) = folders.get_mut(dir) {
+                *verdict = (*verdict).max(f.verdict);
+                *n += 1;
+            }
         }
-        let Some(dir) = p.parent() else { continue };
-        let inside: Vec<&FileReport> = files
-            .iter()
-            .filter(|g| Path::new(&g.path).starts_with(dir))
-            .collect();
-        let verdict = inside
-            .iter()
-            .map(|g| g.verdict)
-            .max()
-            .unwrap_or(Verdict::Suspicious);
-        out.push(ModelFolder {
+    }
+    folders
+        .into_iter()
+        .map(|(dir, (verdict, files))| ModelFolder {
             path: dir.display().to_string(),
             format: "tf-savedmodel",
             verdict,
-            files: inside.len(),
-        });
-    }
-    out.sort_by(|a, b| a.path.cmp(&b.path));
-    out.dedup_by(|a, b| a.path == b.path);
-    out
+            files,
+        })
+        .collect()
 }

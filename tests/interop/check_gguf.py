@@ -274,20 +274,14 @@ def main():
                 expected = {k: z[k] for k in z.files}
             cases.append((corpus / path, expected, meta))
         cases += generated_cases(tmp)
+        results = []
         for fixture, expected, meta in cases:
             for mode in MODES:
                 label = "%s [%s]" % (fixture.name, mode.name if mode is not None else "as is")
                 out = Path(tmp) / (fixture.name + ".gguf")
-                problems = check_mode(binary, fixture, expected, meta, mode, out)
-                checked += 1
-                if problems:
-                    failed += 1
-                    print("FAIL %s" % label)
-                    for p in problems:
-                        print("     %s" % p)
-                else:
-                    print("ok   %s" % label)
-        for label, problems in check_legacy_ggml(binary, corpus, tmp):
+                results.append((label, check_mode(binary, fixture, expected, meta, mode, out)))
+        results += check_legacy_ggml(binary, corpus, tmp)
+        for label, problems in results:
             checked += 1
             if problems:
                 failed += 1
