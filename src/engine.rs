@@ -1,6 +1,6 @@
 //! The one entry point for scanning with a policy: a [`Scanner`] (rules and limits) and the
 //! [`Policy`] applied to its reports. The command line, the server and extraction scan through
-//! it, so a file is mapped once and its report always has the policy applied with its bytes.
+//! it, so a file is mapped and read once and its report always has the policy applied.
 
 use crate::file::{scan_input, FileOptions};
 use crate::mmap::Input;
@@ -21,8 +21,10 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// An engine over this scanner and policy.
-    pub fn new(scanner: Scanner, policy: Policy) -> Self {
+    /// An engine over this scanner and policy (the scanner is told to model torch's loader
+    /// when the policy judges by it).
+    pub fn new(mut scanner: Scanner, policy: Policy) -> Self {
+        scanner.weights_only |= policy.needs_weights_only();
         let fingerprint = scanner.rules.fingerprint();
         Engine {
             scanner,
@@ -47,7 +49,7 @@ impl Engine {
         match Input::open_with_file(path) {
             Ok((input, file)) => {
                 let mut r = scan_input(&self.scanner, &input, path, opts);
-                self.policy.apply(&mut r, Some(input.bytes()));
+                self.policy.apply(&mut r);
                 (r, Some((input, file)))
             }
             Err(e) => (
@@ -60,7 +62,7 @@ impl Engine {
     /// Scan bytes as one file called `name`, and apply the policy.
     pub fn scan(&self, data: &[u8], name: &str) -> FileReport {
         let mut r = crate::file::scan_bytes(&self.scanner, data, name.to_string());
-        self.policy.apply(&mut r, Some(data));
+        self.policy.apply(&mut r);
         r
     }
 

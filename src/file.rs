@@ -37,7 +37,11 @@ pub fn scan_input(scanner: &Scanner, input: &Input, path: &Path, opts: &FileOpti
             d
         }
     });
-    let (scanned, companions) = container::scan_file(scanner, input, name, dir);
+    let container::FileScan {
+        scanned,
+        companions,
+        weights_only,
+    } = container::scan_file(scanner, input, name, dir);
     let mut findings = scanned.findings;
     if !companions.is_empty() {
         scan_companions(
@@ -48,6 +52,7 @@ pub fn scan_input(scanner: &Scanner, input: &Input, path: &Path, opts: &FileOpti
         );
     }
     let mut report = FileReport::scanned(shown, input.len() as u64, &scanned.format, findings);
+    report.torch_weights_only = weights_only;
     if opts.hash {
         report.sha256 = Some(hex(&Sha256::digest(input.bytes())));
     }
@@ -104,8 +109,15 @@ pub fn scan_bytes(scanner: &Scanner, data: &[u8], path: String) -> FileReport {
 }
 
 fn scan_named(scanner: &Scanner, data: &[u8], path: String, name: Option<&str>) -> FileReport {
-    let scanned = container::scan(scanner, data, name);
-    FileReport::scanned(path, data.len() as u64, &scanned.format, scanned.findings)
+    let scan = container::scan_file(scanner, data, name, None);
+    let mut report = FileReport::scanned(
+        path,
+        data.len() as u64,
+        &scan.scanned.format,
+        scan.scanned.findings,
+    );
+    report.torch_weights_only = scan.weights_only;
+    report
 }
 
 /// Lower-case hex of bytes.

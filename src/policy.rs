@@ -15,7 +15,7 @@
 //! The same policy serves the CLI, the HTTP server and library callers: scan, then
 //! [`Policy::apply`] to each [`FileReport`].
 
-pub mod weights_only;
+pub use crate::container::weights_only;
 
 use crate::finding::{verdict_of, Finding, Severity, Usage};
 use crate::report::FileReport;
@@ -241,39 +241,44 @@ impl Policy {
         self
     }
 
-    /// Whether [`Policy::apply`] wants the file's bytes (the torch mode replays torch's loader).
-    pub fn needs_content(&self) -> bool {
+    /// Whether the scanner must model `torch.load(weights_only=True)` for this policy
+    /// (`Scanner::weights_only`; [`crate::Engine`] sets it).
+    pub fn needs_weights_only(&self) -> bool {
         self.mode == Mode::TorchWeightsOnly
     }
 
     /// Apply the policy to one report: add the mode's findings, rewrite severities, drop
-    /// suppressed findings, and recompute the verdict. `content` is the file's bytes, used by
-    /// the torch mode (without them that mode only rewrites what the scan found).
+    /// suppressed findings, and recompute the verdict. A pure function of the report: the torch
+    /// mode reads `torch_weights_only`, which the scan worked out (a report without it, from a
+    /// scanner not asked to model torch's loader, cannot load as far as this mode knows).
     ///
     /// A report of a file that could not be read is left as it is: never clean.
-    pub fn apply(&self, report: &mut FileReport, content: Option<&[u8]>) {
+    pub fn apply(&self, report: &mut FileReport) {
         if report.error.is_some() {
             return;
         }
         if self.mode == Mode::TorchWeightsOnly {
-            if let Some(data) = content {
-                let mut wo = weights_only::check(data);
-                // A storage whose record size differs from what its pickle declares: torch reads
-                // the pickle, then refuses the record (the scan found it, PS910).
-                if let Some(f) = report.findings.iter().find(|f| {
-                    f.rule == ids::ZIP_ANOMALY && f.message.contains("but its member holds")
-                }) {
-                    wo.errors.push(weights_only::Problem {
-                        kind: weights_only::ProblemKind::Container,
-                        offset: f.offset,
-                        message: format!("torch.load refuses the storage record: {}", f.message),
-                    });
-                    wo.loads = false;
-                    wo.loads_after_allowlisting = false;
-                }
-                add_weights_only_findings(&mut report.findings, &wo);
-                report.torch_weights_only = Some(wo);
+            let mut wo = report
+                .torch_weights_only
+                .take()
+                .unwrap_or_else(not_modelled);
+            // A storage whose record size differs from what its pickle declares: torch reads
+            // the pickle, then refuses the record (the scan found it, PS910).
+            if let Some(f) = report
+                .findings
+                .iter()
+                .find(|f| f.rule == ids::ZIP_ANOMALY && f.message.contains("but its member holds"))
+            {
+                wo.errors.push(weights_only::Problem {
+                    kind: weights_only::ProblemKind::Container,
+                    offset: f.offset,
+                    message: format!("torch.load refuses the storage record: {}", f.message),
+                });
+                wo.loads = false;
+                wo.loads_after_allowlisting = false;
             }
+            add_weights_only_findings(&mut report.findings, &wo);
+            report.torch_weights_only = Some(wo);
         }
         if self.mode == Mode::Strict {
             for f in &mut report.findings {
@@ -344,6 +349,24 @@ impl Policy {
     /// Exit code for these reports under this policy's threshold.
     pub fn exit_code(&self, files: &[FileReport]) -> i32 {
         exit_code(files, self.fail_on)
+    }
+}
+
+/// The answer for a report whose scan did not model torch's loader: it cannot be said to load.
+fn not_modelled() -> WeightsOnly {
+    WeightsOnly {
+        torch_version: weights_only::Allowlist::get().torch_version.clone(),
+        container: "unknown".into(),
+        member: None,
+        loads: false,
+        loads_after_allowlisting: false,
+        add_safe_globals: Vec::new(),
+        blocked: Vec::new(),
+        errors: vec![weights_only::Problem {
+            kind: ProblemKind::Container,
+            offset: None,
+            message: "not analysed: the scanner was not asked to model torch.load".into(),
+        }],
     }
 }
 
@@ -454,10 +477,10 @@ mod tests {
     #[test]
     fn strict_makes_unknown_imports_dangerous() {
         let mut r = report(vec![unknown()]);
-        Policy::new(Mode::Strict).apply(&mut r, None);
+        Policy::new(Mode::Strict).apply(&mut r);
         assert_eq!(r.verdict, Verdict::Dangerous);
         let mut r = report(vec![unknown()]);
-        Policy::new(Mode::Default).apply(&mut r, None);
+        Policy::new(Mode::Default).apply(&mut r);
         assert_eq!(r.verdict, Verdict::Suspicious);
     }
 
@@ -470,7 +493,7 @@ mod tests {
         p.severity.insert("PS001".into(), Severity::Low);
         let trailing = Finding::anomaly("PS906", Severity::Low, None, "trailing".into());
         let mut r = report(vec![unknown(), trailing]);
-        p.apply(&mut r, None);
+        p.apply(&mut r);
         assert_eq!(r.findings.len(), 1);
         assert_eq!(
             r.findings[0].severity,
@@ -490,7 +513,7 @@ mod tests {
         assert_eq!(exit_code(&files, FailOn::Suspicious), 2);
         assert_eq!(exit_code(&files, FailOn::Dangerous), 0);
         let mut unreadable = FileReport::unreadable("x".into(), "gone".into());
-        Policy::new(Mode::Strict).apply(&mut unreadable, None);
+        Policy::new(Mode::Strict).apply(&mut unreadable);
         assert_eq!(exit_code(&[unreadable], FailOn::Dangerous), 3);
     }
 

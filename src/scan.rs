@@ -38,6 +38,9 @@ pub struct Scanner {
     pub limits: Limits,
     /// Also report allowed uses, as info findings with the allow rule's id.
     pub show_allowed: bool,
+    /// Also work out what `torch.load(weights_only=True)` would do with each file, while the
+    /// file is read (set by [`crate::Engine`] for the `torch-weights-only` policy).
+    pub weights_only: bool,
 }
 
 impl Default for Scanner {
@@ -46,6 +49,7 @@ impl Default for Scanner {
             rules: RuleSet::builtin(),
             limits: Limits::default(),
             show_allowed: false,
+            weights_only: false,
         }
     }
 }
@@ -57,6 +61,7 @@ impl Scanner {
             rules,
             limits,
             show_allowed: false,
+            weights_only: false,
         }
     }
 

@@ -1,4 +1,6 @@
-//! Any bytes through detection and every container scanner. Decompression gets a 1 MiB floor
+//! Any bytes through detection and every container scanner, with torch's restricted unpickler
+//! replayed alongside (`weights_only`: the answer the scan works out, and the replay alone for
+//! what the scan does not read as torch does) and compared with the replay alone. Decompression gets a 1 MiB floor
 //! (instead of 64 MiB): the budget paths are reached as they are with the default, and a small
 //! input expanding to the default floor (a 7z bomb holds a 64 MiB folder in memory, within its
 //! budget) does not cost the fuzzer its memory limit.
@@ -19,10 +21,15 @@ fn scanner() -> &'static Scanner {
             ratio_floor: 1 << 20,
             ..base.limits.clone()
         };
-        Scanner::new(base.rules, limits)
+        let mut scanner = Scanner::new(base.rules, limits);
+        scanner.weights_only = true;
+        scanner
     })
 }
 
 fuzz_target!(|data: &[u8]| {
-    let _ = container::scan(scanner(), data, None);
+    let scanner = scanner();
+    let scan = container::scan_file(scanner, data, None, None);
+    let alone = container::weights_only::check_with(data, &scanner.limits);
+    assert_eq!(scan.weights_only, Some(alone));
 });

@@ -36,6 +36,7 @@ pub mod skops;
 pub mod template;
 pub mod torch;
 pub mod torchscript;
+pub mod weights_only;
 
 use crate::finding::Finding;
 use crate::format::compress::{self, Codec};
@@ -44,6 +45,7 @@ use crate::pickle::opcode::Opcode;
 use crate::pickle::vm::EventKind;
 use crate::scan::Scanner;
 use std::cell::{Cell, RefCell};
+use weights_only::WeightsOnly;
 
 /// Rule ids: the one registry, [`crate::rules::ids`].
 pub use crate::rules::ids;
@@ -98,11 +100,6 @@ impl Kind {
     }
 }
 
-/// The pickle of `torch._utils`' legacy MAGIC_NUMBER at protocol 2.
-pub const TORCH_LEGACY_MAGIC: &[u8] = &[
-    0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, 0x2e,
-];
-
 /// Archive and model formats that cannot be looked into, by magic.
 const UNSCANNABLE: &[(&[u8], &str)] = &[
     (b"Rar!\x1a\x07", "rar"),
@@ -129,7 +126,7 @@ pub fn detect(data: &[u8], name: Option<&str>) -> Kind {
     if safetensors::looks_like(data) {
         return Kind::Safetensors;
     }
-    if data.starts_with(TORCH_LEGACY_MAGIC) {
+    if data.starts_with(crate::format::torch::LEGACY_MAGIC) {
         return Kind::TorchLegacy;
     }
     if let Some(f) = formats::detect(data, name) {
@@ -181,6 +178,9 @@ pub(crate) struct Ctx<'s> {
     /// The folder the scanned file is in, when it is a file on disk: formats that refer to files
     /// beside them (ONNX external data, Hugging Face `auto_map` code) are checked against it.
     pub dir: Option<&'s std::path::Path>,
+    /// What `torch.load(weights_only=True)` does with the file, once the part of the scan that
+    /// reads the file as torch would has worked it out (only when the scanner is asked for it).
+    pub weights_only: RefCell<Option<WeightsOnly>>,
 }
 
 impl<'s> Ctx<'s> {
@@ -197,7 +197,14 @@ impl<'s> Ctx<'s> {
             nested_loads: Cell::new(0),
             companions: RefCell::new(Vec::new()),
             dir,
+            weights_only: RefCell::new(None),
         }
+    }
+
+    /// Whether content at `depth` is what `torch.load` reads and the scanner models it: the
+    /// file itself, with `Scanner::weights_only` set.
+    pub fn models_torch_load(&self, depth: usize) -> bool {
+        depth == 0 && self.scanner.weights_only
     }
 
     pub fn anomaly(&self, id: &str, offset: Option<u64>, message: String) -> Finding {
@@ -254,21 +261,42 @@ pub fn scan_in(
     name: Option<&str>,
     dir: Option<&std::path::Path>,
 ) -> Scanned {
-    scan_file(scanner, data, name, dir).0
+    scan_file(scanner, data, name, dir).scanned
 }
 
-/// [`scan_in`], and the companion files a joblib < 0.10 dump names (offset, name as written):
-/// each has a PS942 finding that the caller, knowing the dump's folder, may replace by the
-/// companion's own scan.
+/// What [`scan_file`] found in a file.
+pub struct FileScan {
+    /// The format and the findings.
+    pub scanned: Scanned,
+    /// The companion files a joblib < 0.10 dump names (offset, name as written): each has a
+    /// PS942 finding that the caller, knowing the dump's folder, may replace by the
+    /// companion's own scan.
+    pub companions: Vec<(u64, String)>,
+    /// What `torch.load(weights_only=True)` does with the file, when the scanner models it.
+    pub weights_only: Option<WeightsOnly>,
+}
+
+/// [`scan_in`], with the companion files and the weights-only answer.
 pub fn scan_file(
     scanner: &Scanner,
     data: &[u8],
     name: Option<&str>,
     dir: Option<&std::path::Path>,
-) -> (Scanned, Vec<(u64, String)>) {
+) -> FileScan {
     let ctx = Ctx::new(scanner, scanner.limits.max_decompressed, dir);
     let scanned = scan_content(&ctx, data, name, 0);
-    (scanned, ctx.companions.into_inner())
+    // Parts of the scan that read the file as torch does leave their answer; for the rest
+    // (other formats, content the scan could not follow) torch's reading is replayed alone.
+    let weights_only = scanner.weights_only.then(|| {
+        ctx.weights_only
+            .take()
+            .unwrap_or_else(|| weights_only::check_with(data, &scanner.limits))
+    });
+    FileScan {
+        scanned,
+        companions: ctx.companions.into_inner(),
+        weights_only,
+    }
 }
 
 /// True when `data` starts like torch's legacy format (magic number, protocol, sys_info
@@ -301,9 +329,9 @@ pub(crate) fn scan_content(
         Kind::Npy => npy::scan(ctx, data, depth),
         Kind::Safetensors => with_polyglot_check(ctx, data, safetensors::scan(ctx, data)),
         Kind::Gguf => with_polyglot_check(ctx, data, gguf::scan(ctx, data)),
-        Kind::TorchLegacy => torch::scan_pickle_file(ctx, data),
+        Kind::TorchLegacy => torch::scan_pickle_file(ctx, data, depth),
         // A protocol 2+ header is a pickle whatever follows.
-        Kind::Pickle if data[0] == 0x80 => torch::scan_pickle_file(ctx, data),
+        Kind::Pickle if data[0] == 0x80 => torch::scan_pickle_file(ctx, data, depth),
         // A protocol 0/1 opcode first is a pickle only if the bytes act as one. Text and images
         // often start with an opcode byte (`(`, `c`, `P`, `\x89`): a loader would stop at once,
         // having run nothing.
@@ -315,7 +343,7 @@ pub(crate) fn scan_content(
                 }
             }
             if acts(&vm, &run) {
-                return torch::scan_pickle_file(ctx, data);
+                return torch::scan_pickle_file(ctx, data, depth);
             }
             let why = run.error.map(|e| e.to_string()).unwrap_or_default();
             let message = format!("content of no known model format: it starts with a pickle opcode but breaks at once ({why})");
@@ -398,7 +426,7 @@ fn with_polyglot_check(ctx: &Ctx<'_>, data: &[u8], mut scanned: Scanned) -> Scan
 /// opcode byte.
 pub(crate) fn speculative_pickle(ctx: &Ctx<'_>, data: &[u8]) -> Option<Vec<Finding>> {
     if acts_as_pickle(ctx, data) {
-        Some(torch::scan_pickle_file(ctx, data).findings)
+        Some(torch::scan_pickles(ctx, data, None).findings)
     } else {
         None
     }

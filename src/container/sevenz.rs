@@ -136,7 +136,7 @@ fn names(list: &[&str]) -> String {
 /// data (unless named like a pickle), a protocol 0/1 opcode first counts only if the bytes act
 /// as a pickle, and everything else is scanned as what it is.
 fn scan_member(ctx: &Ctx<'_>, bytes: &[u8], name: &str, depth: usize) -> Vec<Finding> {
-    let pickle_name = super::torch::is_pickle_name(name);
+    let pickle_name = crate::format::torch::is_pickle_name(name);
     match super::detect(bytes, Some(name)) {
         Kind::Empty | Kind::Unknown if !pickle_name => Vec::new(),
         Kind::Pickle if bytes[0] != 0x80 && !pickle_name => {

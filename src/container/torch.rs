@@ -12,9 +12,12 @@
 //! * tar (torch ≤ 0.1.10): `storages`, `tensors` and `pickle` members.
 
 use super::joblib::JoblibHooks;
+use super::weights_only::{self, Replay, ZipStart};
 use super::{ids, scan_content, shift, speculative_pickle, Ctx, Kind, Scanned};
 use crate::finding::Finding;
+use crate::format::torch::{self as torch_layout, is_pickle_name, lower_basename};
 use crate::format::zip::{Archive, Entry, Note, ZipError};
+use crate::pickle::decode::Op;
 use crate::pickle::value::{Id, Value};
 use crate::pickle::vm::{AfterBuild, EventKind, Hooks, NoHooks, Vm, VmError};
 use crate::scan::is_storage_pid;
@@ -68,15 +71,6 @@ fn note_finding(ctx: &Ctx<'_>, n: Note) -> Finding {
     }
 }
 
-fn lower_basename(name: &str) -> String {
-    name.rsplit('/').next().unwrap_or(name).to_lowercase()
-}
-
-pub(crate) fn is_pickle_name(name: &str) -> bool {
-    let b = lower_basename(name);
-    b.ends_with(".pkl") || b.ends_with("debug_pkl") || b.ends_with(".pickle")
-}
-
 /// Scan a zip archive member by member.
 pub(crate) fn scan_zip(ctx: &Ctx<'_>, data: &[u8], depth: usize) -> Scanned {
     let limits = &ctx.scanner.limits;
@@ -92,12 +86,23 @@ pub(crate) fn scan_zip(ctx: &Ctx<'_>, data: &[u8], depth: usize) -> Scanned {
     };
     let mut findings: Vec<Finding> = Vec::new();
     let mut notes: Vec<Note> = archive.notes.clone();
+    // torch.load's own reading of the archive, when the scan models it: the record it
+    // unpickles is replayed below, as the scan runs it.
+    let mut torch_load = None;
+    if ctx.models_torch_load(depth) && weights_only::read_as_zip(data) {
+        match weights_only::zip_start(data, &archive) {
+            ZipStart::Done(answer) => {
+                ctx.weights_only.replace(Some(answer));
+            }
+            ZipStart::Unpickle(rec) => torch_load = Some(rec),
+        }
+    }
     let lower: Vec<String> = archive
         .entries
         .iter()
         .map(|e| lower_basename(&e.name))
         .collect();
-    let torchscript = lower.iter().any(|b| b == "constants.pkl");
+    let torchscript = torch_layout::is_torchscript(archive.entries.iter().map(|e| e.name.as_str()));
     let torch = lower.iter().any(|b| b == "data.pkl");
     let format = if torchscript {
         "torchscript"
@@ -147,9 +152,12 @@ pub(crate) fn scan_zip(ctx: &Ctx<'_>, data: &[u8], depth: usize) -> Scanned {
             && bytes[0] == 0x80
             && depth < limits.max_container_depth
             && !looks_legacy(ctx, &bytes);
+        let mut replay = torch_load
+            .filter(|rec| std::ptr::eq(*rec, e))
+            .map(|_| Replay::member(&bytes));
         let (scanned, ids) = if single_run {
             let mut ids = Vec::new();
-            let scanned = scan_plain_pickle(ctx, &bytes, Some(&mut ids));
+            let scanned = scan_plain_pickle(ctx, &bytes, Some(&mut ids), replay.as_mut());
             (scanned, ids)
         } else if matches!(kind, Kind::Pickle | Kind::TorchLegacy) {
             let (vm, _run) = ctx.scanner.run_one(&bytes, &mut NoHooks);
@@ -162,23 +170,14 @@ pub(crate) fn scan_zip(ctx: &Ctx<'_>, data: &[u8], depth: usize) -> Scanned {
                 Vec::new(),
             )
         };
-        if !ids.is_empty() {
-            let lname = e.name.to_lowercase();
-            let (dir, stem) = match lname.rsplit_once('/') {
-                Some((d, b)) => (format!("{d}/"), b.to_string()),
-                None => (String::new(), lname.clone()),
-            };
-            let stem = stem.split('.').next().unwrap_or("").to_string();
-            for (key, class, numel) in ids {
-                let key = key.to_lowercase();
-                let names = [
-                    format!("{dir}{stem}/{key}"),
-                    format!("{dir}data/{key}"),
-                    format!("{dir}constants/{key}"),
-                ];
-                storages.extend(names.iter().cloned());
-                declared.push((e.name.clone(), key, names, class, numel));
-            }
+        if let Some(r) = replay {
+            ctx.weights_only
+                .replace(Some(weights_only::zip_end(e, Ok(r.finish()))));
+        }
+        for (key, class, numel) in ids {
+            let names = torch_layout::storage_member_names(&e.name, &key);
+            storages.extend(names.iter().cloned());
+            declared.push((e.name.clone(), key.to_lowercase(), names, class, numel));
         }
         findings.extend(scanned.findings.into_iter().map(|f| f.in_member(&e.name)));
     }
@@ -239,7 +238,7 @@ pub(crate) fn scan_zip(ctx: &Ctx<'_>, data: &[u8], depth: usize) -> Scanned {
         if storages.contains(&lname) {
             continue;
         }
-        if torchscript && lname.ends_with(".py") && lname.contains("code/") {
+        if torchscript && torch_layout::is_torchscript_code(&lname) {
             code_members.push(&e.name);
             continue;
         }
@@ -435,22 +434,9 @@ impl<'d> Walker<'d> {
     }
 }
 
-/// Little-endian bytes of torch's legacy MAGIC_NUMBER.
-const TORCH_MAGIC_BYTES: [u8; 10] = {
-    // The long inside the pickled magic number (after `\x80\x02\x8a\x0a`), defined once.
-    let pickled = super::TORCH_LEGACY_MAGIC;
-    let mut out = [0u8; 10];
-    let mut i = 0;
-    while i < 10 {
-        out[i] = pickled[i + 4];
-        i += 1;
-    }
-    out
-};
-
 /// True when a value is the int torch's legacy format starts with.
 fn is_legacy_magic(v: &Value<'_>) -> bool {
-    const MAGIC: [u8; 10] = TORCH_MAGIC_BYTES;
+    const MAGIC: [u8; 10] = torch_layout::MAGIC_NUMBER_BYTES;
     match v {
         Value::BigInt(b) => {
             let trimmed: &[u8] = if b.len() > 10 && b[10..].iter().all(|&x| x == 0) {
@@ -460,7 +446,7 @@ fn is_legacy_magic(v: &Value<'_>) -> bool {
             };
             trimmed == MAGIC
         }
-        Value::BigText(t) => t.trim_end_matches('L') == "119547037146038801333356",
+        Value::BigText(t) => t.trim_end_matches('L') == torch_layout::MAGIC_NUMBER_DECIMAL,
         _ => false,
     }
 }
@@ -474,7 +460,7 @@ pub(crate) fn looks_legacy(ctx: &Ctx<'_>, data: &[u8]) -> bool {
     // pickle by torch, and is scanned as a sequence of pickles anyway.
     let head = &data[..data.len().min(512)];
     let markers: [&[u8]; 4] = [
-        &TORCH_MAGIC_BYTES[..4],
+        &torch_layout::MAGIC_NUMBER_BYTES[..4],
         b"11954703714603880",
         b"protocol_version",
         b"M\xe9\x03",
@@ -513,20 +499,34 @@ pub(crate) fn looks_legacy(ctx: &Ctx<'_>, data: &[u8]) -> bool {
 }
 
 /// A raw pickle file: plain pickle, joblib dump, or torch's legacy format.
-pub(crate) fn scan_pickle_file(ctx: &Ctx<'_>, data: &[u8]) -> Scanned {
-    if looks_legacy(ctx, data) {
-        return scan_legacy(ctx, data, Walker::new(ctx, data));
+pub(crate) fn scan_pickle_file(ctx: &Ctx<'_>, data: &[u8], depth: usize) -> Scanned {
+    let mut replay = ctx.models_torch_load(depth).then(|| Replay::file(data));
+    let scanned = scan_pickles(ctx, data, replay.as_mut());
+    if let Some(r) = replay {
+        ctx.weights_only
+            .replace(Some(weights_only::file_end(data, r.finish())));
     }
-    scan_plain_pickle(ctx, data, None)
+    scanned
+}
+
+/// The pickles of `data` as torch's loaders read them (the legacy format, or pickles in a row),
+/// with torch's restricted unpickler following the same decoding when `replay` is given.
+pub(crate) fn scan_pickles(ctx: &Ctx<'_>, data: &[u8], replay: Option<&mut Replay<'_>>) -> Scanned {
+    if looks_legacy(ctx, data) {
+        return scan_legacy(ctx, data, Walker::new(ctx, data), replay);
+    }
+    scan_plain_pickle(ctx, data, None, replay)
 }
 
 /// A storage persistent id: key, storage class name, element count.
 type StorageId = (String, Option<String>, Option<u64>);
 
 /// Joblib's hooks, and the storage ids of the first stream when asked for.
-struct MemberHooks<'d, 'v> {
+struct MemberHooks<'d, 'v, 'r> {
     joblib: JoblibHooks<'d>,
     storages: Option<&'v mut Vec<StorageId>>,
+    /// torch's restricted unpickler, following the same opcodes.
+    replay: Option<&'v mut Replay<'r>>,
     /// `torch.storage._load_from_bytes` calls: (their offsets, the archive's bytes).
     nested: Vec<(Vec<u64>, Vec<u8>)>,
     /// Index in `nested` of each bytes object already copied.
@@ -535,12 +535,25 @@ struct MemberHooks<'d, 'v> {
     events_seen: usize,
 }
 
-impl Hooks for MemberHooks<'_, '_> {
+impl Hooks for MemberHooks<'_, '_, '_> {
     fn after_build(&mut self, vm: &Vm<'_>, target: Id) -> Result<AfterBuild, String> {
         self.joblib.after_build(vm, target)
     }
 
+    fn wants_ops(&self) -> bool {
+        self.replay.as_ref().is_some_and(|r| r.wants_ops())
+    }
+
+    fn op(&mut self, op: &Op<'_>, end: u64) {
+        if let Some(r) = self.replay.as_deref_mut() {
+            r.op(op, end);
+        }
+    }
+
     fn stream_end(&mut self, vm: &Vm<'_>, index: usize) {
+        if let Some(r) = self.replay.as_deref_mut() {
+            r.stream_end(vm, index);
+        }
         if index == 0 {
             if let Some(out) = self.storages.as_deref_mut() {
                 *out = storage_ids(vm, 0);
@@ -620,10 +633,16 @@ fn judge_nested_loads(
 
 /// A pickle that is not torch's legacy format: plain pickle or joblib dump. `storages`, when
 /// given, receives the storage ids its first stream names.
-fn scan_plain_pickle(ctx: &Ctx<'_>, data: &[u8], storages: Option<&mut Vec<StorageId>>) -> Scanned {
+fn scan_plain_pickle(
+    ctx: &Ctx<'_>,
+    data: &[u8],
+    storages: Option<&mut Vec<StorageId>>,
+    replay: Option<&mut Replay<'_>>,
+) -> Scanned {
     let mut member = MemberHooks {
         joblib: JoblibHooks::new(data),
         storages,
+        replay,
         nested: Vec::new(),
         nested_by_arg: HashMap::new(),
         events_seen: 0,
@@ -835,7 +854,12 @@ fn storage_reads(
 }
 
 /// torch legacy: magic, protocol, sys_info, object, storage keys, raw storages.
-fn scan_legacy<'d>(ctx: &Ctx<'_>, data: &'d [u8], mut w: Walker<'d>) -> Scanned {
+fn scan_legacy<'d>(
+    ctx: &Ctx<'_>,
+    data: &'d [u8],
+    mut w: Walker<'d>,
+    replay: Option<&mut Replay<'_>>,
+) -> Scanned {
     let mut extra: Vec<Finding> = Vec::new();
     let head = read_legacy_pickles(&mut w);
     let (storages, keys) = (head.storages, head.keys);
@@ -846,9 +870,14 @@ fn scan_legacy<'d>(ctx: &Ctx<'_>, data: &'d [u8], mut w: Walker<'d>) -> Scanned 
         head.end
     };
     let pickles_end = pos;
+    let mut no_replay = NoHooks;
+    let hooks: &mut dyn Hooks = match replay {
+        Some(r) => r,
+        None => &mut no_replay,
+    };
     let mut findings = ctx
         .scanner
-        .scan_pickles(&data[..pickles_end], &mut NoHooks)
+        .scan_pickles(&data[..pickles_end], hooks)
         .findings;
     if let Some(keys) = keys {
         let mismatch = |key: &str, at: u64, count: u64, numel: Option<u64>| {

@@ -20,4 +20,5 @@ pub mod sevenz;
 pub mod skops;
 pub mod tar;
 pub mod template;
+pub mod torch;
 pub mod zip;

@@ -27,6 +27,7 @@ pub mod inflate;
 pub mod plan;
 pub mod range;
 
+use crate::container::weights_only::{self, WeightsOnly};
 use crate::container::{self, ids, Kind};
 use crate::engine::Engine;
 use crate::finding::{Finding, Verdict};
@@ -360,24 +361,24 @@ fn report(
     name: Option<&str>,
     extra: Option<Finding>,
 ) -> FileReport {
-    let scanned = container::scan(scanner, data, name);
-    report_scanned(opts, shown, scanned, data, size, extra)
+    let scan = container::scan_file(scanner, data, name, None);
+    report_scanned(opts, shown, scan.scanned, scan.weights_only, size, extra)
 }
 
-/// [`report`] of content scanned already; `data` is what a policy may read.
+/// [`report`] of content scanned already, with the policy applied.
 fn report_scanned(
     opts: &Run<'_>,
     shown: &str,
     scanned: container::Scanned,
-    data: &[u8],
+    weights_only: Option<WeightsOnly>,
     size: u64,
     extra: Option<Finding>,
 ) -> FileReport {
     let mut findings = scanned.findings;
     findings.extend(extra);
     let mut r = FileReport::scanned(shown.to_string(), size, &scanned.format, findings);
-    // Here, while the fetched bytes are at hand: a policy may read the content.
-    opts.policy.apply(&mut r, Some(data));
+    r.torch_weights_only = weights_only;
+    opts.policy.apply(&mut r);
     r
 }
 
@@ -922,7 +923,18 @@ fn stream_compressed(
                 "the compressed file is larger than the budget",
             )
         });
-        report_scanned(opts, shown, scanned, head, compressed(), extra.or(over))
+        // torch.load reads the compressed bytes themselves.
+        let weights_only = scanner
+            .weights_only
+            .then(|| weights_only::check_with(head, &scanner.limits));
+        report_scanned(
+            opts,
+            shown,
+            scanned,
+            weights_only,
+            compressed(),
+            extra.or(over),
+        )
     };
     std::thread::scope(|s| {
         let (tx, rx) = std::sync::mpsc::sync_channel(inflate::IN_FLIGHT);

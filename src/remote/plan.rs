@@ -27,6 +27,7 @@ use crate::container::{self, Kind};
 use crate::finding::Verdict;
 use crate::format::access::{le_u64, Missing};
 use crate::format::tar::{self, LongName, Step};
+use crate::format::torch::{self, is_pickle_name};
 use crate::format::zip::{self, Archive, Entry, DEFLATED, STORED};
 use crate::pickle::opcode::Opcode;
 use crate::pickle::vm::{EventKind, Hooks, NoHooks, Vm};
@@ -289,15 +290,6 @@ pub fn inert_prefix(scanner: &Scanner, s: &Sparse) -> bool {
     polyglot_prefix(scanner, s) == Prefix::Inert
 }
 
-fn lower_basename(name: &str) -> String {
-    name.rsplit('/').next().unwrap_or(name).to_lowercase()
-}
-
-fn is_pickle_name(name: &str) -> bool {
-    let b = lower_basename(name);
-    b.ends_with(".pkl") || b.ends_with("debug_pkl") || b.ends_with(".pickle")
-}
-
 /// File offset of a member's data, from its local header when fetched.
 fn data_start(s: &Sparse, e: &Entry) -> Option<u64> {
     zip::LocalHeader::read(s, e.local_offset)
@@ -395,12 +387,8 @@ pub fn zip(
     let prefix_len = archive.prefix_len;
     drop(archive);
 
-    let lower: Vec<String> = entries.iter().map(|e| lower_basename(&e.name)).collect();
-    let torchscript = lower.iter().any(|b| b == "constants.pkl");
-    let is_code = |e: &Entry| {
-        let l = e.name.to_lowercase();
-        torchscript && l.ends_with(".py") && l.contains("code/")
-    };
+    let torchscript = torch::is_torchscript(entries.iter().map(|e| e.name.as_str()));
+    let is_code = |e: &Entry| torchscript && torch::is_torchscript_code(&e.name);
     let plain = |e: &Entry| !e.is_encrypted() && matches!(e.method, STORED | DEFLATED);
     // Folders where a pickle's storages may live: `<dir>data/`, `<dir>constants/`, `<dir><stem>/`.
     let mut storage_dirs: HashSet<String> = HashSet::new();
@@ -408,15 +396,7 @@ pub fn zip(
         .iter()
         .filter(|e| !e.is_dir() && is_pickle_name(&e.name))
     {
-        let l = e.name.to_lowercase();
-        let (dir, base) = match l.rsplit_once('/') {
-            Some((d, b)) => (format!("{d}/"), b.to_string()),
-            None => (String::new(), l.clone()),
-        };
-        let stem = base.split('.').next().unwrap_or("").to_string();
-        storage_dirs.insert(format!("{dir}{stem}"));
-        storage_dirs.insert(format!("{dir}data"));
-        storage_dirs.insert(format!("{dir}constants"));
+        storage_dirs.extend(torch::storage_dirs(&e.name));
     }
     let parent = |e: &Entry| {
         let l = e.name.to_lowercase();
@@ -476,17 +456,8 @@ pub fn zip(
                 continue;
             }
             let (vm, _) = scanner.run_one(&bytes, &mut NoHooks);
-            let l = e.name.to_lowercase();
-            let (dir, base) = match l.rsplit_once('/') {
-                Some((d, b)) => (format!("{d}/"), b.to_string()),
-                None => (String::new(), l.clone()),
-            };
-            let stem = base.split('.').next().unwrap_or("").to_string();
             for (key, _, _) in container::torch::storage_ids(&vm, 0) {
-                let key = key.to_lowercase();
-                storages.insert(format!("{dir}{stem}/{key}"));
-                storages.insert(format!("{dir}data/{key}"));
-                storages.insert(format!("{dir}constants/{key}"));
+                storages.extend(torch::storage_member_names(&e.name, &key));
             }
         }
     }

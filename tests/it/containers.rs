@@ -253,7 +253,7 @@ fn detection_is_by_content() {
     assert_eq!(detect(b"\x93NUMPY\x01\x00", None), Kind::Npy);
     assert_eq!(detect(b"GGUF\x03\x00\x00\x00", None), Kind::Gguf);
     assert_eq!(
-        detect(container::TORCH_LEGACY_MAGIC, None),
+        detect(picklescan_rs::internals::format::torch::LEGACY_MAGIC, None),
         Kind::TorchLegacy
     );
     assert_eq!(detect(&evil(), Some("model.safetensors")), Kind::Pickle);
@@ -540,7 +540,7 @@ fn legacy(evil_at: Option<usize>) -> Vec<u8> {
     let mut model = vec![0x80, 0x02];
     model.extend_from_slice(b"(X\x07\x00\x00\x00storagectorch\nFloatStorage\nX\x06\x00\x00\x00140000X\x03\x00\x00\x00cpuK\x02Ntq\x00Q.");
     let pickles: Vec<Vec<u8>> = vec![
-        container::TORCH_LEGACY_MAGIC.to_vec(),
+        picklescan_rs::internals::format::torch::LEGACY_MAGIC.to_vec(),
         vec![0x80, 0x02, b'M', 0xe9, 0x03, b'.'],
         benign(),
         model,

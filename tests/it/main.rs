@@ -42,3 +42,4 @@ mod rules;
 #[cfg(feature = "serve")]
 mod serve;
 mod vm;
+mod weights_only;

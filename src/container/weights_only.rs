@@ -18,11 +18,13 @@
 //! allowlist, and classes that need BUILD) from what nothing can fix (opcodes the unpickler does
 //! not implement, blocked modules, non-storage persistent ids, unsupported containers).
 
+use crate::format::torch::{LayoutError, ZipLayout};
 use crate::format::zip::{self, Archive, Entry};
 use crate::limits::Limits;
 use crate::names::fix_imports_cow;
-use crate::pickle::decode::{Arg, Decoder};
+use crate::pickle::decode::{Arg, DecodeError, Decoder, Op};
 use crate::pickle::opcode::Opcode;
+use crate::pickle::vm::{Hooks, Vm};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::rc::Rc;
@@ -146,136 +148,335 @@ impl WeightsOnly {
 }
 
 /// Decide what `torch.load(weights_only=True)` would do with these bytes, under the default
-/// [`Limits`].
+/// [`Limits`]. A scan asked for it (`Scanner::weights_only`) gives the same answer from its own
+/// reading of the file, without reading it again.
 pub fn check(data: &[u8]) -> WeightsOnly {
     check_with(data, &Limits::default())
 }
 
 /// [`check`] under `limits` (members in the zip directory, bytes inflated for `data.pkl`).
 pub fn check_with(data: &[u8], limits: &Limits) -> WeightsOnly {
-    let list = Allowlist::get();
-    let mut out = WeightsOnly {
-        torch_version: list.torch_version.clone(),
-        container: String::new(),
-        member: None,
-        loads: false,
-        loads_after_allowlisting: false,
-        add_safe_globals: Vec::new(),
-        blocked: Vec::new(),
-        errors: Vec::new(),
-    };
-    let mut needs = BTreeSet::new();
-    let mut blocked = BTreeSet::new();
-    let problem = |message: String| Problem {
+    if read_as_zip(data) {
+        if !zip::has_end_record(data) {
+            return no_central_directory();
+        }
+        let archive = match Archive::parse(data, limits.max_members) {
+            Ok(a) => a,
+            Err(e) => {
+                return container_error(
+                    "zip",
+                    None,
+                    format!("PytorchStreamReader failed reading zip archive: {e}"),
+                )
+            }
+        };
+        return match zip_start(data, &archive) {
+            ZipStart::Done(answer) => answer,
+            ZipStart::Unpickle(rec) => {
+                let mut notes = Vec::new();
+                let replayed = archive
+                    .read(rec, limits.max_decompressed, &mut notes)
+                    .map(|pkl| Replay::member(&pkl).finish())
+                    .map_err(|e| e.to_string());
+                zip_end(rec, replayed)
+            }
+        };
+    }
+    if crate::format::tar::looks_like(data) {
+        return tar_answer();
+    }
+    file_end(data, Replay::file(data).finish())
+}
+
+/// Whether `torch.load` reads `data` as a zip archive: only when it starts with a local header
+/// (bytes before an archive make it a pickle to torch).
+pub(crate) fn read_as_zip(data: &[u8]) -> bool {
+    data.starts_with(b"PK\x03\x04")
+}
+
+/// What the replay of the pickles torch reads found.
+#[derive(Debug, Default)]
+pub(crate) struct Outcome {
+    needs: BTreeSet<String>,
+    blocked: BTreeSet<String>,
+    errors: Vec<Problem>,
+}
+
+fn answer(container: &str, member: Option<String>, o: Outcome) -> WeightsOnly {
+    let loads_after_allowlisting = o.errors.is_empty() && o.blocked.is_empty();
+    WeightsOnly {
+        torch_version: Allowlist::get().torch_version.clone(),
+        container: container.into(),
+        member,
+        loads: loads_after_allowlisting && o.needs.is_empty(),
+        loads_after_allowlisting,
+        add_safe_globals: o.needs.into_iter().collect(),
+        blocked: o.blocked.into_iter().collect(),
+        errors: o.errors,
+    }
+}
+
+fn container_error(container: &str, member: Option<String>, message: String) -> WeightsOnly {
+    let errors = vec![Problem {
         kind: ProblemKind::Container,
         offset: None,
         message,
+    }];
+    answer(
+        container,
+        member,
+        Outcome {
+            errors,
+            ..Outcome::default()
+        },
+    )
+}
+
+/// torch's reader needs the central directory: the local-header walk that the scan falls back
+/// on is no way in for `torch.load`.
+fn no_central_directory() -> WeightsOnly {
+    container_error(
+        "zip",
+        None,
+        "PytorchStreamReader failed reading zip archive: end of central directory not found".into(),
+    )
+}
+
+/// The answer for a tar archive (torch's legacy tar format).
+pub(crate) fn tar_answer() -> WeightsOnly {
+    container_error(
+        "tar",
+        None,
+        "Cannot use weights_only=True with files saved in the legacy .tar format".into(),
+    )
+}
+
+/// How `torch.load` goes on with a zip archive, from its directory.
+pub(crate) enum ZipStart<'a> {
+    /// It unpickles this record (`<archive>/data.pkl`).
+    Unpickle(&'a Entry),
+    /// It stops before unpickling anything: the whole answer.
+    Done(WeightsOnly),
+}
+
+/// The first part of the answer for the zip archive `data`, read as `archive`.
+pub(crate) fn zip_start<'a>(data: &[u8], archive: &'a Archive<'_>) -> ZipStart<'a> {
+    if !zip::has_end_record(data) {
+        return ZipStart::Done(no_central_directory());
+    }
+    let layout = match ZipLayout::of(archive) {
+        Ok(l) => l,
+        Err(e) => return ZipStart::Done(container_error("zip", None, e.to_string())),
     };
-    if data.starts_with(b"PK\x03\x04") {
-        out.container = "zip".into();
-        // torch's reader needs the central directory: the local-header walk that the scan falls
-        // back on is no way in for torch.load.
-        let archive = if zip::has_end_record(data) {
-            Archive::parse(data, limits.max_members).map_err(|e| e.to_string())
+    let refused = |e: LayoutError| ZipStart::Done(container_error("zip", None, e.to_string()));
+    match layout.record("constants.pkl") {
+        Err(e) => return refused(e),
+        Ok(Some(_)) => {
+            return ZipStart::Done(container_error(
+                "torchscript",
+                None,
+                "Cannot use weights_only=True with TorchScript archives passed to torch.load \
+                 (torch.jit.load runs their code)"
+                    .into(),
+            ))
+        }
+        Ok(None) => {}
+    }
+    match layout.record("data.pkl") {
+        Err(e) => refused(e),
+        Ok(Some(rec)) => ZipStart::Unpickle(rec),
+        Ok(None) => ZipStart::Done(container_error(
+            "zip",
+            None,
+            "PytorchStreamReader: file not found: data.pkl".into(),
+        )),
+    }
+}
+
+/// The answer for a zip archive whose `data.pkl` record `rec` was replayed (or could not be
+/// read: the reason).
+pub(crate) fn zip_end(rec: &Entry, replayed: Result<Outcome, String>) -> WeightsOnly {
+    match replayed {
+        Ok(o) => answer("zip", Some(rec.name.clone()), o),
+        Err(e) => container_error(
+            "zip",
+            Some(rec.name.clone()),
+            format!("cannot read {}: {e}", rec.name),
+        ),
+    }
+}
+
+/// The answer for a file torch unpickles directly (the legacy format, or any other pickle).
+pub(crate) fn file_end(data: &[u8], o: Outcome) -> WeightsOnly {
+    let legacy = data.starts_with(crate::format::torch::LEGACY_MAGIC);
+    answer(if legacy { "legacy" } else { "pickle" }, None, o)
+}
+
+/// torch's restricted unpickler replayed over the pickles `torch.load` reads in a row from
+/// `data`, starting at its first byte. The scan feeds it the opcodes its own machine decodes
+/// (as [`Hooks`]), so the pickles are decoded once; where that machine does not go on as
+/// torch would (it stops early, or skips bytes, as it does for joblib's inline arrays) the
+/// replay decodes the rest itself, and [`Replay::finish`] completes what no machine ran.
+pub(crate) struct Replay<'d> {
+    data: &'d [u8],
+    /// Pickles torch reads (the legacy format: five).
+    streams: usize,
+    /// A plain pickle, not written by `torch.save`: the load fails after its first pickle.
+    not_torch_file: bool,
+    /// The pickle being replayed (counting from 0).
+    index: usize,
+    sim: Sim<'static>,
+    /// Position just past what the replay has read.
+    pos: usize,
+    /// Whether the current pickle has had any opcode yet.
+    started: bool,
+    /// The scan's machine no longer reads what torch would: the replay reads by itself.
+    detached: bool,
+    done: bool,
+    outcome: Outcome,
+}
+
+impl<'d> Replay<'d> {
+    fn new(data: &'d [u8], streams: usize, not_torch_file: bool) -> Self {
+        Replay {
+            data,
+            streams,
+            not_torch_file,
+            index: 0,
+            sim: Sim::new(Allowlist::get()),
+            pos: 0,
+            started: false,
+            detached: false,
+            done: false,
+            outcome: Outcome::default(),
+        }
+    }
+
+    /// The pickle of a zip archive's `data.pkl` record.
+    pub(crate) fn member(data: &'d [u8]) -> Self {
+        Self::new(data, 1, false)
+    }
+
+    /// A file torch unpickles directly: five pickles after the legacy magic number, else one
+    /// (which torch expects to be the magic number).
+    pub(crate) fn file(data: &'d [u8]) -> Self {
+        if data.starts_with(crate::format::torch::LEGACY_MAGIC) {
+            Self::new(data, 5, false)
         } else {
-            Err("end of central directory not found".to_string())
-        };
-        match archive {
-            Err(e) => out.errors.push(problem(format!(
-                "PytorchStreamReader failed reading zip archive: {e}"
-            ))),
-            Ok(archive) => {
-                let records = &archive.entries;
-                let prefix = records
-                    .first()
-                    .and_then(|r| r.name.split_once('/').map(|(p, _)| p.to_string()));
-                let find = |leaf: &str| -> Option<&Entry> {
-                    let want = format!("{}/{leaf}", prefix.as_deref()?);
-                    records
-                        .iter()
-                        .find(|r| r.name == want)
-                        .or_else(|| records.iter().find(|r| r.name.eq_ignore_ascii_case(&want)))
-                };
-                if prefix.is_none() {
-                    out.errors
-                        .push(problem("file in archive is not in a subdirectory".into()));
-                } else if find("constants.pkl").is_some() {
-                    out.container = "torchscript".into();
-                    out.errors.push(problem(
-                        "Cannot use weights_only=True with TorchScript archives passed to \
-                         torch.load (torch.jit.load runs their code)"
-                            .into(),
-                    ));
-                } else if let Some(rec) = find("data.pkl") {
-                    out.member = Some(rec.name.clone());
-                    // Oddities are the scan's to report; only whether torch can read it matters.
-                    let mut notes = Vec::new();
-                    match archive.read(rec, limits.max_decompressed, &mut notes) {
-                        Ok(pkl) => {
-                            let r = simulate(list, &pkl);
-                            needs.extend(r.needs);
-                            blocked.extend(r.blocked);
-                            out.errors.extend(r.error);
-                        }
-                        Err(e) => out
-                            .errors
-                            .push(problem(format!("cannot read {}: {e}", rec.name))),
+            Self::new(data, 1, true)
+        }
+    }
+
+    fn start_stream(&mut self) {
+        if self.pos >= self.data.len() {
+            self.outcome.errors.push(Problem {
+                kind: ProblemKind::Unpickler,
+                offset: Some(self.pos as u64),
+                message: "Ran out of input".into(),
+            });
+            self.done = true;
+        }
+    }
+
+    /// The current pickle has ended (at STOP, or where it stops decoding).
+    fn end_stream(&mut self) {
+        let sim = std::mem::replace(&mut self.sim, Sim::new(Allowlist::get()));
+        self.outcome.needs.extend(sim.needs);
+        self.outcome.blocked.extend(sim.blocked);
+        let failed = sim.error.is_some();
+        self.outcome.errors.extend(sim.error);
+        self.started = false;
+        if failed {
+            self.done = true;
+            return;
+        }
+        if self.index == 0 && self.not_torch_file {
+            self.outcome.errors.push(Problem {
+                kind: ProblemKind::NotTorchFile,
+                offset: Some(0),
+                message: "Invalid magic number; corrupt file? (not written by torch.save: \
+                          torch.load reads the first pickle as the legacy magic number)"
+                    .into(),
+            });
+        }
+        self.index += 1;
+        if self.index >= self.streams {
+            self.done = true;
+        } else {
+            self.start_stream();
+        }
+    }
+
+    fn feed(&mut self, op: &Op<'_>, end: usize) {
+        self.started = true;
+        self.sim.feed(op);
+        self.pos = end;
+        if self.sim.finished {
+            self.end_stream();
+        }
+    }
+
+    /// Read the current pickle on from where the replay is, without the scan's machine.
+    fn read_alone(&mut self) {
+        let start = self.pos;
+        let mut dec = Decoder::new(&self.data[start..], start as u64);
+        loop {
+            match dec.next_op() {
+                None => {
+                    self.sim.ran_out(self.data.len() as u64);
+                    break;
+                }
+                Some(Err(e)) => {
+                    self.sim.undecodable(&e);
+                    break;
+                }
+                Some(Ok(op)) => {
+                    self.sim.feed(&op);
+                    if self.sim.finished {
+                        break;
                     }
-                } else {
-                    out.errors.push(problem(
-                        "PytorchStreamReader: file not found: data.pkl".into(),
-                    ));
                 }
             }
         }
-    } else if crate::format::tar::looks_like(data) {
-        out.container = "tar".into();
-        out.errors.push(problem(
-            "Cannot use weights_only=True with files saved in the legacy .tar format".into(),
-        ));
-    } else {
-        let legacy = data.starts_with(crate::container::TORCH_LEGACY_MAGIC);
-        out.container = if legacy { "legacy" } else { "pickle" }.into();
-        // The legacy format is five consecutive pickles; torch unpickles them all.
-        let streams = if legacy { 5 } else { 1 };
-        let mut pos = 0usize;
-        for i in 0..streams {
-            if pos >= data.len() {
-                out.errors.push(Problem {
-                    kind: ProblemKind::Unpickler,
-                    offset: Some(pos as u64),
-                    message: "Ran out of input".into(),
-                });
-                break;
-            }
-            let r = simulate(list, &data[pos..]);
-            needs.extend(r.needs);
-            blocked.extend(r.blocked);
-            let failed = r.error.is_some();
-            out.errors.extend(r.error.map(|mut p| {
-                p.offset = p.offset.map(|o| o + pos as u64);
-                p
-            }));
-            if failed {
-                break;
-            }
-            if i == 0 && !legacy {
-                out.errors.push(Problem {
-                    kind: ProblemKind::NotTorchFile,
-                    offset: Some(0),
-                    message: "Invalid magic number; corrupt file? (not written by torch.save: \
-                              torch.load reads the first pickle as the legacy magic number)"
-                        .into(),
-                });
-            }
-            pos += r.end;
+        self.pos = start + dec.position();
+        self.end_stream();
+    }
+
+    /// What torch would have found, reading on by itself wherever the scan's machine did not.
+    pub(crate) fn finish(mut self) -> Outcome {
+        if !self.done && self.index == 0 && !self.started {
+            self.start_stream();
+        }
+        while !self.done {
+            self.read_alone();
+        }
+        self.outcome
+    }
+}
+
+impl Hooks for Replay<'_> {
+    fn wants_ops(&self) -> bool {
+        !self.done && !self.detached
+    }
+
+    fn op(&mut self, op: &Op<'_>, end: u64) {
+        if self.done || self.detached {
+            return;
+        }
+        if op.offset != self.pos as u64 {
+            // The machine skipped bytes that torch reads as opcodes.
+            self.detached = true;
+            return;
+        }
+        self.feed(op, end as usize);
+    }
+
+    fn stream_end(&mut self, _vm: &Vm<'_>, _index: usize) {
+        // Ended before torch's unpickler would: the rest is read by the replay alone.
+        if self.started {
+            self.detached = true;
         }
     }
-    out.add_safe_globals = needs.into_iter().collect();
-    out.blocked = blocked.into_iter().collect();
-    out.loads_after_allowlisting = out.errors.is_empty() && out.blocked.is_empty();
-    out.loads = out.loads_after_allowlisting && out.add_safe_globals.is_empty();
-    out
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -376,14 +577,6 @@ impl V {
     }
 }
 
-struct SimResult {
-    needs: BTreeSet<String>,
-    blocked: BTreeSet<String>,
-    error: Option<Problem>,
-    /// Bytes consumed (just past STOP).
-    end: usize,
-}
-
 struct Sim<'l> {
     list: &'l Allowlist,
     stack: Vec<V>,
@@ -393,13 +586,85 @@ struct Sim<'l> {
     blocked: BTreeSet<String>,
     pending: HashSet<usize>,
     next_object: usize,
-    stopped: bool,
+    /// Where the load stops: the first refusal.
+    error: Option<Problem>,
+    /// The pickle has ended (STOP, or it no longer decodes).
+    finished: bool,
 }
 
 /// Bound on values kept (stack plus memo): beyond it the answer is "cannot tell".
 const MAX_VALUES: usize = 20_000_000;
 
-impl Sim<'_> {
+impl<'l> Sim<'l> {
+    fn new(list: &'l Allowlist) -> Self {
+        Sim {
+            list,
+            stack: Vec::new(),
+            marks: Vec::new(),
+            memo: HashMap::new(),
+            needs: BTreeSet::new(),
+            blocked: BTreeSet::new(),
+            pending: HashSet::new(),
+            next_object: 0,
+            error: None,
+            finished: false,
+        }
+    }
+
+    /// Follow one opcode. After the first refusal the rest of the pickle is still read for its
+    /// GLOBALs, so the list of needed globals is complete.
+    fn feed(&mut self, op: &Op<'_>) {
+        if self.finished {
+            return;
+        }
+        if op.code == Opcode::STOP {
+            self.finished = true;
+        }
+        if self.error.is_some() {
+            if let (Opcode::GLOBAL, Arg::Pair(m, n)) = (op.code, &op.arg) {
+                let (m, n) = fix_imports_cow(m, n);
+                let full = format!("{m}.{n}");
+                if self.list.blocked(&m) {
+                    self.blocked.insert(full);
+                } else if !self.list.allows(&full) {
+                    self.needs.insert(full);
+                }
+            }
+            return;
+        }
+        if let Err(message) = self.step(op.code, op.arg.clone()) {
+            self.error = Some(Problem {
+                kind: ProblemKind::Unpickler,
+                offset: Some(op.offset),
+                message,
+            });
+        }
+    }
+
+    /// The data ended at `at` before STOP.
+    fn ran_out(&mut self, at: u64) {
+        self.finished = true;
+        if self.error.is_none() {
+            self.error = Some(Problem {
+                kind: ProblemKind::Unpickler,
+                offset: Some(at),
+                message: "pickle data was truncated".into(),
+            });
+        }
+    }
+
+    /// The next opcode does not decode.
+    fn undecodable(&mut self, e: &DecodeError) {
+        self.finished = true;
+        if self.error.is_none() {
+            self.error = Some(Problem {
+                kind: ProblemKind::Unpickler,
+                offset: Some(e.offset()),
+                message: format!("the stream does not decode: {e}"),
+            });
+        }
+    }
+
     fn pop(&mut self) -> Result<V, String> {
         self.stack
             .pop()
@@ -469,7 +734,6 @@ impl Sim<'_> {
                         "an object created by NEWOBJ was never initialised by BUILD".to_string()
                     );
                 }
-                self.stopped = true;
             }
             GLOBAL => {
                 let Arg::Pair(m, n) = arg else {
@@ -666,80 +930,6 @@ impl Sim<'_> {
     }
 }
 
-/// Replay the restricted unpickler over one pickle. After the first error the rest of the
-/// stream is still walked for GLOBALs, so the list of needed globals is complete.
-fn simulate(list: &Allowlist, data: &[u8]) -> SimResult {
-    let mut sim = Sim {
-        list,
-        stack: Vec::new(),
-        marks: Vec::new(),
-        memo: HashMap::new(),
-        needs: BTreeSet::new(),
-        blocked: BTreeSet::new(),
-        pending: HashSet::new(),
-        next_object: 0,
-        stopped: false,
-    };
-    let mut dec = Decoder::new(data, 0);
-    let mut error = None;
-    while let Some(op) = dec.next_op() {
-        let op = match op {
-            Ok(op) => op,
-            Err(e) => {
-                error = Some(Problem {
-                    kind: ProblemKind::Unpickler,
-                    offset: Some(e.offset()),
-                    message: format!("the stream does not decode: {e}"),
-                });
-                break;
-            }
-        };
-        let offset = op.offset;
-        if let Err(message) = sim.step(op.code, op.arg) {
-            error = Some(Problem {
-                kind: ProblemKind::Unpickler,
-                offset: Some(offset),
-                message,
-            });
-            break;
-        }
-        if sim.stopped {
-            break;
-        }
-    }
-    if error.is_none() && !sim.stopped {
-        error = Some(Problem {
-            kind: ProblemKind::Unpickler,
-            offset: Some(data.len() as u64),
-            message: "pickle data was truncated".into(),
-        });
-    }
-    if error.is_some() {
-        // Keep listing GLOBALs up to the next STOP, so the needed list is complete.
-        while let Some(Ok(op)) = dec.next_op() {
-            match (op.code, op.arg) {
-                (Opcode::GLOBAL, Arg::Pair(m, n)) => {
-                    let (m, n) = fix_imports_cow(&m, &n);
-                    let full = format!("{m}.{n}");
-                    if list.blocked(&m) {
-                        sim.blocked.insert(full);
-                    } else if !list.allows(&full) {
-                        sim.needs.insert(full);
-                    }
-                }
-                (Opcode::STOP, _) => break,
-                _ => {}
-            }
-        }
-    }
-    SimResult {
-        needs: sim.needs,
-        blocked: sim.blocked,
-        error,
-        end: dec.position(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -795,8 +985,8 @@ mod tests {
     #[test]
     fn protocol_4_opcodes_are_rejected() {
         let p = [0x80, 4, 0x95, 1, 0, 0, 0, 0, 0, 0, 0, b'N', b'.'];
-        let r = simulate(Allowlist::get(), &p);
-        assert!(r.error.unwrap().message.contains("Unsupported operand 149"));
+        let r = Replay::member(&p).finish();
+        assert!(r.errors[0].message.contains("Unsupported operand 149"));
     }
 
     #[test]
@@ -806,10 +996,10 @@ mod tests {
         p.extend([b')', b'R']);
         p.extend(global("posix", "system"));
         p.extend(b"0.".iter());
-        let r = simulate(Allowlist::get(), &p);
+        let r = Replay::member(&p).finish();
         assert!(r.needs.contains("numpy.core.multiarray._reconstruct"));
         assert!(r.blocked.contains("posix.system"));
-        assert!(r.error.is_some());
+        assert!(!r.errors.is_empty());
     }
 
     #[test]
@@ -817,16 +1007,14 @@ mod tests {
         let p = [
             0x80, 2, b'X', 3, 0, 0, 0, b'e', b'v', b'l', 0x85, b'Q', b'.',
         ];
-        let r = simulate(Allowlist::get(), &p);
-        assert!(r
-            .error
-            .unwrap()
+        let r = Replay::member(&p).finish();
+        assert!(r.errors[0]
             .message
             .contains("Only persistent_load of storage"));
         let p = [
             0x80, 2, b'X', 7, 0, 0, 0, b's', b't', b'o', b'r', b'a', b'g', b'e', 0x85, b'Q', b'.',
         ];
-        let r = simulate(Allowlist::get(), &p);
-        assert!(r.error.is_none(), "{:?}", r.error);
+        let r = Replay::member(&p).finish();
+        assert!(r.errors.is_empty(), "{:?}", r.errors);
     }
 }
