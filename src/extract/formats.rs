@@ -24,6 +24,7 @@ use super::torch::{NoStorages, Storages};
 use super::ExtractError;
 use crate::container::{self, npy, Kind};
 use crate::format::compress;
+use crate::format::torch::ZipLayout;
 use crate::format::zip::{Archive, Entry, STORED};
 use crate::pickle::vm::{NoHooks, Vm};
 use crate::scan::Scanner;
@@ -221,21 +222,24 @@ struct ZipStorages<'z, 'a> {
     scanner: &'z Scanner,
     archive: &'z Archive<'a>,
     backing: &'z Backing,
-    by_name: &'z HashMap<String, Vec<&'z Entry>>,
-    dir: String,
+    layout: &'z ZipLayout<'z>,
+    /// `data/` or `constants/`.
+    dir: &'static str,
     swap: bool,
 }
 
 impl Storages for ZipStorages<'_, '_> {
     fn storage(&self, key: &str) -> Result<(Region, bool), String> {
         let name = format!("{}{key}", self.dir);
-        match self.by_name.get(&name.to_lowercase()).map(Vec::as_slice) {
-            Some([e]) => Ok((
+        match self.layout.record(&name).map_err(|e| e.to_string())? {
+            Some(e) => Ok((
                 member(self.scanner, self.archive, self.backing, e)?,
                 self.swap,
             )),
-            Some([]) | None => Err(format!("the archive has no record {name}")),
-            Some(_) => Err(format!("the archive has several records named {name}")),
+            None => Err(format!(
+                "the archive has no record {}{name}",
+                self.layout.prefix
+            )),
         }
     }
 }
@@ -243,27 +247,10 @@ impl Storages for ZipStorages<'_, '_> {
 fn zip_leaves(scanner: &Scanner, backing: &Backing) -> Result<(String, Vec<Leaf>), ExtractError> {
     let archive = Archive::parse(backing.bytes(), scanner.limits.max_members)
         .map_err(|e| fmt_err(format!("cannot read the zip archive: {e}")))?;
-    let mut by_name: HashMap<String, Vec<&Entry>> = HashMap::new();
-    for e in &archive.entries {
-        by_name.entry(e.name.to_lowercase()).or_default().push(e);
-    }
-    let pickles: Vec<&Entry> = archive
-        .entries
-        .iter()
-        .filter(|e| {
-            let n = e.name.to_lowercase();
-            n == "data.pkl" || n.ends_with("/data.pkl")
-        })
-        .collect();
-    match pickles.as_slice() {
-        [] => {}
-        [data_pkl] => return torch_zip(scanner, &archive, backing, &by_name, data_pkl),
-        _ => {
-            let names: Vec<&str> = pickles.iter().map(|e| e.name.as_str()).collect();
-            return Err(fmt_err(format!(
-                "the archive has several data.pkl records ({}): which one torch loads depends on its zip reader",
-                names.join(", ")
-            )));
+    // A torch archive, read as torch's zip reader reads it.
+    if let Ok(layout) = ZipLayout::of(&archive) {
+        if let Some(data_pkl) = layout.record("data.pkl").map_err(fmt_err)? {
+            return torch_zip(scanner, &archive, backing, &layout, data_pkl);
         }
     }
     // numpy .npz: one array per *.npy member; Keras `.keras`: the datasets of its
@@ -302,20 +289,13 @@ fn torch_zip(
     scanner: &Scanner,
     archive: &Archive<'_>,
     backing: &Backing,
-    by_name: &HashMap<String, Vec<&Entry>>,
+    layout: &ZipLayout<'_>,
     data_pkl: &Entry,
 ) -> Result<(String, Vec<Leaf>), ExtractError> {
-    let prefix = &data_pkl.name[..data_pkl.name.len() - "data.pkl".len()];
     let record = |name: &str| -> Result<Option<Region>, ExtractError> {
-        match by_name
-            .get(&format!("{prefix}{name}").to_lowercase())
-            .map(Vec::as_slice)
-        {
-            Some([e]) => Ok(Some(member(scanner, archive, backing, e).map_err(fmt_err)?)),
-            Some([]) | None => Ok(None),
-            Some(_) => Err(fmt_err(format!(
-                "the archive has several {prefix}{name} records"
-            ))),
+        match layout.record(name).map_err(fmt_err)? {
+            Some(e) => Ok(Some(member(scanner, archive, backing, e).map_err(fmt_err)?)),
+            None => Ok(None),
         }
     };
     // No byteorder record: little-endian (what current torch assumes).
@@ -332,12 +312,12 @@ fn torch_zip(
         },
         None => false,
     };
-    let storages = |dir: &str| ZipStorages {
+    let storages = |dir: &'static str| ZipStorages {
         scanner,
         archive,
         backing,
-        by_name,
-        dir: format!("{prefix}{dir}"),
+        layout,
+        dir,
         swap,
     };
     let pkl = member(scanner, archive, backing, data_pkl).map_err(fmt_err)?;

@@ -12,6 +12,7 @@
 //! skips them, the remote planner does not fetch them, and both follow the same names.
 
 use super::zip::{Archive, Entry};
+use std::collections::HashMap;
 
 /// The pickle of `torch._utils`' legacy MAGIC_NUMBER at protocol 2: the first bytes of a file
 /// in the legacy format.
@@ -89,7 +90,7 @@ pub fn storage_dirs(pickle: &str) -> [String; 3] {
 pub enum LayoutError {
     /// The first record is not inside a folder (torch takes the archive name from it).
     NotInSubdirectory,
-    /// Two records answer to the same name.
+    /// Several records answer to the same name.
     Duplicate(String),
 }
 
@@ -107,15 +108,16 @@ impl std::fmt::Display for LayoutError {
 /// A torch zip archive as `PyTorchStreamReader` reads it: the archive name is the folder of the
 /// first record, and records are looked up by `<archive>/<name>`, case-insensitively (miniz's
 /// lookup without its case-sensitive flag).
-pub struct ZipLayout<'a, 'd> {
-    archive: &'a Archive<'d>,
+pub struct ZipLayout<'a> {
     /// The archive name with its slash (`archive/`).
     pub prefix: String,
+    /// Records by lower-cased name.
+    by_name: HashMap<String, Vec<&'a Entry>>,
 }
 
-impl<'a, 'd> ZipLayout<'a, 'd> {
+impl<'a> ZipLayout<'a> {
     /// The layout of `archive`.
-    pub fn of(archive: &'a Archive<'d>) -> Result<Self, LayoutError> {
+    pub fn of(archive: &'a Archive<'_>) -> Result<Self, LayoutError> {
         let first = archive
             .entries
             .first()
@@ -124,32 +126,25 @@ impl<'a, 'd> ZipLayout<'a, 'd> {
             .name
             .split_once('/')
             .ok_or(LayoutError::NotInSubdirectory)?;
+        let mut by_name: HashMap<String, Vec<&Entry>> = HashMap::new();
+        for e in &archive.entries {
+            by_name.entry(e.name.to_lowercase()).or_default().push(e);
+        }
         Ok(ZipLayout {
-            archive,
             prefix: format!("{dir}/"),
+            by_name,
         })
     }
 
-    /// The record `<archive>/<name>`: an exact match first, else the one record matching
-    /// without regard to case. Several records of one name are refused: which one torch reads
-    /// depends on how its zip reader searches.
+    /// The record `<archive>/<name>`, without regard to case. Several records that match are
+    /// refused: miniz finds one of them by a binary search over the sorted names, so which one
+    /// torch reads is not something to rely on.
     pub fn record(&self, name: &str) -> Result<Option<&'a Entry>, LayoutError> {
         let want = format!("{}{name}", self.prefix);
-        let mut exact = self.archive.entries.iter().filter(|e| e.name == want);
-        if let Some(e) = exact.next() {
-            if exact.next().is_some() {
-                return Err(LayoutError::Duplicate(want));
-            }
-            return Ok(Some(e));
-        }
-        let mut folded = self
-            .archive
-            .entries
-            .iter()
-            .filter(|e| e.name.eq_ignore_ascii_case(&want));
-        match (folded.next(), folded.next()) {
-            (Some(_), Some(_)) => Err(LayoutError::Duplicate(want)),
-            (e, _) => Ok(e),
+        match self.by_name.get(&want.to_lowercase()).map(Vec::as_slice) {
+            None | Some([]) => Ok(None),
+            Some([e]) => Ok(Some(*e)),
+            Some(_) => Err(LayoutError::Duplicate(want)),
         }
     }
 }

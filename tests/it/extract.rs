@@ -353,6 +353,22 @@ fn a_view_repeating_its_storage_is_not_written_out() {
 }
 
 #[test]
+fn an_archive_with_two_records_torch_could_read_as_data_pkl_is_refused() {
+    // `model/data.pkl` twice: torch's zip reader finds one of them by a binary search, so
+    // which pickle it loads is not to be guessed; nothing is written.
+    let input = corpus().join("containers/torch_zip_duplicate_benign_first.pt");
+    let tmp = tempfile::tempdir().unwrap();
+    let o = run(&input, &opts_to(&tmp.path().join("o.safetensors")));
+    match &o.result {
+        Err(ExtractError::Format(m)) => {
+            assert!(m.contains("several model/data.pkl records"), "{m}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(listing(tmp.path()).is_empty(), "{:?}", listing(tmp.path()));
+}
+
+#[test]
 fn strict_refuses_a_file_that_is_not_clean() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("o.safetensors");
