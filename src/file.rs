@@ -41,6 +41,7 @@ pub fn scan_input(scanner: &Scanner, input: &Input, path: &Path, opts: &FileOpti
         scanned,
         companions,
         weights_only,
+        ..
     } = container::scan_file(scanner, input, name, dir);
     let mut findings = scanned.findings;
     if !companions.is_empty() {

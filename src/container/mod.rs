@@ -39,6 +39,7 @@ pub mod torchscript;
 pub mod weights_only;
 
 use crate::finding::Finding;
+use crate::format::access::{Missing, RandomAccess};
 use crate::format::compress::{self, Codec};
 use crate::format::{tar, zip};
 use crate::pickle::opcode::Opcode;
@@ -181,6 +182,11 @@ pub(crate) struct Ctx<'s> {
     /// What `torch.load(weights_only=True)` does with the file, once the part of the scan that
     /// reads the file as torch would has worked it out (only when the scanner is asked for it).
     pub weights_only: RefCell<Option<WeightsOnly>>,
+    /// The part of the file at hand, when the scan runs on part of it (a remote file's fetched
+    /// ranges): readers that can tell record here what they needed and did not have.
+    pub image: Option<&'s dyn RandomAccess>,
+    /// Ranges the scan needed that `image` lacks.
+    pub missing: RefCell<Vec<Missing>>,
 }
 
 impl<'s> Ctx<'s> {
@@ -198,6 +204,44 @@ impl<'s> Ctx<'s> {
             companions: RefCell::new(Vec::new()),
             dir,
             weights_only: RefCell::new(None),
+            image: None,
+            missing: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// Whether zip member `e` of the file itself (`depth` 0) is at hand to be read (whole, or
+    /// its first `head` bytes). Always, on a whole file; on part of one, what is missing is
+    /// recorded for the caller to fetch before scanning again.
+    pub fn has_member(
+        &self,
+        depth: usize,
+        archive: &zip::Archive<'_>,
+        e: &zip::Entry,
+        head: Option<usize>,
+    ) -> bool {
+        let Some(image) = self.image.filter(|_| depth == 0) else {
+            return true;
+        };
+        match archive.missing_in(image, e, head) {
+            None => true,
+            Some(m) => {
+                self.missing.borrow_mut().push(m);
+                false
+            }
+        }
+    }
+
+    /// Whether bytes `[start, end)` of the file itself are at hand ([`Ctx::has_member`]).
+    pub fn has_range(&self, depth: usize, start: u64, end: u64) -> bool {
+        let Some(image) = self.image.filter(|_| depth == 0) else {
+            return true;
+        };
+        match image.get(start, end) {
+            Ok(_) => true,
+            Err(m) => {
+                self.missing.borrow_mut().push(m);
+                false
+            }
         }
     }
 
@@ -274,6 +318,8 @@ pub struct FileScan {
     pub companions: Vec<(u64, String)>,
     /// What `torch.load(weights_only=True)` does with the file, when the scanner models it.
     pub weights_only: Option<WeightsOnly>,
+    /// What the readers needed and did not have ([`scan_image`]; empty for a whole file).
+    pub missing: Vec<Missing>,
 }
 
 /// [`scan_in`], with the companion files and the weights-only answer.
@@ -284,6 +330,26 @@ pub fn scan_file(
     dir: Option<&std::path::Path>,
 ) -> FileScan {
     let ctx = Ctx::new(scanner, scanner.limits.max_decompressed, dir);
+    scan_with(ctx, data, name)
+}
+
+/// [`scan_file`] of the part of a file at hand: `data` is the whole file with what is missing
+/// as zeros, `image` tells what is there. `FileScan::missing` lists what the readers needed
+/// and did not have: the caller fetches it and scans again; until then the findings say the
+/// file is not fully read.
+pub fn scan_image(
+    scanner: &Scanner,
+    data: &[u8],
+    image: &dyn RandomAccess,
+    name: Option<&str>,
+) -> FileScan {
+    let mut ctx = Ctx::new(scanner, scanner.limits.max_decompressed, None);
+    ctx.image = Some(image);
+    scan_with(ctx, data, name)
+}
+
+fn scan_with(ctx: Ctx<'_>, data: &[u8], name: Option<&str>) -> FileScan {
+    let scanner = ctx.scanner;
     let scanned = scan_content(&ctx, data, name, 0);
     // Parts of the scan that read the file as torch does leave their answer; for the rest
     // (other formats, content the scan could not follow) torch's reading is replayed alone.
@@ -296,6 +362,7 @@ pub fn scan_file(
         scanned,
         companions: ctx.companions.into_inner(),
         weights_only,
+        missing: ctx.missing.into_inner(),
     }
 }
 

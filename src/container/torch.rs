@@ -116,7 +116,7 @@ pub(crate) fn scan_zip(ctx: &Ctx<'_>, data: &[u8], depth: usize) -> Scanned {
 
     // Bytes before the archive: a loader that does not look for a zip (torch.load checks only
     // the first four bytes) reads them as something else, so they are content of their own.
-    if archive.prefix_len > 0 {
+    if archive.prefix_len > 0 && ctx.has_range(depth, 0, archive.prefix_len) {
         let prefix = &data[..archive.prefix_len as usize];
         let scanned = scan_content(ctx, prefix, None, depth + 1);
         if scanned.format != "unknown" {
@@ -140,6 +140,9 @@ pub(crate) fn scan_zip(ctx: &Ctx<'_>, data: &[u8], depth: usize) -> Scanned {
         }
         if !is_pickle_name(&e.name) {
             later.push(e);
+            continue;
+        }
+        if !ctx.has_member(depth, &archive, e, None) {
             continue;
         }
         let Some(bytes) = read_member(ctx, &archive, e, &mut findings, &mut notes) else {
@@ -231,7 +234,11 @@ pub(crate) fn scan_zip(ctx: &Ctx<'_>, data: &[u8], depth: usize) -> Scanned {
         }
     }
 
-    // Phase 2: everything else, by content.
+    // Phase 2: everything else, by content. On part of a file, only once every pickle was at
+    // hand: until then which members are storages is not known.
+    if !ctx.missing.borrow().is_empty() {
+        later.clear();
+    }
     let mut code_members: Vec<&str> = Vec::new();
     for e in later {
         let lname = e.name.to_lowercase();
@@ -249,7 +256,12 @@ pub(crate) fn scan_zip(ctx: &Ctx<'_>, data: &[u8], depth: usize) -> Scanned {
             )
         {
             // Reported by read_member.
-            let _ = read_member(ctx, &archive, e, &mut findings, &mut notes);
+            if ctx.has_member(depth, &archive, e, None) {
+                let _ = read_member(ctx, &archive, e, &mut findings, &mut notes);
+            }
+            continue;
+        }
+        if !ctx.has_member(depth, &archive, e, Some(HEAD)) {
             continue;
         }
         let head = match archive.head(e, HEAD, &mut notes) {
@@ -270,6 +282,9 @@ pub(crate) fn scan_zip(ctx: &Ctx<'_>, data: &[u8], depth: usize) -> Scanned {
         if !scan_whole && !weak {
             continue;
         }
+        if !ctx.has_member(depth, &archive, e, None) {
+            continue;
+        }
         let Some(bytes) = read_member(ctx, &archive, e, &mut findings, &mut notes) else {
             continue;
         };
@@ -283,7 +298,24 @@ pub(crate) fn scan_zip(ctx: &Ctx<'_>, data: &[u8], depth: usize) -> Scanned {
         findings.extend(scanned.findings.into_iter().map(|f| f.in_member(&e.name)));
     }
     if torchscript {
+        code_members.retain(|name| {
+            archive
+                .entries
+                .iter()
+                .find(|e| e.name == *name)
+                .is_none_or(|e| ctx.has_member(depth, &archive, e, None))
+        });
         judge_torchscript(ctx, &archive, &code_members, &mut findings, &mut notes);
+    }
+    let missing = ctx.missing.borrow().len();
+    if depth == 0 && missing > 0 {
+        findings.push(ctx.anomaly(
+            ids::IO_ERROR,
+            None,
+            format!(
+                "not fully read: {missing} parts of the archive the scan needs are not at hand"
+            ),
+        ));
     }
     let mut all: Vec<Finding> = notes.into_iter().map(|n| note_finding(ctx, n)).collect();
     all.extend(findings);

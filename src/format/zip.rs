@@ -675,6 +675,68 @@ impl<'a> Archive<'a> {
         Ok(out)
     }
 
+    /// What `image` (the part of the input at hand: a remote file's fetched ranges) lacks for
+    /// reading member `e`: all of it, or with `head`, its first `head` uncompressed bytes (as
+    /// [`Archive::head`] reads them). The range returned starts at the first byte missing and
+    /// covers what the read needs from there (for a deflated head, at least 16 KiB more of the
+    /// stream, or twice what was there). `None` when nothing is missing, or the member cannot
+    /// be read anyway (its error is the read's to report).
+    pub fn missing_in(
+        &self,
+        image: &(impl RandomAccess + ?Sized),
+        e: &Entry,
+        head: Option<usize>,
+    ) -> Option<Missing> {
+        if let Err(m) = LocalHeader::read(image, e.local_offset) {
+            // The rest of the header and the data after it are asked for at once (the local
+            // extra field's length is not known yet: a margin covers the usual ones).
+            let data = match (head, e.method) {
+                (Some(n), STORED) => n as u64,
+                (Some(_), _) => 16 * 1024,
+                (None, _) => e.compressed_size,
+            };
+            let end = (e.local_offset + 30 + e.name.len() as u64 + 256)
+                .saturating_add(data.min(e.compressed_size))
+                .min(image.size());
+            return Some(Missing {
+                start: m.start,
+                end: end.max(m.end),
+            });
+        }
+        let s = self.span(e, &mut Vec::new()).ok()?;
+        let end = s.start.saturating_add(s.len);
+        let need_end = match (head, e.method) {
+            (None, _) => end,
+            (Some(n), STORED) => s.start.saturating_add(n as u64).min(end),
+            (Some(_), DEFLATED) => end,
+            // Other methods are not read.
+            (Some(_), _) => return None,
+        };
+        let Err(m) = image.get(s.start, need_end) else {
+            return None;
+        };
+        if let (Some(n), DEFLATED) = (head, e.method) {
+            // Enough of the stream may be there for the head already.
+            let there = &self.data[s.start as usize..m.start as usize];
+            let mut out = Vec::new();
+            let read = flate2::read::DeflateDecoder::new(there)
+                .take(n as u64)
+                .read_to_end(&mut out);
+            if read.is_ok() && out.len() >= n {
+                return None;
+            }
+            let more = (m.start - s.start).max(16 * 1024);
+            return Some(Missing {
+                start: m.start,
+                end: m.start.saturating_add(more).min(end),
+            });
+        }
+        Some(Missing {
+            start: m.start,
+            end: need_end,
+        })
+    }
+
     /// The first `n` uncompressed bytes of a member (fewer if it is shorter), without inflating
     /// the rest.
     pub fn head(&self, e: &Entry, n: usize, notes: &mut Vec<Note>) -> Result<Vec<u8>, ZipError> {

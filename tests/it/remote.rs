@@ -152,6 +152,20 @@ fn corpus_verdicts_match_with_small_probes() {
 }
 
 #[test]
+fn corpus_verdicts_match_when_the_zip_scan_fetches_alone() {
+    // No prefetch plan for zip members, and small probes: the scan itself says which members
+    // (or heads of members) it lacks, they are fetched and it runs again, until the archive is
+    // read as locally.
+    let o = RemoteOptions {
+        head: 64,
+        tail: 22 + 0xFFFF + 98,
+        prefetch_zip_members: false,
+        ..opts()
+    };
+    check_corpus(&o, Serve::Ranges);
+}
+
+#[test]
 fn corpus_verdicts_match_without_range_support() {
     check_corpus(&opts(), Serve::Whole);
 }
@@ -213,33 +227,51 @@ fn state_dict_pickle(numel: u32, evil: bool) -> Vec<u8> {
 /// With `descriptors`, sizes and CRCs are only in a data descriptor after each member's data
 /// (flag bit 3, as torch.save writes).
 fn zip_with(members: &[(&str, &[u8])], descriptors: bool) -> Vec<u8> {
+    let members: Vec<(&str, &[u8], bool)> = members.iter().map(|&(n, d)| (n, d, false)).collect();
+    zip_of(&members, descriptors)
+}
+
+/// [`zip_with`], deflating the members marked `true`.
+fn zip_of(members: &[(&str, &[u8], bool)], descriptors: bool) -> Vec<u8> {
     let flag = if descriptors { 8 } else { 0 };
     let mut out = Vec::new();
     let mut central = Vec::new();
-    for (name, data) in members {
+    for &(name, data, deflate) in members {
+        let stored;
+        let body: &[u8] = if deflate {
+            use std::io::Write;
+            let mut enc =
+                flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+            enc.write_all(data).unwrap();
+            stored = enc.finish().unwrap();
+            &stored
+        } else {
+            data
+        };
+        let method: u8 = if deflate { 8 } else { 0 };
         let off = out.len() as u32;
         let crc = crc32fast::hash(data);
-        let len = data.len() as u32;
+        let (clen, len) = (body.len() as u32, data.len() as u32);
         out.extend(0x0403_4b50u32.to_le_bytes());
-        out.extend([20, 0, flag, 0, 0, 0, 0, 0, 0, 0]);
-        for v in [crc, len, len] {
+        out.extend([20, 0, flag, 0, method, 0, 0, 0, 0, 0]);
+        for v in [crc, clen, len] {
             out.extend((if descriptors { 0 } else { v }).to_le_bytes());
         }
         out.extend((name.len() as u16).to_le_bytes());
         out.extend(0u16.to_le_bytes());
         out.extend(name.as_bytes());
-        out.extend_from_slice(data);
+        out.extend_from_slice(body);
         if descriptors {
             out.extend(0x0807_4b50u32.to_le_bytes());
-            for v in [crc, len, len] {
+            for v in [crc, clen, len] {
                 out.extend(v.to_le_bytes());
             }
         }
         central.extend(0x0201_4b50u32.to_le_bytes());
-        central.extend([20, 0, 20, 0, flag, 0, 0, 0, 0, 0, 0, 0]);
+        central.extend([20, 0, 20, 0, flag, 0, method, 0, 0, 0, 0, 0]);
         central.extend(crc.to_le_bytes());
-        central.extend((data.len() as u32).to_le_bytes());
-        central.extend((data.len() as u32).to_le_bytes());
+        central.extend(clen.to_le_bytes());
+        central.extend(len.to_le_bytes());
         central.extend((name.len() as u16).to_le_bytes());
         central.extend([0u8; 12]);
         central.extend(off.to_le_bytes());
@@ -277,6 +309,103 @@ fn big_torch_with(mib: u32, evil: bool, descriptors: bool) -> Vec<u8> {
         ],
         descriptors,
     )
+}
+
+#[test]
+fn the_zip_scan_fetches_what_it_lacks_without_the_prefetch_plan() {
+    // Only the directory is in the probes; the scan asks for data.pkl, then (once it knows the
+    // storages) for the head of the unreferenced member, and never for the storage.
+    let engine = engine();
+    let o = RemoteOptions {
+        head: 64,
+        tail: 0xFFFF + 120,
+        prefetch_zip_members: false,
+        ..opts()
+    };
+    for (evil, descriptors) in [(false, false), (true, false), (false, true), (true, true)] {
+        let data = big_torch_with(8, evil, descriptors);
+        let local = scan_bytes(&engine.scanner, &data, "model.pt".into());
+        assert_eq!(local.verdict, verdict_for(evil), "{:?}", local.findings);
+        let size = data.len() as u64;
+        let mut files = HashMap::new();
+        files.insert("model.pt".to_string(), Data::mem(data));
+        let srv = file_server(files, true);
+        let client = Client::new(o.http.clone());
+        let (r, cost) =
+            remote::scan_url_with_cost(&engine, &client, &format!("{}/f/model.pt", srv.base()), &o);
+        assert_eq!(
+            key(&r),
+            key(&local),
+            "evil {evil}, descriptors {descriptors}"
+        );
+        let t = r.transferred.unwrap();
+        assert!(t < 300 * 1024, "transferred {t} of {size}");
+        assert!(cost.rounds >= 2, "{cost:?}");
+    }
+}
+
+#[test]
+fn deflated_members_are_fetched_as_far_as_their_heads_need() {
+    // Deflated members: the pickle whole, the others as far as their first bytes take to
+    // inflate (a pickle hidden in one of them, after which the scan reads it whole).
+    let engine = engine();
+    let o = RemoteOptions {
+        head: 64,
+        tail: 0xFFFF + 120,
+        prefetch_zip_members: false,
+        ..opts()
+    };
+    let mut noise = Vec::new();
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    for _ in 0..(2 << 20) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        noise.push(b"abcdefghijklmnopqrstuvwxyz \n"[(x % 28) as usize]);
+    }
+    let storage = vec![7u8; 4 << 20];
+    for evil in [false, true] {
+        let mut hidden = if evil {
+            let mut p = vec![0x80, 0x02];
+            p.extend(b"cos\nsystem\n");
+            binunicode(&mut p, "echo hi");
+            p.extend(b"\x85R.");
+            p
+        } else {
+            b"plain text, not a pickle\n".to_vec()
+        };
+        hidden.extend_from_slice(&noise);
+        let pkl = state_dict_pickle(1 << 20, false);
+        let data = zip_of(
+            &[
+                ("archive/data.pkl", &pkl, true),
+                ("archive/data/0", &storage, false),
+                ("archive/extra/notes.txt", &noise, true),
+                ("archive/extra/hidden.bin", &hidden, true),
+                ("archive/version", b"3\n", true),
+            ],
+            true,
+        );
+        let local = scan_bytes(&engine.scanner, &data, "model.pt".into());
+        assert_eq!(local.verdict, verdict_for(evil), "{:?}", local.findings);
+        let mut files = HashMap::new();
+        files.insert("model.pt".to_string(), Data::mem(data.clone()));
+        let srv = file_server(files, true);
+        let client = Client::new(o.http.clone());
+        let url = format!("{}/f/model.pt", srv.base());
+        let (r, _) = remote::scan_url_with_cost(&engine, &client, &url, &o);
+        assert_eq!(key(&r), key(&local), "evil {evil}");
+        let t = r.transferred.unwrap();
+        // The storage is never fetched; the noise member only as far as its head.
+        assert!(
+            t < data.len() as u64 - (4 << 20),
+            "transferred {t} of {}",
+            data.len()
+        );
+        // The prefetch plan, when on, gives the same report.
+        let (p, _) = remote::scan_url_with_cost(&engine, &client, &url, &opts());
+        assert_eq!(key(&p), key(&local), "evil {evil}, prefetched");
+    }
 }
 
 #[test]
