@@ -27,22 +27,24 @@ pub mod hf;
 pub mod names;
 pub mod numpy;
 mod onnx;
+pub(crate) mod output;
 pub mod safetensors;
 pub mod tensor;
 pub mod to_gguf;
 pub mod torch;
 
 pub use graph::Leaf;
+pub use output::remove_temp_files;
+use output::{write_output, Hasher};
 pub use tensor::{Backing, ByteSource, DType, Region, Tensor};
 
-use crate::file::{hex, FileOptions};
+use crate::file::FileOptions;
 use crate::finding::Verdict;
 use crate::limits::Limits;
 use crate::report::FileReport;
 use crate::scan::Scanner;
-use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -363,34 +365,21 @@ fn extract_scanned(
     let mut metadata = BTreeMap::new();
     metadata.insert("format".to_string(), "pt".to_string());
     metadata.insert("scan_verdict".to_string(), verdict.to_string());
-    if !opts.no_source_hash {
-        metadata.insert("source_sha256".to_string(), "0".repeat(64));
-    }
-    let written = write_file(&extraction, &metadata, output, opts.force, |plan, out| {
-        if opts.no_source_hash {
-            write_in_order(plan, &extraction.tensors, out, &opts.progress)?;
-            return Ok(Vec::new());
-        }
-        let digest = match source.backing.file_handle() {
-            Some(file) => write_copying(plan, &extraction.tensors, out, file, &opts.progress)?,
-            None => {
-                write_in_order(plan, &extraction.tensors, out, &opts.progress)?;
-                hex(&Sha256::digest(source.backing.bytes()))
-            }
-        };
-        Ok(vec![("source_sha256".to_string(), digest)])
-    })?;
+    let hasher = if opts.no_source_hash {
+        Hasher::none(input)
+    } else {
+        metadata.insert(SOURCE_SHA256.to_string(), "0".repeat(64));
+        Hasher::of_input(input, &source.backing)
+    };
+    let mut writer =
+        safetensors::SafetensorsFile::new(&extraction.tensors, &metadata, &opts.progress);
+    let (bytes, digest) = write_output(output, opts.force, &mut writer, hasher)?;
     Ok(Written {
         output: output.to_path_buf(),
-        format: extraction.format,
-        source_sha256: written
-            .late
-            .iter()
-            .find(|(k, _)| k == "source_sha256")
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default(),
-        tensors: written.tensors,
-        bytes: written.bytes,
+        format: extraction.format.clone(),
+        source_sha256: digest.unwrap_or_default(),
+        tensors: writer.written(),
+        bytes,
         skipped: extraction.skipped,
         dropped: extraction.dropped,
         notes: Vec::new(),
@@ -398,26 +387,8 @@ fn extract_scanned(
     })
 }
 
-/// Hash a file in another thread, reading it in order with `pread`.
-fn spawn_hasher(file: Arc<File>) -> std::thread::JoinHandle<io::Result<String>> {
-    std::thread::spawn(move || sha256_of(&file))
-}
-
-/// SHA-256 of a whole file, in hex, read in order with `pread` in [`PASS_CHUNK`] steps.
-fn sha256_of(file: &File) -> io::Result<String> {
-    use std::os::unix::fs::FileExt;
-    let len = file.metadata()?.len();
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; PASS_CHUNK];
-    let mut pos = 0u64;
-    while pos < len {
-        let n = (PASS_CHUNK as u64).min(len - pos) as usize;
-        file.read_exact_at(&mut buf[..n], pos)?;
-        h.update(&buf[..n]);
-        pos += n as u64;
-    }
-    Ok(hex(&h.finalize()))
-}
+/// The safetensors metadata key of the input's SHA-256.
+pub const SOURCE_SHA256: &str = "source_sha256";
 
 /// The GGUF output: metadata, tensors (converted as planned), the input's digest patched in
 /// at the end; same temporary-file protocol as safetensors.
@@ -470,18 +441,13 @@ fn write_gguf_file(
     if !opts.no_source_hash {
         kvs.push((to_gguf::SHA_KEY.into(), "0".repeat(64).as_str().into()));
     }
-    let mut out = TempOutput::create(output)?;
-    let hasher = match (opts.no_source_hash, source.backing.file_handle()) {
-        (true, _) => None,
-        (false, Some(f)) => Some(spawn_hasher(Arc::clone(f))),
-        (false, None) => {
-            let digest = hex(&Sha256::digest(source.backing.bytes()));
-            Some(std::thread::spawn(move || Ok(digest)))
-        }
+    let hasher = if opts.no_source_hash {
+        Hasher::none(input)
+    } else {
+        Hasher::of_input(input, &source.backing)
     };
-    let digest = write_gguf_hashed(&mut out, &extraction, &planned, kvs, hasher, input, opts)?;
-    let len = out.file.seek(SeekFrom::End(0)).map_err(|e| out.error(e))?;
-    out.finish(opts.force)?;
+    let mut writer = to_gguf::GgufFile::new(&extraction, &planned, kvs, &opts.progress);
+    let (len, digest) = write_output(output, opts.force, &mut writer, hasher)?;
     let tensors = planned
         .iter()
         .map(|p| {
@@ -500,65 +466,6 @@ fn write_gguf_file(
         notes,
         gguf_types: planned.iter().map(|p| p.ty).collect(),
     })
-}
-
-/// Write a GGUF (`kvs`, then the planned tensors) to `out` while `hasher` hashes the input in
-/// another thread, then patch the digest text into the header's [`to_gguf::SHA_KEY`] value
-/// (written as a placeholder of the same length). Returns the digest text.
-fn write_gguf_hashed(
-    out: &mut TempOutput,
-    extraction: &Extraction,
-    planned: &[to_gguf::Planned],
-    kvs: Vec<(String, crate::gguf::Value)>,
-    hasher: Option<std::thread::JoinHandle<io::Result<String>>>,
-    input: &Path,
-    opts: &ExtractOptions,
-) -> Result<Option<String>, ExtractError> {
-    let written = to_gguf::write_gguf(extraction, planned, kvs, &mut out.file, &opts.progress);
-    let digest = match hasher {
-        Some(h) => Some(
-            h.join()
-                .map_err(|_| io::Error::other("hashing the input failed"))
-                .and_then(|r| r)
-                .map_err(|source| ExtractError::Read {
-                    path: input.to_path_buf(),
-                    source,
-                })?,
-        ),
-        None => None,
-    };
-    let header_len = written.map_err(|e| match e.kind() {
-        io::ErrorKind::InvalidData | io::ErrorKind::Other => ExtractError::Format(e.to_string()),
-        _ => out.error(e),
-    })?;
-    if let Some(d) = &digest {
-        to_gguf::patch_string(&out.file, header_len, to_gguf::SHA_KEY, d)
-            .map_err(|e| out.error(e))?;
-    }
-    Ok(digest)
-}
-
-/// Bytes read per step when hashing the input. Small on purpose: on the benchmark machine,
-/// reading 1.6 GB in 128 KiB steps cost 0.3 s of system time against 0.9–1.0 s in steps of
-/// 256 KiB to 8 MiB (benches/GGUF.md).
-const PASS_CHUNK: usize = 128 << 10;
-
-/// Write the tensor data in file order (contiguous spans copied file to file by the kernel) while
-/// another thread hashes the input, reading it once in order.
-fn write_copying(
-    plan: &safetensors::Plan,
-    tensors: &[Tensor],
-    out: &mut File,
-    src: &Arc<File>,
-    progress: &Progress,
-) -> io::Result<String> {
-    let hasher = spawn_hasher(Arc::clone(src));
-    let written = write_in_order(plan, tensors, out, progress);
-    let digest = hasher
-        .join()
-        .map_err(|_| io::Error::other("hashing the input failed"))?;
-    written?;
-    digest
 }
 
 /// Write the tensor data of a safetensors file in file order, after room for its header, each
@@ -725,222 +632,6 @@ fn check_output_size(limits: &Limits, tensors: &[Tensor], input: u64) -> Result<
         )));
     }
     Ok(())
-}
-
-/// Removes the temporary output unless it was put in place.
-struct TempFile {
-    path: PathBuf,
-    keep: bool,
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        if !self.keep {
-            let mut live = live_temp_files();
-            let _ = std::fs::remove_file(&self.path);
-            live.retain(|p| p != &self.path);
-        }
-    }
-}
-
-/// Temporary outputs being written, for [`remove_temp_files`]. The lock is held while a file is
-/// created, put in place or removed, so a signal handler never races a rename.
-static LIVE_TEMP_FILES: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
-
-fn live_temp_files() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
-    LIVE_TEMP_FILES
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// Remove every temporary output still being written, and keep any more from being put in
-/// place. For a signal handler (Ctrl-C, SIGTERM) that then ends the process: the lock is never
-/// released, so no extraction can rename its file into place afterwards. (SIGKILL cannot be
-/// caught: its temporary file, `.NAME.PID.N.tmp` beside the output, stays.)
-pub fn remove_temp_files() {
-    let live = live_temp_files();
-    for p in live.iter() {
-        let _ = std::fs::remove_file(p);
-    }
-    std::mem::forget(live);
-}
-
-type Late = io::Result<Vec<(String, String)>>;
-
-/// What [`write_safetensors`] wrote.
-#[derive(Debug, Clone)]
-pub struct FileWritten {
-    /// `(name, dtype, shape)` in file order.
-    pub tensors: Vec<(String, DType, Vec<u64>)>,
-    /// File size.
-    pub bytes: u64,
-    /// The metadata values filled in at the end.
-    pub late: Vec<(String, String)>,
-}
-
-/// Write `extraction` as a safetensors file at `output`, through a temporary file in the same
-/// folder renamed into place at the end. `late` is called once all data is written and returns
-/// metadata values known only then (same length as their placeholders in `metadata`).
-pub fn write_safetensors(
-    extraction: &Extraction,
-    metadata: &BTreeMap<String, String>,
-    output: &Path,
-    force: bool,
-    late: impl FnOnce() -> Late,
-) -> Result<FileWritten, ExtractError> {
-    write_file(extraction, metadata, output, force, |plan, out| {
-        write_in_order(plan, &extraction.tensors, out, &Progress::default())?;
-        late()
-    })
-}
-
-/// The temporary-file protocol around a data writer: header placeholder, data, late metadata,
-/// final header, rename into place; any failure removes the temporary file.
-fn write_file(
-    extraction: &Extraction,
-    metadata: &BTreeMap<String, String>,
-    output: &Path,
-    force: bool,
-    data: impl FnOnce(&safetensors::Plan, &mut File) -> Late,
-) -> Result<FileWritten, ExtractError> {
-    let mut plan = safetensors::Plan::new(&extraction.tensors, metadata);
-    let mut out = TempOutput::create(output)?;
-    out.file.write_all(&plan.head).map_err(|e| out.error(e))?;
-    let late = data(&plan, &mut out.file).map_err(|e| out.error(e))?;
-    for (k, v) in &late {
-        let old = metadata.get(k).cloned().unwrap_or_default();
-        if !plan.patch_metadata(k, &old, v) {
-            return Err(ExtractError::Format(format!(
-                "metadata {k} could not be filled in"
-            )));
-        }
-    }
-    out.file
-        .seek(SeekFrom::Start(0))
-        .and_then(|_| out.file.write_all(&plan.head))
-        .map_err(|e| out.error(e))?;
-    let len = out.file.seek(SeekFrom::End(0)).map_err(|e| out.error(e))?;
-    if len != plan.file_len() {
-        return Err(ExtractError::Format(format!(
-            "wrote {len} bytes but planned {}",
-            plan.file_len()
-        )));
-    }
-    out.finish(force)?;
-    let tensors = plan
-        .order
-        .iter()
-        .map(|&i| {
-            let t = &extraction.tensors[i];
-            (t.name.clone(), t.dtype, t.shape.clone())
-        })
-        .collect();
-    Ok(FileWritten {
-        tensors,
-        bytes: len,
-        late,
-    })
-}
-
-/// An output being written: a temporary file beside it, renamed into place by
-/// [`TempOutput::finish`] and removed if dropped before.
-struct TempOutput {
-    file: File,
-    temp: TempFile,
-    output: PathBuf,
-}
-
-impl TempOutput {
-    fn create(output: &Path) -> Result<TempOutput, ExtractError> {
-        let dir = match output.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        let name = output
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "output".into());
-        let (file, temp) = create_temp(&dir, &name).map_err(|source| ExtractError::Write {
-            path: output.to_path_buf(),
-            source,
-        })?;
-        Ok(TempOutput {
-            file,
-            temp,
-            output: output.to_path_buf(),
-        })
-    }
-
-    /// A write error, naming the temporary file.
-    fn error(&self, source: io::Error) -> ExtractError {
-        ExtractError::Write {
-            path: self.temp.path.clone(),
-            source,
-        }
-    }
-
-    /// Close the file and move it to the output (see [`put_in_place`]).
-    fn finish(self, force: bool) -> Result<(), ExtractError> {
-        let TempOutput {
-            file,
-            mut temp,
-            output,
-        } = self;
-        drop(file);
-        let mut live = live_temp_files();
-        let placed = put_in_place(&temp.path, &output, force);
-        if placed.is_ok() {
-            live.retain(|p| p != &temp.path);
-            temp.keep = true;
-        }
-        drop(live);
-        placed.map_err(|e| match e.kind() {
-            io::ErrorKind::AlreadyExists => ExtractError::Exists(output.clone()),
-            _ => ExtractError::Write {
-                path: output.clone(),
-                source: e,
-            },
-        })
-    }
-}
-
-fn create_temp(dir: &Path, name: &str) -> io::Result<(File, TempFile)> {
-    let pid = std::process::id();
-    for n in 0..1000u32 {
-        let path = dir.join(format!(".{name}.{pid}.{n}.tmp"));
-        match OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(&path)
-        {
-            Ok(f) => {
-                live_temp_files().push(path.clone());
-                return Ok((f, TempFile { path, keep: false }));
-            }
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    Err(io::Error::other("no free temporary file name"))
-}
-
-/// Move `tmp` to `output`. Without `force`, never replace an existing file: a hard link fails if
-/// the target exists (atomic no-clobber); where links are not supported, check then rename.
-fn put_in_place(tmp: &Path, output: &Path, force: bool) -> io::Result<()> {
-    if force {
-        return std::fs::rename(tmp, output);
-    }
-    match std::fs::hard_link(tmp, output) {
-        Ok(()) => std::fs::remove_file(tmp),
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(e),
-        Err(_) => {
-            if output.symlink_metadata().is_ok() {
-                return Err(io::Error::from(io::ErrorKind::AlreadyExists));
-            }
-            std::fs::rename(tmp, output)
-        }
-    }
 }
 
 /// How many dropped entries the text summary lists before only counting them.

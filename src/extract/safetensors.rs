@@ -6,9 +6,12 @@
 //! aligned; `__metadata__` comes first in the JSON; the JSON is compact. The header is planned
 //! before any data is written, so the data can be streamed tensor by tensor.
 
-use super::tensor::Tensor;
+use super::output::TensorWriter;
+use super::tensor::{DType, Tensor};
+use super::Progress;
 use std::collections::BTreeMap;
-use std::io::{self, Write};
+use std::fs::File;
+use std::io::{self, Seek, SeekFrom, Write};
 
 /// The header of a safetensors file and the order its tensors' bytes follow in.
 #[derive(Debug, Clone)]
@@ -98,6 +101,67 @@ impl Plan {
                 .for_each_chunk(1 << 20, &mut |b| out.write_all(b))?;
         }
         Ok(())
+    }
+}
+
+/// A safetensors file as written by [`super::output::write_output`]: the planned header, the
+/// data in file order, then the header again with the input's digest in its metadata
+/// ([`super::SOURCE_SHA256`], planned with a placeholder of the same length).
+pub(crate) struct SafetensorsFile<'a> {
+    plan: Plan,
+    tensors: &'a [Tensor],
+    progress: &'a Progress,
+}
+
+impl<'a> SafetensorsFile<'a> {
+    pub(crate) fn new(
+        tensors: &'a [Tensor],
+        metadata: &BTreeMap<String, String>,
+        progress: &'a Progress,
+    ) -> Self {
+        SafetensorsFile {
+            plan: Plan::new(tensors, metadata),
+            tensors,
+            progress,
+        }
+    }
+
+    /// `(name, dtype, shape)` of the tensors, in file order.
+    pub(crate) fn written(&self) -> Vec<(String, DType, Vec<u64>)> {
+        self.plan
+            .order
+            .iter()
+            .map(|&i| {
+                let t = &self.tensors[i];
+                (t.name.clone(), t.dtype, t.shape.clone())
+            })
+            .collect()
+    }
+}
+
+impl TensorWriter for SafetensorsFile<'_> {
+    fn write(&mut self, out: &mut File) -> io::Result<()> {
+        out.write_all(&self.plan.head)?;
+        super::write_in_order(&self.plan, self.tensors, out, self.progress)
+    }
+
+    fn put_digest(&mut self, out: &mut File, digest: &str) -> io::Result<()> {
+        let placeholder = "0".repeat(digest.len());
+        if !self
+            .plan
+            .patch_metadata(super::SOURCE_SHA256, &placeholder, digest)
+        {
+            return Err(io::Error::other(format!(
+                "metadata {} could not be filled in",
+                super::SOURCE_SHA256
+            )));
+        }
+        out.seek(SeekFrom::Start(0))?;
+        out.write_all(&self.plan.head)
+    }
+
+    fn planned_len(&self) -> Option<u64> {
+        Some(self.plan.file_len())
     }
 }
 

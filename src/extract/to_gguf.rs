@@ -412,6 +412,51 @@ pub fn write_gguf(
     Ok(header_len)
 }
 
+/// A GGUF file as written by [`super::output::write_output`]: the header with `kvs` (among them
+/// [`SHA_KEY`] with a placeholder as long as the digest), the planned tensors, then the digest
+/// patched over the placeholder.
+pub(crate) struct GgufFile<'a> {
+    extraction: &'a Extraction,
+    planned: &'a [Planned],
+    kvs: Vec<(String, crate::gguf::Value)>,
+    progress: &'a super::Progress,
+    header_len: u64,
+}
+
+impl<'a> GgufFile<'a> {
+    pub(crate) fn new(
+        extraction: &'a Extraction,
+        planned: &'a [Planned],
+        kvs: Vec<(String, crate::gguf::Value)>,
+        progress: &'a super::Progress,
+    ) -> Self {
+        GgufFile {
+            extraction,
+            planned,
+            kvs,
+            progress,
+            header_len: 0,
+        }
+    }
+}
+
+impl super::output::TensorWriter for GgufFile<'_> {
+    fn write(&mut self, out: &mut File) -> io::Result<()> {
+        let kvs = std::mem::take(&mut self.kvs);
+        self.header_len = write_gguf(self.extraction, self.planned, kvs, out, self.progress)?;
+        Ok(())
+    }
+
+    fn put_digest(&mut self, out: &mut File, digest: &str) -> io::Result<()> {
+        patch_string(out, self.header_len, SHA_KEY, digest)
+    }
+
+    fn data_error(&self, e: &io::Error) -> bool {
+        // What the GGUF writer and the quantizers refuse (see `gerr`, `quant_err`).
+        matches!(e.kind(), io::ErrorKind::InvalidData | io::ErrorKind::Other)
+    }
+}
+
 /// Replace the value of the string key `key` (of the same length) in the header of `file`.
 pub fn patch_string(file: &File, header_len: u64, key: &str, value: &str) -> io::Result<()> {
     let mut head = vec![0u8; header_len as usize];

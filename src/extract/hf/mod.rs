@@ -15,9 +15,10 @@ pub mod naming;
 mod phi3;
 pub mod vocab;
 
+use super::output::{sha256_of, write_output, Hasher};
 use super::{
     to_gguf::{self, Planned},
-    ExtractError, ExtractOptions, Source, TempOutput, Tensor, Written,
+    ExtractError, ExtractOptions, Source, Tensor, Written,
 };
 use crate::engine::Engine;
 use crate::file::FileOptions;
@@ -28,7 +29,7 @@ use crate::quant::GgmlType;
 use crate::report::FileReport;
 use crate::scan::Scanner;
 use serde_json::Value as Json;
-use std::io::{self, Read, Seek, SeekFrom};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 /// Why a folder could not be converted.
@@ -481,11 +482,12 @@ fn convert(
             .map(|t| t.source.nbytes())
             .fold(0, u64::saturating_add),
     );
-    let mut out = TempOutput::create(output)?;
     // `sha256sum` lines of the weight files, patched over the placeholder once written.
-    let hasher = (!opts.no_source_hash).then(|| {
+    let hasher = if opts.no_source_hash {
+        Hasher::none(dir)
+    } else {
         let (parts, names) = (parts.clone(), part_names.clone());
-        std::thread::spawn(move || -> io::Result<String> {
+        Hasher::spawn(dir, move || -> io::Result<String> {
             let digests = hash_files(&parts)?;
             Ok(digests
                 .iter()
@@ -493,11 +495,10 @@ fn convert(
                 .map(|(h, n)| format!("{h}  {n}\n"))
                 .collect())
         })
-    });
-    let sums = super::write_gguf_hashed(&mut out, &extraction, &planned, kvs, hasher, dir, opts)?
-        .unwrap_or_default();
-    let len = out.file.seek(SeekFrom::End(0)).map_err(|e| out.error(e))?;
-    out.finish(opts.force)?;
+    };
+    let mut writer = to_gguf::GgufFile::new(&extraction, &planned, kvs, &opts.progress);
+    let (len, sums) = write_output(output, opts.force, &mut writer, hasher)?;
+    let sums = sums.unwrap_or_default();
     Ok(Written {
         output: output.to_path_buf(),
         format: extraction.format,
@@ -537,7 +538,7 @@ fn layer_of(name: &str) -> i64 {
 fn hash_files(parts: &[PathBuf]) -> io::Result<Vec<String>> {
     parts
         .iter()
-        .map(|p| super::sha256_of(&std::fs::File::open(p)?))
+        .map(|p| sha256_of(&std::fs::File::open(p)?))
         .collect()
 }
 
