@@ -121,7 +121,4 @@ fn scan_named(scanner: &Scanner, data: &[u8], path: String, name: Option<&str>) 
     report
 }
 
-/// Lower-case hex of bytes.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+pub use crate::format::hex;

@@ -428,35 +428,6 @@ fn add_weights_only_findings(findings: &mut Vec<Finding>, wo: &WeightsOnly) {
     findings.extend(added);
 }
 
-/// The text-report lines for a torch `weights_only` answer.
-pub fn render_weights_only(wo: &WeightsOnly) -> String {
-    let mut out = String::new();
-    let what = if wo.loads {
-        "loads".to_string()
-    } else if wo.loads_after_allowlisting {
-        "fails; loads after allowlisting what it needs".to_string()
-    } else {
-        match wo.errors.first() {
-            Some(p) => format!("fails: {}", p.message),
-            None => "fails: blocked modules".to_string(),
-        }
-    };
-    out.push_str(&format!(
-        "  torch {} load(weights_only=True) [{}]: {what}\n",
-        wo.torch_version, wo.container
-    ));
-    if let Some(py) = wo.python() {
-        out.push_str(&format!("      needs {py}\n"));
-    }
-    if !wo.blocked.is_empty() {
-        out.push_str(&format!(
-            "      never allowed (blocked modules): {}\n",
-            wo.blocked.join(", ")
-        ));
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -442,7 +442,7 @@ fn unrecognised(ctx: &Ctx<'_>, kind: Kind, data: &[u8]) -> Scanned {
     } else {
         format!(
             "content of no known model format (starts with {})",
-            crate::file::hex(&data[..data.len().min(8)])
+            crate::format::hex(&data[..data.len().min(8)])
         )
     };
     ctx.unread(kind.name(), ids::UNRECOGNISED, message)

@@ -22,3 +22,8 @@ pub mod tar;
 pub mod template;
 pub mod torch;
 pub mod zip;
+
+/// Lower-case hex of bytes (digests, magic numbers in messages).
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

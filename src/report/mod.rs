@@ -35,7 +35,7 @@ pub struct FileReport {
     pub error: Option<String>,
     /// What `torch.load(weights_only=True)` would do (`--policy torch-weights-only`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub torch_weights_only: Option<crate::policy::weights_only::WeightsOnly>,
+    pub torch_weights_only: Option<crate::container::weights_only::WeightsOnly>,
     /// Bytes downloaded to scan a remote file (compare with `size`); absent for local files.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub transferred: Option<u64>,

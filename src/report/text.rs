@@ -136,7 +136,7 @@ pub fn render_file(f: &FileReport) -> String {
     }
     out.push_str(&allow_hint(f));
     if let Some(wo) = &f.torch_weights_only {
-        out.push_str(&crate::policy::render_weights_only(wo));
+        out.push_str(&render_weights_only(wo));
     }
     out
 }
@@ -180,4 +180,33 @@ pub fn plural(n: u64, word: &str) -> String {
     } else {
         format!("{n} {word}s")
     }
+}
+
+/// The text-report lines for a torch `weights_only` answer.
+pub fn render_weights_only(wo: &crate::container::weights_only::WeightsOnly) -> String {
+    let mut out = String::new();
+    let what = if wo.loads {
+        "loads".to_string()
+    } else if wo.loads_after_allowlisting {
+        "fails; loads after allowlisting what it needs".to_string()
+    } else {
+        match wo.errors.first() {
+            Some(p) => format!("fails: {}", p.message),
+            None => "fails: blocked modules".to_string(),
+        }
+    };
+    out.push_str(&format!(
+        "  torch {} load(weights_only=True) [{}]: {what}\n",
+        wo.torch_version, wo.container
+    ));
+    if let Some(py) = wo.python() {
+        out.push_str(&format!("      needs {py}\n"));
+    }
+    if !wo.blocked.is_empty() {
+        out.push_str(&format!(
+            "      never allowed (blocked modules): {}\n",
+            wo.blocked.join(", ")
+        ));
+    }
+    out
 }
