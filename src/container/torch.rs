@@ -74,7 +74,17 @@ fn note_finding(ctx: &Ctx<'_>, n: Note) -> Finding {
 /// Scan a zip archive member by member.
 pub(crate) fn scan_zip(ctx: &Ctx<'_>, data: &[u8], depth: usize) -> Scanned {
     let limits = &ctx.scanner.limits;
-    let archive = match Archive::parse(data, limits.max_members) {
+    let archive = Archive::parse(data, limits.max_members);
+    // Without a usable central directory the members are found by walking the whole archive:
+    // on part of a file, every byte is needed first.
+    if archive.as_ref().map_or(true, |a| a.walked) && !ctx.has_range(depth, 0, data.len() as u64) {
+        return ctx.unread(
+            "zip",
+            ids::IO_ERROR,
+            "not fully read: the archive has no usable central directory, and its members are found by reading all of it".into(),
+        );
+    }
+    let archive = match archive {
         Ok(a) => a,
         Err(e) => {
             return ctx.unread(

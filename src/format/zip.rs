@@ -133,6 +133,9 @@ pub struct Archive<'a> {
     pub directory_offset: u64,
     /// Oddities found while parsing.
     pub notes: Vec<Note>,
+    /// The members were found by walking local headers (no usable central directory): what the
+    /// archive holds then depends on every byte of it.
+    pub walked: bool,
 }
 
 fn u16_at(d: &[u8], at: usize) -> Option<u16> {
@@ -386,6 +389,7 @@ impl<'a> Archive<'a> {
             prefix_len: 0,
             directory_offset: cd_start,
             notes,
+            walked: false,
         };
         a.prefix_len = a
             .entries
@@ -519,6 +523,7 @@ impl<'a> Archive<'a> {
             prefix_len: first as u64,
             directory_offset: data.len() as u64,
             notes,
+            walked: true,
         };
         a.check_names();
         Ok(a)

@@ -43,8 +43,54 @@ fn replay(target: &str, data: &[u8]) {
                 let _ = compress::decompress(codec, data, 1 << 20);
             }
         }
+        #[cfg(feature = "remote")]
+        "zip_partial" => zip_partial(&scanner, data),
         other => panic!("fuzz/regressions/{other}: no such fuzz target"),
     }
+}
+
+/// What the `zip_partial` target checks: scanned from its probes and directory, then from what
+/// each scan says it lacks, an archive ends with the findings of its whole scan.
+#[cfg(feature = "remote")]
+fn zip_partial(scanner: &Scanner, data: &[u8]) {
+    use picklescan_rs::remote::{plan, range::Sparse};
+    let size = data.len() as u64;
+    let mut image = Sparse::new(size).unwrap();
+    let mut fetch = |image: &mut Sparse, start: u64, end: u64| {
+        let end = end.min(size);
+        if start < end {
+            image.put(start, &data[start as usize..end as usize]);
+        }
+    };
+    fetch(&mut image, 0, 64);
+    fetch(&mut image, size.saturating_sub(1024), size);
+    let Ok(Some((lo, hi))) = plan::directory(&image) else {
+        return;
+    };
+    fetch(&mut image, lo, hi.min(size));
+    let rules = |s: &container::Scanned| {
+        let mut r: Vec<(String, Option<String>)> = s
+            .findings
+            .iter()
+            .map(|f| (f.rule.clone(), f.member.clone()))
+            .collect();
+        r.sort();
+        r
+    };
+    for _ in 0..16 {
+        let scan = container::scan_image(scanner, image.bytes(), &image, None);
+        if scan.missing.is_empty() {
+            assert_eq!(
+                rules(&scan.scanned),
+                rules(&container::scan(scanner, data, None))
+            );
+            return;
+        }
+        for m in &scan.missing {
+            fetch(&mut image, m.start, m.end);
+        }
+    }
+    panic!("still missing bytes after 16 rounds");
 }
 
 #[test]
