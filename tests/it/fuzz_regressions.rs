@@ -56,7 +56,7 @@ fn zip_partial(scanner: &Scanner, data: &[u8]) {
     use picklescan_rs::remote::{plan, range::Sparse};
     let size = data.len() as u64;
     let mut image = Sparse::new(size).unwrap();
-    let mut fetch = |image: &mut Sparse, start: u64, end: u64| {
+    let fetch = |image: &mut Sparse, start: u64, end: u64| {
         let end = end.min(size);
         if start < end {
             image.put(start, &data[start as usize..end as usize]);
