@@ -5,7 +5,7 @@
 use crate::file::{scan_input, FileOptions};
 use crate::mmap::Input;
 use crate::policy::Policy;
-use crate::report::FileReport;
+use crate::report::{FileReport, Gate};
 use crate::scan::Scanner;
 use std::path::Path;
 
@@ -66,9 +66,8 @@ impl Engine {
         r
     }
 
-    /// The exit code of a set of reports under the policy (0 clean, 1 dangerous, 2
-    /// suspicious, 3 unreadable).
-    pub fn exit_code(&self, reports: &[FileReport]) -> i32 {
-        self.policy.exit_code(reports)
+    /// The gate of a set of reports under the policy.
+    pub fn gate(&self, reports: &[FileReport]) -> Gate {
+        self.policy.gate(reports)
     }
 }

@@ -7,7 +7,7 @@ use picklescan_rs::engine::Engine;
 use picklescan_rs::internals::file::FileOptions;
 use picklescan_rs::internals::walk::{self, Entry};
 use picklescan_rs::policy::{self, FailOn, Mode, Policy};
-use picklescan_rs::report::{self, FileReport};
+use picklescan_rs::report::{self, FileReport, Gate};
 use picklescan_rs::rules::RuleSet;
 use picklescan_rs::{remote, serve, Limits, Scanner};
 use rayon::prelude::*;
@@ -482,7 +482,17 @@ fn main() -> ExitCode {
             unused.message, unused.rule
         );
     }
-    ExitCode::from(policy.exit_code(&reports) as u8)
+    ExitCode::from(exit_code(policy.gate(&reports)))
+}
+
+/// The exit code of a gate: 0 pass, 1 dangerous, 2 suspicious, 3 not read or not done.
+fn exit_code(gate: Gate) -> u8 {
+    match gate {
+        Gate::Pass => 0,
+        Gate::Dangerous => 1,
+        Gate::Suspicious => 2,
+        Gate::Error => 3,
+    }
 }
 
 fn shown_list(paths: &[PathBuf]) -> String {
@@ -693,10 +703,10 @@ fn run_extract(engine: &Engine, input: &std::path::Path, cli: &Cli) -> ExitCode 
     let scan_code = outcome
         .scan
         .as_ref()
-        .map_or(0, |s| engine.exit_code(std::slice::from_ref(s)));
+        .map_or(0, |s| exit_code(engine.gate(std::slice::from_ref(s))));
     let code = match (&outcome.result, scan_code) {
         (_, 1) => 1,
-        (Err(e), _) => e.exit_code().max(scan_code),
+        (Err(e), _) => exit_code(e.gate()).max(scan_code),
         (Ok(_), c) => c,
     };
     let mut out = std::io::stdout().lock();
@@ -716,7 +726,7 @@ fn run_extract(engine: &Engine, input: &std::path::Path, cli: &Cli) -> ExitCode 
     if let Err(e) = &outcome.result {
         eprintln!("picklescan-rs: extraction failed: {e}");
     }
-    ExitCode::from(code as u8)
+    ExitCode::from(code)
 }
 
 /// `--extract FOLDER --to gguf`: scan every file of a Hugging Face model folder, then convert
@@ -750,10 +760,10 @@ fn run_convert_folder(engine: &Engine, input: &std::path::Path, cli: &Cli) -> Ex
     let outcome = with_progress(cli, &opts.progress, || {
         hf::convert_folder(engine, input, &opts, target)
     });
-    let scan_code = engine.exit_code(&outcome.scans);
+    let scan_code = exit_code(engine.gate(&outcome.scans));
     let code = match (&outcome.result, scan_code) {
         (_, 1) => 1,
-        (Err(e), _) => e.exit_code().max(scan_code),
+        (Err(e), _) => exit_code(e.gate()).max(scan_code),
         (Ok(_), c) => c,
     };
     let single = extract::Outcome {
@@ -777,7 +787,7 @@ fn run_convert_folder(engine: &Engine, input: &std::path::Path, cli: &Cli) -> Ex
     if let Err(e) = &single.result {
         eprintln!("picklescan-rs: conversion failed: {e}");
     }
-    ExitCode::from(code as u8)
+    ExitCode::from(code)
 }
 
 /// The `--format json` document of an extraction: the scan report's document with an

@@ -18,7 +18,7 @@
 pub use crate::container::weights_only;
 
 use crate::finding::{verdict_of, Finding, Severity, Usage};
-use crate::report::FileReport;
+use crate::report::{FileReport, Gate};
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -115,12 +115,12 @@ impl FailOn {
     }
 }
 
-/// Exit code over many files under a threshold: 1 if anything is dangerous, else 3 if a file
-/// could not be read, else 2 if anything is suspicious and `fail_on` is `suspicious`, else 0.
-pub fn exit_code(files: &[FileReport], fail_on: FailOn) -> i32 {
-    match crate::report::exit_code(files) {
-        2 if fail_on == FailOn::Dangerous => 0,
-        c => c,
+/// The gate over many files under a threshold: [`crate::report::gate`], with suspicious files
+/// passing when `fail_on` is `dangerous`.
+pub fn gate(files: &[FileReport], fail_on: FailOn) -> Gate {
+    match crate::report::gate(files) {
+        Gate::Suspicious if fail_on == FailOn::Dangerous => Gate::Pass,
+        g => g,
     }
 }
 
@@ -346,9 +346,9 @@ impl Policy {
             .collect()
     }
 
-    /// Exit code for these reports under this policy's threshold.
-    pub fn exit_code(&self, files: &[FileReport]) -> i32 {
-        exit_code(files, self.fail_on)
+    /// The gate for these reports under this policy's threshold.
+    pub fn gate(&self, files: &[FileReport]) -> Gate {
+        gate(files, self.fail_on)
     }
 }
 
@@ -481,11 +481,11 @@ mod tests {
     #[test]
     fn fail_on_dangerous_lets_suspicious_files_pass() {
         let files = vec![report(vec![unknown()])];
-        assert_eq!(exit_code(&files, FailOn::Suspicious), 2);
-        assert_eq!(exit_code(&files, FailOn::Dangerous), 0);
+        assert_eq!(gate(&files, FailOn::Suspicious), Gate::Suspicious);
+        assert_eq!(gate(&files, FailOn::Dangerous), Gate::Pass);
         let mut unreadable = FileReport::unreadable("x".into(), "gone".into());
         Policy::new(Mode::Strict).apply(&mut unreadable);
-        assert_eq!(exit_code(&[unreadable], FailOn::Dangerous), 3);
+        assert_eq!(gate(&[unreadable], FailOn::Dangerous), Gate::Error);
     }
 
     #[test]

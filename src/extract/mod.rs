@@ -41,7 +41,7 @@ pub use tensor::{Backing, ByteSource, DType, Region, Tensor};
 use crate::file::FileOptions;
 use crate::finding::Verdict;
 use crate::limits::Limits;
-use crate::report::FileReport;
+use crate::report::{FileReport, Gate};
 use crate::scan::Scanner;
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -218,15 +218,15 @@ fn unsupported_message(format: &str, list: &[Dropped]) -> String {
 }
 
 impl ExtractError {
-    /// Exit code: the scan's (1 dangerous, 2 suspicious) when `--strict` refused the file,
-    /// 3 for every other failure.
-    pub fn exit_code(&self) -> i32 {
+    /// The gate: the scan's verdict when only clean files were to be extracted and this one was
+    /// not, an error for every other failure.
+    pub fn gate(&self) -> Gate {
         match self {
             ExtractError::NotClean {
                 verdict: Verdict::Dangerous,
-            } => 1,
-            ExtractError::NotClean { .. } => 2,
-            _ => 3,
+            } => Gate::Dangerous,
+            ExtractError::NotClean { .. } => Gate::Suspicious,
+            _ => Gate::Error,
         }
     }
 }
@@ -264,11 +264,11 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    /// 0 when the output was written, else [`ExtractError::exit_code`].
-    pub fn exit_code(&self) -> i32 {
+    /// Pass when the output was written, else [`ExtractError::gate`].
+    pub fn gate(&self) -> Gate {
         match &self.result {
-            Ok(_) => 0,
-            Err(e) => e.exit_code(),
+            Ok(_) => Gate::Pass,
+            Err(e) => e.gate(),
         }
     }
 }

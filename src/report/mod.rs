@@ -79,16 +79,30 @@ impl FileReport {
     }
 }
 
-/// Exit code over many files: 1 if anything is dangerous, else 3 if a file could not be read,
-/// else 2 if anything is suspicious, else 0.
-pub fn exit_code(files: &[FileReport]) -> i32 {
+/// What a set of files means for a gate, from nothing to stop for to the worst.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Gate {
+    /// Nothing to stop for.
+    Pass,
+    /// Something suspicious (and no file dangerous or unreadable).
+    Suspicious,
+    /// A file could not be read (or a job on it could not be done), so it is not known clean.
+    Error,
+    /// Something dangerous.
+    Dangerous,
+}
+
+/// The gate over many files: dangerous if anything is, else an error if a file could not be
+/// read, else suspicious if anything is, else pass.
+pub fn gate(files: &[FileReport]) -> Gate {
     if files.iter().any(|f| f.verdict == Verdict::Dangerous) {
-        1
+        Gate::Dangerous
     } else if files.iter().any(|f| f.error.is_some()) {
-        3
+        Gate::Error
     } else if files.iter().any(|f| f.verdict == Verdict::Suspicious) {
-        2
+        Gate::Suspicious
     } else {
-        0
+        Gate::Pass
     }
 }

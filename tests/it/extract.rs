@@ -7,6 +7,7 @@
 use picklescan_rs::extract::{self, ExtractError, ExtractOptions, Outcome};
 use picklescan_rs::internals::container::npy;
 use picklescan_rs::internals::format::zip::Archive;
+use picklescan_rs::report::Gate;
 use picklescan_rs::Verdict;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -268,7 +269,7 @@ fn existing_output_is_kept_without_force_and_replaced_with_it() {
         "{:?}",
         o.result
     );
-    assert_eq!(o.exit_code(), 3);
+    assert_eq!(o.gate(), Gate::Error);
     assert_eq!(std::fs::read(&out).unwrap(), b"keep me");
     let o = run(
         &input,
@@ -312,7 +313,7 @@ fn a_failure_leaves_nothing_behind() {
         }
         other => panic!("{other:?}"),
     }
-    assert_eq!(o.exit_code(), 3);
+    assert_eq!(o.gate(), Gate::Error);
     assert!(listing(tmp.path()).is_empty(), "{:?}", listing(tmp.path()));
     // Not a model at all.
     let junk = tmp.path().join("junk.bin");
@@ -385,7 +386,14 @@ fn strict_refuses_a_file_that_is_not_clean() {
         o.result
     );
     let verdict = o.scan.as_ref().unwrap().verdict.as_str();
-    assert_eq!(o.exit_code(), if verdict == "dangerous" { 1 } else { 2 });
+    assert_eq!(
+        o.gate(),
+        if verdict == "dangerous" {
+            Gate::Dangerous
+        } else {
+            Gate::Suspicious
+        }
+    );
     assert!(listing(tmp.path()).is_empty());
     // A clean file passes --strict.
     let o = run(

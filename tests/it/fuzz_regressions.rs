@@ -54,6 +54,9 @@ fn replay(target: &str, data: &[u8]) {
 #[cfg(feature = "remote")]
 fn zip_partial(scanner: &Scanner, data: &[u8]) {
     use picklescan_rs::remote::{plan, range::Sparse};
+    if container::detect(&data[..data.len().min(64)], None) != container::Kind::Zip {
+        return;
+    }
     let size = data.len() as u64;
     let mut image = Sparse::new(size).unwrap();
     let fetch = |image: &mut Sparse, start: u64, end: u64| {

@@ -1021,7 +1021,10 @@ fn unreachable_url_is_an_error() {
         &o,
     );
     assert!(r.error.is_some());
-    assert_eq!(picklescan_rs::report::exit_code(&[r]), 3);
+    assert_eq!(
+        picklescan_rs::report::gate(&[r]),
+        picklescan_rs::report::Gate::Error
+    );
 }
 
 // ---- servers without range support or Content-Length ----
