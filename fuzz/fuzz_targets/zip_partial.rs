@@ -1,5 +1,6 @@
-//! Zip archives scanned from part of their bytes, as the remote scan reads them: the first and
-//! last bytes and the central directory are at hand, the scan says what else it needs, that is
+//! Zip archives scanned from part of their bytes, as the remote scan reads them: the first 64
+//! bytes, the last 64 KiB and the central directory are at hand (run with a large -max_len:
+//! smaller archives are at hand whole), the scan says what else it needs, that is
 //! added, and it runs again. It must never panic, must end within the rounds the remote scan
 //! allows for any archive it is given, and once nothing is missing it must give the findings of
 //! the scan of the whole file.
@@ -39,7 +40,8 @@ fuzz_target!(|data: &[u8]| {
     let size = data.len() as u64;
     let mut image = Sparse::new(size).unwrap();
     fetch(&mut image, data, 0, 64);
-    fetch(&mut image, data, size.saturating_sub(1024), size);
+    // The tail the remote scan always fetches: every place an end record may be.
+    fetch(&mut image, data, size.saturating_sub(22 + 0xFFFF + 98), size);
     // The directory, as the remote scan fetches it before scanning.
     let Ok(Some((lo, hi))) = plan::directory(&image) else {
         return;

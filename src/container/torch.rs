@@ -16,7 +16,7 @@ use super::weights_only::{self, Replay, ZipStart};
 use super::{ids, scan_content, shift, speculative_pickle, Ctx, Kind, Scanned};
 use crate::finding::Finding;
 use crate::format::torch::{self as torch_layout, is_pickle_name, lower_basename};
-use crate::format::zip::{Archive, Entry, Note, ZipError};
+use crate::format::zip::{self, Archive, Entry, Note, ZipError};
 use crate::pickle::decode::Op;
 use crate::pickle::value::{Id, Value};
 use crate::pickle::vm::{AfterBuild, EventKind, Hooks, NoHooks, Vm, VmError};
@@ -94,6 +94,17 @@ pub(crate) fn scan_zip(ctx: &Ctx<'_>, data: &[u8], depth: usize) -> Scanned {
             )
         }
     };
+    // The directory was found from the end: the end records and the directory are read.
+    let size = data.len() as u64;
+    let ends_at_hand = ctx.has_range(depth, zip::end_search_start(size), size);
+    let directory_at_hand = ctx.has_range(depth, archive.directory_offset.min(size), size);
+    if !(ends_at_hand && directory_at_hand) {
+        return ctx.unread(
+            "zip",
+            ids::IO_ERROR,
+            "not fully read: the archive's directory is not at hand".into(),
+        );
+    }
     let mut findings: Vec<Finding> = Vec::new();
     let mut notes: Vec<Note> = archive.notes.clone();
     // torch.load's own reading of the archive, when the scan models it: the record it

@@ -187,10 +187,16 @@ impl EndRecord {
 pub fn end_candidates<S: RandomAccess + ?Sized>(src: &S) -> impl Iterator<Item = u64> + '_ {
     let size = src.size();
     let last = size.checked_sub(EOCD_LEN as u64);
-    let lowest = size.saturating_sub((EOCD_LEN + MAX_COMMENT) as u64);
+    let lowest = end_search_start(size);
     last.into_iter()
         .flat_map(move |last| (lowest..=last).rev())
         .filter(move |&i| src.get(i, i + 4).is_ok_and(|b| b == EOCD_SIG.to_le_bytes()))
+}
+
+/// Where the search for end records in an input of `size` bytes starts: an end record is in
+/// the last `22 + 65535` bytes (its comment is at most 65535 bytes).
+pub fn end_search_start(size: u64) -> u64 {
+    size.saturating_sub((EOCD_LEN + MAX_COMMENT) as u64)
 }
 
 /// The end record at `at` (and the zip64 end record it points to). `Ok(None)` when cut off.

@@ -66,7 +66,7 @@ fn zip_partial(scanner: &Scanner, data: &[u8]) {
         }
     };
     fetch(&mut image, 0, 64);
-    fetch(&mut image, size.saturating_sub(1024), size);
+    fetch(&mut image, size.saturating_sub(22 + 0xFFFF + 98), size);
     let Ok(Some((lo, hi))) = plan::directory(&image) else {
         return;
     };
