@@ -385,38 +385,30 @@ fn scan_fetching(
     loop {
         let scan = container::scan_image(scanner, rf.sparse.bytes(), &rf.sparse, name);
         round += 1;
-        if scan.missing.is_empty() || round >= MAX_SCAN_ROUNDS {
-            return Ok(report_scanned(
-                opts,
-                shown,
-                scan.scanned,
-                scan.weights_only,
-                size,
-                None,
-            ));
-        }
-        let ranges: Vec<(u64, u64)> = scan.missing.iter().map(|m| (m.start, m.end)).collect();
-        match rf.ensure(&ranges) {
-            Ok(()) => {}
-            Err(FetchError::Budget { .. }) => {
-                let f = budget_finding(
+        let over_budget = if scan.missing.is_empty() || round >= MAX_SCAN_ROUNDS {
+            None
+        } else {
+            let ranges: Vec<(u64, u64)> = scan.missing.iter().map(|m| (m.start, m.end)).collect();
+            match rf.ensure(&ranges) {
+                Ok(()) => continue,
+                Err(FetchError::Budget { .. }) => Some(budget_finding(
                     scanner,
                     rf.sparse.fetched(),
                     Some(size),
                     rf.budget,
                     "the zip members to scan are larger than the budget",
-                );
-                return Ok(report_scanned(
-                    opts,
-                    shown,
-                    scan.scanned,
-                    scan.weights_only,
-                    size,
-                    Some(f),
-                ));
+                )),
+                Err(e) => return Err(e),
             }
-            Err(e) => return Err(e),
-        }
+        };
+        return Ok(report_scanned(
+            opts,
+            shown,
+            scan.scanned,
+            scan.weights_only,
+            size,
+            over_budget,
+        ));
     }
 }
 

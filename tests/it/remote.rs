@@ -311,17 +311,22 @@ fn big_torch_with(mib: u32, evil: bool, descriptors: bool) -> Vec<u8> {
     )
 }
 
+/// Small probes and no prefetch plan for zip members: the scan fetches what it lacks itself.
+fn fetching_alone() -> RemoteOptions {
+    RemoteOptions {
+        head: 64,
+        tail: 0xFFFF + 120,
+        prefetch_zip_members: false,
+        ..opts()
+    }
+}
+
 #[test]
 fn the_zip_scan_fetches_what_it_lacks_without_the_prefetch_plan() {
     // Only the directory is in the probes; the scan asks for data.pkl, then (once it knows the
     // storages) for the head of the unreferenced member, and never for the storage.
     let engine = engine();
-    let o = RemoteOptions {
-        head: 64,
-        tail: 0xFFFF + 120,
-        prefetch_zip_members: false,
-        ..opts()
-    };
+    let o = fetching_alone();
     for (evil, descriptors) in [(false, false), (true, false), (false, true), (true, true)] {
         let data = big_torch_with(8, evil, descriptors);
         let local = scan_bytes(&engine.scanner, &data, "model.pt".into());
@@ -349,12 +354,7 @@ fn deflated_members_are_fetched_as_far_as_their_heads_need() {
     // Deflated members: the pickle whole, the others as far as their first bytes take to
     // inflate (a pickle hidden in one of them, after which the scan reads it whole).
     let engine = engine();
-    let o = RemoteOptions {
-        head: 64,
-        tail: 0xFFFF + 120,
-        prefetch_zip_members: false,
-        ..opts()
-    };
+    let o = fetching_alone();
     let mut noise = Vec::new();
     let mut x = 0x2545_f491_4f6c_dd1du64;
     for _ in 0..(2 << 20) {
