@@ -249,12 +249,16 @@ fn read_chunks(
 /// Batches are encoded in parallel pieces, each read with its own `pread` (F32 values are
 /// encoded straight from the bytes read, other types widened first), while the previous
 /// batch is written: two output batches and one read buffer per thread are all the memory.
+/// `pending` holds encoded bytes not yet written: those of the previous tensor on entry, those
+/// of this tensor's last batch on return (written while the next tensor's first batch is
+/// encoded, so that the encoders do not wait for a write at the end of each tensor).
 fn convert_file_span<W: io::Write + Send>(
     t: &Tensor,
     ty: GgmlType,
     file: &File,
     start: u64,
     w: &mut GgufWriter<W>,
+    pending: &mut Pending,
 ) -> io::Result<()> {
     let es = t.dtype.size();
     let total = t.source.numel() as usize;
@@ -280,39 +284,55 @@ fn convert_file_span<W: io::Write + Send>(
                 },
             )
     };
-    let batch_bytes = BATCH.min(total) / bs * ts;
-    let (mut cur, mut prev) = (vec![0u8; batch_bytes], vec![0u8; batch_bytes]);
-    let mut pending = 0usize; // bytes of `prev` still to be written
+    let mut cur = std::mem::take(&mut pending.spare);
     let mut done = 0usize;
     while done < total {
         let n = BATCH.min(total - done);
-        let o = &mut cur[..n / bs * ts];
+        // Every byte is encoded: the buffer's old contents do not matter.
+        cur.resize(n / bs * ts, 0);
         let (written, encoded) = rayon::join(
-            || w.write_tensor_data(&prev[..pending]).map_err(gerr),
-            || encode(o, done),
+            || w.write_tensor_data(&pending.bytes).map_err(gerr),
+            || encode(&mut cur, done),
         );
         written?;
         encoded?;
-        pending = n / bs * ts;
-        std::mem::swap(&mut cur, &mut prev);
+        std::mem::swap(&mut cur, &mut pending.bytes);
         done += n;
     }
-    w.write_tensor_data(&prev[..pending]).map_err(gerr)
+    pending.spare = cur;
+    Ok(())
+}
+
+/// Encoded bytes not yet written, and a spare buffer for the next batch.
+#[derive(Default)]
+struct Pending {
+    bytes: Vec<u8>,
+    spare: Vec<u8>,
+}
+
+/// Write the bytes `pending` holds, and empty it.
+fn write_pending<W: io::Write>(w: &mut GgufWriter<W>, pending: &mut Pending) -> io::Result<()> {
+    w.write_tensor_data(&pending.bytes).map_err(gerr)?;
+    pending.bytes.clear();
+    Ok(())
 }
 
 /// Convert one tensor to `ty` and write it, batch by batch.
+/// `pending`: see [`convert_file_span`].
 fn write_converted<W: io::Write + Send>(
     t: &Tensor,
     ty: GgmlType,
     w: &mut GgufWriter<W>,
+    pending: &mut Pending,
 ) -> io::Result<()> {
     let es = t.dtype.size();
     let total = t.source.numel() as usize;
     let bs = ty.block_size();
     let ts = ty.type_size();
     if let Some((file, start, _)) = t.source.file_range() {
-        return convert_file_span(t, ty, file, start, w);
+        return convert_file_span(t, ty, file, start, w, pending);
     }
+    write_pending(w, pending)?;
     let mut out = vec![0u8; BATCH.min(total) / bs * ts];
     // Other layouts come through one reader: gather a batch, then encode it in parallel.
     let mut vals = vec![0f32; BATCH.min(total)];
@@ -394,11 +414,13 @@ pub fn write_gguf(
     }
     w.write_header().map_err(gerr)?;
     let header_len = w.position();
+    let mut pending = Pending::default();
     for p in planned {
         let t = &extraction.tensors[p.index];
         if p.convert {
-            write_converted(t, p.ty, &mut w)?;
+            write_converted(t, p.ty, &mut w, &mut pending)?;
         } else {
+            write_pending(&mut w, &mut pending)?;
             // Blocks are copied as they are, everything else as its elements.
             let raw = t.source.ggml_block_bytes().map(|(_, raw)| raw);
             read_chunks(raw.as_ref().unwrap_or(&t.source), super::CHUNK, &mut |b| {
@@ -408,6 +430,7 @@ pub fn write_gguf(
         }
         progress.add(t.source.nbytes());
     }
+    write_pending(&mut w, &mut pending)?;
     w.finish().map_err(gerr)?;
     Ok(header_len)
 }

@@ -13,7 +13,7 @@
 //! Q5_K `d f16 | dmin f16 | scales[12] | qh[32] | qs[128]` (176),
 //! Q6_K `ql[128] | qh[64] | scales i8[16] | d f16` (210).
 
-use super::lanes::{self, LANES};
+use super::lanes::{self, Lanes, Two};
 use super::{read_f16, write_f16, QK_K};
 
 /// Values whose group maximum is below this are treated as all zero.
@@ -265,34 +265,182 @@ fn pack_2bit(l: &[u8; QK_K], qs: &mut [u8]) {
     }
 }
 
-#[inline(always)]
-fn quantize_q2_k_portable(x: &[f32], out: &mut [u8]) {
-    // scales[0..16] | qs[16..80] | d[80..82] | dmin[82..84]
-    const Q4SCALE: f32 = 15.0;
-    let mut l = [0u8; QK_K];
-    let mut mins = [0f32; QK_K / 16];
-    let mut scales = [0f32; QK_K / 16];
-    // Sixteen sub-blocks of 16: two groups of eight, one sub-block per lane (see `lanes`).
-    for half in 0..2 {
-        let base = 128 * half;
-        let mut xt = [[0f32; LANES]; 16];
-        let mut wt = [[0f32; LANES]; 16];
-        for j in 0..LANES {
-            for i in 0..16 {
-                xt[i][j] = x[base + 16 * j + i];
-                wt[i][j] = xt[i][j].abs();
-            }
-        }
-        let mut lt = [[0u8; LANES]; 16];
-        let (s, m) = lanes::qkx2(3, &xt, &wt, &mut lt, -0.5, 0.1, 15, true);
-        for j in 0..LANES {
-            scales[8 * half + j] = s[j];
-            mins[8 * half + j] = m[j];
-            for i in 0..16 {
-                l[base + 16 * j + i] = lt[i][j];
-            }
+/// Super-blocks searched together.
+const GROUP: usize = 4;
+/// Sub-blocks in a group, at most (sixteen per super-block).
+const GROUP_SUBS: usize = 16 * GROUP;
+
+/// Results of the sub-block searches of a group of super-blocks, sub-block `j` of the group at
+/// index `j`.
+struct Found {
+    scale: [f32; GROUP_SUBS],
+    /// `-min` for `make_qkx2_quants`; unused for `make_qx_quants`.
+    neg_min: [f32; GROUP_SUBS],
+    /// How the best candidate's levels were rounded (see [`lanes::level_qkx2`]).
+    l_iscale: [f32; GROUP_SUBS],
+    l_min: [f32; GROUP_SUBS],
+    /// Bit `j`: sub-block `j` is flat (`qkx2`) or all zero (`qx`), its levels 0.
+    zero: u64,
+}
+
+impl Found {
+    fn new() -> Self {
+        Found {
+            scale: [0.0; GROUP_SUBS],
+            neg_min: [0.0; GROUP_SUBS],
+            l_iscale: [0.0; GROUP_SUBS],
+            l_min: [0.0; GROUP_SUBS],
+            zero: 0,
         }
     }
+
+    fn is_zero(&self, j: usize) -> bool {
+        self.zero >> j & 1 != 0
+    }
+}
+
+/// The `S::LANES` sub-blocks of `N` values at the start of `x`, one per lane: lane `k` of
+/// vector `i` is `x[N·k + i]`.
+#[inline(always)]
+fn transpose<S: Lanes, const N: usize>(s: S, x: &[f32]) -> [S::F; N] {
+    let x = &x[..N * S::LANES];
+    let mut t = [[0f32; 32]; N];
+    for k in 0..S::LANES {
+        for i in 0..N {
+            t[i][k] = x[N * k + i];
+        }
+    }
+    let mut v = [s.splat(0.0); N];
+    for i in 0..N {
+        v[i] = s.load(&t[i]);
+    }
+    v
+}
+
+/// The weights of `make_qkx2_quants`.
+#[derive(Clone, Copy)]
+enum Weights {
+    /// `|x|` (Q2_K).
+    Abs,
+    /// `sqrt(Σx²/N) + |x|` (Q4_K, Q5_K).
+    RmsPlusAbs,
+}
+
+/// Runs `make_qkx2_quants` on the `S::LANES` sub-blocks of `N` values at the start of `x`
+/// with weights `weights(xt)` and records the results at `found[at..]`.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn search_qkx2<S: Lanes, const N: usize>(
+    s: S,
+    x: &[f32],
+    weights: Weights,
+    nmax: i32,
+    rmin: f32,
+    nstep: i32,
+    use_mad: bool,
+    found: &mut Found,
+    at: usize,
+) {
+    let xt = transpose::<S, N>(s, x);
+    let mut w = [s.splat(0.0); N];
+    for i in 0..N {
+        w[i] = s.abs(xt[i]);
+    }
+    if let Weights::RmsPlusAbs = weights {
+        let mut sum_x2 = s.splat(0.0);
+        for &v in &xt {
+            sum_x2 = s.add(sum_x2, s.mul(v, v));
+        }
+        let av_x = s.sqrt(s.div(sum_x2, s.splat(N as f32)));
+        for wi in &mut w {
+            *wi = s.add(av_x, *wi);
+        }
+    }
+    let r = lanes::qkx2(s, nmax, &xt, &w, rmin, 0.1, nstep, use_mad);
+    s.store(r.scale, &mut found.scale[at..]);
+    s.store(r.neg_min, &mut found.neg_min[at..]);
+    s.store(r.l_iscale, &mut found.l_iscale[at..]);
+    s.store(r.l_min, &mut found.l_min[at..]);
+    found.zero |= u64::from(s.bits(r.flat)) << at;
+}
+
+/// A K-quant type whose sub-blocks are searched in lanes.
+trait KQuant {
+    /// Bytes per super-block.
+    const TS: usize;
+    /// Sub-blocks per super-block.
+    const SUBS: usize;
+    /// Fills `found` for the sub-blocks of the [`GROUP`] super-blocks `xg`.
+    fn search<S: Lanes>(s: S, xg: &[f32], found: &mut Found);
+    /// Encodes the super-block `x` from its values and the results of its sub-blocks
+    /// (`found[first..first + SUBS]`).
+    fn finish(x: &[f32], found: &Found, first: usize, out: &mut [u8]);
+}
+
+/// Quantizes the super-blocks of `x` into `out` [`GROUP`] at a time: [`KQuant::search`] on
+/// the group, then [`KQuant::finish`] on each. The last, incomplete group is completed with
+/// copies of its first super-block, whose results are not used.
+#[inline(always)]
+fn in_groups<K: KQuant, S: Lanes>(s: S, x: &[f32], out: &mut [u8]) {
+    let mut xs = x.chunks_exact(GROUP * QK_K);
+    let mut outs = out.chunks_exact_mut(GROUP * K::TS);
+    for (xg, og) in (&mut xs).zip(&mut outs) {
+        let mut found = Found::new();
+        K::search(s, xg, &mut found);
+        for (b, (xb, ob)) in xg
+            .chunks_exact(QK_K)
+            .zip(og.chunks_exact_mut(K::TS))
+            .enumerate()
+        {
+            K::finish(xb, &found, b * K::SUBS, ob);
+        }
+    }
+    let rest = xs.remainder();
+    if !rest.is_empty() {
+        let mut group = [0f32; GROUP * QK_K];
+        for (i, g) in group.chunks_exact_mut(QK_K).enumerate() {
+            g.copy_from_slice(rest.chunks_exact(QK_K).nth(i).unwrap_or(&rest[..QK_K]));
+        }
+        let mut found = Found::new();
+        K::search(s, &group, &mut found);
+        let outs = outs.into_remainder().chunks_exact_mut(K::TS);
+        for (b, (xb, ob)) in rest.chunks_exact(QK_K).zip(outs).enumerate() {
+            K::finish(xb, &found, b * K::SUBS, ob);
+        }
+    }
+}
+
+struct Q2K;
+
+impl KQuant for Q2K {
+    const TS: usize = 84;
+    const SUBS: usize = 16;
+    #[inline(always)]
+    fn search<S: Lanes>(s: S, xg: &[f32], found: &mut Found) {
+        let mut at = 0;
+        while at < GROUP * 16 {
+            let x = &xg[16 * at..];
+            search_qkx2::<S, 16>(s, x, Weights::Abs, 3, -0.5, 15, true, found, at);
+            at += S::LANES;
+        }
+    }
+    #[inline(always)]
+    fn finish(x: &[f32], found: &Found, first: usize, out: &mut [u8]) {
+        finish_q2_k(x, found, first, out)
+    }
+}
+
+#[inline(always)]
+fn quantize_q2_k_with<S: Lanes>(s: S, x: &[f32], out: &mut [u8]) {
+    in_groups::<Q2K, S>(s, x, out);
+}
+
+#[inline(always)]
+fn finish_q2_k(x: &[f32], found: &Found, first: usize, out: &mut [u8]) {
+    // scales[0..16] | qs[16..80] | d[80..82] | dmin[82..84]
+    const Q4SCALE: f32 = 15.0;
+    let scales = &found.scale[first..first + 16];
+    let mins = &found.neg_min[first..first + 16];
     let mut max_scale = 0.0f32;
     let mut max_min = 0.0f32;
     for j in 0..QK_K / 16 {
@@ -326,46 +474,67 @@ fn quantize_q2_k_portable(x: &[f32], out: &mut [u8]) {
     } else {
         write_f16(dd, 2, 0.0)
     };
+    let mut l = [0u8; QK_K];
     for j in 0..QK_K / 16 {
+        let sub = &x[16 * j..16 * j + 16];
+        let lj = &mut l[16 * j..16 * j + 16];
         let dj = d * (sc_bytes[j] & 0x0f) as f32;
         if dj == 0.0 {
+            // The search's levels stay.
+            let f = first + j;
+            let (is, m, z) = (found.l_iscale[f], found.l_min[f], found.is_zero(f));
+            for (o, &v) in lj.iter_mut().zip(sub) {
+                *o = lanes::level_qkx2(3, is, m, z, v);
+            }
             continue;
         }
         let dm = dmin * (sc_bytes[j] >> 4) as f32;
-        for ii in 0..16 {
-            let li = nearest_int((x[16 * j + ii] + dm) / dj).clamp(0, 3);
-            l[16 * j + ii] = li as u8;
+        for (o, &v) in lj.iter_mut().zip(sub) {
+            *o = nearest_int((v + dm) / dj).clamp(0, 3) as u8;
         }
     }
     pack_2bit(&l, qs);
 }
 
-/// The K-quant block functions with the most work (Q2_K, Q4_K, Q5_K, Q6_K), dispatched to a copy
-/// compiled for AVX2 when the processor has it. Both copies are the same Rust code (the
-/// portable body is inlined into each); AVX2 only widens the vectors of the lane loops of
-/// [`lanes`] from four floats to eight. Float operations are the same IEEE operations in the
-/// same order either way (Rust never fuses a multiply and an add on its own), so the bytes are
-/// identical: `tests::avx2_and_portable_blocks_are_identical` checks it.
+/// The K-quant functions with the most work (Q2_K, Q4_K, Q5_K, Q6_K), for any number of whole
+/// super-blocks, dispatched to the widest [`Lanes`] the processor has: two AVX-512 vectors
+/// (32 lanes) with AVX-512F, two AVX2 vectors (16 lanes) with AVX2, else two portable
+/// 8-lane arrays. Two vectors rather than one give the processor two independent chains of
+/// additions to overlap (a tenth faster on Zen 5). The searches are the same code over each
+/// (see [`lanes`]) and every operation is the same IEEE operation on each lane, so the bytes are
+/// identical whichever runs: `tests::simd_and_portable_blocks_are_identical` checks it.
 macro_rules! dispatched {
-    ($($name:ident => $portable:ident, $avx2:ident;)*) => {
+    ($($name:ident => $with:ident, $avx2:ident, $avx512:ident;)*) => {
         $(
             pub(super) fn $name(x: &[f32], out: &mut [u8]) {
                 #[cfg(target_arch = "x86_64")]
-                if std::arch::is_x86_feature_detected!("avx2") {
-                    // SAFETY: `$avx2` only requires AVX2, which the processor was just found to
-                    // support; its body is safe Rust.
-                    return unsafe { avx2::$avx2(x, out) };
+                {
+                    if let Some(s) = lanes::Avx512::new() {
+                        // SAFETY: `$avx512` only requires AVX-512F, which the processor has:
+                        // `Avx512::new` found it.
+                        return unsafe { simd::$avx512(s, x, out) };
+                    }
+                    if let Some(s) = lanes::Avx2::new() {
+                        // SAFETY: `$avx2` only requires AVX2, which the processor has:
+                        // `Avx2::new` found it.
+                        return unsafe { simd::$avx2(s, x, out) };
+                    }
                 }
-                $portable(x, out)
+                $with(Two(lanes::Portable), x, out)
             }
         )*
-        /// The same block functions compiled with AVX2 enabled.
+        /// The same functions compiled with AVX2, and with AVX-512F, enabled.
         #[cfg(target_arch = "x86_64")]
-        mod avx2 {
+        mod simd {
+            use super::lanes::{Avx2, Avx512, Two};
             $(
                 #[target_feature(enable = "avx2")]
-                pub(super) unsafe fn $avx2(x: &[f32], out: &mut [u8]) {
-                    super::$portable(x, out)
+                pub(super) fn $avx2(s: Avx2, x: &[f32], out: &mut [u8]) {
+                    super::$with(Two(s), x, out)
+                }
+                #[target_feature(enable = "avx512f")]
+                pub(super) fn $avx512(s: Avx512, x: &[f32], out: &mut [u8]) {
+                    super::$with(Two(s), x, out)
                 }
             )*
         }
@@ -373,13 +542,20 @@ macro_rules! dispatched {
 }
 
 dispatched! {
-    quantize_q2_k => quantize_q2_k_portable, q2_k;
-    quantize_q4_k => quantize_q4_k_portable, q4_k;
-    quantize_q5_k => quantize_q5_k_portable, q5_k;
-    quantize_q6_k => quantize_q6_k_portable, q6_k;
+    quantize_q2_k => quantize_q2_k_with, q2_k_avx2, q2_k_avx512;
+    quantize_q4_k => quantize_q4_k_with, q4_k_avx2, q4_k_avx512;
+    quantize_q5_k => quantize_q5_k_with, q5_k_avx2, q5_k_avx512;
+    quantize_q6_k => quantize_q6_k_with, q6_k_avx2, q6_k_avx512;
 }
 
+/// Q3_K for any number of whole super-blocks.
 pub(super) fn quantize_q3_k(x: &[f32], out: &mut [u8]) {
+    for (xb, ob) in x.chunks_exact(QK_K).zip(out.chunks_exact_mut(110)) {
+        quantize_q3_k_block(xb, ob);
+    }
+}
+
+fn quantize_q3_k_block(x: &[f32], out: &mut [u8]) {
     // hmask[0..32] | qs[32..96] | scales[96..108] | d[108..110]
     let mut l8 = [0i8; QK_K];
     let mut scales = [0f32; QK_K / 16];
@@ -446,43 +622,41 @@ pub(super) fn quantize_q3_k(x: &[f32], out: &mut [u8]) {
     pack_2bit(&l, qs);
 }
 
-/// Shared part of Q4_K and Q5_K: sub-block (scale, min) search and the packed 6-bit scales.
-/// Returns the final `L` values (0..=nmax) per element.
+/// Shared part of Q4_K and Q5_K: the search over the sub-blocks of 32 of a [`GROUP`] of
+/// super-blocks.
 #[inline(always)]
-fn quantize_k_scales(
+fn search_k45<S: Lanes>(s: S, xg: &[f32], nmax: i32, rmin: f32, nstep: i32, found: &mut Found) {
+    let mut at = 0;
+    while at < GROUP * 8 {
+        let x = &xg[32 * at..];
+        search_qkx2::<S, 32>(
+            s,
+            x,
+            Weights::RmsPlusAbs,
+            nmax,
+            rmin,
+            nstep,
+            false,
+            found,
+            at,
+        );
+        at += S::LANES;
+    }
+}
+
+/// Shared part of Q4_K and Q5_K: the packed 6-bit scales of the super-block `x` from the
+/// search results of its sub-blocks (`found[first..first + 8]`). Returns the final `L`
+/// values (0..=nmax) per element.
+#[inline(always)]
+fn finish_k_scales(
     x: &[f32],
+    found: &Found,
+    first: usize,
     nmax: i32,
-    rmin: f32,
-    nstep: i32,
     head: &mut [u8], // d f16 | dmin f16 | scales[12]
 ) -> [u8; QK_K] {
-    let mut l = [0u8; QK_K];
-    // The eight sub-blocks of 32 searched together, sub-block j in lane j (see `lanes`).
-    let mut xt = [[0f32; LANES]; 32];
-    for (j, sub) in x.chunks_exact(32).enumerate() {
-        for (i, &v) in sub.iter().enumerate() {
-            xt[i][j] = v;
-        }
-    }
-    let mut sum_x2 = [0f32; LANES];
-    for row in &xt {
-        for k in 0..LANES {
-            sum_x2[k] += row[k] * row[k];
-        }
-    }
-    let mut weights = [[0f32; LANES]; 32];
-    for (w, row) in weights.iter_mut().zip(&xt) {
-        for k in 0..LANES {
-            w[k] = (sum_x2[k] / 32.0).sqrt() + row[k].abs();
-        }
-    }
-    let mut lt = [[0u8; LANES]; 32];
-    let (scales, mins) = lanes::qkx2(nmax, &xt, &weights, &mut lt, rmin, 0.1, nstep, false);
-    for (i, row) in lt.iter().enumerate() {
-        for (j, &v) in row.iter().enumerate() {
-            l[32 * j + i] = v;
-        }
-    }
+    let scales = &found.scale[first..first + 8];
+    let mins = &found.neg_min[first..first + 8];
     let mut max_scale = 0.0f32;
     let mut max_min = 0.0f32;
     for j in 0..QK_K / 32 {
@@ -515,25 +689,53 @@ fn quantize_k_scales(
     }
     let d = write_f16(head, 0, max_scale / 63.0);
     let dmin = write_f16(head, 2, max_min / 63.0);
+    let mut l = [0u8; QK_K];
     for j in 0..QK_K / 32 {
+        let sub = &x[32 * j..32 * j + 32];
+        let lj = &mut l[32 * j..32 * j + 32];
         let (s, m) = get_scale_min_k4(j, &head[4..16]);
         let dj = d * s as f32;
         if dj == 0.0 {
+            // The search's levels stay.
+            let f = first + j;
+            let (is, m, z) = (found.l_iscale[f], found.l_min[f], found.is_zero(f));
+            for (o, &v) in lj.iter_mut().zip(sub) {
+                *o = lanes::level_qkx2(nmax, is, m, z, v);
+            }
             continue;
         }
         let dm = dmin * m as f32;
-        for ii in 0..32 {
-            let li = nearest_int((x[32 * j + ii] + dm) / dj).clamp(0, nmax);
-            l[32 * j + ii] = li as u8;
+        for (o, &v) in lj.iter_mut().zip(sub) {
+            *o = nearest_int((v + dm) / dj).clamp(0, nmax) as u8;
         }
     }
     l
 }
 
+struct Q4K;
+
+impl KQuant for Q4K {
+    const TS: usize = 144;
+    const SUBS: usize = 8;
+    #[inline(always)]
+    fn search<S: Lanes>(s: S, xg: &[f32], found: &mut Found) {
+        search_k45(s, xg, 15, -1.0, 20, found)
+    }
+    #[inline(always)]
+    fn finish(x: &[f32], found: &Found, first: usize, out: &mut [u8]) {
+        finish_q4_k(x, found, first, out)
+    }
+}
+
 #[inline(always)]
-fn quantize_q4_k_portable(x: &[f32], out: &mut [u8]) {
+fn quantize_q4_k_with<S: Lanes>(s: S, x: &[f32], out: &mut [u8]) {
+    in_groups::<Q4K, S>(s, x, out);
+}
+
+#[inline(always)]
+fn finish_q4_k(x: &[f32], found: &Found, first: usize, out: &mut [u8]) {
     let (head, qs) = out.split_at_mut(16);
-    let l = quantize_k_scales(x, 15, -1.0, 20, head);
+    let l = finish_k_scales(x, found, first, 15, head);
     for (c, q) in qs.chunks_exact_mut(32).enumerate() {
         let j = 64 * c;
         for i in 0..32 {
@@ -542,11 +744,31 @@ fn quantize_q4_k_portable(x: &[f32], out: &mut [u8]) {
     }
 }
 
+struct Q5K;
+
+impl KQuant for Q5K {
+    const TS: usize = 176;
+    const SUBS: usize = 8;
+    #[inline(always)]
+    fn search<S: Lanes>(s: S, xg: &[f32], found: &mut Found) {
+        search_k45(s, xg, 31, -0.5, 15, found)
+    }
+    #[inline(always)]
+    fn finish(x: &[f32], found: &Found, first: usize, out: &mut [u8]) {
+        finish_q5_k(x, found, first, out)
+    }
+}
+
 #[inline(always)]
-fn quantize_q5_k_portable(x: &[f32], out: &mut [u8]) {
+fn quantize_q5_k_with<S: Lanes>(s: S, x: &[f32], out: &mut [u8]) {
+    in_groups::<Q5K, S>(s, x, out);
+}
+
+#[inline(always)]
+fn finish_q5_k(x: &[f32], found: &Found, first: usize, out: &mut [u8]) {
     let (head, rest) = out.split_at_mut(16);
     let (qh, ql) = rest.split_at_mut(32);
-    let l = quantize_k_scales(x, 31, -0.5, 15, head);
+    let l = finish_k_scales(x, found, first, 31, head);
     qh.fill(0);
     let mut m1 = 1u8;
     let mut m2 = 2u8;
@@ -570,32 +792,41 @@ fn quantize_q5_k_portable(x: &[f32], out: &mut [u8]) {
     }
 }
 
-#[inline(always)]
-fn quantize_q6_k_portable(x: &[f32], out: &mut [u8]) {
-    // ql[0..128] | qh[128..192] | scales[192..208] | d[208..210]
-    let mut l8 = [0i8; QK_K];
-    let mut scales = [0f32; QK_K / 16];
-    // Sixteen sub-blocks of 16: two groups of eight, one sub-block per lane (see `lanes`).
-    for half in 0..2 {
-        let base = 128 * half;
-        let mut xt = [[0f32; LANES]; 16];
-        for j in 0..LANES {
-            for i in 0..16 {
-                xt[i][j] = x[base + 16 * j + i];
-            }
-        }
-        let mut lt = [[0i8; LANES]; 16];
-        let s = lanes::qx_rmse1(32, &xt, &mut lt);
-        for j in 0..LANES {
-            scales[8 * half + j] = s[j];
-            for i in 0..16 {
-                l8[base + 16 * j + i] = lt[i][j];
-            }
+struct Q6K;
+
+impl KQuant for Q6K {
+    const TS: usize = 210;
+    const SUBS: usize = 16;
+    #[inline(always)]
+    fn search<S: Lanes>(s: S, xg: &[f32], found: &mut Found) {
+        let mut at = 0;
+        while at < GROUP * 16 {
+            let xt = transpose::<S, 16>(s, &xg[16 * at..]);
+            let r = lanes::qx_rmse1(s, 32, &xt);
+            s.store(r.scale, &mut found.scale[at..]);
+            s.store(r.l_iscale, &mut found.l_iscale[at..]);
+            found.zero |= u64::from(s.bits(r.zero)) << at;
+            at += S::LANES;
         }
     }
+    #[inline(always)]
+    fn finish(x: &[f32], found: &Found, first: usize, out: &mut [u8]) {
+        finish_q6_k(x, found, first, out)
+    }
+}
+
+#[inline(always)]
+fn quantize_q6_k_with<S: Lanes>(s: S, x: &[f32], out: &mut [u8]) {
+    in_groups::<Q6K, S>(s, x, out);
+}
+
+#[inline(always)]
+fn finish_q6_k(x: &[f32], found: &Found, first: usize, out: &mut [u8]) {
+    // ql[0..128] | qh[128..192] | scales[192..208] | d[208..210]
+    let scales = &found.scale[first..first + 16];
     let mut max_scale = 0.0f32;
     let mut max_abs_scale = 0.0f32;
-    for &s in &scales {
+    for &s in scales {
         if s.abs() > max_abs_scale {
             max_abs_scale = s.abs();
             max_scale = s;
@@ -613,14 +844,22 @@ fn quantize_q6_k_portable(x: &[f32], out: &mut [u8]) {
     for ib in 0..QK_K / 16 {
         sc[ib] = nearest_int(iscale * scales[ib]).min(127) as i8 as u8;
     }
+    let mut l8 = [0i8; QK_K];
     for j in 0..QK_K / 16 {
+        let sub = &x[16 * j..16 * j + 16];
+        let lj = &mut l8[16 * j..16 * j + 16];
         let d = d_all * (sc[j] as i8) as f32;
         if d == 0.0 {
+            // The search's levels stay.
+            let f = first + j;
+            let (is, z) = (found.l_iscale[f], found.is_zero(f));
+            for (o, &v) in lj.iter_mut().zip(sub) {
+                *o = lanes::level_qx(32, is, z, v);
+            }
             continue;
         }
-        for ii in 0..16 {
-            let li = nearest_int(x[16 * j + ii] / d).clamp(-32, 31);
-            l8[16 * j + ii] = (li + 32) as i8;
+        for (o, &v) in lj.iter_mut().zip(sub) {
+            *o = (nearest_int(v / d).clamp(-32, 31) + 32) as i8;
         }
     }
     for h in 0..2 {
@@ -791,81 +1030,192 @@ mod tests {
         out
     }
 
-    fn transpose<const N: usize>(group: &[Vec<f32>]) -> [[f32; LANES]; N] {
-        let mut t = [[0f32; LANES]; N];
-        for (k, sub) in group.iter().enumerate() {
-            for i in 0..N {
-                t[i][k] = sub[i];
-            }
-        }
-        t
+    /// The sub-blocks of `group` (at most `S::LANES`; missing lanes repeat the first), one per
+    /// lane.
+    fn to_lanes<S: Lanes, const N: usize>(s: S, group: &[Vec<f32>]) -> [S::F; N] {
+        let x: Vec<f32> = (0..S::LANES)
+            .flat_map(|k| group.get(k).unwrap_or(&group[0]).iter().copied())
+            .collect();
+        transpose::<S, N>(s, &x)
     }
 
-    fn check_qkx2<const N: usize>(nmax: i32, rmin: f32, nstep: i32, use_mad: bool) {
-        for group in sub_blocks(N).chunks_exact(LANES) {
-            let xt = transpose::<N>(group);
-            let mut wt = [[0f32; LANES]; N];
-            for i in 0..N {
-                for k in 0..LANES {
-                    wt[i][k] = xt[i][k].abs() + 0.5;
-                }
+    /// The lanes of `v`.
+    fn lanes_of<S: Lanes>(s: S, v: S::F) -> Vec<f32> {
+        let mut out = vec![0f32; S::LANES];
+        s.store(v, &mut out);
+        out
+    }
+
+    fn check_qkx2<S: Lanes, const N: usize>(s: S, nmax: i32, rmin: f32, nstep: i32, use_mad: bool) {
+        for group in sub_blocks(N).chunks(S::LANES) {
+            let xt = to_lanes::<S, N>(s, group);
+            let mut wt = xt;
+            for v in &mut wt {
+                *v = s.add(s.abs(*v), s.splat(0.5));
             }
-            let mut lt = [[0u8; LANES]; N];
-            let (s8, m8) = lanes::qkx2(nmax, &xt, &wt, &mut lt, rmin, 0.1, nstep, use_mad);
+            let r = lanes::qkx2(s, nmax, &xt, &wt, rmin, 0.1, nstep, use_mad);
+            let (scale, neg_min) = (lanes_of(s, r.scale), lanes_of(s, r.neg_min));
+            let (l_iscale, l_min) = (lanes_of(s, r.l_iscale), lanes_of(s, r.l_min));
+            let flat = s.bits(r.flat);
             for (k, sub) in group.iter().enumerate() {
                 let w: Vec<f32> = sub.iter().map(|v| v.abs() + 0.5).collect();
                 let (mut l, mut aux) = (vec![0u8; N], vec![0u8; N]);
-                let (s, m) =
+                let (sc, m) =
                     make_qkx2_quants(nmax, sub, &w, &mut l, &mut aux, rmin, 0.1, nstep, use_mad);
                 assert_eq!(
-                    (s.to_bits(), m.to_bits()),
-                    (s8[k].to_bits(), m8[k].to_bits())
+                    (sc.to_bits(), m.to_bits()),
+                    (scale[k].to_bits(), neg_min[k].to_bits())
                 );
-                assert!((0..N).all(|i| l[i] == lt[i][k]));
+                let is_flat = flat >> k & 1 != 0;
+                for i in 0..N {
+                    let li = lanes::level_qkx2(nmax, l_iscale[k], l_min[k], is_flat, sub[i]);
+                    assert_eq!(l[i], li);
+                }
             }
         }
     }
 
-    #[test]
-    #[cfg(target_arch = "x86_64")]
-    fn avx2_and_portable_blocks_are_identical() {
-        if !std::arch::is_x86_feature_detected!("avx2") {
-            return; // no AVX2 on this processor: only the portable path runs
-        }
-        let values: Vec<f32> = sub_blocks(32).concat();
-        type Pair = (fn(&[f32], &mut [u8]), unsafe fn(&[f32], &mut [u8]), usize);
-        let pairs: [Pair; 4] = [
-            (quantize_q2_k_portable, avx2::q2_k, 84),
-            (quantize_q4_k_portable, avx2::q4_k, 144),
-            (quantize_q5_k_portable, avx2::q5_k, 176),
-            (quantize_q6_k_portable, avx2::q6_k, 210),
-        ];
-        for (portable, simd, ts) in pairs {
-            for block in values.chunks_exact(QK_K) {
-                let (mut a, mut b) = (vec![0u8; ts], vec![0u8; ts]);
-                portable(block, &mut a);
-                // SAFETY: AVX2 was detected above.
-                unsafe { simd(block, &mut b) };
-                assert_eq!(a, b);
+    fn check_qx<S: Lanes>(s: S) {
+        for group in sub_blocks(16).chunks(S::LANES) {
+            let xt = to_lanes::<S, 16>(s, group);
+            let r = lanes::qx_rmse1(s, 32, &xt);
+            let (scale, l_iscale) = (lanes_of(s, r.scale), lanes_of(s, r.l_iscale));
+            let zero = s.bits(r.zero);
+            for (k, sub) in group.iter().enumerate() {
+                let mut l = vec![0i8; 16];
+                let sc = make_qx_quants_rmse1(32, sub, &mut l);
+                assert_eq!(sc.to_bits(), scale[k].to_bits());
+                let is_zero = zero >> k & 1 != 0;
+                for i in 0..16 {
+                    assert_eq!(l[i], lanes::level_qx(32, l_iscale[k], is_zero, sub[i]));
+                }
             }
         }
+    }
+
+    fn check_lanes<S: Lanes>(s: S) {
+        check_qkx2::<S, 32>(s, 15, -1.0, 20, false); // Q4_K
+        check_qkx2::<S, 32>(s, 31, -0.5, 15, false); // Q5_K
+        check_qkx2::<S, 16>(s, 3, -0.5, 15, true); // Q2_K
+        check_qkx2::<S, 16>(s, 3, -0.5, 0, true); // no search steps
+        check_qx(s); // Q6_K
     }
 
     #[test]
     fn lane_searches_equal_the_one_sub_block_searches_bit_for_bit() {
-        check_qkx2::<32>(15, -1.0, 20, false); // Q4_K
-        check_qkx2::<32>(31, -0.5, 15, false); // Q5_K
-        check_qkx2::<16>(3, -0.5, 15, true); // Q2_K
-        check_qkx2::<16>(3, -0.5, 0, true); // no search steps
-        for group in sub_blocks(16).chunks_exact(LANES) {
-            let xt = transpose::<16>(group);
-            let mut lt = [[0i8; LANES]; 16];
-            let s8 = lanes::qx_rmse1(32, &xt, &mut lt);
-            for (k, sub) in group.iter().enumerate() {
-                let mut l = vec![0i8; 16];
-                let s = make_qx_quants_rmse1(32, sub, &mut l);
-                assert_eq!(s.to_bits(), s8[k].to_bits());
-                assert!((0..16).all(|i| l[i] == lt[i][k]));
+        check_lanes(lanes::Portable);
+        check_lanes(Two(lanes::Portable));
+        #[cfg(target_arch = "x86_64")]
+        {
+            if let Some(s) = lanes::Avx2::new() {
+                // SAFETY: AVX2 was detected (`Avx2::new`); `check_lanes` is safe Rust.
+                unsafe { check_lanes_avx2(s) };
+            }
+            if let Some(s) = lanes::Avx512::new() {
+                // SAFETY: AVX-512F was detected (`Avx512::new`).
+                unsafe { check_lanes_avx512(s) };
+            }
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn check_lanes_avx2(s: lanes::Avx2) {
+        check_lanes(s);
+        check_lanes(Two(s));
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    fn check_lanes_avx512(s: lanes::Avx512) {
+        check_lanes(s);
+        check_lanes(Two(s));
+    }
+
+    /// Super-blocks mixing the kinds of [`sub_blocks`] (so that some sub-block scales round to
+    /// 0 beside larger ones and keep the searches' levels), an odd number of them.
+    fn mixed_blocks() -> Vec<f32> {
+        let subs = sub_blocks(16);
+        let mut values = Vec::new();
+        for i in 0..40 {
+            for kind in 0..6 {
+                values.extend_from_slice(&subs[40 * kind + i]);
+            }
+        }
+        let blocks = values.len() / QK_K;
+        values.truncate((blocks - 1 + blocks % 2) * QK_K);
+        values
+    }
+
+    type Quantizer<S> = fn(S, &[f32], &mut [u8]);
+
+    /// The portable ways of quantizing type `t`: one vector, and two (what runs without SIMD);
+    /// the block size.
+    fn all_ways(
+        t: usize,
+    ) -> (
+        Quantizer<lanes::Portable>,
+        Quantizer<Two<lanes::Portable>>,
+        usize,
+    ) {
+        match t {
+            0 => (quantize_q2_k_with, quantize_q2_k_with, 84),
+            1 => (quantize_q4_k_with, quantize_q4_k_with, 144),
+            2 => (quantize_q5_k_with, quantize_q5_k_with, 176),
+            _ => (quantize_q6_k_with, quantize_q6_k_with, 210),
+        }
+    }
+
+    #[test]
+    fn simd_and_portable_blocks_are_identical() {
+        let mut values = mixed_blocks();
+        values.extend(sub_blocks(32).concat());
+        values.truncate(values.len() / QK_K * QK_K);
+        for t in 0..4 {
+            let (one, two, ts) = all_ways(t);
+            // All the blocks at once (groups, and an incomplete last group), and each block
+            // alone.
+            let mut inputs: Vec<&[f32]> = vec![&values];
+            inputs.extend(values.chunks_exact(QK_K));
+            for x in inputs {
+                let n = x.len() / QK_K * ts;
+                let mut a = vec![0u8; n];
+                one(lanes::Portable, x, &mut a);
+                let mut b = vec![0u8; n];
+                two(Two(lanes::Portable), x, &mut b);
+                assert_eq!(a, b, "two portable vectors, type {t}");
+                let mut one_by_one = vec![0u8; n];
+                for (xb, ob) in x.chunks_exact(QK_K).zip(one_by_one.chunks_exact_mut(ts)) {
+                    one(lanes::Portable, xb, ob);
+                }
+                assert_eq!(a, one_by_one, "block by block, type {t}");
+                #[cfg(target_arch = "x86_64")]
+                {
+                    if let Some(s) = lanes::Avx2::new() {
+                        let f = [
+                            simd::q2_k_avx2,
+                            simd::q4_k_avx2,
+                            simd::q5_k_avx2,
+                            simd::q6_k_avx2,
+                        ][t];
+                        let mut b = vec![0u8; n];
+                        // SAFETY: AVX2 was detected (`Avx2::new`).
+                        unsafe { f(s, x, &mut b) };
+                        assert_eq!(a, b, "AVX2, type {t}");
+                    }
+                    if let Some(s) = lanes::Avx512::new() {
+                        let f = [
+                            simd::q2_k_avx512,
+                            simd::q4_k_avx512,
+                            simd::q5_k_avx512,
+                            simd::q6_k_avx512,
+                        ][t];
+                        let mut b = vec![0u8; n];
+                        // SAFETY: AVX-512F was detected (`Avx512::new`).
+                        unsafe { f(s, x, &mut b) };
+                        assert_eq!(a, b, "AVX-512, type {t}");
+                    }
+                }
             }
         }
     }

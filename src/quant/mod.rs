@@ -529,14 +529,32 @@ fn encode_blocks<V: Values>(
                 _ => kquants::quantize_q6_k,
             };
             let ts = ty.type_size();
-            if (0..n).any(|i| !src.get(i).is_finite()) {
-                false
-            } else {
-                for (i, o) in dst.chunks_exact_mut(ts).enumerate() {
-                    src.with_block::<QK_K, _>(i, |x| block_fn(x, o));
-                }
-                true
+            // Four super-blocks at a time: the searches run on the sub-blocks of all four.
+            // A group with a value that is not finite is not encoded.
+            const GROUP: usize = 4 * QK_K;
+            let mut bad = false;
+            let mut groups = dst.chunks_exact_mut(4 * ts);
+            for (i, o) in (&mut groups).enumerate() {
+                src.with_block::<GROUP, _>(i, |x| {
+                    bad |= any_non_finite(x);
+                    if !bad {
+                        block_fn(x, o);
+                    }
+                });
             }
+            let last = groups.into_remainder();
+            if !last.is_empty() && !bad {
+                let first = n / GROUP * GROUP;
+                let mut x = [0f32; GROUP];
+                for (j, v) in x[..n - first].iter_mut().enumerate() {
+                    *v = src.get(first + j);
+                }
+                bad |= any_non_finite(&x);
+                if !bad {
+                    block_fn(&x[..n - first], last);
+                }
+            }
+            !bad
         }
     };
     if ok {
