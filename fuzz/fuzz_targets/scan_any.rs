@@ -1,6 +1,5 @@
 //! Any bytes through detection and every container scanner, with torch's restricted unpickler
-//! replayed alongside (`weights_only`: the answer the scan works out, and the replay alone for
-//! what the scan does not read as torch does) and compared with the replay alone. Decompression gets a 1 MiB floor
+//! replayed during the scan (`weights_only`) and its answer compared with the replay run alone. Decompression gets a 1 MiB floor
 //! (instead of 64 MiB): the budget paths are reached as they are with the default, and a small
 //! input expanding to the default floor (a 7z bomb holds a 64 MiB folder in memory, within its
 //! budget) does not cost the fuzzer its memory limit.

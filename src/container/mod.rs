@@ -493,7 +493,7 @@ fn with_polyglot_check(ctx: &Ctx<'_>, data: &[u8], mut scanned: Scanned) -> Scan
 /// opcode byte.
 pub(crate) fn speculative_pickle(ctx: &Ctx<'_>, data: &[u8]) -> Option<Vec<Finding>> {
     if acts_as_pickle(ctx, data) {
-        Some(torch::scan_pickles(ctx, data, None).findings)
+        Some(torch::scan_pickles(ctx, data).findings)
     } else {
         None
     }

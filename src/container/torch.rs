@@ -17,7 +17,6 @@ use super::{ids, scan_content, shift, speculative_pickle, Ctx, Kind, Scanned};
 use crate::finding::Finding;
 use crate::format::torch::{self as torch_layout, is_pickle_name, lower_basename};
 use crate::format::zip::{self, Archive, Entry, Note, ZipError};
-use crate::pickle::decode::Op;
 use crate::pickle::value::{Id, Value};
 use crate::pickle::vm::{AfterBuild, EventKind, Hooks, NoHooks, Vm, VmError};
 use crate::scan::is_storage_pid;
@@ -176,12 +175,9 @@ pub(crate) fn scan_zip(ctx: &Ctx<'_>, data: &[u8], depth: usize) -> Scanned {
             && bytes[0] == 0x80
             && depth < limits.max_container_depth
             && !looks_legacy(ctx, &bytes);
-        let mut replay = torch_load
-            .filter(|rec| std::ptr::eq(*rec, e))
-            .map(|_| Replay::member(&bytes));
         let (scanned, ids) = if single_run {
             let mut ids = Vec::new();
-            let scanned = scan_plain_pickle(ctx, &bytes, Some(&mut ids), replay.as_mut());
+            let scanned = scan_plain_pickle(ctx, &bytes, Some(&mut ids));
             (scanned, ids)
         } else if matches!(kind, Kind::Pickle | Kind::TorchLegacy) {
             let (vm, _run) = ctx.scanner.run_one(&bytes, &mut NoHooks);
@@ -194,9 +190,11 @@ pub(crate) fn scan_zip(ctx: &Ctx<'_>, data: &[u8], depth: usize) -> Scanned {
                 Vec::new(),
             )
         };
-        if let Some(r) = replay {
+        // torch.load's unpickler over the record it reads, from the bytes just scanned.
+        if torch_load.is_some_and(|rec| std::ptr::eq(rec, e)) {
+            let replayed = Replay::member(&bytes).finish();
             ctx.weights_only
-                .replace(Some(weights_only::zip_end(e, Ok(r.finish()))));
+                .replace(Some(weights_only::zip_end(e, Ok(replayed))));
         }
         for (key, class, numel) in ids {
             let names = torch_layout::storage_member_names(&e.name, &key);
@@ -553,33 +551,30 @@ pub(crate) fn looks_legacy(ctx: &Ctx<'_>, data: &[u8]) -> bool {
 
 /// A raw pickle file: plain pickle, joblib dump, or torch's legacy format.
 pub(crate) fn scan_pickle_file(ctx: &Ctx<'_>, data: &[u8], depth: usize) -> Scanned {
-    let mut replay = ctx.models_torch_load(depth).then(|| Replay::file(data));
-    let scanned = scan_pickles(ctx, data, replay.as_mut());
-    if let Some(r) = replay {
+    let scanned = scan_pickles(ctx, data);
+    if ctx.models_torch_load(depth) {
+        let replayed = Replay::file(data).finish();
         ctx.weights_only
-            .replace(Some(weights_only::file_end(data, r.finish())));
+            .replace(Some(weights_only::file_end(data, replayed)));
     }
     scanned
 }
 
-/// The pickles of `data` as torch's loaders read them (the legacy format, or pickles in a row),
-/// with torch's restricted unpickler following the same decoding when `replay` is given.
-pub(crate) fn scan_pickles(ctx: &Ctx<'_>, data: &[u8], replay: Option<&mut Replay<'_>>) -> Scanned {
+/// The pickles of `data` as torch's loaders read them (the legacy format, or pickles in a row).
+pub(crate) fn scan_pickles(ctx: &Ctx<'_>, data: &[u8]) -> Scanned {
     if looks_legacy(ctx, data) {
-        return scan_legacy(ctx, data, Walker::new(ctx, data), replay);
+        return scan_legacy(ctx, data, Walker::new(ctx, data));
     }
-    scan_plain_pickle(ctx, data, None, replay)
+    scan_plain_pickle(ctx, data, None)
 }
 
 /// A storage persistent id: key, storage class name, element count.
 type StorageId = (String, Option<String>, Option<u64>);
 
 /// Joblib's hooks, and the storage ids of the first stream when asked for.
-struct MemberHooks<'d, 'v, 'r> {
+struct MemberHooks<'d, 'v> {
     joblib: JoblibHooks<'d>,
     storages: Option<&'v mut Vec<StorageId>>,
-    /// torch's restricted unpickler, following the same opcodes.
-    replay: Option<&'v mut Replay<'r>>,
     /// `torch.storage._load_from_bytes` calls: (their offsets, the archive's bytes).
     nested: Vec<(Vec<u64>, Vec<u8>)>,
     /// Index in `nested` of each bytes object already copied.
@@ -588,25 +583,12 @@ struct MemberHooks<'d, 'v, 'r> {
     events_seen: usize,
 }
 
-impl Hooks for MemberHooks<'_, '_, '_> {
+impl Hooks for MemberHooks<'_, '_> {
     fn after_build(&mut self, vm: &Vm<'_>, target: Id) -> Result<AfterBuild, String> {
         self.joblib.after_build(vm, target)
     }
 
-    fn wants_ops(&self) -> bool {
-        self.replay.as_ref().is_some_and(|r| r.wants_ops())
-    }
-
-    fn op(&mut self, op: &Op<'_>, end: u64) {
-        if let Some(r) = self.replay.as_deref_mut() {
-            r.op(op, end);
-        }
-    }
-
     fn stream_end(&mut self, vm: &Vm<'_>, index: usize) {
-        if let Some(r) = self.replay.as_deref_mut() {
-            r.stream_end(vm, index);
-        }
         if index == 0 {
             if let Some(out) = self.storages.as_deref_mut() {
                 *out = storage_ids(vm, 0);
@@ -686,16 +668,10 @@ fn judge_nested_loads(
 
 /// A pickle that is not torch's legacy format: plain pickle or joblib dump. `storages`, when
 /// given, receives the storage ids its first stream names.
-fn scan_plain_pickle(
-    ctx: &Ctx<'_>,
-    data: &[u8],
-    storages: Option<&mut Vec<StorageId>>,
-    replay: Option<&mut Replay<'_>>,
-) -> Scanned {
+fn scan_plain_pickle(ctx: &Ctx<'_>, data: &[u8], storages: Option<&mut Vec<StorageId>>) -> Scanned {
     let mut member = MemberHooks {
         joblib: JoblibHooks::new(data),
         storages,
-        replay,
         nested: Vec::new(),
         nested_by_arg: HashMap::new(),
         events_seen: 0,
@@ -907,12 +883,7 @@ fn storage_reads(
 }
 
 /// torch legacy: magic, protocol, sys_info, object, storage keys, raw storages.
-fn scan_legacy<'d>(
-    ctx: &Ctx<'_>,
-    data: &'d [u8],
-    mut w: Walker<'d>,
-    replay: Option<&mut Replay<'_>>,
-) -> Scanned {
+fn scan_legacy<'d>(ctx: &Ctx<'_>, data: &'d [u8], mut w: Walker<'d>) -> Scanned {
     let mut extra: Vec<Finding> = Vec::new();
     let head = read_legacy_pickles(&mut w);
     let (storages, keys) = (head.storages, head.keys);
@@ -923,14 +894,9 @@ fn scan_legacy<'d>(
         head.end
     };
     let pickles_end = pos;
-    let mut no_replay = NoHooks;
-    let hooks: &mut dyn Hooks = match replay {
-        Some(r) => r,
-        None => &mut no_replay,
-    };
     let mut findings = ctx
         .scanner
-        .scan_pickles(&data[..pickles_end], hooks)
+        .scan_pickles(&data[..pickles_end], &mut NoHooks)
         .findings;
     if let Some(keys) = keys {
         let mismatch = |key: &str, at: u64, count: u64, numel: Option<u64>| {

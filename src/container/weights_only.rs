@@ -24,7 +24,6 @@ use crate::limits::Limits;
 use crate::names::fix_imports_cow;
 use crate::pickle::decode::{Arg, DecodeError, Decoder, Op};
 use crate::pickle::opcode::Opcode;
-use crate::pickle::vm::{Hooks, Vm};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::rc::Rc;
@@ -313,10 +312,8 @@ pub(crate) fn file_end(data: &[u8], o: Outcome) -> WeightsOnly {
 }
 
 /// torch's restricted unpickler replayed over the pickles `torch.load` reads in a row from
-/// `data`, starting at its first byte. The scan feeds it the opcodes its own machine decodes
-/// (as [`Hooks`]), so the pickles are decoded once; where that machine does not go on as
-/// torch would (it stops early, or skips bytes, as it does for joblib's inline arrays) the
-/// replay decodes the rest itself, and [`Replay::finish`] completes what no machine ran.
+/// `data`, starting at its first byte. The scan runs it on the bytes it has just scanned (the
+/// file, or the zip record torch reads), so nothing is mapped, parsed or inflated twice.
 pub(crate) struct Replay<'d> {
     data: &'d [u8],
     /// Pickles torch reads (the legacy format: five).
@@ -326,12 +323,8 @@ pub(crate) struct Replay<'d> {
     /// The pickle being replayed (counting from 0).
     index: usize,
     sim: Sim<'static>,
-    /// Position just past what the replay has read.
+    /// Where the pickle being replayed starts.
     pos: usize,
-    /// Whether the current pickle has had any opcode yet.
-    started: bool,
-    /// The scan's machine no longer reads what torch would: the replay reads by itself.
-    detached: bool,
     done: bool,
     outcome: Outcome,
 }
@@ -345,8 +338,6 @@ impl<'d> Replay<'d> {
             index: 0,
             sim: Sim::new(Allowlist::get()),
             pos: 0,
-            started: false,
-            detached: false,
             done: false,
             outcome: Outcome::default(),
         }
@@ -367,7 +358,8 @@ impl<'d> Replay<'d> {
         }
     }
 
-    fn start_stream(&mut self) {
+    /// Replay the pickle at `pos` to its end (STOP, or where it stops decoding).
+    fn replay_one(&mut self) {
         if self.pos >= self.data.len() {
             self.outcome.errors.push(Problem {
                 kind: ProblemKind::Unpickler,
@@ -375,49 +367,8 @@ impl<'d> Replay<'d> {
                 message: "Ran out of input".into(),
             });
             self.done = true;
-        }
-    }
-
-    /// The current pickle has ended (at STOP, or where it stops decoding).
-    fn end_stream(&mut self) {
-        let sim = std::mem::replace(&mut self.sim, Sim::new(Allowlist::get()));
-        self.outcome.needs.extend(sim.needs);
-        self.outcome.blocked.extend(sim.blocked);
-        let failed = sim.error.is_some();
-        self.outcome.errors.extend(sim.error);
-        self.started = false;
-        if failed {
-            self.done = true;
             return;
         }
-        if self.index == 0 && self.not_torch_file {
-            self.outcome.errors.push(Problem {
-                kind: ProblemKind::NotTorchFile,
-                offset: Some(0),
-                message: "Invalid magic number; corrupt file? (not written by torch.save: \
-                          torch.load reads the first pickle as the legacy magic number)"
-                    .into(),
-            });
-        }
-        self.index += 1;
-        if self.index >= self.streams {
-            self.done = true;
-        } else {
-            self.start_stream();
-        }
-    }
-
-    fn feed(&mut self, op: &Op<'_>, end: usize) {
-        self.started = true;
-        self.sim.feed(op);
-        self.pos = end;
-        if self.sim.finished {
-            self.end_stream();
-        }
-    }
-
-    /// Read the current pickle on from where the replay is, without the scan's machine.
-    fn read_alone(&mut self) {
         let start = self.pos;
         let mut dec = Decoder::new(&self.data[start..], start as u64);
         loop {
@@ -439,43 +390,34 @@ impl<'d> Replay<'d> {
             }
         }
         self.pos = start + dec.position();
-        self.end_stream();
+        let sim = std::mem::replace(&mut self.sim, Sim::new(Allowlist::get()));
+        self.outcome.needs.extend(sim.needs);
+        self.outcome.blocked.extend(sim.blocked);
+        let failed = sim.error.is_some();
+        self.outcome.errors.extend(sim.error);
+        if failed {
+            self.done = true;
+            return;
+        }
+        if self.index == 0 && self.not_torch_file {
+            self.outcome.errors.push(Problem {
+                kind: ProblemKind::NotTorchFile,
+                offset: Some(0),
+                message: "Invalid magic number; corrupt file? (not written by torch.save: \
+                          torch.load reads the first pickle as the legacy magic number)"
+                    .into(),
+            });
+        }
+        self.index += 1;
+        self.done = self.index >= self.streams;
     }
 
-    /// What torch would have found, reading on by itself wherever the scan's machine did not.
+    /// What torch would have found.
     pub(crate) fn finish(mut self) -> Outcome {
-        if !self.done && self.index == 0 && !self.started {
-            self.start_stream();
-        }
         while !self.done {
-            self.read_alone();
+            self.replay_one();
         }
         self.outcome
-    }
-}
-
-impl Hooks for Replay<'_> {
-    fn wants_ops(&self) -> bool {
-        !self.done && !self.detached
-    }
-
-    fn op(&mut self, op: &Op<'_>, end: u64) {
-        if self.done || self.detached {
-            return;
-        }
-        if op.offset != self.pos as u64 {
-            // The machine skipped bytes that torch reads as opcodes.
-            self.detached = true;
-            return;
-        }
-        self.feed(op, end as usize);
-    }
-
-    fn stream_end(&mut self, _vm: &Vm<'_>, _index: usize) {
-        // Ended before torch's unpickler would: the rest is read by the replay alone.
-        if self.started {
-            self.detached = true;
-        }
     }
 }
 

@@ -133,16 +133,6 @@ pub trait Hooks {
     /// Called by [`crate::Scanner::scan_pickles`] after each stream (`index` counts from 0),
     /// whether it ended at STOP or not.
     fn stream_end(&mut self, _vm: &Vm<'_>, _index: usize) {}
-
-    /// Whether [`Hooks::op`] is wanted (asked once per stream).
-    fn wants_ops(&self) -> bool {
-        false
-    }
-
-    /// Called with each opcode of the stream itself (not of pickles nested in it) before the
-    /// machine executes it, and the position just past it: another model of the loader (torch's
-    /// restricted unpickler) can follow the same decoding.
-    fn op(&mut self, _op: &super::decode::Op<'_>, _end: u64) {}
 }
 
 /// Hooks that do nothing: a plain pickle.
@@ -319,7 +309,6 @@ impl<'a> Vm<'a> {
             decoder: Decoder::new(data, base),
         };
         let mut max_proto = 0u8;
-        let observe = depth == 0 && hooks.wants_ops();
         loop {
             let Some(next) = f.decoder.next_op() else {
                 let offset = base + data.len() as u64;
@@ -342,9 +331,6 @@ impl<'a> Vm<'a> {
                 }
             };
             let offset = op.offset;
-            if observe {
-                hooks.op(&op, base + f.decoder.position() as u64);
-            }
             let start = (offset - base) as usize;
             if let Some(end) = f.frame_end {
                 if start >= end {

@@ -1,7 +1,7 @@
-//! The weights-only answer the scan works out while it reads a file (`Scanner::weights_only`)
-//! is the answer torch's restricted unpickler gives when replayed over the file alone
-//! (`weights_only::check_with`): the scan decodes each pickle once and the replay follows the
-//! same opcodes, reading on by itself only where the scan's machine stops or skips bytes.
+//! The weights-only answer the scan works out while it reads a file (`Scanner::weights_only`:
+//! torch's restricted unpickler replayed over the bytes the scan has just read, the zip record
+//! torch reads found by the scan's own parse of the archive) is the answer of the replay over
+//! the file by itself (`weights_only::check_with`, which parses and inflates on its own).
 
 use crate::common::Asm;
 use picklescan_rs::internals::container::{scan_file, weights_only};
@@ -66,8 +66,8 @@ fn the_scan_gives_the_answer_of_the_replay_alone_on_every_corpus_file() {
 #[test]
 fn bytes_the_scan_skips_are_still_read_as_torch_reads_them() {
     // A joblib dump: after each NumpyArrayWrapper the scan steps over the array's raw bytes;
-    // torch's unpickler, which knows nothing of joblib, reads those bytes as opcodes (here
-    // after refusing the protocol 4 FRAME, looking for globals up to a STOP).
+    // torch's unpickler, which knows nothing of joblib, reads them as opcodes (here after
+    // refusing the protocol 4 FRAME, looking for globals up to a STOP).
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus/benign/joblib_arrays.joblib");
     let data = std::fs::read(path).unwrap();
     let scanner = scanner();
@@ -83,7 +83,7 @@ fn bytes_the_scan_skips_are_still_read_as_torch_reads_them() {
 }
 
 #[test]
-fn a_stream_the_machine_gives_up_on_is_finished_by_the_replay() {
+fn a_stream_the_machine_gives_up_on_is_still_replayed_to_its_end() {
     // More values than the machine's budget: it stops early; torch's unpickler reads on to a
     // blocked global at the end.
     let mut a = Asm::new().proto(2).op(b'(');
