@@ -52,7 +52,7 @@ pub fn scan_input(scanner: &Scanner, input: &Input, path: &Path, opts: &FileOpti
             &mut findings,
         );
     }
-    let mut report = FileReport::scanned(shown, input.len() as u64, &scanned.format, findings);
+    let mut report = FileReport::scanned(shown, input.len() as u64, scanned.format, findings);
     report.torch_weights_only = weights_only;
     if opts.hash {
         report.sha256 = Some(hex(&Sha256::digest(input.bytes())));
@@ -114,7 +114,7 @@ fn scan_named(scanner: &Scanner, data: &[u8], path: String, name: Option<&str>) 
     let mut report = FileReport::scanned(
         path,
         data.len() as u64,
-        &scan.scanned.format,
+        scan.scanned.format,
         scan.scanned.findings,
     );
     report.torch_weights_only = scan.weights_only;

@@ -31,6 +31,7 @@ pub mod scan;
 pub mod serve;
 
 pub use finding::{Finding, Severity, Usage, Verdict};
+pub use format::Format;
 pub use limits::Limits;
 pub use scan::Scanner;
 

@@ -356,7 +356,7 @@ impl Policy {
 fn not_modelled() -> WeightsOnly {
     WeightsOnly {
         torch_version: weights_only::Allowlist::get().torch_version.clone(),
-        container: "unknown".into(),
+        container: weights_only::TorchContainer::Unknown,
         member: None,
         loads: false,
         loads_after_allowlisting: false,
@@ -434,7 +434,7 @@ mod tests {
     use crate::finding::Verdict;
 
     fn report(findings: Vec<Finding>) -> FileReport {
-        FileReport::scanned("models/a.pkl".into(), 10, "pickle", findings)
+        FileReport::scanned("models/a.pkl".into(), 10, crate::Format::Pickle, findings)
     }
 
     fn unknown() -> Finding {

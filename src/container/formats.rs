@@ -17,11 +17,11 @@
 //! | ONNX | `ir_version` first and a graph among decodable top-level protobuf fields | [`super::onnx`] |
 
 use super::{Ctx, Scanned};
-use crate::format::template;
+use crate::format::{ggml, template, Format};
 
 /// A format recognised here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
+pub enum Recognised {
     /// A JSON object: a Hugging Face config holding `chat_template`, a skops `schema.json`, or
     /// plain JSON (not a model). Decided on the whole content, since archive readers detect on a
     /// member's first bytes.
@@ -33,7 +33,7 @@ pub enum Format {
     /// A PMML document.
     Pmml,
     /// A legacy GGML-family file.
-    Ggml,
+    Ggml(ggml::Flavour),
     /// An HDF5 file.
     Hdf5,
     /// A TensorFlow `saved_model.pb`.
@@ -46,23 +46,27 @@ pub enum Format {
     SevenZip,
 }
 
-impl Format {
-    /// Report name.
-    pub fn name(self) -> &'static str {
+impl Recognised {
+    /// The format content recognised so is reported as, before its reader has looked further
+    /// (a JSON object may turn out to be a chat-template config, an HDF5 file a Keras model).
+    pub fn format(self) -> Format {
         match self {
-            Format::Json => "json",
-            Format::Jinja => "chat-template",
-            Format::Onnx => "onnx",
-            Format::Pmml => "pmml",
-            Format::Ggml => "ggml",
-            Format::Hdf5 => "hdf5",
-            Format::SavedModel => "tf-savedmodel",
-            Format::KerasMetadata => "tf-keras-metadata",
-            Format::TfFingerprint => "tf-fingerprint",
-            Format::SevenZip => "7z",
+            Recognised::Json => Format::Json,
+            Recognised::Jinja => Format::ChatTemplate,
+            Recognised::Onnx => Format::Onnx,
+            Recognised::Pmml => Format::Pmml,
+            Recognised::Ggml(flavour) => Format::Ggml(flavour),
+            Recognised::Hdf5 => Format::Hdf5,
+            Recognised::SavedModel => Format::TfSavedModel,
+            Recognised::KerasMetadata => Format::TfKerasMetadata,
+            Recognised::TfFingerprint => Format::NotAModel(TF_FINGERPRINT),
+            Recognised::SevenZip => Format::SevenZip,
         }
     }
 }
+
+/// What a SavedModel's `fingerprint.pb` is reported as: hashes, not a model.
+const TF_FINGERPRINT: &str = "tf-fingerprint";
 
 fn find(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
@@ -99,41 +103,41 @@ pub fn remote_json_worth_reading(name: Option<&str>, size: u64) -> bool {
 
 /// What `data` is, when it is one of these formats. `name` breaks ties only (Jinja files are
 /// text that other text can resemble).
-pub fn detect(data: &[u8], name: Option<&str>) -> Option<Format> {
+pub fn detect(data: &[u8], name: Option<&str>) -> Option<Recognised> {
     if crate::format::hdf5::looks_like(data) {
-        return Some(Format::Hdf5);
+        return Some(Recognised::Hdf5);
     }
     if crate::format::sevenz::looks_like(data) {
-        return Some(Format::SevenZip);
+        return Some(Recognised::SevenZip);
     }
-    if crate::format::ggml::Flavour::of(data).is_some() {
-        return Some(Format::Ggml);
+    if let Some(flavour) = ggml::Flavour::of(data) {
+        return Some(Recognised::Ggml(flavour));
     }
     if crate::format::onnx::looks_like(data) {
-        return Some(Format::Onnx);
+        return Some(Recognised::Onnx);
     }
     if crate::format::savedmodel::looks_like(data) {
-        return Some(Format::SavedModel);
+        return Some(Recognised::SavedModel);
     }
     if crate::format::savedmodel::looks_like_keras_metadata(data) {
-        return Some(Format::KerasMetadata);
+        return Some(Recognised::KerasMetadata);
     }
     let base = name.map(|n| n.rsplit(['/', '\\']).next().unwrap_or(n));
     if base == Some("fingerprint.pb") && crate::format::savedmodel::looks_like_fingerprint(data) {
-        return Some(Format::TfFingerprint);
+        return Some(Recognised::TfFingerprint);
     }
     if crate::format::pmml::looks_like(data) {
-        return Some(Format::Pmml);
+        return Some(Recognised::Pmml);
     }
     if json_start(data) {
-        return Some(Format::Json);
+        return Some(Recognised::Json);
     }
     let jinja_name = name.is_some_and(|n| {
         let l = n.to_ascii_lowercase();
         l.ends_with(".jinja") || l.ends_with(".jinja2") || l.ends_with(".j2")
     });
     if jinja_name && template::looks_like_jinja(data) {
-        return Some(Format::Jinja);
+        return Some(Recognised::Jinja);
     }
     None
 }
@@ -141,28 +145,30 @@ pub fn detect(data: &[u8], name: Option<&str>) -> Option<Format> {
 /// Scan content recognised as `f`.
 pub(crate) fn scan(
     ctx: &Ctx<'_>,
-    f: Format,
+    f: Recognised,
     data: &[u8],
     name: Option<&str>,
     depth: usize,
 ) -> Scanned {
     let findings = match f {
-        Format::Onnx => return super::onnx::scan(ctx, data, depth),
-        Format::Pmml => return super::pmml::scan(ctx, data),
-        Format::Ggml => return super::ggml::scan(ctx, data),
-        Format::Hdf5 => return super::hdf5::scan(ctx, data, depth),
-        Format::SavedModel => return super::savedmodel::scan_saved_model(ctx, data),
-        Format::KerasMetadata => return super::savedmodel::scan_keras_metadata(ctx, data, depth),
-        Format::TfFingerprint => return super::not_a_model("tf-fingerprint"),
-        Format::SevenZip => return super::sevenz::scan(ctx, data, depth),
-        Format::Json => return scan_json(ctx, data, name, depth),
-        Format::Jinja => {
+        Recognised::Onnx => return super::onnx::scan(ctx, data, depth),
+        Recognised::Pmml => return super::pmml::scan(ctx, data),
+        Recognised::Ggml(flavour) => return super::ggml::scan(ctx, flavour, data),
+        Recognised::Hdf5 => return super::hdf5::scan(ctx, data, depth),
+        Recognised::SavedModel => return super::savedmodel::scan_saved_model(ctx, data),
+        Recognised::KerasMetadata => {
+            return super::savedmodel::scan_keras_metadata(ctx, data, depth)
+        }
+        Recognised::TfFingerprint => return super::not_a_model(TF_FINGERPRINT),
+        Recognised::SevenZip => return super::sevenz::scan(ctx, data, depth),
+        Recognised::Json => return scan_json(ctx, data, name, depth),
+        Recognised::Jinja => {
             let text = String::from_utf8_lossy(data);
             super::template::findings(ctx, &text, name.unwrap_or("template"), Some(0))
         }
     };
     Scanned {
-        format: f.name().into(),
+        format: f.format(),
         findings,
     }
 }
@@ -179,7 +185,7 @@ fn scan_json(ctx: &Ctx<'_>, data: &[u8], name: Option<&str>, depth: usize) -> Sc
             Ok(v) => v,
             Err(e) => {
                 return ctx.unread(
-                    "hf-config",
+                    Format::HfConfig,
                     super::template::ids::TEMPLATE_INVALID,
                     format!("JSON with a chat_template or auto_map key does not parse: {e}"),
                 )
@@ -207,11 +213,10 @@ fn scan_json(ctx: &Ctx<'_>, data: &[u8], name: Option<&str>, depth: usize) -> Sc
         if has_templates || refs.is_some() {
             return Scanned {
                 format: if has_templates {
-                    "tokenizer-config"
+                    Format::TokenizerConfig
                 } else {
-                    "hf-config"
-                }
-                .into(),
+                    Format::HfConfig
+                },
                 findings,
             };
         }
@@ -231,7 +236,7 @@ fn scan_json(ctx: &Ctx<'_>, data: &[u8], name: Option<&str>, depth: usize) -> Sc
         Some(what) => super::not_a_model(what),
         None if named_json => super::not_a_model("json"),
         None => ctx.unread(
-            "unknown",
+            Format::Unknown,
             super::ids::UNRECOGNISED,
             "JSON content of no known model format".into(),
         ),

@@ -7,6 +7,7 @@
 
 use super::{ids, Ctx, Scanned};
 use crate::format::access::{Missing, RandomAccess};
+use crate::format::Format;
 use std::collections::HashSet;
 
 const MAX_STRING: u64 = 1 << 30;
@@ -376,7 +377,7 @@ pub(crate) fn scan(ctx: &Ctx<'_>, data: &[u8]) -> Scanned {
         findings.extend(super::template::findings(ctx, &text, &key, Some(at + 8)));
     }
     Scanned {
-        format: "gguf".into(),
+        format: Format::Gguf,
         findings,
     }
 }

@@ -11,6 +11,7 @@
 use super::{Ctx, Scanned};
 use crate::finding::Finding;
 use crate::format::hdf5::{self, External};
+use crate::format::Format;
 
 /// Rule ids of HDF5 findings.
 pub mod ids {
@@ -30,7 +31,7 @@ pub(crate) fn scan(ctx: &Ctx<'_>, data: &[u8], depth: usize) -> Scanned {
         Ok(c) => c,
         Err(e) => {
             return ctx.unread(
-                "hdf5",
+                Format::Hdf5,
                 ids::INVALID,
                 format!("HDF5 file not read whole: {e}"),
             )
@@ -40,12 +41,12 @@ pub(crate) fn scan(ctx: &Ctx<'_>, data: &[u8], depth: usize) -> Scanned {
     for x in &contents.externals {
         findings.push(external(ctx, &x.path, &x.external));
     }
-    let mut format = "hdf5";
+    let mut format = Format::Hdf5;
     for key in KERAS_ATTRIBUTES {
         let Some(text) = contents.string_attribute("/", key) else {
             continue;
         };
-        format = "keras-h5";
+        format = Format::KerasH5;
         match crate::format::keras::parse(text.as_bytes()) {
             Ok(v) => {
                 for mut f in super::keras::scan(ctx, &v, depth).findings {
@@ -60,10 +61,7 @@ pub(crate) fn scan(ctx: &Ctx<'_>, data: &[u8], depth: usize) -> Scanned {
             )),
         }
     }
-    Scanned {
-        format: format.into(),
-        findings,
-    }
+    Scanned { format, findings }
 }
 
 fn external(ctx: &Ctx<'_>, at: &str, x: &External) -> Finding {

@@ -17,6 +17,7 @@
 use super::{Ctx, Scanned};
 use crate::finding::{Finding, Usage};
 use crate::format::keras::{self, Object};
+use crate::format::Format;
 use crate::rules::Judgement;
 
 /// Rule ids of Keras findings.
@@ -150,7 +151,7 @@ pub(crate) fn scan(ctx: &Ctx<'_>, v: &serde_json::Value, depth: usize) -> Scanne
         Err(e) => findings.push(ctx.anomaly(ids::UNRESOLVED, Some(0), format!("Keras {e}"))),
     }
     Scanned {
-        format: "keras-config".into(),
+        format: Format::KerasConfig,
         findings,
     }
 }

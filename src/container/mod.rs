@@ -41,7 +41,7 @@ pub mod weights_only;
 use crate::finding::Finding;
 use crate::format::access::{Missing, RandomAccess};
 use crate::format::compress::{self, Codec};
-use crate::format::{tar, zip};
+use crate::format::{tar, zip, Format};
 use crate::pickle::opcode::Opcode;
 use crate::pickle::vm::EventKind;
 use crate::scan::Scanner;
@@ -70,9 +70,9 @@ pub enum Kind {
     /// Compressed stream (joblib compressors) or joblib z-file.
     Compressed(Codec),
     /// An archive or model format this scanner cannot look inside.
-    Unscannable(&'static str),
+    Unscannable(&'static Format),
     /// A model format read by [`crate::format`] (chat templates, ONNX, PMML, …).
-    Format(formats::Format),
+    Format(formats::Recognised),
     /// A pickle stream (protocol 2+ header, or a protocol 0/1 opcode first).
     Pickle,
     /// No bytes at all.
@@ -82,31 +82,32 @@ pub enum Kind {
 }
 
 impl Kind {
-    /// Report name of the kind.
-    pub fn name(self) -> &'static str {
+    /// The format content of this kind is reported as when its reader says nothing more
+    /// precise (a zip that is no torch or numpy archive, a stream that broke at once).
+    pub fn format(self) -> Format {
         match self {
-            Kind::Zip => "zip",
-            Kind::Npy => "npy",
-            Kind::Safetensors => "safetensors",
-            Kind::Gguf => "gguf",
-            Kind::TorchLegacy => "torch-legacy",
-            Kind::Tar => "tar",
-            Kind::Compressed(c) => c.name(),
-            Kind::Unscannable(n) => n,
-            Kind::Format(f) => f.name(),
-            Kind::Pickle => "pickle",
-            Kind::Empty => "empty",
-            Kind::Unknown => "unknown",
+            Kind::Zip => Format::Zip,
+            Kind::Npy => Format::Npy,
+            Kind::Safetensors => Format::Safetensors,
+            Kind::Gguf => Format::Gguf,
+            Kind::TorchLegacy => Format::TorchLegacy,
+            Kind::Tar => Format::Tar,
+            Kind::Compressed(c) => Format::BrokenStream(c),
+            Kind::Unscannable(f) => f.clone(),
+            Kind::Format(f) => f.format(),
+            Kind::Pickle => Format::Pickle,
+            Kind::Empty => Format::Empty,
+            Kind::Unknown => Format::Unknown,
         }
     }
 }
 
 /// Archive and model formats that cannot be looked into, by magic.
-const UNSCANNABLE: &[(&[u8], &str)] = &[
-    (b"Rar!\x1a\x07", "rar"),
-    (b"MSCF", "cab"),
-    (b"PYTORCH1", "torch-preview"),
-    (b"\x60\xea", "arj"),
+static UNSCANNABLE: &[(&[u8], Format)] = &[
+    (b"Rar!\x1a\x07", Format::Rar),
+    (b"MSCF", Format::Cab),
+    (b"PYTORCH1", Format::TorchPreview),
+    (b"\x60\xea", Format::Arj),
 ];
 
 /// What `data` is. `name` (a file or member name) only breaks ties: it is consulted for nothing
@@ -157,10 +158,10 @@ pub fn detect(data: &[u8], name: Option<&str>) -> Kind {
 }
 
 /// The result of scanning one piece of content.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Scanned {
-    /// What the content was found to be (`torch-zip`, `joblib-gzip`, …).
-    pub format: String,
+    /// What the content was found to be.
+    pub format: Format,
     /// Everything found.
     pub findings: Vec<Finding>,
 }
@@ -257,9 +258,9 @@ impl<'s> Ctx<'s> {
 
     /// What a scan says of content it could not read (or may not look into): its format and
     /// one finding, at offset 0.
-    pub fn unread(&self, format: &str, id: &str, message: String) -> Scanned {
+    pub fn unread(&self, format: Format, id: &str, message: String) -> Scanned {
         Scanned {
-            format: format.into(),
+            format,
             findings: vec![self.anomaly(id, Some(0), message)],
         }
     }
@@ -382,7 +383,7 @@ pub(crate) fn scan_content(
 ) -> Scanned {
     if depth > ctx.scanner.limits.max_container_depth {
         return ctx.unread(
-            "nested",
+            Format::Nested,
             ids::NESTED_DEPTH,
             format!(
                 "containers nested more than {} deep: the inner content is not scanned",
@@ -391,7 +392,7 @@ pub(crate) fn scan_content(
         );
     }
     let kind = detect(data, name);
-    let mut out = match kind {
+    match kind {
         Kind::Zip => torch::scan_zip(ctx, data, depth),
         Kind::Npy => npy::scan(ctx, data, depth),
         Kind::Safetensors => with_polyglot_check(ctx, data, safetensors::scan(ctx, data)),
@@ -414,13 +415,13 @@ pub(crate) fn scan_content(
             }
             let why = run.error.map(|e| e.to_string()).unwrap_or_default();
             let message = format!("content of no known model format: it starts with a pickle opcode but breaks at once ({why})");
-            ctx.unread("unknown", ids::UNRECOGNISED, message)
+            ctx.unread(Format::Unknown, ids::UNRECOGNISED, message)
         }
         Kind::Tar => torch::scan_tar(ctx, data, depth),
         Kind::Format(f) => formats::scan(ctx, f, data, name, depth),
         Kind::Compressed(codec) => scan_compressed(ctx, codec, data, name, depth),
         Kind::Unscannable(what) => ctx.unread(
-            what,
+            what.clone(),
             ids::UNSCANNABLE,
             format!("{what} content cannot be looked into: not proven safe"),
         ),
@@ -428,11 +429,7 @@ pub(crate) fn scan_content(
             Some(what) => not_a_model(what),
             None => unrecognised(ctx, kind, data),
         },
-    };
-    if out.format.is_empty() {
-        out.format = kind.name().into();
     }
-    out
 }
 
 /// The report of content no reader recognises under a name that claims a model format.
@@ -445,13 +442,13 @@ fn unrecognised(ctx: &Ctx<'_>, kind: Kind, data: &[u8]) -> Scanned {
             crate::format::hex(&data[..data.len().min(8)])
         )
     };
-    ctx.unread(kind.name(), ids::UNRECOGNISED, message)
+    ctx.unread(kind.format(), ids::UNRECOGNISED, message)
 }
 
 /// The report of content that is not a model: no findings, its own format name.
-fn not_a_model(what: &str) -> Scanned {
+fn not_a_model(what: &'static str) -> Scanned {
     Scanned {
-        format: format!("{}:{what}", not_model::FORMAT_PREFIX),
+        format: Format::NotAModel(what),
         findings: Vec::new(),
     }
 }
@@ -591,7 +588,7 @@ fn scan_decompressed(
     }
     if data.is_empty() && error.is_some() {
         return Scanned {
-            format: codec.name().into(),
+            format: Format::BrokenStream(codec),
             findings,
         };
     }
@@ -606,15 +603,15 @@ fn scan_decompressed(
     // data). Raw bytes that are no known format are that array data, never loaded as code.
     if codec == Codec::ZFile && error.is_none() && detect(data, None) == Kind::Unknown {
         return Scanned {
-            format: "joblib-zfile-array".into(),
+            format: Format::JoblibZFileArray,
             findings,
         };
     }
     let scanned = scan_content(ctx, data, inner_name.as_deref(), depth + 1);
-    let format = match (codec, scanned.format.as_str()) {
-        (Codec::ZFile, _) => "joblib-zfile".to_string(),
-        (_, "pickle" | "joblib") => format!("joblib-{}", codec.name()),
-        (_, other) => format!("{}+{other}", codec.name()),
+    let format = match (codec, scanned.format) {
+        (Codec::ZFile, _) => Format::JoblibCompressed(Codec::ZFile),
+        (_, Format::Pickle | Format::Joblib) => Format::JoblibCompressed(codec),
+        (_, inner) => Format::Compressed(codec, Box::new(inner)),
     };
     let capped = matches!(error, Some(compress::DecompressError::Budget(_)));
     findings.extend(scanned.findings.into_iter().map(|mut f| {

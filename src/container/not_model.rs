@@ -7,9 +7,6 @@
 //! name claims a model format ([`claims_model_format`]), in which case it stays suspicious: a
 //! `.pt` file that no loader would read is still something the user means to load.
 
-/// Prefix of the report format of content that is not a model (`not-a-model:json`).
-pub const FORMAT_PREFIX: &str = "not-a-model";
-
 /// File name endings that claim a model (or array, or archive of models) format. A name claims
 /// one when any of its dot-separated parts after the first is listed (`model.pt.gz`).
 const MODEL_EXTENSIONS: &[&str] = &[

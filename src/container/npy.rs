@@ -4,6 +4,7 @@
 
 use super::{ids, shift, Ctx, Scanned};
 use crate::format::numpy::NpDtype;
+use crate::format::Format;
 use crate::pickle::vm::NoHooks;
 
 /// Headers longer than this are not parsed (numpy itself refuses more than 10 000 characters
@@ -299,7 +300,7 @@ pub fn parse_header(data: &[u8]) -> Result<Header, String> {
 pub(crate) fn scan(ctx: &Ctx<'_>, data: &[u8], _depth: usize) -> Scanned {
     let h = match parse_header(data) {
         Ok(h) => h,
-        Err(e) => return ctx.unread("npy", ids::NPY_INVALID, format!("invalid .npy: {e}")),
+        Err(e) => return ctx.unread(Format::Npy, ids::NPY_INVALID, format!("invalid .npy: {e}")),
     };
     let body = &data[h.data_start..];
     if h.has_object {
@@ -316,7 +317,7 @@ pub(crate) fn scan(ctx: &Ctx<'_>, data: &[u8], _depth: usize) -> Scanned {
             }
         }
         return Scanned {
-            format: "npy".into(),
+            format: Format::Npy,
             findings: shift(scan.findings, h.data_start as u64),
         };
     }
@@ -346,7 +347,7 @@ pub(crate) fn scan(ctx: &Ctx<'_>, data: &[u8], _depth: usize) -> Scanned {
         Some(_) => {}
     }
     Scanned {
-        format: "npy".into(),
+        format: Format::Npy,
         findings,
     }
 }

@@ -15,6 +15,7 @@
 use super::{Ctx, Scanned};
 use crate::finding::Finding;
 use crate::format::onnx::{self, External, Model};
+use crate::format::Format;
 
 /// Rule ids of ONNX findings.
 pub mod ids {
@@ -93,7 +94,7 @@ pub(crate) fn scan(ctx: &Ctx<'_>, data: &[u8], depth: usize) -> Scanned {
         )),
     }
     Scanned {
-        format: "onnx".into(),
+        format: Format::Onnx,
         findings,
     }
 }

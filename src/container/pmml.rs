@@ -7,6 +7,7 @@
 use super::{Ctx, Scanned};
 use crate::finding::Finding;
 use crate::format::pmml::{self, Doctype};
+use crate::format::Format;
 use std::collections::HashMap;
 
 /// Rule ids of PMML findings.
@@ -108,7 +109,7 @@ pub(crate) fn scan(ctx: &Ctx<'_>, data: &[u8]) -> Scanned {
         }
     }
     Scanned {
-        format: "pmml".into(),
+        format: Format::Pmml,
         findings,
     }
 }

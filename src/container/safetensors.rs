@@ -3,6 +3,7 @@
 //! disagree on, or with bytes no tensor covers, can hide a second meaning.
 
 use super::{ids, Ctx, Scanned};
+use crate::format::Format;
 use serde::de::{Deserializer, MapAccess, Visitor};
 use std::fmt;
 
@@ -171,7 +172,7 @@ pub(crate) fn scan(ctx: &Ctx<'_>, data: &[u8]) -> Scanned {
         )],
     };
     Scanned {
-        format: "safetensors".into(),
+        format: Format::Safetensors,
         findings,
     }
 }

@@ -16,6 +16,7 @@
 
 use super::{Ctx, Scanned};
 use crate::format::savedmodel::{self, Node};
+use crate::format::Format;
 
 /// Rule ids of SavedModel findings.
 pub mod ids {
@@ -97,7 +98,7 @@ pub(crate) fn scan_saved_model(ctx: &Ctx<'_>, data: &[u8]) -> Scanned {
         Ok(m) => m,
         Err(e) => {
             return ctx.unread(
-                "tf-savedmodel",
+                Format::TfSavedModel,
                 ids::INVALID,
                 format!("SavedModel not read whole: {e}"),
             )
@@ -144,7 +145,7 @@ pub(crate) fn scan_saved_model(ctx: &Ctx<'_>, data: &[u8]) -> Scanned {
         }
     }
     Scanned {
-        format: "tf-savedmodel".into(),
+        format: Format::TfSavedModel,
         findings,
     }
 }
@@ -180,7 +181,7 @@ pub(crate) fn scan_keras_metadata(ctx: &Ctx<'_>, data: &[u8], depth: usize) -> S
         }
     }
     Scanned {
-        format: "tf-keras-metadata".into(),
+        format: Format::TfKerasMetadata,
         findings,
     }
 }

@@ -9,6 +9,7 @@
 use super::{ids, scan_content, speculative_pickle, Ctx, Kind, Scanned};
 use crate::finding::Finding;
 use crate::format::sevenz::{self, SevenZipError};
+use crate::format::Format;
 
 /// Names listed in one finding about a folder's members.
 const NAMES_SHOWN: usize = 10;
@@ -22,7 +23,7 @@ pub(crate) fn scan(ctx: &Ctx<'_>, data: &[u8], depth: usize) -> Scanned {
         Err(e) => {
             findings.push(ctx.anomaly(rule_of(&e), Some(0), format!("7z archive not read: {e}")));
             return Scanned {
-                format: "7z".into(),
+                format: Format::SevenZip,
                 findings,
             };
         }
@@ -104,7 +105,7 @@ pub(crate) fn scan(ctx: &Ctx<'_>, data: &[u8], depth: usize) -> Scanned {
         }
     }
     Scanned {
-        format: "7z".into(),
+        format: Format::SevenZip,
         findings,
     }
 }

@@ -12,6 +12,7 @@
 use super::{Ctx, Scanned};
 use crate::finding::{Finding, Usage};
 use crate::format::skops;
+use crate::format::Format;
 use crate::rules::Judgement;
 use std::collections::HashSet;
 
@@ -31,7 +32,7 @@ pub(crate) fn scan(ctx: &Ctx<'_>, data: &[u8]) -> Scanned {
         Err(e) => findings.push(ctx.anomaly(INVALID, Some(0), format!("skops {e}"))),
     }
     Scanned {
-        format: "skops-schema".into(),
+        format: Format::SkopsSchema,
         findings,
     }
 }

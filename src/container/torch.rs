@@ -17,6 +17,7 @@ use super::{ids, scan_content, shift, speculative_pickle, Ctx, Kind, Scanned};
 use crate::finding::Finding;
 use crate::format::torch::{self as torch_layout, is_pickle_name, lower_basename};
 use crate::format::zip::{self, Archive, Entry, Note, ZipError};
+use crate::format::Format;
 use crate::pickle::value::{Id, Value};
 use crate::pickle::vm::{AfterBuild, EventKind, Hooks, NoHooks, Vm, VmError};
 use crate::scan::is_storage_pid;
@@ -78,7 +79,7 @@ pub(crate) fn scan_zip(ctx: &Ctx<'_>, data: &[u8], depth: usize) -> Scanned {
     // on part of a file, every byte is needed first.
     if archive.as_ref().map_or(true, |a| a.walked) && !ctx.has_range(depth, 0, data.len() as u64) {
         return ctx.unread(
-            "zip",
+            Format::Zip,
             ids::IO_ERROR,
             "not fully read: the archive has no usable central directory, and its members are found by reading all of it".into(),
         );
@@ -87,7 +88,7 @@ pub(crate) fn scan_zip(ctx: &Ctx<'_>, data: &[u8], depth: usize) -> Scanned {
         Ok(a) => a,
         Err(e) => {
             return ctx.unread(
-                "zip",
+                Format::Zip,
                 ids::ZIP_ANOMALY,
                 format!("unreadable zip archive: {e}"),
             )
@@ -99,7 +100,7 @@ pub(crate) fn scan_zip(ctx: &Ctx<'_>, data: &[u8], depth: usize) -> Scanned {
     let directory_at_hand = ctx.has_range(depth, archive.directory_offset.min(size), size);
     if !(ends_at_hand && directory_at_hand) {
         return ctx.unread(
-            "zip",
+            Format::Zip,
             ids::IO_ERROR,
             "not fully read: the archive's directory is not at hand".into(),
         );
@@ -125,13 +126,13 @@ pub(crate) fn scan_zip(ctx: &Ctx<'_>, data: &[u8], depth: usize) -> Scanned {
     let torchscript = torch_layout::is_torchscript(archive.entries.iter().map(|e| e.name.as_str()));
     let torch = lower.iter().any(|b| b == "data.pkl");
     let format = if torchscript {
-        "torchscript"
+        Format::TorchScript
     } else if torch {
-        "torch-zip"
+        Format::TorchZip
     } else if !lower.is_empty() && lower.iter().all(|b| b.ends_with(".npy") || b.is_empty()) {
-        "npz"
+        Format::Npz
     } else {
-        "zip"
+        Format::Zip
     };
 
     // Bytes before the archive: a loader that does not look for a zip (torch.load checks only
@@ -139,7 +140,7 @@ pub(crate) fn scan_zip(ctx: &Ctx<'_>, data: &[u8], depth: usize) -> Scanned {
     if archive.prefix_len > 0 && ctx.has_range(depth, 0, archive.prefix_len) {
         let prefix = &data[..archive.prefix_len as usize];
         let scanned = scan_content(ctx, prefix, None, depth + 1);
-        if scanned.format != "unknown" {
+        if scanned.format != Format::Unknown {
             findings.extend(
                 scanned
                     .findings
@@ -339,7 +340,7 @@ pub(crate) fn scan_zip(ctx: &Ctx<'_>, data: &[u8], depth: usize) -> Scanned {
     let mut all: Vec<Finding> = notes.into_iter().map(|n| note_finding(ctx, n)).collect();
     all.extend(findings);
     Scanned {
-        format: format.into(),
+        format,
         findings: all,
     }
 }
@@ -648,7 +649,7 @@ fn judge_nested_loads(
         ctx.nested_loads.set(depth);
         let scanned = scan_content(ctx, &bytes, None, depth);
         ctx.nested_loads.set(depth - 1);
-        let clean = scanned.format.starts_with("torch")
+        let clean = scanned.format.is_torch()
             && scanned
                 .findings
                 .iter()
@@ -694,14 +695,11 @@ fn scan_plain_pickle(ctx: &Ctx<'_>, data: &[u8], storages: Option<&mut Vec<Stora
         ctx.companions.borrow_mut().push((*at, file.clone()));
     }
     let format = if hooks.arrays + hooks.object_arrays > 0 || !hooks.companion_files.is_empty() {
-        "joblib"
+        Format::Joblib
     } else {
-        "pickle"
+        Format::Pickle
     };
-    Scanned {
-        format: format.into(),
-        findings,
-    }
+    Scanned { format, findings }
 }
 
 /// Storages the object pickle of a legacy file names: key → (class, element count).
@@ -951,7 +949,7 @@ fn scan_legacy<'d>(ctx: &Ctx<'_>, data: &'d [u8], mut w: Walker<'d>) -> Scanned 
     }
     findings.extend(extra);
     Scanned {
-        format: "torch-legacy".into(),
+        format: Format::TorchLegacy,
         findings,
     }
 }
@@ -983,7 +981,7 @@ pub(crate) fn scan_tar(ctx: &Ctx<'_>, data: &[u8], depth: usize) -> Scanned {
         findings.extend(fs.into_iter().map(|f| f.in_member(&m.name)));
     }
     Scanned {
-        format: if torch { "torch-tar" } else { "tar" }.into(),
+        format: if torch { Format::TorchTar } else { Format::Tar },
         findings,
     }
 }

@@ -84,13 +84,44 @@ impl Allowlist {
     }
 }
 
+/// How `torch.load` reads a file, decided by its first bytes (serialized in lower case).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TorchContainer {
+    /// A zip archive (`torch.save`'s format since 1.6).
+    Zip,
+    /// A zip archive holding TorchScript, refused under `weights_only`.
+    Torchscript,
+    /// The legacy format: five pickles and raw storages.
+    Legacy,
+    /// The oldest tar format, refused under `weights_only`.
+    Tar,
+    /// Any other file: unpickled from its first byte.
+    Pickle,
+    /// Not worked out: the scan did not model `torch.load`.
+    Unknown,
+}
+
+impl std::fmt::Display for TorchContainer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TorchContainer::Zip => "zip",
+            TorchContainer::Torchscript => "torchscript",
+            TorchContainer::Legacy => "legacy",
+            TorchContainer::Tar => "tar",
+            TorchContainer::Pickle => "pickle",
+            TorchContainer::Unknown => "unknown",
+        })
+    }
+}
+
 /// What `torch.load(weights_only=True)` would do with a file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct WeightsOnly {
     /// torch version whose behaviour is modelled.
     pub torch_version: String,
-    /// How torch.load would read the file: `zip`, `torchscript`, `legacy`, `tar`, `pickle`.
-    pub container: String,
+    /// How torch.load would read the file.
+    pub container: TorchContainer,
     /// The pickle record read, for zip files (`archive/data.pkl`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub member: Option<String>,
@@ -163,7 +194,7 @@ pub fn check_with(data: &[u8], limits: &Limits) -> WeightsOnly {
             Ok(a) => a,
             Err(e) => {
                 return container_error(
-                    "zip",
+                    TorchContainer::Zip,
                     None,
                     format!("PytorchStreamReader failed reading zip archive: {e}"),
                 )
@@ -201,11 +232,11 @@ pub(crate) struct Outcome {
     errors: Vec<Problem>,
 }
 
-fn answer(container: &str, member: Option<String>, o: Outcome) -> WeightsOnly {
+fn answer(container: TorchContainer, member: Option<String>, o: Outcome) -> WeightsOnly {
     let loads_after_allowlisting = o.errors.is_empty() && o.blocked.is_empty();
     WeightsOnly {
         torch_version: Allowlist::get().torch_version.clone(),
-        container: container.into(),
+        container,
         member,
         loads: loads_after_allowlisting && o.needs.is_empty(),
         loads_after_allowlisting,
@@ -215,7 +246,11 @@ fn answer(container: &str, member: Option<String>, o: Outcome) -> WeightsOnly {
     }
 }
 
-fn container_error(container: &str, member: Option<String>, message: String) -> WeightsOnly {
+fn container_error(
+    container: TorchContainer,
+    member: Option<String>,
+    message: String,
+) -> WeightsOnly {
     let errors = vec![Problem {
         kind: ProblemKind::Container,
         offset: None,
@@ -235,7 +270,7 @@ fn container_error(container: &str, member: Option<String>, message: String) -> 
 /// on is no way in for `torch.load`.
 fn no_central_directory() -> WeightsOnly {
     container_error(
-        "zip",
+        TorchContainer::Zip,
         None,
         "PytorchStreamReader failed reading zip archive: end of central directory not found".into(),
     )
@@ -244,7 +279,7 @@ fn no_central_directory() -> WeightsOnly {
 /// The answer for a tar archive (torch's legacy tar format).
 pub(crate) fn tar_answer() -> WeightsOnly {
     container_error(
-        "tar",
+        TorchContainer::Tar,
         None,
         "Cannot use weights_only=True with files saved in the legacy .tar format".into(),
     )
@@ -265,14 +300,15 @@ pub(crate) fn zip_start<'a>(data: &[u8], archive: &'a Archive<'_>) -> ZipStart<'
     }
     let layout = match ZipLayout::of(archive) {
         Ok(l) => l,
-        Err(e) => return ZipStart::Done(container_error("zip", None, e.to_string())),
+        Err(e) => return ZipStart::Done(container_error(TorchContainer::Zip, None, e.to_string())),
     };
-    let refused = |e: LayoutError| ZipStart::Done(container_error("zip", None, e.to_string()));
+    let refused =
+        |e: LayoutError| ZipStart::Done(container_error(TorchContainer::Zip, None, e.to_string()));
     match layout.record("constants.pkl") {
         Err(e) => return refused(e),
         Ok(Some(_)) => {
             return ZipStart::Done(container_error(
-                "torchscript",
+                TorchContainer::Torchscript,
                 None,
                 "Cannot use weights_only=True with TorchScript archives passed to torch.load \
                  (torch.jit.load runs their code)"
@@ -285,7 +321,7 @@ pub(crate) fn zip_start<'a>(data: &[u8], archive: &'a Archive<'_>) -> ZipStart<'
         Err(e) => refused(e),
         Ok(Some(rec)) => ZipStart::Unpickle(rec),
         Ok(None) => ZipStart::Done(container_error(
-            "zip",
+            TorchContainer::Zip,
             None,
             "PytorchStreamReader: file not found: data.pkl".into(),
         )),
@@ -296,9 +332,9 @@ pub(crate) fn zip_start<'a>(data: &[u8], archive: &'a Archive<'_>) -> ZipStart<'
 /// read: the reason).
 pub(crate) fn zip_end(rec: &Entry, replayed: Result<Outcome, String>) -> WeightsOnly {
     match replayed {
-        Ok(o) => answer("zip", Some(rec.name.clone()), o),
+        Ok(o) => answer(TorchContainer::Zip, Some(rec.name.clone()), o),
         Err(e) => container_error(
-            "zip",
+            TorchContainer::Zip,
             Some(rec.name.clone()),
             format!("cannot read {}: {e}", rec.name),
         ),
@@ -308,7 +344,12 @@ pub(crate) fn zip_end(rec: &Entry, replayed: Result<Outcome, String>) -> Weights
 /// The answer for a file torch unpickles directly (the legacy format, or any other pickle).
 pub(crate) fn file_end(data: &[u8], o: Outcome) -> WeightsOnly {
     let legacy = data.starts_with(crate::format::torch::LEGACY_MAGIC);
-    answer(if legacy { "legacy" } else { "pickle" }, None, o)
+    let container = if legacy {
+        TorchContainer::Legacy
+    } else {
+        TorchContainer::Pickle
+    };
+    answer(container, None, o)
 }
 
 /// torch's restricted unpickler replayed over the pickles `torch.load` reads in a row from
@@ -918,7 +959,7 @@ mod tests {
         p.extend(global("collections", "OrderedDict"));
         p.extend([b')', b'R', b's', b'.']);
         let r = check(&p);
-        assert_eq!(r.container, "pickle");
+        assert_eq!(r.container, TorchContainer::Pickle);
         assert!(r.add_safe_globals.is_empty());
         assert!(!r.loads);
         assert_eq!(r.errors.len(), 1, "{:?}", r.errors);

@@ -22,10 +22,12 @@ use super::numpy::{InlineArrays, JoblibArrays, NpDtype};
 use super::tensor::{c_strides, f_strides, Backing, ByteSource, DType, Region};
 use super::torch::{NoStorages, Storages};
 use super::ExtractError;
+use crate::container::formats::Recognised;
 use crate::container::{self, npy, Kind};
 use crate::format::compress;
 use crate::format::torch::ZipLayout;
 use crate::format::zip::{Archive, Entry, STORED};
+use crate::format::Format;
 use crate::pickle::vm::{NoHooks, Vm};
 use crate::scan::Scanner;
 use std::collections::HashMap;
@@ -40,13 +42,13 @@ pub(crate) fn leaves(
     scanner: &Scanner,
     path: &Path,
     backing: &Backing,
-) -> Result<(String, Vec<Leaf>), ExtractError> {
+) -> Result<(Format, Vec<Leaf>), ExtractError> {
     let data = backing.bytes();
     let name = path.file_name().and_then(|n| n.to_str());
     match container::detect(data, name) {
         Kind::Zip => zip_leaves(scanner, backing),
-        Kind::Npy => Ok(("npy".into(), npy_leaves(&backing.whole(), "array")?)),
-        Kind::TorchLegacy => Ok(("torch-legacy".into(), legacy_leaves(scanner, backing)?)),
+        Kind::Npy => Ok((Format::Npy, npy_leaves(&backing.whole(), "array")?)),
+        Kind::TorchLegacy => Ok((Format::TorchLegacy, legacy_leaves(scanner, backing)?)),
         Kind::Tar => tar_leaves(scanner, backing),
         Kind::Compressed(codec) => {
             let out = compress::decompress(codec, data, scanner.limits.max_decompressed);
@@ -58,30 +60,28 @@ pub(crate) fn leaves(
             }
             let inner = Backing::owned(out.data);
             let leaves = pickle_leaves(scanner, &inner.whole(), &NoStorages, "tensor")?;
-            Ok((format!("joblib-{}", codec.name()), leaves))
+            Ok((Format::JoblibCompressed(codec), leaves))
         }
         Kind::Pickle => {
             let leaves = pickle_leaves(scanner, &backing.whole(), &NoStorages, "tensor")?;
-            Ok(("pickle".into(), leaves))
+            Ok((Format::Pickle, leaves))
         }
-        Kind::Safetensors => Ok(("safetensors".into(), safetensors_leaves(backing)?)),
-        Kind::Format(container::formats::Format::Onnx) => {
-            Ok(("onnx".into(), super::onnx::leaves(path, backing)?))
+        Kind::Safetensors => Ok((Format::Safetensors, safetensors_leaves(backing)?)),
+        Kind::Format(Recognised::Onnx) => Ok((Format::Onnx, super::onnx::leaves(path, backing)?)),
+        Kind::Format(Recognised::Ggml(flavour)) => {
+            Ok((Format::Ggml(flavour), super::ggml::leaves(backing)?))
         }
-        Kind::Format(container::formats::Format::Ggml) => {
-            Ok(("ggml".into(), super::ggml::leaves(backing)?))
-        }
-        Kind::Format(container::formats::Format::Hdf5) => Ok((
-            "hdf5".into(),
+        Kind::Format(Recognised::Hdf5) => Ok((
+            Format::Hdf5,
             super::hdf5::leaves(&backing.whole(), &scanner.limits)?,
         )),
         Kind::Gguf => Err(fmt_err(format!(
             "the file is already a {} tensor file: nothing to extract",
-            container::detect(data, name).name()
+            Format::Gguf
         ))),
         other => Err(fmt_err(format!(
             "cannot extract tensors from {} content",
-            other.name()
+            other.format()
         ))),
     }
 }
@@ -244,7 +244,7 @@ impl Storages for ZipStorages<'_, '_> {
     }
 }
 
-fn zip_leaves(scanner: &Scanner, backing: &Backing) -> Result<(String, Vec<Leaf>), ExtractError> {
+fn zip_leaves(scanner: &Scanner, backing: &Backing) -> Result<(Format, Vec<Leaf>), ExtractError> {
     let archive = Archive::parse(backing.bytes(), scanner.limits.max_members)
         .map_err(|e| fmt_err(format!("cannot read the zip archive: {e}")))?;
     // A torch archive, read as torch's zip reader reads it.
@@ -282,7 +282,7 @@ fn zip_leaves(scanner: &Scanner, backing: &Backing) -> Result<(String, Vec<Leaf>
             "the zip archive has no torch data.pkl, .npy members or Keras model.weights.h5",
         ));
     }
-    Ok((if keras { "keras" } else { "npz" }.into(), leaves))
+    Ok((if keras { Format::Keras } else { Format::Npz }, leaves))
 }
 
 fn torch_zip(
@@ -291,7 +291,7 @@ fn torch_zip(
     backing: &Backing,
     layout: &ZipLayout<'_>,
     data_pkl: &Entry,
-) -> Result<(String, Vec<Leaf>), ExtractError> {
+) -> Result<(Format, Vec<Leaf>), ExtractError> {
     let record = |name: &str| -> Result<Option<Region>, ExtractError> {
         match layout.record(name).map_err(fmt_err)? {
             Some(e) => Ok(Some(member(scanner, archive, backing, e).map_err(fmt_err)?)),
@@ -322,16 +322,16 @@ fn torch_zip(
     };
     let pkl = member(scanner, archive, backing, data_pkl).map_err(fmt_err)?;
     let mut leaves = pickle_leaves(scanner, &pkl, &storages("data/"), "tensor")?;
-    let mut format = "torch-zip";
+    let mut format = Format::TorchZip;
     if let Some(constants) = record("constants.pkl")? {
-        format = "torchscript";
+        format = Format::TorchScript;
         let more = pickle_leaves(scanner, &constants, &storages("constants/"), "constants")?;
         leaves.extend(
             more.into_iter()
                 .map(|l| rename(l, |n| join("constants", n))),
         );
     }
-    Ok((format.into(), leaves))
+    Ok((format, leaves))
 }
 
 fn rename(mut l: Leaf, f: impl Fn(&str) -> String) -> Leaf {
@@ -497,7 +497,7 @@ fn legacy_leaves(scanner: &Scanner, backing: &Backing) -> Result<Vec<Leaf>, Extr
 
 /// The oldest tar format: only its main pickle is walked; its tensors live in the `tensors`
 /// member, which extraction does not read.
-fn tar_leaves(scanner: &Scanner, backing: &Backing) -> Result<(String, Vec<Leaf>), ExtractError> {
+fn tar_leaves(scanner: &Scanner, backing: &Backing) -> Result<(Format, Vec<Leaf>), ExtractError> {
     let listing = crate::format::tar::list(backing.bytes(), scanner.limits.max_members);
     let pickle = listing
         .members
@@ -508,7 +508,7 @@ fn tar_leaves(scanner: &Scanner, backing: &Backing) -> Result<(String, Vec<Leaf>
         .region_of(pickle.data)
         .ok_or_else(|| fmt_err("tar member outside the file"))?;
     Ok((
-        "torch-tar".into(),
+        Format::TorchTar,
         pickle_leaves(scanner, &region, &NoStorages, "tensor")?,
     ))
 }

@@ -40,6 +40,7 @@ pub use tensor::{Backing, ByteSource, DType, Region, Tensor};
 
 use crate::file::FileOptions;
 use crate::finding::Verdict;
+use crate::format::Format;
 use crate::limits::Limits;
 use crate::report::{FileReport, Gate};
 use crate::scan::Scanner;
@@ -142,8 +143,8 @@ pub struct Dropped {
 /// The tensors of a file, ready for a writer.
 #[derive(Debug, Clone)]
 pub struct Extraction {
-    /// What the content was read as (`torch-zip`, `joblib`, `npy`, …).
-    pub format: String,
+    /// What the content was read as.
+    pub format: Format,
     /// The tensors, in the order they were found.
     pub tensors: Vec<Tensor>,
     /// Tensors left out because the output cannot hold them (only with `skip_unsupported`).
@@ -237,7 +238,7 @@ pub struct Written {
     /// The output file.
     pub output: PathBuf,
     /// What the input was read as.
-    pub format: String,
+    pub format: Format,
     /// `(name, dtype, shape)` of each tensor written, in file order.
     pub tensors: Vec<(String, DType, Vec<u64>)>,
     /// Bytes of the output file.
@@ -431,12 +432,12 @@ fn write_gguf_file(
         ));
     }
     kvs.push((
-        "picklescan.scan_verdict".into(),
+        to_gguf::VERDICT_KEY.into(),
         verdict.to_string().as_str().into(),
     ));
     kvs.push((
-        "picklescan.source_format".into(),
-        extraction.format.as_str().into(),
+        to_gguf::FORMAT_KEY.into(),
+        extraction.format.to_string().as_str().into(),
     ));
     if !opts.no_source_hash {
         kvs.push((to_gguf::SHA_KEY.into(), "0".repeat(64).as_str().into()));

@@ -26,6 +26,10 @@ const PIECE: usize = 1 << 16;
 const BATCH: usize = 1 << 22;
 /// Key of the input digest, filled in once the data are written.
 pub const SHA_KEY: &str = "picklescan.source_sha256";
+/// Metadata key of the scan's verdict on the input.
+pub const VERDICT_KEY: &str = "picklescan.scan_verdict";
+/// Metadata key of what the input was read as ([`crate::format::Format`]'s name).
+pub const FORMAT_KEY: &str = "picklescan.source_format";
 
 /// What to write.
 #[derive(Debug, Clone, Default)]

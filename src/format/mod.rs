@@ -10,6 +10,7 @@ pub mod hdf5;
 pub mod hf;
 pub mod keras;
 pub mod marshal;
+pub mod name;
 pub mod numpy;
 pub mod onnx;
 pub mod pmml;
@@ -22,6 +23,8 @@ pub mod tar;
 pub mod template;
 pub mod torch;
 pub mod zip;
+
+pub use name::Format;
 
 /// Lower-case hex of bytes (digests, magic numbers in messages).
 pub fn hex(bytes: &[u8]) -> String {

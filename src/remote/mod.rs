@@ -32,7 +32,7 @@ use crate::container::{self, ids, Kind};
 use crate::engine::Engine;
 use crate::finding::{Finding, Verdict};
 use crate::format::access::Missing;
-use crate::format::zip;
+use crate::format::{zip, Format};
 use crate::policy::Policy;
 use crate::report::FileReport;
 use crate::scan::Scanner;
@@ -337,7 +337,7 @@ fn unscanned(scanner: &Scanner, shown: &str, src: &impl Source, why: &str) -> Fi
     let size = src.length();
     let f = budget_finding(scanner, src.transferred(), size, src.budget(), why);
     let shown_size = size.unwrap_or_else(|| src.transferred());
-    FileReport::scanned(shown.to_string(), shown_size, "unscanned", vec![f])
+    FileReport::scanned(shown.to_string(), shown_size, Format::Unscanned, vec![f])
 }
 
 fn budget_finding(
@@ -426,7 +426,7 @@ fn report_scanned(
 ) -> FileReport {
     let mut findings = scanned.findings;
     findings.extend(extra);
-    let mut r = FileReport::scanned(shown.to_string(), size, &scanned.format, findings);
+    let mut r = FileReport::scanned(shown.to_string(), size, scanned.format, findings);
     r.torch_weights_only = weights_only;
     opts.policy.apply(&mut r);
     r
@@ -565,7 +565,7 @@ fn plan_and_scan(
         }
     }
     let kind = container::detect(rf.sparse.bytes(), name);
-    let json = Kind::Format(container::formats::Format::Json);
+    let json = Kind::Format(container::formats::Recognised::Json);
     if sniff {
         match kind {
             Kind::Unknown | Kind::Empty => return Ok(None),
@@ -670,7 +670,7 @@ fn plan_and_scan(
         rf.budget,
         &format!(
             "a {} file is read whole by its loader and is larger than the budget",
-            kind.name()
+            kind.format()
         ),
     );
     let mut r = report(

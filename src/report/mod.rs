@@ -9,6 +9,7 @@ pub mod sarif;
 pub mod text;
 
 use crate::finding::{verdict_of, Finding, Verdict};
+use crate::format::Format;
 use serde::Serialize;
 
 /// Version of the JSON report schema.
@@ -26,8 +27,8 @@ pub struct FileReport {
     pub sha256: Option<String>,
     /// Size in bytes.
     pub size: u64,
-    /// What the content was detected as (`pickle`, `torch-zip`, …).
-    pub format: String,
+    /// What the content was detected as (serialized as its name: `pickle`, `torch-zip`, …).
+    pub format: Format,
     /// Findings, in stream order.
     pub findings: Vec<Finding>,
     /// Set when the file could not be read at all (exit code 3).
@@ -43,13 +44,13 @@ pub struct FileReport {
 
 impl FileReport {
     /// A report for a scanned file; the verdict follows from the findings.
-    pub fn scanned(path: String, size: u64, format: &str, findings: Vec<Finding>) -> Self {
+    pub fn scanned(path: String, size: u64, format: Format, findings: Vec<Finding>) -> Self {
         FileReport {
             path,
             verdict: verdict_of(&findings),
             sha256: None,
             size,
-            format: format.to_string(),
+            format,
             findings,
             error: None,
             torch_weights_only: None,
@@ -59,8 +60,7 @@ impl FileReport {
 
     /// True when the content is not a model (text, images, …), reported apart.
     pub fn is_not_a_model(&self) -> bool {
-        self.format
-            .starts_with(crate::container::not_model::FORMAT_PREFIX)
+        self.format.is_not_a_model()
     }
 
     /// A report for a file that could not be read: never clean.
@@ -70,7 +70,7 @@ impl FileReport {
             verdict: Verdict::Suspicious,
             sha256: None,
             size: 0,
-            format: "unreadable".into(),
+            format: Format::Unreadable,
             findings: Vec::new(),
             error: Some(error),
             torch_weights_only: None,

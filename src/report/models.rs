@@ -5,6 +5,7 @@
 
 use super::FileReport;
 use crate::finding::Verdict;
+use crate::format::Format;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -14,8 +15,8 @@ use std::path::Path;
 pub struct ModelFolder {
     /// The folder, as the paths of its files show it.
     pub path: String,
-    /// What kind of model (`tf-savedmodel`).
-    pub format: &'static str,
+    /// What kind of model.
+    pub format: Format,
     /// The worst verdict of its files.
     pub verdict: Verdict,
     /// Files of the folder scanned.
@@ -44,7 +45,7 @@ pub fn model_folders(files: &[FileReport]) -> Vec<ModelFolder> {
         .into_iter()
         .map(|(dir, (verdict, files))| ModelFolder {
             path: dir.display().to_string(),
-            format: "tf-savedmodel",
+            format: Format::TfSavedModel,
             verdict,
             files,
         })

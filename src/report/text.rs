@@ -3,6 +3,7 @@
 use super::json::Summary;
 use super::FileReport;
 use crate::finding::{Severity, Usage, Verdict};
+use crate::format::Format;
 use crate::rules::{doc, RuleSet};
 use colored::Colorize;
 use std::collections::BTreeMap;
@@ -67,8 +68,7 @@ fn allow_hint(f: &FileReport) -> String {
 pub fn render_file(f: &FileReport) -> String {
     let rules = RuleSet::builtin();
     let mut out = String::new();
-    if f.is_not_a_model() && f.findings.is_empty() && f.error.is_none() {
-        let what = f.format.split_once(':').map_or("", |(_, w)| w);
+    if let (Format::NotAModel(what), [], None) = (&f.format, f.findings.as_slice(), &f.error) {
         let _ = writeln!(out, "{}: {} ({what})", f.path, "not a model".dimmed());
         return out;
     }

@@ -8,6 +8,7 @@ use flate2::write::DeflateEncoder;
 use picklescan_rs::internals::container::{self, detect, Kind};
 use picklescan_rs::internals::file::{scan_bytes, scan_path, FileOptions};
 use picklescan_rs::report::FileReport;
+use picklescan_rs::Format;
 use picklescan_rs::{Limits, Scanner, Verdict};
 use std::io::Write;
 
@@ -263,9 +264,12 @@ fn detection_is_by_content() {
     );
     assert_eq!(
         detect(b"\x37\x7a\xbc\xaf\x27\x1cxx", None),
-        Kind::Format(container::formats::Format::SevenZip)
+        Kind::Format(container::formats::Recognised::SevenZip)
     );
-    assert_eq!(detect(b"Rar!\x1a\x07\x00", None), Kind::Unscannable("rar"));
+    assert_eq!(
+        detect(b"Rar!\x1a\x07\x00", None),
+        Kind::Unscannable(&Format::Rar)
+    );
     assert_eq!(
         detect(&[0x28, 0xb5, 0x2f, 0xfd, 0], None),
         Kind::Compressed(picklescan_rs::internals::format::compress::Codec::Zstd)
@@ -280,14 +284,14 @@ fn detection_is_by_content() {
         (b"\xfd7zXZ\x00", "xz"),
         (b"\x04\x22\x4d\x18", "lz4"),
     ] {
-        assert_eq!(detect(magic, None).name(), c);
+        assert_eq!(detect(magic, None).format().to_string(), c);
     }
 }
 
 #[test]
 fn protocol_0_pickle_named_bin_is_scanned() {
     let r = scan(&evil_proto0());
-    assert_eq!(r.format, "pickle");
+    assert_eq!(r.format, Format::Pickle);
     assert!(finds_system(&r));
 }
 
@@ -310,7 +314,7 @@ fn benign_torch_zip_members_raise_no_anomaly() {
         &ZipOpts::default(),
     );
     let r = scan(&z);
-    assert_eq!(r.format, "torch-zip");
+    assert_eq!(r.format, Format::TorchZip);
     assert!(anomalies(&r).is_empty(), "{:?}", anomalies(&r));
 }
 
@@ -395,7 +399,7 @@ fn bytes_before_the_archive_shifted_or_not() {
             ..Default::default()
         };
         let r = scan(&build_zip(&torch_members(&evil()), &o));
-        assert_eq!(r.format, "torch-zip", "unshifted: {unshifted}");
+        assert_eq!(r.format, Format::TorchZip, "unshifted: {unshifted}");
         assert!(finds_system(&r));
         assert!(has(&r, "PS910"));
     }
@@ -415,7 +419,7 @@ fn zip64_records_are_read() {
         ..Default::default()
     };
     let r = scan(&build_zip(&torch_members(&evil()), &o));
-    assert_eq!(r.format, "torch-zip");
+    assert_eq!(r.format, Format::TorchZip);
     assert!(finds_system(&r), "{:?}", r.findings);
 }
 
@@ -520,7 +524,7 @@ fn torchscript_code_is_judged_by_what_it_calls() {
     let r = archive(
         b"class M(Module):\n  def forward(self, x: Tensor) -> Tensor:\n    return torch.relu(x)\n",
     );
-    assert_eq!(r.format, "torchscript");
+    assert_eq!(r.format, Format::TorchScript);
     assert_eq!(r.verdict, Verdict::Clean, "{r:#?}");
     let r = archive(b"class M(Module):\n  def forward(self, x: Tensor) -> Tensor:\n    _0 = ops.aten.save(x, \"/tmp/x\")\n    return x\n");
     assert!(has(&r, "PS940"));
@@ -569,7 +573,7 @@ fn legacy(evil_at: Option<usize>) -> Vec<u8> {
 #[test]
 fn legacy_storages_are_skipped_and_every_position_is_scanned() {
     let r = scan(&legacy(None));
-    assert_eq!(r.format, "torch-legacy");
+    assert_eq!(r.format, Format::TorchLegacy);
     assert!(anomalies(&r).is_empty(), "{:?}", anomalies(&r));
     for i in 0..5 {
         let r = scan(&legacy(Some(i)));
@@ -610,12 +614,12 @@ fn tar_members_are_scanned() {
     t.extend(tar_member("pickle", &evil()));
     t.extend(vec![0u8; 1024]);
     let r = scan(&t);
-    assert_eq!(r.format, "torch-tar");
+    assert_eq!(r.format, Format::TorchTar);
     assert!(finds_system(&r));
     let mut t = tar_member("model/weights.pkl", &evil());
     t.extend(vec![0u8; 1024]);
     let r = scan(&t);
-    assert_eq!(r.format, "tar");
+    assert_eq!(r.format, Format::Tar);
     assert!(finds_system(&r));
 }
 
@@ -651,7 +655,7 @@ fn joblib_stream(n: u32, tail: &[u8]) -> Vec<u8> {
 #[test]
 fn joblib_inline_arrays_are_skipped_and_scanning_continues() {
     let r = scan(&joblib_stream(3, b""));
-    assert_eq!(r.format, "joblib");
+    assert_eq!(r.format, Format::Joblib);
     assert!(anomalies(&r).is_empty(), "{:?}", anomalies(&r));
     assert!(!r
         .findings
@@ -666,12 +670,12 @@ fn every_joblib_compression_is_scanned() {
     let stream = joblib_stream(2, &evil());
     for kind in ["zlib", "gzip", "bz2", "xz", "lzma", "lz4"] {
         let r = scan(&compress(kind, &stream));
-        assert_eq!(r.format, format!("joblib-{kind}"));
+        assert_eq!(r.format.to_string(), format!("joblib-{kind}"));
         assert!(finds_system(&r), "{kind}: {:?}", r.findings);
     }
     // Compressed non-pickle content is detected again.
     let npy = npy_bytes("'<f4'", "(2,)", &[0u8; 8]);
-    assert_eq!(scan(&compress("gzip", &npy)).format, "gzip+npy");
+    assert_eq!(scan(&compress("gzip", &npy)).format.to_string(), "gzip+npy");
 }
 
 #[test]
@@ -712,7 +716,7 @@ fn npy_bytes(descr: &str, shape: &str, body: &[u8]) -> Vec<u8> {
 #[test]
 fn npy_object_arrays_are_pickles_and_plain_arrays_are_sized() {
     let r = scan(&npy_bytes("'|O'", "(1,)", &evil()));
-    assert_eq!(r.format, "npy");
+    assert_eq!(r.format, Format::Npy);
     assert!(finds_system(&r));
     let r = scan(&npy_bytes("[('a', '<f4'), ('b', '|O')]", "(1,)", &evil()));
     assert!(finds_system(&r), "structured dtype with an object field");
@@ -745,7 +749,7 @@ fn safetensors(header: &str, data_len: usize) -> Vec<u8> {
 fn safetensors_validation() {
     let ok = r#"{"__metadata__":{"format":"pt"},"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"BF16","shape":[],"data_offsets":[8,10]}}"#;
     let r = scan(&safetensors(ok, 10));
-    assert_eq!(r.format, "safetensors");
+    assert_eq!(r.format, Format::Safetensors);
     assert_eq!(r.verdict, Verdict::Clean, "{:?}", r.findings);
     for (h, n) in [
         (ok, 11), // trailing
@@ -831,7 +835,7 @@ fn gguf_one_tensor(ty: u32, ne0: u64, offset: u64) -> Gguf {
 #[test]
 fn gguf_validation() {
     let r = scan(&gguf_one_tensor(0, 8, 0).bytes(32));
-    assert_eq!(r.format, "gguf");
+    assert_eq!(r.format, Format::Gguf);
     assert_eq!(r.verdict, Verdict::Clean, "{:?}", r.findings);
     for bad in [
         gguf_one_tensor(0, 8, 0).bytes(16),         // truncated data
@@ -874,7 +878,7 @@ fn safetensors_that_is_also_a_pickle_is_scanned_as_both() {
     v.extend(&payload);
     assert!(picklescan_rs::internals::container::safetensors::validate(&v).is_ok());
     let r = scan(&v);
-    assert_eq!(r.format, "safetensors");
+    assert_eq!(r.format, Format::Safetensors);
     assert!(finds_system(&r), "{:?}", r.findings);
     assert!(has(&r, "PS913"));
 }

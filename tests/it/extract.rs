@@ -8,6 +8,7 @@ use picklescan_rs::extract::{self, ExtractError, ExtractOptions, Outcome};
 use picklescan_rs::internals::container::npy;
 use picklescan_rs::internals::format::zip::Archive;
 use picklescan_rs::report::Gate;
+use picklescan_rs::Format;
 use picklescan_rs::Verdict;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -636,7 +637,7 @@ fn onnx_initializers_are_extracted_and_escaping_external_data_is_not_read() {
         };
         let r = run(&onnx.join(model), &o);
         let w = r.result.expect(model);
-        assert_eq!(w.format, "onnx");
+        assert_eq!(w.format, Format::Onnx);
         let st = read_safetensors(&out);
         // Both models hold a 4×8 weight and its 8 biases (corpus/gen/formats.py); the interop
         // check compares the values with onnx's own reader.
@@ -673,7 +674,7 @@ fn legacy_ggml_float_tensors_are_extracted() {
     )
     .result
     .expect("F32/F16 file");
-    assert_eq!(w.format, "ggml");
+    assert_eq!(w.format.to_string(), "ggml");
     assert_eq!(w.tensors.len(), 5);
 }
 

@@ -363,5 +363,8 @@ fn torch_checkpoint_to_gguf() {
     let (kvs, t, _) = read_gguf(&out);
     assert_eq!(kvs["general.architecture"], Kv::Str("llama".into()));
     assert_eq!(t.len(), w.tensors.len());
-    assert_eq!(kvs["picklescan.source_format"], Kv::Str(w.format.clone()));
+    assert_eq!(
+        kvs["picklescan.source_format"],
+        Kv::Str(w.format.to_string())
+    );
 }

@@ -68,7 +68,10 @@ fn check(prefix: &str) -> usize {
             .iter()
             .filter(|x| !got.contains(x.as_str()))
             .collect();
-        if r.verdict.as_str() != e.verdict || !missing.is_empty() || r.format != e.container {
+        if r.verdict.as_str() != e.verdict
+            || !missing.is_empty()
+            || r.format.to_string() != e.container
+        {
             problems.push(format!(
                 "{}: expected {} {} {:?}, got {} {} {:?}: {:#?}",
                 e.path,
@@ -443,7 +446,10 @@ fn sevenz_written_by_hand() {
     let files = [("a.pkl", evil.len() as u64), ("b.bin", blob.len() as u64)];
     let a = sevenz_archive(&packed, &[0], &[], packed.len() as u64, &files);
     let r = scan(&a);
-    assert_eq!((r.verdict.as_str(), r.format.as_str()), ("dangerous", "7z"));
+    assert_eq!(
+        (r.verdict.as_str(), r.format.to_string().as_str()),
+        ("dangerous", "7z")
+    );
     assert!(r
         .findings
         .iter()

@@ -126,9 +126,9 @@ pub fn check(scanner: &Scanner, file: &Path, e: &Entry) -> Result<FileReport, St
         problems.push(format!("read error {:?}", report.error));
     }
     let format_ok = if e.container == "other" {
-        OTHER_FORMATS.contains(&report.format.as_str())
+        OTHER_FORMATS.contains(&report.format.to_string().as_str())
     } else {
-        report.format == e.container
+        report.format.to_string() == e.container
     };
     if !format_ok {
         problems.push(format!(

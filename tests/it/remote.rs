@@ -11,6 +11,7 @@ use picklescan_rs::remote::hub::HubRef;
 use picklescan_rs::remote::{self, RemoteOptions};
 use picklescan_rs::report::FileReport;
 use picklescan_rs::rules::RuleSet;
+use picklescan_rs::Format;
 use picklescan_rs::{Limits, Scanner, Verdict};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -45,7 +46,7 @@ fn opts() -> RemoteOptions {
 }
 
 /// What must agree between a local and a remote scan.
-fn key(r: &FileReport) -> (Verdict, String, Vec<String>) {
+fn key(r: &FileReport) -> (Verdict, Format, Vec<String>) {
     let mut f: Vec<String> = r
         .findings
         .iter()
@@ -584,7 +585,7 @@ fn joblib_arrays_are_stepped_over() {
             },
         ] {
             let (r, sent, local) = scan_served(data.clone(), "model.joblib", &o, true);
-            assert_eq!(local.format, "joblib");
+            assert_eq!(local.format, Format::Joblib);
             assert_eq!(local.verdict, verdict_for(evil), "{:?}", local.findings);
             assert_eq!(key(&r), key(&local));
             assert_eq!(r.size, size);
@@ -654,7 +655,7 @@ fn legacy_torch_storages_are_stepped_over() {
         let size = data.len() as u64;
         for ranges in [true, false] {
             let (r, sent, local) = scan_served(data.clone(), "model.pt", &opts(), ranges);
-            assert_eq!(local.format, "torch-legacy");
+            assert_eq!(local.format, Format::TorchLegacy);
             assert_eq!(local.verdict, verdict_for(evil), "{:?}", local.findings);
             assert_eq!(key(&r), key(&local));
             if ranges {
@@ -672,7 +673,7 @@ fn without_range_support_torch_zips_are_read_as_a_stream() {
         let data = big_torch_with(32, evil, descriptors);
         let size = data.len() as u64;
         let (r, _, local) = scan_served(data, "model.pt", &opts(), false);
-        assert_eq!(local.format, "torch-zip");
+        assert_eq!(local.format, Format::TorchZip);
         assert_eq!(key(&r), key(&local));
         assert_eq!(r.transferred, Some(size));
     }
@@ -837,7 +838,7 @@ fn protocol_1_pickles_are_read_as_a_stream() {
         let data = protocol1_pickle(3, 4, false);
         let size = data.len() as u64;
         let (r, sent, local) = scan_served(data, "model.pkl", &opts(), ranges);
-        assert_eq!(local.format, "pickle");
+        assert_eq!(local.format, Format::Pickle);
         assert_eq!(local.verdict, Verdict::Clean, "{:?}", local.findings);
         assert_eq!(key(&r), key(&local));
         if ranges {
@@ -866,7 +867,7 @@ fn a_pickle_ending_as_a_zip_is_never_clean_without_range_support() {
     data.extend(zip_with(&[("a/data.pkl", b"\x80\x02}.")], false));
     for ranges in [true, false] {
         let (r, _, local) = scan_served(data.clone(), "x.bin", &opts(), ranges);
-        assert_eq!(local.format, "torch-zip", "{:?}", local.findings);
+        assert_eq!(local.format, Format::TorchZip, "{:?}", local.findings);
         if ranges {
             assert_eq!(key(&r), key(&local));
         } else {
@@ -1157,7 +1158,11 @@ fn check_compressed_read(codec: &str) {
         };
         let size = data.len() as u64;
         let local = scan_bytes(scanner, &data, "m.joblib.z".into());
-        assert!(local.format.starts_with("joblib-"), "{}", local.format);
+        assert!(
+            matches!(local.format, Format::JoblibCompressed(_)),
+            "{}",
+            local.format
+        );
         assert_eq!(
             local.verdict,
             verdict_for(evil),
@@ -1312,7 +1317,7 @@ fn npy_object_arrays_are_read_as_a_stream() {
         let size = data.len() as u64;
         for how in ALL_SERVES {
             let (r, cost, local) = scan_served_by(data.clone(), "a.npy", &opts(), how);
-            assert_eq!(local.format, "npy");
+            assert_eq!(local.format, Format::Npy);
             assert_eq!(local.verdict, verdict, "{:?}", local.findings);
             assert_eq!(key(&r), key(&local), "{how:?}");
             assert!(cost.kept < 1 << 20, "{how:?}: kept {} of {size}", cost.kept);
@@ -1402,7 +1407,7 @@ fn torch_tars_step_over_their_storages() {
         let size = data.len() as u64;
         for how in ALL_SERVES {
             let (r, cost, local) = scan_served_by(data.clone(), "old.pt", &opts(), how);
-            assert_eq!(local.format, "torch-tar");
+            assert_eq!(local.format, Format::TorchTar);
             assert_eq!(local.verdict, verdict_for(evil), "{:?}", local.findings);
             assert_eq!(key(&r), key(&local), "{how:?}");
             assert!(cost.kept < 1 << 20, "{how:?}: kept {} of {size}", cost.kept);
@@ -1420,7 +1425,7 @@ fn tars_not_read_as_torch_reads_them_are_never_clean() {
     let data = torch_tar(1, 4, false, false);
     for how in ALL_SERVES {
         let (r, _, local) = scan_served_by(data.clone(), "odd.tar", &opts(), how);
-        assert_eq!(local.format, "tar");
+        assert_eq!(local.format, Format::Tar);
         if how == Serve::Ranges {
             assert_eq!(key(&r), key(&local));
         } else {
@@ -1433,7 +1438,7 @@ fn tars_not_read_as_torch_reads_them_are_never_clean() {
     let data = compress("gzip", &torch_tar(1, 4, false, false));
     for how in ALL_SERVES {
         let (r, _, local) = scan_served_by(data.clone(), "odd.tar.gz", &opts(), how);
-        assert_eq!(local.format, "gzip+tar");
+        assert_eq!(local.format.to_string(), "gzip+tar");
         assert_eq!(key(&r), key(&local), "{how:?}");
         assert!(r.transferred > Some(2 * data.len() as u64 - 1), "{how:?}");
     }

@@ -4,7 +4,8 @@
 //! the file by itself (`weights_only::check_with`, which parses and inflates on its own).
 
 use crate::common::Asm;
-use picklescan_rs::internals::container::{scan_file, weights_only};
+use picklescan_rs::internals::container::scan_file;
+use picklescan_rs::internals::container::weights_only::{self, TorchContainer};
 use picklescan_rs::rules::RuleSet;
 use picklescan_rs::{Limits, Scanner};
 use std::path::Path;
@@ -41,7 +42,7 @@ fn the_scan_gives_the_answer_of_the_replay_alone_on_every_corpus_file() {
     let mut all = Vec::new();
     files(&corpus, &mut all);
     let scanner = scanner();
-    let mut by_container = std::collections::BTreeMap::<String, usize>::new();
+    let mut by_container = std::collections::BTreeMap::<TorchContainer, usize>::new();
     for p in &all {
         if p.extension()
             .is_some_and(|e| e == "json" || e == "py" || e == "md")
@@ -54,13 +55,14 @@ fn the_scan_gives_the_answer_of_the_replay_alone_on_every_corpus_file() {
         *by_container.entry(wo.container).or_default() += 1;
     }
     // Every way torch.load reads a file is among them.
-    for c in ["zip", "torchscript", "legacy", "pickle", "tar"] {
+    use TorchContainer::*;
+    for c in [Zip, Torchscript, Legacy, Pickle, Tar] {
         assert!(
-            by_container.get(c).copied().unwrap_or(0) > 0,
+            by_container.get(&c).copied().unwrap_or(0) > 0,
             "{by_container:?}"
         );
     }
-    assert!(by_container["zip"] >= 50, "{by_container:?}");
+    assert!(by_container[&Zip] >= 50, "{by_container:?}");
 }
 
 #[test]
@@ -75,7 +77,7 @@ fn bytes_the_scan_skips_are_still_read_as_torch_reads_them() {
         scan_file(&scanner, &data, Some("joblib_arrays.joblib"), None)
             .scanned
             .format,
-        "joblib"
+        picklescan_rs::Format::Joblib
     );
     let wo = same_answer(&scanner, &data, "joblib_arrays.joblib");
     assert!(!wo.loads, "{wo:?}");

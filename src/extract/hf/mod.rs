@@ -23,6 +23,7 @@ use super::{
 use crate::engine::Engine;
 use crate::file::FileOptions;
 use crate::finding::Verdict;
+use crate::format::Format;
 use crate::gguf::Value;
 use crate::quant::mix::{Mix, MixPlanner};
 use crate::quant::GgmlType;
@@ -448,10 +449,13 @@ fn convert(
     ));
     kvs.extend(vocab.kvs);
     kvs.push((
-        "picklescan.scan_verdict".into(),
+        to_gguf::VERDICT_KEY.into(),
         verdict.to_string().as_str().into(),
     ));
-    kvs.push(("picklescan.source_format".into(), "hf-folder".into()));
+    kvs.push((
+        to_gguf::FORMAT_KEY.into(),
+        Format::HfFolder.to_string().as_str().into(),
+    ));
     let part_names: Vec<String> = parts
         .iter()
         .map(|p| {
@@ -470,7 +474,7 @@ fn convert(
     }
 
     let extraction = super::Extraction {
-        format: "hf-folder".into(),
+        format: Format::HfFolder,
         tensors,
         skipped: Vec::new(),
         dropped: Vec::new(),
