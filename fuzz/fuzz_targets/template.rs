@@ -2,7 +2,8 @@
 //! GGUF chat-template reader.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use picklescan_rs::internals::container::{gguf, template};
+use picklescan_rs::internals::container::template;
+use picklescan_rs::internals::format::gguf;
 
 fuzz_target!(|data: &[u8]| {
     let _ = gguf::chat_templates(data);

@@ -10,8 +10,8 @@
 //! | tar (torch ≤ 0.1.10, any tar) | [`tar`], [`torch`] | `pickle`, `storages`, `tensors` pickles; other members by content |
 //! | joblib, raw pickle | [`joblib`] hooks | every stream; inline arrays skipped, object arrays scanned |
 //! | gzip/zlib/bz2/xz/lzma/lz4, joblib z-file | [`compress`] | decompressed under a budget, then detected again |
-//! | numpy `.npy` | [`npy`] | object arrays (a pickle); plain arrays checked for size |
-//! | safetensors, GGUF | [`safetensors`], [`gguf`] | structure validated; never code |
+//! | numpy `.npy` | [`crate::format::npy`] header; [`npy`] | object arrays (a pickle); plain arrays checked for size |
+//! | safetensors, GGUF | [`crate::format::safetensors`], [`crate::format::gguf`] readers; [`safetensors`], [`gguf`] judge | structure validated, GGUF chat templates judged; never code |
 //!
 //! Findings raised here use the ids in [`ids`]; a finding inside an archive member carries the
 //! member's name ([`Finding::in_member`]), and offsets are relative to the member's (or the
@@ -125,7 +125,7 @@ pub fn detect(data: &[u8], name: Option<&str>) -> Kind {
     if data.starts_with(b"GGUF") {
         return Kind::Gguf;
     }
-    if safetensors::looks_like(data) {
+    if crate::format::safetensors::looks_like(data) {
         return Kind::Safetensors;
     }
     if data.starts_with(crate::format::torch::LEGACY_MAGIC) {

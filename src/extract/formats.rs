@@ -23,8 +23,9 @@ use super::tensor::{c_strides, f_strides, Backing, ByteSource, DType, Region};
 use super::torch::{NoStorages, Storages};
 use super::ExtractError;
 use crate::container::formats::Recognised;
-use crate::container::{self, npy, Kind};
+use crate::container::{self, Kind};
 use crate::format::compress;
+use crate::format::npy;
 use crate::format::torch::ZipLayout;
 use crate::format::zip::{Archive, Entry, STORED};
 use crate::format::Format;
@@ -94,40 +95,15 @@ fn safetensors_dtype(name: &str) -> Option<DType> {
 /// A safetensors file: validated as the reference reader does, then every tensor is a range
 /// of the input (in data order).
 fn safetensors_leaves(backing: &Backing) -> Result<Vec<Leaf>, ExtractError> {
-    let data = backing.bytes();
-    crate::container::safetensors::validate(data)
+    let header = crate::format::safetensors::read(backing.bytes())
         .map_err(|e| fmt_err(format!("invalid safetensors file: {e}")))?;
-    let n = u64::from_le_bytes(data[..8].try_into().expect("8 bytes")) as usize;
-    let header: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_slice(&data[8..8 + n])
-            .map_err(|e| fmt_err(format!("invalid safetensors header: {e}")))?;
     let whole = backing.whole();
-    let bad = |name: &str| fmt_err(format!("safetensors tensor '{name}' has a malformed entry"));
-    let mut entries = Vec::new();
-    for (name, v) in header {
-        if name == "__metadata__" {
-            continue;
-        }
-        let dtype = v["dtype"].as_str().ok_or_else(|| bad(&name))?.to_string();
-        let shape: Vec<u64> = v["shape"]
-            .as_array()
-            .ok_or_else(|| bad(&name))?
-            .iter()
-            .map(|d| d.as_u64().ok_or_else(|| bad(&name)))
-            .collect::<Result<_, _>>()?;
-        let offs = v["data_offsets"].as_array().ok_or_else(|| bad(&name))?;
-        let (b, e) = match offs.as_slice() {
-            [b, e] => (
-                b.as_u64().ok_or_else(|| bad(&name))?,
-                e.as_u64().ok_or_else(|| bad(&name))?,
-            ),
-            _ => return Err(bad(&name)),
-        };
-        entries.push((b, e, name, dtype, shape));
-    }
-    entries.sort_by_key(|x| x.0);
-    let mut leaves = Vec::with_capacity(entries.len());
-    for (b, e, name, dtype, shape) in entries {
+    // Data order; tensors of no bytes that share an offset by name.
+    let mut tensors = header.tensors;
+    tensors.sort_by(|a, b| (a.begin, &a.name).cmp(&(b.begin, &b.name)));
+    let mut leaves = Vec::with_capacity(tensors.len());
+    for t in tensors {
+        let (name, dtype, shape) = (t.name, t.dtype, t.shape);
         let Some(elem) = safetensors_dtype(&dtype) else {
             leaves.push(Leaf::Unsupported {
                 name,
@@ -136,8 +112,8 @@ fn safetensors_leaves(backing: &Backing) -> Result<Vec<Leaf>, ExtractError> {
             continue;
         };
         let region = whole
-            .sub(8 + n as u64 + b, e.saturating_sub(b))
-            .ok_or_else(|| bad(&name))?;
+            .sub(header.data_start + t.begin, t.end - t.begin)
+            .ok_or_else(|| fmt_err(format!("safetensors tensor '{name}' lies outside the file")))?;
         let source = ByteSource::contiguous(region, elem.size(), shape.clone())
             .map_err(|m| fmt_err(format!("safetensors tensor '{name}': {m}")))?;
         leaves.push(Leaf::Tensor {

@@ -1,7 +1,7 @@
 //! Chat templates (Jinja): where they live and how they parse. Nothing is ever rendered.
 //!
 //! Templates come from GGUF metadata (`tokenizer.chat_template` and `tokenizer.chat_template.<name>`,
-//! see [`crate::container::gguf`]), from Hugging Face `tokenizer_config.json` (`chat_template` as a
+//! see [`crate::format::gguf`]), from Hugging Face `tokenizer_config.json` (`chat_template` as a
 //! string or a list of `{"name", "template"}`), legacy `chat_template.json`, and `*.jinja` files.
 //!
 //! Parsing uses minijinja's parser (its `unstable_machinery` AST). Two differences from Jinja2,

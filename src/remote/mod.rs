@@ -1156,7 +1156,7 @@ fn stream_reads(
         Kind::Pickle if container::looks_torch_legacy(scanner, head) => Some(plan::legacy_prefix),
         Kind::Pickle => Some(plan::pickle_prefix),
         Kind::Tar => Some(plan::tar_prefix),
-        Kind::Npy if container::npy::parse_header(head).is_ok_and(|h| h.has_object) => {
+        Kind::Npy if crate::format::npy::parse_header(head).is_ok_and(|h| h.has_object) => {
             Some(plan::npy_prefix)
         }
         _ => None,
@@ -1335,26 +1335,26 @@ fn header_reads(
             // at least doubled each time) and it runs again.
             for _ in 0..32 {
                 let prefix = src.image().prefix();
-                match container::gguf::read_header(src.image(), &mut Vec::new()) {
+                match crate::format::gguf::read_header(src.image(), &mut Vec::new()) {
                     Ok(h) => {
                         src.ensure(&[(0, h.infos_end)]).map_err(|e| (e, GGUF))?;
                         return polyglot(scanner, src).map_err(|e| (e, POLYGLOT));
                     }
-                    Err(container::gguf::HeaderError::Missing(m)) => {
+                    Err(crate::format::gguf::HeaderError::Missing(m)) => {
                         let to = m.end.max(prefix.saturating_mul(2)).min(size);
                         if to <= prefix {
                             break;
                         }
                         src.ensure(&[(0, to)]).map_err(|e| (e, GGUF))?;
                     }
-                    Err(container::gguf::HeaderError::Invalid(_)) => break,
+                    Err(crate::format::gguf::HeaderError::Invalid(_)) => break,
                 }
             }
             Ok(true)
         }
         Kind::Npy => {
             let prefix = &src.image().bytes()[..src.image().prefix() as usize];
-            Ok(!matches!(container::npy::parse_header(prefix), Ok(h) if !h.has_object))
+            Ok(!matches!(crate::format::npy::parse_header(prefix), Ok(h) if !h.has_object))
         }
         _ => Ok(true),
     }

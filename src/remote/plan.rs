@@ -64,7 +64,7 @@ pub fn safetensors_header_end(s: &Sparse) -> Option<u64> {
     }
     let n = le_u64(d, 0)?;
     let end = n.checked_add(8)?;
-    if !(2..=container::safetensors::MAX_HEADER_SIZE).contains(&n) || end > d.len() as u64 {
+    if !(2..=crate::format::safetensors::MAX_HEADER_SIZE).contains(&n) || end > d.len() as u64 {
         return None;
     }
     let fetched = &d[8..end.min(s.prefix().max(8)) as usize];
@@ -164,7 +164,7 @@ pub fn legacy_prefix(scanner: &Scanner, prefix: &[u8]) -> PrefixRun {
 /// [`pickle_prefix`] for a numpy `.npy` object array: the header, then the pickles after it
 /// (run as the npy scanner runs them, without joblib's hooks).
 pub fn npy_prefix(scanner: &Scanner, prefix: &[u8]) -> PrefixRun {
-    let Ok(h) = container::npy::parse_header(prefix) else {
+    let Ok(h) = crate::format::npy::parse_header(prefix) else {
         // Only a header that parsed from the first bytes is streamed: read on.
         return PrefixRun {
             end: PrefixEnd::Cut { need: None },

@@ -876,7 +876,7 @@ fn safetensors_that_is_also_a_pickle_is_scanned_as_both() {
     assert_eq!(v[0], b'V');
     v.extend(header.as_bytes());
     v.extend(&payload);
-    assert!(picklescan_rs::internals::container::safetensors::validate(&v).is_ok());
+    assert!(picklescan_rs::internals::format::safetensors::read(&v).is_ok());
     let r = scan(&v);
     assert_eq!(r.format, Format::Safetensors);
     assert!(finds_system(&r), "{:?}", r.findings);

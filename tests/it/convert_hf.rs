@@ -65,7 +65,7 @@ impl Cursor<'_> {
 
 fn read(path: &Path) -> Gguf {
     let b = std::fs::read(path).unwrap();
-    picklescan_rs::internals::container::gguf::validate(&b).expect("ggml's rules accept the file");
+    picklescan_rs::internals::format::gguf::validate(&b).expect("ggml's rules accept the file");
     let mut c = Cursor { b: &b, i: 4 };
     assert_eq!(c.u32(), 3, "GGUF version");
     let (n_tensors, n_kv) = (c.u64(), c.u64());

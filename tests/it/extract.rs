@@ -5,7 +5,7 @@
 //! not a tensor is listed as dropped).
 
 use picklescan_rs::extract::{self, ExtractError, ExtractOptions, Outcome};
-use picklescan_rs::internals::container::npy;
+use picklescan_rs::internals::format::npy;
 use picklescan_rs::internals::format::zip::Archive;
 use picklescan_rs::report::Gate;
 use picklescan_rs::Format;

@@ -3,7 +3,7 @@
 //! reader, and compared with the crate's quantizers (bit-exact) and dequantizers.
 
 use picklescan_rs::extract::{self, ExtractError, ExtractOptions, OutputFormat};
-use picklescan_rs::internals::container::gguf::validate;
+use picklescan_rs::internals::format::gguf::validate;
 use picklescan_rs::quant::{self, GgmlType};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
