@@ -242,7 +242,7 @@ impl Policy {
     }
 
     /// Whether the scanner must model `torch.load(weights_only=True)` for this policy
-    /// (`Scanner::weights_only`; [`crate::Engine`] sets it).
+    /// (`Scanner::weights_only`; [`crate::engine::Engine`] sets it).
     pub fn needs_weights_only(&self) -> bool {
         self.mode == Mode::TorchWeightsOnly
     }

@@ -39,7 +39,7 @@ pub struct Scanner {
     /// Also report allowed uses, as info findings with the allow rule's id.
     pub show_allowed: bool,
     /// Also work out what `torch.load(weights_only=True)` would do with each file, while the
-    /// file is read (set by [`crate::Engine`] for the `torch-weights-only` policy).
+    /// file is read (set by [`crate::engine::Engine`] for the `torch-weights-only` policy).
     pub weights_only: bool,
 }
 

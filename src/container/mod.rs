@@ -116,7 +116,7 @@ pub fn detect(data: &[u8], name: Option<&str>) -> Kind {
     if data.is_empty() {
         return Kind::Empty;
     }
-    if data.starts_with(b"PK\x03\x04") || data.starts_with(b"PK\x05\x06") {
+    if zip::starts_like(data) {
         return Kind::Zip;
     }
     if data.starts_with(b"\x93NUMPY") {

@@ -42,7 +42,7 @@ const MODEL_EXTENSIONS: &[&str] = &[
     "llamafile",
 ];
 
-/// True when the file name claims a model format (see [`MODEL_EXTENSIONS`]).
+/// True when the file name claims a model format (see `MODEL_EXTENSIONS`).
 pub fn claims_model_format(name: Option<&str>) -> bool {
     let Some(name) = name else {
         return false;

@@ -765,7 +765,7 @@ pub enum LegacyReads {
     Stopped(u64),
 }
 
-/// Mirror what [`scan_legacy`] reads of `prefix` (the five pickles, then each raw storage's
+/// What the legacy scan (`scan_legacy`, the same walk) reads of `prefix` (the five pickles, then each raw storage's
 /// element count, stepping over its bytes); also whether the pickles hold a dangerous finding.
 pub fn legacy_reads(scanner: &crate::Scanner, prefix: &[u8]) -> (LegacyReads, bool) {
     let ctx = Ctx::new(scanner, 0, None);
@@ -1129,7 +1129,7 @@ fn scan_tar_storages(ctx: &Ctx<'_>, data: &[u8]) -> Vec<Finding> {
     out
 }
 
-/// How far [`scan_tar_storages`] reads in the first bytes of a `storages` member.
+/// How far the tar scan (`scan_tar_storages`) reads in the first bytes of a `storages` member.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MemberReads {
     /// It reads nothing past these bytes.
@@ -1142,7 +1142,7 @@ pub enum MemberReads {
     },
 }
 
-/// Mirror what [`scan_tar_storages`] reads of `prefix`, the first bytes of a `storages` member
+/// What the tar scan (`scan_tar_storages`, the same walk) reads of `prefix`, the first bytes of a `storages` member
 /// of `size` bytes: the count pickle, each storage's pickle and element count (its raw bytes
 /// stepped over), and everything after the last storage (or after a pickle that breaks).
 pub fn tar_storages_reads(scanner: &crate::Scanner, prefix: &[u8], size: u64) -> MemberReads {

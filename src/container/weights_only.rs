@@ -221,7 +221,7 @@ pub fn check_with(data: &[u8], limits: &Limits) -> WeightsOnly {
 /// Whether `torch.load` reads `data` as a zip archive: only when it starts with a local header
 /// (bytes before an archive make it a pickle to torch).
 pub(crate) fn read_as_zip(data: &[u8]) -> bool {
-    data.starts_with(b"PK\x03\x04")
+    zip::starts_with_local_header(data)
 }
 
 /// What the replay of the pickles torch reads found.

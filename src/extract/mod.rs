@@ -8,7 +8,7 @@
 //!
 //! The pipeline has a seam for other output formats: [`Source::open`] + [`Source::collect`] give an
 //! [`Extraction`], a list of [`Tensor`]s (name, dtype, shape, and a [`ByteSource`] that yields the
-//! bytes C-contiguous and little-endian in bounded chunks); [`write_safetensors`] is one consumer.
+//! bytes C-contiguous and little-endian in bounded chunks); the safetensors writer (`safetensors.rs`) is one consumer.
 //!
 //! Output is written to a temporary file beside the target and renamed into place at the end: a
 //! failure leaves nothing behind, an existing file is never replaced without `force`. The data

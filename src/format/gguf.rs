@@ -13,12 +13,14 @@ const MAX_ARRAY: u64 = 1 << 30;
 const MAX_NAME: usize = 64;
 const MAX_DIMS: u32 = 4;
 
-/// Why a header walk stopped.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Why a header walk (or a file's validation) stopped.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HeaderError {
     /// The walk needs bytes the input does not have yet.
+    #[error("bytes {}..{} missing", .0.start, .0.end)]
     Missing(Missing),
     /// ggml would reject the file.
+    #[error("{0}")]
     Invalid(String),
 }
 
@@ -300,7 +302,7 @@ pub fn read_header<S: RandomAccess + ?Sized>(
 }
 
 /// Validate a GGUF file; `Err` says what ggml would reject.
-pub fn validate(data: &[u8]) -> Result<u64, String> {
+pub fn validate(data: &[u8]) -> Result<u64, HeaderError> {
     check(data, &mut Vec::new())
 }
 
@@ -308,13 +310,10 @@ pub fn validate(data: &[u8]) -> Result<u64, String> {
 pub(crate) fn check(
     data: &[u8],
     templates: &mut Vec<(String, u64, String)>,
-) -> Result<u64, String> {
-    let h = read_header(data, templates).map_err(|e| match e {
-        HeaderError::Invalid(m) => m,
-        HeaderError::Missing(m) => format!("bytes {}..{} missing", m.start, m.end),
-    })?;
+) -> Result<u64, HeaderError> {
+    let h = read_header(data, templates)?;
     if let Some(p) = h.problem {
-        return Err(p);
+        return Err(HeaderError::Invalid(p));
     }
     let alignment = h.alignment;
     let pad = |x: u64| x.div_ceil(alignment).checked_mul(alignment);
@@ -327,9 +326,9 @@ pub(crate) fn check(
     let mut end = data_start;
     for (name, off, nbytes) in &h.tensors {
         if *off != expected {
-            return Err(format!(
+            return Err(HeaderError::Invalid(format!(
                 "tensor '{name}' has offset {off}, expected {expected} (ggml rejects it)"
-            ));
+            )));
         }
         end = data_start
             .checked_add(off + nbytes)
@@ -345,10 +344,10 @@ pub(crate) fn check(
         data_start + expected
     };
     if (data.len() as u64) > padded_end.max(end) {
-        return Err(format!(
+        return Err(HeaderError::Invalid(format!(
             "{} bytes after the last tensor's data",
             data.len() as u64 - padded_end.max(end)
-        ));
+        )));
     }
     Ok(h.n_tensors)
 }
@@ -439,6 +438,6 @@ mod tests {
         let h = read_header(&d[..], &mut t).unwrap();
         assert!(h.problem.unwrap().contains("duplicate metadata key"));
         assert_eq!(t.len(), 2, "both templates are judged");
-        assert!(validate(&d).unwrap_err().contains("duplicate"));
+        assert!(validate(&d).unwrap_err().to_string().contains("duplicate"));
     }
 }

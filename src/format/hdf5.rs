@@ -6,7 +6,7 @@
 //! outside the file is listed: external links, external raw data files and virtual datasets.
 //!
 //! Groups with many links and objects with many attributes keep them in fractal heaps indexed
-//! by version 2 B-trees ([`dense`]). Structures this reader does not follow (filtered heaps,
+//! by version 2 B-trees (`hdf5/dense.rs`). Structures this reader does not follow (filtered heaps,
 //! huge heap objects, shared attribute messages) are errors: a file that cannot be read whole is never reported as
 //! read. Every structure is bounds-checked; objects, messages, heap objects and the walk's depth
 //! are limited, and every address is visited once (hard links may form cycles).

@@ -1,6 +1,6 @@
 //! What a file or member was found to be: the one vocabulary of format names. Its text form is
 //! the JSON report's `format` field, the text report's column and the `source_format` metadata
-//! extraction writes, so each name is spelled in [`Format::fmt`] and nowhere else.
+//! extraction writes, so each name is spelled in its `Display` and nowhere else.
 
 use super::compress::Codec;
 use super::ggml::Flavour;

@@ -904,6 +904,17 @@ fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
         .map(|p| p + from)
 }
 
+/// True when `data` starts as a zip archive: a local header, or the end record of an empty
+/// archive.
+pub fn starts_like(data: &[u8]) -> bool {
+    starts_with_local_header(data) || data.starts_with(&EOCD_SIG.to_le_bytes())
+}
+
+/// True when `data` starts with a local file header (`PK\x03\x04`).
+pub fn starts_with_local_header(data: &[u8]) -> bool {
+    data.starts_with(&LOCAL_SIG.to_le_bytes())
+}
+
 /// True when `data` ends with a usable zip end record (for content whose start is not a zip).
 pub fn has_end_record(data: &[u8]) -> bool {
     end_candidates(data)

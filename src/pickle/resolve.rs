@@ -10,7 +10,7 @@
 //! argument cannot be resolved (not a global, not a constant string), the helper is judged as
 //! itself, which its deny rule makes dangerous.
 //!
-//! Everything here is bounded: resolution follows at most [`MAX_DEPTH`] links.
+//! Everything here is bounded: resolution follows at most `MAX_DEPTH` links.
 
 use super::value::{Id, Object, Value};
 use super::vm::Vm;

@@ -511,7 +511,7 @@ pub fn zip(
     Ok(ZipPlan::Ready)
 }
 
-/// Bytes of a member kept by a streamed read before deciding on the rest ([`head_len`] of a
+/// Bytes of a member kept by a streamed read before deciding on the rest (`head_len` of a
 /// deflated member, which covers a stored one's too).
 pub const STREAM_MEMBER_HEAD: u64 = DEFLATE_HEAD;
 

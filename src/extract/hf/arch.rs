@@ -15,7 +15,7 @@
 //!   checkpoint's own dtype, as torch does), no output matrix (tied to the embeddings), a
 //!   hyper-parameter set of their own (no rope keys), Gemma 2's extra norms around attention and
 //!   feed-forward, its logit soft-capping and sliding window;
-//! * `phi3` ([`super::phi3`]);
+//! * `phi3` (`phi3.rs`);
 //! * `gpt2` (`GPT2LMHeadModel`, `conversion/gpt2.py`): learned positions, layer norms with
 //!   biases, fused query/key/value; the `Conv1D` weights (`c_attn`, `c_proj`, `c_fc`), stored
 //!   input-major, transposed.

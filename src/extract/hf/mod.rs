@@ -5,7 +5,7 @@
 //! The folder holds `config.json`, the weights (`model*.safetensors` or `pytorch_model*.bin`,
 //! sharded with an `.index.json` or not) and the tokenizer. Every file is scanned first; the
 //! weights are then read by the same readers as `--extract` (pickles by the symbolic machine),
-//! renamed and regrouped for llama.cpp ([`llama`]), typed as the converter or the mix chooses,
+//! renamed and regrouped for llama.cpp ([`arch`]), typed as the converter or the mix chooses,
 //! and written with the tokenizer ([`vocab`]) and the naming keys ([`naming`]) through the
 //! temporary-file protocol of every output. The chat templates copied are judged first by the
 //! chat-template checks; a template that is not clean stops the conversion.
