@@ -191,4 +191,51 @@ mod tests {
         assert!(!inner.is_not_a_model());
         assert!(Format::NotAModel("png").is_not_a_model());
     }
+
+    #[test]
+    fn the_readme_lists_every_name() {
+        let readme = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"));
+        use Format::*;
+        let all = [
+            Pickle,
+            Joblib,
+            JoblibZFileArray,
+            TorchZip,
+            TorchScript,
+            TorchLegacy,
+            TorchTar,
+            TorchPreview,
+            Tar,
+            Npz,
+            Zip,
+            Npy,
+            Safetensors,
+            Gguf,
+            Onnx,
+            Pmml,
+            Hdf5,
+            KerasH5,
+            KerasConfig,
+            ChatTemplate,
+            TokenizerConfig,
+            HfConfig,
+            Json,
+            SkopsSchema,
+            TfSavedModel,
+            TfKerasMetadata,
+            SevenZip,
+            Rar,
+            Cab,
+            Arj,
+            Nested,
+            Empty,
+            Unknown,
+            Unreadable,
+            Unscanned,
+        ];
+        let flavours = [Flavour::Ggml, Flavour::Ggmf, Flavour::Ggjt, Flavour::Ggla];
+        for f in all.into_iter().chain(flavours.map(Ggml)) {
+            assert!(readme.contains(&format!("`{f}`")), "README lacks `{f}`");
+        }
+    }
 }
