@@ -34,7 +34,8 @@ fn fetch(image: &mut Sparse, data: &[u8], start: u64, end: u64) {
 
 fuzz_target!(|data: &[u8]| {
     // What the remote scan reads this way: a zip by its first bytes.
-    if container::detect(&data[..data.len().min(64)], None) != container::Kind::Zip {
+    use picklescan_rs::internals::format::detect::{detect, Kind};
+    if detect(&data[..data.len().min(64)], None) != Kind::Zip {
         return;
     }
     let size = data.len() as u64;

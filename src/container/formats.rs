@@ -1,5 +1,5 @@
-//! Model formats other than pickles and their archives: recognised by content here, read by
-//! [`crate::format`], judged by one analyser each.
+//! Model formats other than pickles and their archives: recognised by content in
+//! [`crate::format::detect`], read by [`crate::format`], judged by one analyser each.
 //!
 //! | format | recognised by | analyser |
 //! |---|---|---|
@@ -17,67 +17,11 @@
 //! | ONNX | `ir_version` first and a graph among decodable top-level protobuf fields | [`super::onnx`] |
 
 use super::{Ctx, Scanned};
-use crate::format::{ggml, template, Format};
-
-/// A format recognised here.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Recognised {
-    /// A JSON object: a Hugging Face config holding `chat_template`, a skops `schema.json`, or
-    /// plain JSON (not a model). Decided on the whole content, since archive readers detect on a
-    /// member's first bytes.
-    Json,
-    /// A Jinja chat template file.
-    Jinja,
-    /// An ONNX model.
-    Onnx,
-    /// A PMML document.
-    Pmml,
-    /// A legacy GGML-family file.
-    Ggml(ggml::Flavour),
-    /// An HDF5 file.
-    Hdf5,
-    /// A TensorFlow `saved_model.pb`.
-    SavedModel,
-    /// A tf.keras SavedModel's `keras_metadata.pb`.
-    KerasMetadata,
-    /// A SavedModel's `fingerprint.pb` (hashes).
-    TfFingerprint,
-    /// A 7z archive.
-    SevenZip,
-}
-
-impl Recognised {
-    /// The format content recognised so is reported as, before its reader has looked further
-    /// (a JSON object may turn out to be a chat-template config, an HDF5 file a Keras model).
-    pub fn format(self) -> Format {
-        match self {
-            Recognised::Json => Format::Json,
-            Recognised::Jinja => Format::ChatTemplate,
-            Recognised::Onnx => Format::Onnx,
-            Recognised::Pmml => Format::Pmml,
-            Recognised::Ggml(flavour) => Format::Ggml(flavour),
-            Recognised::Hdf5 => Format::Hdf5,
-            Recognised::SavedModel => Format::TfSavedModel,
-            Recognised::KerasMetadata => Format::TfKerasMetadata,
-            Recognised::TfFingerprint => Format::NotAModel(TF_FINGERPRINT),
-            Recognised::SevenZip => Format::SevenZip,
-        }
-    }
-}
-
-/// What a SavedModel's `fingerprint.pb` is reported as: hashes, not a model.
-const TF_FINGERPRINT: &str = "tf-fingerprint";
+use crate::format::detect::{Recognised, TF_FINGERPRINT};
+use crate::format::{template, Format};
 
 fn find(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
-}
-
-/// A JSON object's start: `{`, then (after whitespace) a key's quote or the closing brace.
-/// Jinja's `{{`, `{%` and `{#` are not.
-fn json_start(data: &[u8]) -> bool {
-    let d = data.strip_prefix(b"\xef\xbb\xbf").unwrap_or(data);
-    let mut it = d.iter().copied().filter(|b| !b.is_ascii_whitespace());
-    it.next() == Some(b'{') && matches!(it.next(), Some(b'"' | b'}') | None)
 }
 
 /// Largest JSON file a remote scan reads whole whatever its name.
@@ -99,47 +43,6 @@ pub fn remote_json_worth_reading(name: Option<&str>, size: u64) -> bool {
         || base.ends_with("config.json")
         || base == "chat_template.json"
         || base == "schema.json"
-}
-
-/// What `data` is, when it is one of these formats. `name` breaks ties only (Jinja files are
-/// text that other text can resemble).
-pub fn detect(data: &[u8], name: Option<&str>) -> Option<Recognised> {
-    if crate::format::hdf5::looks_like(data) {
-        return Some(Recognised::Hdf5);
-    }
-    if crate::format::sevenz::looks_like(data) {
-        return Some(Recognised::SevenZip);
-    }
-    if let Some(flavour) = ggml::Flavour::of(data) {
-        return Some(Recognised::Ggml(flavour));
-    }
-    if crate::format::onnx::looks_like(data) {
-        return Some(Recognised::Onnx);
-    }
-    if crate::format::savedmodel::looks_like(data) {
-        return Some(Recognised::SavedModel);
-    }
-    if crate::format::savedmodel::looks_like_keras_metadata(data) {
-        return Some(Recognised::KerasMetadata);
-    }
-    let base = name.map(|n| n.rsplit(['/', '\\']).next().unwrap_or(n));
-    if base == Some("fingerprint.pb") && crate::format::savedmodel::looks_like_fingerprint(data) {
-        return Some(Recognised::TfFingerprint);
-    }
-    if crate::format::pmml::looks_like(data) {
-        return Some(Recognised::Pmml);
-    }
-    if json_start(data) {
-        return Some(Recognised::Json);
-    }
-    let jinja_name = name.is_some_and(|n| {
-        let l = n.to_ascii_lowercase();
-        l.ends_with(".jinja") || l.ends_with(".jinja2") || l.ends_with(".j2")
-    });
-    if jinja_name && template::looks_like_jinja(data) {
-        return Some(Recognised::Jinja);
-    }
-    None
 }
 
 /// Scan content recognised as `f`.

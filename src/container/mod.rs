@@ -1,13 +1,13 @@
 //! Containers: recognise what a file is by its content and find every pickle a loader would run.
 //!
 //! Detection never trusts the file name: magic bytes decide, and the name only breaks ties (see
-//! [`detect`]). Each format has a module that knows how its loader reads it:
+//! [`crate::format::detect`]). Each format has a module that knows how its loader reads it:
 //!
 //! | kind | module | what is scanned |
 //! |---|---|---|
 //! | zip (torch, TorchScript, npz, any zip) | [`zip`] reader, [`torch`] member policy | every member that is a pickle or a container; tensor storages skipped |
 //! | torch legacy (five pickles + raw storages) | [`torch`] | all five pickles; storages skipped by their recorded sizes |
-//! | tar (torch ≤ 0.1.10, any tar) | [`tar`], [`torch`] | `pickle`, `storages`, `tensors` pickles; other members by content |
+//! | tar (torch ≤ 0.1.10, any tar) | [`crate::format::tar`], [`torch`] | `pickle`, `storages`, `tensors` pickles; other members by content |
 //! | joblib, raw pickle | [`joblib`] hooks | every stream; inline arrays skipped, object arrays scanned |
 //! | gzip/zlib/bz2/xz/lzma/lz4, joblib z-file | [`compress`] | decompressed under a budget, then detected again |
 //! | numpy `.npy` | [`crate::format::npy`] header; [`npy`] | object arrays (a pickle); plain arrays checked for size |
@@ -41,121 +41,17 @@ pub mod weights_only;
 use crate::finding::Finding;
 use crate::format::access::{Missing, RandomAccess};
 use crate::format::compress::{self, Codec};
-use crate::format::{tar, zip, Format};
+use crate::format::{zip, Format};
 use crate::pickle::opcode::Opcode;
 use crate::pickle::vm::EventKind;
 use crate::scan::Scanner;
 use std::cell::{Cell, RefCell};
 use weights_only::WeightsOnly;
 
+use crate::format::detect::{detect, Kind};
+
 /// Rule ids: the one registry, [`crate::rules::ids`].
 pub use crate::rules::ids;
-
-/// What the content of a file or member is, judged from its bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// A zip archive (`PK\x03\x04`, the empty archive `PK\x05\x06`, or an end record at the
-    /// end of content that starts with something else).
-    Zip,
-    /// numpy `.npy`.
-    Npy,
-    /// safetensors.
-    Safetensors,
-    /// GGUF.
-    Gguf,
-    /// torch legacy format: starts with the pickled magic number.
-    TorchLegacy,
-    /// A tar archive.
-    Tar,
-    /// Compressed stream (joblib compressors) or joblib z-file.
-    Compressed(Codec),
-    /// An archive or model format this scanner cannot look inside.
-    Unscannable(&'static Format),
-    /// A model format read by [`crate::format`] (chat templates, ONNX, PMML, …).
-    Format(formats::Recognised),
-    /// A pickle stream (protocol 2+ header, or a protocol 0/1 opcode first).
-    Pickle,
-    /// No bytes at all.
-    Empty,
-    /// Nothing known.
-    Unknown,
-}
-
-impl Kind {
-    /// The format content of this kind is reported as when its reader says nothing more
-    /// precise (a zip that is no torch or numpy archive, a stream that broke at once).
-    pub fn format(self) -> Format {
-        match self {
-            Kind::Zip => Format::Zip,
-            Kind::Npy => Format::Npy,
-            Kind::Safetensors => Format::Safetensors,
-            Kind::Gguf => Format::Gguf,
-            Kind::TorchLegacy => Format::TorchLegacy,
-            Kind::Tar => Format::Tar,
-            Kind::Compressed(c) => Format::BrokenStream(c),
-            Kind::Unscannable(f) => f.clone(),
-            Kind::Format(f) => f.format(),
-            Kind::Pickle => Format::Pickle,
-            Kind::Empty => Format::Empty,
-            Kind::Unknown => Format::Unknown,
-        }
-    }
-}
-
-/// Archive and model formats that cannot be looked into, by magic.
-static UNSCANNABLE: &[(&[u8], Format)] = &[
-    (b"Rar!\x1a\x07", Format::Rar),
-    (b"MSCF", Format::Cab),
-    (b"PYTORCH1", Format::TorchPreview),
-    (b"\x60\xea", Format::Arj),
-];
-
-/// What `data` is. `name` (a file or member name) only breaks ties: it is consulted for nothing
-/// but choosing between readings the bytes allow equally.
-pub fn detect(data: &[u8], name: Option<&str>) -> Kind {
-    if data.is_empty() {
-        return Kind::Empty;
-    }
-    if zip::starts_like(data) {
-        return Kind::Zip;
-    }
-    if data.starts_with(b"\x93NUMPY") {
-        return Kind::Npy;
-    }
-    if data.starts_with(b"GGUF") {
-        return Kind::Gguf;
-    }
-    if crate::format::safetensors::looks_like(data) {
-        return Kind::Safetensors;
-    }
-    if data.starts_with(crate::format::torch::LEGACY_MAGIC) {
-        return Kind::TorchLegacy;
-    }
-    if let Some(f) = formats::detect(data, name) {
-        return Kind::Format(f);
-    }
-    for (magic, what) in UNSCANNABLE {
-        if data.starts_with(magic) {
-            return Kind::Unscannable(what);
-        }
-    }
-    if tar::looks_like(data) {
-        return Kind::Tar;
-    }
-    if let Some(c) = compress::sniff(data) {
-        return Kind::Compressed(c);
-    }
-    if data[0] == 0x80 {
-        return Kind::Pickle;
-    }
-    if zip::has_end_record(data) {
-        return Kind::Zip;
-    }
-    if Opcode::from_byte(data[0]).is_some() {
-        return Kind::Pickle;
-    }
-    Kind::Unknown
-}
 
 /// The result of scanning one piece of content.
 #[derive(Debug, Clone)]

@@ -22,9 +22,10 @@ use super::numpy::{InlineArrays, JoblibArrays, NpDtype};
 use super::tensor::{c_strides, f_strides, Backing, ByteSource, DType, Region};
 use super::torch::{NoStorages, Storages};
 use super::ExtractError;
-use crate::container::formats::Recognised;
-use crate::container::{self, Kind};
+use crate::container;
 use crate::format::compress;
+use crate::format::detect::Recognised;
+use crate::format::detect::{detect, Kind};
 use crate::format::npy;
 use crate::format::torch::ZipLayout;
 use crate::format::zip::{Archive, Entry, STORED};
@@ -46,7 +47,7 @@ pub(crate) fn leaves(
 ) -> Result<(Format, Vec<Leaf>), ExtractError> {
     let data = backing.bytes();
     let name = path.file_name().and_then(|n| n.to_str());
-    match container::detect(data, name) {
+    match detect(data, name) {
         Kind::Zip => zip_leaves(scanner, backing),
         Kind::Npy => Ok((Format::Npy, npy_leaves(&backing.whole(), "array")?)),
         Kind::TorchLegacy => Ok((Format::TorchLegacy, legacy_leaves(scanner, backing)?)),

@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod compress;
+pub mod detect;
 pub mod dtype;
 pub mod ggml;
 pub mod gguf;

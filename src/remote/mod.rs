@@ -28,10 +28,11 @@ pub mod plan;
 pub mod range;
 
 use crate::container::weights_only::{self, WeightsOnly};
-use crate::container::{self, ids, Kind};
+use crate::container::{self, ids};
 use crate::engine::Engine;
 use crate::finding::{Finding, Verdict};
 use crate::format::access::Missing;
+use crate::format::detect::{detect, Kind};
 use crate::format::{zip, Format};
 use crate::policy::Policy;
 use crate::report::FileReport;
@@ -564,8 +565,8 @@ fn plan_and_scan(
             dir = None;
         }
     }
-    let kind = container::detect(rf.sparse.bytes(), name);
-    let json = Kind::Format(container::formats::Recognised::Json);
+    let kind = detect(rf.sparse.bytes(), name);
+    let json = Kind::Format(crate::format::detect::Recognised::Json);
     if sniff {
         match kind {
             Kind::Unknown | Kind::Empty => return Ok(None),
@@ -756,7 +757,7 @@ fn read_body(
         }
     }
     let prefix = &st.sparse.bytes()[..st.sparse.prefix() as usize];
-    let kind = container::detect(prefix, name);
+    let kind = detect(prefix, name);
     // Content that starts with a protocol 0/1 opcode or no magic at all is what it is only with
     // its end known (a zip's end record): such a read goes on to the end of the body, and the
     // kind must not change.
@@ -782,7 +783,7 @@ fn read_body(
             return Ok(Some(r));
         }
         return match st.read_to_end() {
-            Ok(()) if container::detect(st.sparse.bytes(), name) == kind => Ok(Some(r)),
+            Ok(()) if detect(st.sparse.bytes(), name) == kind => Ok(Some(r)),
             Ok(()) => Ok(Some(unscanned(
                 st,
                 "the file starts as a pickle but ends as a zip, which cannot be read as a stream",
@@ -818,7 +819,7 @@ fn read_body(
         // Recognised by its magic and never opened.
         Kind::Unscannable(_) => false,
         Kind::Unknown | Kind::Empty => match st.read_to_end() {
-            Ok(()) if container::detect(st.sparse.bytes(), name) == kind => false,
+            Ok(()) if detect(st.sparse.bytes(), name) == kind => false,
             Ok(()) => {
                 return Ok(Some(unscanned(
                     st,
@@ -863,7 +864,7 @@ fn read_body(
     };
     let end = end.min(st.sparse.size());
     let data = &st.sparse.bytes()[..end as usize];
-    if sniff && matches!(container::detect(data, name), Kind::Unknown | Kind::Empty) {
+    if sniff && matches!(detect(data, name), Kind::Unknown | Kind::Empty) {
         return Ok(None);
     }
     let len = st.length();
@@ -1014,7 +1015,7 @@ fn stream_compressed(
             .map_err(|e| http::HttpError::Protocol(format!("cannot hold the output: {e}")))?;
         out.ensure(&[(0, opts.head.max(16))])?;
         let prefix = &out.sparse.bytes()[..out.sparse.prefix() as usize];
-        let kind = container::detect(prefix, None);
+        let kind = detect(prefix, None);
         let r = match stream_reads(scanner, kind, prefix).filter(|_| !whole) {
             Some(reads) => stream_pickle(scanner, &mut out, &report_out, reads)?
                 .filter(|_| stream_followed(scanner, kind, &out.sparse)),

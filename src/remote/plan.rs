@@ -21,11 +21,12 @@
 //! Whatever cannot be matched exactly falls back to fetching the whole file under the budget.
 
 use super::range::{FetchError, Source, Sparse};
+use crate::container;
 use crate::container::joblib::JoblibHooks;
 use crate::container::torch::LegacyReads;
-use crate::container::{self, Kind};
 use crate::finding::Verdict;
 use crate::format::access::{le_u64, Missing};
+use crate::format::detect::{detect, Kind};
 use crate::format::tar::{self, LongName, Step};
 use crate::format::torch::{self, is_pickle_name};
 use crate::format::zip::{self, Archive, Entry, DEFLATED, STORED};
@@ -450,7 +451,7 @@ pub fn zip(
                 left = left.saturating_sub(v.len() as u64);
             }
             if !matches!(
-                container::detect(&bytes, Some(&e.name)),
+                detect(&bytes, Some(&e.name)),
                 Kind::Pickle | Kind::TorchLegacy
             ) {
                 continue;
@@ -481,10 +482,7 @@ pub fn zip(
         }
         match member_head(rf.image(), e) {
             Some(head) => {
-                if !matches!(
-                    container::detect(&head, Some(&e.name)),
-                    Kind::Empty | Kind::Unknown
-                ) {
+                if !matches!(detect(&head, Some(&e.name)), Kind::Empty | Kind::Unknown) {
                     whole.push((e, e.compressed_size));
                 }
             }
@@ -518,10 +516,7 @@ pub const STREAM_MEMBER_HEAD: u64 = DEFLATE_HEAD;
 /// True when a member's first (uncompressed) bytes are a pickle or a container: the zip
 /// scanner reads such a member whole.
 pub fn head_is_scanned(head: &[u8], name: &str) -> bool {
-    !matches!(
-        container::detect(head, Some(name)),
-        Kind::Empty | Kind::Unknown
-    )
+    !matches!(detect(head, Some(name)), Kind::Empty | Kind::Unknown)
 }
 
 /// Uncompressed first bytes of a member from its compressed first bytes.

@@ -5,8 +5,8 @@
 use crate::common::compress;
 use crate::manifest;
 use flate2::write::DeflateEncoder;
-use picklescan_rs::internals::container::{self, detect, Kind};
 use picklescan_rs::internals::file::{scan_bytes, scan_path, FileOptions};
+use picklescan_rs::internals::format::detect::{detect, Kind, Recognised};
 use picklescan_rs::report::FileReport;
 use picklescan_rs::Format;
 use picklescan_rs::{Limits, Scanner, Verdict};
@@ -264,7 +264,7 @@ fn detection_is_by_content() {
     );
     assert_eq!(
         detect(b"\x37\x7a\xbc\xaf\x27\x1cxx", None),
-        Kind::Format(container::formats::Recognised::SevenZip)
+        Kind::Format(Recognised::SevenZip)
     );
     assert_eq!(
         detect(b"Rar!\x1a\x07\x00", None),

@@ -54,8 +54,9 @@ fn replay(target: &str, data: &[u8]) {
 /// each scan says it lacks, an archive ends with the findings of its whole scan.
 #[cfg(feature = "remote")]
 fn zip_partial(scanner: &Scanner, data: &[u8]) {
+    use picklescan_rs::internals::format::detect::{detect, Kind};
     use picklescan_rs::remote::{plan, range::Sparse};
-    if container::detect(&data[..data.len().min(64)], None) != container::Kind::Zip {
+    if detect(&data[..data.len().min(64)], None) != Kind::Zip {
         return;
     }
     let size = data.len() as u64;
