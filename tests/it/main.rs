@@ -16,6 +16,7 @@ mod manifest;
 mod server;
 
 // Test modules.
+mod architecture;
 mod bombs;
 mod bypass;
 #[cfg(all(feature = "cli", feature = "remote", feature = "serve"))] // runs the binary
