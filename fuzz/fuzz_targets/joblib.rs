@@ -1,7 +1,7 @@
 //! Any bytes as a joblib pickle: inline array skipping and nested object arrays.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use picklescan_rs::internals::container::joblib::JoblibHooks;
+use picklescan_rs::internals::format::joblib::JoblibHooks;
 use picklescan_rs::Scanner;
 use std::sync::OnceLock;
 

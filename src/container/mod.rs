@@ -8,7 +8,7 @@
 //! | zip (torch, TorchScript, npz, any zip) | [`zip`] reader, [`torch`] member policy | every member that is a pickle or a container; tensor storages skipped |
 //! | torch legacy (five pickles + raw storages) | [`torch`] | all five pickles; storages skipped by their recorded sizes |
 //! | tar (torch ≤ 0.1.10, any tar) | [`crate::format::tar`], [`torch`] | `pickle`, `storages`, `tensors` pickles; other members by content |
-//! | joblib, raw pickle | [`joblib`] hooks | every stream; inline arrays skipped, object arrays scanned |
+//! | joblib, raw pickle | [`crate::format::joblib`] hooks | every stream; inline arrays skipped, object arrays scanned |
 //! | gzip/zlib/bz2/xz/lzma/lz4, joblib z-file | [`compress`] | decompressed under a budget, then detected again |
 //! | numpy `.npy` | [`crate::format::npy`] header; [`npy`] | object arrays (a pickle); plain arrays checked for size |
 //! | safetensors, GGUF | [`crate::format::safetensors`], [`crate::format::gguf`] readers; [`safetensors`], [`gguf`] judge | structure validated, GGUF chat templates judged; never code |
@@ -22,7 +22,7 @@ pub mod ggml;
 pub mod gguf;
 pub mod hdf5;
 pub mod hf;
-pub mod joblib;
+
 pub mod keras;
 pub mod keras_lambda;
 pub mod not_model;

@@ -11,10 +11,10 @@
 //!   the sizes the main pickle records.
 //! * tar (torch ≤ 0.1.10): `storages`, `tensors` and `pickle` members.
 
-use super::joblib::JoblibHooks;
 use super::weights_only::{self, Replay, ZipStart};
 use super::{ids, scan_content, shift, speculative_pickle, Ctx, Kind, Scanned};
 use crate::finding::Finding;
+use crate::format::joblib::JoblibHooks;
 use crate::format::torch::{self as torch_layout, is_pickle_name, lower_basename};
 use crate::format::zip::{self, Archive, Entry, Note, ZipError};
 use crate::format::Format;
@@ -538,8 +538,8 @@ pub(crate) fn looks_legacy(ctx: &Ctx<'_>, data: &[u8]) -> bool {
             0 => is_legacy_magic(v),
             1 => v.as_int() == Some(1001),
             _ => {
-                super::joblib::dict_get(&probe.vm, r, "protocol_version").is_some()
-                    && super::joblib::dict_get(&probe.vm, r, "type_sizes").is_some()
+                crate::format::joblib::dict_get(&probe.vm, r, "protocol_version").is_some()
+                    && crate::format::joblib::dict_get(&probe.vm, r, "type_sizes").is_some()
             }
         };
         if hit {

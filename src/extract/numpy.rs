@@ -12,7 +12,7 @@
 
 use super::graph::{global_of, Interp, Walk};
 use super::tensor::{c_strides, f_strides, numel, Backing, ByteSource, Region};
-use crate::container::joblib::{self, dict_get, Inline};
+use crate::format::joblib::{self, dict_get, Inline};
 pub use crate::format::numpy::NpDtype;
 use crate::pickle::value::{Id, Value};
 use crate::pickle::vm::{AfterBuild, Hooks, Vm};

@@ -10,6 +10,7 @@ pub mod ggml;
 pub mod gguf;
 pub mod hdf5;
 pub mod hf;
+pub mod joblib;
 pub mod keras;
 pub mod marshal;
 pub mod name;

@@ -22,11 +22,11 @@
 
 use super::range::{FetchError, Source, Sparse};
 use crate::container;
-use crate::container::joblib::JoblibHooks;
 use crate::container::torch::LegacyReads;
 use crate::finding::Verdict;
 use crate::format::access::{le_u64, Missing};
 use crate::format::detect::{detect, Kind};
+use crate::format::joblib::JoblibHooks;
 use crate::format::tar::{self, LongName, Step};
 use crate::format::torch::{self, is_pickle_name};
 use crate::format::zip::{self, Archive, Entry, DEFLATED, STORED};

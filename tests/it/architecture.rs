@@ -1,6 +1,6 @@
 //! ARCHITECTURE.md's rule that modules depend in one direction: the top-level modules of
 //! `src/` (and `main.rs`) form no cycle through their `crate::` paths, and `format`, the readers,
-//! reaches nothing but the pickle opcode table and `quant`.
+//! reaches nothing but `pickle` (the opcode table, the machine for joblib's arrays) and `quant`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;

@@ -1,7 +1,8 @@
 //! Replays every input in fuzz/regressions/<target>/ (crashes the fuzzers found, minimised) through
 //! the code its target drives, so a fixed crash stays fixed. Runs without cargo-fuzz.
 
-use picklescan_rs::internals::container::{self, joblib::JoblibHooks};
+use picklescan_rs::internals::container;
+use picklescan_rs::internals::format::joblib::JoblibHooks;
 use picklescan_rs::internals::format::{compress, zip::Archive};
 use picklescan_rs::internals::format::{gguf, npy, safetensors};
 use picklescan_rs::internals::pickle::vm::NoHooks;
