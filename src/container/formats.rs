@@ -98,7 +98,11 @@ fn scan_json(ctx: &Ctx<'_>, data: &[u8], name: Option<&str>, depth: usize) -> Sc
         let has_templates = match template::from_json(&value) {
             None => false,
             Some(Err(e)) => {
-                findings.push(ctx.anomaly(super::template::ids::TEMPLATE_INVALID, Some(0), e));
+                findings.push(ctx.anomaly(
+                    super::template::ids::TEMPLATE_INVALID,
+                    Some(0),
+                    e.to_string(),
+                ));
                 true
             }
             Some(Ok(list)) => {

@@ -21,7 +21,9 @@ use std::collections::HashMap;
 
 /// The numpy dtype object `id`, as the scan reads it.
 fn dtype_of(vm: &Vm<'_>, id: Id) -> Result<NpDtype, String> {
-    joblib::pickled_dtype(vm, id).map(|d| d.dtype)
+    joblib::pickled_dtype(vm, id)
+        .map(|d| d.dtype)
+        .map_err(|e| e.to_string())
 }
 
 /// Joblib arrays found while the pickle ran: wrapper object → its raw bytes in the stream.
@@ -62,7 +64,7 @@ fn ints(vm: &Vm<'_>, id: Id) -> Option<Vec<u64>> {
 impl Hooks for JoblibArrays {
     fn after_build(&mut self, vm: &Vm<'_>, target: Id) -> Result<AfterBuild, String> {
         // The scan's reading of the stream: both step over exactly the same bytes.
-        match joblib::inline_array(vm, target, self.data.bytes())? {
+        match joblib::inline_array(vm, target, self.data.bytes()).map_err(|e| e.to_string())? {
             Inline::Nothing | Inline::CompanionFile(_) => Ok(AfterBuild::Continue),
             Inline::NestedPickle => Ok(AfterBuild::NestedPickle),
             Inline::Bytes { at, padding, len } => {

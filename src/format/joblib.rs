@@ -88,24 +88,43 @@ impl PickledDtype {
     }
 }
 
+/// Why a joblib array or its dtype cannot be read as `joblib.load` reads it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JoblibError {
+    /// The dtype is not a `numpy.dtype` object, or not one numpy knows.
+    #[error("{0}")]
+    Dtype(&'static str),
+    /// The dtype object is made by another callable.
+    #[error("the dtype is created by {0}")]
+    DtypeCreatedBy(String),
+    /// A type string numpy does not know.
+    #[error("unknown dtype '{0}'")]
+    UnknownDtype(String),
+    /// The wrapper's state is not what joblib writes.
+    #[error("{0}")]
+    Wrapper(&'static str),
+}
+
 /// Read the pickled `numpy.dtype` object `id`.
-pub fn pickled_dtype(vm: &Vm<'_>, id: Id) -> Result<PickledDtype, String> {
+pub fn pickled_dtype(vm: &Vm<'_>, id: Id) -> Result<PickledDtype, JoblibError> {
+    use JoblibError::Dtype;
     let Value::Object(o) = vm.value(id) else {
-        return Err("the dtype is not a numpy.dtype object".into());
+        return Err(Dtype("the dtype is not a numpy.dtype object"));
     };
     let g = vm
         .as_global(o.func)
-        .ok_or("the dtype is not created by numpy.dtype")?;
+        .ok_or(Dtype("the dtype is not created by numpy.dtype"))?;
     if g.name != "dtype" || !g.module.starts_with("numpy") {
-        return Err(format!("the dtype is created by {}", g.qualified()));
+        return Err(JoblibError::DtypeCreatedBy(g.qualified()));
     }
     let code = vm
         .value(o.args)
         .as_seq()
         .and_then(|a| a.first())
         .and_then(|&a| vm.value(a).as_str())
-        .ok_or("numpy.dtype without a type string")?;
-    let mut dtype = NpDtype::parse(code).ok_or_else(|| format!("unknown dtype '{code}'"))?;
+        .ok_or(Dtype("numpy.dtype without a type string"))?;
+    let mut dtype =
+        NpDtype::parse(code).ok_or_else(|| JoblibError::UnknownDtype(code.to_string()))?;
     let state = o.state.and_then(|s| vm.value(s).as_seq()).unwrap_or(&[]);
     let item = |i: usize| state.get(i).map(|&e| vm.value(e));
     if let Some(order) = item(1).and_then(|v| v.as_str()) {
@@ -165,7 +184,8 @@ impl Inline {
 
 /// What follows the BUILD of `target` in `data` (the pickle bytes, indexed by the machine's
 /// offsets), called right after that BUILD.
-pub fn inline_array(vm: &Vm<'_>, target: Id, data: &[u8]) -> Result<Inline, String> {
+pub fn inline_array(vm: &Vm<'_>, target: Id, data: &[u8]) -> Result<Inline, JoblibError> {
+    use JoblibError::Wrapper;
     let Some((module, name, state)) = instance_class(vm, target) else {
         return Ok(Inline::Nothing);
     };
@@ -190,33 +210,31 @@ pub fn inline_array(vm: &Vm<'_>, target: Id, data: &[u8]) -> Result<Inline, Stri
         .events()
         .last()
         .filter(|e| e.kind == EventKind::Build)
-        .ok_or("NumpyArrayWrapper BUILD without an event")?;
+        .ok_or(Wrapper("NumpyArrayWrapper BUILD without an event"))?;
     let at = build.offset + 1;
-    let dtype = dict_get(vm, state, "dtype").ok_or("NumpyArrayWrapper without a dtype")?;
+    let dtype = dict_get(vm, state, "dtype").ok_or(Wrapper("NumpyArrayWrapper without a dtype"))?;
     let dtype = pickled_dtype(vm, dtype)?;
     let (itemsize, has_object) = (dtype.itemsize(), dtype.has_object());
     if has_object {
         return Ok(Inline::NestedPickle);
     }
-    let shape = dict_get(vm, state, "shape").ok_or("NumpyArrayWrapper without a shape")?;
+    let shape = dict_get(vm, state, "shape").ok_or(Wrapper("NumpyArrayWrapper without a shape"))?;
     let dims = vm
         .value(shape)
         .as_seq()
-        .ok_or("NumpyArrayWrapper shape is not a tuple")?;
+        .ok_or(Wrapper("NumpyArrayWrapper shape is not a tuple"))?;
     let mut count: u64 = 1;
     for &d in dims {
-        let d = vm
-            .value(d)
-            .as_int()
-            .filter(|&d| d >= 0)
-            .ok_or("NumpyArrayWrapper shape holds a non-integer or negative size")?;
+        let d = vm.value(d).as_int().filter(|&d| d >= 0).ok_or(Wrapper(
+            "NumpyArrayWrapper shape holds a non-integer or negative size",
+        ))?;
         count = count
             .checked_mul(d as u64)
-            .ok_or("NumpyArrayWrapper shape overflows")?;
+            .ok_or(Wrapper("NumpyArrayWrapper shape overflows"))?;
     }
     let len = count
         .checked_mul(itemsize)
-        .ok_or("NumpyArrayWrapper size overflows")?;
+        .ok_or(Wrapper("NumpyArrayWrapper size overflows"))?;
     // joblib ≥ 1.2: one padding-length byte, then that many padding bytes, unless the alignment
     // is None (written when the output could not `tell()`) or absent (older joblib).
     let padding = match dict_get(vm, state, "numpy_array_alignment_bytes") {
@@ -235,7 +253,7 @@ pub fn inline_array(vm: &Vm<'_>, target: Id, data: &[u8]) -> Result<Inline, Stri
 
 impl Hooks for JoblibHooks<'_> {
     fn after_build(&mut self, vm: &Vm<'_>, target: Id) -> Result<AfterBuild, String> {
-        match inline_array(vm, target, self.data)? {
+        match inline_array(vm, target, self.data).map_err(|e| e.to_string())? {
             Inline::Nothing => Ok(AfterBuild::Continue),
             Inline::CompanionFile(file) => {
                 let at = vm.events().last().map(|e| e.offset).unwrap_or(0);

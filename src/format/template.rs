@@ -44,6 +44,20 @@ pub enum TemplateError {
     TooComplex(u32),
 }
 
+/// Why a JSON file's `chat_template` value is not one a loader reads.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TemplateListError {
+    /// More templates than [`MAX_TEMPLATES`].
+    #[error("more than {MAX_TEMPLATES} chat templates")]
+    TooMany,
+    /// A list entry without a string `template`.
+    #[error("chat_template entry {0} has no string `template`")]
+    NoTemplate(usize),
+    /// Neither a string, a list nor null.
+    #[error("chat_template is neither a string nor a list")]
+    Shape,
+}
+
 /// One template and where it was found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TemplateSource {
@@ -323,7 +337,9 @@ fn unicode_name(name: &str) -> Option<char> {
 /// Templates in a Hugging Face JSON file: `tokenizer_config.json` / `chat_template.json`
 /// (`chat_template` as a string or a list of `{"name", "template"}`). `None` when the JSON has
 /// no `chat_template` key. `Err` when the key is there but not of a known shape.
-pub fn from_json(value: &serde_json::Value) -> Option<Result<Vec<TemplateSource>, String>> {
+pub fn from_json(
+    value: &serde_json::Value,
+) -> Option<Result<Vec<TemplateSource>, TemplateListError>> {
     let t = value.as_object()?.get("chat_template")?;
     Some(match t {
         serde_json::Value::String(s) => Ok(vec![TemplateSource {
@@ -334,7 +350,7 @@ pub fn from_json(value: &serde_json::Value) -> Option<Result<Vec<TemplateSource>
             let mut out = Vec::new();
             for (i, item) in items.iter().enumerate() {
                 if out.len() >= MAX_TEMPLATES {
-                    return Some(Err(format!("more than {MAX_TEMPLATES} chat templates")));
+                    return Some(Err(TemplateListError::TooMany));
                 }
                 let name = item
                     .get("name")
@@ -346,17 +362,13 @@ pub fn from_json(value: &serde_json::Value) -> Option<Result<Vec<TemplateSource>
                         place: format!("chat_template[{name}]"),
                         text: text.to_string(),
                     }),
-                    None => {
-                        return Some(Err(format!(
-                            "chat_template entry {i} has no string `template`"
-                        )))
-                    }
+                    None => return Some(Err(TemplateListError::NoTemplate(i))),
                 }
             }
             Ok(out)
         }
         serde_json::Value::Null => Ok(Vec::new()),
-        _ => Err("chat_template is neither a string nor a list".into()),
+        _ => Err(TemplateListError::Shape),
     })
 }
 
