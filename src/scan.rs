@@ -27,6 +27,41 @@ pub struct PickleScan {
     pub streams: usize,
     /// Opcodes executed.
     pub ops: u64,
+    /// Where reading stopped. Run over the first bytes of a file (the remote scan's fetched
+    /// prefix), it says whether more bytes would be read, and up to where.
+    pub end: StreamEnd,
+}
+
+/// Where a run over pickle streams stopped reading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StreamEnd {
+    /// Every stream ended at STOP, the last one exactly at the end of the bytes.
+    #[default]
+    AtEnd,
+    /// The bytes end inside an opcode, its argument or bytes the run skips, which run to
+    /// `need` when their length is known.
+    Cut {
+        /// Absolute offset the cut part runs to.
+        need: Option<u64>,
+    },
+    /// The run stopped for good at `offset` (an error more bytes cannot change, or a budget).
+    Stopped {
+        /// Where.
+        offset: u64,
+    },
+}
+
+impl StreamEnd {
+    /// How a stream that stopped with `err` ended.
+    pub(crate) fn of(err: &VmError) -> StreamEnd {
+        if err.is_truncation() {
+            StreamEnd::Cut { need: err.need() }
+        } else {
+            StreamEnd::Stopped {
+                offset: err.offset(),
+            }
+        }
+    }
 }
 
 /// Judges pickle streams against a rule set within budgets.
@@ -72,6 +107,7 @@ impl Scanner {
         let mut findings = Vec::new();
         let mut pos = 0usize;
         let mut streams = 0usize;
+        let mut end = StreamEnd::AtEnd;
         if data.is_empty() {
             findings.push(self.anomaly(
                 ids::TRUNCATED,
@@ -89,6 +125,7 @@ impl Scanner {
                         self.limits.max_streams
                     ),
                 ));
+                end = StreamEnd::Stopped { offset: pos as u64 };
                 break;
             }
             let run = vm.run(&data[pos..], pos as u64, hooks);
@@ -107,6 +144,7 @@ impl Scanner {
                 } else {
                     findings.push(self.stream_error(err));
                 }
+                end = StreamEnd::of(err);
                 break;
             }
             pos += run.end;
@@ -116,6 +154,7 @@ impl Scanner {
             findings: limit_findings(findings),
             streams,
             ops: vm.ops(),
+            end,
         }
     }
 

@@ -20,7 +20,7 @@ use crate::format::zip::{self, Archive, Entry, Note, ZipError};
 use crate::format::Format;
 use crate::pickle::value::{Id, Value};
 use crate::pickle::vm::{AfterBuild, EventKind, Hooks, NoHooks, Vm, VmError};
-use crate::scan::is_storage_pid;
+use crate::scan::{is_storage_pid, StreamEnd};
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
@@ -751,23 +751,11 @@ fn read_legacy_pickles(w: &mut Walker<'_>) -> LegacyPickles {
     out
 }
 
-/// How far the reads of the legacy scanner get in a prefix of a legacy torch file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LegacyReads {
-    /// They run past the prefix, up to `need` when known.
-    Cut {
-        /// Absolute offset the cut part runs to.
-        need: Option<u64>,
-    },
-    /// Pickles and raw storages end at this offset; bytes after it are read whole.
-    StoragesEnd(u64),
-    /// They stop for good here (a broken pickle, a storage that cannot be located).
-    Stopped(u64),
-}
-
-/// What the legacy scan (`scan_legacy`, the same walk) reads of `prefix` (the five pickles, then each raw storage's
-/// element count, stepping over its bytes); also whether the pickles hold a dangerous finding.
-pub fn legacy_reads(scanner: &crate::Scanner, prefix: &[u8]) -> (LegacyReads, bool) {
+/// Where the legacy scan (`scan_legacy`, the same walk) stops reading `prefix`, the first bytes
+/// of a legacy torch file (the five pickles, then each raw storage's element count, stepping
+/// over its bytes; bytes after the last storage are read whole); also whether the pickles hold
+/// a dangerous finding.
+pub fn legacy_reads(scanner: &crate::Scanner, prefix: &[u8]) -> (StreamEnd, bool) {
     let ctx = Ctx::new(scanner, 0, None);
     let mut w = Walker::new(&ctx, prefix);
     let head = read_legacy_pickles(&mut w);
@@ -777,10 +765,9 @@ pub fn legacy_reads(scanner: &crate::Scanner, prefix: &[u8]) -> (LegacyReads, bo
         .iter()
         .any(|f| f.severity.verdict() == crate::Verdict::Dangerous);
     let reads = match (&head.error, &head.keys) {
-        (Some(e), _) if e.is_truncation() => LegacyReads::Cut { need: e.need() },
-        (Some(e), _) => LegacyReads::Stopped(e.offset()),
+        (Some(e), _) => StreamEnd::of(e),
         // No key list: the scanner reads the whole file as pickles.
-        (None, None) => LegacyReads::Cut { need: None },
+        (None, None) => StreamEnd::Cut { need: None },
         (None, Some(keys)) => storage_reads(prefix, head.end as u64, keys, &head.storages),
     };
     (reads, dangerous)
@@ -863,20 +850,17 @@ fn walk_storages(
 }
 
 /// The legacy scanner's reads of the raw storages of `prefix` from `at`.
-fn storage_reads(
-    prefix: &[u8],
-    at: u64,
-    keys: &[String],
-    storages: &LegacyStorages,
-) -> LegacyReads {
+fn storage_reads(prefix: &[u8], at: u64, keys: &[String], storages: &LegacyStorages) -> StreamEnd {
     let have = prefix.len() as u64;
     match walk_storages(prefix, u64::MAX, at, keys, storages, |_, _, _, _| {}) {
-        StorageWalk::End(end) if end > have => LegacyReads::Cut { need: Some(end) },
-        StorageWalk::End(end) => LegacyReads::StoragesEnd(end),
-        StorageWalk::Unlocatable { at, cut: true, .. } => LegacyReads::Cut { need: Some(at + 8) },
+        StorageWalk::End(end) if end > have => StreamEnd::Cut { need: Some(end) },
+        StorageWalk::End(end) if end == have => StreamEnd::AtEnd,
+        // What follows the last storage is read whole.
+        StorageWalk::End(_) => StreamEnd::Cut { need: None },
+        StorageWalk::Unlocatable { at, cut: true, .. } => StreamEnd::Cut { need: Some(at + 8) },
         StorageWalk::Unlisted { at, .. }
         | StorageWalk::Unlocatable { at, .. }
-        | StorageWalk::Overruns { at, .. } => LegacyReads::Stopped(at),
+        | StorageWalk::Overruns { at, .. } => StreamEnd::Stopped { offset: at },
     }
 }
 

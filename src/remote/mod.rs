@@ -36,7 +36,7 @@ use crate::format::detect::{detect, Kind};
 use crate::format::{zip, Format};
 use crate::policy::Policy;
 use crate::report::FileReport;
-use crate::scan::Scanner;
+use crate::scan::{Scanner, StreamEnd};
 use http::{Client, Fetched, HttpOptions, Meter, Range};
 use hub::HubRef;
 use range::{BodyStream, FetchError, Frozen, RemoteFile, Source, Sparse};
@@ -1212,8 +1212,8 @@ fn stream_pickle(
         frontier = frontier.min(size);
         let run = reads(scanner, &src.image().bytes()[..frontier as usize]);
         let stopped = match run.end {
-            plan::PrefixEnd::Stopped { offset } if in_hole(&holes, offset) => return Ok(None),
-            plan::PrefixEnd::Stopped { .. } => true,
+            StreamEnd::Stopped { offset } if in_hole(&holes, offset) => return Ok(None),
+            StreamEnd::Stopped { .. } => true,
             _ => false,
         };
         if frontier >= size || stopped {
@@ -1250,7 +1250,7 @@ fn stream_pickle(
         let mut want = Vec::new();
         let mut start = known;
         let mut until = known.saturating_add(chunk);
-        if let plan::PrefixEnd::Cut { need: Some(need) } = run.end {
+        if let StreamEnd::Cut { need: Some(need) } = run.end {
             if need.saturating_sub(known) > SKIP_MIN {
                 // Step over the body: its first bytes now, reading resumes where it ends.
                 want.push((known, known + SKIP_HEAD));

@@ -1,6 +1,9 @@
 //! What to fetch so that the scanner, run over the sparse image, reads only fetched bytes.
 //!
-//! The container scanner is reused unchanged; this module mirrors what it reads:
+//! The readers are the scanner's own, run over what has been fetched: the zip and GGUF readers
+//! report the ranges they miss; the pickle scan (`Scanner::scan_pickles`), the legacy torch
+//! and tar storage walks say where a prefix cut them off. This module decides from that what to
+//! fetch:
 //! * zip: the end records and the central directory; every member named like a pickle, whole;
 //!   for every other member that is not a tensor storage named by a pickle's persistent ids,
 //!   its local header and first bytes, and the whole member when those bytes are a pickle or a
@@ -22,7 +25,6 @@
 
 use super::range::{FetchError, Source, Sparse};
 use crate::container;
-use crate::container::torch::LegacyReads;
 use crate::finding::Verdict;
 use crate::format::access::{le_u64, Missing};
 use crate::format::detect::{detect, Kind};
@@ -31,8 +33,8 @@ use crate::format::tar::{self, LongName, Step};
 use crate::format::torch::{self, is_pickle_name};
 use crate::format::zip::{self, Archive, Entry, DEFLATED, STORED};
 use crate::pickle::opcode::Opcode;
-use crate::pickle::vm::{EventKind, Hooks, NoHooks, Vm};
-use crate::scan::Scanner;
+use crate::pickle::vm::{EventKind, NoHooks};
+use crate::scan::{PickleScan, Scanner, StreamEnd};
 use std::collections::HashSet;
 use std::io::Read;
 
@@ -88,77 +90,38 @@ pub enum Prefix {
     Whole,
 }
 
-/// Where the scanner's run over a fetched prefix of a pickle file ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PrefixEnd {
-    /// Every stream ended at STOP, the last one exactly at the end of the prefix.
-    AtEnd,
-    /// The prefix ends inside an opcode, its argument or bytes the run skips, which run to
-    /// `need` when their length is known.
-    Cut {
-        /// Absolute offset the cut part runs to.
-        need: Option<u64>,
-    },
-    /// The run stopped for good at `offset` (an error more bytes cannot change, or a budget).
-    Stopped {
-        /// Where.
-        offset: u64,
-    },
-}
-
 /// The scanner's run over a fetched prefix of a pickle file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PrefixRun {
     /// Where it ended.
-    pub end: PrefixEnd,
+    pub end: StreamEnd,
     /// A dangerous finding was made: no later byte can lower the verdict.
     pub dangerous: bool,
+}
+
+impl PrefixRun {
+    /// The run of the scanner's own pickle scan.
+    fn of(scan: &PickleScan) -> PrefixRun {
+        PrefixRun {
+            end: scan.end,
+            dangerous: scan
+                .findings
+                .iter()
+                .any(|f| f.severity.verdict() == Verdict::Dangerous),
+        }
+    }
 }
 
 /// Run the pickle streams of `prefix` as the container scanner runs a plain pickle or joblib
 /// file (every stream, joblib's hooks), and say where the run ended.
 pub fn pickle_prefix(scanner: &Scanner, prefix: &[u8]) -> PrefixRun {
-    pickles_prefix(scanner, prefix, &mut JoblibHooks::new(prefix))
-}
-
-/// Run the pickle streams of `prefix` one after another with `hooks`, as the scanner's
-/// `scan_pickles` does, and say where the run ended.
-fn pickles_prefix(scanner: &Scanner, prefix: &[u8], hooks: &mut dyn Hooks) -> PrefixRun {
-    let mut vm = Vm::new(scanner.limits.clone());
-    let mut pos = 0usize;
-    let mut streams = 0usize;
-    let end = loop {
-        if pos >= prefix.len() {
-            break PrefixEnd::AtEnd;
-        }
-        if streams >= scanner.limits.max_streams {
-            break PrefixEnd::Stopped { offset: pos as u64 };
-        }
-        let run = vm.run(&prefix[pos..], pos as u64, hooks);
-        streams += 1;
-        match run.error {
-            Some(e) if e.is_truncation() => break PrefixEnd::Cut { need: e.need() },
-            Some(e) => break PrefixEnd::Stopped { offset: e.offset() },
-            None => pos += run.end,
-        }
-    };
-    let dangerous = scanner
-        .judge_events(&vm)
-        .iter()
-        .any(|f| f.severity.verdict() == Verdict::Dangerous);
-    PrefixRun { end, dangerous }
+    PrefixRun::of(&scanner.scan_pickles(prefix, &mut JoblibHooks::new(prefix)))
 }
 
 /// [`pickle_prefix`] for torch's legacy format: the five pickles, then the raw storages,
 /// stepped over by their recorded sizes; bytes after the last storage are read whole.
 pub fn legacy_prefix(scanner: &Scanner, prefix: &[u8]) -> PrefixRun {
-    let (reads, dangerous) = container::torch::legacy_reads(scanner, prefix);
-    let end = match reads {
-        LegacyReads::Cut { need } => PrefixEnd::Cut { need },
-        LegacyReads::Stopped(offset) => PrefixEnd::Stopped { offset },
-        LegacyReads::StoragesEnd(end) if end == prefix.len() as u64 => PrefixEnd::AtEnd,
-        LegacyReads::StoragesEnd(_) => PrefixEnd::Cut { need: None },
-    };
+    let (end, dangerous) = container::torch::legacy_reads(scanner, prefix);
     PrefixRun { end, dangerous }
 }
 
@@ -168,27 +131,27 @@ pub fn npy_prefix(scanner: &Scanner, prefix: &[u8]) -> PrefixRun {
     let Ok(h) = crate::format::npy::parse_header(prefix) else {
         // Only a header that parsed from the first bytes is streamed: read on.
         return PrefixRun {
-            end: PrefixEnd::Cut { need: None },
+            end: StreamEnd::Cut { need: None },
             dangerous: false,
         };
     };
     if !h.has_object {
         // The scanner reads nothing past the header of a plain array.
         return PrefixRun {
-            end: PrefixEnd::Stopped {
+            end: StreamEnd::Stopped {
                 offset: h.data_start as u64,
             },
             dangerous: false,
         };
     }
     let at = h.data_start as u64;
-    let run = pickles_prefix(scanner, &prefix[h.data_start..], &mut NoHooks);
+    let run = PrefixRun::of(&scanner.scan_pickles(&prefix[h.data_start..], &mut NoHooks));
     let end = match run.end {
-        PrefixEnd::AtEnd => PrefixEnd::AtEnd,
-        PrefixEnd::Cut { need } => PrefixEnd::Cut {
+        StreamEnd::AtEnd => StreamEnd::AtEnd,
+        StreamEnd::Cut { need } => StreamEnd::Cut {
             need: need.map(|n| n + at),
         },
-        PrefixEnd::Stopped { offset } => PrefixEnd::Stopped {
+        StreamEnd::Stopped { offset } => StreamEnd::Stopped {
             offset: offset + at,
         },
     };
@@ -209,38 +172,38 @@ pub fn tar_prefix(scanner: &Scanner, prefix: &[u8]) -> PrefixRun {
     let mut members = 0usize;
     let end = loop {
         if pos + 512 > len {
-            break PrefixEnd::Cut { need: None };
+            break StreamEnd::Cut { need: None };
         }
         let h = match tar::step(prefix, pos as usize) {
-            Step::End => break PrefixEnd::Stopped { offset: pos },
-            Step::Bad(_) => break PrefixEnd::Stopped { offset: pos },
+            Step::End => break StreamEnd::Stopped { offset: pos },
+            Step::Bad(_) => break StreamEnd::Stopped { offset: pos },
             Step::Header(h) => h,
         };
         let start = pos + 512;
         let (Some(end), Some(next)) = (start.checked_add(h.size), tar::next_header(pos, h.size))
         else {
-            break PrefixEnd::Stopped { offset: pos };
+            break StreamEnd::Stopped { offset: pos };
         };
         let have = &prefix[start.min(len) as usize..end.min(len) as usize];
         if !tar::is_member(h.typeflag) {
             if end > len {
-                break PrefixEnd::Cut { need: None };
+                break StreamEnd::Cut { need: None };
             }
             long.record(h.typeflag, have);
         } else {
             if members >= scanner.limits.max_members {
-                break PrefixEnd::Stopped { offset: pos };
+                break StreamEnd::Stopped { offset: pos };
             }
             members += 1;
             if long.member(h.name) == "storages" {
                 let reads = container::torch::tar_storages_reads(scanner, have, h.size);
                 if let container::torch::MemberReads::Cut { need } = reads {
-                    break PrefixEnd::Cut {
+                    break StreamEnd::Cut {
                         need: need.map(|n| n + start),
                     };
                 }
             } else if end > len {
-                break PrefixEnd::Cut { need: None };
+                break StreamEnd::Cut { need: None };
             }
         }
         pos = next;
