@@ -18,7 +18,15 @@ pub mod config;
 pub mod engine;
 pub mod extract;
 pub mod finding;
-pub mod gguf;
+/// GGUF output: the streaming writer, its value types and limits (GGUF's reader and writer
+/// share one module, `format::gguf`; the writer is the part of it a user of the crate needs).
+pub mod gguf {
+    pub use crate::format::gguf::write::{Array, GgufError, GgufWriter, TensorInfo, Value};
+    pub use crate::format::gguf::{
+        ValueType, DEFAULT_ALIGNMENT, GGUF_MAGIC, GGUF_VERSION, MAX_DIMS, MAX_TENSOR_NAME_BYTES,
+        QUANTIZATION_VERSION,
+    };
+}
 pub mod limits;
 pub mod policy;
 pub mod quant;

@@ -66,7 +66,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     // safetensors: every tensor's bytes in file order after the header, by the real writer.
-    let plan = safetensors::Plan::new(&extraction.tensors, &BTreeMap::new());
+    let plan = safetensors::layout(&extraction.tensors, &BTreeMap::new());
     let mut out = Count(0);
     write_in_order(&plan, &extraction.tensors, &mut out, &Default::default())
         .expect("tensors found are written");

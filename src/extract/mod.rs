@@ -404,7 +404,7 @@ fn write_gguf_file(
     verdict: Verdict,
     opts: &ExtractOptions,
 ) -> Result<Written, ExtractError> {
-    use crate::gguf::Value;
+    use crate::format::gguf::Value;
     let name = input
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
@@ -422,13 +422,13 @@ fn write_gguf_file(
         ("general.file_type".into(), Value::U32(file_type)),
         (
             "general.alignment".into(),
-            Value::U32(crate::gguf::DEFAULT_ALIGNMENT),
+            Value::U32(crate::format::gguf::DEFAULT_ALIGNMENT),
         ),
     ];
     if planned.iter().any(|p| p.ty.is_quantized()) {
         kvs.push((
             "general.quantization_version".into(),
-            Value::U32(crate::gguf::QUANTIZATION_VERSION),
+            Value::U32(crate::format::gguf::QUANTIZATION_VERSION),
         ));
     }
     kvs.push((
@@ -472,7 +472,7 @@ fn write_gguf_file(
 /// Write the tensor data of a safetensors file in file order, after room for its header, each
 /// tensor through [`ByteSource::write_to`] (file to file by the kernel when `W` is a `File`).
 pub fn write_in_order<W: Write + Seek>(
-    plan: &safetensors::Plan,
+    plan: &safetensors::Layout,
     tensors: &[Tensor],
     out: &mut W,
     progress: &Progress,

@@ -13,7 +13,7 @@
 
 use super::tensor::ByteSource;
 use super::{DType, Dropped, Extraction, Tensor};
-use crate::gguf::{GgufError, GgufWriter};
+use crate::format::gguf::{GgufError, GgufWriter};
 use crate::quant::{self, bf16_to_f32, f16_to_f32, GgmlType, QuantError};
 use rayon::prelude::*;
 use std::fs::File;
@@ -93,11 +93,11 @@ pub fn plan(
             )));
             continue;
         };
-        if t.shape.len() > crate::gguf::MAX_DIMS {
+        if t.shape.len() > crate::format::gguf::MAX_DIMS {
             unsupported.push(refuse(format!(
                 "{}-D tensor: GGUF holds at most {} dimensions",
                 t.shape.len(),
-                crate::gguf::MAX_DIMS
+                crate::format::gguf::MAX_DIMS
             )));
             continue;
         }
@@ -402,7 +402,7 @@ fn write_converted<W: io::Write + Send>(
 pub fn write_gguf(
     extraction: &Extraction,
     planned: &[Planned],
-    kvs: Vec<(String, crate::gguf::Value)>,
+    kvs: Vec<(String, crate::format::gguf::Value)>,
     out: &mut (impl Write + Send),
     progress: &super::Progress,
 ) -> io::Result<u64> {
@@ -445,7 +445,7 @@ pub fn write_gguf(
 pub(crate) struct GgufFile<'a> {
     extraction: &'a Extraction,
     planned: &'a [Planned],
-    kvs: Vec<(String, crate::gguf::Value)>,
+    kvs: Vec<(String, crate::format::gguf::Value)>,
     progress: &'a super::Progress,
     header_len: u64,
 }
@@ -454,7 +454,7 @@ impl<'a> GgufFile<'a> {
     pub(crate) fn new(
         extraction: &'a Extraction,
         planned: &'a [Planned],
-        kvs: Vec<(String, crate::gguf::Value)>,
+        kvs: Vec<(String, crate::format::gguf::Value)>,
         progress: &'a super::Progress,
     ) -> Self {
         GgufFile {

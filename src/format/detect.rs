@@ -77,7 +77,7 @@ pub fn detect(data: &[u8], name: Option<&str>) -> Kind {
     if data.starts_with(b"\x93NUMPY") {
         return Kind::Npy;
     }
-    if data.starts_with(b"GGUF") {
+    if data.starts_with(&super::gguf::GGUF_MAGIC) {
         return Kind::Gguf;
     }
     if super::safetensors::looks_like(data) {

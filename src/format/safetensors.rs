@@ -2,8 +2,16 @@
 //! the reference Rust crate reads it (and a little stricter: duplicate keys are refused), because
 //! a file that readers disagree on, or with bytes no tensor covers, can hide a second meaning.
 //! The scan judges what [`read`] says; extraction takes its tensors from the same [`Header`].
+//!
+//! Written ([`Layout`]) as the reference serializer writes it (formats.md §5.1, §5.4): the JSON
+//! header padded with spaces to a multiple of 8, then every tensor's bytes back to back, ordered
+//! by dtype (widest first, the reference's `Dtype` order reversed) then by name, so every tensor
+//! starts naturally aligned; `__metadata__` first in the JSON; the JSON compact. The header is
+//! laid out before any data is written, so the data can be streamed tensor by tensor.
 
+use super::dtype::DType;
 use serde::de::{Deserializer, MapAccess, Visitor};
+use std::collections::BTreeMap;
 use std::fmt;
 
 /// Largest header the reference reader accepts.
@@ -287,6 +295,103 @@ fn tensor(v: &serde_json::Value) -> Result<(String, Vec<u64>, u64, u64), TensorP
     Ok((dtype.to_string(), shape, begin, end))
 }
 
+/// What the header of a file to write says of one tensor.
+#[derive(Debug, Clone, Copy)]
+pub struct Planned<'a> {
+    /// Its name.
+    pub name: &'a str,
+    /// Its dtype.
+    pub dtype: DType,
+    /// Its shape.
+    pub shape: &'a [u64],
+    /// Its bytes (dtype size times the element count).
+    pub nbytes: u64,
+}
+
+/// The header of a safetensors file to write and the order its tensors' bytes follow in.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    /// `N` (u64 LE) followed by the padded JSON header.
+    pub head: Vec<u8>,
+    /// Indices into the tensor list, in data order.
+    pub order: Vec<usize>,
+    /// Total bytes of tensor data.
+    pub data_len: u64,
+}
+
+impl Layout {
+    /// Lay out `tensors` with `metadata` (string to string).
+    pub fn new(tensors: &[Planned<'_>], metadata: &BTreeMap<String, String>) -> Layout {
+        let mut order: Vec<usize> = (0..tensors.len()).collect();
+        order.sort_by(|&a, &b| {
+            let (ta, tb) = (&tensors[a], &tensors[b]);
+            tb.dtype.cmp(&ta.dtype).then_with(|| ta.name.cmp(tb.name))
+        });
+        let mut json = String::from("{");
+        let mut first = true;
+        if !metadata.is_empty() {
+            json.push_str("\"__metadata__\":");
+            json.push_str(&serde_json::to_string(metadata).unwrap_or_else(|_| "{}".into()));
+            first = false;
+        }
+        let mut offset = 0u64;
+        for &i in &order {
+            let t = &tensors[i];
+            let end = offset + t.nbytes;
+            if !first {
+                json.push(',');
+            }
+            first = false;
+            json.push_str(&quote(t.name));
+            json.push_str(":{\"dtype\":\"");
+            json.push_str(t.dtype.safetensors_name());
+            json.push_str("\",\"shape\":[");
+            let dims: Vec<String> = t.shape.iter().map(|d| d.to_string()).collect();
+            json.push_str(&dims.join(","));
+            json.push_str(&format!("],\"data_offsets\":[{offset},{end}]}}"));
+            offset = end;
+        }
+        json.push('}');
+        let mut header = json.into_bytes();
+        let padded = header.len().next_multiple_of(8);
+        header.resize(padded, b' ');
+        let mut head = Vec::with_capacity(8 + header.len());
+        head.extend_from_slice(&(header.len() as u64).to_le_bytes());
+        head.extend_from_slice(&header);
+        Layout {
+            head,
+            order,
+            data_len: offset,
+        }
+    }
+
+    /// Total file size.
+    pub fn file_len(&self) -> u64 {
+        self.head.len() as u64 + self.data_len
+    }
+
+    /// Replace the value of metadata entry `key` by one of the same length (used to fill in a
+    /// value known only once the data is written). False if not found or the lengths differ.
+    pub fn patch_metadata(&mut self, key: &str, old: &str, new: &str) -> bool {
+        if old.len() != new.len() {
+            return false;
+        }
+        let needle = format!("{}:{}", quote(key), quote(old)).into_bytes();
+        let replacement = format!("{}:{}", quote(key), quote(new)).into_bytes();
+        match self.head.windows(needle.len()).position(|w| w == needle) {
+            Some(at) => {
+                self.head[at..at + needle.len()].copy_from_slice(&replacement);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+fn quote(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -341,5 +446,68 @@ mod tests {
             "tensor 'a': unknown dtype 'Q9'"
         );
         assert_eq!(read(&[1, 2]).unwrap_err(), SafetensorsError::Short);
+    }
+
+    fn planned(name: &'static str, dtype: DType, shape: &'static [u64]) -> Planned<'static> {
+        let n: u64 = shape.iter().product();
+        Planned {
+            name,
+            dtype,
+            shape,
+            nbytes: n * dtype.size() as u64,
+        }
+    }
+
+    #[test]
+    fn the_layout_is_the_reference_serializers() {
+        // safetensors.torch.save_file({'a': zeros(0,3), 's': tensor(1.5), 'b': arange(4.)})
+        let ts = [
+            planned("a", DType::F32, &[0, 3]),
+            planned("s", DType::F32, &[]),
+            planned("b", DType::F32, &[4]),
+        ];
+        let p = Layout::new(&ts, &BTreeMap::new());
+        let expected = br#"{"a":{"dtype":"F32","shape":[0,3],"data_offsets":[0,0]},"b":{"dtype":"F32","shape":[4],"data_offsets":[0,16]},"s":{"dtype":"F32","shape":[],"data_offsets":[16,20]}}    "#;
+        assert_eq!(&p.head[..8], &(expected.len() as u64).to_le_bytes());
+        assert_eq!(&p.head[8..], &expected[..]);
+        assert_eq!(p.data_len, 20);
+    }
+
+    #[test]
+    fn tensors_follow_in_dtype_order_then_name() {
+        let ts = [
+            planned("z", DType::BOOL, &[1]),
+            planned("y", DType::U64, &[1]),
+            planned("x", DType::BF16, &[1]),
+            planned("w", DType::F16, &[1]),
+            planned("v", DType::F8_E4M3, &[1]),
+            planned("u", DType::F32, &[1]),
+        ];
+        let p = Layout::new(&ts, &BTreeMap::new());
+        let names: Vec<&str> = p.order.iter().map(|&i| ts[i].name).collect();
+        assert_eq!(names, ["y", "u", "x", "w", "v", "z"]);
+        // What is written reads back, in the same order.
+        let mut file = p.head.clone();
+        file.resize(p.file_len() as usize, 0);
+        let back: Vec<String> = read(&file)
+            .unwrap()
+            .tensors
+            .into_iter()
+            .map(|t| t.name)
+            .collect();
+        assert_eq!(back, names);
+    }
+
+    #[test]
+    fn metadata_comes_first_and_can_be_filled_in() {
+        let mut m = BTreeMap::new();
+        m.insert("format".to_string(), "pt".to_string());
+        m.insert("h".to_string(), "0000".to_string());
+        let mut p = Layout::new(&[planned("a", DType::U8, &[2])], &m);
+        assert!(p.head[8..].starts_with(br#"{"__metadata__":{"format":"pt","h":"0000"},"a""#));
+        assert!(p.patch_metadata("h", "0000", "abcd"));
+        assert!(!p.patch_metadata("h", "0000", "abcde"));
+        assert!(p.head[8..].starts_with(br#"{"__metadata__":{"format":"pt","h":"abcd"}"#));
+        assert_eq!(p.head.len() % 8, 0);
     }
 }

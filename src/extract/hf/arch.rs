@@ -26,7 +26,7 @@
 use super::{Config, HfError, Json};
 use crate::extract::tensor::{Backing, ByteSource};
 use crate::extract::{DType, Tensor};
-use crate::gguf::Value;
+use crate::format::gguf::Value;
 
 /// An architecture converted here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -23,8 +23,8 @@ use super::{
 use crate::engine::Engine;
 use crate::file::FileOptions;
 use crate::finding::Verdict;
+use crate::format::gguf::Value;
 use crate::format::Format;
-use crate::gguf::Value;
 use crate::quant::mix::{Mix, MixPlanner};
 use crate::quant::GgmlType;
 use crate::report::FileReport;
@@ -445,7 +445,7 @@ fn convert(
     kvs.push(("general.file_type".into(), Value::U32(file_type)));
     kvs.push((
         "general.quantization_version".into(),
-        Value::U32(crate::gguf::QUANTIZATION_VERSION),
+        Value::U32(crate::format::gguf::QUANTIZATION_VERSION),
     ));
     kvs.extend(vocab.kvs);
     kvs.push((

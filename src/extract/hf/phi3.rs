@@ -7,7 +7,7 @@
 use super::{Config, HfError, Json};
 use crate::extract::tensor::{Backing, ByteSource};
 use crate::extract::{DType, Tensor};
-use crate::gguf::Value;
+use crate::format::gguf::Value;
 
 /// The GGUF block tensor of a Phi 3 layer part, where it differs from Llama's.
 pub fn block_name(part: &str) -> Option<&'static str> {

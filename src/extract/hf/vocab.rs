@@ -9,8 +9,8 @@
 //! split regex and byte-level step), and an unknown one is refused rather than guessed.
 
 use super::{json_file, HfError};
+use crate::format::gguf::{Array, Value};
 use crate::format::sentencepiece::{self, PieceType};
-use crate::gguf::{Array, Value};
 use serde_json::{Map, Value as Json};
 use std::path::Path;
 

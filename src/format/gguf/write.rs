@@ -30,44 +30,15 @@ use std::io::Write;
 
 use thiserror::Error;
 
+use super::{
+    ValueType, DEFAULT_ALIGNMENT, GGUF_MAGIC, GGUF_VERSION, MAX_DIMS, MAX_TENSOR_NAME_BYTES,
+    QUANTIZATION_VERSION,
+};
 use crate::quant::{GgmlType, QuantError};
-
-/// File magic.
-pub const GGUF_MAGIC: [u8; 4] = *b"GGUF";
-/// Format version written.
-pub const GGUF_VERSION: u32 = 3;
-/// Alignment used when `general.alignment` is not set.
-pub const DEFAULT_ALIGNMENT: u32 = 32;
-/// Longest tensor name ggml accepts, in bytes.
-pub const MAX_TENSOR_NAME_BYTES: usize = 63;
-/// Most dimensions a ggml tensor can have.
-pub const MAX_DIMS: usize = 4;
-/// Value of `general.quantization_version` for the block formats written here.
-pub const QUANTIZATION_VERSION: u32 = 2;
 
 const ALIGNMENT_KEY: &str = "general.alignment";
 const QUANT_VERSION_KEY: &str = "general.quantization_version";
 const MAX_KEY_BYTES: usize = 65535;
-
-/// Metadata value type ids (`gguf_metadata_value_type`).
-#[allow(missing_docs)] // variants and fields are named after what they hold (GGUF/ggml names)
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[repr(u32)]
-pub enum ValueType {
-    U8 = 0,
-    I8 = 1,
-    U16 = 2,
-    I16 = 3,
-    U32 = 4,
-    I32 = 5,
-    F32 = 6,
-    Bool = 7,
-    String = 8,
-    Array = 9,
-    U64 = 10,
-    I64 = 11,
-    F64 = 12,
-}
 
 /// A metadata value.
 #[allow(missing_docs)] // variants and fields are named after what they hold (GGUF/ggml names)

@@ -5,13 +5,13 @@
 //! The header is walked once, by [`read_header`], over any [`RandomAccess`] input: the scan runs
 //! it on the whole file, the remote scan on what it has fetched (a miss says what to fetch).
 
-use super::access::{Missing, RandomAccess};
+use super::{ValueType, DEFAULT_ALIGNMENT, GGUF_MAGIC, MAX_DIMS, MAX_TENSOR_NAME_BYTES};
+use crate::format::access::{Missing, RandomAccess};
 use std::collections::HashSet;
 
+/// Longest string and array read (ggml's reader has no lower bound than the file's size).
 const MAX_STRING: u64 = 1 << 30;
 const MAX_ARRAY: u64 = 1 << 30;
-const MAX_NAME: usize = 64;
-const MAX_DIMS: u32 = 4;
 
 /// Why a header walk (or a file's validation) stopped.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -98,16 +98,6 @@ impl<'a, S: RandomAccess + ?Sized> R<'a, S> {
     }
 }
 
-fn scalar_size(t: u32) -> Option<u64> {
-    Some(match t {
-        0 | 1 | 7 => 1,
-        2 | 3 => 2,
-        4..=6 => 4,
-        10..=12 => 8,
-        _ => return None,
-    })
-}
-
 /// Skip one metadata value of type `t`; returns its u32 value when it is a UINT32. A bool other
 /// than 0/1 is noted in `problem` (ggml rejects it; the walk can go on).
 fn value<S: RandomAccess + ?Sized>(
@@ -122,12 +112,12 @@ fn value<S: RandomAccess + ?Sized>(
             problem.get_or_insert_with(|| format!("key '{key}': bool other than 0/1"));
         }
     };
-    match t {
-        8 => {
+    match ValueType::from_id(t) {
+        Some(ValueType::String) => {
             r.string(key)?;
             Ok(None)
         }
-        9 => {
+        Some(ValueType::Array) => {
             if nested {
                 return Err(format!("key '{key}': nested arrays are rejected by ggml").into());
             }
@@ -136,13 +126,14 @@ fn value<S: RandomAccess + ?Sized>(
             if n > MAX_ARRAY {
                 return Err(format!("key '{key}': array of {n} elements is too long").into());
             }
-            match scalar_size(et) {
+            let element = ValueType::from_id(et);
+            match element.and_then(ValueType::scalar_size) {
                 Some(s) => {
                     let bytes = n
                         .checked_mul(s)
                         .ok_or_else(|| format!("key '{key}': array size overflows"))?;
                     let b = r.take(bytes, key)?;
-                    if et == 7 {
+                    if element == Some(ValueType::Bool) {
                         bools(b, problem);
                     }
                 }
@@ -159,19 +150,19 @@ fn value<S: RandomAccess + ?Sized>(
             }
             Ok(None)
         }
-        7 => {
+        Some(ValueType::Bool) => {
             let b = r.take(1, key)?;
             bools(b, problem);
             Ok(None)
         }
-        4 => Ok(Some(r.u32(key)?)),
-        t => match scalar_size(t) {
-            Some(s) => {
+        Some(ValueType::U32) => Ok(Some(r.u32(key)?)),
+        Some(fixed) => {
+            if let Some(s) = fixed.scalar_size() {
                 r.take(s, key)?;
-                Ok(None)
             }
-            None => Err(format!("key '{key}' has invalid GGUF type {t}").into()),
-        },
+            Ok(None)
+        }
+        None => Err(format!("key '{key}' has invalid GGUF type {t}").into()),
     }
 }
 
@@ -186,7 +177,7 @@ pub fn read_header<S: RandomAccess + ?Sized>(
         i: 0,
         big: false,
     };
-    if r.take(4, "magic")? != b"GGUF" {
+    if r.take(4, "magic")? != GGUF_MAGIC {
         return Err("bad magic".into());
     }
     let mut version = r.u32("version")?;
@@ -211,7 +202,7 @@ pub fn read_header<S: RandomAccess + ?Sized>(
         ));
     }
     let mut keys = HashSet::new();
-    let mut alignment: u64 = 32;
+    let mut alignment = u64::from(DEFAULT_ALIGNMENT);
     for _ in 0..n_kv.min(kv_room) {
         let key = r.string("metadata key")?;
         if key.is_empty() {
@@ -223,7 +214,7 @@ pub fn read_header<S: RandomAccess + ?Sized>(
         let t = r.u32(&key)?;
         let is_template =
             key == "tokenizer.chat_template" || key.starts_with("tokenizer.chat_template.");
-        if t == 8 && is_template {
+        if t == ValueType::String as u32 && is_template {
             let at = r.i;
             let text = r.string(&key)?;
             templates.push((key, at, text));
@@ -248,11 +239,10 @@ pub fn read_header<S: RandomAccess + ?Sized>(
     let mut tensors = Vec::new();
     for _ in 0..n_tensors.min(tensor_room) {
         let name = r.string("tensor name")?;
-        if name.len() >= MAX_NAME {
+        if name.len() > MAX_TENSOR_NAME_BYTES {
             return Err(format!(
-                "tensor name '{name}' is {} bytes (limit {})",
+                "tensor name '{name}' is {} bytes (limit {MAX_TENSOR_NAME_BYTES})",
                 name.len(),
-                MAX_NAME - 1
             )
             .into());
         }
@@ -260,7 +250,7 @@ pub fn read_header<S: RandomAccess + ?Sized>(
             return Err(format!("duplicate tensor name '{name}'").into());
         }
         let nd = r.u32(&name)?;
-        if nd > MAX_DIMS {
+        if nd as usize > MAX_DIMS {
             return Err(format!("tensor '{name}' has {nd} dimensions").into());
         }
         let mut ne = Vec::new();
