@@ -596,6 +596,12 @@ fn serve_main(args: ServeArgs) -> ExitCode {
     let engine = Engine::new(Scanner::new(rules, limits), policy);
     let app = match serve::App::new(engine, options) {
         Ok(a) => a,
+        Err(serve::StartError::TempDir { path, source }) => {
+            return fail(format!(
+                "cannot start: --temp-dir {} cannot hold uploads: {source}",
+                path.display()
+            ))
+        }
         Err(e) => return fail(format!("cannot start: {e}")),
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -724,7 +730,7 @@ fn run_extract(engine: &Engine, input: &std::path::Path, cli: &Cli) -> ExitCode 
     };
     drop(written.and_then(|_| out.flush()));
     if let Err(e) = &outcome.result {
-        eprintln!("picklescan-rs: extraction failed: {e}");
+        eprintln!("picklescan-rs: extraction failed: {}", extract_failure(e));
     }
     ExitCode::from(code)
 }
@@ -746,7 +752,7 @@ fn run_convert_folder(engine: &Engine, input: &std::path::Path, cli: &Cli) -> Ex
     }
     let target = match hf::target(a.quant.as_deref()) {
         Ok(t) => t,
-        Err(e) => return fail(e),
+        Err(e) => return fail(format!("--quant {e}")),
     };
     let opts = ExtractOptions {
         output: a.output.clone(),
@@ -785,9 +791,24 @@ fn run_convert_folder(engine: &Engine, input: &std::path::Path, cli: &Cli) -> Ex
     };
     drop(written.and_then(|_| out.flush()));
     if let Err(e) = &single.result {
-        eprintln!("picklescan-rs: conversion failed: {e}");
+        eprintln!("picklescan-rs: conversion failed: {}", extract_failure(e));
     }
     ExitCode::from(code)
+}
+
+/// An extraction error as the command line says it: with the flag that changes the outcome.
+fn extract_failure(e: &picklescan_rs::extract::ExtractError) -> String {
+    use picklescan_rs::extract::ExtractError as E;
+    match e {
+        E::NotClean { .. } => format!("{e} (--strict)"),
+        E::Exists(_) => format!("{e}; use --force to replace it"),
+        E::Duplicates(_) => format!("{e}: rename them or use --select"),
+        E::Unsupported(_) | E::UnsupportedGguf(_) => {
+            format!("{e}; use --skip-unsupported to leave them out")
+        }
+        E::Select { .. } => format!("--select {e}"),
+        _ => e.to_string(),
+    }
 }
 
 /// The `--format json` document of an extraction: the scan report's document with an
@@ -815,7 +836,7 @@ fn extract_json_of(scans: &[FileReport], outcome: &picklescan_rs::extract::Outco
             "dropped": w.dropped,
             "notes": w.notes,
         }),
-        Err(e) => json!({ "written": false, "error": e.to_string() }),
+        Err(e) => json!({ "written": false, "error": extract_failure(e) }),
     };
     if let Some(map) = doc.as_object_mut() {
         map.insert("extraction".into(), extraction);

@@ -126,7 +126,7 @@ fn walk_folder(root: &Path, opts: &WalkOptions, out: &mut Vec<Entry>) {
         Err(e) => {
             out.push(Entry::Error {
                 path: root.to_path_buf(),
-                message: format!("bad --exclude pattern: {e}"),
+                message: format!("bad exclude pattern: {e}"),
             });
             return;
         }

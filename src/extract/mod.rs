@@ -167,20 +167,22 @@ pub enum ExtractError {
     /// The content is not something extraction understands, or is inconsistent.
     #[error("{0}")]
     Format(String),
-    /// `--strict` and the scan verdict is not clean.
-    #[error("refused: the scan verdict is {verdict}, and --strict extracts only clean files")]
+    /// `strict` and the scan verdict is not clean.
+    #[error(
+        "refused: the scan verdict is {verdict}, and strict extraction takes only clean files"
+    )]
     NotClean {
         /// The verdict.
         verdict: Verdict,
     },
     /// The output exists and `force` was not given.
-    #[error("{0} exists; use --force to replace it")]
+    #[error("{0} exists")]
     Exists(PathBuf),
     /// The output would be the input.
     #[error("the output {0} is the input file")]
     SameFile(PathBuf),
     /// Several tensors would get the same name.
-    #[error("several tensors would be named {}: rename them or use --select", .0.join(", "))]
+    #[error("several tensors would be named {}", .0.join(", "))]
     Duplicates(Vec<String>),
     /// Tensors the output cannot hold.
     #[error("{}", unsupported_message("safetensors", .0))]
@@ -188,8 +190,8 @@ pub enum ExtractError {
     /// Tensors a GGUF file cannot hold.
     #[error("{}", unsupported_message("GGUF", .0))]
     UnsupportedGguf(Vec<Dropped>),
-    /// `--select` matched nothing.
-    #[error("--select {key}: nothing is named so; top-level names: {}", .available.join(", "))]
+    /// The selected key matched nothing.
+    #[error("'{key}': nothing is named so; top-level names: {}", .available.join(", "))]
     Select {
         /// The key.
         key: String,
@@ -212,7 +214,7 @@ fn unsupported_message(format: &str, list: &[Dropped]) -> String {
         .map(|d| format!("'{}' ({})", d.name, d.what))
         .collect();
     format!(
-        "{format} cannot hold {} tensor(s): {}; use --skip-unsupported to leave them out",
+        "{format} cannot hold {} tensor(s): {}",
         list.len(),
         items.join(", ")
     )

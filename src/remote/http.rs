@@ -67,9 +67,7 @@ pub enum HttpError {
 
 fn hint(status: u16) -> &'static str {
     match status {
-        401 | 403 => {
-            " (access denied: a gated or private repository needs a token, --token or HF_TOKEN)"
-        }
+        401 | 403 => " (access denied: a gated or private repository needs a token, HF_TOKEN)",
         404 => " (not found)",
         416 => " (range not satisfiable)",
         429 => " (rate limited)",

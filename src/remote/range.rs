@@ -24,7 +24,9 @@ pub enum FetchError {
     #[error(transparent)]
     Http(#[from] HttpError),
     /// Fetching would exceed the byte budget of the file.
-    #[error("needs {needed} more bytes but only {left} of the {budget}-byte remote budget are left (--max-remote-bytes)")]
+    #[error(
+        "needs {needed} more bytes but only {left} of the {budget}-byte remote budget are left"
+    )]
     Budget {
         /// Bytes the fetch needed.
         needed: u64,

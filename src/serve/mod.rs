@@ -104,22 +104,22 @@ pub struct App {
 impl App {
     /// Server state; opens the audit log if one is configured, and checks that the folder for
     /// uploads can hold a file (found at start, not by answering every upload with 500).
-    pub fn new(engine: Engine, options: Options) -> std::io::Result<Arc<App>> {
+    pub fn new(engine: Engine, options: Options) -> Result<Arc<App>, StartError> {
         let audit = match &options.audit_log {
-            Some((path, fsync)) => Some(AuditLog::open(path, *fsync).map_err(|e| {
-                std::io::Error::new(
-                    e.kind(),
-                    format!("cannot open the audit log {}: {e}", path.display()),
+            Some((path, fsync)) => {
+                Some(
+                    AuditLog::open(path, *fsync).map_err(|source| StartError::AuditLog {
+                        path: path.clone(),
+                        source,
+                    })?,
                 )
-            })?),
+            }
             None => None,
         };
         if let Some(dir) = &options.temp_dir {
-            tempfile::tempfile_in(dir).map_err(|e| {
-                std::io::Error::new(
-                    e.kind(),
-                    format!("--temp-dir {} cannot hold uploads: {e}", dir.display()),
-                )
+            tempfile::tempfile_in(dir).map_err(|source| StartError::TempDir {
+                path: dir.clone(),
+                source,
             })?;
         }
         Ok(Arc::new(App {
@@ -132,6 +132,27 @@ impl App {
             waiting: AtomicI64::new(0),
         }))
     }
+}
+
+/// Why the server cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The audit log cannot be opened for appending.
+    #[error("cannot open the audit log {}: {source}", .path.display())]
+    AuditLog {
+        /// The log.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// No temporary file can be made in the folder for uploads.
+    #[error("the folder for uploads {} cannot hold them: {source}", .path.display())]
+    TempDir {
+        /// The folder.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
 }
 
 /// The routes.

@@ -25,8 +25,8 @@ pub struct RemoteAccess {
 pub enum RemoteError {
     /// The server has no allowed prefix.
     #[error(
-        "remote scanning is not enabled on this server (start it with --allow-url PREFIX), \
-         or upload the file as the request body"
+        "remote scanning is not enabled on this server (it allows no URL prefix); \
+         upload the file as the request body"
     )]
     Disabled,
     /// Not an http(s) URL.

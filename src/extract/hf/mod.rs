@@ -655,7 +655,7 @@ fn converter_type(name: &str, n_dims: usize, row_len: usize, ty: GgmlType) -> Gg
 pub const TARGETS: &str =
     "f32, f16, bf16, q8_0, q2_k, q3_k_m, q4_k_s, q4_k_m, q5_k_s, q5_k_m, q6_k";
 
-/// Parse `--quant` for a folder.
+/// The quantization target of a folder conversion, from its name (`None`: F16).
 pub fn target(q: Option<&str>) -> Result<Target, String> {
     let Some(q) = q else {
         // convert_hf_to_gguf.py's default `--outtype`.
@@ -668,8 +668,6 @@ pub fn target(q: Option<&str>) -> Result<Target, String> {
         Ok(t @ (GgmlType::F32 | GgmlType::F16 | GgmlType::BF16 | GgmlType::Q8_0)) => {
             Ok(Target::Type(t))
         }
-        _ => Err(format!(
-            "--quant {q}: a model folder converts to one of {TARGETS}"
-        )),
+        _ => Err(format!("{q}: a model folder converts to one of {TARGETS}")),
     }
 }
