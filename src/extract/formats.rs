@@ -20,7 +20,7 @@
 use super::graph::{join, Leaf, Walk};
 use super::numpy::{InlineArrays, JoblibArrays, NpDtype};
 use super::tensor::{c_strides, f_strides, Backing, ByteSource, DType, Region};
-use super::torch::{NoStorages, Storages};
+use super::torch::{NoStorages, StorageError, Storages};
 use super::ExtractError;
 use crate::container;
 use crate::format::compress;
@@ -28,7 +28,7 @@ use crate::format::detect::Recognised;
 use crate::format::detect::{detect, Kind};
 use crate::format::npy;
 use crate::format::torch::ZipLayout;
-use crate::format::zip::{Archive, Entry, STORED};
+use crate::format::zip::{Archive, Entry, ZipError, STORED};
 use crate::format::Format;
 use crate::pickle::vm::{NoHooks, Vm};
 use crate::scan::Scanner;
@@ -155,9 +155,35 @@ fn walk(
     root_name: &str,
 ) -> Result<Vec<Leaf>, ExtractError> {
     let mut walk = Walk::new(vm, data.backing().clone(), storages, inline, root_name);
-    walk.walk(root, "")
-        .map_err(|e| fmt_err(format!("tensor {e}")))?;
+    walk.walk(root, "")?;
     Ok(walk.leaves)
+}
+
+/// Why a zip member's bytes cannot be had.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MemberError {
+    /// Its local header would start past the end of the file.
+    #[error("member {0}: local header past the end of the file")]
+    HeaderPastEnd(String),
+    /// No local header signature where the directory says.
+    #[error("member {name}: no local header at offset {at}")]
+    NoHeader {
+        /// The member.
+        name: String,
+        /// The offset the directory gives.
+        at: u64,
+    },
+    /// Stored data running past the end of the file.
+    #[error("member {0}: its data run past the end of the file")]
+    DataPastEnd(String),
+    /// The zip reader's refusal (inflating, encryption, budget).
+    #[error("member {name}: {source}")]
+    Read {
+        /// The member.
+        name: String,
+        /// Why.
+        source: ZipError,
+    },
 }
 
 /// A zip member's uncompressed bytes: a range of the input when stored, inflated otherwise.
@@ -166,19 +192,19 @@ fn member(
     archive: &Archive<'_>,
     backing: &Backing,
     e: &Entry,
-) -> Result<Region, String> {
+) -> Result<Region, MemberError> {
     let mut notes = Vec::new();
     if e.method == STORED && !e.is_encrypted() {
         // The data start from the local header's own name and extra lengths (torch's
         // getRecordOffset), read with pread rather than through the mapping.
         let h = backing
             .read_at(e.local_offset, 30)
-            .ok_or_else(|| format!("member {}: local header past the end of the file", e.name))?;
+            .ok_or_else(|| MemberError::HeaderPastEnd(e.name.clone()))?;
         if h[..4] != [0x50, 0x4b, 0x03, 0x04] {
-            return Err(format!(
-                "member {}: no local header at offset {}",
-                e.name, e.local_offset
-            ));
+            return Err(MemberError::NoHeader {
+                name: e.name.clone(),
+                at: e.local_offset,
+            });
         }
         let n = u16::from_le_bytes([h[26], h[27]]) as u64;
         let x = u16::from_le_bytes([h[28], h[29]]) as u64;
@@ -186,11 +212,14 @@ fn member(
         return backing
             .whole()
             .sub(start, e.compressed_size)
-            .ok_or_else(|| format!("member {}: its data run past the end of the file", e.name));
+            .ok_or_else(|| MemberError::DataPastEnd(e.name.clone()));
     }
     let bytes = archive
         .read(e, scanner.limits.max_decompressed, &mut notes)
-        .map_err(|err| format!("member {}: {err}", e.name))?;
+        .map_err(|source| MemberError::Read {
+            name: e.name.clone(),
+            source,
+        })?;
     Ok(Backing::owned(bytes.into_owned()).whole())
 }
 
@@ -206,17 +235,17 @@ struct ZipStorages<'z, 'a> {
 }
 
 impl Storages for ZipStorages<'_, '_> {
-    fn storage(&self, key: &str) -> Result<(Region, bool), String> {
+    fn storage(&self, key: &str) -> Result<(Region, bool), StorageError> {
         let name = format!("{}{key}", self.dir);
-        match self.layout.record(&name).map_err(|e| e.to_string())? {
+        match self.layout.record(&name)? {
             Some(e) => Ok((
                 member(self.scanner, self.archive, self.backing, e)?,
                 self.swap,
             )),
-            None => Err(format!(
-                "the archive has no record {}{name}",
+            None => Err(StorageError::NoRecord(format!(
+                "{}{name}",
                 self.layout.prefix
-            )),
+            ))),
         }
     }
 }
@@ -394,12 +423,12 @@ fn npy_leaves(data: &Region, name: &str) -> Result<Vec<Leaf>, ExtractError> {
 struct LegacyStorages(HashMap<String, Region>);
 
 impl Storages for LegacyStorages {
-    fn storage(&self, key: &str) -> Result<(Region, bool), String> {
+    fn storage(&self, key: &str) -> Result<(Region, bool), StorageError> {
         self.0
             .get(key)
             .cloned()
             .map(|r| (r, false))
-            .ok_or_else(|| format!("storage '{key}' is not among the raw storages"))
+            .ok_or_else(|| StorageError::NotRaw(key.to_string()))
     }
 }
 

@@ -8,8 +8,9 @@
 //! visits and depth, and shared references are followed once per path (a cycle is dropped).
 
 use super::numpy::{self, InlineArrays};
-use super::tensor::{Backing, ByteSource, ElemType};
-use super::torch::{self, Storages};
+use super::tensor::{Backing, ByteSource, ElemType, ViewError};
+use super::torch::{self, StorageError, Storages};
+use crate::format::joblib::JoblibError;
 use crate::pickle::value::{Id, Value};
 use crate::pickle::vm::Vm;
 
@@ -17,6 +18,117 @@ use crate::pickle::vm::Vm;
 pub const MAX_VISITS: usize = 4_000_000;
 /// At most this deep.
 pub const MAX_DEPTH: usize = 512;
+
+/// Why a value of the graph cannot be rebuilt as torch or numpy would rebuild it. The walk stops
+/// at the first one: a tensor that cannot be read is never written half-read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RebuildError {
+    /// More paths than [`MAX_VISITS`].
+    #[error(
+        "the object graph has more than {MAX_VISITS} paths to follow (shared references multiplying); refusing to expand it"
+    )]
+    TooManyPaths,
+    /// Deeper than [`MAX_DEPTH`].
+    #[error("the object graph is nested deeper than {MAX_DEPTH}")]
+    TooDeep,
+    /// The value under this name.
+    #[error("'{name}': {source}")]
+    At {
+        /// Its name.
+        name: String,
+        /// Why.
+        source: Box<RebuildError>,
+    },
+    /// A rebuild call with arguments it does not take.
+    #[error("{call} with {given} arguments")]
+    Arguments {
+        /// The call.
+        call: String,
+        /// Arguments given.
+        given: usize,
+    },
+    /// A state tuple of a length the rebuild does not take.
+    #[error("{what} has {given} items")]
+    Items {
+        /// Which state.
+        what: &'static str,
+        /// Items it has.
+        given: usize,
+    },
+    /// An argument or a state item that is not what the rebuild takes there.
+    #[error("{0}")]
+    Malformed(&'static str),
+    /// An argument that is not a non-negative integer.
+    #[error("{what} is not a non-negative integer: {found}")]
+    NotAnInteger {
+        /// Which argument.
+        what: &'static str,
+        /// What it is.
+        found: &'static str,
+    },
+    /// An argument that is not a tuple of integers.
+    #[error("{0} is not a tuple of integers")]
+    NotIntegers(&'static str),
+    /// A storage argument that is no persistent id.
+    #[error("the storage argument is a {0}, not a persistent storage id")]
+    NotAStorage(&'static str),
+    /// A storage class torch does not have.
+    #[error("unknown storage class {0}")]
+    StorageClass(String),
+    /// A dtype argument that is no torch dtype.
+    #[error("the dtype argument is {0}, not a torch dtype")]
+    NotTorchDtype(String),
+    /// A torch dtype this tool does not know.
+    #[error("unknown torch dtype {0}")]
+    TorchDtype(String),
+    /// A size past 64 bits.
+    #[error("{0} overflows")]
+    Overflow(&'static str),
+    /// A storage's bytes.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// A storage shorter than its pickle declares.
+    #[error("storage '{key}' declares {declared} bytes but its record has {has}")]
+    ShortStorage {
+        /// Its key.
+        key: String,
+        /// Bytes declared.
+        declared: u64,
+        /// Bytes there are.
+        has: usize,
+    },
+    /// A legacy storage view outside its storage.
+    #[error("storage view ({offset}, {size}) outside storage '{key}'")]
+    ViewOutside {
+        /// The root storage's key.
+        key: String,
+        /// Offset in elements.
+        offset: u64,
+        /// Size in elements.
+        size: u64,
+    },
+    /// An array whose bytes do not match its shape and dtype.
+    #[error("array of shape {shape:?} and dtype {dtype} needs {need} bytes but has {has}")]
+    ArrayBytes {
+        /// Shape.
+        shape: Vec<u64>,
+        /// numpy's type string.
+        dtype: String,
+        /// Bytes needed.
+        need: u64,
+        /// Bytes there are.
+        has: usize,
+    },
+    /// A tensor view that does not fit its bytes.
+    #[error(transparent)]
+    View(#[from] ViewError),
+    /// A pickled numpy dtype or joblib array that cannot be read.
+    #[error(transparent)]
+    Joblib(#[from] JoblibError),
+    /// Bytes pickled as text that do not decode (protocol 2's `_codecs.encode`).
+    #[error("{0}")]
+    Bytes(String),
+}
 
 /// What a value turned out to be.
 pub(crate) enum Interp {
@@ -137,18 +249,13 @@ impl<'w, 'a> Walk<'w, 'a> {
     }
 
     /// Walk `id`, naming what is found under `name`.
-    pub fn walk(&mut self, id: Id, name: &str) -> Result<(), String> {
+    pub fn walk(&mut self, id: Id, name: &str) -> Result<(), RebuildError> {
         self.visits += 1;
         if self.visits > MAX_VISITS {
-            return Err(format!(
-                "the object graph has more than {MAX_VISITS} paths to follow (shared references \
-                 multiplying); refusing to expand it"
-            ));
+            return Err(RebuildError::TooManyPaths);
         }
         if self.path.len() >= MAX_DEPTH {
-            return Err(format!(
-                "the object graph is nested deeper than {MAX_DEPTH}"
-            ));
+            return Err(RebuildError::TooDeep);
         }
         if self.path.contains(&id) {
             self.drop_leaf(name, "recursive reference");
@@ -160,7 +267,7 @@ impl<'w, 'a> Walk<'w, 'a> {
         r
     }
 
-    fn walk_inner(&mut self, id: Id, name: &str) -> Result<(), String> {
+    fn walk_inner(&mut self, id: Id, name: &str) -> Result<(), RebuildError> {
         let vm = self.vm;
         match vm.value(id) {
             Value::Dict(pairs) => self.walk_pairs(&pairs.clone(), name),
@@ -172,7 +279,10 @@ impl<'w, 'a> Walk<'w, 'a> {
             }
             Value::Object(o) => {
                 if let Some(r) = self.interpret(id) {
-                    let interp = r.map_err(|e| format!("'{}': {e}", self.leaf_name(name)))?;
+                    let interp = r.map_err(|e| RebuildError::At {
+                        name: self.leaf_name(name),
+                        source: Box::new(e),
+                    })?;
                     self.add(name, interp);
                     return Ok(());
                 }
@@ -239,7 +349,7 @@ impl<'w, 'a> Walk<'w, 'a> {
     /// with `torch.save(model)`) keeps its tensors in `_parameters` and `_buffers` and its
     /// children in `_modules`: they are named as `model.state_dict()` names them (`0.weight`,
     /// not `_modules.0._parameters.weight`), so that the output loads with `load_state_dict`.
-    fn walk_state(&mut self, pairs: &[(Id, Id)], name: &str) -> Result<(), String> {
+    fn walk_state(&mut self, pairs: &[(Id, Id)], name: &str) -> Result<(), RebuildError> {
         let keys: Vec<Option<String>> = pairs
             .iter()
             .map(|&(k, _)| key_name(self.vm.value(k)))
@@ -257,7 +367,7 @@ impl<'w, 'a> Walk<'w, 'a> {
         Ok(())
     }
 
-    fn walk_pairs(&mut self, pairs: &[(Id, Id)], name: &str) -> Result<(), String> {
+    fn walk_pairs(&mut self, pairs: &[(Id, Id)], name: &str) -> Result<(), RebuildError> {
         for &(k, v) in pairs {
             match key_name(self.vm.value(k)) {
                 Some(key) => self.walk(v, &join(name, &key))?,
@@ -297,7 +407,7 @@ impl<'w, 'a> Walk<'w, 'a> {
     }
 
     /// If `id` is a known array construction, interpret it.
-    pub fn interpret(&mut self, id: Id) -> Option<Result<Interp, String>> {
+    pub fn interpret(&mut self, id: Id) -> Option<Result<Interp, RebuildError>> {
         let vm = self.vm;
         let Value::Object(o) = vm.value(id) else {
             return None;
@@ -310,7 +420,7 @@ impl<'w, 'a> Walk<'w, 'a> {
     }
 
     /// `id` must be a tensor (the data of a Parameter).
-    pub fn tensor_value(&mut self, id: Id) -> Result<Interp, String> {
+    pub fn tensor_value(&mut self, id: Id) -> Result<Interp, RebuildError> {
         match self.interpret(id) {
             Some(r) => r,
             None => Ok(Interp::Dropped(

@@ -167,6 +167,9 @@ pub enum ExtractError {
     /// The content is not something extraction understands, or is inconsistent.
     #[error("{0}")]
     Format(String),
+    /// A tensor of the pickle cannot be rebuilt as torch or numpy would rebuild it.
+    #[error("tensor {0}")]
+    Rebuild(#[from] graph::RebuildError),
     /// `strict` and the scan verdict is not clean.
     #[error(
         "refused: the scan verdict is {verdict}, and strict extraction takes only clean files"

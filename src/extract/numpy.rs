@@ -10,7 +10,7 @@
 //! Non-numeric arrays (objects, strings, dates, records) are dropped like any non-tensor value;
 //! complex ones are reported as unsupported.
 
-use super::graph::{global_of, Interp, Walk};
+use super::graph::{global_of, Interp, RebuildError, RebuildError::Malformed, Walk};
 use super::tensor::{c_strides, f_strides, numel, Backing, ByteSource, Region};
 use crate::format::joblib::{self, dict_get, Inline};
 pub use crate::format::numpy::NpDtype;
@@ -20,10 +20,8 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 
 /// The numpy dtype object `id`, as the scan reads it.
-fn dtype_of(vm: &Vm<'_>, id: Id) -> Result<NpDtype, String> {
-    joblib::pickled_dtype(vm, id)
-        .map(|d| d.dtype)
-        .map_err(|e| e.to_string())
+fn dtype_of(vm: &Vm<'_>, id: Id) -> Result<NpDtype, RebuildError> {
+    Ok(joblib::pickled_dtype(vm, id)?.dtype)
 }
 
 /// Joblib arrays found while the pickle ran: wrapper object → its raw bytes in the stream.
@@ -81,7 +79,7 @@ impl Hooks for JoblibArrays {
 
 /// Raw bytes of a bytes-like value: `bytes`, `bytearray`, or protocol 2's
 /// `_codecs.encode(text, 'latin1')`.
-fn raw_bytes(w: &Walk<'_, '_>, id: Id) -> Result<Option<Region>, String> {
+fn raw_bytes(w: &Walk<'_, '_>, id: Id) -> Result<Option<Region>, RebuildError> {
     let vm = w.vm;
     match vm.bytes_of(id) {
         Some(Ok(Cow::Borrowed(b))) => {
@@ -92,7 +90,7 @@ fn raw_bytes(w: &Walk<'_, '_>, id: Id) -> Result<Option<Region>, String> {
             ))
         }
         Some(Ok(Cow::Owned(v))) => return Ok(Some(Backing::owned(v).whole())),
-        Some(Err(e)) => return Err(e),
+        Some(Err(e)) => return Err(RebuildError::Bytes(e)),
         None => {}
     }
     match vm.value(id) {
@@ -116,23 +114,23 @@ fn make(
     shape: Vec<u64>,
     strides: Vec<u64>,
     data: Region,
-) -> Result<Interp, String> {
+) -> Result<Interp, RebuildError> {
     let Some(elem) = dtype.elem() else {
         return Ok(Interp::Dropped(format!(
             "numpy array of dtype {} (not numeric)",
             dtype.text
         )));
     };
-    let n = numel(&shape).ok_or("array size overflows")?;
-    let need = n
-        .checked_mul(dtype.itemsize)
-        .ok_or("array size overflows")?;
+    let need = numel(&shape)
+        .and_then(|n| n.checked_mul(dtype.itemsize))
+        .ok_or(RebuildError::Overflow("array size"))?;
     if need != data.len() as u64 {
-        return Err(format!(
-            "array of shape {shape:?} and dtype {} needs {need} bytes but has {}",
-            dtype.text,
-            data.len()
-        ));
+        return Err(RebuildError::ArrayBytes {
+            shape,
+            dtype: dtype.text.clone(),
+            need,
+            has: data.len(),
+        });
     }
     let source = ByteSource::new(data, elem.size(), 0, shape.clone(), strides, dtype.swap())?;
     Ok(Interp::Array {
@@ -148,7 +146,7 @@ pub(crate) fn array(
     module: &str,
     name: &str,
     id: Id,
-) -> Option<Result<Interp, String>> {
+) -> Option<Result<Interp, RebuildError>> {
     let vm = w.vm;
     let Value::Object(o) = vm.value(id) else {
         return None;
@@ -164,7 +162,7 @@ pub(crate) fn array(
     }
 }
 
-fn reconstruct(w: &mut Walk<'_, '_>, id: Id) -> Result<Interp, String> {
+fn reconstruct(w: &mut Walk<'_, '_>, id: Id) -> Result<Interp, RebuildError> {
     let vm = w.vm;
     let Value::Object(o) = vm.value(id) else {
         unreachable!("checked by the caller")
@@ -178,19 +176,26 @@ fn reconstruct(w: &mut Walk<'_, '_>, id: Id) -> Result<Interp, String> {
                 "array of the ndarray subclass {m}.{n}"
             )));
         }
-        None => return Err("_reconstruct without an array class".into()),
+        None => return Err(Malformed("_reconstruct without an array class")),
     }
-    let state = o.state.ok_or("numpy array without state (no BUILD)")?;
+    let state = o
+        .state
+        .ok_or(Malformed("numpy array without state (no BUILD)"))?;
     let st = vm
         .value(state)
         .as_seq()
-        .ok_or("numpy array state is not a tuple")?;
+        .ok_or(Malformed("numpy array state is not a tuple"))?;
     let st: &[Id] = match st.len() {
         5 => &st[1..],
         4 => st,
-        n => return Err(format!("numpy array state has {n} items")),
+        n => {
+            return Err(RebuildError::Items {
+                what: "numpy array state",
+                given: n,
+            })
+        }
     };
-    let shape = ints(vm, st[0]).ok_or("numpy array shape is not a tuple of integers")?;
+    let shape = ints(vm, st[0]).ok_or(RebuildError::NotIntegers("numpy array shape"))?;
     let dtype = dtype_of(vm, st[1])?;
     let fortran = vm.value(st[2]).as_int().unwrap_or(0) != 0;
     let Some(data) = raw_bytes(w, st[3])? else {
@@ -207,15 +212,19 @@ fn reconstruct(w: &mut Walk<'_, '_>, id: Id) -> Result<Interp, String> {
     make(&dtype, shape, strides, data)
 }
 
-fn frombuffer(w: &mut Walk<'_, '_>, args: Id) -> Result<Interp, String> {
+fn frombuffer(w: &mut Walk<'_, '_>, args: Id) -> Result<Interp, RebuildError> {
     let vm = w.vm;
     let a = vm.value(args).as_seq().unwrap_or(&[]).to_vec();
     if a.len() < 4 {
-        return Err(format!("_frombuffer with {} arguments", a.len()));
+        return Err(RebuildError::Arguments {
+            call: "_frombuffer".into(),
+            given: a.len(),
+        });
     }
-    let data = raw_bytes(w, a[0])?.ok_or("_frombuffer of something that is not bytes")?;
+    let data =
+        raw_bytes(w, a[0])?.ok_or(Malformed("_frombuffer of something that is not bytes"))?;
     let dtype = dtype_of(vm, a[1])?;
-    let shape = ints(vm, a[2]).ok_or("_frombuffer shape is not a tuple of integers")?;
+    let shape = ints(vm, a[2]).ok_or(RebuildError::NotIntegers("_frombuffer shape"))?;
     let order = vm.value(a[3]).as_str().unwrap_or("C").to_string();
     let (shape, strides) = match order.as_str() {
         "F" => {
@@ -224,10 +233,10 @@ fn frombuffer(w: &mut Walk<'_, '_>, args: Id) -> Result<Interp, String> {
         }
         "K" if a.len() > 4 && !matches!(vm.value(a[4]), Value::None) => {
             // reshape(shape, 'C').transpose(axis_order)
-            let axes = ints(vm, a[4]).ok_or("_frombuffer axis order is not integers")?;
+            let axes = ints(vm, a[4]).ok_or(RebuildError::NotIntegers("_frombuffer axis order"))?;
             let base = c_strides(&shape);
             if axes.len() != shape.len() {
-                return Err("_frombuffer axis order does not match the shape".into());
+                return Err(Malformed("_frombuffer axis order does not match the shape"));
             }
             let mut new_shape = Vec::with_capacity(axes.len());
             let mut new_strides = Vec::with_capacity(axes.len());
@@ -235,7 +244,7 @@ fn frombuffer(w: &mut Walk<'_, '_>, args: Id) -> Result<Interp, String> {
             for &ax in &axes {
                 let ax = ax as usize;
                 if ax >= shape.len() || seen[ax] {
-                    return Err("_frombuffer axis order is not a permutation".into());
+                    return Err(Malformed("_frombuffer axis order is not a permutation"));
                 }
                 seen[ax] = true;
                 new_shape.push(shape[ax]);
@@ -251,15 +260,17 @@ fn frombuffer(w: &mut Walk<'_, '_>, args: Id) -> Result<Interp, String> {
     make(&dtype, shape, strides, data)
 }
 
-fn wrapper(w: &mut Walk<'_, '_>, id: Id) -> Result<Interp, String> {
+fn wrapper(w: &mut Walk<'_, '_>, id: Id) -> Result<Interp, RebuildError> {
     let vm = w.vm;
     let Value::Object(o) = vm.value(id) else {
         unreachable!("checked by the caller")
     };
-    let state = o.state.ok_or("NumpyArrayWrapper without state")?;
+    let state = o
+        .state
+        .ok_or(Malformed("NumpyArrayWrapper without state"))?;
     let dtype = dtype_of(
         vm,
-        dict_get(vm, state, "dtype").ok_or("NumpyArrayWrapper without dtype")?,
+        dict_get(vm, state, "dtype").ok_or(Malformed("NumpyArrayWrapper without dtype"))?,
     )?;
     if let Some(sub) = dict_get(vm, state, "subclass").and_then(|s| global_of(vm, s)) {
         if !(sub.0 == "numpy" && sub.1 == "ndarray") && sub.1 != "memmap" {
@@ -271,7 +282,7 @@ fn wrapper(w: &mut Walk<'_, '_>, id: Id) -> Result<Interp, String> {
     }
     let shape = dict_get(vm, state, "shape")
         .and_then(|s| ints(vm, s))
-        .ok_or("NumpyArrayWrapper without a shape")?;
+        .ok_or(Malformed("NumpyArrayWrapper without a shape"))?;
     let order = dict_get(vm, state, "order")
         .and_then(|s| vm.value(s).as_str())
         .unwrap_or("C");

@@ -215,6 +215,82 @@ pub fn numel(shape: &[u64]) -> Option<u64> {
     shape.iter().try_fold(1u64, |a, &d| a.checked_mul(d))
 }
 
+/// What [`ViewError::Overflow`] says overflowed.
+const ELEMENTS: &str = "the number of elements";
+const BYTES: &str = "the byte size";
+const EXTENT: &str = "the extent of the strides";
+
+/// Why a view of a tensor's bytes cannot be made: its geometry does not fit its bytes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ViewError {
+    /// Shape and strides of different lengths.
+    #[error("size has {shape} dimensions but stride has {stride}")]
+    Rank {
+        /// Dimensions of the shape.
+        shape: usize,
+        /// Dimensions of the strides.
+        stride: usize,
+    },
+    /// A count or size past 64 bits.
+    #[error("{0} overflows")]
+    Overflow(&'static str),
+    /// Elements addressed outside the bytes.
+    #[error(
+        "the view (offset {offset}, size {shape:?}, stride {strides:?}) reaches byte {end} but its storage has only {len} bytes"
+    )]
+    OutOfBounds {
+        /// Offset in elements.
+        offset: u64,
+        /// Shape.
+        shape: Vec<u64>,
+        /// Strides in elements.
+        strides: Vec<u64>,
+        /// Byte the view reaches.
+        end: u64,
+        /// Bytes there are.
+        len: usize,
+    },
+    /// Rows that are not whole quantization blocks.
+    #[error("a row of {row} values is not whole {ty} blocks of {block}")]
+    PartialBlocks {
+        /// Values in a row.
+        row: u64,
+        /// The block type.
+        ty: GgmlType,
+        /// Values in a block.
+        block: u64,
+    },
+    /// Blocks whose bytes do not match the values they hold.
+    #[error("{n} values of {ty} take {want} bytes, the data has {len}")]
+    BlockBytes {
+        /// Values.
+        n: u64,
+        /// The block type.
+        ty: GgmlType,
+        /// Bytes they take.
+        want: u64,
+        /// Bytes there are.
+        len: usize,
+    },
+    /// A view of quantization blocks in another order (blocks cut rows, not elements).
+    #[error("{0} blocks cannot be viewed in another order")]
+    Blocks(GgmlType),
+    /// A scalar where rows are regrouped.
+    #[error("a scalar has no rows to permute")]
+    Scalar,
+    /// Rows that do not split into the heads' two halves.
+    #[error("{rows} rows cannot be split in {n_head} heads of two halves")]
+    Heads {
+        /// Rows.
+        rows: u64,
+        /// Heads.
+        n_head: u64,
+    },
+    /// A transpose of a tensor that is not 2-D.
+    #[error("a tensor of {0} dimensions is not transposed")]
+    NotMatrix(usize),
+}
+
 impl ByteSource {
     /// A view over `region`, checked: every element it addresses lies inside the region.
     pub fn new(
@@ -224,35 +300,36 @@ impl ByteSource {
         shape: Vec<u64>,
         strides: Vec<u64>,
         swap: bool,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, ViewError> {
         if shape.len() != strides.len() {
-            return Err(format!(
-                "size has {} dimensions but stride has {}",
-                shape.len(),
-                strides.len()
-            ));
+            return Err(ViewError::Rank {
+                shape: shape.len(),
+                stride: strides.len(),
+            });
         }
-        let n = numel(&shape).ok_or("the number of elements overflows")?;
+        let n = numel(&shape).ok_or(ViewError::Overflow(ELEMENTS))?;
         let es = elem_size as u64;
-        n.checked_mul(es).ok_or("the byte size overflows")?;
+        n.checked_mul(es).ok_or(ViewError::Overflow(BYTES))?;
         if n > 0 {
             let mut last = offset;
             for (&d, &s) in shape.iter().zip(&strides) {
                 last = (d - 1)
                     .checked_mul(s)
                     .and_then(|x| last.checked_add(x))
-                    .ok_or("the extent of the strides overflows")?;
+                    .ok_or(ViewError::Overflow(EXTENT))?;
             }
             let end = last
                 .checked_add(1)
                 .and_then(|x| x.checked_mul(es))
-                .ok_or("the extent of the strides overflows")?;
+                .ok_or(ViewError::Overflow(EXTENT))?;
             if end > region.len() as u64 {
-                return Err(format!(
-                    "the view (offset {offset}, size {shape:?}, stride {strides:?}) reaches byte {end} \
-                     but its storage has only {} bytes",
-                    region.len()
-                ));
+                return Err(ViewError::OutOfBounds {
+                    offset,
+                    shape,
+                    strides,
+                    end,
+                    len: region.len(),
+                });
             }
         }
         Ok(ByteSource {
@@ -269,25 +346,25 @@ impl ByteSource {
 
     /// Whole ggml blocks of `ty` holding a tensor of `shape` (C order: the row, which the
     /// blocks cut, is the last dimension). The region must be exactly the blocks.
-    pub fn ggml_blocks(region: Region, ty: GgmlType, shape: Vec<u64>) -> Result<Self, String> {
-        let n = numel(&shape).ok_or("the number of elements overflows")?;
+    pub fn ggml_blocks(region: Region, ty: GgmlType, shape: Vec<u64>) -> Result<Self, ViewError> {
+        let n = numel(&shape).ok_or(ViewError::Overflow(ELEMENTS))?;
         let row = shape.last().copied().unwrap_or(1);
         let bs = ty.block_size() as u64;
         if !row.is_multiple_of(bs) {
-            return Err(format!(
-                "a row of {row} values is not whole {ty} blocks of {bs}"
-            ));
+            return Err(ViewError::PartialBlocks { row, ty, block: bs });
         }
         let want = (n / bs)
             .checked_mul(ty.type_size() as u64)
-            .ok_or("the byte size overflows")?;
+            .ok_or(ViewError::Overflow(BYTES))?;
         if want != region.len() as u64 {
-            return Err(format!(
-                "{n} values of {ty} take {want} bytes, the data has {}",
-                region.len()
-            ));
+            return Err(ViewError::BlockBytes {
+                n,
+                ty,
+                want,
+                len: region.len(),
+            });
         }
-        n.checked_mul(4).ok_or("the byte size overflows")?;
+        n.checked_mul(4).ok_or(ViewError::Overflow(BYTES))?;
         Ok(ByteSource {
             region,
             elem_size: 4,
@@ -309,15 +386,19 @@ impl ByteSource {
     }
 
     /// Refuse a re-laid-out view of blocks: the blocks cut rows, not elements.
-    fn plain(&self) -> Result<(), String> {
+    fn plain(&self) -> Result<(), ViewError> {
         match self.blocks {
-            Some(ty) => Err(format!("{ty} blocks cannot be viewed in another order")),
+            Some(ty) => Err(ViewError::Blocks(ty)),
             None => Ok(()),
         }
     }
 
     /// A C-contiguous little-endian run of bytes holding `shape`.
-    pub fn contiguous(region: Region, elem_size: usize, shape: Vec<u64>) -> Result<Self, String> {
+    pub fn contiguous(
+        region: Region,
+        elem_size: usize,
+        shape: Vec<u64>,
+    ) -> Result<Self, ViewError> {
         let strides = c_strides(&shape);
         Self::new(region, elem_size, 0, shape, strides, false)
     }
@@ -331,16 +412,11 @@ impl ByteSource {
     /// rotary embeddings (`LlamaModel.permute`): rows `[n_head, 2, half, …]` read as
     /// `[n_head, half, 2, …]`. Only the view changes; the output is the permuted tensor in C
     /// order, of the same shape.
-    pub fn rope_permuted(&self, n_head: u64) -> Result<ByteSource, String> {
+    pub fn rope_permuted(&self, n_head: u64) -> Result<ByteSource, ViewError> {
         self.plain()?;
-        let rows = *self
-            .shape
-            .first()
-            .ok_or("a scalar has no rows to permute")?;
+        let rows = *self.shape.first().ok_or(ViewError::Scalar)?;
         if n_head == 0 || rows % (2 * n_head) != 0 {
-            return Err(format!(
-                "{rows} rows cannot be split in {n_head} heads of two halves"
-            ));
+            return Err(ViewError::Heads { rows, n_head });
         }
         let half = rows / n_head / 2;
         let s0 = self.strides[0];
@@ -359,13 +435,10 @@ impl ByteSource {
     }
 
     /// The same 2-D tensor transposed (`data.transpose(1, 0)`): the view's strides swapped.
-    pub fn transposed(&self) -> Result<ByteSource, String> {
+    pub fn transposed(&self) -> Result<ByteSource, ViewError> {
         self.plain()?;
         if self.shape.len() != 2 {
-            return Err(format!(
-                "a tensor of {} dimensions is not transposed",
-                self.shape.len()
-            ));
+            return Err(ViewError::NotMatrix(self.shape.len()));
         }
         ByteSource::new(
             self.region.clone(),
@@ -612,9 +685,9 @@ mod tests {
         assert_eq!((ty, raw.nbytes()), (GgmlType::Q8_0, 136));
         assert!(s.transposed().is_err() && s.rope_permuted(1).is_err());
         let short = ByteSource::ggml_blocks(region(135), GgmlType::Q8_0, vec![2, 64]);
-        assert!(short.unwrap_err().contains("take 136 bytes"));
+        assert!(short.unwrap_err().to_string().contains("take 136 bytes"));
         let cut = ByteSource::ggml_blocks(region(136), GgmlType::Q8_0, vec![4, 32, 1]);
-        assert!(cut.unwrap_err().contains("not whole"));
+        assert!(cut.unwrap_err().to_string().contains("not whole"));
         let huge = ByteSource::ggml_blocks(region(0), GgmlType::Q8_0, vec![u64::MAX, 64]);
         assert!(huge.is_err());
     }

@@ -9,24 +9,42 @@
 //! a [`Storages`] provided by the container. `_rebuild_qtensor` is reported as unsupported (its
 //! values need its quantizer); the other rebuild kinds (sparse, nested, meta, device) are dropped.
 
-use super::graph::{global_of, Interp, Walk};
+use super::graph::{global_of, Interp, RebuildError, Walk};
 use super::tensor::{ByteSource, ElemType, Region};
 use crate::pickle::value::{Id, Value};
 
 /// Where the storages of a torch pickle are: the container's records, by key.
 pub trait Storages {
     /// The bytes of storage `key` and whether they must be byte-swapped (big-endian archive).
-    fn storage(&self, key: &str) -> Result<(Region, bool), String>;
+    fn storage(&self, key: &str) -> Result<(Region, bool), StorageError>;
+}
+
+/// Why the bytes of a storage a pickle names cannot be had.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StorageError {
+    /// A file without storage records (a plain pickle, joblib).
+    #[error("storage '{0}' is referenced but this file has no storage records")]
+    NoRecords(String),
+    /// A key no record of the archive has.
+    #[error("the archive has no record {0}")]
+    NoRecord(String),
+    /// A key none of a legacy file's raw storages has.
+    #[error("storage '{0}' is not among the raw storages")]
+    NotRaw(String),
+    /// torch's reader would not find the record.
+    #[error(transparent)]
+    Layout(#[from] crate::format::torch::LayoutError),
+    /// The record cannot be read.
+    #[error(transparent)]
+    Member(#[from] super::formats::MemberError),
 }
 
 /// A pickle without storages (a plain pickle, joblib): every persistent id is unresolvable.
 pub struct NoStorages;
 
 impl Storages for NoStorages {
-    fn storage(&self, key: &str) -> Result<(Region, bool), String> {
-        Err(format!(
-            "storage '{key}' is referenced but this file has no storage records"
-        ))
+    fn storage(&self, key: &str) -> Result<(Region, bool), StorageError> {
+        Err(StorageError::NoRecords(key.to_string()))
     }
 }
 
@@ -43,7 +61,7 @@ pub(crate) fn rebuild(
     module: &str,
     name: &str,
     args: Id,
-) -> Option<Result<Interp, String>> {
+) -> Option<Result<Interp, RebuildError>> {
     let vm = w.vm;
     let args_v = vm
         .value(args)
@@ -63,16 +81,24 @@ pub(crate) fn rebuild(
         }
         ("torch._utils", "_rebuild_parameter" | "_rebuild_parameter_with_state") => {
             let Some(&data) = args_v.first() else {
-                return Some(Err(format!("{name} without arguments")));
+                return Some(Err(RebuildError::Arguments {
+                    call: name.to_string(),
+                    given: 0,
+                }));
             };
             Some(w.tensor_value(data))
         }
         ("torch._tensor", "_rebuild_from_type_v2") => {
             if args_v.len() < 3 {
-                return Some(Err(format!("{name} with {} arguments", args_v.len())));
+                return Some(Err(RebuildError::Arguments {
+                    call: name.to_string(),
+                    given: args_v.len(),
+                }));
             }
             let Some((m, n)) = global_of(vm, args_v[0]) else {
-                return Some(Err(format!("{name}: the rebuild function is not a global")));
+                return Some(Err(RebuildError::Malformed(
+                    "_rebuild_from_type_v2: the rebuild function is not a global",
+                )));
             };
             match rebuild(w, &m, &n, args_v[2]) {
                 Some(r) => Some(r),
@@ -99,18 +125,18 @@ pub(crate) fn rebuild(
     }
 }
 
-fn int_arg(w: &Walk<'_, '_>, id: Id, what: &str) -> Result<u64, String> {
+fn int_arg(w: &Walk<'_, '_>, id: Id, what: &'static str) -> Result<u64, RebuildError> {
     match w.vm.value(id) {
         Value::Int(i) if *i >= 0 => Ok(*i as u64),
         Value::Bool(b) => Ok(*b as u64),
-        other => Err(format!(
-            "{what} is not a non-negative integer: {}",
-            kind_of(other)
-        )),
+        other => Err(RebuildError::NotAnInteger {
+            what,
+            found: kind_of(other),
+        }),
     }
 }
 
-fn int_tuple(w: &Walk<'_, '_>, id: Id, what: &str) -> Result<Vec<u64>, String> {
+fn int_tuple(w: &Walk<'_, '_>, id: Id, what: &'static str) -> Result<Vec<u64>, RebuildError> {
     let v = w.vm.value(id);
     let items = match v {
         Value::Tuple(t) | Value::List(t) => t.clone(),
@@ -123,9 +149,9 @@ fn int_tuple(w: &Walk<'_, '_>, id: Id, what: &str) -> Result<Vec<u64>, String> {
                     None => Ok(Vec::new()),
                 };
             }
-            _ => return Err(format!("{what} is not a tuple of integers")),
+            _ => return Err(RebuildError::NotIntegers(what)),
         },
-        _ => return Err(format!("{what} is not a tuple of integers")),
+        _ => return Err(RebuildError::NotIntegers(what)),
     };
     items.iter().map(|&i| int_arg(w, i, what)).collect()
 }
@@ -150,17 +176,14 @@ fn kind_of(v: &Value<'_>) -> &'static str {
 }
 
 /// The storage a persistent id names.
-fn storage(w: &Walk<'_, '_>, id: Id) -> Result<Storage, String> {
+fn storage(w: &Walk<'_, '_>, id: Id) -> Result<Storage, RebuildError> {
     let vm = w.vm;
     let Value::Persistent { pid, .. } = vm.value(id) else {
-        return Err(format!(
-            "the storage argument is a {}, not a persistent storage id",
-            kind_of(vm.value(id))
-        ));
+        return Err(RebuildError::NotAStorage(kind_of(vm.value(id))));
     };
     let parts = match vm.value(*pid) {
         Value::Tuple(t) => t.clone(),
-        _ => return Err("the persistent id is not a tuple".into()),
+        _ => return Err(RebuildError::Malformed("the persistent id is not a tuple")),
     };
     let tag = parts.first().map(|&t| vm.value(t));
     let is_storage = match tag {
@@ -169,32 +192,33 @@ fn storage(w: &Walk<'_, '_>, id: Id) -> Result<Storage, String> {
         _ => false,
     };
     if !is_storage || !(parts.len() == 5 || parts.len() == 6) {
-        return Err("the persistent id is not ('storage', class, key, location, numel)".into());
+        return Err(RebuildError::Malformed(
+            "the persistent id is not ('storage', class, key, location, numel)",
+        ));
     }
     let class = match global_of(vm, parts[1]) {
         Some((_, n)) => n,
-        None => return Err("the storage class is not a global".into()),
+        None => return Err(RebuildError::Malformed("the storage class is not a global")),
     };
     let elem = ElemType::from_storage_class(&class)
-        .ok_or_else(|| format!("unknown storage class {class}"))?;
+        .ok_or_else(|| RebuildError::StorageClass(class.clone()))?;
     let key = match vm.value(parts[2]) {
         Value::Str(s) => s.to_string(),
         Value::Int(i) => i.to_string(),
         Value::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
-        _ => return Err("the storage key is not a string".into()),
+        _ => return Err(RebuildError::Malformed("the storage key is not a string")),
     };
     let numel = int_arg(w, parts[4], "the storage size")?;
     let nbytes = numel
         .checked_mul(elem.size() as u64)
-        .ok_or("the storage size overflows")?;
+        .ok_or(RebuildError::Overflow("the storage size"))?;
     let (record, swap) = w.storages.storage(&key)?;
-    if (record.len() as u64) < nbytes {
-        return Err(format!(
-            "storage '{key}' declares {nbytes} bytes but its record has {}",
-            record.len()
-        ));
-    }
-    let mut region = record.sub(0, nbytes).ok_or("storage bounds")?;
+    let short = |has: usize| RebuildError::ShortStorage {
+        key: key.clone(),
+        declared: nbytes,
+        has,
+    };
+    let mut region = record.sub(0, nbytes).ok_or_else(|| short(record.len()))?;
     // Legacy storage views: (view_key, offset, size) in elements of the root storage.
     if parts.len() == 6 {
         if let Some(view) = vm.value(parts[5]).as_seq() {
@@ -206,8 +230,10 @@ fn storage(w: &Walk<'_, '_>, id: Id) -> Result<Storage, String> {
                     .checked_mul(es)
                     .zip(size.checked_mul(es))
                     .and_then(|(o, s)| region.sub(o, s))
-                    .ok_or_else(|| {
-                        format!("storage view ({off}, {size}) outside storage '{key}'")
+                    .ok_or_else(|| RebuildError::ViewOutside {
+                        key: key.clone(),
+                        offset: off,
+                        size,
                     })?;
             }
         }
@@ -222,9 +248,12 @@ fn dense(
     min_args: usize,
     dtype: Option<Id>,
     meta: Option<Id>,
-) -> Result<Interp, String> {
+) -> Result<Interp, RebuildError> {
     if args.len() < min_args.min(4) {
-        return Err(format!("tensor rebuild with {} arguments", args.len()));
+        return Err(RebuildError::Arguments {
+            call: "tensor rebuild".into(),
+            given: args.len(),
+        });
     }
     let st = storage(w, args[0])?;
     let offset = int_arg(w, args[1], "storage_offset")?;
@@ -232,11 +261,13 @@ fn dense(
     let stride = int_tuple(w, args[3], "stride")?;
     let elem = match dtype {
         Some(d) => {
-            let (m, n) = global_of(w.vm, d).ok_or("the dtype argument is not a global")?;
+            let (m, n) = global_of(w.vm, d).ok_or(RebuildError::Malformed(
+                "the dtype argument is not a global",
+            ))?;
             if m != "torch" {
-                return Err(format!("the dtype argument is {m}.{n}, not a torch dtype"));
+                return Err(RebuildError::NotTorchDtype(format!("{m}.{n}")));
             }
-            ElemType::from_torch_dtype(&n).ok_or_else(|| format!("unknown torch dtype {n}"))?
+            ElemType::from_torch_dtype(&n).ok_or_else(|| RebuildError::TorchDtype(n.clone()))?
         }
         None => st.elem.clone(),
     };
@@ -267,7 +298,7 @@ fn dense(
     })
 }
 
-fn quantized(w: &mut Walk<'_, '_>, args: &[Id]) -> Result<Interp, String> {
+fn quantized(w: &mut Walk<'_, '_>, args: &[Id]) -> Result<Interp, RebuildError> {
     let what = match args.first().map(|&a| storage(w, a)) {
         Some(Ok(s)) => match s.elem {
             ElemType::Unsupported { name, .. } => name,
@@ -290,11 +321,11 @@ mod tests {
     /// Storages from a map; `swap` for a big-endian archive.
     struct Fake(HashMap<String, Vec<u8>>, bool);
     impl Storages for Fake {
-        fn storage(&self, key: &str) -> Result<(Region, bool), String> {
+        fn storage(&self, key: &str) -> Result<(Region, bool), StorageError> {
             let b = self
                 .0
                 .get(key)
-                .ok_or_else(|| format!("no record data/{key}"))?;
+                .ok_or_else(|| StorageError::NoRecord(format!("data/{key}")))?;
             Ok((Backing::owned(b.clone()).whole(), self.1))
         }
     }
@@ -333,7 +364,7 @@ mod tests {
         p
     }
 
-    fn leaves(pkl: &[u8], st: &Fake) -> Result<Vec<Leaf>, String> {
+    fn leaves(pkl: &[u8], st: &Fake) -> Result<Vec<Leaf>, RebuildError> {
         let scanner = Scanner::default();
         let (vm, run) = scanner.run_one(pkl, &mut crate::pickle::vm::NoHooks);
         assert!(run.error.is_none(), "{:?}", run.error);
@@ -379,14 +410,31 @@ mod tests {
     #[test]
     fn stride_outside_storage_is_an_error() {
         let st = Fake(HashMap::from([("0".to_string(), vec![0u8; 16])]), false);
-        let e = leaves(&data_pkl("FloatStorage", 4, 0, &[2, 2], &[3, 1]), &st).unwrap_err();
+        let e = leaves(&data_pkl("FloatStorage", 4, 0, &[2, 2], &[3, 1]), &st)
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains("'w'") && e.contains("storage has only 16 bytes"),
             "{e}"
         );
         // The record is shorter than the declared numel.
         let e = leaves(&data_pkl("FloatStorage", 8, 0, &[2], &[1]), &st).unwrap_err();
-        assert!(e.contains("declares 32 bytes"), "{e}");
+        let RebuildError::At { name, source } = &e else {
+            panic!("{e:?}")
+        };
+        assert_eq!(name, "w");
+        assert!(
+            matches!(
+                **source,
+                RebuildError::ShortStorage {
+                    declared: 32,
+                    has: 16,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        assert!(e.to_string().contains("declares 32 bytes"), "{e}");
         // A missing record.
         let none = Fake(HashMap::new(), false);
         assert!(leaves(&data_pkl("FloatStorage", 4, 0, &[4], &[1]), &none).is_err());

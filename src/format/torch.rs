@@ -86,23 +86,14 @@ pub fn storage_dirs(pickle: &str) -> [String; 3] {
 }
 
 /// Why torch's zip reader refuses an archive's layout.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LayoutError {
     /// The first record is not inside a folder (torch takes the archive name from it).
+    #[error("file in archive is not in a subdirectory")]
     NotInSubdirectory,
     /// Several records answer to the same name.
+    #[error("the archive has several {0} records")]
     Duplicate(String),
-}
-
-impl std::fmt::Display for LayoutError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            LayoutError::NotInSubdirectory => {
-                f.write_str("file in archive is not in a subdirectory")
-            }
-            LayoutError::Duplicate(name) => write!(f, "the archive has several {name} records"),
-        }
-    }
 }
 
 /// A torch zip archive as `PyTorchStreamReader` reads it: the archive name is the folder of the

@@ -466,7 +466,8 @@ fn plus_one(hf: &str, t: Tensor) -> Result<Tensor, HfError> {
         other => return Err(bad(format!("a norm of type {other:?}"))),
     };
     let region = Backing::owned(out).whole();
-    let source = ByteSource::contiguous(region, dtype.size(), t.shape.clone()).map_err(bad)?;
+    let source = ByteSource::contiguous(region, dtype.size(), t.shape.clone())
+        .map_err(|e| bad(e.to_string()))?;
     Ok(Tensor { source, dtype, ..t })
 }
 
@@ -856,7 +857,7 @@ pub fn extra_tensors(arch: Arch, config: &Config) -> Result<Vec<Tensor>, HfError
     let bytes: Vec<u8> = factors.iter().flat_map(|f| f.to_le_bytes()).collect();
     let n = factors.len() as u64;
     let source = ByteSource::contiguous(Backing::owned(bytes).whole(), 4, vec![n])
-        .map_err(HfError::Invalid)?;
+        .map_err(|e| HfError::Invalid(e.to_string()))?;
     Ok(vec![Tensor {
         name: "rope_freqs.weight".into(),
         dtype: DType::F32,

@@ -212,7 +212,7 @@ pub fn extra_tensors(config: &Config) -> Result<Vec<Tensor>, HfError> {
         }
         let n = values.len() as u64;
         let source = ByteSource::contiguous(Backing::owned(bytes).whole(), 4, vec![n])
-            .map_err(HfError::Invalid)?;
+            .map_err(|e| HfError::Invalid(e.to_string()))?;
         Ok(Tensor {
             name: name.into(),
             dtype: DType::F32,
