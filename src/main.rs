@@ -464,7 +464,7 @@ fn main() -> ExitCode {
         Format::Sarif => writeln!(out, "{}", report::sarif::render(&reports, &scanner.rules)),
         Format::Text => reports
             .iter()
-            .try_for_each(|f| write!(out, "{}", report::text::render_file(f)))
+            .try_for_each(|f| write!(out, "{}", report::text::render_file(f, &scanner.rules)))
             .and_then(|_| write!(out, "{}", report::text::render_models(&reports)))
             .and_then(|_| {
                 write!(
@@ -721,7 +721,7 @@ fn run_extract(engine: &Engine, input: &std::path::Path, cli: &Cli) -> ExitCode 
     } else {
         let mut text = String::new();
         if let Some(scan) = &outcome.scan {
-            text.push_str(&report::text::render_file(scan));
+            text.push_str(&report::text::render_file(scan, &engine.scanner.rules));
         }
         if let Ok(w) = &outcome.result {
             text.push_str(&extract::render_written(w));
@@ -782,7 +782,7 @@ fn run_convert_folder(engine: &Engine, input: &std::path::Path, cli: &Cli) -> Ex
     } else {
         let mut text = String::new();
         for scan in &outcome.scans {
-            text.push_str(&report::text::render_file(scan));
+            text.push_str(&report::text::render_file(scan, &engine.scanner.rules));
         }
         if let Ok(w) = &single.result {
             text.push_str(&extract::render_written(w));

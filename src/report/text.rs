@@ -64,9 +64,9 @@ fn allow_hint(f: &FileReport) -> String {
     out
 }
 
-/// One file's report as text.
-pub fn render_file(f: &FileReport) -> String {
-    let rules = RuleSet::builtin();
+/// One file's report as text; each finding's reason is its rule's in `rules` (the rules in
+/// force, user rules included).
+pub fn render_file(f: &FileReport, rules: &RuleSet) -> String {
     let mut out = String::new();
     if let (Format::NotAModel(what), [], None) = (&f.format, f.findings.as_slice(), &f.error) {
         let _ = writeln!(out, "{}: {} ({what})", f.path, "not a model".dimmed());

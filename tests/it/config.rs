@@ -110,6 +110,30 @@ examples = ["teamlib.io:dump"]
 "#;
 
 #[test]
+fn the_text_report_gives_the_reason_of_the_rule_in_force() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    write(root, "team-rules.toml", TEAM_RULES.as_bytes());
+    let team = write(root, "dump.pkl", &calls("teamlib.io", "dump"));
+    let builtin = write(root, "system.pkl", &calls("posix", "system"));
+    let out = bin()
+        .current_dir(root)
+        .args(["--no-config", "--rules", "team-rules.toml"])
+        .args([&team, &builtin])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    // A user rule's finding shows the user rule's rationale; a built-in one its own.
+    assert!(text.contains("PS803"), "{text}");
+    assert!(
+        text.contains("why: Writes files (picklescan-rs rule PS803)"),
+        "{text}"
+    );
+    assert!(text.matches("why: ").count() >= 2, "{text}");
+}
+
+#[test]
 fn every_kind_of_entry_takes_effect() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
