@@ -28,7 +28,7 @@ use crate::format::detect::Recognised;
 use crate::format::detect::{detect, Kind};
 use crate::format::npy;
 use crate::format::torch::ZipLayout;
-use crate::format::zip::{Archive, Entry, ZipError, STORED};
+use crate::format::zip::{self, Archive, Entry, ZipError, STORED};
 use crate::format::Format;
 use crate::pickle::vm::{NoHooks, Vm};
 use crate::scan::Scanner;
@@ -198,17 +198,13 @@ fn member(
         // The data start from the local header's own name and extra lengths (torch's
         // getRecordOffset), read with pread rather than through the mapping.
         let h = backing
-            .read_at(e.local_offset, 30)
+            .read_at(e.local_offset, zip::LOCAL_HEADER_LEN as usize)
             .ok_or_else(|| MemberError::HeaderPastEnd(e.name.clone()))?;
-        if h[..4] != [0x50, 0x4b, 0x03, 0x04] {
-            return Err(MemberError::NoHeader {
+        let start =
+            zip::local_data_start(&h, e.local_offset).ok_or_else(|| MemberError::NoHeader {
                 name: e.name.clone(),
                 at: e.local_offset,
-            });
-        }
-        let n = u16::from_le_bytes([h[26], h[27]]) as u64;
-        let x = u16::from_le_bytes([h[28], h[29]]) as u64;
-        let start = e.local_offset + 30 + n + x;
+            })?;
         return backing
             .whole()
             .sub(start, e.compressed_size)

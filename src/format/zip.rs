@@ -807,6 +807,20 @@ pub struct LocalHeader<'a> {
     pub data_start: u64,
 }
 
+/// Bytes of a local header before the member's name.
+pub const LOCAL_HEADER_LEN: u64 = 30;
+
+/// Where the data of the member whose local header starts at `at` begin (after the header's own
+/// name and extra field, as torch's `getRecordOffset` computes it), from the header's first
+/// [`LOCAL_HEADER_LEN`] bytes; `None` when they are no local header.
+pub fn local_data_start(fixed: &[u8], at: u64) -> Option<u64> {
+    if le_u32(fixed, 0) != Some(LOCAL_SIG) {
+        return None;
+    }
+    let (n, e) = (le_u16(fixed, 26)?, le_u16(fixed, 28)?);
+    Some(at + LOCAL_HEADER_LEN + u64::from(n) + u64::from(e))
+}
+
 impl<'a> LocalHeader<'a> {
     /// The local header at `at`; `Ok(None)` when there is none (another signature) or it is
     /// cut off by the end of the input.
@@ -814,23 +828,21 @@ impl<'a> LocalHeader<'a> {
         src: &'a S,
         at: u64,
     ) -> Result<Option<LocalHeader<'a>>, Missing> {
-        let fixed = src.get(at, at + 30)?;
-        if le_u32(fixed, 0) != Some(LOCAL_SIG) {
+        let fixed = src.get(at, at + LOCAL_HEADER_LEN)?;
+        let Some(data_start) = local_data_start(fixed, at) else {
             return Ok(None);
-        }
-        let (Some(flags), Some(method), Some(crc32), Some(csize), Some(usize), Some(n), Some(e)) = (
+        };
+        let (Some(flags), Some(method), Some(crc32), Some(csize), Some(usize), Some(n)) = (
             le_u16(fixed, 6),
             le_u16(fixed, 8),
             le_u32(fixed, 14),
             le_u32(fixed, 18),
             le_u32(fixed, 22),
             le_u16(fixed, 26),
-            le_u16(fixed, 28),
         ) else {
             return Ok(None);
         };
-        let name_at = at + 30;
-        let data_start = name_at + u64::from(n) + u64::from(e);
+        let name_at = at + LOCAL_HEADER_LEN;
         if data_start > src.size() {
             return Ok(None);
         }
