@@ -84,9 +84,8 @@ impl Allowlist {
     }
 }
 
-/// How `torch.load` reads a file, decided by its first bytes (serialized in lower case).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
+/// How `torch.load` reads a file, decided by its first bytes (serialized as its name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum TorchContainer {
     /// A zip archive (`torch.save`'s format since 1.6).
     Zip,
@@ -100,6 +99,13 @@ pub enum TorchContainer {
     Pickle,
     /// Not worked out: the scan did not model `torch.load`.
     Unknown,
+}
+
+/// Serialized as its `Display` name, the one spelling.
+impl Serialize for TorchContainer {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
 }
 
 impl std::fmt::Display for TorchContainer {
