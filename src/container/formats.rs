@@ -21,7 +21,7 @@ use crate::format::detect::{Recognised, TF_FINGERPRINT};
 use crate::format::{template, Format};
 
 fn find(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle)
+    memchr::memmem::find(hay, needle).is_some()
 }
 
 /// Largest JSON file a remote scan reads whole whatever its name.

@@ -493,9 +493,7 @@ pub fn patch_string(file: &File, header_len: u64, key: &str, value: &str) -> io:
     pat.extend_from_slice(key.as_bytes());
     pat.extend_from_slice(&8u32.to_le_bytes());
     pat.extend_from_slice(&(value.len() as u64).to_le_bytes());
-    let at = head
-        .windows(pat.len())
-        .position(|w| w == pat.as_slice())
+    let at = memchr::memmem::find(&head, &pat)
         .ok_or_else(|| io::Error::other(format!("metadata {key} not found in the header")))?;
     file.write_all_at(value.as_bytes(), (at + pat.len()) as u64)
 }

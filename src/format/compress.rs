@@ -253,11 +253,8 @@ fn decode(codec: Codec, mut input: impl BufRead, sink: &mut Capped<'_, '_>) -> i
             copy(frame, sink)?;
         },
         Codec::Lzma => {
-            let opts = lzma_rs::decompress::Options {
-                memlimit: Some(usize::try_from((sink.budget)()).unwrap_or(usize::MAX)),
-                ..Default::default()
-            };
-            lzma_rs::lzma_decompress_with_options(&mut input, sink, &opts).map_err(io::Error::other)
+            let reader = lzma_alone(input)?;
+            copy(reader, sink)
         }
         Codec::ZFile => {
             // `ZF` + 19 characters; joblib ≤ 0.8.4 wrote one more space.
@@ -274,6 +271,19 @@ fn decode(codec: Codec, mut input: impl BufRead, sink: &mut Capped<'_, '_>) -> i
             sink,
         ),
     }
+}
+
+/// An LZMA-alone (`.lzma`) stream's reader: the 13-byte header (properties, dictionary size,
+/// uncompressed size or all ones for "ends with a marker"), then the range-coded data, read as a
+/// stream. The decoder's window grows with its output (it is not allocated at the header's
+/// size), so the sink's cap bounds memory; a dictionary size above the decoder's largest is
+/// read as its largest, which no stream can tell apart (no match reaches that far back).
+fn lzma_alone<R: Read>(mut input: R) -> io::Result<lzma_rust2::LzmaReader<R>> {
+    let mut header = [0u8; 13];
+    input.read_exact(&mut header)?;
+    let [props, d0, d1, d2, d3, size @ ..] = header;
+    let dict = u32::from_le_bytes([d0, d1, d2, d3]).min(lzma_rust2::DICT_SIZE_MAX);
+    lzma_rust2::LzmaReader::new_with_props(input, u64::from_le_bytes(size), props, dict, None)
 }
 
 fn copy<R: Read>(mut r: R, w: &mut Capped<'_, '_>) -> io::Result<()> {

@@ -97,7 +97,7 @@ pub fn looks_like(data: &[u8]) -> bool {
     }
     let head = &d[start..d.len().min(start + MAX_DOCTYPE + 4096)];
     // The first element (after the declaration, comments and DOCTYPE) is PMML.
-    head.windows(5).any(|w| w == b"<PMML")
+    memchr::memmem::find(head, b"<PMML").is_some()
         && !head
             .windows(2)
             .take_while(|w| *w != b"<P")

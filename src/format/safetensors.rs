@@ -378,7 +378,7 @@ impl Layout {
         }
         let needle = format!("{}:{}", quote(key), quote(old)).into_bytes();
         let replacement = format!("{}:{}", quote(key), quote(new)).into_bytes();
-        match self.head.windows(needle.len()).position(|w| w == needle) {
+        match memchr::memmem::find(&self.head, &needle) {
             Some(at) => {
                 self.head[at..at + needle.len()].copy_from_slice(&replacement);
                 true

@@ -62,8 +62,7 @@ pub fn looks_like(data: &[u8]) -> bool {
             || a.starts_with(b"\"__module__\"")
             || a.starts_with(b"\"__loader__\"")
     });
-    let has = |n: &[u8]| data.windows(n.len()).any(|w| w == n);
-    first_key && has(b"\"__loader__\"")
+    first_key && memchr::memmem::find(data, b"\"__loader__\"").is_some()
 }
 
 /// Read the nodes of a schema.

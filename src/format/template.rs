@@ -186,10 +186,7 @@ pub fn blank_generation_tags(text: &str) -> String {
 }
 
 fn find(hay: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
-    hay.get(from..)?
-        .windows(needle.len())
-        .position(|w| w == needle)
-        .map(|p| p + from)
+    memchr::memmem::find(hay.get(from..)?, needle).map(|p| p + from)
 }
 
 /// Decode the source text of one or more adjacent Jinja string literals (`'a' "b"`) as Jinja2

@@ -875,8 +875,11 @@ pub const DESCRIPTOR_BACK: usize = 24 + 3;
 /// without its signature, with 32- or 64-bit sizes, its compressed size equal to the bytes
 /// between `data` and the descriptor.
 pub fn described_member_end(w: &[u8], w0: u64, data: u64) -> Option<usize> {
-    (12..w.len().saturating_sub(3)).find(|&i| {
-        if !matches!(le_u32(w, i), Some(LOCAL_SIG | CENTRAL_SIG)) {
+    let end = w.len().saturating_sub(3);
+    let from = 12.min(w.len());
+    let mut candidates = memchr::memmem::find_iter(&w[from..], b"PK").map(|i| i + from);
+    candidates.find(|&i| {
+        if i >= end || !matches!(le_u32(w, i), Some(LOCAL_SIG | CENTRAL_SIG)) {
             return false;
         }
         // (descriptor length, has signature, 64-bit sizes)
@@ -907,13 +910,7 @@ pub fn described_member_end(w: &[u8], w0: u64, data: u64) -> Option<usize> {
 }
 
 fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
-    if from >= hay.len() {
-        return None;
-    }
-    hay[from..]
-        .windows(needle.len())
-        .position(|w| w == needle)
-        .map(|p| p + from)
+    memchr::memmem::find(hay.get(from..)?, needle).map(|p| p + from)
 }
 
 /// True when `data` starts as a zip archive: a local header, or the end record of an empty
