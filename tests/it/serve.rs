@@ -1,4 +1,4 @@
-//! The HTTP API, driven over loopback by a real HTTP client.
+//! The HTTP API, driven over loopback by a real HTTP client (ureq, on tokio's blocking threads).
 
 use crate::common::Asm;
 use crate::server as file_server;
@@ -13,6 +13,65 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+
+/// What the server answered.
+struct Answer {
+    status: u16,
+    retry_after: Option<String>,
+    body: String,
+}
+
+impl Answer {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
+    }
+}
+
+/// An HTTP client that reports every status as an answer (none as an error).
+#[derive(Clone)]
+struct Client(ureq::Agent);
+
+impl Client {
+    fn new() -> Client {
+        let config = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build();
+        Client(config.into())
+    }
+
+    async fn get(&self, url: String) -> Answer {
+        let agent = self.0.clone();
+        tokio::task::spawn_blocking(move || answer(agent.get(&url).call()))
+            .await
+            .unwrap()
+    }
+
+    async fn post(&self, url: String, content_type: Option<&'static str>, body: Vec<u8>) -> Answer {
+        let agent = self.0.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut req = agent.post(&url);
+            if let Some(t) = content_type {
+                req = req.header("content-type", t);
+            }
+            answer(req.send(&body[..]))
+        })
+        .await
+        .unwrap()
+    }
+}
+
+fn answer(r: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Answer {
+    let mut r = r.expect("the server answers");
+    let retry_after = r
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_string());
+    Answer {
+        status: r.status().as_u16(),
+        retry_after,
+        body: r.body_mut().read_to_string().unwrap(),
+    }
+}
 
 struct Server {
     addr: SocketAddr,
@@ -43,25 +102,16 @@ impl Server {
         format!("http://{}{path}", self.addr)
     }
 
-    async fn upload(&self, client: &reqwest::Client, name: &str, body: Vec<u8>) -> (u16, Value) {
+    async fn upload(&self, client: &Client, name: &str, body: Vec<u8>) -> (u16, Value) {
+        let url = self.url(&format!("/v1/scan?name={name}"));
         let r = client
-            .post(self.url(&format!("/v1/scan?name={name}")))
-            .header("content-type", "application/octet-stream")
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        let status = r.status().as_u16();
-        (status, r.json().await.unwrap())
+            .post(url, Some("application/octet-stream"), body)
+            .await;
+        (r.status, r.json())
     }
 
     async fn metrics(&self) -> String {
-        reqwest::get(self.url("/metrics"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
+        Client::new().get(self.url("/metrics")).await.body
     }
 
     async fn stop(mut self) {
@@ -154,7 +204,7 @@ async fn raw(addr: SocketAddr, head: &str, chunks: &[&[u8]], pause: Duration) ->
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn verdicts_for_clean_dangerous_suspicious_and_malformed_uploads() {
     let server = Server::start(Options::default(), Policy::default()).await;
-    let client = reqwest::Client::new();
+    let client = Client::new();
 
     let body = clean();
     let (status, doc) = server.upload(&client, "weights.pkl", body.clone()).await;
@@ -198,12 +248,7 @@ async fn verdicts_for_clean_dangerous_suspicious_and_malformed_uploads() {
         .await;
     assert_eq!(file0(&doc)["path"], "dir/model v2.bin");
 
-    let health: Value = reqwest::get(server.url("/healthz"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health = client.get(server.url("/healthz")).await.json();
     assert_eq!(health["status"], "ok");
     assert_eq!(health["rules"].as_str().unwrap().len(), 64);
     server.stop().await;
@@ -217,7 +262,7 @@ async fn bad_requests_get_json_errors() {
         ..Options::default()
     };
     let server = Server::start(options, Policy::default()).await;
-    let client = reqwest::Client::new();
+    let client = Client::new();
     let error_of = |doc: &Value| doc["error"]["message"].as_str().unwrap_or("").to_string();
 
     // Declared too large: refused before reading.
@@ -245,13 +290,10 @@ async fn bad_requests_get_json_errors() {
     // Unknown query parameter, empty name, control characters.
     for q in ["nme=x.pkl", "name=", "name=a%0Ab", "name=x&name=y"] {
         let r = client
-            .post(server.url(&format!("/v1/scan?{q}")))
-            .body(clean())
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status().as_u16(), 400, "{q}");
-        let doc: Value = r.json().await.unwrap();
+            .post(server.url(&format!("/v1/scan?{q}")), None, clean())
+            .await;
+        assert_eq!(r.status, 400, "{q}");
+        let doc = r.json();
         assert_eq!(doc["error"]["status"], 400);
     }
 
@@ -264,33 +306,33 @@ async fn bad_requests_get_json_errors() {
         ("{\"url\": \"https://example.com/m.pt\"}", 403),
     ] {
         let r = client
-            .post(server.url("/v1/scan"))
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status().as_u16(), want, "{body}");
-        let doc: Value = r.json().await.unwrap();
+            .post(
+                server.url("/v1/scan"),
+                Some("application/json"),
+                body.as_bytes().to_vec(),
+            )
+            .await;
+        assert_eq!(r.status, want, "{body}");
+        let doc = r.json();
         assert!(!error_of(&doc).is_empty());
     }
 
     // Multipart forms are not the API.
     let r = client
-        .post(server.url("/v1/scan?name=a"))
-        .header("content-type", "multipart/form-data; boundary=x")
-        .body("--x--")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 415);
+        .post(
+            server.url("/v1/scan?name=a"),
+            Some("multipart/form-data; boundary=x"),
+            b"--x--".to_vec(),
+        )
+        .await;
+    assert_eq!(r.status, 415);
 
     // Wrong method, unknown route.
-    let r = client.get(server.url("/v1/scan")).send().await.unwrap();
-    assert_eq!(r.status().as_u16(), 405);
-    let r = client.get(server.url("/nope")).send().await.unwrap();
-    assert_eq!(r.status().as_u16(), 404);
-    let doc: Value = r.json().await.unwrap();
+    let r = client.get(server.url("/v1/scan")).await;
+    assert_eq!(r.status, 405);
+    let r = client.get(server.url("/nope")).await;
+    assert_eq!(r.status, 404);
+    let doc = r.json();
     assert_eq!(doc["error"]["status"], 404);
 
     // A client that stops sending is cut off.
@@ -340,15 +382,12 @@ async fn no_free_slot_gives_503() {
         raw(addr, head, &[b"N", b"N", b"."], Duration::from_millis(700)).await
     });
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let client = reqwest::Client::new();
+    let client = Client::new();
     let r = client
-        .post(server.url("/v1/scan?name=x"))
-        .body(clean())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 503);
-    assert_eq!(r.headers()["retry-after"], "1");
+        .post(server.url("/v1/scan?name=x"), None, clean())
+        .await;
+    assert_eq!(r.status, 503);
+    assert_eq!(r.retry_after.as_deref(), Some("1"));
     let (status, _) = slow.await.unwrap();
     assert_eq!(status, 200);
     server.stop().await;
@@ -364,7 +403,7 @@ async fn fifty_concurrent_uploads_are_all_judged_logged_and_counted() {
         ..Options::default()
     };
     let server = Arc::new(Server::start(options, Policy::default()).await);
-    let client = reqwest::Client::new();
+    let client = Client::new();
     type Maker = fn() -> Vec<u8>;
     let kinds: [(&str, Maker); 3] = [
         ("clean", clean),
@@ -449,7 +488,7 @@ async fn fifty_concurrent_uploads_are_all_judged_logged_and_counted() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn torch_weights_only_policy_is_applied_to_uploads() {
     let server = Server::start(Options::default(), Policy::new(Mode::TorchWeightsOnly)).await;
-    let client = reqwest::Client::new();
+    let client = Client::new();
     // An OrderedDict at protocol 2: only allowlisted globals, but not a torch.save file.
     let body = Asm::new()
         .proto(2)
@@ -512,19 +551,13 @@ async fn urls_under_an_allowed_prefix_are_fetched_and_judged() {
     };
     options.remote.allow = vec![format!("{}/models/", origin.base())];
     let server = Server::start(options, Policy::default()).await;
-    let client = reqwest::Client::new();
+    let client = Client::new();
     let ask = |url: String| {
         let (client, endpoint) = (client.clone(), server.url("/v1/scan"));
         async move {
-            let r = client
-                .post(endpoint)
-                .header("content-type", "application/json")
-                .body(serde_json::json!({ "url": url }).to_string())
-                .send()
-                .await
-                .unwrap();
-            let status = r.status().as_u16();
-            (status, r.json::<Value>().await.unwrap())
+            let body = serde_json::json!({ "url": url }).to_string().into_bytes();
+            let r = client.post(endpoint, Some("application/json"), body).await;
+            (r.status, r.json())
         }
     };
 
