@@ -1703,6 +1703,16 @@ def containers_joblib():
                  lzma.compress(raw, format=lzma.FORMAT_XZ, preset=3), "joblib-xz"),
                 ("joblib_evil_after_array_lzma.joblib", alone, "joblib-lzma"),
                 ("joblib_evil_after_array_lzma_small_dict.joblib", small_dict, "joblib-lzma")]
+    # Python's LZMAFile (what joblib reads .lzma with) reads on into a next stream when one ends:
+    # the call alone in a second stream runs as if in the first.
+    cut = raw.index(repl)
+    two_streams = (lzma.compress(raw[:cut], format=lzma.FORMAT_ALONE, preset=3)
+                   + lzma.compress(raw[cut:], format=lzma.FORMAT_ALONE, preset=3))
+    emit("containers/joblib_evil_in_second_lzma_stream.joblib", two_streams, "dangerous",
+         "joblib-lzma",
+         "the patched joblib.dump of joblib_evil_after_array.joblib as two concatenated .lzma "
+         "streams, split right before the posix.system('echo pwned') call: joblib.load reads the "
+         "second stream on from the first", EVIL_GLOBALS, EVIL_CALLS, ["T17"])
     for name, data, container in variants:
         emit("containers/" + name, data, "dangerous", container,
              "real joblib.dump of {'a': float64 array, 'z': ...} where the value after the "

@@ -252,10 +252,7 @@ fn decode(codec: Codec, mut input: impl BufRead, sink: &mut Capped<'_, '_>) -> i
                 ruzstd::decoding::StreamingDecoder::new(&mut input).map_err(io::Error::other)?;
             copy(frame, sink)?;
         },
-        Codec::Lzma => {
-            let reader = lzma_alone(input)?;
-            copy(reader, sink)
-        }
+        Codec::Lzma => lzma_streams(input, sink),
         Codec::ZFile => {
             // `ZF` + 19 characters; joblib ≤ 0.8.4 wrote one more space.
             io::copy(&mut (&mut input).take(21), &mut io::sink())?;
@@ -284,6 +281,73 @@ fn lzma_alone<R: Read>(mut input: R) -> io::Result<lzma_rust2::LzmaReader<R>> {
     let [props, d0, d1, d2, d3, size @ ..] = header;
     let dict = u32::from_le_bytes([d0, d1, d2, d3]).min(lzma_rust2::DICT_SIZE_MAX);
     lzma_rust2::LzmaReader::new_with_props(input, u64::from_le_bytes(size), props, dict, None)
+}
+
+/// Most `.lzma` streams read one after the other from one file. Each new stream costs a decoder's
+/// setup whatever its size, so a file of many tiny streams would cost time out of proportion to
+/// its bytes; joblib writes one.
+pub const MAX_LZMA_STREAMS: usize = 4096;
+
+/// `.lzma` streams one after the other, as Python's `LZMAFile` (joblib's reader) reads them: when
+/// a stream ends and input remains, a new decoder starts on what follows, and its output
+/// continues the file's. What follows that does not start like a stream (too short for a header,
+/// or a header the decoder refuses) ends the output quietly, as `LZMAFile` ignores trailing data
+/// it cannot decode; a later stream that starts well and then breaks is a corrupt file.
+fn lzma_streams(input: impl BufRead, sink: &mut Capped<'_, '_>) -> io::Result<()> {
+    let mut rest = Unread {
+        head: Vec::new(),
+        at: 0,
+        inner: input,
+    };
+    for n in 0..MAX_LZMA_STREAMS {
+        let mut reader = match lzma_alone(&mut rest) {
+            Ok(reader) => reader,
+            Err(e) if n == 0 => return Err(e),
+            Err(_) => return Ok(()),
+        };
+        copy(&mut reader, sink)?;
+        // The decoder reads ahead: what it read past its stream's end starts the next.
+        let (_, ahead) = reader.into_parts();
+        rest.unread(ahead);
+        if rest.at_end()? {
+            return Ok(());
+        }
+    }
+    Err(io::Error::other(format!(
+        "more than {MAX_LZMA_STREAMS} concatenated streams"
+    )))
+}
+
+/// A reader that gives out bytes put back (`head`, from `at`) before its `inner` reader's.
+struct Unread<R> {
+    head: Vec<u8>,
+    at: usize,
+    inner: R,
+}
+
+impl<R: BufRead> Unread<R> {
+    /// Put `bytes` back in front of what is left.
+    fn unread(&mut self, mut bytes: Vec<u8>) {
+        bytes.extend_from_slice(&self.head[self.at..]);
+        self.head = bytes;
+        self.at = 0;
+    }
+
+    fn at_end(&mut self) -> io::Result<bool> {
+        Ok(self.at == self.head.len() && self.inner.fill_buf()?.is_empty())
+    }
+}
+
+impl<R: BufRead> Read for Unread<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.at < self.head.len() {
+            let n = buf.len().min(self.head.len() - self.at);
+            buf[..n].copy_from_slice(&self.head[self.at..self.at + n]);
+            self.at += n;
+            return Ok(n);
+        }
+        self.inner.read(buf)
+    }
 }
 
 fn copy<R: Read>(mut r: R, w: &mut Capped<'_, '_>) -> io::Result<()> {
@@ -342,6 +406,74 @@ mod tests {
             "{:?}",
             short.error
         );
+    }
+
+    fn lzma(data: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        lzma_rs::lzma_compress(&mut &data[..], &mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn lzma_streams_are_read_one_after_the_other() {
+        let (a, b): (Vec<u8>, Vec<u8>) = (
+            (0..100_000u32).map(|i| (i % 7) as u8).collect(),
+            b"second".to_vec(),
+        );
+        let mut two = lzma(&a);
+        two.extend(lzma(&b));
+        let d = decompress(Codec::Lzma, &two, 1 << 20);
+        assert!(d.error.is_none(), "{:?}", d.error);
+        assert_eq!(d.data, [&a[..], &b[..]].concat());
+        // From a stream with a small read buffer: the first decoder reads past its end.
+        let budget = || 1 << 20;
+        let streamed = decompress_from(
+            Codec::Lzma,
+            io::BufReader::with_capacity(7, &two[..]),
+            &budget,
+        );
+        assert_eq!(streamed.data, d.data);
+        // Trailing bytes that are no stream are ignored, as Python's LZMAFile ignores them.
+        let mut trailing = lzma(&a);
+        trailing.extend(b"\xffnot a stream");
+        let d = decompress(Codec::Lzma, &trailing, 1 << 20);
+        assert!(d.error.is_none(), "{:?}", d.error);
+        assert_eq!(d.data, a);
+        // A second stream that starts well and breaks is corrupt.
+        let mut broken = lzma(&a);
+        let second = lzma(&a);
+        broken.extend(&second[..second.len() / 2]);
+        let d = decompress(Codec::Lzma, &broken, 1 << 20);
+        assert!(
+            matches!(d.error, Some(DecompressError::Corrupt { .. })),
+            "{:?}",
+            d.error
+        );
+        assert!(d.data.starts_with(&a) && d.data.len() < 2 * a.len());
+        // So is a first stream cut short.
+        let first = lzma(&a);
+        let d = decompress(Codec::Lzma, &first[..first.len() / 2], 1 << 20);
+        assert!(
+            matches!(d.error, Some(DecompressError::Corrupt { .. })),
+            "{:?}",
+            d.error
+        );
+    }
+
+    #[test]
+    fn lzma_streams_beyond_the_limit_are_refused() {
+        let one = lzma(b"x");
+        let many = one.repeat(MAX_LZMA_STREAMS + 1);
+        let d = decompress(Codec::Lzma, &many, 1 << 20);
+        assert!(
+            matches!(d.error, Some(DecompressError::Corrupt { .. })),
+            "{:?}",
+            d.error
+        );
+        assert_eq!(d.data.len(), MAX_LZMA_STREAMS);
+        let d = decompress(Codec::Lzma, &one.repeat(MAX_LZMA_STREAMS), 1 << 20);
+        assert!(d.error.is_none(), "{:?}", d.error);
+        assert_eq!(d.data, b"x".repeat(MAX_LZMA_STREAMS));
     }
 
     #[test]
