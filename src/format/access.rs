@@ -42,6 +42,11 @@ pub fn le_u16(b: &[u8], at: usize) -> Option<u16> {
     ))
 }
 
+/// Where `needle` first occurs in `b` at or after `from`.
+pub fn find_from(b: &[u8], needle: &[u8], from: usize) -> Option<usize> {
+    memchr::memmem::find(b.get(from..)?, needle).map(|p| p + from)
+}
+
 /// Little-endian `u32` at `at` of `b`, if `b` is long enough.
 pub fn le_u32(b: &[u8], at: usize) -> Option<u32> {
     Some(u32::from_le_bytes(

@@ -14,6 +14,7 @@
 //!   octal, `\x`); minijinja decodes a subset. [`python_literal`] re-decodes a literal's source
 //!   text with Python's rules so the analyser sees what Jinja2 would.
 
+use crate::format::access::find_from;
 use minijinja::machinery::{ast, parse};
 use minijinja::syntax::SyntaxConfig;
 
@@ -151,7 +152,7 @@ pub fn blank_generation_tags(text: &str) -> String {
     let bytes = text.as_bytes();
     let mut out = bytes.to_vec();
     let mut i = 0;
-    while let Some(p) = find(bytes, i, b"{%") {
+    while let Some(p) = find_from(bytes, b"{%", i) {
         let mut j = p + 2;
         if j < bytes.len() && (bytes[j] == b'-' || bytes[j] == b'+') {
             j += 1;
@@ -183,10 +184,6 @@ pub fn blank_generation_tags(text: &str) -> String {
     }
     // Only ASCII bytes were replaced by ASCII spaces: still UTF-8.
     String::from_utf8(out).unwrap_or_else(|_| text.to_string())
-}
-
-fn find(hay: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
-    memchr::memmem::find(hay.get(from..)?, needle).map(|p| p + from)
 }
 
 /// Decode the source text of one or more adjacent Jinja string literals (`'a' "b"`) as Jinja2
@@ -376,7 +373,7 @@ pub fn looks_like_jinja(data: &[u8]) -> bool {
         return false;
     }
     let has = |open: &[u8], close: &[u8]| {
-        find(data, 0, open).is_some_and(|p| find(data, p + open.len(), close).is_some())
+        find_from(data, open, 0).is_some_and(|p| find_from(data, close, p + open.len()).is_some())
     };
     has(b"{%", b"%}") || has(b"{{", b"}}")
 }

@@ -8,7 +8,7 @@
 //! report. Member data are slices of the input (stored) or inflated under a byte budget
 //! (deflated); nothing is read that the caller does not ask for.
 
-use crate::format::access::{le_u16, le_u32, le_u64, Missing, RandomAccess};
+use crate::format::access::{find_from, le_u16, le_u32, le_u64, Missing, RandomAccess};
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::io::Read;
@@ -473,7 +473,7 @@ impl<'a> Archive<'a> {
 
     /// Members found by walking local headers from the first signature (no central directory).
     fn from_local_headers(data: &'a [u8], max_members: usize) -> Result<Archive<'a>, ZipError> {
-        let first = find(data, &LOCAL_SIG.to_le_bytes(), 0).ok_or(ZipError::NotAZip)?;
+        let first = find_from(data, &LOCAL_SIG.to_le_bytes(), 0).ok_or(ZipError::NotAZip)?;
         let mut entries = Vec::new();
         let mut notes = Vec::new();
         let mut pos = first;
@@ -491,7 +491,7 @@ impl<'a> Archive<'a> {
                     &CENTRAL_SIG.to_le_bytes()[..],
                 ]
                 .iter()
-                .filter_map(|sig| find(data, sig, start))
+                .filter_map(|sig| find_from(data, sig, start))
                 .min()
                 .unwrap_or(data.len());
                 csize = (next - start) as u64;
@@ -508,7 +508,7 @@ impl<'a> Archive<'a> {
             });
             let data_end = start.saturating_add(csize as usize).min(data.len());
             // Skip a data descriptor if one follows.
-            pos = match find(data, &LOCAL_SIG.to_le_bytes(), data_end) {
+            pos = match find_from(data, &LOCAL_SIG.to_le_bytes(), data_end) {
                 Some(p) => p,
                 None => break,
             };
@@ -907,10 +907,6 @@ pub fn described_member_end(w: &[u8], w0: u64, data: u64) -> Option<usize> {
             csize == Some(desc - data)
         })
     })
-}
-
-fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
-    memchr::memmem::find(hay.get(from..)?, needle).map(|p| p + from)
 }
 
 /// True when `data` starts as a zip archive: a local header, or the end record of an empty
